@@ -1,0 +1,504 @@
+//! Configuration: the YAML file (`repovault.yml`) and the command-line quick path both
+//! produce a [`RawConfig`], and [`RawConfig::validate`] turns it into a [`Config`] or
+//! into errors that each name the key at fault and why.
+//!
+//! ```yaml
+//! concurrency: 4                # repositories backed up at once
+//! retry: { max-attempts: 5, base-delay: 5s, max-delay: 5m }
+//! jobs:
+//!   - name: acme                # defaults to the org/user login
+//!     source:
+//!       org: acme               # or `user: octocat`
+//!       include: ["^svc-"]      # regexes on the repository name
+//!       exclude: ["-archive$"]
+//!       forks: false
+//!     target: ./backups         # or s3://bucket/prefix
+//!     options: { wiki: true, metadata: true, lfs: false }
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::{JobOptions, Owner, RepoSelector, Target, Visibility};
+
+/// Every default lives here.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const API_URL: &str = "https://api.github.com";
+    pub const CONCURRENCY: usize = 4;
+    pub const MAX_ATTEMPTS: u32 = 5;
+    pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(5);
+    pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
+    /// How long a received job stays invisible before the heartbeat must extend it.
+    pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+    pub const CONFIG_FILE: &str = "repovault.yml";
+    pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
+}
+
+// ---------------------------------------------------------------------------------
+// Raw: exactly what the file says.
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawConfig {
+    /// File holding the GitHub token; `GITHUB_TOKEN` is used when absent.
+    pub token_file: Option<PathBuf>,
+    pub concurrency: Option<usize>,
+    /// Where jobs clone into (a subdirectory per job, removed afterwards).
+    pub work_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub retry: RawRetry,
+    #[serde(default)]
+    pub jobs: Vec<RawJob>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: Option<u32>,
+    pub base_delay: Option<String>,
+    pub max_delay: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawJob {
+    pub name: Option<String>,
+    pub source: RawSource,
+    pub target: Option<String>,
+    #[serde(default)]
+    pub options: RawOptions,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSource {
+    pub org: Option<String>,
+    pub user: Option<String>,
+    /// GitHub Enterprise: `https://github.example.com/api/v3`.
+    pub api_url: Option<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    pub forks: Option<bool>,
+    pub archived: Option<bool>,
+    pub visibility: Option<Visibility>,
+    #[serde(default)]
+    pub topics: Vec<String>,
+    pub max_size_mb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawOptions {
+    pub wiki: Option<bool>,
+    pub metadata: Option<bool>,
+    pub lfs: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------
+// Resolved: validated, defaults applied.
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub jobs: Vec<JobSpec>,
+    pub token_file: Option<PathBuf>,
+    pub concurrency: usize,
+    pub work_dir: Option<PathBuf>,
+    pub retry: RetryPolicy,
+}
+
+/// One job: a source selection and where its backups go.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub name: String,
+    pub api_url: String,
+    pub selector: RepoSelector,
+    pub target: Target,
+    pub options: JobOptions,
+}
+
+/// How failed attempts are retried: exponential backoff with jitter, bounded by the
+/// queue's receive count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Deliveries of one job before it is recorded failed and dead-lettered.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: defaults::MAX_ATTEMPTS,
+            base_delay: defaults::RETRY_BASE_DELAY,
+            max_delay: defaults::RETRY_MAX_DELAY,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`: `base × 2^(attempt-1)`, capped, with up
+    /// to 20% jitter, and never shorter than what the server asked for.
+    pub fn delay(&self, attempt: u32, asked: Option<Duration>) -> Duration {
+        let exp = attempt.saturating_sub(1).min(20);
+        let backoff = self.base_delay.saturating_mul(1 << exp).min(self.max_delay);
+        let jitter = backoff.mul_f64(fastrand::f64() * 0.2);
+        let delay = backoff.saturating_sub(jitter);
+        asked.map_or(delay, |asked| asked.max(delay))
+    }
+}
+
+/// One configuration problem: the key at fault and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if e.key.is_empty() {
+                write!(f, "{}", e.reason)?;
+            } else {
+                write!(f, "{}: {}", e.key, e.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl RawConfig {
+    /// Parses YAML, rejecting unknown keys.
+    pub fn from_yaml(text: &str) -> Result<RawConfig, ConfigErrors> {
+        yaml_serde::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                key: String::new(),
+                reason: e.to_string(),
+            }])
+        })
+    }
+
+    /// Checks everything and applies defaults. Relative paths resolve against `cwd`.
+    pub fn validate(self, cwd: &Path) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut err = |key: String, reason: String| errors.push(ConfigError { key, reason });
+
+        let concurrency = self.concurrency.unwrap_or(defaults::CONCURRENCY);
+        if !(1..=256).contains(&concurrency) {
+            err("concurrency".into(), format!("must be between 1 and 256, got {concurrency}"));
+        }
+        let retry = resolve_retry(&self.retry, &mut err);
+        if self.jobs.is_empty() {
+            err("jobs".into(), "at least one job is required".into());
+        }
+        let mut jobs: Vec<JobSpec> = Vec::new();
+        for (i, raw) in self.jobs.into_iter().enumerate() {
+            if let Some(job) = resolve_job(i, raw, cwd, &mut err) {
+                if jobs.iter().any(|j| j.name == job.name) {
+                    err(
+                        format!("jobs[{i}].name"),
+                        format!("duplicate job name {:?}; give each job a distinct name", job.name),
+                    );
+                }
+                jobs.push(job);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            jobs,
+            token_file: self.token_file.map(|p| cwd.join(p)),
+            concurrency,
+            work_dir: self.work_dir.map(|p| cwd.join(p)),
+            retry,
+        })
+    }
+}
+
+fn resolve_retry(raw: &RawRetry, err: &mut impl FnMut(String, String)) -> RetryPolicy {
+    let mut policy = RetryPolicy::default();
+    if let Some(n) = raw.max_attempts {
+        if n == 0 || n > 100 {
+            err("retry.max-attempts".into(), format!("must be between 1 and 100, got {n}"));
+        }
+        policy.max_attempts = n;
+    }
+    for (key, value, slot) in [
+        ("retry.base-delay", &raw.base_delay, &mut policy.base_delay),
+        ("retry.max-delay", &raw.max_delay, &mut policy.max_delay),
+    ] {
+        if let Some(text) = value {
+            match parse_duration(text) {
+                Ok(d) => *slot = d,
+                Err(reason) => err(key.into(), reason),
+            }
+        }
+    }
+    if policy.base_delay > policy.max_delay {
+        err(
+            "retry.base-delay".into(),
+            "must not be longer than retry.max-delay".into(),
+        );
+    }
+    policy
+}
+
+fn resolve_job(
+    i: usize,
+    raw: RawJob,
+    cwd: &Path,
+    err: &mut impl FnMut(String, String),
+) -> Option<JobSpec> {
+    let key = |k: &str| format!("jobs[{i}].{k}");
+    let src = raw.source;
+    let owner = match (src.org, src.user) {
+        (Some(org), None) => Some(Owner::Org(org)),
+        (None, Some(user)) => Some(Owner::User(user)),
+        (Some(_), Some(_)) => {
+            err(key("source"), "set either `org` or `user`, not both".into());
+            None
+        }
+        (None, None) => {
+            err(key("source"), "set `org` or `user`".into());
+            None
+        }
+    };
+    if let Some(owner) = &owner
+        && !valid_login(owner.login())
+    {
+        let field = if matches!(owner, Owner::Org(_)) { "org" } else { "user" };
+        err(
+            key(&format!("source.{field}")),
+            format!("{:?} is not a valid GitHub login", owner.login()),
+        );
+    }
+    let name = raw
+        .name
+        .or_else(|| owner.as_ref().map(|o| o.login().to_owned()))
+        .unwrap_or_default();
+    if !name.is_empty() && !valid_job_name(&name) {
+        err(key("name"), format!("{name:?}: use letters, digits, '.', '_' and '-'"));
+    }
+    let api_url = src.api_url.unwrap_or_else(|| defaults::API_URL.to_owned());
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        err(key("source.api-url"), format!("{api_url:?} is not an http(s) URL"));
+    }
+    let include = compile_all(&src.include, &key("source.include"), err);
+    let exclude = compile_all(&src.exclude, &key("source.exclude"), err);
+    let target = match raw.target {
+        None => {
+            err(key("target"), "a target is required (a path or s3://bucket/prefix)".into());
+            None
+        }
+        Some(url) => Target::parse(&url, cwd)
+            .map_err(|reason| err(key("target"), reason))
+            .ok(),
+    };
+    let defaults = JobOptions::default();
+    let options = JobOptions {
+        wiki: raw.options.wiki.unwrap_or(defaults.wiki),
+        metadata: raw.options.metadata.unwrap_or(defaults.metadata),
+        lfs: raw.options.lfs.unwrap_or(defaults.lfs),
+    };
+    Some(JobSpec {
+        name,
+        api_url: api_url.trim_end_matches('/').to_owned(),
+        selector: RepoSelector {
+            owner: owner?,
+            include: include?,
+            exclude: exclude?,
+            forks: src.forks.unwrap_or(true),
+            archived: src.archived.unwrap_or(true),
+            visibility: src.visibility.unwrap_or_default(),
+            topics: src.topics,
+            max_size_kb: src.max_size_mb.map(|mb| mb.saturating_mul(1024)),
+        },
+        target: target?,
+        options,
+    })
+}
+
+fn compile_all(
+    patterns: &[String],
+    key: &str,
+    err: &mut impl FnMut(String, String),
+) -> Option<Vec<Regex>> {
+    let mut ok = true;
+    let compiled = patterns
+        .iter()
+        .enumerate()
+        .filter_map(|(j, p)| match Regex::new(p) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                ok = false;
+                let reason = e.to_string().lines().last().unwrap_or_default().trim().to_owned();
+                err(format!("{key}[{j}]"), format!("invalid regex {p:?}: {reason}"));
+                None
+            }
+        })
+        .collect();
+    ok.then_some(compiled)
+}
+
+fn valid_login(login: &str) -> bool {
+    !login.is_empty()
+        && login.len() <= 39
+        && !login.starts_with('-')
+        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn valid_job_name(name: &str) -> bool {
+    name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 5m or 2h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{text:?} is not a duration like 500ms, 30s, 5m or 2h")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(yaml: &str) -> Result<Config, ConfigErrors> {
+        RawConfig::from_yaml(yaml)?.validate(Path::new("/work"))
+    }
+
+    fn keys(result: Result<Config, ConfigErrors>) -> Vec<String> {
+        result.unwrap_err().0.into_iter().map(|e| e.key).collect()
+    }
+
+    #[test]
+    fn minimal_job_gets_defaults() {
+        let c = validate("jobs:\n  - source: { org: acme }\n    target: ./bk\n").unwrap();
+        assert_eq!(c.concurrency, defaults::CONCURRENCY);
+        assert_eq!(c.retry, RetryPolicy::default());
+        let job = &c.jobs[0];
+        assert_eq!(job.name, "acme");
+        assert_eq!(job.api_url, defaults::API_URL);
+        assert_eq!(job.target.store, "file:///work/bk");
+        assert_eq!(job.options, JobOptions::default());
+        assert!(job.selector.forks && job.selector.archived);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_path() {
+        let err = validate("jobs:\n  - source: { orgg: acme }\n    target: x\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("orgg"), "{text}");
+        assert!(text.contains("jobs[0].source"), "{text}");
+        let err = validate("token: abc\njobs: []\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `token`"), "{err}");
+    }
+
+    #[test]
+    fn each_error_names_its_key() {
+        let yaml = r#"
+concurrency: 0
+retry: { max-attempts: 0, base-delay: soon }
+jobs:
+  - source: { org: acme, include: ["ok", "(unclosed"], exclude: ["["] }
+    target: gs://nope
+  - name: "bad name"
+    source: { org: acme, user: bob }
+  - source: { user: "-x", api-url: "ftp://x" }
+    target: ./a
+"#;
+        assert_eq!(
+            keys(validate(yaml)),
+            vec![
+                "concurrency",
+                "retry.max-attempts",
+                "retry.base-delay",
+                "jobs[0].source.include[1]",
+                "jobs[0].source.exclude[0]",
+                "jobs[0].target",
+                "jobs[1].source",
+                "jobs[1].name",
+                "jobs[1].target",
+                "jobs[2].source.user",
+                "jobs[2].source.api-url",
+            ]
+        );
+    }
+
+    #[test]
+    fn regex_errors_say_why() {
+        let err = validate("jobs:\n  - source: { org: a, include: ['('] }\n    target: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("jobs[0].source.include[0]: invalid regex \"(\""), "{err}");
+        assert!(err.contains("unclosed group"), "{err}");
+    }
+
+    #[test]
+    fn no_jobs_and_duplicate_names_are_errors() {
+        assert_eq!(keys(validate("concurrency: 2\n")), vec!["jobs"]);
+        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n  - source: { org: a }\n    target: y\n";
+        assert_eq!(keys(validate(yaml)), vec!["jobs[1].name"]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "5", "m", "1.5s", "-1s", "5 days"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_honours_the_server() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(60),
+        };
+        let within = |d: Duration, nominal: u64| {
+            d <= Duration::from_secs(nominal) && d >= Duration::from_secs(nominal).mul_f64(0.8)
+        };
+        assert!(within(p.delay(1, None), 10));
+        assert!(within(p.delay(2, None), 20));
+        assert!(within(p.delay(3, None), 40));
+        assert!(within(p.delay(4, None), 60));
+        assert!(within(p.delay(30, None), 60));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(3600));
+    }
+}

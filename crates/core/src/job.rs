@@ -1,0 +1,330 @@
+//! The job message: what the planner asks a worker to back up (contract, `schema: 1`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::RunId;
+
+/// The job message schema this build writes and understands.
+pub const JOB_SCHEMA: u32 = 1;
+
+/// A repository as the source describes it; carried in the job message so a worker
+/// needs no API call to back it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRef {
+    pub owner: String,
+    pub name: String,
+    pub id: u64,
+    pub clone_url: String,
+    /// `None` when the source does not report one.
+    pub default_branch: Option<String>,
+    pub pushed_at: Option<Timestamp>,
+    /// Size as reported by the source, in KiB (GitHub's `size`).
+    pub size_kb: u64,
+    pub private: bool,
+    pub archived: bool,
+    pub fork: bool,
+    pub has_wiki: bool,
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+impl RepoRef {
+    /// `owner/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+
+    /// The wiki's clone URL: GitHub serves it beside the repository as `<name>.wiki.git`.
+    pub fn wiki_url(&self) -> String {
+        let base = self
+            .clone_url
+            .strip_suffix(".git")
+            .unwrap_or(&self.clone_url);
+        format!("{base}.wiki.git")
+    }
+
+    /// Checks the fields that end up in object keys and paths.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_name("owner", &self.owner)?;
+        validate_name("name", &self.name)?;
+        if !(self.clone_url.starts_with("https://") || self.clone_url.starts_with("http://")) {
+            return Err(format!(
+                "clone_url {:?} is not an http(s) URL",
+                self.clone_url
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Owner and repository names become object keys and directory names: only GitHub's
+/// own character set is accepted, and never `.` or `..`.
+fn validate_name(what: &str, value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value != "."
+        && value != ".."
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid repository {what} {value:?}"))
+    }
+}
+
+/// What to include besides the repository's refs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOptions {
+    /// Mirror the wiki when the repository has one.
+    pub wiki: bool,
+    /// Export the repository's metadata (`metadata/*.json`) into the archive.
+    pub metadata: bool,
+    /// Fetch Git LFS objects too.
+    pub lfs: bool,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            wiki: true,
+            metadata: true,
+            lfs: false,
+        }
+    }
+}
+
+/// Where a job's backups go: a store and a key prefix inside it.
+///
+/// `store` is `file:///absolute/path` or `s3://bucket`; `prefix` is empty or ends in `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Target {
+    pub store: String,
+    pub prefix: String,
+}
+
+/// The kind of store a [`Target`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Local(PathBuf),
+    S3 { bucket: String },
+}
+
+impl Target {
+    /// Parses a user-facing target: `s3://bucket[/prefix]`, `file:///path` or a path.
+    /// Relative paths are made absolute against `cwd`.
+    pub fn parse(url: &str, cwd: &Path) -> Result<Target, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("target is empty".into());
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let bucket_ok = (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
+            if !bucket_ok {
+                return Err(format!("invalid S3 bucket name {bucket:?}"));
+            }
+            let prefix = prefix.trim_matches('/');
+            if prefix.split('/').any(|part| part == ".." || part == ".") {
+                return Err(format!("invalid prefix {prefix:?}"));
+            }
+            return Ok(Target {
+                store: format!("s3://{bucket}"),
+                prefix: if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                },
+            });
+        }
+        if let Some((scheme, _)) = url.split_once("://")
+            && scheme != "file"
+        {
+            return Err(format!(
+                "unsupported target scheme {scheme:?}: use a path, file:///path or s3://bucket/prefix"
+            ));
+        }
+        let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+        let absolute = normalize(&cwd.join(path));
+        Ok(Target {
+            store: format!("file://{}", absolute.display()),
+            prefix: String::new(),
+        })
+    }
+
+    pub fn location(&self) -> StoreLocation {
+        match self.store.strip_prefix("s3://") {
+            Some(bucket) => StoreLocation::S3 {
+                bucket: bucket.to_owned(),
+            },
+            None => StoreLocation::Local(PathBuf::from(
+                self.store.strip_prefix("file://").unwrap_or(&self.store),
+            )),
+        }
+    }
+}
+
+/// Lexically resolves `.` and `..` (the directory may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            f.write_str(&self.store)
+        } else {
+            write!(f, "{}/{}", self.store, self.prefix)
+        }
+    }
+}
+
+/// One job message: back up `repo` for `run_id` into `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobMessage {
+    pub schema: u32,
+    pub run_id: RunId,
+    /// The name of the configured job that planned this repository.
+    pub job: String,
+    pub target: Target,
+    pub repo: RepoRef,
+    pub options: JobOptions,
+}
+
+/// Why a queue message could not be turned into a job. Always permanent: the message
+/// goes to the dead-letter queue with this text.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("message body is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("message has no numeric `schema` field")]
+    NoSchema,
+    #[error("unsupported message schema {found}; this worker understands schema {JOB_SCHEMA}")]
+    UnsupportedSchema { found: u64 },
+    #[error("invalid job message: {0}")]
+    Invalid(String),
+}
+
+impl JobMessage {
+    pub fn new(run_id: RunId, job: String, target: Target, repo: RepoRef, options: JobOptions) -> Self {
+        JobMessage {
+            schema: JOB_SCHEMA,
+            run_id,
+            job,
+            target,
+            repo,
+            options,
+        }
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("job messages always serialise")
+    }
+
+    /// Parses and validates a message body, checking the schema before the shape so an
+    /// unknown version is reported as such.
+    pub fn parse(body: &str) -> Result<JobMessage, MessageError> {
+        let value: serde_json::Value = serde_json::from_str(body).map_err(MessageError::NotJson)?;
+        let schema = value
+            .get("schema")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(MessageError::NoSchema)?;
+        if schema != u64::from(JOB_SCHEMA) {
+            return Err(MessageError::UnsupportedSchema { found: schema });
+        }
+        let message: JobMessage =
+            serde_json::from_value(value).map_err(|e| MessageError::Invalid(e.to_string()))?;
+        message.repo.validate().map_err(MessageError::Invalid)?;
+        Ok(message)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn repo(owner: &str, name: &str) -> RepoRef {
+        RepoRef {
+            owner: owner.into(),
+            name: name.into(),
+            id: 7,
+            clone_url: format!("https://github.com/{owner}/{name}.git"),
+            default_branch: Some("main".into()),
+            pushed_at: None,
+            size_kb: 10,
+            private: false,
+            archived: false,
+            fork: false,
+            has_wiki: true,
+            topics: vec![],
+        }
+    }
+
+    fn message() -> JobMessage {
+        JobMessage::new(
+            "run-1".parse().unwrap(),
+            "acme".into(),
+            Target::parse("s3://bucket/gh", Path::new("/")).unwrap(),
+            repo("acme", "api"),
+            JobOptions::default(),
+        )
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = message();
+        assert_eq!(JobMessage::parse(&m.to_body()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_garbage_unknown_schema_and_bad_names() {
+        assert!(matches!(JobMessage::parse("{not json"), Err(MessageError::NotJson(_))));
+        assert!(matches!(JobMessage::parse("{}"), Err(MessageError::NoSchema)));
+        let mut v: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
+        v["schema"] = 99.into();
+        let err = JobMessage::parse(&v.to_string()).unwrap_err();
+        assert!(matches!(err, MessageError::UnsupportedSchema { found: 99 }), "{err}");
+        let mut m = message();
+        m.repo.name = "..".into();
+        assert!(matches!(JobMessage::parse(&m.to_body()), Err(MessageError::Invalid(_))));
+    }
+
+    #[test]
+    fn wiki_url_sits_beside_the_repository() {
+        assert_eq!(repo("a", "b").wiki_url(), "https://github.com/a/b.wiki.git");
+    }
+
+    #[test]
+    fn parses_targets() {
+        let cwd = Path::new("/home/me");
+        let t = Target::parse("s3://my-bucket/github/acme/", cwd).unwrap();
+        assert_eq!((t.store.as_str(), t.prefix.as_str()), ("s3://my-bucket", "github/acme/"));
+        assert_eq!(t.location(), StoreLocation::S3 { bucket: "my-bucket".into() });
+        let t = Target::parse("./backups/../bk", cwd).unwrap();
+        assert_eq!(t.store, "file:///home/me/bk");
+        assert_eq!(t.location(), StoreLocation::Local("/home/me/bk".into()));
+        assert_eq!(Target::parse("file:///srv/bk", cwd).unwrap().store, "file:///srv/bk");
+        assert!(Target::parse("gs://x", cwd).is_err());
+        assert!(Target::parse("s3://B", cwd).is_err());
+        assert!(Target::parse("s3://bucket/../x", cwd).is_err());
+    }
+}

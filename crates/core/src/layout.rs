@@ -1,0 +1,182 @@
+//! Every object key repovault reads or writes is built here, and only here.
+//!
+//! ```text
+//! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.tar.zst        the archive
+//! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.manifest.json  its manifest
+//! <prefix>repos/<owner>/<repo>/latest.json                              newest good backup
+//! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
+//! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
+//! <prefix>runs/<run-id>/report.json, report.md                          the reporter's output
+//! ```
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+use crate::RunId;
+
+const ARCHIVE_SUFFIX: &str = ".tar.zst";
+const MANIFEST_SUFFIX: &str = ".manifest.json";
+const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// The UTC timestamp format used in keys and run ids: `YYYYMMDDTHHMMSSZ`.
+pub fn stamp(at: Timestamp) -> String {
+    at.strftime(STAMP_FORMAT).to_string()
+}
+
+fn parse_stamp(text: &str) -> Option<Timestamp> {
+    let civil = DateTime::strptime(STAMP_FORMAT, text).ok()?;
+    Some(civil.to_zoned(TimeZone::UTC).ok()?.timestamp())
+}
+
+/// Builds keys under one target prefix (empty, or ending in `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    prefix: String,
+}
+
+/// An archive key taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveKey {
+    pub owner: String,
+    pub repo: String,
+    pub at: Timestamp,
+}
+
+impl Layout {
+    pub fn new(prefix: &str) -> Self {
+        let trimmed = prefix.trim_matches('/');
+        Layout {
+            prefix: if trimmed.is_empty() {
+                String::new()
+            } else {
+                format!("{trimmed}/")
+            },
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>repos/`: everything ever backed up.
+    pub fn repos_root(&self) -> String {
+        format!("{}repos/", self.prefix)
+    }
+
+    /// `<prefix>repos/<owner>/<repo>/`: every backup of one repository.
+    pub fn repo_dir(&self, owner: &str, repo: &str) -> String {
+        format!("{}{owner}/{repo}/", self.repos_root())
+    }
+
+    pub fn archive(&self, owner: &str, repo: &str, at: Timestamp) -> String {
+        format!("{}{repo}-{}{ARCHIVE_SUFFIX}", self.repo_dir(owner, repo), stamp(at))
+    }
+
+    pub fn manifest(&self, owner: &str, repo: &str, at: Timestamp) -> String {
+        format!("{}{repo}-{}{MANIFEST_SUFFIX}", self.repo_dir(owner, repo), stamp(at))
+    }
+
+    /// The manifest stored beside an archive.
+    pub fn manifest_for(&self, archive_key: &str) -> Option<String> {
+        archive_key
+            .strip_suffix(ARCHIVE_SUFFIX)
+            .map(|stem| format!("{stem}{MANIFEST_SUFFIX}"))
+    }
+
+    pub fn latest(&self, owner: &str, repo: &str) -> String {
+        format!("{}latest.json", self.repo_dir(owner, repo))
+    }
+
+    pub fn runs_root(&self) -> String {
+        format!("{}runs/", self.prefix)
+    }
+
+    pub fn run_dir(&self, run: &RunId) -> String {
+        format!("{}{run}/", self.runs_root())
+    }
+
+    pub fn plan(&self, run: &RunId) -> String {
+        format!("{}plan.json", self.run_dir(run))
+    }
+
+    pub fn results_dir(&self, run: &RunId) -> String {
+        format!("{}results/", self.run_dir(run))
+    }
+
+    pub fn result(&self, run: &RunId, owner: &str, repo: &str) -> String {
+        format!("{}{owner}/{repo}.json", self.results_dir(run))
+    }
+
+    pub fn report_json(&self, run: &RunId) -> String {
+        format!("{}report.json", self.run_dir(run))
+    }
+
+    pub fn report_md(&self, run: &RunId) -> String {
+        format!("{}report.md", self.run_dir(run))
+    }
+
+    /// Takes an archive key apart; `None` for any other key.
+    pub fn parse_archive(&self, key: &str) -> Option<ArchiveKey> {
+        let rest = key.strip_prefix(&self.repos_root())?;
+        let (owner, rest) = rest.split_once('/')?;
+        let (repo, file) = rest.split_once('/')?;
+        let stem = file.strip_suffix(ARCHIVE_SUFFIX)?;
+        let at = parse_stamp(stem.strip_prefix(repo)?.strip_prefix('-')?)?;
+        Some(ArchiveKey {
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> Timestamp {
+        "2026-11-22T14:36:05Z".parse().unwrap()
+    }
+
+    #[test]
+    fn builds_the_documented_keys() {
+        let l = Layout::new("github/acme");
+        let run: RunId = "r1".parse().unwrap();
+        assert_eq!(
+            l.archive("acme", "api", at()),
+            "github/acme/repos/acme/api/api-20261122T143605Z.tar.zst"
+        );
+        assert_eq!(
+            l.manifest("acme", "api", at()),
+            "github/acme/repos/acme/api/api-20261122T143605Z.manifest.json"
+        );
+        assert_eq!(l.latest("acme", "api"), "github/acme/repos/acme/api/latest.json");
+        assert_eq!(l.plan(&run), "github/acme/runs/r1/plan.json");
+        assert_eq!(l.result(&run, "acme", "api"), "github/acme/runs/r1/results/acme/api.json");
+        assert_eq!(l.report_json(&run), "github/acme/runs/r1/report.json");
+        assert_eq!(l.report_md(&run), "github/acme/runs/r1/report.md");
+    }
+
+    #[test]
+    fn empty_prefix_has_no_leading_slash() {
+        let l = Layout::new("/");
+        assert_eq!(l.latest("o", "r"), "repos/o/r/latest.json");
+        assert_eq!(Layout::new("").prefix(), "");
+        assert_eq!(Layout::new("a/b/").prefix(), "a/b/");
+    }
+
+    #[test]
+    fn archive_keys_round_trip() {
+        let l = Layout::new("p/");
+        let key = l.archive("acme", "my.repo-2", at());
+        assert_eq!(
+            l.parse_archive(&key),
+            Some(ArchiveKey { owner: "acme".into(), repo: "my.repo-2".into(), at: at() })
+        );
+        assert_eq!(l.manifest_for(&key).unwrap(), l.manifest("acme", "my.repo-2", at()));
+        assert_eq!(l.parse_archive(&l.latest("acme", "x")), None);
+        assert_eq!(l.parse_archive(&l.manifest("acme", "x", at())), None);
+        assert_eq!(Layout::new("q/").parse_archive(&key), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! # repovault-core
+//!
+//! The domain of repovault and nothing else: job messages, result records and
+//! manifests (the versioned contracts), the object key layout, configuration and its
+//! validation, error classification, and the ports (`Queue`, `Store`, `Source`) that
+//! adapters implement. No AWS SDK, no HTTP client, no libgit2.
+//!
+//! ```
+//! use repovault_core::{Layout, RunId};
+//!
+//! let layout = Layout::new("github/");
+//! let run: RunId = "nightly-1".parse().unwrap();
+//! assert_eq!(layout.plan(&run), "github/runs/nightly-1/plan.json");
+//! ```
+
+mod error;
+mod job;
+mod layout;
+mod progress;
+mod record;
+mod refs;
+mod run_id;
+mod secret;
+mod selector;
+
+pub mod config;
+pub mod ports;
+
+pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
+pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLocation, Target};
+pub use layout::{ArchiveKey, Layout, stamp};
+pub use progress::{Progress, ProgressSnapshot};
+pub use record::{
+    ArchiveDigest, ArchiveRef, LatestPointer, Manifest, Outcome, PlannedRepo, Plan, RECORD_SCHEMA,
+    ResultRecord, WikiOutcome,
+};
+pub use refs::RefSet;
+pub use run_id::RunId;
+pub use secret::Secret;
+pub use selector::{Owner, RepoSelector, Visibility};
+
+/// `repovault <version>`, written into manifests.
+pub fn tool_version() -> String {
+    format!("repovault {}", env!("CARGO_PKG_VERSION"))
+}

@@ -1,0 +1,174 @@
+//! An object store with S3's semantics: whole-object writes, conditional create,
+//! prefix listing, user metadata.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Classify, ErrorClass};
+
+/// An object body in chunks. An `Err` item aborts the upload: nothing is stored.
+pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
+
+/// User metadata on an object (S3's `x-amz-meta-*`).
+pub type ObjectMetadata = BTreeMap<String, String>;
+
+/// What a streaming upload stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutReceipt {
+    pub size: u64,
+    /// Hex SHA-256 of the whole object, computed while streaming.
+    pub sha256: String,
+}
+
+/// An object as listed or headed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<Timestamp>,
+    /// Filled by `head`; `list` leaves it empty.
+    pub metadata: ObjectMetadata,
+}
+
+/// Result of a conditional create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("object {key} is not valid JSON: {source}")]
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("upload of {key} aborted: {source}")]
+    Aborted { key: String, source: io::Error },
+    #[error("store I/O on {key}: {source}")]
+    Io { key: String, source: io::Error },
+    #[error("store request for {key} failed: {message}")]
+    Backend { key: String, message: String },
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::InvalidKey { .. } | StoreError::Corrupt { .. } => ErrorClass::Permanent,
+            _ => ErrorClass::RETRY,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Streams an object in (multipart where the backend has it). Returns its size and
+    /// SHA-256. On any error, including an `Err` item in `body`, nothing is stored.
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError>;
+
+    /// Writes a small object, replacing any existing one.
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
+
+    /// Writes a small object only if the key is free (`If-None-Match: *`).
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<Created, StoreError>;
+
+    /// Reads a small object whole; `None` if absent.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+
+    /// Reads an object as a stream; `None` if absent.
+    async fn get_stream(&self, key: &str) -> Result<Option<ByteStream>, StoreError>;
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError>;
+
+    /// Every object whose key starts with `prefix`, in key order.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
+
+    /// Deletes an object; deleting a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Typed JSON access on any store.
+impl dyn Store + '_ {
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt {
+                    key: key.to_owned(),
+                    source,
+                }),
+        }
+    }
+
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        self.put(key, to_json(value)).await
+    }
+
+    pub async fn put_json_if_absent<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<Created, StoreError> {
+        self.put_if_absent(key, to_json(value)).await
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Bytes {
+    let mut text = serde_json::to_vec_pretty(value).expect("records always serialise");
+    text.push(b'\n');
+    Bytes::from(text)
+}
+
+/// Validates a key the way every store must: relative, `/`-separated, no empty, `.`
+/// or `..` segments, no NUL. Keeps a forged key from escaping a local store's root.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let reason = if key.is_empty() {
+        Some("empty")
+    } else if key.len() > 1024 {
+        Some("longer than 1024 bytes")
+    } else if key.starts_with('/') || key.ends_with('/') {
+        Some("starts or ends with '/'")
+    } else if key.contains('\0') || key.contains('\\') {
+        Some("contains NUL or backslash")
+    } else if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        Some("has an empty, '.' or '..' segment")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(StoreError::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_could_escape_are_invalid() {
+        for bad in ["", "/abs", "a//b", "a/../b", "./a", "a/", "a\\b", "a\0b"] {
+            assert!(check_key(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_key("repos/acme/api/api-20261122T143605Z.tar.zst").is_ok());
+    }
+}

@@ -1,0 +1,139 @@
+//! What repovault writes to the store besides archives: result records, manifests,
+//! plans and `latest.json` pointers. Each is versioned JSON (`schema: 1`).
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{FailureInfo, RefSet, RepoRef, RunId, Target};
+
+pub const RECORD_SCHEMA: u32 = 1;
+
+/// How one repository's backup ended in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new archive was written and verified.
+    Ok,
+    /// The refs equal the latest backup's; the existing archive still stands.
+    Unchanged,
+    /// The backup failed; the record says why.
+    Failed,
+}
+
+/// What happened to the wiki.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WikiOutcome {
+    /// Mirrored into the archive.
+    Mirrored,
+    /// The repository claims a wiki but none exists (GitHub answers 404 until the
+    /// first page is written). Not an error.
+    Absent,
+    /// Not requested, or the repository has no wiki.
+    Skipped,
+}
+
+/// An archive in the store and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRef {
+    pub key: String,
+    pub manifest_key: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The completion record of one repository in one run:
+/// `runs/<run>/results/<owner>/<repo>.json`, written once (`If-None-Match: *`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub schema: u32,
+    pub run_id: RunId,
+    pub job: String,
+    pub owner: String,
+    pub name: String,
+    pub outcome: Outcome,
+    /// Which delivery of the job message produced this record (1 = first try).
+    pub attempt: u32,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    /// The archive holding this repository's state: the new one (`ok`) or the
+    /// existing one (`unchanged`).
+    pub archive: Option<ArchiveRef>,
+    pub refs_count: usize,
+    pub refs_digest: Option<String>,
+    /// The repository has no refs at all (nothing pushed yet). Not an error.
+    pub empty: bool,
+    pub wiki: WikiOutcome,
+    pub error: Option<FailureInfo>,
+}
+
+/// Describes one archive: what is inside it and where it came from.
+///
+/// The same manifest is stored as `MANIFEST.json` inside the archive and beside it as
+/// `<repo>-<stamp>.manifest.json`; only the copy beside it has `archive` (an archive
+/// cannot contain its own digest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    /// `owner/name`.
+    pub repository: String,
+    pub created_at: Timestamp,
+    pub run_id: RunId,
+    /// `repovault <version>`.
+    pub tool: String,
+    pub default_branch: Option<String>,
+    /// What `HEAD` points at in the mirror, e.g. `refs/heads/main`.
+    pub head: Option<String>,
+    pub refs: RefSet,
+    pub refs_digest: String,
+    /// The wiki's refs, when the wiki was mirrored.
+    pub wiki_refs: Option<RefSet>,
+    /// Bytes of the bare mirror (and wiki) on disk before compression.
+    pub mirror_bytes: u64,
+    /// The repository as the source described it.
+    pub source: RepoRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveDigest>,
+}
+
+/// Size and SHA-256 of a stored archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveDigest {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `repos/<owner>/<repo>/latest.json`: the newest good backup, moved only after a new
+/// archive is verified and its record written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestPointer {
+    pub schema: u32,
+    pub archive: ArchiveRef,
+    pub refs_digest: String,
+    pub created_at: Timestamp,
+    pub run_id: RunId,
+}
+
+/// `runs/<run>/plan.json`: what the planner enqueued for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub schema: u32,
+    pub run_id: RunId,
+    pub created_at: Timestamp,
+    pub target: Target,
+    pub repos: Vec<PlannedRepo>,
+}
+
+/// One planned repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedRepo {
+    pub job: String,
+    pub owner: String,
+    pub name: String,
+}
+
+impl PlannedRepo {
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+}

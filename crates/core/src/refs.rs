@@ -1,0 +1,99 @@
+//! The refs of a repository and their digest, the basis of incremental backups.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Every ref of a repository (`refs/...` name → object id), sorted by name.
+/// `HEAD` and peeled tag entries (`^{}`) are not refs and are never included.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RefSet(BTreeMap<String, String>);
+
+impl RefSet {
+    pub fn new() -> Self {
+        RefSet::default()
+    }
+
+    /// Adds a ref if it is a real ref (under `refs/`, not a peeled entry).
+    pub fn insert(&mut self, name: impl Into<String>, oid: impl Into<String>) {
+        let name = name.into();
+        if name.starts_with("refs/") && !name.ends_with("^{}") {
+            self.0.insert(name, oid.into());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// SHA-256 over `"<oid> <name>\n"` lines in name order: equal digests mean the
+    /// repository has not changed since.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (name, oid) in &self.0 {
+            hasher.update(oid.as_bytes());
+            hasher.update(b" ");
+            hasher.update(name.as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+impl FromIterator<(String, String)> for RefSet {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut set = RefSet::new();
+        for (name, oid) in iter {
+            set.insert(name, oid);
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_head_and_peeled_entries() {
+        let set: RefSet = [
+            ("HEAD", "a"),
+            ("refs/heads/main", "a"),
+            ("refs/tags/v1^{}", "b"),
+            ("refs/tags/v1", "c"),
+        ]
+        .into_iter()
+        .map(|(n, o)| (n.to_owned(), o.to_owned()))
+        .collect();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.get("refs/tags/v1"), Some("c"));
+    }
+
+    #[test]
+    fn digest_depends_on_names_and_oids_not_order() {
+        let mut a = RefSet::new();
+        a.insert("refs/heads/main", "1");
+        a.insert("refs/heads/dev", "2");
+        let mut b = RefSet::new();
+        b.insert("refs/heads/dev", "2");
+        b.insert("refs/heads/main", "1");
+        assert_eq!(a.digest(), b.digest());
+        b.insert("refs/heads/main", "3");
+        assert_ne!(a.digest(), b.digest());
+        assert_ne!(RefSet::new().digest(), a.digest());
+    }
+}
