@@ -1,0 +1,86 @@
+//! Git errors and how they classify (see `repovault_core`'s error rules).
+
+use std::io;
+
+use repovault_core::{Classify, ErrorClass};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The remote says the repository does not exist (or is invisible to us).
+    #[error("repository {url} not found")]
+    NotFound { url: String },
+    /// Credentials were missing or refused.
+    #[error("access to {url} denied: {detail}")]
+    AccessDenied { url: String, detail: String },
+    /// Anything else git reported; most are network trouble worth a retry.
+    #[error("git {op} of {url} failed: {detail}")]
+    Failed {
+        op: &'static str,
+        url: String,
+        detail: String,
+    },
+    #[error("could not run git: {0}")]
+    Spawn(io::Error),
+    #[error("libgit2: {0}")]
+    Lib(#[from] git2::Error),
+    #[error("archive: {0}")]
+    Archive(io::Error),
+}
+
+impl Classify for GitError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            GitError::NotFound { .. } | GitError::AccessDenied { .. } | GitError::Spawn(_) => {
+                ErrorClass::Permanent
+            }
+            GitError::Failed { .. } | GitError::Lib(_) | GitError::Archive(_) => ErrorClass::RETRY,
+        }
+    }
+}
+
+/// Sorts an error text from git or libgit2 into not-found, denied, or other.
+pub(crate) fn classify_text(op: &'static str, url: &str, detail: String) -> GitError {
+    let lower = detail.to_lowercase();
+    let url = url.to_owned();
+    if lower.contains("not found")
+        || lower.contains("error: 404")
+        || lower.contains("status code: 404")
+        || lower.contains("does not appear to be a git repository")
+    {
+        GitError::NotFound { url }
+    } else if lower.contains("authentication failed")
+        || lower.contains("could not read username")
+        || lower.contains("could not read password")
+        || lower.contains("terminal prompts disabled")
+        || lower.contains("error: 401")
+        || lower.contains("status code: 401")
+        || lower.contains("error: 403")
+        || lower.contains("status code: 403")
+        || lower.contains("authentication replays")
+    {
+        GitError::AccessDenied { url, detail }
+    } else {
+        GitError::Failed { op, url, detail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_git_messages() {
+        let c = |t: &str| classify_text("clone", "u", t.to_owned());
+        assert!(matches!(c("fatal: repository 'http://h/a.git/' not found"), GitError::NotFound { .. }));
+        assert!(matches!(c("unexpected http status code: 404"), GitError::NotFound { .. }));
+        assert!(matches!(
+            c("fatal: could not read Username for 'http://h': terminal prompts disabled"),
+            GitError::AccessDenied { .. }
+        ));
+        assert!(matches!(c("The requested URL returned error: 403"), GitError::AccessDenied { .. }));
+        let other = c("fatal: unable to access 'http://h/a.git/': The requested URL returned error: 502");
+        assert!(matches!(other, GitError::Failed { .. }));
+        assert!(other.class().is_retryable());
+        assert!(!c("not found").class().is_retryable());
+    }
+}

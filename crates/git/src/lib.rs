@@ -1,0 +1,35 @@
+//! # repovault-git
+//!
+//! Everything repovault does with git:
+//!
+//! - [`mirror_clone`]: `git clone --mirror` with the `git` CLI (multi-threaded
+//!   index-pack, LFS-capable). The token travels in the child's environment as an
+//!   `http.<url>.extraHeader` config entry, never in its argv or in a URL.
+//! - [`list_remote_refs`]: one round trip to the remote with libgit2, for incremental
+//!   runs.
+//! - [`read_refs`]: the refs of a local bare repository, with libgit2.
+//! - [`archive`]: a tar + zstd stream of directories and files, produced on a blocking
+//!   thread and consumed as a [`ByteStream`](repovault_core::ports::store::ByteStream).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), repovault_git::GitError> {
+//! use repovault_git::{GitCredentials, mirror_clone, read_refs};
+//!
+//! let creds = GitCredentials::new(None);
+//! let dest = std::path::Path::new("/tmp/work/api.git");
+//! mirror_clone("https://github.com/acme/api.git", dest, &creds).await?;
+//! let refs = read_refs(dest)?;
+//! println!("{} refs, digest {}", refs.refs.len(), refs.refs.digest());
+//! # Ok(()) }
+//! ```
+
+pub mod archive;
+mod credentials;
+mod error;
+mod mirror;
+mod refs;
+
+pub use credentials::GitCredentials;
+pub use error::GitError;
+pub use mirror::{dir_size, mirror_clone};
+pub use refs::{RepoRefs, list_remote_refs, read_refs};

@@ -1,0 +1,53 @@
+//! Mirror clones with the `git` CLI.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use crate::error::classify_text;
+use crate::{GitCredentials, GitError};
+
+/// `git clone --mirror <url> <dest>`: every ref, bare, `HEAD` as on the remote.
+///
+/// An empty repository clones successfully (with no refs). The child is killed if the
+/// returned future is dropped, so a cancelled job leaves no git process behind.
+pub async fn mirror_clone(url: &str, dest: &Path, creds: &GitCredentials) -> Result<(), GitError> {
+    let output = Command::new("git")
+        .args(["clone", "--mirror", "--quiet", "--no-local", "--", url])
+        .arg(dest)
+        .envs(creds.git_env(url))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(GitError::Spawn)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let detail = creds.redact(stderr.trim());
+    let detail = if detail.is_empty() {
+        format!("git exited with {}", output.status)
+    } else {
+        detail
+    };
+    Err(classify_text("clone", url, detail))
+}
+
+/// Total bytes of the files under `path` (symlinks not followed).
+pub fn dir_size(path: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += dir_size(&entry.path())?;
+        } else if kind.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
