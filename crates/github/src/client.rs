@@ -1,0 +1,189 @@
+//! A rate-limit aware GET on top of octocrab's authenticated transport.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use http_body_util::BodyExt;
+use octocrab::Octocrab;
+use repovault_core::Secret;
+use repovault_core::ports::source::SourceError;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::link::{next_link, path_and_query};
+use crate::rate_limit;
+
+/// Attempts for one request on 5xx or transport errors.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// The GitHub REST API as a repository source.
+#[derive(Debug)]
+pub struct GitHubSource {
+    octocrab: Octocrab,
+    api_url: String,
+    authenticated: bool,
+    max_rate_limit_wait: Duration,
+    /// Set when the quota ran out on a successful response: the next request waits.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+/// One successful response, body read.
+pub(crate) struct Response {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl GitHubSource {
+    /// A client for `api_url` (`https://api.github.com`, or
+    /// `https://ghe.example.com/api/v3`), authenticated when a token is given.
+    pub fn new(api_url: &str, token: Option<&Secret>) -> Result<Self, SourceError> {
+        let invalid = |message: String| SourceError::Invalid {
+            url: api_url.to_owned(),
+            message,
+        };
+        let mut builder = Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|e| invalid(e.to_string()))?
+            .set_connect_timeout(Some(Duration::from_secs(15)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .add_header(
+                http::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".to_owned(),
+            );
+        if let Some(token) = token {
+            builder = builder.personal_token(token.expose().to_owned());
+        }
+        let octocrab = builder.build().map_err(|e| invalid(e.to_string()))?;
+        Ok(GitHubSource {
+            octocrab,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            authenticated: token.is_some(),
+            max_rate_limit_wait: Duration::from_secs(3600),
+            paused_until: Mutex::new(None),
+        })
+    }
+
+    /// Rate-limit waits longer than this fail with a retryable error instead.
+    pub fn max_rate_limit_wait(mut self, max: Duration) -> Self {
+        self.max_rate_limit_wait = max;
+        self
+    }
+
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.api_url, path)
+    }
+
+    /// GETs `path` (path and query, relative to the API base) as JSON, and returns the
+    /// path of the next page if there is one.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(T, Option<String>), SourceError> {
+        let response = self.get(path).await?;
+        let next = response
+            .headers
+            .get(http::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link)
+            .map(|url| path_and_query(url).to_owned());
+        let value = serde_json::from_slice(&response.body).map_err(|e| SourceError::Invalid {
+            url: self.url(path),
+            message: e.to_string(),
+        })?;
+        Ok((value, next))
+    }
+
+    /// GETs `path`, waiting out rate limits and retrying 5xx and transport errors.
+    pub(crate) async fn get(&self, path: &str) -> Result<Response, SourceError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.wait_if_paused().await;
+            let (status, headers, body) = match self.send(path).await {
+                Ok(parts) => parts,
+                Err(message) if attempt < MAX_ATTEMPTS => {
+                    tracing::warn!(url = %self.url(path), %message, attempt, "GitHub request failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(message) => {
+                    return Err(SourceError::Transport {
+                        url: self.url(path),
+                        message,
+                    });
+                }
+            };
+            let text = String::from_utf8_lossy(&body);
+            if status.is_success() {
+                if let Some(pause) = rate_limit::pause_after_success(&headers, now_epoch()) {
+                    tracing::warn!(pause_secs = pause.as_secs(), "GitHub rate limit quota used up; pausing until it resets");
+                    *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now() + pause);
+                }
+                return Ok(Response { headers, body });
+            }
+            if let Some(wait) = rate_limit::wait_for(status, &headers, &text, now_epoch()) {
+                if wait > self.max_rate_limit_wait {
+                    return Err(SourceError::RateLimited { wait });
+                }
+                tracing::warn!(url = %self.url(path), wait_secs = wait.as_secs(), status = status.as_u16(), "GitHub rate limit hit; waiting as asked");
+                tokio::time::sleep(wait).await;
+                attempt = 0;
+                continue;
+            }
+            if status.is_server_error() && attempt < MAX_ATTEMPTS {
+                tracing::warn!(url = %self.url(path), status = status.as_u16(), attempt, "GitHub server error; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return Err(self.error_for(path, status, &text));
+        }
+    }
+
+    async fn send(&self, path: &str) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+        let response = self.octocrab._get(path).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((parts.status, parts.headers, body))
+    }
+
+    async fn wait_if_paused(&self) {
+        let until = self.paused_until.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    fn error_for(&self, path: &str, status: StatusCode, body: &str) -> SourceError {
+        let message = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| body.chars().take(200).collect());
+        match status {
+            StatusCode::UNAUTHORIZED => SourceError::Unauthorized { message },
+            StatusCode::FORBIDDEN => SourceError::Forbidden { message },
+            StatusCode::NOT_FOUND => SourceError::NotFound { what: self.url(path) },
+            _ => SourceError::Http {
+                status: status.as_u16(),
+                url: self.url(path),
+                message,
+            },
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500 * (1 << attempt.min(6)))
+}
+
+fn now_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

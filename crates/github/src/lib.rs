@@ -1,0 +1,34 @@
+//! # repovault-github
+//!
+//! The GitHub [`Source`](repovault_core::ports::source::Source): lists an
+//! organization's or a user's repositories through the REST API (octocrab as the
+//! authenticated transport; GitHub Enterprise through the API base URL), following
+//! `Link` pagination, and never hammering the API:
+//!
+//! - a `403`/`429` with `retry-after` (secondary rate limit) waits that long;
+//! - a `403`/`429` with `x-ratelimit-remaining: 0` waits until `x-ratelimit-reset`;
+//! - a successful response with `x-ratelimit-remaining: 0` pauses the next request
+//!   until the reset;
+//! - 5xx and transport errors are retried a few times with backoff.
+//!
+//! A wait longer than [`GitHubSource::max_rate_limit_wait`] becomes a retryable
+//! [`SourceError::RateLimited`](repovault_core::ports::source::SourceError) instead.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), repovault_core::ports::source::SourceError> {
+//! use repovault_core::{Owner, RepoSelector, ports::source::Source};
+//! use repovault_github::GitHubSource;
+//!
+//! let github = GitHubSource::new("https://api.github.com", None)?;
+//! let repos = github.list_repos(&RepoSelector::all(Owner::Org("rust-lang".into()))).await?;
+//! println!("{} repositories", repos.len());
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod link;
+mod model;
+mod rate_limit;
+mod source;
+
+pub use client::GitHubSource;
