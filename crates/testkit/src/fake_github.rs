@@ -1,0 +1,191 @@
+//! A fake GitHub: the REST subset repovault uses, with GitHub's shapes, headers and
+//! errors, plus real git repositories served over git's smart HTTP protocol by
+//! `git http-backend`. One port serves both, as `api.github.com` and `github.com` would.
+//!
+//! Faithful where repovault depends on it:
+//! - repository objects with GitHub's field names; `per_page`/`page` pagination with
+//!   absolute `Link` URLs (`/organizations/<id>/repos?...` as GitHub writes them);
+//! - `x-ratelimit-*` headers on every API response; primary (`403`, remaining 0,
+//!   `x-ratelimit-reset`) and secondary (`403` + `retry-after`) limits on demand;
+//! - `401 Bad credentials`, `404 Not Found` bodies; private repositories visible only
+//!   with the token, over the API and over git (`401` + `WWW-Authenticate` without it);
+//! - optional `/api/v3` prefix, as GitHub Enterprise serves the API.
+
+mod api;
+mod git_http;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::response::Response;
+use tokio::sync::oneshot;
+
+pub use state::{FaultStatus, RepoSpec, Stats};
+use state::{Inner, Shared};
+
+/// A running fake GitHub. Stops when dropped.
+pub struct FakeGitHub {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+    _root: Option<tempfile::TempDir>,
+}
+
+/// How to start a [`FakeGitHub`].
+#[derive(Debug, Clone, Default)]
+pub struct FakeGitHubOptions {
+    /// The token that authenticates; `None` accepts no token at all.
+    pub token: Option<String>,
+    /// Serve the API under `/api/v3` (GitHub Enterprise).
+    pub enterprise: bool,
+    /// Where repositories live; a temp dir when `None`.
+    pub root: Option<PathBuf>,
+    /// Port to bind on 127.0.0.1 (`0`: any free port).
+    pub port: u16,
+    /// Bind address other than loopback (the compose file binds `0.0.0.0`).
+    pub host: Option<String>,
+    /// Host name written into URLs (clone URLs, `Link`s) instead of the bound address.
+    pub public_host: Option<String>,
+}
+
+/// The login the token belongs to.
+pub const TOKEN_USER: &str = "repovault-bot";
+
+impl FakeGitHub {
+    pub async fn start(options: FakeGitHubOptions) -> anyhow::Result<FakeGitHub> {
+        let (root_dir, temp) = match options.root {
+            Some(root) => (root, None),
+            None => {
+                let temp = tempfile::Builder::new().prefix("fake-github-").tempdir()?;
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        std::fs::create_dir_all(&root_dir)?;
+        let host = options.host.unwrap_or_else(|| "127.0.0.1".into());
+        let listener = tokio::net::TcpListener::bind((host.as_str(), options.port)).await?;
+        let addr = listener.local_addr()?;
+        let public = match options.public_host {
+            Some(h) => format!("http://{h}:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        let shared = Arc::new(Shared {
+            token: options.token,
+            api_prefix: if options.enterprise { "/api/v3".into() } else { String::new() },
+            root: root_dir,
+            base_url: public,
+            inner: std::sync::Mutex::new(Inner::default()),
+        });
+        shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);
+        let app = Router::new()
+            .fallback(dispatch)
+            .layer(DefaultBodyLimit::disable())
+            .with_state(shared.clone());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        });
+        Ok(FakeGitHub {
+            shared,
+            addr,
+            _stop: stop_tx,
+            _root: temp,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API base URL to configure (`--api-url`).
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.shared.base_url, self.shared.api_prefix)
+    }
+
+    /// Where repositories are stored: `<root>/<owner>/<name>.git`.
+    pub fn root(&self) -> &Path {
+        &self.shared.root
+    }
+
+    pub fn repo_path(&self, owner: &str, name: &str) -> PathBuf {
+        self.shared.root.join(owner).join(format!("{name}.git"))
+    }
+
+    pub fn wiki_path(&self, owner: &str, name: &str) -> PathBuf {
+        self.shared.root.join(owner).join(format!("{name}.wiki.git"))
+    }
+
+    pub fn clone_url(&self, owner: &str, name: &str) -> String {
+        format!("{}/{owner}/{name}.git", self.shared.base_url)
+    }
+
+    pub fn add_org(&self, login: &str) {
+        self.shared.lock().add_owner(login, state::OwnerKind::Org);
+    }
+
+    pub fn add_user(&self, login: &str) {
+        self.shared.lock().add_owner(login, state::OwnerKind::User);
+    }
+
+    /// Registers a repository. Its git data is whatever is (or will be) at
+    /// [`repo_path`](Self::repo_path); build it with [`crate::fixtures`].
+    pub fn add_repo(&self, spec: RepoSpec) {
+        let size_kb = crate::dir_size_kb(&self.repo_path(&spec.owner, &spec.name));
+        self.shared.lock().add_repo(spec, size_kb);
+    }
+
+    /// Records a push: `pushed_at` and `size` move as on GitHub.
+    pub fn touch(&self, owner: &str, name: &str) {
+        let size_kb = crate::dir_size_kb(&self.repo_path(owner, name));
+        self.shared.lock().touch(owner, name, size_kb);
+    }
+
+    /// Deletes a repository: the API and git answer 404 from now on.
+    pub fn delete_repo(&self, owner: &str, name: &str) {
+        self.shared.lock().delete(owner, name);
+    }
+
+    /// The next `n` API requests get a primary rate-limit `403` whose
+    /// `x-ratelimit-reset` is `reset_after` from then.
+    pub fn rate_limit_next(&self, n: u32, reset_after: Duration) {
+        self.shared.lock().push_api_faults(n, state::ApiFault::Primary { reset_after });
+    }
+
+    /// The next `n` API requests get a secondary rate-limit `403` with `retry-after`.
+    pub fn secondary_limit_next(&self, n: u32, retry_after: Duration) {
+        self.shared.lock().push_api_faults(n, state::ApiFault::Secondary { retry_after });
+    }
+
+    /// The next `n` API requests get `status` (e.g. 502).
+    pub fn api_error_next(&self, n: u32, status: u16) {
+        self.shared.lock().push_api_faults(n, state::ApiFault::Status(status));
+    }
+
+    /// The next `n` fetches (`POST git-upload-pack`) of `owner/name` get `status`;
+    /// `FaultStatus::Always` fails every fetch.
+    pub fn fail_fetch(&self, owner: &str, name: &str, times: FaultStatus) {
+        self.shared.lock().set_git_fault(owner, name, times);
+    }
+
+    /// Counters of what was served.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+}
+
+async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    if git_http::is_git_path(&path) {
+        git_http::handle(shared, request).await
+    } else {
+        api::handle(&shared, request).await
+    }
+}

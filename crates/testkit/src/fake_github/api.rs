@@ -1,0 +1,332 @@
+//! The REST subset: users, org/user repository lists with pagination, single
+//! repositories, rate limits.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::TOKEN_USER;
+use super::state::{ApiFault, Inner, OwnerKind, RepoEntry, Shared};
+
+const DOCS: &str = "https://docs.github.com/rest";
+/// The window every quota resets on: an hour after the fake started.
+const WINDOW_SECS: u64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    Anonymous,
+    Token,
+    Bad,
+}
+
+/// Who is calling: the configured token (as `Bearer`, `token` or Basic password),
+/// nobody, or somebody with wrong credentials.
+pub(crate) fn auth_of(shared: &Shared, headers: &HeaderMap) -> Auth {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Auth::Anonymous;
+    };
+    let presented = if let Some(t) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("token ")) {
+        Some(t.trim().to_owned())
+    } else if let Some(b) = value.strip_prefix("Basic ") {
+        STANDARD
+            .decode(b.trim())
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_owned()))
+    } else {
+        None
+    };
+    match (&shared.token, presented) {
+        (Some(expected), Some(got)) if *expected == got => Auth::Token,
+        _ => Auth::Bad,
+    }
+}
+
+fn now_epoch() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+struct Quota {
+    limit: u64,
+    remaining: u64,
+    reset: u64,
+    used: u64,
+}
+
+fn with_rate_headers(mut builder: axum::http::response::Builder, q: &Quota) -> axum::http::response::Builder {
+    for (name, value) in [
+        ("x-ratelimit-limit", q.limit),
+        ("x-ratelimit-remaining", q.remaining),
+        ("x-ratelimit-reset", q.reset),
+        ("x-ratelimit-used", q.used),
+    ] {
+        builder = builder.header(name, value.to_string());
+    }
+    builder.header("x-ratelimit-resource", "core").header("x-github-api-version-selected", "2022-11-28")
+}
+
+fn json_response(status: StatusCode, body: &Value, quota: &Quota, extra: &[(&str, String)]) -> Response {
+    let mut builder = with_rate_headers(Response::builder().status(status), quota)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+    for (name, value) in extra {
+        builder = builder.header(*name, value);
+    }
+    builder.body(Body::from(body.to_string())).expect("valid response")
+}
+
+fn error_body(status: StatusCode, message: &str) -> Value {
+    json!({ "message": message, "documentation_url": DOCS, "status": status.as_u16().to_string() })
+}
+
+pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
+    let auth = auth_of(shared, request.headers());
+    let path = request.uri().path().to_owned();
+    let query: HashMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut inner = shared.lock();
+    inner.stats.api_requests += 1;
+    let limit = if auth == Auth::Token { 5000 } else { 60 };
+    let used = inner.stats.api_requests;
+    let mut quota = Quota {
+        limit,
+        remaining: limit.saturating_sub(used),
+        reset: now_epoch() / WINDOW_SECS * WINDOW_SECS + WINDOW_SECS,
+        used,
+    };
+    if auth == Auth::Bad {
+        return json_response(StatusCode::UNAUTHORIZED, &error_body(StatusCode::UNAUTHORIZED, "Bad credentials"), &quota, &[]);
+    }
+    if let Some(fault) = inner.api_faults.pop_front() {
+        return fault_response(&mut inner, fault, &mut quota);
+    }
+    let Some(route) = path.strip_prefix(shared.api_prefix.as_str()) else {
+        return not_found(&quota);
+    };
+    let segments: Vec<&str> = route.trim_matches('/').split('/').collect();
+    let api = format!("{}{}", shared.base_url, shared.api_prefix);
+    let authed = auth == Auth::Token;
+    let ctx = Ctx { shared, inner: &inner, api: &api, authed, quota: &quota, query: &query };
+    match segments.as_slice() {
+        ["user"] if authed => {
+            let me = inner.owner(TOKEN_USER).expect("token user exists");
+            json_response(StatusCode::OK, &owner_json(&api, &shared.base_url, &me.login, me.id, OwnerKind::User), &quota, &[])
+        }
+        ["user"] | ["user", "repos"] if !authed => json_response(
+            StatusCode::UNAUTHORIZED,
+            &error_body(StatusCode::UNAUTHORIZED, "Requires authentication"),
+            &quota,
+            &[],
+        ),
+        ["user", "repos"] => ctx.list(TOKEN_USER, true, format!("{api}/user/repos")),
+        ["users", login, "repos"] => ctx.list_user(inner.owner(login).map(|o| o.id)),
+        ["user", id, "repos"] => ctx.list_user(id.parse().ok()),
+        ["orgs", login, "repos"] => ctx.list_org(inner.owner(login).map(|o| o.id)),
+        ["organizations", id, "repos"] => ctx.list_org(id.parse().ok()),
+        ["repos", owner, name] => match inner.repo(owner, name) {
+            Some(repo) if authed || !repo.spec.private => {
+                json_response(StatusCode::OK, &repo_json(shared, &api, repo, authed), &quota, &[])
+            }
+            _ => not_found(&quota),
+        },
+        ["rate_limit"] => {
+            let core = json!({ "limit": quota.limit, "remaining": quota.remaining, "reset": quota.reset, "used": quota.used, "resource": "core" });
+            json_response(StatusCode::OK, &json!({ "resources": { "core": core }, "rate": core }), &quota, &[])
+        }
+        _ => not_found(&quota),
+    }
+}
+
+fn not_found(quota: &Quota) -> Response {
+    json_response(StatusCode::NOT_FOUND, &error_body(StatusCode::NOT_FOUND, "Not Found"), quota, &[])
+}
+
+fn fault_response(inner: &mut Inner, fault: ApiFault, quota: &mut Quota) -> Response {
+    match fault {
+        ApiFault::Primary { reset_after } => {
+            inner.stats.rate_limited += 1;
+            quota.remaining = 0;
+            quota.reset = now_epoch() + reset_after.as_secs();
+            let message = "API rate limit exceeded for user ID 1001. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.";
+            let body = json!({ "message": message, "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api", "status": "403" });
+            json_response(StatusCode::FORBIDDEN, &body, quota, &[])
+        }
+        ApiFault::Secondary { retry_after } => {
+            inner.stats.rate_limited += 1;
+            let message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.";
+            let body = json!({ "message": message, "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits", "status": "403" });
+            json_response(StatusCode::FORBIDDEN, &body, quota, &[("retry-after", retry_after.as_secs().to_string())])
+        }
+        ApiFault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            json_response(status, &error_body(status, "Server Error"), quota, &[])
+        }
+    }
+}
+
+struct Ctx<'a> {
+    shared: &'a Shared,
+    inner: &'a Inner,
+    api: &'a str,
+    authed: bool,
+    quota: &'a Quota,
+    query: &'a HashMap<String, String>,
+}
+
+impl Ctx<'_> {
+    fn list_org(&self, id: Option<u64>) -> Response {
+        match id.and_then(|id| self.inner.owner_by_id(id)) {
+            Some(org) if org.kind == OwnerKind::Org => {
+                self.list(&org.login, self.authed, format!("{}/organizations/{}/repos", self.api, org.id))
+            }
+            _ => not_found(self.quota),
+        }
+    }
+
+    /// `/users/{u}/repos` lists public repositories only, whoever asks.
+    fn list_user(&self, id: Option<u64>) -> Response {
+        match id.and_then(|id| self.inner.owner_by_id(id)) {
+            Some(user) if user.kind == OwnerKind::User => {
+                self.list(&user.login, false, format!("{}/user/{}/repos", self.api, user.id))
+            }
+            _ => not_found(self.quota),
+        }
+    }
+
+    /// One page of `owner`'s repositories, oldest first, with a `Link` header.
+    fn list(&self, owner: &str, include_private: bool, link_base: String) -> Response {
+        let kind = self.query.get("type").map_or("all", String::as_str);
+        let mut repos: Vec<&RepoEntry> = self
+            .inner
+            .repos
+            .values()
+            .filter(|r| r.spec.owner.eq_ignore_ascii_case(owner))
+            .filter(|r| include_private || !r.spec.private)
+            .filter(|r| match kind {
+                "public" => !r.spec.private,
+                "private" => r.spec.private,
+                "forks" => r.spec.fork,
+                "sources" => !r.spec.fork,
+                _ => true,
+            })
+            .collect();
+        repos.sort_by_key(|r| r.created_at);
+        let per_page: usize = self.query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30).clamp(1, 100);
+        let page: usize = self.query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+        let last = repos.len().div_ceil(per_page).max(1);
+        let items: Vec<Value> = repos
+            .iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .map(|r| repo_json(self.shared, self.api, r, self.authed))
+            .collect();
+        let mut kept: Vec<String> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page" && k.as_str() != "per_page")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        kept.sort();
+        kept.push(format!("per_page={per_page}"));
+        let url = |p: usize| format!("<{link_base}?{}&page={p}>", kept.join("&"));
+        let mut links = Vec::new();
+        if page > 1 {
+            links.push(format!("{}; rel=\"prev\"", url(page - 1)));
+        }
+        if page < last {
+            links.push(format!("{}; rel=\"next\"", url(page + 1)));
+            links.push(format!("{}; rel=\"last\"", url(last)));
+        }
+        if page > 1 {
+            links.push(format!("{}; rel=\"first\"", url(1)));
+        }
+        let extra: Vec<(&str, String)> =
+            if links.is_empty() { vec![] } else { vec![("link", links.join(", "))] };
+        json_response(StatusCode::OK, &Value::Array(items), self.quota, &extra)
+    }
+}
+
+fn owner_json(api: &str, base: &str, login: &str, id: u64, kind: OwnerKind) -> Value {
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": format!("MDQ6VXNlcj{id}"),
+        "avatar_url": format!("{base}/avatars/u/{id}?v=4"),
+        "url": format!("{api}/users/{login}"),
+        "html_url": format!("{base}/{login}"),
+        "repos_url": format!("{api}/users/{login}/repos"),
+        "type": if kind == OwnerKind::Org { "Organization" } else { "User" },
+        "site_admin": false,
+    })
+}
+
+/// A repository object with GitHub's field names.
+fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool) -> Value {
+    let s = &r.spec;
+    let full = format!("{}/{}", s.owner, s.name);
+    let base = &shared.base_url;
+    let host = base.split("://").nth(1).unwrap_or(base);
+    let mut v = json!({
+        "id": r.id,
+        "node_id": format!("R_kgDO{}", r.id),
+        "name": s.name,
+        "full_name": full,
+        "private": s.private,
+        "owner": owner_json(api, base, &s.owner, r.owner_id, r.owner_kind),
+        "html_url": format!("{base}/{full}"),
+        "description": s.description,
+        "fork": s.fork,
+        "url": format!("{api}/repos/{full}"),
+        "git_url": format!("git://{host}/{full}.git"),
+        "ssh_url": format!("git@{host}:{full}.git"),
+        "clone_url": format!("{base}/{full}.git"),
+        "svn_url": format!("{base}/{full}"),
+        "mirror_url": null,
+        "homepage": null,
+        "language": null,
+        "size": r.size_kb,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "forks_count": 0,
+        "open_issues_count": 0,
+        "forks": 0,
+        "open_issues": 0,
+        "watchers": 0,
+        "has_issues": true,
+        "has_projects": true,
+        "has_downloads": true,
+        "has_wiki": s.has_wiki,
+        "has_pages": false,
+        "has_discussions": false,
+        "archived": s.archived,
+        "disabled": false,
+        "is_template": false,
+        "allow_forking": true,
+        "web_commit_signoff_required": false,
+        "license": null,
+        "topics": s.topics,
+        "visibility": if s.private { "private" } else { "public" },
+        "default_branch": s.default_branch,
+        "created_at": r.created_at.to_string(),
+        "updated_at": r.pushed_at.to_string(),
+        "pushed_at": r.pushed_at.to_string(),
+    });
+    if authed {
+        v["permissions"] = json!({ "admin": false, "maintain": false, "push": false, "triage": false, "pull": true });
+    }
+    v
+}

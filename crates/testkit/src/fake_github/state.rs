@@ -1,0 +1,257 @@
+//! The fake's state: owners, repositories, injected faults and counters.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+pub(crate) struct Shared {
+    pub token: Option<String>,
+    /// `""` or `/api/v3`.
+    pub api_prefix: String,
+    pub root: PathBuf,
+    /// `http://host:port`, used in every URL the fake writes.
+    pub base_url: String,
+    pub inner: Mutex<Inner>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerKind {
+    Org,
+    User,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OwnerEntry {
+    pub login: String,
+    pub id: u64,
+    pub kind: OwnerKind,
+}
+
+/// A repository to register with the fake.
+#[derive(Debug, Clone)]
+pub struct RepoSpec {
+    pub owner: String,
+    pub name: String,
+    pub private: bool,
+    pub fork: bool,
+    pub archived: bool,
+    /// GitHub's `has_wiki`: the wiki is *enabled*; it exists only if pages were written.
+    pub has_wiki: bool,
+    pub topics: Vec<String>,
+    pub default_branch: String,
+    pub description: Option<String>,
+}
+
+impl RepoSpec {
+    pub fn new(owner: &str, name: &str) -> Self {
+        RepoSpec {
+            owner: owner.into(),
+            name: name.into(),
+            private: false,
+            fork: false,
+            archived: false,
+            has_wiki: true,
+            topics: vec![],
+            default_branch: "main".into(),
+            description: None,
+        }
+    }
+
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+
+    pub fn fork(mut self) -> Self {
+        self.fork = true;
+        self
+    }
+
+    pub fn archived(mut self) -> Self {
+        self.archived = true;
+        self
+    }
+
+    pub fn has_wiki(mut self, has_wiki: bool) -> Self {
+        self.has_wiki = has_wiki;
+        self
+    }
+
+    pub fn topics(mut self, topics: &[&str]) -> Self {
+        self.topics = topics.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RepoEntry {
+    pub spec: RepoSpec,
+    pub id: u64,
+    pub owner_id: u64,
+    pub owner_kind: OwnerKind,
+    pub size_kb: u64,
+    pub created_at: Timestamp,
+    pub pushed_at: Timestamp,
+}
+
+/// How often an injected git fault fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultStatus {
+    /// The next `n` requests get the status.
+    Times(u32, u16),
+    /// Every request gets the status.
+    Always(u16),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ApiFault {
+    Primary { reset_after: Duration },
+    Secondary { retry_after: Duration },
+    Status(u16),
+}
+
+/// What the fake has served.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub api_requests: u64,
+    /// API requests answered with a rate-limit `403`.
+    pub rate_limited: u64,
+    /// `GET info/refs` per `owner/name` (a clone or an ls-remote each do one).
+    pub ref_advertisements: BTreeMap<String, u64>,
+    /// Pack fetches (`POST git-upload-pack` other than `ls-refs`) per `owner/name`.
+    pub fetches: BTreeMap<String, u64>,
+    /// Git requests answered with an injected error.
+    pub git_faults_served: u64,
+}
+
+impl Stats {
+    pub fn total_fetches(&self) -> u64 {
+        self.fetches.values().sum()
+    }
+
+    pub fn total_ref_advertisements(&self) -> u64 {
+        self.ref_advertisements.values().sum()
+    }
+
+    pub fn fetches_of(&self, full_name: &str) -> u64 {
+        self.fetches.get(full_name).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inner {
+    next_id: u64,
+    pub owners: BTreeMap<String, OwnerEntry>,
+    /// By lowercase `owner/name`.
+    pub repos: BTreeMap<String, RepoEntry>,
+    pub api_faults: VecDeque<ApiFault>,
+    pub git_faults: HashMap<String, FaultStatus>,
+    pub stats: Stats,
+}
+
+pub(crate) fn key(owner: &str, name: &str) -> String {
+    format!("{}/{}", owner.to_lowercase(), name.to_lowercase())
+}
+
+impl Inner {
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        1000 + self.next_id
+    }
+
+    pub fn add_owner(&mut self, login: &str, kind: OwnerKind) {
+        if !self.owners.contains_key(&login.to_lowercase()) {
+            let id = self.next_id();
+            self.owners.insert(
+                login.to_lowercase(),
+                OwnerEntry {
+                    login: login.into(),
+                    id,
+                    kind,
+                },
+            );
+        }
+    }
+
+    pub fn owner(&self, login: &str) -> Option<&OwnerEntry> {
+        self.owners.get(&login.to_lowercase())
+    }
+
+    pub fn owner_by_id(&self, id: u64) -> Option<&OwnerEntry> {
+        self.owners.values().find(|o| o.id == id)
+    }
+
+    pub fn add_repo(&mut self, spec: RepoSpec, size_kb: u64) {
+        if self.owner(&spec.owner).is_none() {
+            self.add_owner(&spec.owner, OwnerKind::Org);
+        }
+        let owner = self.owner(&spec.owner).expect("added above").clone();
+        let id = self.next_id();
+        // Distinct, increasing creation times, as listing order depends on them.
+        let created_at = Timestamp::from_second(1_600_000_000 + id as i64).expect("valid time");
+        self.repos.insert(
+            key(&spec.owner, &spec.name),
+            RepoEntry {
+                spec,
+                id,
+                owner_id: owner.id,
+                owner_kind: owner.kind,
+                size_kb,
+                created_at,
+                pushed_at: created_at,
+            },
+        );
+    }
+
+    pub fn touch(&mut self, owner: &str, name: &str, size_kb: u64) {
+        if let Some(repo) = self.repos.get_mut(&key(owner, name)) {
+            repo.pushed_at = Timestamp::from_second(Timestamp::now().as_second()).expect("valid time");
+            repo.size_kb = size_kb;
+        }
+    }
+
+    pub fn delete(&mut self, owner: &str, name: &str) {
+        self.repos.remove(&key(owner, name));
+    }
+
+    pub fn repo(&self, owner: &str, name: &str) -> Option<&RepoEntry> {
+        self.repos.get(&key(owner, name))
+    }
+
+    pub fn push_api_faults(&mut self, n: u32, fault: ApiFault) {
+        for _ in 0..n {
+            self.api_faults.push_back(fault);
+        }
+    }
+
+    pub fn set_git_fault(&mut self, owner: &str, name: &str, status: FaultStatus) {
+        self.git_faults.insert(key(owner, name), status);
+    }
+
+    /// The status to fail a fetch of `owner/name` with, consuming one occurrence.
+    pub fn take_git_fault(&mut self, owner: &str, name: &str) -> Option<u16> {
+        let k = key(owner, name);
+        let status = match self.git_faults.get_mut(&k)? {
+            FaultStatus::Always(status) => *status,
+            FaultStatus::Times(n, status) => {
+                let status = *status;
+                *n -= 1;
+                if *n == 0 {
+                    self.git_faults.remove(&k);
+                }
+                status
+            }
+        };
+        self.stats.git_faults_served += 1;
+        Some(status)
+    }
+}

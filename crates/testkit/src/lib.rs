@@ -1,0 +1,45 @@
+#![recursion_limit = "256"]
+
+//! # repovault-testkit
+//!
+//! Test support for repovault, never used by production code:
+//!
+//! - [`FakeGitHub`]: the GitHub REST subset repovault uses, with GitHub's shapes,
+//!   pagination, rate-limit headers and errors, serving real repositories over git's
+//!   smart HTTP protocol, with faults on demand.
+//! - [`fixtures`]: builders for real git repositories (standard, empty, wiki, unusual
+//!   ref names).
+//! - [`org`]: whole fixture organizations in one call.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use repovault_testkit::{FakeGitHub, FakeGitHubOptions, org};
+//!
+//! let github = FakeGitHub::start(FakeGitHubOptions { token: Some("t0k3n".into()), ..Default::default() }).await?;
+//! let names = org::standard_org(&github, "acme", 5);
+//! println!("{} repos at {}", names.len(), github.api_url());
+//! # Ok(()) }
+//! ```
+
+mod fake_github;
+pub mod fixtures;
+pub mod org;
+
+pub use fake_github::{FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, Stats, TOKEN_USER};
+
+/// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).
+pub(crate) fn dir_size_kb(path: &std::path::Path) -> u64 {
+    fn walk(path: &std::path::Path) -> u64 {
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&e.path()),
+                Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+                _ => 0,
+            })
+            .sum()
+    }
+    walk(path).div_ceil(1024)
+}

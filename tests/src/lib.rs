@@ -1,0 +1,1 @@
+//! Nothing here: the end-to-end tests live in `e2e/` (one integration binary).
