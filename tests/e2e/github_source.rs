@@ -35,7 +35,10 @@ async fn lists_every_page_of_an_org() {
     let gh = github(false).await;
     register(&gh, "acme", 250);
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let repos = source.list_repos(&RepoSelector::all(Owner::Org("acme".into()))).await.unwrap();
+    let repos = source
+        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 250);
     let mut expected: Vec<String> = (0..250).map(|i| format!("r{i:03}")).collect();
     let mut got = names(&repos);
@@ -52,7 +55,10 @@ async fn enterprise_base_url_keeps_its_path_across_pages() {
     register(&gh, "corp", 130);
     assert!(gh.api_url().ends_with("/api/v3"));
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let repos = source.list_repos(&RepoSelector::all(Owner::Org("corp".into()))).await.unwrap();
+    let repos = source
+        .list_repos(&RepoSelector::all(Owner::Org("corp".into())))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 130);
 }
 
@@ -64,9 +70,15 @@ async fn private_repos_need_the_token() {
     gh.add_repo(RepoSpec::new("acme", "secret").private());
     let selector = RepoSelector::all(Owner::Org("acme".into()));
     let anonymous = GitHubSource::new(&gh.api_url(), None).unwrap();
-    assert_eq!(names(&anonymous.list_repos(&selector).await.unwrap()), ["open"]);
+    assert_eq!(
+        names(&anonymous.list_repos(&selector).await.unwrap()),
+        ["open"]
+    );
     let authed = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    assert_eq!(names(&authed.list_repos(&selector).await.unwrap()), ["open", "secret"]);
+    assert_eq!(
+        names(&authed.list_repos(&selector).await.unwrap()),
+        ["open", "secret"]
+    );
     assert!(authed.list_repos(&selector).await.unwrap()[1].private);
     let wrong = GitHubSource::new(&gh.api_url(), Some(&Secret::new("nope"))).unwrap();
     let err = wrong.list_repos(&selector).await.unwrap_err();
@@ -82,10 +94,15 @@ async fn user_listing_includes_private_repos_only_for_the_token_owner() {
     gh.add_repo(RepoSpec::new("octocat", "diary").private());
     gh.add_repo(RepoSpec::new(repovault_testkit::TOKEN_USER, "mine").private());
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let other = source.list_repos(&RepoSelector::all(Owner::User("octocat".into()))).await.unwrap();
+    let other = source
+        .list_repos(&RepoSelector::all(Owner::User("octocat".into())))
+        .await
+        .unwrap();
     assert_eq!(names(&other), ["hello"]);
     let me = source
-        .list_repos(&RepoSelector::all(Owner::User(repovault_testkit::TOKEN_USER.into())))
+        .list_repos(&RepoSelector::all(Owner::User(
+            repovault_testkit::TOKEN_USER.into(),
+        )))
         .await
         .unwrap();
     assert_eq!(names(&me), ["mine"]);
@@ -95,7 +112,10 @@ async fn user_listing_includes_private_repos_only_for_the_token_owner() {
 async fn a_missing_org_is_a_clear_permanent_error() {
     let gh = github(false).await;
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let err = source.list_repos(&RepoSelector::all(Owner::Org("ghost".into()))).await.unwrap_err();
+    let err = source
+        .list_repos(&RepoSelector::all(Owner::Org("ghost".into())))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "org ghost not found");
 }
 
@@ -106,12 +126,23 @@ async fn primary_rate_limit_waits_for_the_reset_then_completes() {
     gh.rate_limit_next(1, Duration::from_secs(1));
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
     let start = Instant::now();
-    let repos = source.list_repos(&RepoSelector::all(Owner::Org("acme".into()))).await.unwrap();
+    let repos = source
+        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 150);
     assert_eq!(gh.stats().rate_limited, 1);
-    assert_eq!(gh.stats().api_requests, 3, "one refused request, then two pages");
+    assert_eq!(
+        gh.stats().api_requests,
+        3,
+        "one refused request, then two pages"
+    );
     // The reset was at least a second away: the client must not have retried sooner.
-    assert!(start.elapsed() >= Duration::from_secs(1), "retried after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -121,10 +152,17 @@ async fn secondary_rate_limit_honours_retry_after() {
     gh.secondary_limit_next(2, Duration::from_secs(1));
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
     let start = Instant::now();
-    let repos = source.list_repos(&RepoSelector::all(Owner::Org("acme".into()))).await.unwrap();
+    let repos = source
+        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 10);
     assert_eq!(gh.stats().rate_limited, 2);
-    assert!(start.elapsed() >= Duration::from_secs(2), "retried after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "retried after {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -135,8 +173,14 @@ async fn a_wait_beyond_the_limit_is_a_retryable_error_not_a_hang() {
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN)))
         .unwrap()
         .max_rate_limit_wait(Duration::from_secs(60));
-    let err = source.list_repos(&RepoSelector::all(Owner::Org("acme".into()))).await.unwrap_err();
-    assert!(matches!(err, SourceError::RateLimited { wait } if wait > Duration::from_secs(60)), "{err}");
+    let err = source
+        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SourceError::RateLimited { wait } if wait > Duration::from_secs(60)),
+        "{err}"
+    );
     use repovault_core::Classify;
     assert!(err.class().is_retryable());
 }
@@ -147,7 +191,10 @@ async fn server_errors_are_retried() {
     register(&gh, "acme", 3);
     gh.api_error_next(2, 502);
     let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let repos = source.list_repos(&RepoSelector::all(Owner::Org("acme".into()))).await.unwrap();
+    let repos = source
+        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
+        .await
+        .unwrap();
     assert_eq!(repos.len(), 3);
     assert_eq!(gh.stats().api_requests, 3);
 }

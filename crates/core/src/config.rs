@@ -204,7 +204,10 @@ impl RawConfig {
 
         let concurrency = self.concurrency.unwrap_or(defaults::CONCURRENCY);
         if !(1..=256).contains(&concurrency) {
-            err("concurrency".into(), format!("must be between 1 and 256, got {concurrency}"));
+            err(
+                "concurrency".into(),
+                format!("must be between 1 and 256, got {concurrency}"),
+            );
         }
         let retry = resolve_retry(&self.retry, &mut err);
         if self.jobs.is_empty() {
@@ -216,7 +219,10 @@ impl RawConfig {
                 if jobs.iter().any(|j| j.name == job.name) {
                     err(
                         format!("jobs[{i}].name"),
-                        format!("duplicate job name {:?}; give each job a distinct name", job.name),
+                        format!(
+                            "duplicate job name {:?}; give each job a distinct name",
+                            job.name
+                        ),
                     );
                 }
                 jobs.push(job);
@@ -239,7 +245,10 @@ fn resolve_retry(raw: &RawRetry, err: &mut impl FnMut(String, String)) -> RetryP
     let mut policy = RetryPolicy::default();
     if let Some(n) = raw.max_attempts {
         if n == 0 || n > 100 {
-            err("retry.max-attempts".into(), format!("must be between 1 and 100, got {n}"));
+            err(
+                "retry.max-attempts".into(),
+                format!("must be between 1 and 100, got {n}"),
+            );
         }
         policy.max_attempts = n;
     }
@@ -286,7 +295,11 @@ fn resolve_job(
     if let Some(owner) = &owner
         && !valid_login(owner.login())
     {
-        let field = if matches!(owner, Owner::Org(_)) { "org" } else { "user" };
+        let field = if matches!(owner, Owner::Org(_)) {
+            "org"
+        } else {
+            "user"
+        };
         err(
             key(&format!("source.{field}")),
             format!("{:?} is not a valid GitHub login", owner.login()),
@@ -297,17 +310,26 @@ fn resolve_job(
         .or_else(|| owner.as_ref().map(|o| o.login().to_owned()))
         .unwrap_or_default();
     if !name.is_empty() && !valid_job_name(&name) {
-        err(key("name"), format!("{name:?}: use letters, digits, '.', '_' and '-'"));
+        err(
+            key("name"),
+            format!("{name:?}: use letters, digits, '.', '_' and '-'"),
+        );
     }
     let api_url = src.api_url.unwrap_or_else(|| defaults::API_URL.to_owned());
     if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        err(key("source.api-url"), format!("{api_url:?} is not an http(s) URL"));
+        err(
+            key("source.api-url"),
+            format!("{api_url:?} is not an http(s) URL"),
+        );
     }
     let include = compile_all(&src.include, &key("source.include"), err);
     let exclude = compile_all(&src.exclude, &key("source.exclude"), err);
     let target = match raw.target {
         None => {
-            err(key("target"), "a target is required (a path or s3://bucket/prefix)".into());
+            err(
+                key("target"),
+                "a target is required (a path or s3://bucket/prefix)".into(),
+            );
             None
         }
         Some(url) => Target::parse(&url, cwd)
@@ -351,8 +373,17 @@ fn compile_all(
             Ok(re) => Some(re),
             Err(e) => {
                 ok = false;
-                let reason = e.to_string().lines().last().unwrap_or_default().trim().to_owned();
-                err(format!("{key}[{j}]"), format!("invalid regex {p:?}: {reason}"));
+                let reason = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                err(
+                    format!("{key}[{j}]"),
+                    format!("invalid regex {p:?}: {reason}"),
+                );
                 None
             }
         })
@@ -377,7 +408,9 @@ fn valid_job_name(name: &str) -> bool {
 /// Parses `500ms`, `30s`, `5m`, `2h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits
         .parse()
@@ -387,7 +420,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{text:?} is not a duration like 500ms, 30s, 5m or 2h")),
+        _ => Err(format!(
+            "{text:?} is not a duration like 500ms, 30s, 5m or 2h"
+        )),
     }
 }
 
@@ -462,14 +497,18 @@ jobs:
         let err = validate("jobs:\n  - source: { org: a, include: ['('] }\n    target: x\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("jobs[0].source.include[0]: invalid regex \"(\""), "{err}");
+        assert!(
+            err.starts_with("jobs[0].source.include[0]: invalid regex \"(\""),
+            "{err}"
+        );
         assert!(err.contains("unclosed group"), "{err}");
     }
 
     #[test]
     fn no_jobs_and_duplicate_names_are_errors() {
         assert_eq!(keys(validate("concurrency: 2\n")), vec!["jobs"]);
-        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n  - source: { org: a }\n    target: y\n";
+        let yaml =
+            "jobs:\n  - source: { org: a }\n    target: x\n  - source: { org: a }\n    target: y\n";
         assert_eq!(keys(validate(yaml)), vec!["jobs[1].name"]);
     }
 
@@ -499,6 +538,9 @@ jobs:
         assert!(within(p.delay(3, None), 40));
         assert!(within(p.delay(4, None), 60));
         assert!(within(p.delay(30, None), 60));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(3600));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(3600)
+        );
     }
 }

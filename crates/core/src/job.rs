@@ -126,9 +126,9 @@ impl Target {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let bucket_ok = (3..=63).contains(&bucket.len())
-                && bucket
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
+                && bucket.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-')
+                });
             if !bucket_ok {
                 return Err(format!("invalid S3 bucket name {bucket:?}"));
             }
@@ -225,7 +225,13 @@ pub enum MessageError {
 }
 
 impl JobMessage {
-    pub fn new(run_id: RunId, job: String, target: Target, repo: RepoRef, options: JobOptions) -> Self {
+    pub fn new(
+        run_id: RunId,
+        job: String,
+        target: Target,
+        repo: RepoRef,
+        options: JobOptions,
+    ) -> Self {
         JobMessage {
             schema: JOB_SCHEMA,
             run_id,
@@ -297,15 +303,27 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_garbage_unknown_schema_and_bad_names() {
-        assert!(matches!(JobMessage::parse("{not json"), Err(MessageError::NotJson(_))));
-        assert!(matches!(JobMessage::parse("{}"), Err(MessageError::NoSchema)));
+        assert!(matches!(
+            JobMessage::parse("{not json"),
+            Err(MessageError::NotJson(_))
+        ));
+        assert!(matches!(
+            JobMessage::parse("{}"),
+            Err(MessageError::NoSchema)
+        ));
         let mut v: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
         v["schema"] = 99.into();
         let err = JobMessage::parse(&v.to_string()).unwrap_err();
-        assert!(matches!(err, MessageError::UnsupportedSchema { found: 99 }), "{err}");
+        assert!(
+            matches!(err, MessageError::UnsupportedSchema { found: 99 }),
+            "{err}"
+        );
         let mut m = message();
         m.repo.name = "..".into();
-        assert!(matches!(JobMessage::parse(&m.to_body()), Err(MessageError::Invalid(_))));
+        assert!(matches!(
+            JobMessage::parse(&m.to_body()),
+            Err(MessageError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -317,12 +335,23 @@ pub(crate) mod tests {
     fn parses_targets() {
         let cwd = Path::new("/home/me");
         let t = Target::parse("s3://my-bucket/github/acme/", cwd).unwrap();
-        assert_eq!((t.store.as_str(), t.prefix.as_str()), ("s3://my-bucket", "github/acme/"));
-        assert_eq!(t.location(), StoreLocation::S3 { bucket: "my-bucket".into() });
+        assert_eq!(
+            (t.store.as_str(), t.prefix.as_str()),
+            ("s3://my-bucket", "github/acme/")
+        );
+        assert_eq!(
+            t.location(),
+            StoreLocation::S3 {
+                bucket: "my-bucket".into()
+            }
+        );
         let t = Target::parse("./backups/../bk", cwd).unwrap();
         assert_eq!(t.store, "file:///home/me/bk");
         assert_eq!(t.location(), StoreLocation::Local("/home/me/bk".into()));
-        assert_eq!(Target::parse("file:///srv/bk", cwd).unwrap().store, "file:///srv/bk");
+        assert_eq!(
+            Target::parse("file:///srv/bk", cwd).unwrap().store,
+            "file:///srv/bk"
+        );
         assert!(Target::parse("gs://x", cwd).is_err());
         assert!(Target::parse("s3://B", cwd).is_err());
         assert!(Target::parse("s3://bucket/../x", cwd).is_err());

@@ -70,11 +70,19 @@ impl Layout {
     }
 
     pub fn archive(&self, owner: &str, repo: &str, at: Timestamp) -> String {
-        format!("{}{repo}-{}{ARCHIVE_SUFFIX}", self.repo_dir(owner, repo), stamp(at))
+        format!(
+            "{}{repo}-{}{ARCHIVE_SUFFIX}",
+            self.repo_dir(owner, repo),
+            stamp(at)
+        )
     }
 
     pub fn manifest(&self, owner: &str, repo: &str, at: Timestamp) -> String {
-        format!("{}{repo}-{}{MANIFEST_SUFFIX}", self.repo_dir(owner, repo), stamp(at))
+        format!(
+            "{}{repo}-{}{MANIFEST_SUFFIX}",
+            self.repo_dir(owner, repo),
+            stamp(at)
+        )
     }
 
     /// The manifest stored beside an archive.
@@ -151,9 +159,15 @@ mod tests {
             l.manifest("acme", "api", at()),
             "github/acme/repos/acme/api/api-20261122T143605Z.manifest.json"
         );
-        assert_eq!(l.latest("acme", "api"), "github/acme/repos/acme/api/latest.json");
+        assert_eq!(
+            l.latest("acme", "api"),
+            "github/acme/repos/acme/api/latest.json"
+        );
         assert_eq!(l.plan(&run), "github/acme/runs/r1/plan.json");
-        assert_eq!(l.result(&run, "acme", "api"), "github/acme/runs/r1/results/acme/api.json");
+        assert_eq!(
+            l.result(&run, "acme", "api"),
+            "github/acme/runs/r1/results/acme/api.json"
+        );
         assert_eq!(l.report_json(&run), "github/acme/runs/r1/report.json");
         assert_eq!(l.report_md(&run), "github/acme/runs/r1/report.md");
     }
@@ -172,9 +186,16 @@ mod tests {
         let key = l.archive("acme", "my.repo-2", at());
         assert_eq!(
             l.parse_archive(&key),
-            Some(ArchiveKey { owner: "acme".into(), repo: "my.repo-2".into(), at: at() })
+            Some(ArchiveKey {
+                owner: "acme".into(),
+                repo: "my.repo-2".into(),
+                at: at()
+            })
         );
-        assert_eq!(l.manifest_for(&key).unwrap(), l.manifest("acme", "my.repo-2", at()));
+        assert_eq!(
+            l.manifest_for(&key).unwrap(),
+            l.manifest("acme", "my.repo-2", at())
+        );
         assert_eq!(l.parse_archive(&l.latest("acme", "x")), None);
         assert_eq!(l.parse_archive(&l.manifest("acme", "x", at())), None);
         assert_eq!(Layout::new("q/").parse_archive(&key), None);

@@ -31,7 +31,7 @@ pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLo
 pub use layout::{ArchiveKey, Layout, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
-    ArchiveDigest, ArchiveRef, LatestPointer, Manifest, Outcome, PlannedRepo, Plan, RECORD_SCHEMA,
+    ArchiveDigest, ArchiveRef, LatestPointer, Manifest, Outcome, Plan, PlannedRepo, RECORD_SCHEMA,
     ResultRecord, WikiOutcome,
 };
 pub use refs::RefSet;

@@ -159,23 +159,44 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("r.git/objects")).unwrap();
         std::fs::write(dir.path().join("r.git/HEAD"), "ref: refs/heads/main\n").unwrap();
         let entries = vec![
-            Entry::File { name: "MANIFEST.json".into(), bytes: b"{}".to_vec() },
-            Entry::Dir { name: "r.git".into(), path: dir.path().join("r.git") },
+            Entry::File {
+                name: "MANIFEST.json".into(),
+                bytes: b"{}".to_vec(),
+            },
+            Entry::Dir {
+                name: "r.git".into(),
+                path: dir.path().join("r.git"),
+            },
         ];
-        let opts = ArchiveOptions { chunk_size: 64, ..Default::default() };
+        let opts = ArchiveOptions {
+            chunk_size: 64,
+            ..Default::default()
+        };
         let chunks: Vec<_> = stream_archive(entries, opts).collect().await;
         assert!(chunks.len() > 1, "expected several small chunks");
-        let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+        let bytes: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|c| c.unwrap().to_vec())
+            .collect();
         let files = read_back(&bytes);
         assert_eq!(files[0], ("MANIFEST.json".into(), b"{}".to_vec()));
-        assert!(files.iter().any(|(n, d)| n == "r.git/HEAD" && d == b"ref: refs/heads/main\n"));
+        assert!(
+            files
+                .iter()
+                .any(|(n, d)| n == "r.git/HEAD" && d == b"ref: refs/heads/main\n")
+        );
         assert!(files.iter().any(|(n, _)| n == "r.git/objects"));
     }
 
     #[tokio::test]
     async fn a_failing_writer_ends_the_stream_with_an_error() {
-        let entries = vec![Entry::Dir { name: "gone".into(), path: "/nonexistent/repovault".into() }];
-        let items: Vec<_> = stream_archive(entries, ArchiveOptions::default()).collect().await;
+        let entries = vec![Entry::Dir {
+            name: "gone".into(),
+            path: "/nonexistent/repovault".into(),
+        }];
+        let items: Vec<_> = stream_archive(entries, ArchiveOptions::default())
+            .collect()
+            .await;
         assert!(items.last().unwrap().is_err());
     }
 }

@@ -57,7 +57,8 @@ impl GitCredentials {
         match &self.token {
             None => text.to_owned(),
             Some(token) => {
-                let basic = Secret::new(STANDARD.encode(format!("{TOKEN_USER}:{}", token.expose())));
+                let basic =
+                    Secret::new(STANDARD.encode(format!("{TOKEN_USER}:{}", token.expose())));
                 basic.redact(&token.redact(text))
             }
         }
@@ -82,18 +83,34 @@ mod tests {
 
     #[test]
     fn scopes_the_header_to_the_origin() {
-        assert_eq!(origin("https://github.com/acme/api.git"), "https://github.com/");
-        assert_eq!(origin("http://127.0.0.1:8080/a/b.git"), "http://127.0.0.1:8080/");
-        assert_eq!(origin("https://user@ghe.example.com/a/b.git"), "https://ghe.example.com/");
+        assert_eq!(
+            origin("https://github.com/acme/api.git"),
+            "https://github.com/"
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080/a/b.git"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            origin("https://user@ghe.example.com/a/b.git"),
+            "https://ghe.example.com/"
+        );
     }
 
     #[test]
     fn env_carries_the_token_only_base64_encoded_in_a_header() {
         let creds = GitCredentials::new(Some(Secret::new("ghp_secret")));
         let env = creds.git_env("https://github.com/a/b.git");
-        assert!(env.iter().all(|(k, v)| !k.contains("ghp_secret") && !v.contains("ghp_secret")));
-        assert!(env.iter().any(|(k, v)| k.starts_with("GIT_CONFIG_KEY_") && v == "http.https://github.com/.extraHeader"));
-        let header = env.iter().find(|(_, v)| v.starts_with("Authorization: Basic ")).unwrap();
+        assert!(
+            env.iter()
+                .all(|(k, v)| !k.contains("ghp_secret") && !v.contains("ghp_secret"))
+        );
+        assert!(env.iter().any(|(k, v)| k.starts_with("GIT_CONFIG_KEY_")
+            && v == "http.https://github.com/.extraHeader"));
+        let header = env
+            .iter()
+            .find(|(_, v)| v.starts_with("Authorization: Basic "))
+            .unwrap();
         assert_eq!(creds.redact(&header.1), "Authorization: Basic ***");
         assert_eq!(creds.redact("token ghp_secret"), "token ***");
     }

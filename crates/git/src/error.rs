@@ -71,14 +71,24 @@ mod tests {
     #[test]
     fn sorts_git_messages() {
         let c = |t: &str| classify_text("clone", "u", t.to_owned());
-        assert!(matches!(c("fatal: repository 'http://h/a.git/' not found"), GitError::NotFound { .. }));
-        assert!(matches!(c("unexpected http status code: 404"), GitError::NotFound { .. }));
+        assert!(matches!(
+            c("fatal: repository 'http://h/a.git/' not found"),
+            GitError::NotFound { .. }
+        ));
+        assert!(matches!(
+            c("unexpected http status code: 404"),
+            GitError::NotFound { .. }
+        ));
         assert!(matches!(
             c("fatal: could not read Username for 'http://h': terminal prompts disabled"),
             GitError::AccessDenied { .. }
         ));
-        assert!(matches!(c("The requested URL returned error: 403"), GitError::AccessDenied { .. }));
-        let other = c("fatal: unable to access 'http://h/a.git/': The requested URL returned error: 502");
+        assert!(matches!(
+            c("The requested URL returned error: 403"),
+            GitError::AccessDenied { .. }
+        ));
+        let other =
+            c("fatal: unable to access 'http://h/a.git/': The requested URL returned error: 502");
         assert!(matches!(other, GitError::Failed { .. }));
         assert!(other.class().is_retryable());
         assert!(!c("not found").class().is_retryable());

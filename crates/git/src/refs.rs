@@ -22,10 +22,10 @@ pub struct RepoRefs {
 /// the object they point at.
 pub fn read_refs(path: &Path) -> Result<RepoRefs, GitError> {
     let repo = Repository::open_bare(path)?;
-    let head = repo
-        .find_reference("HEAD")
-        .ok()
-        .and_then(|r| r.symbolic_target_bytes().map(|t| String::from_utf8_lossy(t).into_owned()));
+    let head = repo.find_reference("HEAD").ok().and_then(|r| {
+        r.symbolic_target_bytes()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+    });
     let mut refs = RefSet::new();
     for reference in repo.references()? {
         let reference = reference?;
@@ -51,8 +51,12 @@ pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, G
     callbacks.credentials(|_url, _user, _allowed| {
         // libgit2 asks again after every 401; answer once, then give up.
         match creds.token() {
-            Some(token) if !tried.replace(true) => Cred::userpass_plaintext(TOKEN_USER, token.expose()),
-            _ => Err(git2::Error::from_str("authentication failed: credentials refused or missing")),
+            Some(token) if !tried.replace(true) => {
+                Cred::userpass_plaintext(TOKEN_USER, token.expose())
+            }
+            _ => Err(git2::Error::from_str(
+                "authentication failed: credentials refused or missing",
+            )),
         }
     });
     let connection = remote

@@ -122,7 +122,10 @@ impl GitHubSource {
             let text = String::from_utf8_lossy(&body);
             if status.is_success() {
                 if let Some(pause) = rate_limit::pause_after_success(&headers, now_epoch()) {
-                    tracing::warn!(pause_secs = pause.as_secs(), "GitHub rate limit quota used up; pausing until it resets");
+                    tracing::warn!(
+                        pause_secs = pause.as_secs(),
+                        "GitHub rate limit quota used up; pausing until it resets"
+                    );
                     *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(Instant::now() + pause);
                 }
@@ -154,7 +157,11 @@ impl GitHubSource {
     }
 
     async fn wait_if_paused(&self) {
-        let until = self.paused_until.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let until = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
         }
@@ -168,7 +175,9 @@ impl GitHubSource {
         match status {
             StatusCode::UNAUTHORIZED => SourceError::Unauthorized { message },
             StatusCode::FORBIDDEN => SourceError::Forbidden { message },
-            StatusCode::NOT_FOUND => SourceError::NotFound { what: self.url(path) },
+            StatusCode::NOT_FOUND => SourceError::NotFound {
+                what: self.url(path),
+            },
             _ => SourceError::Http {
                 status: status.as_u16(),
                 url: self.url(path),

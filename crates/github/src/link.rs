@@ -27,7 +27,10 @@ mod tests {
     #[test]
     fn finds_next_among_rels() {
         let h = r#"<https://api.github.com/organizations/9/repos?per_page=100&page=2>; rel="next", <https://api.github.com/organizations/9/repos?per_page=100&page=3>; rel="last""#;
-        assert_eq!(next_link(h), Some("https://api.github.com/organizations/9/repos?per_page=100&page=2"));
+        assert_eq!(
+            next_link(h),
+            Some("https://api.github.com/organizations/9/repos?per_page=100&page=2")
+        );
         let last = r#"<https://x/a?page=1>; rel="prev", <https://x/a?page=1>; rel="first""#;
         assert_eq!(next_link(last), None);
         assert_eq!(next_link(""), None);

@@ -15,7 +15,7 @@ fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
 /// skew; at least one second.
 fn until_reset(headers: &HeaderMap, now_epoch: u64) -> Option<Duration> {
     let reset: u64 = header(headers, "x-ratelimit-reset")?;
-    Some(Duration::from_secs(reset.saturating_sub(now_epoch).max(0) + 1))
+    Some(Duration::from_secs(reset.saturating_sub(now_epoch) + 1))
 }
 
 /// `Some(remaining)` from `x-ratelimit-remaining`.
@@ -26,12 +26,19 @@ pub(crate) fn remaining(headers: &HeaderMap) -> Option<u64> {
 /// After a successful response: how long to pause before the next request, when the
 /// quota is used up.
 pub(crate) fn pause_after_success(headers: &HeaderMap, now_epoch: u64) -> Option<Duration> {
-    (remaining(headers) == Some(0)).then(|| until_reset(headers, now_epoch)).flatten()
+    (remaining(headers) == Some(0))
+        .then(|| until_reset(headers, now_epoch))
+        .flatten()
 }
 
 /// For a `403`/`429`: how long to wait if it is a rate limit, `None` if it is a real
 /// refusal.
-pub(crate) fn wait_for(status: StatusCode, headers: &HeaderMap, body: &str, now_epoch: u64) -> Option<Duration> {
+pub(crate) fn wait_for(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    now_epoch: u64,
+) -> Option<Duration> {
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
@@ -62,26 +69,52 @@ mod tests {
 
     #[test]
     fn primary_limit_waits_until_reset() {
-        let h = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1010")]);
-        assert_eq!(wait_for(StatusCode::FORBIDDEN, &h, "", 1000), Some(Duration::from_secs(11)));
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1010"),
+        ]);
+        assert_eq!(
+            wait_for(StatusCode::FORBIDDEN, &h, "", 1000),
+            Some(Duration::from_secs(11))
+        );
         assert_eq!(pause_after_success(&h, 1000), Some(Duration::from_secs(11)));
         // A reset already in the past still waits a moment.
-        assert_eq!(wait_for(StatusCode::FORBIDDEN, &h, "", 2000), Some(Duration::from_secs(1)));
+        assert_eq!(
+            wait_for(StatusCode::FORBIDDEN, &h, "", 2000),
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]
     fn secondary_limit_honours_retry_after() {
         let h = headers(&[("retry-after", "30"), ("x-ratelimit-remaining", "4000")]);
-        assert_eq!(wait_for(StatusCode::FORBIDDEN, &h, "", 0), Some(Duration::from_secs(30)));
+        assert_eq!(
+            wait_for(StatusCode::FORBIDDEN, &h, "", 0),
+            Some(Duration::from_secs(30))
+        );
         let body = r#"{"message":"You have exceeded a secondary rate limit."}"#;
-        assert_eq!(wait_for(StatusCode::FORBIDDEN, &HeaderMap::new(), body, 0), Some(SECONDARY_DEFAULT_WAIT));
-        assert_eq!(wait_for(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), "", 0), Some(SECONDARY_DEFAULT_WAIT));
+        assert_eq!(
+            wait_for(StatusCode::FORBIDDEN, &HeaderMap::new(), body, 0),
+            Some(SECONDARY_DEFAULT_WAIT)
+        );
+        assert_eq!(
+            wait_for(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), "", 0),
+            Some(SECONDARY_DEFAULT_WAIT)
+        );
     }
 
     #[test]
     fn a_plain_403_is_not_a_rate_limit() {
         let h = headers(&[("x-ratelimit-remaining", "4999")]);
-        assert_eq!(wait_for(StatusCode::FORBIDDEN, &h, r#"{"message":"Resource not accessible"}"#, 0), None);
+        assert_eq!(
+            wait_for(
+                StatusCode::FORBIDDEN,
+                &h,
+                r#"{"message":"Resource not accessible"}"#,
+                0
+            ),
+            None
+        );
         assert_eq!(wait_for(StatusCode::NOT_FOUND, &h, "", 0), None);
         assert_eq!(pause_after_success(&h, 0), None);
     }

@@ -16,7 +16,11 @@ impl GitHubSource {
         Ok(match owner {
             Owner::Org(org) => format!("/orgs/{org}/repos?type=all&per_page={PER_PAGE}"),
             Owner::User(user) => {
-                if self.login().await?.is_some_and(|me| me.eq_ignore_ascii_case(user)) {
+                if self
+                    .login()
+                    .await?
+                    .is_some_and(|me| me.eq_ignore_ascii_case(user))
+                {
                     format!("/user/repos?affiliation=owner&per_page={PER_PAGE}")
                 } else {
                     format!("/users/{user}/repos?type=owner&per_page={PER_PAGE}")
@@ -52,7 +56,11 @@ impl Source for GitHubSource {
                 })?;
             pages += 1;
             listed += page.len();
-            repos.extend(page.into_iter().map(RepoRef::from).filter(|r| selector.matches(r)));
+            repos.extend(
+                page.into_iter()
+                    .map(RepoRef::from)
+                    .filter(|r| selector.matches(r)),
+            );
             next = following;
         }
         tracing::info!(owner = %selector.owner, pages, listed, selected = repos.len(), "listed repositories");
@@ -60,7 +68,10 @@ impl Source for GitHubSource {
     }
 
     async fn repo(&self, owner: &str, name: &str) -> Result<Option<RepoRef>, SourceError> {
-        match self.get_json::<GhRepository>(&format!("/repos/{owner}/{name}")).await {
+        match self
+            .get_json::<GhRepository>(&format!("/repos/{owner}/{name}"))
+            .await
+        {
             Ok((repo, _)) => Ok(Some(repo.into())),
             Err(SourceError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError, check_key,
+    ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError, check_key, meta,
 };
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -49,7 +49,10 @@ impl FsStore {
     }
 
     fn meta_path(&self, key: &str) -> PathBuf {
-        self.root.join(INTERNAL_DIR).join("meta").join(format!("{key}.json"))
+        self.root
+            .join(INTERNAL_DIR)
+            .join("meta")
+            .join(format!("{key}.json"))
     }
 
     /// A temp file on the same filesystem as the objects, removed if dropped.
@@ -86,12 +89,12 @@ fn io_err(key: &str) -> impl Fn(io::Error) -> StoreError + '_ {
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|join| Err(StoreError::Backend {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
+        Err(StoreError::Backend {
             key: String::new(),
             message: format!("store task failed: {join}"),
-        }))
+        })
+    })
 }
 
 /// Moves a finished temp file to `path`, replacing what is there.
@@ -104,7 +107,9 @@ fn persist(tmp: NamedTempFile, path: &Path, key: &str) -> Result<(), StoreError>
 }
 
 fn modified(meta: &std::fs::Metadata) -> Option<Timestamp> {
-    meta.modified().ok().and_then(|t| Timestamp::try_from(t).ok())
+    meta.modified()
+        .ok()
+        .and_then(|t| Timestamp::try_from(t).ok())
 }
 
 #[async_trait]
@@ -139,13 +144,20 @@ impl Store for FsStore {
             size,
             sha256: hex::encode(hasher.finalize()),
         };
-        if !metadata.is_empty() {
-            let meta = serde_json::to_vec_pretty(metadata).expect("metadata serialises");
-            let meta_tmp = self.write_temp(key, meta.into()).await?;
-            let meta_path = self.meta_path(key);
-            let key_owned = key.to_owned();
-            run_blocking(move || persist(meta_tmp, &meta_path, &key_owned)).await?;
-        }
+        let mut metadata = metadata.clone();
+        metadata.insert(meta::SIZE_BYTES.into(), receipt.size.to_string());
+        metadata.insert(meta::SHA256.into(), receipt.sha256.clone());
+        let meta_tmp = self
+            .write_temp(
+                key,
+                serde_json::to_vec_pretty(&metadata)
+                    .expect("metadata serialises")
+                    .into(),
+            )
+            .await?;
+        let meta_path = self.meta_path(key);
+        let key_owned = key.to_owned();
+        run_blocking(move || persist(meta_tmp, &meta_path, &key_owned)).await?;
         let key_owned = key.to_owned();
         run_blocking(move || persist(tmp, &path, &key_owned)).await?;
         Ok(receipt)
@@ -259,8 +271,12 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> io:
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
-        let Ok(rel) = path.strip_prefix(root) else { continue };
-        let Some(key) = rel.to_str().map(str::to_owned) else { continue };
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let Some(key) = rel.to_str().map(str::to_owned) else {
+            continue;
+        };
         if key == INTERNAL_DIR {
             continue;
         }
@@ -303,31 +319,51 @@ mod tests {
         let (_dir, store) = store();
         let meta = ObjectMetadata::from([("repository".to_owned(), "a/b".to_owned())]);
         let receipt = store
-            .put_stream("repos/a/b/x.tar.zst", chunks(vec![Ok(b"hello "), Ok(b"world")]), &meta)
+            .put_stream(
+                "repos/a/b/x.tar.zst",
+                chunks(vec![Ok(b"hello "), Ok(b"world")]),
+                &meta,
+            )
             .await
             .unwrap();
         assert_eq!(receipt.size, 11);
         assert_eq!(receipt.sha256, hex::encode(Sha256::digest(b"hello world")));
         let info = store.head("repos/a/b/x.tar.zst").await.unwrap().unwrap();
-        assert_eq!((info.size, info.metadata), (11, meta));
-        assert_eq!(&store.get("repos/a/b/x.tar.zst").await.unwrap().unwrap()[..], b"hello world");
+        assert_eq!(info.size, 11);
+        assert_eq!(info.metadata["repository"], "a/b");
+        assert_eq!(info.metadata[meta::SIZE_BYTES], "11");
+        assert_eq!(info.metadata[meta::SHA256], receipt.sha256);
+        assert_eq!(
+            &store.get("repos/a/b/x.tar.zst").await.unwrap().unwrap()[..],
+            b"hello world"
+        );
     }
 
     #[tokio::test]
     async fn an_error_in_the_stream_stores_nothing() {
         let (_dir, store) = store();
         let body = chunks(vec![Ok(b"partial"), Err(io::Error::other("archiver died"))]);
-        let err = store.put_stream("k", body, &ObjectMetadata::new()).await.unwrap_err();
+        let err = store
+            .put_stream("k", body, &ObjectMetadata::new())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Aborted { .. }), "{err}");
         assert!(store.head("k").await.unwrap().is_none());
         let tmp = store.root().join(INTERNAL_DIR).join("tmp");
-        assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0, "temp file left behind");
+        assert_eq!(
+            std::fs::read_dir(tmp).unwrap().count(),
+            0,
+            "temp file left behind"
+        );
     }
 
     #[tokio::test]
     async fn put_if_absent_never_overwrites() {
         let (_dir, store) = store();
-        assert_eq!(store.put_if_absent("r/x.json", "1".into()).await.unwrap(), Created::Created);
+        assert_eq!(
+            store.put_if_absent("r/x.json", "1".into()).await.unwrap(),
+            Created::Created
+        );
         assert_eq!(
             store.put_if_absent("r/x.json", "2".into()).await.unwrap(),
             Created::AlreadyExists
@@ -340,12 +376,27 @@ mod tests {
     #[tokio::test]
     async fn lists_by_prefix_in_key_order_without_internal_files() {
         let (_dir, store) = store();
-        for key in ["runs/r1/results/a/x.json", "runs/r1/plan.json", "runs/r10/plan.json", "repos/a/x/latest.json"] {
+        for key in [
+            "runs/r1/results/a/x.json",
+            "runs/r1/plan.json",
+            "runs/r10/plan.json",
+            "repos/a/x/latest.json",
+        ] {
             store.put(key, "{}".into()).await.unwrap();
         }
-        store.put_stream("repos/a/x/x.tar.zst", chunks(vec![Ok(b"z")]), &ObjectMetadata::from([("k".into(), "v".into())])).await.unwrap();
+        store
+            .put_stream(
+                "repos/a/x/x.tar.zst",
+                chunks(vec![Ok(b"z")]),
+                &ObjectMetadata::from([("k".into(), "v".into())]),
+            )
+            .await
+            .unwrap();
         let keys = |v: Vec<ObjectInfo>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
-        assert_eq!(keys(store.list("runs/r1/").await.unwrap()), ["runs/r1/plan.json", "runs/r1/results/a/x.json"]);
+        assert_eq!(
+            keys(store.list("runs/r1/").await.unwrap()),
+            ["runs/r1/plan.json", "runs/r1/results/a/x.json"]
+        );
         assert_eq!(keys(store.list("runs/r1").await.unwrap()).len(), 3);
         assert_eq!(keys(store.list("").await.unwrap()).len(), 5);
         assert!(store.list("nothing/").await.unwrap().is_empty());
@@ -358,7 +409,13 @@ mod tests {
     async fn refuses_keys_outside_the_root() {
         let (_dir, store) = store();
         for key in ["../escape", "/etc/passwd", "a/../../b", ".repovault/tmp/x"] {
-            assert!(matches!(store.put(key, "x".into()).await, Err(StoreError::InvalidKey { .. })), "{key}");
+            assert!(
+                matches!(
+                    store.put(key, "x".into()).await,
+                    Err(StoreError::InvalidKey { .. })
+                ),
+                "{key}"
+            );
         }
     }
 }

@@ -74,11 +74,17 @@ impl MemoryQueue {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies `f` to the message `lease` holds, if the lease is still current.
-    fn with_leased<T>(&self, lease: &Lease, f: impl FnOnce(&mut State, u64) -> T) -> Result<T, QueueError> {
+    fn with_leased<T>(
+        &self,
+        lease: &Lease,
+        f: impl FnOnce(&mut State, u64) -> T,
+    ) -> Result<T, QueueError> {
         let mut state = self.lock();
         let id: u64 = lease.message_id.parse().map_err(|_| lost(lease))?;
         match state.messages.get(&id) {
@@ -148,7 +154,10 @@ impl Queue for MemoryQueue {
                             message_id: id.to_string(),
                             body: m.body,
                             receive_count: m.receive_count,
-                            reason: format!("received {} times without being deleted", m.receive_count),
+                            reason: format!(
+                                "received {} times without being deleted",
+                                m.receive_count
+                            ),
                         });
                         continue;
                     }
@@ -219,7 +228,11 @@ impl Queue for MemoryQueue {
     async fn depth(&self) -> Result<QueueDepth, QueueError> {
         let state = self.lock();
         let now = Instant::now();
-        let visible = state.messages.values().filter(|m| m.visible_at <= now).count() as u64;
+        let visible = state
+            .messages
+            .values()
+            .filter(|m| m.visible_at <= now)
+            .count() as u64;
         Ok(QueueDepth {
             visible,
             in_flight: state.messages.len() as u64 - visible,
@@ -250,7 +263,10 @@ mod tests {
         let second = one(&q).await;
         assert_eq!((second.body.as_str(), second.receive_count), ("a", 2));
         // The first delivery's lease is gone.
-        assert!(matches!(q.ack(&first).await, Err(QueueError::LeaseLost { .. })));
+        assert!(matches!(
+            q.ack(&first).await,
+            Err(QueueError::LeaseLost { .. })
+        ));
         q.ack(&second).await.unwrap();
         assert!(q.depth().await.unwrap().is_drained());
     }
@@ -264,7 +280,14 @@ mod tests {
         q.extend(&lease, VIS).await.unwrap();
         tokio::time::advance(Duration::from_secs(20)).await;
         assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
-        assert_eq!(q.depth().await.unwrap(), QueueDepth { visible: 0, in_flight: 1, dead: 0 });
+        assert_eq!(
+            q.depth().await.unwrap(),
+            QueueDepth {
+                visible: 0,
+                in_flight: 1,
+                dead: 0
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -303,7 +326,14 @@ mod tests {
         assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
         let dead = q.dead_letters();
         assert_eq!((dead.len(), dead[0].receive_count), (1, 2));
-        assert_eq!(q.depth().await.unwrap(), QueueDepth { visible: 0, in_flight: 0, dead: 1 });
+        assert_eq!(
+            q.depth().await.unwrap(),
+            QueueDepth {
+                visible: 0,
+                in_flight: 0,
+                dead: 1
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]

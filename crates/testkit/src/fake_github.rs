@@ -75,7 +75,11 @@ impl FakeGitHub {
         };
         let shared = Arc::new(Shared {
             token: options.token,
-            api_prefix: if options.enterprise { "/api/v3".into() } else { String::new() },
+            api_prefix: if options.enterprise {
+                "/api/v3".into()
+            } else {
+                String::new()
+            },
             root: root_dir,
             base_url: public,
             inner: std::sync::Mutex::new(Inner::default()),
@@ -120,7 +124,10 @@ impl FakeGitHub {
     }
 
     pub fn wiki_path(&self, owner: &str, name: &str) -> PathBuf {
-        self.shared.root.join(owner).join(format!("{name}.wiki.git"))
+        self.shared
+            .root
+            .join(owner)
+            .join(format!("{name}.wiki.git"))
     }
 
     pub fn clone_url(&self, owner: &str, name: &str) -> String {
@@ -156,17 +163,23 @@ impl FakeGitHub {
     /// The next `n` API requests get a primary rate-limit `403` whose
     /// `x-ratelimit-reset` is `reset_after` from then.
     pub fn rate_limit_next(&self, n: u32, reset_after: Duration) {
-        self.shared.lock().push_api_faults(n, state::ApiFault::Primary { reset_after });
+        self.shared
+            .lock()
+            .push_api_faults(n, state::ApiFault::Primary { reset_after });
     }
 
     /// The next `n` API requests get a secondary rate-limit `403` with `retry-after`.
     pub fn secondary_limit_next(&self, n: u32, retry_after: Duration) {
-        self.shared.lock().push_api_faults(n, state::ApiFault::Secondary { retry_after });
+        self.shared
+            .lock()
+            .push_api_faults(n, state::ApiFault::Secondary { retry_after });
     }
 
     /// The next `n` API requests get `status` (e.g. 502).
     pub fn api_error_next(&self, n: u32, status: u16) {
-        self.shared.lock().push_api_faults(n, state::ApiFault::Status(status));
+        self.shared
+            .lock()
+            .push_api_faults(n, state::ApiFault::Status(status));
     }
 
     /// The next `n` fetches (`POST git-upload-pack`) of `owner/name` get `status`;

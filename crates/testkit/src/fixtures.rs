@@ -6,14 +6,19 @@ use git2::{Oid, Repository, Signature, Time};
 
 /// A commit's author and committer, fixed so fixtures are reproducible.
 fn signature(seconds: i64) -> Signature<'static> {
-    Signature::new("Fixture Bot", "fixtures@repovault.test", &Time::new(seconds, 0))
-        .expect("valid signature")
+    Signature::new(
+        "Fixture Bot",
+        "fixtures@repovault.test",
+        &Time::new(seconds, 0),
+    )
+    .expect("valid signature")
 }
 
 /// A bare repository whose `HEAD` points at `refs/heads/<default_branch>`.
 pub fn init_bare(path: &Path, default_branch: &str) -> Repository {
     let repo = Repository::init_bare(path).expect("init bare repository");
-    repo.set_head(&format!("refs/heads/{default_branch}")).expect("set HEAD");
+    repo.set_head(&format!("refs/heads/{default_branch}"))
+        .expect("set HEAD");
     repo
 }
 
@@ -26,14 +31,23 @@ pub fn commit(repo: &Repository, branch: &str, files: &[(&str, &[u8])], message:
         .and_then(|r| r.target())
         .map(|oid| repo.find_commit(oid).expect("parent commit"));
     let mut builder = repo
-        .treebuilder(parent.as_ref().map(|p| p.tree().expect("parent tree")).as_ref())
+        .treebuilder(
+            parent
+                .as_ref()
+                .map(|p| p.tree().expect("parent tree"))
+                .as_ref(),
+        )
         .expect("tree builder");
     for (name, content) in files {
         let blob = repo.blob(content).expect("write blob");
         builder.insert(name, blob, 0o100644).expect("insert blob");
     }
-    let tree = repo.find_tree(builder.write().expect("write tree")).expect("tree");
-    let when = parent.as_ref().map_or(1_700_000_000, |p| p.time().seconds() + 60);
+    let tree = repo
+        .find_tree(builder.write().expect("write tree"))
+        .expect("tree");
+    let when = parent
+        .as_ref()
+        .map_or(1_700_000_000, |p| p.time().seconds() + 60);
     let sig = signature(when);
     let parents: Vec<_> = parent.iter().collect();
     repo.commit(Some(&refname), &sig, &sig, message, &tree, &parents)
@@ -42,24 +56,51 @@ pub fn commit(repo: &Repository, branch: &str, files: &[(&str, &[u8])], message:
 
 /// Points `refname` at `target`, creating or moving it.
 pub fn set_ref(repo: &Repository, refname: &str, target: Oid) {
-    repo.reference(refname, target, true, "fixture").expect("set ref");
+    repo.reference(refname, target, true, "fixture")
+        .expect("set ref");
 }
 
 /// An annotated tag `refs/tags/<name>` on `target`.
 pub fn annotated_tag(repo: &Repository, name: &str, target: Oid) -> Oid {
     let object = repo.find_object(target, None).expect("tag target");
-    repo.tag(name, &object, &signature(1_700_000_000), &format!("release {name}"), true)
-        .expect("annotated tag")
+    repo.tag(
+        name,
+        &object,
+        &signature(1_700_000_000),
+        &format!("release {name}"),
+        true,
+    )
+    .expect("annotated tag")
 }
 
 /// The standard fixture: `main` with three commits, a `dev` branch, a lightweight and an
 /// annotated tag, and a pull-request ref, as GitHub would have them.
 pub fn standard_repo(path: &Path, name: &str) -> Repository {
     let repo = init_bare(path, "main");
-    commit(&repo, "main", &[("README.md", format!("# {name}\n").as_bytes())], "initial commit");
-    let second = commit(&repo, "main", &[("src.txt", format!("{name} v1\n").as_bytes())], "add source");
-    let head = commit(&repo, "main", &[("src.txt", format!("{name} v2\n").as_bytes())], "update source");
-    let dev = commit(&repo, "dev", &[("dev.txt", b"work in progress\n")], "dev work");
+    commit(
+        &repo,
+        "main",
+        &[("README.md", format!("# {name}\n").as_bytes())],
+        "initial commit",
+    );
+    let second = commit(
+        &repo,
+        "main",
+        &[("src.txt", format!("{name} v1\n").as_bytes())],
+        "add source",
+    );
+    let head = commit(
+        &repo,
+        "main",
+        &[("src.txt", format!("{name} v2\n").as_bytes())],
+        "update source",
+    );
+    let dev = commit(
+        &repo,
+        "dev",
+        &[("dev.txt", b"work in progress\n")],
+        "dev work",
+    );
     set_ref(&repo, "refs/tags/v1.0", second);
     annotated_tag(&repo, "v1.1", head);
     set_ref(&repo, "refs/pull/1/head", dev);
@@ -70,13 +111,20 @@ pub fn standard_repo(path: &Path, name: &str) -> Repository {
 pub fn add_unusual_refs(repo: &Repository) {
     let head = repo.refname_to_id("refs/heads/main").expect("main exists");
     set_ref(repo, "refs/heads/feature/ünïcødé-名前-🚀", head);
-    let long: Vec<String> = (0..6).map(|i| format!("segment-{i}-{}", "x".repeat(60))).collect();
+    let long: Vec<String> = (0..6)
+        .map(|i| format!("segment-{i}-{}", "x".repeat(60)))
+        .collect();
     set_ref(repo, &format!("refs/heads/{}", long.join("/")), head);
 }
 
 /// A wiki repository with one page.
 pub fn wiki_repo(path: &Path) -> Repository {
     let repo = init_bare(path, "master");
-    commit(&repo, "master", &[("Home.md", b"Welcome to the wiki\n")], "create wiki");
+    commit(
+        &repo,
+        "master",
+        &[("Home.md", b"Welcome to the wiki\n")],
+        "create wiki",
+    );
     repo
 }

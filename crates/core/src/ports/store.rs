@@ -19,6 +19,21 @@ pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 /// User metadata on an object (S3's `x-amz-meta-*`).
 pub type ObjectMetadata = BTreeMap<String, String>;
 
+/// Metadata keys on archives, as operators' tools expect them.
+pub mod meta {
+    /// `owner/name`.
+    pub const REPOSITORY: &str = "repository";
+    /// ISO 8601 time of the backup.
+    pub const BACKUP_DATE: &str = "backup-date";
+    pub const DEFAULT_BRANCH: &str = "default-branch";
+    /// Digest of the refs the archive holds (see `RefSet::digest`).
+    pub const REFS_DIGEST: &str = "refs-digest";
+    /// Added by the store to every `put_stream` object once the body is known.
+    pub const SIZE_BYTES: &str = "size-bytes";
+    /// Added by the store to every `put_stream` object once the body is known.
+    pub const SHA256: &str = "sha256";
+}
+
 /// What a streaming upload stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutReceipt {
@@ -73,7 +88,10 @@ impl Classify for StoreError {
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Streams an object in (multipart where the backend has it). Returns its size and
-    /// SHA-256. On any error, including an `Err` item in `body`, nothing is stored.
+    /// SHA-256, which the store also attaches to the object as [`meta::SIZE_BYTES`] and
+    /// [`meta::SHA256`], visible through `head` (on S3 as object tags: metadata there
+    /// is fixed before the body is known). On any error, including an `Err` item in
+    /// `body`, nothing is stored.
     async fn put_stream(
         &self,
         key: &str,
@@ -102,17 +120,49 @@ pub trait Store: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
+/// The stores a process may write to, by target: for a worker, its allow-list (a
+/// message naming any other target is refused, so a forged message cannot redirect
+/// backups).
+#[derive(Clone, Default)]
+pub struct TargetStores(std::collections::HashMap<crate::Target, std::sync::Arc<dyn Store>>);
+
+impl TargetStores {
+    pub fn new() -> Self {
+        TargetStores::default()
+    }
+
+    pub fn insert(&mut self, target: crate::Target, store: std::sync::Arc<dyn Store>) {
+        self.0.insert(target, store);
+    }
+
+    pub fn get(&self, target: &crate::Target) -> Option<&std::sync::Arc<dyn Store>> {
+        self.0.get(target)
+    }
+
+    pub fn targets(&self) -> impl Iterator<Item = &crate::Target> {
+        self.0.keys()
+    }
+}
+
+impl std::fmt::Debug for TargetStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
 /// Typed JSON access on any store.
 impl dyn Store + '_ {
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.get(key).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt {
-                    key: key.to_owned(),
-                    source,
-                }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreError::Corrupt {
+                        key: key.to_owned(),
+                        source,
+                    })
+            }
         }
     }
 
@@ -146,7 +196,10 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
         Some("starts or ends with '/'")
     } else if key.contains('\0') || key.contains('\\') {
         Some("contains NUL or backslash")
-    } else if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    } else if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         Some("has an empty, '.' or '..' segment")
     } else {
         None

@@ -29,10 +29,16 @@ pub(crate) enum Auth {
 /// Who is calling: the configured token (as `Bearer`, `token` or Basic password),
 /// nobody, or somebody with wrong credentials.
 pub(crate) fn auth_of(shared: &Shared, headers: &HeaderMap) -> Auth {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Auth::Anonymous;
     };
-    let presented = if let Some(t) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("token ")) {
+    let presented = if let Some(t) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("token "))
+    {
         Some(t.trim().to_owned())
     } else if let Some(b) = value.strip_prefix("Basic ") {
         STANDARD
@@ -50,7 +56,9 @@ pub(crate) fn auth_of(shared: &Shared, headers: &HeaderMap) -> Auth {
 }
 
 fn now_epoch() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 struct Quota {
@@ -60,7 +68,10 @@ struct Quota {
     used: u64,
 }
 
-fn with_rate_headers(mut builder: axum::http::response::Builder, q: &Quota) -> axum::http::response::Builder {
+fn with_rate_headers(
+    mut builder: axum::http::response::Builder,
+    q: &Quota,
+) -> axum::http::response::Builder {
     for (name, value) in [
         ("x-ratelimit-limit", q.limit),
         ("x-ratelimit-remaining", q.remaining),
@@ -69,16 +80,25 @@ fn with_rate_headers(mut builder: axum::http::response::Builder, q: &Quota) -> a
     ] {
         builder = builder.header(name, value.to_string());
     }
-    builder.header("x-ratelimit-resource", "core").header("x-github-api-version-selected", "2022-11-28")
+    builder
+        .header("x-ratelimit-resource", "core")
+        .header("x-github-api-version-selected", "2022-11-28")
 }
 
-fn json_response(status: StatusCode, body: &Value, quota: &Quota, extra: &[(&str, String)]) -> Response {
+fn json_response(
+    status: StatusCode,
+    body: &Value,
+    quota: &Quota,
+    extra: &[(&str, String)],
+) -> Response {
     let mut builder = with_rate_headers(Response::builder().status(status), quota)
         .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
     for (name, value) in extra {
         builder = builder.header(*name, value);
     }
-    builder.body(Body::from(body.to_string())).expect("valid response")
+    builder
+        .body(Body::from(body.to_string()))
+        .expect("valid response")
 }
 
 fn error_body(status: StatusCode, message: &str) -> Value {
@@ -109,7 +129,12 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         used,
     };
     if auth == Auth::Bad {
-        return json_response(StatusCode::UNAUTHORIZED, &error_body(StatusCode::UNAUTHORIZED, "Bad credentials"), &quota, &[]);
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &error_body(StatusCode::UNAUTHORIZED, "Bad credentials"),
+            &quota,
+            &[],
+        );
     }
     if let Some(fault) = inner.api_faults.pop_front() {
         return fault_response(&mut inner, fault, &mut quota);
@@ -120,11 +145,23 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
     let segments: Vec<&str> = route.trim_matches('/').split('/').collect();
     let api = format!("{}{}", shared.base_url, shared.api_prefix);
     let authed = auth == Auth::Token;
-    let ctx = Ctx { shared, inner: &inner, api: &api, authed, quota: &quota, query: &query };
+    let ctx = Ctx {
+        shared,
+        inner: &inner,
+        api: &api,
+        authed,
+        quota: &quota,
+        query: &query,
+    };
     match segments.as_slice() {
         ["user"] if authed => {
             let me = inner.owner(TOKEN_USER).expect("token user exists");
-            json_response(StatusCode::OK, &owner_json(&api, &shared.base_url, &me.login, me.id, OwnerKind::User), &quota, &[])
+            json_response(
+                StatusCode::OK,
+                &owner_json(&api, &shared.base_url, &me.login, me.id, OwnerKind::User),
+                &quota,
+                &[],
+            )
         }
         ["user"] | ["user", "repos"] if !authed => json_response(
             StatusCode::UNAUTHORIZED,
@@ -138,21 +175,34 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         ["orgs", login, "repos"] => ctx.list_org(inner.owner(login).map(|o| o.id)),
         ["organizations", id, "repos"] => ctx.list_org(id.parse().ok()),
         ["repos", owner, name] => match inner.repo(owner, name) {
-            Some(repo) if authed || !repo.spec.private => {
-                json_response(StatusCode::OK, &repo_json(shared, &api, repo, authed), &quota, &[])
-            }
+            Some(repo) if authed || !repo.spec.private => json_response(
+                StatusCode::OK,
+                &repo_json(shared, &api, repo, authed),
+                &quota,
+                &[],
+            ),
             _ => not_found(&quota),
         },
         ["rate_limit"] => {
             let core = json!({ "limit": quota.limit, "remaining": quota.remaining, "reset": quota.reset, "used": quota.used, "resource": "core" });
-            json_response(StatusCode::OK, &json!({ "resources": { "core": core }, "rate": core }), &quota, &[])
+            json_response(
+                StatusCode::OK,
+                &json!({ "resources": { "core": core }, "rate": core }),
+                &quota,
+                &[],
+            )
         }
         _ => not_found(&quota),
     }
 }
 
 fn not_found(quota: &Quota) -> Response {
-    json_response(StatusCode::NOT_FOUND, &error_body(StatusCode::NOT_FOUND, "Not Found"), quota, &[])
+    json_response(
+        StatusCode::NOT_FOUND,
+        &error_body(StatusCode::NOT_FOUND, "Not Found"),
+        quota,
+        &[],
+    )
 }
 
 fn fault_response(inner: &mut Inner, fault: ApiFault, quota: &mut Quota) -> Response {
@@ -169,7 +219,12 @@ fn fault_response(inner: &mut Inner, fault: ApiFault, quota: &mut Quota) -> Resp
             inner.stats.rate_limited += 1;
             let message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.";
             let body = json!({ "message": message, "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits", "status": "403" });
-            json_response(StatusCode::FORBIDDEN, &body, quota, &[("retry-after", retry_after.as_secs().to_string())])
+            json_response(
+                StatusCode::FORBIDDEN,
+                &body,
+                quota,
+                &[("retry-after", retry_after.as_secs().to_string())],
+            )
         }
         ApiFault::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -190,9 +245,11 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn list_org(&self, id: Option<u64>) -> Response {
         match id.and_then(|id| self.inner.owner_by_id(id)) {
-            Some(org) if org.kind == OwnerKind::Org => {
-                self.list(&org.login, self.authed, format!("{}/organizations/{}/repos", self.api, org.id))
-            }
+            Some(org) if org.kind == OwnerKind::Org => self.list(
+                &org.login,
+                self.authed,
+                format!("{}/organizations/{}/repos", self.api, org.id),
+            ),
             _ => not_found(self.quota),
         }
     }
@@ -200,9 +257,11 @@ impl Ctx<'_> {
     /// `/users/{u}/repos` lists public repositories only, whoever asks.
     fn list_user(&self, id: Option<u64>) -> Response {
         match id.and_then(|id| self.inner.owner_by_id(id)) {
-            Some(user) if user.kind == OwnerKind::User => {
-                self.list(&user.login, false, format!("{}/user/{}/repos", self.api, user.id))
-            }
+            Some(user) if user.kind == OwnerKind::User => self.list(
+                &user.login,
+                false,
+                format!("{}/user/{}/repos", self.api, user.id),
+            ),
             _ => not_found(self.quota),
         }
     }
@@ -225,8 +284,18 @@ impl Ctx<'_> {
             })
             .collect();
         repos.sort_by_key(|r| r.created_at);
-        let per_page: usize = self.query.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30).clamp(1, 100);
-        let page: usize = self.query.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+        let per_page: usize = self
+            .query
+            .get("per_page")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30)
+            .clamp(1, 100);
+        let page: usize = self
+            .query
+            .get("page")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+            .max(1);
         let last = repos.len().div_ceil(per_page).max(1);
         let items: Vec<Value> = repos
             .iter()
@@ -254,8 +323,11 @@ impl Ctx<'_> {
         if page > 1 {
             links.push(format!("{}; rel=\"first\"", url(1)));
         }
-        let extra: Vec<(&str, String)> =
-            if links.is_empty() { vec![] } else { vec![("link", links.join(", "))] };
+        let extra: Vec<(&str, String)> = if links.is_empty() {
+            vec![]
+        } else {
+            vec![("link", links.join(", "))]
+        };
         json_response(StatusCode::OK, &Value::Array(items), self.quota, &extra)
     }
 }

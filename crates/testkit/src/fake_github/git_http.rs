@@ -38,7 +38,12 @@ fn parse(path: &str) -> Option<GitPath<'_>> {
         Some(repo) => (repo, true),
         None => (dir, false),
     };
-    Some(GitPath { owner, repo, wiki, service })
+    Some(GitPath {
+        owner,
+        repo,
+        wiki,
+        service,
+    })
 }
 
 fn plain(status: StatusCode, text: &str) -> Response {
@@ -48,7 +53,9 @@ fn plain(status: StatusCode, text: &str) -> Response {
     if status == StatusCode::UNAUTHORIZED {
         response = response.header(header::WWW_AUTHENTICATE, "Basic realm=\"GitHub\"");
     }
-    response.body(Body::from(text.to_owned())).expect("valid response")
+    response
+        .body(Body::from(text.to_owned()))
+        .expect("valid response")
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
@@ -56,7 +63,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     let git = parse(&path).expect("checked by is_git_path");
     let auth = auth_of(&shared, request.headers());
     let is_fetch = request.method() == Method::POST;
-    let (method, query, headers) = (request.method().clone(), request.uri().query().unwrap_or("").to_owned(), request.headers().clone());
+    let (method, query, headers) = (
+        request.method().clone(),
+        request.uri().query().unwrap_or("").to_owned(),
+        request.headers().clone(),
+    );
     let body = match axum::body::to_bytes(request.into_body(), usize::MAX).await {
         Ok(body) => body,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -66,7 +77,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     {
         let mut inner = shared.lock();
         if auth == Auth::Bad {
-            return plain(StatusCode::UNAUTHORIZED, "Invalid username or token. Password authentication is not supported for Git operations.\n");
+            return plain(
+                StatusCode::UNAUTHORIZED,
+                "Invalid username or token. Password authentication is not supported for Git operations.\n",
+            );
         }
         let visible = match inner.repo(git.owner, git.repo) {
             Some(repo) => !repo.spec.private || auth == Auth::Token,
@@ -75,7 +89,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
         if !visible {
             // GitHub asks anonymous callers to authenticate rather than reveal whether
             // a private repository exists.
-            let public_parent = inner.repo(git.owner, git.repo).is_some_and(|r| !r.spec.private);
+            let public_parent = inner
+                .repo(git.owner, git.repo)
+                .is_some_and(|r| !r.spec.private);
             return if auth == Auth::Anonymous && !public_parent {
                 plain(StatusCode::UNAUTHORIZED, "")
             } else {
@@ -83,7 +99,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
             };
         }
         if git.service == "info/refs" {
-            *inner.stats.ref_advertisements.entry(full.clone()).or_default() += 1;
+            *inner
+                .stats
+                .ref_advertisements
+                .entry(full.clone())
+                .or_default() += 1;
         } else if !is_ls_refs && !git.wiki {
             if let Some(status) = inner.take_git_fault(git.owner, git.repo) {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -92,7 +112,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
             *inner.stats.fetches.entry(full.clone()).or_default() += 1;
         }
     }
-    let dir = if git.wiki { format!("{}.wiki.git", git.repo) } else { format!("{}.git", git.repo) };
+    let dir = if git.wiki {
+        format!("{}.wiki.git", git.repo)
+    } else {
+        format!("{}.git", git.repo)
+    };
     let on_disk = shared.root.join(git.owner).join(&dir);
     if !on_disk.join("HEAD").exists() {
         return plain(StatusCode::NOT_FOUND, "Repository not found.\n");
@@ -100,7 +124,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     let path_info = format!("/{}/{dir}/{}", git.owner, git.service);
     match run_backend(&shared, &method, &path_info, &query, &headers, body).await {
         Ok(response) => response,
-        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("http-backend: {e}\n")),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("http-backend: {e}\n"),
+        ),
     }
 }
 
@@ -114,7 +141,11 @@ async fn run_backend(
     body: bytes::Bytes,
 ) -> std::io::Result<Response> {
     let header = |name: header::HeaderName| {
-        headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
     };
     let mut cmd = tokio::process::Command::new("git");
     cmd.arg("http-backend")
@@ -126,7 +157,13 @@ async fn run_backend(
         .env("CONTENT_TYPE", header(header::CONTENT_TYPE))
         .env("CONTENT_LENGTH", body.len().to_string())
         .env("HTTP_CONTENT_ENCODING", header(header::CONTENT_ENCODING))
-        .env("GIT_PROTOCOL", headers.get("git-protocol").and_then(|v| v.to_str().ok()).unwrap_or(""))
+        .env(
+            "GIT_PROTOCOL",
+            headers
+                .get("git-protocol")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        )
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("SERVER_PROTOCOL", "HTTP/1.1")
         .env("GATEWAY_INTERFACE", "CGI/1.1")
@@ -156,7 +193,11 @@ async fn run_backend(
         if let Some((name, value)) = line.split_once(':') {
             let value = value.trim();
             if name.eq_ignore_ascii_case("status") {
-                let code = value.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(500);
+                let code = value
+                    .split_whitespace()
+                    .next()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(500);
                 builder = builder.status(code);
             } else if let Ok(v) = HeaderValue::from_str(value) {
                 builder = builder.header(name, v);
@@ -169,7 +210,10 @@ async fn run_backend(
         let _ = child.wait().await;
     });
     Ok(builder
-        .body(Body::from_stream(ReaderStream::with_capacity(stdout, 1 << 16)))
+        .body(Body::from_stream(ReaderStream::with_capacity(
+            stdout,
+            1 << 16,
+        )))
         .expect("valid response"))
 }
 
@@ -180,7 +224,10 @@ mod tests {
     #[test]
     fn parses_git_paths() {
         let p = parse("/acme/api.git/info/refs").unwrap();
-        assert_eq!((p.owner, p.repo, p.wiki, p.service), ("acme", "api", false, "info/refs"));
+        assert_eq!(
+            (p.owner, p.repo, p.wiki, p.service),
+            ("acme", "api", false, "info/refs")
+        );
         let p = parse("/acme/api.wiki.git/git-upload-pack").unwrap();
         assert_eq!((p.repo, p.wiki), ("api", true));
         assert!(parse("/orgs/acme/repos").is_none());

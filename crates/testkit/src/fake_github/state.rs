@@ -214,7 +214,8 @@ impl Inner {
 
     pub fn touch(&mut self, owner: &str, name: &str, size_kb: u64) {
         if let Some(repo) = self.repos.get_mut(&key(owner, name)) {
-            repo.pushed_at = Timestamp::from_second(Timestamp::now().as_second()).expect("valid time");
+            repo.pushed_at =
+                Timestamp::from_second(Timestamp::now().as_second()).expect("valid time");
             repo.size_kb = size_kb;
         }
     }

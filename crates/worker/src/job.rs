@@ -1,0 +1,244 @@
+//! One received message, from lease to ack: parse, check, back up, record, and decide
+//! between ack, retry and dead-letter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use repovault_core::ports::queue::Lease;
+use repovault_core::ports::store::{Created, Store};
+use repovault_core::{
+    Classify, ErrorClass, FailureInfo, JobMessage, LatestPointer, Layout, Outcome, RECORD_SCHEMA,
+    ResultRecord, WikiOutcome,
+};
+use tracing::Instrument;
+
+use crate::Shared;
+use crate::backup::{BackupContext, back_up};
+use crate::error::BackupError;
+use crate::heartbeat::with_heartbeat;
+
+/// How a message left this worker's hands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    /// A record was written and the message deleted.
+    Recorded(Outcome),
+    /// A redelivery of a job already recorded: deleted, nothing redone.
+    Skipped,
+    /// Put back on the queue for a later attempt.
+    Retrying,
+    /// Moved to the dead-letter queue (malformed, forbidden target, or out of attempts).
+    DeadLettered,
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
+    let msg = match JobMessage::parse(&lease.body) {
+        Ok(msg) => msg,
+        Err(e) => {
+            tracing::error!(message_id = %lease.message_id, error = %e, "malformed job message; moving it to the dead-letter queue");
+            return dead_letter(&shared, &lease, &e.to_string()).await;
+        }
+    };
+    let Some(store) = shared.targets.get(&msg.target).cloned() else {
+        let reason = format!("target {} is not on this worker's allow-list", msg.target);
+        tracing::error!(message_id = %lease.message_id, repo = %msg.repo.full_name(), %reason, "refusing job");
+        return dead_letter(&shared, &lease, &reason).await;
+    };
+    let span = tracing::info_span!("job", run = %msg.run_id, repo = %msg.repo.full_name(), attempt = lease.receive_count);
+    Attempt {
+        shared: &shared,
+        store: store.as_ref(),
+        lease: &lease,
+        msg: &msg,
+    }
+    .run()
+    .instrument(span)
+    .await
+}
+
+async fn dead_letter(shared: &Shared, lease: &Lease, reason: &str) -> Disposition {
+    match shared.queue.dead_letter(lease, reason).await {
+        Ok(()) => Disposition::DeadLettered,
+        Err(e) => {
+            // The queue's own redrive policy will move it after max receives.
+            tracing::error!(error = %e, "could not dead-letter the message");
+            Disposition::Retrying
+        }
+    }
+}
+
+struct Attempt<'a> {
+    shared: &'a Shared,
+    store: &'a dyn Store,
+    lease: &'a Lease,
+    msg: &'a JobMessage,
+}
+
+impl Attempt<'_> {
+    fn layout(&self) -> Layout {
+        Layout::new(&self.msg.target.prefix)
+    }
+
+    fn record_key(&self) -> String {
+        self.layout()
+            .result(&self.msg.run_id, &self.msg.repo.owner, &self.msg.repo.name)
+    }
+
+    async fn run(self) -> Disposition {
+        match self.existing_record().await {
+            Ok(Some(outcome)) if outcome != Outcome::Failed => {
+                tracing::info!(
+                    ?outcome,
+                    "already recorded for this run; skipping the redelivery"
+                );
+                return self.ack(Disposition::Skipped).await;
+            }
+            Ok(_) => {}
+            Err(e) => return self.retry(&e).await,
+        }
+        let started_at = Timestamp::now();
+        let ctx = BackupContext {
+            store: self.store,
+            git: &self.shared.git,
+            work_dir: &self.shared.cfg.work_dir,
+            archive: self.shared.cfg.archive,
+        };
+        let backup = back_up(&ctx, self.msg, self.lease.receive_count, started_at);
+        let result = with_heartbeat(
+            self.shared.queue.as_ref(),
+            self.lease,
+            self.shared.cfg.visibility_timeout,
+            backup,
+        )
+        .await;
+        match result {
+            Ok(record) => self.succeed(record).await,
+            Err(e) => self.fail(e, started_at).await,
+        }
+    }
+
+    async fn existing_record(&self) -> Result<Option<Outcome>, BackupError> {
+        let record: Option<ResultRecord> = self.store.get_json(&self.record_key()).await?;
+        Ok(record.map(|r| r.outcome))
+    }
+
+    async fn succeed(&self, record: ResultRecord) -> Disposition {
+        let outcome = record.outcome;
+        if let Err(e) = self.write_record(&record).await {
+            return self.retry(&e).await;
+        }
+        if let (Outcome::Ok, Some(archive), Some(digest)) =
+            (outcome, &record.archive, &record.refs_digest)
+        {
+            let latest = LatestPointer {
+                schema: RECORD_SCHEMA,
+                archive: archive.clone(),
+                refs_digest: digest.clone(),
+                created_at: record.finished_at,
+                run_id: record.run_id.clone(),
+            };
+            let key = self
+                .layout()
+                .latest(&self.msg.repo.owner, &self.msg.repo.name);
+            if let Err(e) = self.store.put_json(&key, &latest).await {
+                // The record stands; the next run simply does not skip this repository.
+                tracing::warn!(error = %e, "could not move latest.json");
+            }
+        }
+        let bytes = record.archive.as_ref().map_or(0, |a| a.size);
+        tracing::info!(?outcome, bytes, refs = record.refs_count, wiki = ?record.wiki, "backed up");
+        self.shared.progress.finished(false, bytes);
+        self.ack(Disposition::Recorded(outcome)).await
+    }
+
+    /// Writes the record once; a `failed` record from an earlier delivery (say, one
+    /// redriven from the dead-letter queue) may be replaced by a success.
+    async fn write_record(&self, record: &ResultRecord) -> Result<(), BackupError> {
+        let key = self.record_key();
+        if self.store.put_json_if_absent(&key, record).await? == Created::AlreadyExists
+            && record.outcome != Outcome::Failed
+            && self.existing_record().await? == Some(Outcome::Failed)
+        {
+            self.store.put_json(&key, record).await?;
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, error: BackupError, started_at: Timestamp) -> Disposition {
+        let class = error.class();
+        let attempt = self.lease.receive_count;
+        let max = self.shared.cfg.retry.max_attempts;
+        if class.is_retryable() && attempt < max {
+            tracing::warn!(error = %error, attempt, max_attempts = max, "attempt failed; will retry");
+            return self.retry(&error).await;
+        }
+        tracing::error!(error = %error, attempt, permanent = !class.is_retryable(), "backup failed");
+        let record = ResultRecord {
+            schema: RECORD_SCHEMA,
+            run_id: self.msg.run_id.clone(),
+            job: self.msg.job.clone(),
+            owner: self.msg.repo.owner.clone(),
+            name: self.msg.repo.name.clone(),
+            outcome: Outcome::Failed,
+            attempt,
+            started_at,
+            finished_at: Timestamp::now(),
+            archive: None,
+            refs_count: 0,
+            refs_digest: None,
+            empty: false,
+            wiki: WikiOutcome::Skipped,
+            error: Some(FailureInfo::from_error(&error)),
+        };
+        if let Err(e) = self.write_record(&record).await {
+            // Without a durable record the message must not leave the queue.
+            return self.retry(&e).await;
+        }
+        self.shared.progress.finished(true, 0);
+        if class.is_retryable() {
+            // Out of attempts: keep the message for an operator to redrive.
+            dead_letter(
+                self.shared,
+                self.lease,
+                &format!("failed after {attempt} attempts: {error}"),
+            )
+            .await
+        } else {
+            self.ack(Disposition::Recorded(Outcome::Failed)).await
+        }
+    }
+
+    async fn retry(&self, error: &BackupError) -> Disposition {
+        let asked = match error.class() {
+            ErrorClass::Retryable { after } => after,
+            ErrorClass::Permanent => None,
+        };
+        let delay = self.shared.cfg.retry.delay(self.lease.receive_count, asked);
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "job goes back on the queue"
+        );
+        if let Err(e) = self.shared.queue.retry_later(self.lease, delay).await {
+            tracing::warn!(error = %e, "could not delay the message; it reappears after its visibility timeout");
+        }
+        Disposition::Retrying
+    }
+
+    async fn ack(&self, done: Disposition) -> Disposition {
+        match self.shared.queue.ack(self.lease).await {
+            Ok(()) => done,
+            Err(e) => {
+                // The work is recorded; a redelivery will see the record and skip.
+                tracing::warn!(error = %e, "could not delete the message");
+                done
+            }
+        }
+    }
+}
+
+/// Releases a lease at once (shutdown, cancelled job).
+pub(crate) async fn release(shared: &Shared, lease: &Lease) {
+    if let Err(e) = shared.queue.retry_later(lease, Duration::ZERO).await {
+        tracing::warn!(message_id = %lease.message_id, error = %e, "could not release the message");
+    }
+}

@@ -1,0 +1,263 @@
+//! # repovault-worker
+//!
+//! Takes job messages off a [`Queue`], several at once, and backs up each repository:
+//! mirror clone → tar + zstd streamed into the store → verify → manifest → result
+//! record → `latest.json` → ack. Delivery is at-least-once; the effect is once:
+//!
+//! - a heartbeat keeps a message invisible while its job runs, so it reappears only if
+//!   the worker dies;
+//! - a redelivered job whose record exists is acked and skipped;
+//! - a retryable failure goes back on the queue after a backoff (or the delay the
+//!   server asked for); the last attempt writes a `failed` record and dead-letters the
+//!   message; a permanent failure writes the record and acks at once;
+//! - a malformed message, or one naming a target outside the allow-list, goes to the
+//!   dead-letter queue with the reason;
+//! - on shutdown the worker stops receiving, lets running jobs finish within the
+//!   grace period, and releases the rest (visibility 0).
+//!
+//! ```no_run
+//! # async fn demo(queue: std::sync::Arc<dyn repovault_core::ports::queue::Queue>,
+//! #               targets: repovault_core::ports::store::TargetStores) {
+//! use repovault_worker::{WorkerConfig, WorkerDeps};
+//!
+//! let cfg = WorkerConfig::new(std::env::temp_dir().join("repovault"));
+//! let deps = WorkerDeps::new(queue, targets, repovault_git::GitCredentials::new(None));
+//! let summary = repovault_worker::run(cfg, deps, async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! println!("{summary:?}");
+//! # }
+//! ```
+
+mod backup;
+mod error;
+mod heartbeat;
+mod job;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use repovault_core::config::{RetryPolicy, defaults};
+use repovault_core::ports::queue::{Lease, Queue};
+use repovault_core::ports::store::TargetStores;
+use repovault_core::{Outcome, Progress};
+use repovault_git::GitCredentials;
+use repovault_git::archive::ArchiveOptions;
+use tokio::sync::Semaphore;
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::Instant;
+
+use job::Disposition;
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// How long a received message stays invisible; the heartbeat renews it every
+    /// third of this.
+    pub visibility_timeout: Duration,
+    /// Long-poll wait for one receive call.
+    pub poll_wait: Duration,
+    /// On shutdown, how long running jobs may take before they are released.
+    pub shutdown_grace: Duration,
+    /// Parent of the per-job temp dirs.
+    pub work_dir: PathBuf,
+    pub archive: ArchiveOptions,
+}
+
+impl WorkerConfig {
+    pub fn new(work_dir: PathBuf) -> Self {
+        WorkerConfig {
+            concurrency: defaults::CONCURRENCY,
+            retry: RetryPolicy::default(),
+            visibility_timeout: defaults::VISIBILITY_TIMEOUT,
+            poll_wait: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(25),
+            work_dir,
+            archive: ArchiveOptions::default(),
+        }
+    }
+}
+
+/// The ports a worker runs on.
+pub struct WorkerDeps {
+    pub queue: Arc<dyn Queue>,
+    /// The allow-list: the only stores this worker writes to.
+    pub targets: TargetStores,
+    pub git: GitCredentials,
+    pub progress: Arc<Progress>,
+}
+
+impl WorkerDeps {
+    pub fn new(queue: Arc<dyn Queue>, targets: TargetStores, git: GitCredentials) -> Self {
+        WorkerDeps {
+            queue,
+            targets,
+            git,
+            progress: Arc::new(Progress::default()),
+        }
+    }
+}
+
+/// What a worker did, by disposition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSummary {
+    pub ok: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    /// Released unfinished at shutdown.
+    pub released: u64,
+}
+
+pub(crate) struct Shared {
+    pub queue: Arc<dyn Queue>,
+    pub targets: TargetStores,
+    pub git: GitCredentials,
+    pub progress: Arc<Progress>,
+    pub cfg: WorkerConfig,
+}
+
+/// Runs until `shutdown` resolves, then drains as described in the crate docs.
+pub async fn run(
+    cfg: WorkerConfig,
+    deps: WorkerDeps,
+    shutdown: impl Future<Output = ()>,
+) -> WorkerSummary {
+    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let shared = Arc::new(Shared {
+        queue: deps.queue,
+        targets: deps.targets,
+        git: deps.git,
+        progress: deps.progress,
+        cfg,
+    });
+    let mut pool = Pool {
+        shared: shared.clone(),
+        jobs: JoinSet::new(),
+        leases: HashMap::new(),
+        summary: WorkerSummary::default(),
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            Some(joined) = pool.jobs.join_next_with_id(), if !pool.jobs.is_empty() => {
+                pool.joined(joined).await;
+                continue;
+            }
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let want = (slots.available_permits() + 1).min(10);
+        let received = tokio::select! {
+            _ = &mut shutdown => break,
+            received = shared.queue.receive(want, shared.cfg.poll_wait) => received,
+        };
+        let leases = match received {
+            Ok(leases) => leases,
+            Err(e) => {
+                tracing::warn!(error = %e, "receive failed; backing off");
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                }
+            }
+        };
+        let mut permit = Some(permit);
+        for lease in leases {
+            let permit = match permit.take() {
+                Some(p) => p,
+                None => slots
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("received no more than the free slots"),
+            };
+            let task_lease = lease.clone();
+            let task_shared = shared.clone();
+            let handle = pool.jobs.spawn(async move {
+                let _slot = permit;
+                job::handle(task_shared, task_lease).await
+            });
+            pool.leases.insert(handle.id(), lease);
+        }
+    }
+    pool.shut_down().await;
+    pool.summary
+}
+
+/// The running jobs and the leases they hold.
+struct Pool {
+    shared: Arc<Shared>,
+    jobs: JoinSet<Disposition>,
+    leases: HashMap<tokio::task::Id, Lease>,
+    summary: WorkerSummary,
+}
+
+impl Pool {
+    async fn joined(&mut self, joined: Result<(tokio::task::Id, Disposition), JoinError>) {
+        let s = &mut self.summary;
+        match joined {
+            Ok((id, disposition)) => {
+                self.leases.remove(&id);
+                match disposition {
+                    Disposition::Recorded(Outcome::Ok) => s.ok += 1,
+                    Disposition::Recorded(Outcome::Unchanged) => s.unchanged += 1,
+                    Disposition::Recorded(Outcome::Failed) => s.failed += 1,
+                    Disposition::Skipped => s.skipped += 1,
+                    Disposition::Retrying => s.retried += 1,
+                    Disposition::DeadLettered => s.dead_lettered += 1,
+                }
+            }
+            Err(e) => {
+                let Some(lease) = self.leases.remove(&e.id()) else {
+                    return;
+                };
+                if e.is_panic() {
+                    tracing::error!(message_id = %lease.message_id, "job panicked; its message will be retried");
+                    s.retried += 1;
+                } else {
+                    s.released += 1;
+                }
+                job::release(&self.shared, &lease).await;
+            }
+        }
+    }
+
+    /// Lets running jobs finish within the grace period, then cancels and releases the
+    /// rest.
+    async fn shut_down(&mut self) {
+        while let Some(joined) = self.jobs.try_join_next_with_id() {
+            self.joined(joined).await;
+        }
+        if !self.jobs.is_empty() {
+            tracing::info!(
+                running = self.jobs.len(),
+                grace_secs = self.shared.cfg.shutdown_grace.as_secs(),
+                "shutting down: finishing running jobs"
+            );
+        }
+        let deadline = Instant::now() + self.shared.cfg.shutdown_grace;
+        loop {
+            tokio::select! {
+                joined = self.jobs.join_next_with_id() => match joined {
+                    Some(joined) => self.joined(joined).await,
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        tracing::warn!(
+            releasing = self.jobs.len(),
+            "grace period over: releasing unfinished jobs"
+        );
+        self.jobs.abort_all();
+        while let Some(joined) = self.jobs.join_next_with_id().await {
+            self.joined(joined).await;
+        }
+    }
+}
