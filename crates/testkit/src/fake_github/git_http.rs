@@ -72,7 +72,8 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
         Ok(body) => body,
         Err(e) => return plain(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let is_ls_refs = is_fetch && body.windows(14).any(|w| w == b"command=ls-refs");
+    const LS_REFS: &[u8] = b"command=ls-refs";
+    let is_ls_refs = is_fetch && body.windows(LS_REFS.len()).any(|w| w == LS_REFS);
     let full = format!("{}/{}", git.owner, git.repo);
     {
         let mut inner = shared.lock();

@@ -1,0 +1,150 @@
+//! Shared helpers: locating the built binaries, running them, fixture orgs, and
+//! checking archives with nothing but standard tools (`tar`, `git`).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use repovault_core::{Manifest, RefSet};
+use repovault_reporter::Report;
+use repovault_testkit::{FakeGitHub, FakeGitHubOptions};
+
+pub const TOKEN: &str = "ghp_e2eSecretToken0123456789";
+
+/// A binary built by `cargo build --workspace --bins`, which the test command runs
+/// first; they sit one directory above this test binary.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A fake GitHub that accepts [`TOKEN`].
+pub async fn github() -> FakeGitHub {
+    FakeGitHub::start(FakeGitHubOptions {
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    })
+    .await
+    .expect("start fake GitHub")
+}
+
+/// Runs `repovault` with `args` in `cwd`, the token in the environment, and returns
+/// its output. Async so the in-process fake GitHub keeps serving meanwhile.
+pub async fn repovault(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(bin("repovault"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .env_remove("REPOVAULT_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("run repovault")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "--- status: {}\n--- stdout:\n{}\n--- stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn report(backups: &Path, run_id: &str) -> Report {
+    let path = backups.join("runs").join(run_id).join("report.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).expect("report.json parses")
+}
+
+/// Every archive under `<backups>/repos/<owner>/<name>/`.
+pub fn archives(backups: &Path, owner: &str, name: &str) -> Vec<PathBuf> {
+    let dir = backups.join("repos").join(owner).join(name);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    found.retain(|p| p.to_string_lossy().ends_with(".tar.zst"));
+    found.sort();
+    found
+}
+
+/// What an extracted archive holds.
+pub struct Extracted {
+    pub dir: tempfile::TempDir,
+    pub manifest: Manifest,
+}
+
+/// Extracts an archive with `tar --zstd -xf`.
+pub fn extract(archive: &Path) -> Extracted {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar failed on {}", archive.display());
+    let manifest =
+        serde_json::from_slice(&std::fs::read(dir.path().join("MANIFEST.json")).unwrap()).unwrap();
+    Extracted { dir, manifest }
+}
+
+pub fn refs_of(repo: &Path) -> RefSet {
+    repovault_git::read_refs(repo)
+        .unwrap_or_else(|e| panic!("{}: {e}", repo.display()))
+        .refs
+}
+
+/// `git fsck --full` on a bare repository; panics with its output on failure.
+pub fn fsck(repo: &Path) {
+    let out = std::process::Command::new("git")
+        .args(["fsck", "--full", "--no-dangling"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git fsck failed in {}: {}",
+        repo.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Extracts the archive of `owner/name`, checks its refs equal the source's and that
+/// fsck is clean, and returns the extraction.
+pub fn assert_archive_matches(
+    backups: &Path,
+    github: &FakeGitHub,
+    owner: &str,
+    name: &str,
+) -> Extracted {
+    let found = archives(backups, owner, name);
+    assert_eq!(
+        found.len(),
+        1,
+        "{owner}/{name}: expected one archive, found {found:?}"
+    );
+    let extracted = extract(&found[0]);
+    let bare = extracted.dir.path().join(format!("{name}.git"));
+    assert_eq!(
+        refs_of(&bare),
+        refs_of(&github.repo_path(owner, name)),
+        "{owner}/{name}: refs differ"
+    );
+    assert_eq!(
+        extracted.manifest.refs,
+        refs_of(&bare),
+        "{owner}/{name}: manifest refs differ"
+    );
+    fsck(&bare);
+    extracted
+}
