@@ -6,7 +6,13 @@
 //! child processes (the binaries built by `cargo build --workspace --bins`, found
 //! beside this test binary). Archives are checked with standard tools only: `tar`,
 //! `git clone`, `git fsck`. Nothing is shared between tests, so they run in parallel.
+//!
+//! Distributed tests also need LocalStack (S3 + SQS), which `scripts/test` starts;
+//! each test creates its own bucket, queue and dead-letter queue in it.
 
+mod distributed;
 mod github_source;
+mod localstack;
+mod procs;
 mod run_local;
 mod support;

@@ -1,30 +1,37 @@
-//! Command-line arguments.
+//! Argument groups shared by the commands.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use repovault_app::LogFormat;
+use clap::Args;
 use repovault_core::config::{
-    ConfigError, ConfigErrors, RawConfig, RawJob, RawOptions, RawSource, defaults,
+    Config, ConfigError, ConfigErrors, RawConfig, RawJob, RawOptions, RawSource, defaults,
+    parse_duration,
 };
 
-#[derive(Debug, Parser)]
-#[command(name = "repovault", version, about = "Back up whole GitHub organizations to object storage", long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
+use crate::exit::InvalidConfig;
+use crate::logging::LogFormat;
+
+/// Flags every binary has.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
     /// Log format on stderr: auto (JSON unless a terminal), json, text.
-    #[arg(long, global = true, default_value = "auto", value_parser = clap::value_parser!(LogFormat))]
+    #[arg(
+        long,
+        global = true,
+        default_value = "auto",
+        env = "REPOVAULT_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     /// More logging (-v: info on a terminal, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
-impl Cli {
-    /// Terminals get a progress line and only warnings; pipes get info-level JSON.
+impl GlobalArgs {
+    /// A terminal gets a progress line and only warnings; pipes get info-level JSON.
     pub fn default_log_level(&self) -> &'static str {
-        use std::io::IsTerminal;
         match self.verbose {
             0 if std::io::stderr().is_terminal() => "warn",
             0 | 1 => "info",
@@ -33,26 +40,9 @@ impl Cli {
     }
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Plan, back up and report in one process (the embedded default: a local folder,
-    /// no AWS account needed).
-    Run(RunArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
-    /// Repositories backed up at once.
-    #[arg(long, env = "REPOVAULT_CONCURRENCY")]
-    pub concurrency: Option<usize>,
-    /// Run id (default: the UTC start time plus a random suffix).
-    #[arg(long)]
-    pub run_id: Option<String>,
-    /// Where clones are made while archiving (default: the system temp dir).
-    #[arg(long, env = "REPOVAULT_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
+/// `500ms`, `30s`, `5m`, `2h` for clap.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
 }
 
 /// What to back up: a YAML config file, or the quick path with flags.
@@ -83,27 +73,61 @@ pub struct SelectArgs {
     #[arg(long)]
     pub no_wiki: bool,
     /// Where backups go: a folder or s3://bucket/prefix.
-    #[arg(long, value_name = "DIR|URL", default_value = "./backups")]
+    #[arg(
+        long,
+        value_name = "DIR|URL",
+        env = "REPOVAULT_DEST",
+        default_value = "./backups"
+    )]
     pub dest: String,
     /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
     #[arg(long, env = "GITHUB_API_URL", default_value = defaults::API_URL)]
     pub api_url: String,
     /// File holding the GitHub token [default: the GITHUB_TOKEN environment variable].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 }
 
 /// Where a configuration came from, so errors name what the user typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigOrigin {
+enum ConfigOrigin {
     File,
     Flags,
 }
 
 impl SelectArgs {
-    /// The raw configuration these arguments describe.
-    pub fn raw_config(&self, cwd: &Path) -> Result<(RawConfig, ConfigOrigin), ConfigErrors> {
-        let quick = !self.org.is_empty() || !self.user.is_empty();
+    /// Loads and validates the configuration, letting `adjust` apply command-line
+    /// overrides first. `implied_orgs` are owners to add a quick-path job for (the
+    /// planner's `--repo`).
+    pub fn load(
+        &self,
+        implied_orgs: &[String],
+        adjust: impl FnOnce(&mut RawConfig),
+    ) -> Result<Config, InvalidConfig> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
+        let (mut raw, origin) = self
+            .raw_config(&cwd, implied_orgs)
+            .map_err(|e| InvalidConfig(e.to_string()))?;
+        adjust(&mut raw);
+        raw.validate(&cwd)
+            .map_err(|errors| InvalidConfig(name_keys_for(origin, errors).to_string()))
+    }
+
+    fn raw_config(
+        &self,
+        cwd: &Path,
+        implied_orgs: &[String],
+    ) -> Result<(RawConfig, ConfigOrigin), ConfigErrors> {
+        let mut orgs = self.org.clone();
+        if self.org.is_empty() && self.user.is_empty() && self.config.is_none() {
+            for owner in implied_orgs {
+                if !orgs.contains(owner) {
+                    orgs.push(owner.clone());
+                }
+            }
+        }
+        let quick = !orgs.is_empty() || !self.user.is_empty();
         if quick && self.config.is_some() {
             return Err(single(
                 "--config",
@@ -121,8 +145,7 @@ impl SelectArgs {
                 archived: Some(!self.no_archived),
                 ..RawSource::default()
             };
-            let jobs = self
-                .org
+            let jobs = orgs
                 .iter()
                 .map(|o| source(Some(o), None))
                 .chain(self.user.iter().map(|u| source(None, Some(u))))
@@ -156,14 +179,7 @@ impl SelectArgs {
                 default
             }
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| single("--config", &format!("cannot read {}: {e}", path.display())))?;
-        let mut raw = RawConfig::from_yaml(&text).map_err(|mut errors| {
-            for e in &mut errors.0 {
-                e.reason = format!("{}: {}", path.display(), e.reason);
-            }
-            errors
-        })?;
+        let mut raw = read_config_file(&path)?;
         if self.token_file.is_some() {
             raw.token_file = self.token_file.clone();
         }
@@ -171,7 +187,19 @@ impl SelectArgs {
     }
 }
 
-fn single(key: &str, reason: &str) -> ConfigErrors {
+/// Reads and parses a YAML config file; errors name the file.
+pub fn read_config_file(path: &Path) -> Result<RawConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| single("--config", &format!("cannot read {}: {e}", path.display())))?;
+    RawConfig::from_yaml(&text).map_err(|mut errors| {
+        for e in &mut errors.0 {
+            e.reason = format!("{}: {}", path.display(), e.reason);
+        }
+        errors
+    })
+}
+
+pub fn single(key: &str, reason: &str) -> ConfigErrors {
     ConfigErrors(vec![ConfigError {
         key: key.into(),
         reason: reason.into(),
@@ -179,7 +207,7 @@ fn single(key: &str, reason: &str) -> ConfigErrors {
 }
 
 /// Renames configuration keys to the flags that set them, for the quick path.
-pub fn name_keys_for(origin: ConfigOrigin, mut errors: ConfigErrors) -> ConfigErrors {
+fn name_keys_for(origin: ConfigOrigin, mut errors: ConfigErrors) -> ConfigErrors {
     if origin == ConfigOrigin::Flags {
         for e in &mut errors.0 {
             e.key = flag_for(&e.key).unwrap_or(&e.key).to_owned();
@@ -194,14 +222,25 @@ fn flag_for(key: &str) -> Option<&'static str> {
     Some(match field {
         "source.include" => "--pattern",
         "source.exclude" => "--exclude",
-        "source.org" => "--org",
+        "source.org" | "name" => "--org",
         "source.user" => "--user",
         "source.api-url" => "--api-url",
         "target" => "--dest",
         "concurrency" => "--concurrency",
-        "name" => "--org",
         _ => return None,
     })
+}
+
+/// S3 upload tuning.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// Multipart part size in MiB (at least 5). Memory per upload is about
+    /// part size × (parts in flight + 1).
+    #[arg(long, env = "REPOVAULT_PART_SIZE_MB", default_value_t = 8)]
+    pub part_size_mb: usize,
+    /// Parts uploaded at once per archive.
+    #[arg(long, env = "REPOVAULT_PARTS_IN_FLIGHT", default_value_t = 3)]
+    pub parts_in_flight: usize,
 }
 
 #[cfg(test)]

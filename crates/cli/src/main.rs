@@ -1,23 +1,46 @@
 //! `repovault`: back up whole GitHub organizations to object storage.
 
-mod args;
-mod progress;
-mod run;
-
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use repovault_cli::GlobalArgs;
+use repovault_cli::commands::{plan, report, run, work};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "repovault",
+    version,
+    about = "Back up whole GitHub organizations to object storage"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Plan, back up and report in one process: the embedded default (a local folder
+    /// or S3, an in-process queue; no AWS account needed for a folder).
+    Run(run::RunArgs),
+    /// List and filter repositories, write the plan, enqueue one job per repository
+    /// on SQS (the `planner` binary).
+    Plan(plan::PlanArgs),
+    /// Back up repositories from the SQS queue until stopped (the `worker` binary).
+    Work(work::WorkArgs),
+    /// Account for every planned repository of a run (the `reporter` binary).
+    Report(report::ReportArgs),
+}
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
-    repovault_app::init_logging(cli.log_format, cli.default_log_level());
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return repovault_app::config_error(&e.into()),
-    };
-    runtime.block_on(async {
+    let cli = Cli::parse();
+    repovault_cli::start(&cli.global, async move {
         match cli.command {
-            args::Command::Run(run_args) => run::run(run_args, cli.verbose).await,
+            Command::Run(args) => run::run(args).await,
+            Command::Plan(args) => plan::plan(args).await,
+            Command::Work(args) => work::work(args).await,
+            Command::Report(args) => report::report(args).await,
         }
     })
 }

@@ -5,6 +5,7 @@
 //! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.manifest.json  its manifest
 //! <prefix>repos/<owner>/<repo>/latest.json                              newest good backup
 //! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
+//! <prefix>runs/<run-id>/enqueued.json                                   written once all was enqueued
 //! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
 //! <prefix>runs/<run-id>/report.json, report.md                          the reporter's output
 //! ```
@@ -108,6 +109,12 @@ impl Layout {
         format!("{}plan.json", self.run_dir(run))
     }
 
+    /// Written once every planned job was enqueued: a re-run of the planner for the
+    /// same run enqueues nothing.
+    pub fn enqueued(&self, run: &RunId) -> String {
+        format!("{}enqueued.json", self.run_dir(run))
+    }
+
     pub fn results_dir(&self, run: &RunId) -> String {
         format!("{}results/", self.run_dir(run))
     }
@@ -164,6 +171,7 @@ mod tests {
             "github/acme/repos/acme/api/latest.json"
         );
         assert_eq!(l.plan(&run), "github/acme/runs/r1/plan.json");
+        assert_eq!(l.enqueued(&run), "github/acme/runs/r1/enqueued.json");
         assert_eq!(
             l.result(&run, "acme", "api"),
             "github/acme/runs/r1/results/acme/api.json"

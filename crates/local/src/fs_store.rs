@@ -260,6 +260,38 @@ impl Store for FsStore {
         }
         Ok(())
     }
+
+    /// Temp files are not keyed, so `prefix` is ignored: every temp file not written
+    /// to since `before` is removed (an upload in progress writes continuously).
+    async fn abort_stale_uploads(
+        &self,
+        _prefix: &str,
+        before: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let dir = self.root.join(INTERNAL_DIR).join("tmp");
+        run_blocking(move || {
+            remove_stale_temp_files(&dir, before).map_err(io_err(".repovault/tmp"))
+        })
+        .await
+    }
+}
+
+/// Temp files untouched since `before`: uploads of a process that was killed.
+fn remove_stale_temp_files(dir: &Path, before: Timestamp) -> io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let meta = entry.metadata()?;
+        if meta.is_file() && modified(&meta).is_some_and(|at| at < before) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> io::Result<()> {

@@ -37,6 +37,8 @@ struct State {
     /// By message id, so iteration is enqueue order.
     messages: BTreeMap<u64, Message>,
     dead: Vec<DeadLetter>,
+    /// No more receiving: polls return at once, empty.
+    closed: bool,
 }
 
 #[derive(Debug)]
@@ -60,6 +62,13 @@ impl MemoryQueue {
     /// Messages moved to the dead-letter list so far.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.lock().dead.clone()
+    }
+
+    /// Ends every poll, now and later, with nothing: the process is shutting down.
+    /// Acks and releases still work.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_waiters();
     }
 
     /// Resolves once every message has been acked or dead-lettered.
@@ -133,6 +142,9 @@ impl Queue for MemoryQueue {
             let notified = self.changed.notified();
             let next_wake = {
                 let mut state = self.lock();
+                if state.closed {
+                    return Ok(Vec::new());
+                }
                 let now = Instant::now();
                 let ready: Vec<u64> = state
                     .messages
@@ -313,6 +325,27 @@ mod tests {
         q.send(&["a".into(), "b".into()]).await.unwrap();
         let got = receiver.await.unwrap();
         assert!(!got.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_ends_polls_at_once() {
+        let q = std::sync::Arc::new(MemoryQueue::new(VIS, 5));
+        let poll = tokio::spawn({
+            let q = q.clone();
+            async move { q.receive(10, Duration::from_secs(20)).await.unwrap() }
+        });
+        tokio::task::yield_now().await;
+        let start = Instant::now();
+        q.close();
+        assert!(poll.await.unwrap().is_empty());
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        q.send(&["late".into()]).await.unwrap();
+        assert!(
+            q.receive(1, Duration::from_secs(5))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test(start_paused = true)]

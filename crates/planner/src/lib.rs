@@ -2,18 +2,21 @@
 //!
 //! Plans a run: lists each job's repositories through its [`Source`], applies the
 //! job's filters, writes `runs/<run>/plan.json` to each target (the list the reporter
-//! will account for), and enqueues one versioned [`JobMessage`] per repository.
+//! will account for), enqueues one versioned [`JobMessage`] per repository, and marks
+//! the run `enqueued.json`.
 //!
-//! A plan is written with `If-None-Match: *`: planning the same run id twice enqueues
-//! nothing the second time.
+//! Planning the same run id again enqueues nothing once the run is marked; a planner
+//! that died between writing the plan and the mark resumes: it enqueues the planned
+//! repositories that have no result record yet.
 //!
 //! ```no_run
 //! # async fn demo(deps: repovault_planner::PlannerDeps, jobs: Vec<repovault_core::config::JobSpec>) {
 //! use repovault_core::RunId;
 //!
 //! let run_id = RunId::generate(jiff::Timestamp::now());
-//! let plans = repovault_planner::run(repovault_planner::PlannerConfig { run_id, jobs }, &deps).await.unwrap();
-//! println!("{} repositories planned", plans.iter().map(|p| p.repos.len()).sum::<usize>());
+//! let cfg = repovault_planner::PlannerConfig { run_id, jobs, only: vec![] };
+//! let planned = repovault_planner::run(cfg, &deps).await.unwrap();
+//! println!("{} repositories enqueued", planned.iter().map(|p| p.enqueued).sum::<usize>());
 //! # }
 //! ```
 
@@ -24,14 +27,20 @@ use jiff::Timestamp;
 use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::source::{Source, SourceError};
-use repovault_core::ports::store::{Created, StoreError, TargetStores};
-use repovault_core::{JobMessage, Layout, Plan, PlannedRepo, RECORD_SCHEMA, RunId, Target};
+use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
+use repovault_core::{
+    JobMessage, Layout, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
+};
+use serde::{Deserialize, Serialize};
 
 /// What to plan.
 #[derive(Debug, Clone)]
 pub struct PlannerConfig {
     pub run_id: RunId,
     pub jobs: Vec<JobSpec>,
+    /// Plan just these `(owner, name)` repositories instead of listing (push-triggered
+    /// backups); each is planned under the job for its owner.
+    pub only: Vec<(String, String)>,
 }
 
 /// The ports a planner runs on.
@@ -42,10 +51,29 @@ pub struct PlannerDeps {
     pub queue: Arc<dyn Queue>,
 }
 
+/// The plan of one target and how many jobs this call enqueued for it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub plan: Plan,
+    pub enqueued: usize,
+}
+
+/// `runs/<run>/enqueued.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EnqueuedMark {
+    schema: u32,
+    enqueued: usize,
+    at: Timestamp,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlannerError {
     #[error("job {job}: listing repositories failed: {source}")]
     Source { job: String, source: SourceError },
+    #[error("repository {repo} not found")]
+    RepoNotFound { repo: String },
+    #[error("repository {repo}: no configured job backs up its owner")]
+    NoJobFor { repo: String },
     #[error("writing the plan: {0}")]
     Store(#[from] StoreError),
     #[error("enqueueing jobs: {0}")]
@@ -54,47 +82,29 @@ pub enum PlannerError {
     Wiring { job: String, what: &'static str },
 }
 
-/// Plans the run; returns one plan per target. A target whose plan already existed
-/// is returned as stored and nothing is enqueued for it.
-pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Plan>, PlannerError> {
+/// Plans the run; returns one plan per target.
+pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>, PlannerError> {
+    let selected = select(&cfg, deps).await?;
     let mut by_target: BTreeMap<String, (Target, Vec<JobMessage>)> = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    for job in &cfg.jobs {
-        let source = deps
-            .sources
-            .get(&job.name)
-            .ok_or_else(|| PlannerError::Wiring {
-                job: job.name.clone(),
-                what: "source",
-            })?;
-        let repos =
-            source
-                .list_repos(&job.selector)
-                .await
-                .map_err(|source| PlannerError::Source {
-                    job: job.name.clone(),
-                    source,
-                })?;
-        tracing::info!(job = %job.name, repos = repos.len(), store = %job.target, "selected repositories");
-        let entry = by_target
+    for (job, repo) in selected {
+        if !seen.insert((job.target.to_string(), repo.full_name().to_lowercase())) {
+            tracing::warn!(job = %job.name, repo = %repo.full_name(), "selected by an earlier job with the same target; planned once");
+            continue;
+        }
+        by_target
             .entry(job.target.to_string())
-            .or_insert_with(|| (job.target.clone(), Vec::new()));
-        for repo in repos {
-            if !seen.insert((job.target.to_string(), repo.full_name().to_lowercase())) {
-                tracing::warn!(job = %job.name, repo = %repo.full_name(), "selected by an earlier job with the same target; planned once");
-                continue;
-            }
-            entry.1.push(JobMessage::new(
+            .or_insert_with(|| (job.target.clone(), Vec::new()))
+            .1
+            .push(JobMessage::new(
                 cfg.run_id.clone(),
                 job.name.clone(),
                 job.target.clone(),
                 repo,
                 job.options,
             ));
-        }
     }
-
-    let mut plans = Vec::new();
+    let mut planned = Vec::new();
     for (_, (target, messages)) in by_target {
         let store = deps
             .targets
@@ -103,31 +113,138 @@ pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Plan>, Pl
                 job: messages.first().map(|m| m.job.clone()).unwrap_or_default(),
                 what: "store for the target",
             })?;
-        let plan = Plan {
-            schema: RECORD_SCHEMA,
-            run_id: cfg.run_id.clone(),
-            created_at: Timestamp::now(),
-            target: target.clone(),
-            repos: messages
-                .iter()
-                .map(|m| PlannedRepo {
-                    job: m.job.clone(),
-                    owner: m.repo.owner.clone(),
-                    name: m.repo.name.clone(),
-                })
-                .collect(),
-        };
-        let key = Layout::new(&target.prefix).plan(&cfg.run_id);
-        if store.put_json_if_absent(&key, &plan).await? == Created::AlreadyExists {
-            tracing::warn!(run = %cfg.run_id, store = %target, "this run was already planned; nothing enqueued");
-            let existing: Option<Plan> = store.get_json(&key).await?;
-            plans.push(existing.unwrap_or(plan));
-            continue;
-        }
-        let bodies: Vec<String> = messages.iter().map(JobMessage::to_body).collect();
-        deps.queue.send(&bodies).await?;
-        tracing::info!(run = %cfg.run_id, store = %target, enqueued = bodies.len(), "planned");
-        plans.push(plan);
+        planned.push(
+            plan_target(
+                &cfg.run_id,
+                &target,
+                messages,
+                store.as_ref(),
+                deps.queue.as_ref(),
+            )
+            .await?,
+        );
     }
-    Ok(plans)
+    Ok(planned)
+}
+
+/// Every (job, repository) pair to plan, filters applied.
+async fn select<'a>(
+    cfg: &'a PlannerConfig,
+    deps: &PlannerDeps,
+) -> Result<Vec<(&'a JobSpec, RepoRef)>, PlannerError> {
+    let source_of = |job: &JobSpec| {
+        deps.sources
+            .get(&job.name)
+            .cloned()
+            .ok_or_else(|| PlannerError::Wiring {
+                job: job.name.clone(),
+                what: "source",
+            })
+    };
+    let mut selected = Vec::new();
+    if !cfg.only.is_empty() {
+        for (owner, name) in &cfg.only {
+            let repo_name = format!("{owner}/{name}");
+            let job = cfg
+                .jobs
+                .iter()
+                .find(|j| j.selector.owner.login().eq_ignore_ascii_case(owner))
+                .ok_or_else(|| PlannerError::NoJobFor {
+                    repo: repo_name.clone(),
+                })?;
+            let repo = source_of(job)?
+                .repo(owner, name)
+                .await
+                .map_err(|source| PlannerError::Source {
+                    job: job.name.clone(),
+                    source,
+                })?
+                .ok_or(PlannerError::RepoNotFound { repo: repo_name })?;
+            selected.push((job, repo));
+        }
+        return Ok(selected);
+    }
+    for job in &cfg.jobs {
+        let repos = source_of(job)?
+            .list_repos(&job.selector)
+            .await
+            .map_err(|source| PlannerError::Source {
+                job: job.name.clone(),
+                source,
+            })?;
+        tracing::info!(job = %job.name, repos = repos.len(), store = %job.target, "selected repositories");
+        selected.extend(repos.into_iter().map(|r| (job, r)));
+    }
+    Ok(selected)
+}
+
+async fn plan_target(
+    run_id: &RunId,
+    target: &Target,
+    messages: Vec<JobMessage>,
+    store: &dyn Store,
+    queue: &dyn Queue,
+) -> Result<Planned, PlannerError> {
+    let layout = Layout::new(&target.prefix);
+    let plan_key = layout.plan(run_id);
+    let fresh = Plan {
+        schema: RECORD_SCHEMA,
+        run_id: run_id.clone(),
+        created_at: Timestamp::now(),
+        target: target.clone(),
+        repos: messages
+            .iter()
+            .map(|m| PlannedRepo {
+                job: m.job.clone(),
+                owner: m.repo.owner.clone(),
+                name: m.repo.name.clone(),
+            })
+            .collect(),
+    };
+    let (plan, resuming) = match store.get_json::<Plan>(&plan_key).await? {
+        Some(plan) => (plan, true),
+        None => match store.put_json_if_absent(&plan_key, &fresh).await? {
+            Created::Created => (fresh, false),
+            Created::AlreadyExists => (store.get_json(&plan_key).await?.unwrap_or(fresh), true),
+        },
+    };
+    if store.head(&layout.enqueued(run_id)).await?.is_some() {
+        tracing::warn!(run = %run_id, store = %target, "this run was already planned and enqueued; nothing to do");
+        return Ok(Planned { plan, enqueued: 0 });
+    }
+    let mut to_send = messages;
+    if resuming {
+        // Enqueue what the stored plan names and nobody has finished yet.
+        let planned: HashSet<String> = plan
+            .repos
+            .iter()
+            .map(|r| r.full_name().to_lowercase())
+            .collect();
+        to_send.retain(|m| planned.contains(&m.repo.full_name().to_lowercase()));
+        let mut unfinished = Vec::with_capacity(to_send.len());
+        for m in to_send {
+            if store
+                .head(&layout.result(run_id, &m.repo.owner, &m.repo.name))
+                .await?
+                .is_none()
+            {
+                unfinished.push(m);
+            }
+        }
+        tracing::warn!(run = %run_id, store = %target, unfinished = unfinished.len(), "resuming a run whose enqueueing was interrupted");
+        to_send = unfinished;
+    }
+    let bodies: Vec<String> = to_send.iter().map(JobMessage::to_body).collect();
+    queue.send(&bodies).await?;
+    let mark = EnqueuedMark {
+        schema: RECORD_SCHEMA,
+        enqueued: bodies.len(),
+        at: Timestamp::now(),
+    };
+    store.put_json(&layout.enqueued(run_id), &mark).await?;
+    tracing::info!(run = %run_id, store = %target, planned = plan.repos.len(), enqueued = bodies.len(), "planned");
+    Ok(Planned {
+        plan,
+        enqueued: bodies.len(),
+    })
 }

@@ -188,6 +188,12 @@ impl FakeGitHub {
         self.shared.lock().set_git_fault(owner, name, times);
     }
 
+    /// The next `times` fetches of `owner/name` are held for `delay` before the pack
+    /// is sent: a job that is reliably still running.
+    pub fn slow_fetch(&self, owner: &str, name: &str, times: u32, delay: Duration) {
+        self.shared.lock().set_slow_fetch(owner, name, times, delay);
+    }
+
     /// Counters of what was served.
     pub fn stats(&self) -> Stats {
         self.shared.lock().stats.clone()

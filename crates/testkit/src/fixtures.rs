@@ -128,3 +128,18 @@ pub fn wiki_repo(path: &Path) -> Repository {
     );
     repo
 }
+
+/// A repository holding `bytes` of incompressible data (plus the standard refs), for
+/// tests that need a long upload.
+pub fn large_repo(path: &Path, name: &str, bytes: usize) -> Repository {
+    let repo = standard_repo(path, name);
+    let mut rng = fastrand::Rng::with_seed(bytes as u64);
+    let data: Vec<u8> = (0..bytes).map(|_| rng.u8(..)).collect();
+    commit(
+        &repo,
+        "main",
+        &[("payload.bin", &data)],
+        "add a large payload",
+    );
+    repo
+}

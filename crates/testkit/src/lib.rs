@@ -10,6 +10,7 @@
 //! - [`fixtures`]: builders for real git repositories (standard, empty, wiki, unusual
 //!   ref names).
 //! - [`org`]: whole fixture organizations in one call.
+//! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -24,8 +25,10 @@
 mod fake_github;
 pub mod fixtures;
 pub mod org;
+mod throttle;
 
 pub use fake_github::{FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, Stats, TOKEN_USER};
+pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).
 pub(crate) fn dir_size_kb(path: &std::path::Path) -> u64 {

@@ -97,6 +97,21 @@ impl Attempt<'_> {
             Err(e) => return self.retry(&e).await,
         }
         let started_at = Timestamp::now();
+        if self.lease.receive_count > 1 {
+            // An earlier delivery may have died mid-upload; its lease has expired, so
+            // whatever it left unfinished is abandoned.
+            let dir = self
+                .layout()
+                .repo_dir(&self.msg.repo.owner, &self.msg.repo.name);
+            match self.store.abort_stale_uploads(&dir, started_at).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    aborted = n,
+                    "cleaned up unfinished uploads of an earlier attempt"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not look for unfinished uploads"),
+            }
+        }
         let ctx = BackupContext {
             store: self.store,
             git: &self.shared.git,
@@ -124,8 +139,28 @@ impl Attempt<'_> {
 
     async fn succeed(&self, record: ResultRecord) -> Disposition {
         let outcome = record.outcome;
-        if let Err(e) = self.write_record(&record).await {
-            return self.retry(&e).await;
+        match self.write_record(&record).await {
+            Err(e) => return self.retry(&e).await,
+            Ok(Some(standing)) => {
+                // A duplicate delivery finished first: its archive stands, ours goes.
+                if let Some(ours) = record.archive.as_ref().filter(|ours| {
+                    standing
+                        .archive
+                        .as_ref()
+                        .is_none_or(|theirs| theirs.key != ours.key)
+                }) {
+                    for key in [&ours.key, &ours.manifest_key] {
+                        if let Err(e) = self.store.delete(key).await {
+                            tracing::warn!(key, error = %e, "could not remove a duplicate archive");
+                        }
+                    }
+                }
+                tracing::info!(
+                    "a duplicate delivery recorded this repository first; discarded this copy"
+                );
+                return self.ack(Disposition::Skipped).await;
+            }
+            Ok(None) => {}
         }
         if let (Outcome::Ok, Some(archive), Some(digest)) =
             (outcome, &record.archive, &record.refs_digest)
@@ -151,17 +186,29 @@ impl Attempt<'_> {
         self.ack(Disposition::Recorded(outcome)).await
     }
 
-    /// Writes the record once; a `failed` record from an earlier delivery (say, one
-    /// redriven from the dead-letter queue) may be replaced by a success.
-    async fn write_record(&self, record: &ResultRecord) -> Result<(), BackupError> {
+    /// Writes the record once (`If-None-Match: *`). Returns the record that stands
+    /// instead of ours when another delivery wrote one first; a `failed` record is
+    /// the exception, replaced by a success (say, a job redriven from the
+    /// dead-letter queue).
+    async fn write_record(
+        &self,
+        record: &ResultRecord,
+    ) -> Result<Option<ResultRecord>, BackupError> {
         let key = self.record_key();
-        if self.store.put_json_if_absent(&key, record).await? == Created::AlreadyExists
-            && record.outcome != Outcome::Failed
-            && self.existing_record().await? == Some(Outcome::Failed)
-        {
-            self.store.put_json(&key, record).await?;
+        if self.store.put_json_if_absent(&key, record).await? == Created::Created {
+            return Ok(None);
         }
-        Ok(())
+        match self.store.get_json::<ResultRecord>(&key).await? {
+            Some(standing)
+                if standing.outcome != Outcome::Failed || record.outcome == Outcome::Failed =>
+            {
+                Ok(Some(standing))
+            }
+            _ => {
+                self.store.put_json(&key, record).await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn fail(&self, error: BackupError, started_at: Timestamp) -> Disposition {
@@ -190,9 +237,14 @@ impl Attempt<'_> {
             wiki: WikiOutcome::Skipped,
             error: Some(FailureInfo::from_error(&error)),
         };
-        if let Err(e) = self.write_record(&record).await {
+        match self.write_record(&record).await {
             // Without a durable record the message must not leave the queue.
-            return self.retry(&e).await;
+            Err(e) => return self.retry(&e).await,
+            Ok(Some(_)) => {
+                tracing::info!("another delivery already recorded this repository");
+                return self.ack(Disposition::Skipped).await;
+            }
+            Ok(None) => {}
         }
         self.shared.progress.finished(true, 0);
         if class.is_retryable() {
@@ -236,9 +288,9 @@ impl Attempt<'_> {
     }
 }
 
-/// Releases a lease at once (shutdown, cancelled job).
-pub(crate) async fn release(shared: &Shared, lease: &Lease) {
-    if let Err(e) = shared.queue.retry_later(lease, Duration::ZERO).await {
+/// Puts a message back after `delay` (zero for a job cancelled at shutdown).
+pub(crate) async fn release(shared: &Shared, lease: &Lease, delay: Duration) {
+    if let Err(e) = shared.queue.retry_later(lease, delay).await {
         tracing::warn!(message_id = %lease.message_id, error = %e, "could not release the message");
     }
 }

@@ -31,6 +31,7 @@ mod backup;
 mod error;
 mod heartbeat;
 mod job;
+mod work_dir;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,6 +50,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 use job::Disposition;
+pub use work_dir::claim_work_dir;
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -144,9 +146,10 @@ pub async fn run(
         summary: WorkerSummary::default(),
     };
     tokio::pin!(shutdown);
-    loop {
+    // When shutdown was requested: the grace period counts from then.
+    let stopping_at = loop {
         let permit = tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => break Instant::now(),
             Some(joined) = pool.jobs.join_next_with_id(), if !pool.jobs.is_empty() => {
                 pool.joined(joined).await;
                 continue;
@@ -154,16 +157,29 @@ pub async fn run(
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
         let want = (slots.available_permits() + 1).min(10);
+        let receive = shared.queue.receive(want, shared.cfg.poll_wait);
+        tokio::pin!(receive);
         let received = tokio::select! {
-            _ = &mut shutdown => break,
-            received = shared.queue.receive(want, shared.cfg.poll_wait) => received,
+            _ = &mut shutdown => {
+                let stopping_at = Instant::now();
+                // Let the poll finish (at most `poll_wait`) and hand back what it got:
+                // abandoned, it stays open on the server, which may give it a message
+                // nobody will ever process until its visibility times out.
+                if let Ok(leases) = receive.await {
+                    for lease in leases {
+                        job::release(&shared, &lease, Duration::ZERO).await;
+                    }
+                }
+                break stopping_at;
+            }
+            received = &mut receive => received,
         };
         let leases = match received {
             Ok(leases) => leases,
             Err(e) => {
                 tracing::warn!(error = %e, "receive failed; backing off");
                 tokio::select! {
-                    _ = &mut shutdown => break,
+                    _ = &mut shutdown => break Instant::now(),
                     _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
                 }
             }
@@ -185,8 +201,9 @@ pub async fn run(
             });
             pool.leases.insert(handle.id(), lease);
         }
-    }
-    pool.shut_down().await;
+    };
+    pool.shut_down(stopping_at + shared.cfg.shutdown_grace)
+        .await;
     pool.summary
 }
 
@@ -220,17 +237,18 @@ impl Pool {
                 if e.is_panic() {
                     tracing::error!(message_id = %lease.message_id, "job panicked; its message will be retried");
                     s.retried += 1;
+                    let delay = self.shared.cfg.retry.delay(lease.receive_count, None);
+                    job::release(&self.shared, &lease, delay).await;
                 } else {
                     s.released += 1;
+                    job::release(&self.shared, &lease, Duration::ZERO).await;
                 }
-                job::release(&self.shared, &lease).await;
             }
         }
     }
 
-    /// Lets running jobs finish within the grace period, then cancels and releases the
-    /// rest.
-    async fn shut_down(&mut self) {
+    /// Lets running jobs finish until `deadline`, then cancels and releases the rest.
+    async fn shut_down(&mut self, deadline: Instant) {
         while let Some(joined) = self.jobs.try_join_next_with_id() {
             self.joined(joined).await;
         }
@@ -241,7 +259,6 @@ impl Pool {
                 "shutting down: finishing running jobs"
             );
         }
-        let deadline = Instant::now() + self.shared.cfg.shutdown_grace;
         loop {
             tokio::select! {
                 joined = self.jobs.join_next_with_id() => match joined {

@@ -118,6 +118,14 @@ pub trait Store: Send + Sync {
 
     /// Deletes an object; deleting a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Aborts unfinished uploads under `prefix` begun before `before`, the leftovers of
+    /// a process killed mid-upload. Returns how many were aborted.
+    async fn abort_stale_uploads(
+        &self,
+        prefix: &str,
+        before: Timestamp,
+    ) -> Result<usize, StoreError>;
 }
 
 /// The stores a process may write to, by target: for a worker, its allow-list (a

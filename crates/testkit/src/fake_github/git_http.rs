@@ -75,6 +75,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     const LS_REFS: &[u8] = b"command=ls-refs";
     let is_ls_refs = is_fetch && body.windows(LS_REFS.len()).any(|w| w == LS_REFS);
     let full = format!("{}/{}", git.owner, git.repo);
+    let mut hold = None;
     {
         let mut inner = shared.lock();
         if auth == Auth::Bad {
@@ -111,7 +112,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
                 return plain(status, "injected fault\n");
             }
             *inner.stats.fetches.entry(full.clone()).or_default() += 1;
+            hold = inner.take_slow_fetch(git.owner, git.repo);
         }
+    }
+    if let Some(delay) = hold {
+        tokio::time::sleep(delay).await;
     }
     let dir = if git.wiki {
         format!("{}.wiki.git", git.repo)

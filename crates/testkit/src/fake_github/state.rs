@@ -127,7 +127,8 @@ pub struct Stats {
     pub rate_limited: u64,
     /// `GET info/refs` per `owner/name` (a clone or an ls-remote each do one).
     pub ref_advertisements: BTreeMap<String, u64>,
-    /// Pack fetches (`POST git-upload-pack` other than `ls-refs`) per `owner/name`.
+    /// Pack fetches (`POST git-upload-pack` other than `ls-refs`) per `owner/name`,
+    /// counted when they start.
     pub fetches: BTreeMap<String, u64>,
     /// Git requests answered with an injected error.
     pub git_faults_served: u64,
@@ -155,6 +156,8 @@ pub(crate) struct Inner {
     pub repos: BTreeMap<String, RepoEntry>,
     pub api_faults: VecDeque<ApiFault>,
     pub git_faults: HashMap<String, FaultStatus>,
+    /// Fetches to hold before answering, by lowercase `owner/name`: (count, delay).
+    pub slow_fetches: HashMap<String, (u32, Duration)>,
     pub stats: Stats,
 }
 
@@ -236,6 +239,22 @@ impl Inner {
 
     pub fn set_git_fault(&mut self, owner: &str, name: &str, status: FaultStatus) {
         self.git_faults.insert(key(owner, name), status);
+    }
+
+    pub fn set_slow_fetch(&mut self, owner: &str, name: &str, times: u32, delay: Duration) {
+        self.slow_fetches.insert(key(owner, name), (times, delay));
+    }
+
+    /// How long to hold this fetch of `owner/name`, consuming one occurrence.
+    pub fn take_slow_fetch(&mut self, owner: &str, name: &str) -> Option<Duration> {
+        let k = key(owner, name);
+        let (times, delay) = self.slow_fetches.get_mut(&k)?;
+        let delay = *delay;
+        *times -= 1;
+        if *times == 0 {
+            self.slow_fetches.remove(&k);
+        }
+        Some(delay)
     }
 
     /// The status to fail a fetch of `owner/name` with, consuming one occurrence.

@@ -3,14 +3,31 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use aws_config_cache::aws;
+use repovault_aws::{S3Store, SqsQueue};
 use repovault_core::config::{JobSpec, defaults};
 use repovault_core::ports::source::Source;
 use repovault_core::ports::store::{Store, TargetStores};
 use repovault_core::{Secret, StoreLocation, Target};
 use repovault_github::GitHubSource;
 use repovault_local::FsStore;
+
+use crate::args::S3Args;
+
+/// The AWS configuration, loaded once per process and only if something needs it.
+mod aws_config_cache {
+    use aws_config::SdkConfig;
+    use tokio::sync::OnceCell;
+
+    static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+
+    pub async fn aws() -> &'static SdkConfig {
+        CONFIG.get_or_init(repovault_aws::load_config).await
+    }
+}
 
 /// The GitHub token: from `token_file` if given, else `GITHUB_TOKEN`. `None` means
 /// anonymous (public repositories only, 60 API requests an hour).
@@ -36,26 +53,35 @@ pub fn load_token(token_file: Option<&Path>) -> anyhow::Result<Option<Secret>> {
 }
 
 /// Opens the store a target names.
-pub fn open_store(target: &Target) -> anyhow::Result<Arc<dyn Store>> {
-    match target.location() {
-        StoreLocation::Local(path) => Ok(Arc::new(FsStore::new(path))),
-        StoreLocation::S3 { bucket } => {
-            bail!("target s3://{bucket}: S3 targets are not available in this build")
-        }
-    }
+pub async fn open_store(target: &Target, s3: &S3Args) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match target.location() {
+        StoreLocation::Local(path) => Arc::new(FsStore::new(path)),
+        StoreLocation::S3 { bucket } => Arc::new(
+            S3Store::new(repovault_aws::s3_client(aws().await), bucket)
+                .with_parts(s3.part_size_mb << 20, s3.parts_in_flight),
+        ),
+    })
 }
 
 /// Opens every distinct target once.
-pub fn open_targets<'a>(
+pub async fn open_targets<'a>(
     targets: impl IntoIterator<Item = &'a Target>,
+    s3: &S3Args,
 ) -> anyhow::Result<TargetStores> {
     let mut stores = TargetStores::new();
     for target in targets {
         if stores.get(target).is_none() {
-            stores.insert(target.clone(), open_store(target)?);
+            stores.insert(target.clone(), open_store(target, s3).await?);
         }
     }
     Ok(stores)
+}
+
+/// Connects to the SQS queue and its dead-letter queue.
+pub async fn open_queue(url: &str, visibility: Duration) -> anyhow::Result<SqsQueue> {
+    SqsQueue::connect(repovault_aws::sqs_client(aws().await), url, visibility)
+        .await
+        .with_context(|| format!("--queue-url {url}"))
 }
 
 /// One GitHub source per job, shared between jobs on the same API host.

@@ -6,26 +6,13 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     /// JSON unless stderr is a terminal.
     #[default]
     Auto,
     Json,
     Text,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(LogFormat::Auto),
-            "json" => Ok(LogFormat::Json),
-            "text" => Ok(LogFormat::Text),
-            _ => Err(format!("{s:?}: expected auto, json or text")),
-        }
-    }
 }
 
 /// Installs the global subscriber. `default_level` applies when `RUST_LOG` is unset.

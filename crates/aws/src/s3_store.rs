@@ -1,0 +1,550 @@
+//! A [`Store`] on an S3 bucket.
+
+use std::collections::HashMap;
+use std::io;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use jiff::Timestamp;
+use repovault_core::ports::store::{
+    ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError, check_key, meta,
+};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use crate::sdk_message;
+
+/// S3's minimum part size (except the last part).
+const MIN_PART_SIZE: usize = 5 << 20;
+
+/// Objects in one bucket; keys are used as given (the target prefix is part of them).
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    part_size: usize,
+    parts_in_flight: usize,
+}
+
+impl S3Store {
+    /// A store with 8 MiB parts, 3 in flight: about 32 MiB of buffers per upload.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            part_size: 8 << 20,
+            parts_in_flight: 3,
+        }
+    }
+
+    /// Part size (at least 5 MiB) and parts uploaded at once: memory per upload is
+    /// about `part_size × (parts_in_flight + 1)`.
+    pub fn with_parts(mut self, part_size: usize, parts_in_flight: usize) -> Self {
+        self.part_size = part_size.max(MIN_PART_SIZE);
+        self.parts_in_flight = parts_in_flight.max(1);
+        self
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Part `n`'s size: doubles every 1,000 parts, so 10,000 parts hold ~8 TiB at the
+    /// default size, while small archives keep small parts.
+    fn part_size_for(&self, part_number: i32) -> usize {
+        let doublings = ((part_number.max(1) - 1) / 1000).min(9) as u32;
+        self.part_size << doublings
+    }
+
+    fn backend<E, R>(&self, key: &str, err: &SdkError<E, R>) -> StoreError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError::Backend {
+            key: key.to_owned(),
+            message: format!("s3://{}/{key}: {}", self.bucket, sdk_message(err)),
+        }
+    }
+
+    async fn put_small(
+        &self,
+        key: &str,
+        body: Bytes,
+        metadata: &ObjectMetadata,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        let size = body.len();
+        let tags = format!("{}={size}&{}={sha256}", meta::SIZE_BYTES, meta::SHA256);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(SdkByteStream::from(body))
+            .set_metadata(Some(to_map(metadata)))
+            .tagging(tags)
+            .send()
+            .await
+            .map_err(|e| self.backend(key, &e))?;
+        Ok(())
+    }
+
+    async fn tag_digest(&self, key: &str, size: u64, sha256: &str) -> Result<(), StoreError> {
+        let tag = |k: &str, v: String| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        };
+        let tagging = Tagging::builder()
+            .tag_set(tag(meta::SIZE_BYTES, size.to_string()))
+            .tag_set(tag(meta::SHA256, sha256.to_owned()))
+            .build()
+            .expect("tag set given");
+        self.client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| self.backend(key, &e))?;
+        Ok(())
+    }
+}
+
+fn to_map(metadata: &ObjectMetadata) -> HashMap<String, String> {
+    metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn timestamp(t: &aws_sdk_s3::primitives::DateTime) -> Option<Timestamp> {
+    Timestamp::from_second(t.secs()).ok()
+}
+
+/// An in-progress multipart upload: parts go up a few at a time; if it is dropped
+/// before `complete` (error or cancellation), the upload is aborted.
+struct Multipart {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    next_part: i32,
+    in_flight: JoinSet<Result<CompletedPart, String>>,
+    done: Vec<CompletedPart>,
+    max_in_flight: usize,
+    finished: bool,
+}
+
+impl Multipart {
+    async fn create(
+        store: &S3Store,
+        key: &str,
+        metadata: &ObjectMetadata,
+    ) -> Result<Multipart, StoreError> {
+        let created = store
+            .client
+            .create_multipart_upload()
+            .bucket(&store.bucket)
+            .key(key)
+            .set_metadata(Some(to_map(metadata)))
+            .send()
+            .await
+            .map_err(|e| store.backend(key, &e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        Ok(Multipart {
+            client: store.client.clone(),
+            bucket: store.bucket.clone(),
+            key: key.to_owned(),
+            upload_id,
+            next_part: 1,
+            in_flight: JoinSet::new(),
+            done: Vec::new(),
+            max_in_flight: store.parts_in_flight,
+            finished: false,
+        })
+    }
+
+    fn failed(&self, message: String) -> StoreError {
+        StoreError::Backend {
+            key: self.key.clone(),
+            message: format!("s3://{}/{}: {message}", self.bucket, self.key),
+        }
+    }
+
+    /// Uploads a part, waiting first if too many are in flight.
+    async fn send(&mut self, part: Bytes) -> Result<(), StoreError> {
+        while self.in_flight.len() >= self.max_in_flight {
+            self.join_one().await?;
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        let request = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(SdkByteStream::from(part));
+        self.in_flight.spawn(async move {
+            let uploaded = request.send().await.map_err(|e| sdk_message(&e))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                .build())
+        });
+        Ok(())
+    }
+
+    async fn join_one(&mut self) -> Result<(), StoreError> {
+        match self.in_flight.join_next().await {
+            Some(Ok(Ok(part))) => {
+                self.done.push(part);
+                Ok(())
+            }
+            Some(Ok(Err(message))) => Err(self.failed(format!("part upload failed: {message}"))),
+            Some(Err(join)) => Err(self.failed(format!("part upload task failed: {join}"))),
+            None => Ok(()),
+        }
+    }
+
+    async fn complete(mut self) -> Result<(), StoreError> {
+        while !self.in_flight.is_empty() {
+            self.join_one().await?;
+        }
+        let mut parts = std::mem::take(&mut self.done);
+        parts.sort_by_key(|p| p.part_number());
+        // Only part numbers and ETags: copying the SDK's per-part CRCs into a
+        // completion whose upload was created without a checksum algorithm is
+        // rejected (InvalidPart) by S3 and LocalStack.
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.failed(sdk_message(&e)))?;
+        self.finished = true;
+        Ok(())
+    }
+
+    async fn abort(mut self) {
+        self.finished = true;
+        self.in_flight.abort_all();
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(key = %self.key, error = %sdk_message(&e), "could not abort the multipart upload; the bucket's lifecycle rule will");
+        }
+    }
+}
+
+impl Drop for Multipart {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // Cancelled mid-upload (shutdown): abort in the background.
+        self.in_flight.abort_all();
+        let request = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = request.send().await;
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn put_stream(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        check_key(key)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut part = BytesMut::with_capacity(self.part_size);
+        let mut upload: Option<Multipart> = None;
+        let streamed: Result<(), StoreError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|source| StoreError::Aborted {
+                    key: key.to_owned(),
+                    source,
+                })?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                part.extend_from_slice(&chunk);
+                let next_number = upload.as_ref().map_or(1, |u| u.next_part);
+                let part_size = self.part_size_for(next_number);
+                if part.len() >= part_size {
+                    if upload.is_none() {
+                        upload = Some(Multipart::create(self, key, metadata).await?);
+                    }
+                    let full = std::mem::replace(&mut part, BytesMut::with_capacity(part_size));
+                    upload
+                        .as_mut()
+                        .expect("created above")
+                        .send(full.freeze())
+                        .await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let sha256 = hex::encode(hasher.finalize());
+        let finished = match (streamed, upload) {
+            (Err(e), Some(upload)) => {
+                upload.abort().await;
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+            (Ok(()), None) => self.put_small(key, part.freeze(), metadata, &sha256).await,
+            (Ok(()), Some(mut upload)) => {
+                let last = part.freeze();
+                let sent = if last.is_empty() {
+                    Ok(())
+                } else {
+                    upload.send(last).await
+                };
+                match sent {
+                    // A failed completion drops the upload, which aborts it.
+                    Ok(()) => match upload.complete().await {
+                        Ok(()) => self.tag_digest(key, size, &sha256).await,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => {
+                        upload.abort().await;
+                        Err(e)
+                    }
+                }
+            }
+        };
+        finished.map(|()| PutReceipt { size, sha256 })
+    }
+
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(SdkByteStream::from(body))
+            .content_type(content_type(key))
+            .send()
+            .await
+            .map_err(|e| self.backend(key, &e))?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<Created, StoreError> {
+        check_key(key)?;
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(SdkByteStream::from(body))
+            .content_type(content_type(key))
+            .if_none_match("*")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Created),
+            // 412: the key exists. 409: a concurrent conditional write won the race.
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412 | 409)
+                ) =>
+            {
+                Ok(Created::AlreadyExists)
+            }
+            Err(e) => Err(self.backend(key, &e)),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let Some(mut stream) = self.get_stream(key).await? else {
+            return Ok(None);
+        };
+        let mut out = BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.map_err(|source| StoreError::Io {
+                key: key.to_owned(),
+                source,
+            })?);
+        }
+        Ok(Some(out.freeze()))
+    }
+
+    async fn get_stream(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
+        check_key(key)?;
+        let object = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.backend(key, &e)),
+        };
+        let stream = futures::stream::unfold(object.body, |mut body| async move {
+            body.next()
+                .await
+                .map(|item| (item.map_err(io::Error::other), body))
+        });
+        Ok(Some(stream.boxed()))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        check_key(key)?;
+        let head = match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => head,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
+            Err(e) => return Err(self.backend(key, &e)),
+        };
+        let mut metadata: ObjectMetadata = head
+            .metadata()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let tags = self
+            .client
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.backend(key, &e))?;
+        for tag in tags.tag_set() {
+            metadata.insert(tag.key().to_owned(), tag.value().to_owned());
+        }
+        Ok(Some(ObjectInfo {
+            key: key.to_owned(),
+            size: head.content_length().unwrap_or(0).max(0) as u64,
+            last_modified: head.last_modified().and_then(timestamp),
+            metadata,
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.backend(prefix, &e))?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                out.push(ObjectInfo {
+                    key: key.to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    last_modified: object.last_modified().and_then(timestamp),
+                    metadata: ObjectMetadata::new(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn abort_stale_uploads(
+        &self,
+        prefix: &str,
+        before: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let listed = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.backend(prefix, &e))?;
+        let mut aborted = 0;
+        for upload in listed.uploads() {
+            let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
+                continue;
+            };
+            let started = upload.initiated().map(|t| t.secs()).unwrap_or(i64::MIN);
+            if started >= before.as_second() {
+                continue;
+            }
+            self.client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(id)
+                .send()
+                .await
+                .map_err(|e| self.backend(key, &e))?;
+            tracing::info!(key, upload_id = id, "aborted a stale multipart upload");
+            aborted += 1;
+        }
+        Ok(aborted)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.backend(key, &e))?;
+        Ok(())
+    }
+}
+
+fn content_type(key: &str) -> &'static str {
+    if key.ends_with(".json") {
+        "application/json"
+    } else if key.ends_with(".md") {
+        "text/markdown; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    }
+}

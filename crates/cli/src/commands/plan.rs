@@ -1,0 +1,74 @@
+//! `repovault plan` / `planner`: list, filter, write the plan, enqueue on SQS.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::bail;
+use clap::Args;
+use repovault_core::RunId;
+use repovault_core::ports::queue::Queue;
+use repovault_planner::{PlannerConfig, PlannerDeps};
+
+use crate::args::{S3Args, SelectArgs};
+use crate::wiring::{load_token, open_queue, open_sources, open_targets};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The SQS queue jobs go to.
+    #[arg(long, env = "REPOVAULT_QUEUE_URL")]
+    pub queue_url: String,
+    /// Run id (default: the UTC start time plus a random suffix). Planning an existing
+    /// run id again enqueues nothing twice.
+    #[arg(long, env = "REPOVAULT_RUN_ID")]
+    pub run_id: Option<RunId>,
+    /// Plan only this repository (repeatable), e.g. from a push webhook.
+    #[arg(long = "repo", value_name = "OWNER/NAME")]
+    pub repos: Vec<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// Prints the run id on stdout (alone, for scripts); everything else goes to the log.
+pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let mut only = Vec::new();
+    for repo in &args.repos {
+        match repo.split_once('/') {
+            Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
+                only.push((owner.to_owned(), name.to_owned()));
+            }
+            _ => bail!("--repo {repo:?}: expected OWNER/NAME"),
+        }
+    }
+    let owners: Vec<String> = only.iter().map(|(o, _)| o.clone()).collect();
+    let config = args.select.load(&owners, |_| {})?;
+    let run_id = args
+        .run_id
+        .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
+    let token = load_token(config.token_file.as_deref())?;
+    let queue = open_queue(
+        &args.queue_url,
+        repovault_core::config::defaults::VISIBILITY_TIMEOUT,
+    )
+    .await?;
+    let deps = PlannerDeps {
+        sources: open_sources(&config.jobs, token.as_ref())?,
+        targets: open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?,
+        queue: Arc::new(queue) as Arc<dyn Queue>,
+    };
+    let planned = repovault_planner::run(
+        PlannerConfig {
+            run_id: run_id.clone(),
+            jobs: config.jobs,
+            only,
+        },
+        &deps,
+    )
+    .await?;
+    let total: usize = planned.iter().map(|p| p.plan.repos.len()).sum();
+    let enqueued: usize = planned.iter().map(|p| p.enqueued).sum();
+    tracing::info!(run = %run_id, planned = total, enqueued, "plan complete");
+    println!("{run_id}");
+    Ok(ExitCode::SUCCESS)
+}

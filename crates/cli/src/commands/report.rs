@@ -1,0 +1,150 @@
+//! `repovault report` / `reporter`: account for every planned repository of a run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use repovault_core::ports::queue::Queue;
+use repovault_core::ports::store::Store;
+use repovault_core::{Layout, RunId, Target};
+use repovault_reporter::Report;
+use tokio::time::Instant;
+
+use crate::args::{S3Args, duration, read_config_file};
+use crate::exit::InvalidConfig;
+use crate::wiring::{open_queue, open_store};
+
+/// How often an unfinished run is looked at again while waiting.
+const POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run to report on, or `latest` for the newest planned run.
+    #[arg(long, env = "REPOVAULT_RUN_ID")]
+    pub run_id: String,
+    /// A target holding the run (repeatable, or comma-separated).
+    #[arg(
+        long = "target",
+        value_name = "URL",
+        env = "REPOVAULT_TARGETS",
+        value_delimiter = ','
+    )]
+    pub targets: Vec<String>,
+    /// YAML config: report on each of its jobs' targets.
+    #[arg(short, long, env = "REPOVAULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The SQS queue, to wait while work remains and report the dead-letter depth.
+    #[arg(long, env = "REPOVAULT_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Wait up to this long for every planned repository to be recorded.
+    #[arg(long, env = "REPOVAULT_REPORT_WAIT", default_value = "0s", value_parser = duration)]
+    pub wait: Duration,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let mut targets: Vec<Target> = Vec::new();
+    for url in &args.targets {
+        targets.push(
+            Target::parse(url, &cwd)
+                .map_err(|reason| InvalidConfig(format!("--target: {reason}")))?,
+        );
+    }
+    if let Some(path) = &args.config {
+        let config = read_config_file(&cwd.join(path))
+            .and_then(|raw| raw.validate(&cwd))
+            .map_err(|e| InvalidConfig(e.to_string()))?;
+        for job in config.jobs {
+            if !targets.contains(&job.target) {
+                targets.push(job.target);
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(InvalidConfig(
+            "--target: name the target holding the run (or --config)".into(),
+        )
+        .into());
+    }
+    let queue = match &args.queue_url {
+        Some(url) => {
+            Some(open_queue(url, repovault_core::config::defaults::VISIBILITY_TIMEOUT).await?)
+        }
+        None => None,
+    };
+    let deadline = Instant::now() + args.wait;
+    let mut code = 0;
+    for target in &targets {
+        let store = open_store(target, &args.s3).await?;
+        let run = resolve_run(store.as_ref(), target, &args.run_id).await?;
+        let report = wait_for(
+            store.as_ref(),
+            target,
+            &run,
+            queue.as_ref().map(|q| q as &dyn Queue),
+            deadline,
+        )
+        .await?;
+        repovault_reporter::write(store.as_ref(), &report).await?;
+        super::print_report(&report);
+        code = code.max(report.exit_code());
+    }
+    Ok(ExitCode::from(code as u8))
+}
+
+/// `latest` is the newest run with a plan (run ids sort by time).
+async fn resolve_run(store: &dyn Store, target: &Target, run: &str) -> anyhow::Result<RunId> {
+    if run != "latest" {
+        return run
+            .parse()
+            .map_err(|reason: String| InvalidConfig(format!("--run-id: {reason}")).into());
+    }
+    let layout = Layout::new(&target.prefix);
+    let root = layout.runs_root();
+    let newest = store
+        .list(&root)
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            o.key
+                .strip_prefix(&root)?
+                .strip_suffix("/plan.json")
+                .map(str::to_owned)
+        })
+        .max()
+        .ok_or_else(|| anyhow::anyhow!("no run has been planned in {target}"))?;
+    newest.parse().map_err(anyhow::Error::msg)
+}
+
+/// Builds the report, rebuilding it until every planned repository is recorded, the
+/// deadline passes, or the queue has nothing left that could complete it.
+async fn wait_for(
+    store: &dyn Store,
+    target: &Target,
+    run: &RunId,
+    queue: Option<&dyn Queue>,
+    deadline: Instant,
+) -> anyhow::Result<Report> {
+    let mut drained_before = false;
+    loop {
+        let depth = match queue {
+            Some(q) => Some(q.depth().await?),
+            None => None,
+        };
+        let report = repovault_reporter::build(store, target, run, depth.map(|d| d.dead)).await?;
+        // Approximate counts lag: believe "drained" when seen twice in a row.
+        let drained = depth.is_some_and(|d| d.is_drained());
+        if report.is_complete() || Instant::now() >= deadline || (drained && drained_before) {
+            return Ok(report);
+        }
+        drained_before = drained;
+        tracing::info!(
+            missing = report.totals.missing,
+            "waiting for the run to finish"
+        );
+        tokio::time::sleep_until((Instant::now() + POLL).min(deadline)).await;
+    }
+}

@@ -1,0 +1,123 @@
+//! `repovault work` / `worker`: back up repositories from the SQS queue until SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use repovault_core::Target;
+use repovault_core::config::RetryPolicy;
+use repovault_core::ports::queue::Queue;
+use repovault_git::GitCredentials;
+use repovault_worker::{WorkerConfig, WorkerDeps};
+
+use crate::args::{S3Args, duration, read_config_file};
+use crate::commands::shutdown_signal;
+use crate::exit::InvalidConfig;
+use crate::wiring::{load_token, open_queue, open_targets};
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// The SQS queue to take jobs from (it must have a dead-letter queue).
+    #[arg(long, env = "REPOVAULT_QUEUE_URL")]
+    pub queue_url: String,
+    /// A target this worker may write to (repeatable, or comma-separated). Messages
+    /// naming any other target are dead-lettered.
+    #[arg(
+        long = "allow-target",
+        value_name = "URL",
+        env = "REPOVAULT_ALLOW_TARGETS",
+        value_delimiter = ','
+    )]
+    pub allow_targets: Vec<String>,
+    /// YAML config: its jobs' targets are allowed; its concurrency, retry, work-dir and
+    /// token-file settings apply.
+    #[arg(short, long, env = "REPOVAULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Jobs at once [default: 4].
+    #[arg(long, env = "REPOVAULT_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// How long a received job stays invisible to other workers; a heartbeat renews it.
+    #[arg(long, env = "REPOVAULT_VISIBILITY_TIMEOUT", default_value = "5m", value_parser = duration)]
+    pub visibility_timeout: Duration,
+    /// On SIGTERM, how long running jobs may take before they are released.
+    #[arg(long, env = "REPOVAULT_SHUTDOWN_GRACE", default_value = "25s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+    /// Long-poll wait of one receive (SQS allows up to 20 s). On SIGTERM the poll in
+    /// progress is allowed to finish, so shutdown takes at least this long.
+    #[arg(long, env = "REPOVAULT_POLL_WAIT", default_value = "20s", value_parser = duration)]
+    pub poll_wait: Duration,
+    /// Where clones are made [default: the system temp dir].
+    #[arg(long, env = "REPOVAULT_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// File holding the GitHub token [default: GITHUB_TOKEN].
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let mut targets: Vec<Target> = Vec::new();
+    for url in &args.allow_targets {
+        targets.push(
+            Target::parse(url, &cwd)
+                .map_err(|reason| InvalidConfig(format!("--allow-target: {reason}")))?,
+        );
+    }
+    let mut retry = RetryPolicy::default();
+    let (mut concurrency, mut work_dir, mut token_file) = (None, None, None);
+    if let Some(path) = &args.config {
+        let config = read_config_file(&cwd.join(path))
+            .and_then(|raw| raw.validate(&cwd))
+            .map_err(|e| InvalidConfig(e.to_string()))?;
+        targets.extend(config.jobs.iter().map(|j| j.target.clone()));
+        retry = config.retry;
+        concurrency = Some(config.concurrency);
+        work_dir = config.work_dir;
+        token_file = config.token_file;
+    }
+    if targets.is_empty() {
+        return Err(InvalidConfig(
+            "--allow-target: the worker needs at least one target it may write to (or --config)"
+                .into(),
+        )
+        .into());
+    }
+    let token = load_token(args.token_file.as_deref().or(token_file.as_deref()))?;
+    let queue = open_queue(&args.queue_url, args.visibility_timeout).await?;
+    // The queue's redrive policy decides when SQS gives up; the worker's last attempt
+    // (the one that records the failure) must be the same one.
+    retry.max_attempts = queue.max_receive_count();
+    let base = args
+        .work_dir
+        .or(work_dir)
+        .unwrap_or_else(std::env::temp_dir);
+    let mut cfg = WorkerConfig::new(
+        repovault_worker::claim_work_dir(&base)
+            .with_context(|| format!("work dir {}", base.display()))?,
+    );
+    cfg.concurrency = args.concurrency.or(concurrency).unwrap_or(cfg.concurrency);
+    cfg.retry = retry;
+    cfg.visibility_timeout = args.visibility_timeout;
+    cfg.shutdown_grace = args.shutdown_grace;
+    cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
+    let deps = WorkerDeps::new(
+        Arc::new(queue) as Arc<dyn Queue>,
+        open_targets(targets.iter(), &args.s3).await?,
+        GitCredentials::new(token),
+    );
+    tracing::info!(queue = %args.queue_url, targets = ?deps.targets, concurrency = cfg.concurrency, max_attempts = cfg.retry.max_attempts, "worker started");
+    let work_dir = cfg.work_dir.clone();
+    let summary = repovault_worker::run(cfg, deps, async {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: no new jobs");
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&work_dir);
+    tracing::info!(?summary, "worker stopped");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,39 @@
+//! # repovault-cli
+//!
+//! The binaries and what they share. `repovault` has every command; `planner`,
+//! `worker` and `reporter` are the distributed roles as standalone binaries (one image,
+//! the container's command picks one), each the same code as `repovault plan|work|report`.
+//!
+//! Each `main` is thin: [`start`] parses arguments, sets up logging and a runtime, and
+//! calls a command; commands turn configuration into concrete adapters
+//! (`wiring`) and call the planner, worker and reporter libraries.
+
+mod args;
+pub mod commands;
+mod exit;
+mod logging;
+mod progress;
+mod wiring;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+pub use args::GlobalArgs;
+pub use exit::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
+
+/// Sets up logging and a runtime, runs `command`, and turns its result into an exit
+/// code: its own, or 2 with the error printed.
+pub fn start<F>(global: &GlobalArgs, command: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<ExitCode>>,
+{
+    logging::init_logging(global.log_format, global.default_log_level());
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return exit::infrastructure_error(&e.into()),
+    };
+    match runtime.block_on(command) {
+        Ok(code) => code,
+        Err(e) => exit::infrastructure_error(&e),
+    }
+}

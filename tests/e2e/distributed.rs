@@ -1,0 +1,417 @@
+//! Distributed mode: planner → SQS → worker processes → S3 → reporter, on LocalStack
+//! and the fake GitHub, with faults: killed workers, SIGTERM, GitHub errors and rate
+//! limits, poison messages, deleted repositories, duplicate deliveries.
+
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use repovault_core::ResultRecord;
+use repovault_reporter::{RepoStatus, Report};
+use repovault_testkit::{FakeGitHub, FaultStatus, RepoSpec, ThrottledProxy, fixtures, org};
+
+use crate::localstack::{LocalStack, Stack, eventually};
+use crate::procs::Proc;
+use crate::support::*;
+
+/// One distributed deployment for one test.
+struct Deployment {
+    ls: LocalStack,
+    stack: Stack,
+    gh: FakeGitHub,
+    dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    async fn new(name: &str, max_receives: u32) -> Deployment {
+        let ls = LocalStack::connect().await;
+        let stack = ls.stack(name, max_receives).await;
+        let gh = github().await;
+        let dir = tempfile::tempdir().unwrap();
+        // One config for every role, as a deployment would mount it.
+        let config = format!(
+            "retry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n",
+            gh.api_url(),
+            stack.target()
+        );
+        std::fs::write(dir.path().join("repovault.yml"), config).unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        Deployment { ls, stack, gh, dir }
+    }
+
+    fn spawn(&self, name: &str, bin: &str, args: &[&str]) -> Proc {
+        Proc::spawn(name, bin, args, &self.stack.env(), self.dir.path())
+    }
+
+    /// Runs the planner to completion and returns the run id it printed.
+    async fn plan(&self, run_id: &str, extra: &[&str]) -> String {
+        let mut args = vec!["--config", "repovault.yml", "--run-id", run_id];
+        args.extend_from_slice(extra);
+        let mut planner = self.spawn(&format!("planner-{}", fastrand::u16(..)), "planner", &args);
+        let status = planner.wait().await;
+        assert!(status.success(), "planner failed: {}", planner.log());
+        planner.stdout().trim().to_owned()
+    }
+
+    /// A worker with a 20 s visibility timeout and a 5 s shutdown grace.
+    fn worker(&self, name: &str) -> Proc {
+        self.worker_with(name, "20s", "5s")
+    }
+
+    fn worker_with(&self, name: &str, visibility: &str, grace: &str) -> Proc {
+        let args = [
+            "--config",
+            "repovault.yml",
+            "--visibility-timeout",
+            visibility,
+            "--shutdown-grace",
+            grace,
+            "--poll-wait",
+            "2s",
+            "--work-dir",
+            "work",
+        ];
+        self.spawn(name, "worker", &args)
+    }
+
+    /// Runs the reporter, waiting for the run to finish; returns its exit status and
+    /// the report it wrote.
+    async fn report(&self, run_id: &str) -> (ExitStatus, Report) {
+        let mut reporter = self.spawn(
+            "reporter",
+            "reporter",
+            &[
+                "--config",
+                "repovault.yml",
+                "--run-id",
+                run_id,
+                "--wait",
+                "300s",
+            ],
+        );
+        let status = reporter.wait().await;
+        let key = format!("{}runs/{run_id}/report.json", self.stack.prefix);
+        let report = serde_json::from_slice(&self.stack.get(&self.ls, &key).await)
+            .unwrap_or_else(|e| panic!("report.json: {e}\n{}", reporter.log()));
+        (status, report)
+    }
+
+    async fn record(&self, run_id: &str, name: &str) -> ResultRecord {
+        let key = format!(
+            "{}runs/{run_id}/results/acme/{name}.json",
+            self.stack.prefix
+        );
+        serde_json::from_slice(&self.stack.get(&self.ls, &key).await).unwrap()
+    }
+
+    async fn archives_of(&self, name: &str) -> Vec<String> {
+        let mut keys = self
+            .stack
+            .keys(&self.ls, &format!("repos/acme/{name}/"))
+            .await;
+        keys.retain(|k| k.ends_with(".tar.zst"));
+        keys
+    }
+
+    /// Downloads the single archive of `name` and checks it against the source.
+    async fn verify(&self, name: &str) {
+        let keys = self.archives_of(name).await;
+        assert_eq!(keys.len(), 1, "{name}: {keys:?}");
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = self.stack.download(&self.ls, &keys[0], tmp.path()).await;
+        let extracted = extract(&archive);
+        let bare = extracted.dir.path().join(format!("{name}.git"));
+        assert_eq!(
+            refs_of(&bare),
+            refs_of(&self.gh.repo_path("acme", name)),
+            "{name}: refs differ"
+        );
+        fsck(&bare);
+    }
+
+    /// SIGTERMs the workers; each must exit 0.
+    async fn stop(&self, workers: &mut [Proc]) {
+        for w in workers.iter() {
+            w.signal(Signal::SIGTERM);
+        }
+        for w in workers.iter_mut() {
+            let status = w.wait().await;
+            assert!(status.success(), "{} exited {status}: {}", w.name, w.log());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_workers_back_up_a_large_org_and_the_report_accounts_for_all() {
+    let d = Deployment::new("big", 5).await;
+    let names = org::showcase_org(&d.gh, "acme", 250);
+    let run = d.plan("nightly-1", &[]).await;
+    assert_eq!(run, "nightly-1");
+    // Planning the same run again enqueues nothing twice.
+    d.plan("nightly-1", &[]).await;
+    assert_eq!(d.stack.queue_depth(&d.ls).await, names.len() as u64);
+
+    let mut workers: Vec<Proc> = (0..3).map(|i| d.worker(&format!("worker-{i}"))).collect();
+    let (status, report) = d.report("nightly-1").await;
+    assert!(status.success(), "{report:#?}");
+    assert_eq!(
+        (report.totals.planned, report.totals.ok),
+        (names.len(), names.len())
+    );
+    for w in &workers {
+        println!("{}: peak RSS {} MiB", w.name, w.peak_rss_kib() / 1024);
+        assert!(
+            w.log().contains("backed up"),
+            "{} did no work: {}",
+            w.name,
+            w.log()
+        );
+    }
+    d.stop(&mut workers).await;
+    for name in &names {
+        d.verify(name).await;
+    }
+    assert!(d.stack.dead_letters(&d.ls).await.is_empty());
+    assert!(d.stack.multipart_uploads(&d.ls).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_upload_loses_nothing_and_leaves_no_orphan_upload() {
+    let d = Deployment::new("kill", 5).await;
+    d.gh.add_org("acme");
+    fixtures::large_repo(&d.gh.repo_path("acme", "big"), "big", 24 << 20);
+    d.gh.add_repo(RepoSpec::new("acme", "big").has_wiki(false));
+    d.plan("r1", &[]).await;
+
+    // Worker A reaches S3 through a 3 MB/s link, so its upload takes seconds.
+    let upstream = d.ls.endpoint.trim_start_matches("http://").parse().unwrap();
+    let proxy = ThrottledProxy::start(upstream, 3 << 20).await.unwrap();
+    let args = [
+        "--config",
+        "repovault.yml",
+        "--visibility-timeout",
+        "6s",
+        "--poll-wait",
+        "2s",
+        "--work-dir",
+        "work",
+        "--part-size-mb",
+        "5",
+        "--parts-in-flight",
+        "1",
+    ];
+    let mut a = Proc::spawn(
+        "worker-a",
+        "worker",
+        &args,
+        &d.stack.env_via(&proxy.url()),
+        d.dir.path(),
+    );
+    eventually(
+        "worker A to start its multipart upload",
+        Duration::from_secs(60),
+        || async { (!d.stack.multipart_uploads(&d.ls).await.is_empty()).then_some(()) },
+    )
+    .await;
+    a.signal(Signal::SIGKILL);
+    a.wait().await;
+    assert!(
+        d.archives_of("big").await.is_empty(),
+        "A must not have finished"
+    );
+
+    // B takes the job once A's lease runs out, and cleans up what A left.
+    let mut b = vec![d.worker("worker-b")];
+    let (status, report) = d.report("r1").await;
+    assert!(status.success(), "{report:#?}\n{}", b[0].log());
+    // At least the second delivery: A's long poll, still open on the server when A
+    // died, may swallow one more delivery until its visibility times out, as SQS may.
+    assert!(d.record("r1", "big").await.attempt >= 2);
+    d.stop(&mut b).await;
+    d.verify("big").await;
+    assert!(
+        d.stack.multipart_uploads(&d.ls).await.is_empty(),
+        "orphan multipart upload left behind"
+    );
+    assert!(
+        b[0].log().contains("cleaned up unfinished uploads"),
+        "{}",
+        b[0].log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_releases_the_running_job_at_once_and_exits_0() {
+    let d = Deployment::new("term", 5).await;
+    org::standard_org(&d.gh, "acme", 1);
+    d.gh.slow_fetch("acme", "repo-000", 1, Duration::from_secs(120));
+    d.plan("r1", &[]).await;
+    let mut a = d.worker_with("worker-a", "120s", "1s");
+    eventually(
+        "worker A to start fetching",
+        Duration::from_secs(60),
+        || async { (d.gh.stats().fetches_of("acme/repo-000") == 1).then_some(()) },
+    )
+    .await;
+    let terminated_at = jiff::Timestamp::now();
+    a.signal(Signal::SIGTERM);
+    let status = a.wait().await;
+    assert!(status.success(), "worker A exited {status}: {}", a.log());
+    assert!(a.log().contains("releasing unfinished jobs"), "{}", a.log());
+    let leftovers: Vec<_> = std::fs::read_dir(d.dir.path().join("work"))
+        .unwrap()
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "worker A left its work dir: {leftovers:?}"
+    );
+
+    let mut b = vec![d.worker_with("worker-b", "120s", "5s")];
+    let (status, _) = d.report("r1").await;
+    assert!(status.success());
+    let record = d.record("r1", "repo-000").await;
+    assert_eq!(record.attempt, 2);
+    // Released, not left to time out: B finished long before the 120 s visibility.
+    let waited = record.finished_at.duration_since(terminated_at);
+    assert!(
+        waited < jiff::SignedDuration::from_secs(100),
+        "picked up after {waited:?}"
+    );
+    d.stop(&mut b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn github_502s_and_rate_limits_are_waited_out_and_retried() {
+    let d = Deployment::new("faults", 5).await;
+    org::standard_org(&d.gh, "acme", 20);
+    d.gh.rate_limit_next(1, Duration::from_secs(1));
+    d.gh.secondary_limit_next(1, Duration::from_secs(1));
+    d.gh.fail_fetch("acme", "repo-003", FaultStatus::Times(2, 502));
+    d.gh.fail_fetch("acme", "repo-007", FaultStatus::Times(1, 503));
+    d.plan("r1", &[]).await;
+    assert_eq!(d.gh.stats().rate_limited, 2);
+    let mut workers = vec![d.worker("w1"), d.worker("w2")];
+    let (status, report) = d.report("r1").await;
+    assert!(status.success(), "{report:#?}");
+    assert_eq!(report.totals.ok, 20);
+    assert_eq!(d.record("r1", "repo-003").await.attempt, 3);
+    assert_eq!(d.record("r1", "repo-007").await.attempt, 2);
+    assert_eq!(d.gh.stats().git_faults_served, 3);
+    d.stop(&mut workers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_messages_go_to_the_dead_letter_queue_and_workers_keep_going() {
+    let d = Deployment::new("poison", 5).await;
+    org::standard_org(&d.gh, "acme", 3);
+    d.stack.send_raw(&d.ls, "{this is not json").await;
+    d.stack
+        .send_raw(&d.ls, r#"{"schema": 99, "run_id": "r1", "repo": {}}"#)
+        .await;
+    d.plan("r1", &[]).await;
+    let mut workers = vec![d.worker("w1")];
+    let (status, report) = d.report("r1").await;
+    assert!(status.success());
+    assert_eq!(report.totals.ok, 3);
+    let dead = eventually(
+        "both poison messages in the DLQ",
+        Duration::from_secs(30),
+        || async {
+            let dead = d.stack.dead_letters(&d.ls).await;
+            (dead.len() == 2).then_some(dead)
+        },
+    )
+    .await;
+    let reasons: Vec<&str> = dead.iter().map(|(_, r)| r.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("not JSON")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("unsupported message schema 99")),
+        "{reasons:?}"
+    );
+    assert!(workers[0].log().contains("malformed job message"));
+    d.stop(&mut workers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repository_deleted_after_planning_fails_once_permanently() {
+    let d = Deployment::new("deleted", 5).await;
+    org::standard_org(&d.gh, "acme", 3);
+    d.plan("r1", &[]).await;
+    d.gh.delete_repo("acme", "repo-001");
+    let mut workers = vec![d.worker("w1")];
+    let (status, report) = d.report("r1").await;
+    assert_eq!(status.code(), Some(1));
+    assert_eq!((report.totals.ok, report.totals.failed), (2, 1));
+    let record = d.record("r1", "repo-001").await;
+    assert_eq!(record.attempt, 1, "a permanent failure is not retried");
+    let error = record.error.unwrap();
+    assert!(
+        !error.retryable && error.message.contains("not found"),
+        "{error:?}"
+    );
+    assert!(
+        report
+            .repos
+            .iter()
+            .any(|r| r.name == "repo-001" && r.status == RepoStatus::Failed)
+    );
+    assert!(d.stack.dead_letters(&d.ls).await.is_empty());
+    d.stop(&mut workers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_delivered_twice_yields_one_archive_and_one_record() {
+    let d = Deployment::new("dup", 5).await;
+    org::standard_org(&d.gh, "acme", 1);
+    d.plan("r1", &[]).await;
+    // Copy the planned message and enqueue it again: a duplicate delivery.
+    let got =
+        d.ls.sqs
+            .receive_message()
+            .queue_url(&d.stack.queue_url)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    let body = got.messages()[0].body().unwrap().to_owned();
+    d.stack.send_raw(&d.ls, &body).await;
+    assert_eq!(d.stack.queue_depth(&d.ls).await, 2);
+    let mut workers = vec![d.worker("w1"), d.worker("w2")];
+    let (status, _) = d.report("r1").await;
+    assert!(status.success());
+    eventually(
+        "both deliveries handled",
+        Duration::from_secs(60),
+        || async { (d.stack.queue_depth(&d.ls).await == 0).then_some(()) },
+    )
+    .await;
+    d.stop(&mut workers).await;
+    assert_eq!(d.archives_of("repo-000").await.len(), 1);
+    let results = d.stack.keys(&d.ls, "runs/r1/results/").await;
+    assert_eq!(results.len(), 1, "{results:?}");
+    d.verify("repo-000").await;
+    let log = workers.iter().map(Proc::log).collect::<String>();
+    assert!(
+        log.contains("skipping the redelivery") || log.contains("discarded this copy"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_planner_can_enqueue_a_single_repository() {
+    let d = Deployment::new("single", 5).await;
+    org::standard_org(&d.gh, "acme", 5);
+    d.plan("push-1", &["--repo", "acme/repo-002"]).await;
+    assert_eq!(d.stack.queue_depth(&d.ls).await, 1);
+    let mut workers = vec![d.worker("w1")];
+    let (status, report) = d.report("push-1").await;
+    assert!(status.success());
+    assert_eq!((report.totals.planned, report.totals.ok), (1, 1));
+    d.stop(&mut workers).await;
+    d.verify("repo-002").await;
+}

@@ -1,0 +1,268 @@
+//! LocalStack (S3 + SQS), started by `scripts/test` before the tests: a fresh bucket,
+//! queue and dead-letter queue per test, and helpers to look inside them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+/// Where `scripts/test` started LocalStack.
+pub fn endpoint() -> String {
+    std::env::var("REPOVAULT_TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+pub struct LocalStack {
+    pub endpoint: String,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+/// One test's bucket, prefix, queue and dead-letter queue.
+pub struct Stack {
+    pub bucket: String,
+    pub prefix: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub endpoint: String,
+}
+
+impl LocalStack {
+    /// Connects, failing the test (never skipping it) if LocalStack is not running.
+    pub async fn connect() -> LocalStack {
+        let endpoint = endpoint();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        if let Err(e) = sqs.list_queues().send().await {
+            panic!(
+                "LocalStack is not reachable at {endpoint} ({e}): run the tests with scripts/test, which starts it"
+            );
+        }
+        LocalStack { endpoint, s3, sqs }
+    }
+
+    /// A fresh bucket and a queue whose dead-letter queue takes messages after
+    /// `max_receives` deliveries.
+    pub async fn stack(&self, name: &str, max_receives: u32) -> Stack {
+        let id = format!("rv-{name}-{:08x}", fastrand::u32(..));
+        self.s3
+            .create_bucket()
+            .bucket(&id)
+            .send()
+            .await
+            .expect("create bucket");
+        let dlq_url = self
+            .sqs
+            .create_queue()
+            .queue_name(format!("{id}-dlq"))
+            .send()
+            .await
+            .expect("create dlq")
+            .queue_url
+            .unwrap();
+        let dlq_arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let policy =
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receives}"}}"#);
+        let queue_url = self
+            .sqs
+            .create_queue()
+            .queue_name(&id)
+            .attributes(QueueAttributeName::RedrivePolicy, policy)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .unwrap();
+        Stack {
+            bucket: id,
+            prefix: "github/".into(),
+            queue_url,
+            dlq_url,
+            endpoint: self.endpoint.clone(),
+        }
+    }
+}
+
+impl Stack {
+    /// `s3://<bucket>/github/`.
+    pub fn target(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// The environment every repovault process of this test gets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.env_via(&self.endpoint)
+    }
+
+    /// The same, with AWS reached through `endpoint` (a throttling proxy).
+    pub fn env_via(&self, endpoint: &str) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), endpoint.into()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("REPOVAULT_QUEUE_URL".into(), self.queue_url.clone()),
+        ]
+    }
+
+    pub async fn keys(&self, ls: &LocalStack, under: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut pages = ls
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}{under}", self.prefix))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            keys.extend(
+                page.unwrap()
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        keys
+    }
+
+    pub async fn get(&self, ls: &LocalStack, key: &str) -> Vec<u8> {
+        let object = ls
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e}"));
+        object.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    /// Downloads an object into `dir` and returns its path.
+    pub async fn download(&self, ls: &LocalStack, key: &str, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join(key.rsplit('/').next().unwrap());
+        std::fs::write(&path, self.get(ls, key).await).unwrap();
+        path
+    }
+
+    pub async fn multipart_uploads(&self, ls: &LocalStack) -> Vec<String> {
+        let listed = ls
+            .s3
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .uploads()
+            .iter()
+            .filter_map(|u| u.key().map(str::to_owned))
+            .collect()
+    }
+
+    /// Messages in the dead-letter queue: body and `reason` attribute.
+    pub async fn dead_letters(&self, ls: &LocalStack) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        loop {
+            let got = ls
+                .sqs
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .message_attribute_names("All")
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let reason = m
+                    .message_attributes()
+                    .and_then(|a| a.get("reason"))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned();
+                out.push((m.body().unwrap_or_default().to_owned(), reason));
+            }
+        }
+    }
+
+    /// Visible + in flight + delayed messages in the job queue.
+    pub async fn queue_depth(&self, ls: &LocalStack) -> u64 {
+        let attrs = ls
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .map(|a| {
+            attrs
+                .get(a)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+    }
+
+    pub async fn send_raw(&self, ls: &LocalStack, body: &str) {
+        ls.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Polls `check` every 50 ms until it yields, failing after `limit`. For waiting on
+/// state another process changes (an upload starting), not as a sleep.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
