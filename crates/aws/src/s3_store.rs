@@ -138,8 +138,12 @@ struct Multipart {
     key: String,
     upload_id: String,
     next_part: i32,
-    in_flight: JoinSet<Result<CompletedPart, String>>,
+    in_flight: JoinSet<Result<(CompletedPart, Bytes), String>>,
     done: Vec<CompletedPart>,
+    /// Buffers of parts already uploaded, reused for the next parts: a fixed set of
+    /// allocations per upload keeps the allocator from fragmenting (with fresh
+    /// buffers per part, glibc's RSS grew with the archive's size).
+    spare: Vec<BytesMut>,
     max_in_flight: usize,
     finished: bool,
 }
@@ -168,6 +172,7 @@ impl Multipart {
             next_part: 1,
             in_flight: JoinSet::new(),
             done: Vec::new(),
+            spare: Vec::new(),
             max_in_flight: store.parts_in_flight,
             finished: false,
         })
@@ -194,21 +199,38 @@ impl Multipart {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(number)
-            .body(SdkByteStream::from(part));
+            .body(SdkByteStream::from(part.clone()));
         self.in_flight.spawn(async move {
             let uploaded = request.send().await.map_err(|e| sdk_message(&e))?;
-            Ok(CompletedPart::builder()
+            let completed = CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(uploaded.e_tag().map(str::to_owned))
-                .build())
+                .build();
+            Ok((completed, part))
         });
         Ok(())
     }
 
+    /// An empty buffer for the next part: a spare one when there is one.
+    fn buffer(&mut self, capacity: usize) -> BytesMut {
+        match self.spare.pop() {
+            Some(mut buf) => {
+                buf.clear();
+                buf.reserve(capacity);
+                buf
+            }
+            None => BytesMut::with_capacity(capacity),
+        }
+    }
+
     async fn join_one(&mut self) -> Result<(), StoreError> {
         match self.in_flight.join_next().await {
-            Some(Ok(Ok(part))) => {
+            Some(Ok(Ok((part, body)))) => {
                 self.done.push(part);
+                // Ours alone once the SDK is done with it.
+                if let Ok(buf) = body.try_into_mut() {
+                    self.spare.push(buf);
+                }
                 Ok(())
             }
             Some(Ok(Err(message))) => Err(self.failed(format!("part upload failed: {message}"))),
@@ -309,12 +331,10 @@ impl Store for S3Store {
                     if upload.is_none() {
                         upload = Some(Multipart::create(self, key, metadata).await?);
                     }
-                    let full = std::mem::replace(&mut part, BytesMut::with_capacity(part_size));
-                    upload
-                        .as_mut()
-                        .expect("created above")
-                        .send(full.freeze())
-                        .await?;
+                    let upload = upload.as_mut().expect("created above");
+                    let next = upload.buffer(part_size);
+                    let full = std::mem::replace(&mut part, next);
+                    upload.send(full.freeze()).await?;
                 }
             }
             Ok(())

@@ -31,6 +31,9 @@ struct Args {
     /// Where repositories are written (a temp dir by default).
     #[arg(long)]
     root: Option<std::path::PathBuf>,
+    /// Also create `<org>/large` holding this many MiB of incompressible data.
+    #[arg(long, default_value_t = 0)]
+    large_repo_mb: usize,
     /// Serve the API under /api/v3, as GitHub Enterprise does.
     #[arg(long)]
     enterprise: bool,
@@ -51,7 +54,16 @@ async fn main() -> anyhow::Result<()> {
         public_host: args.public_host,
     })
     .await?;
-    let names = org::showcase_org(&github, &args.org, args.repos);
+    let mut names = org::showcase_org(&github, &args.org, args.repos);
+    if args.large_repo_mb > 0 {
+        repovault_testkit::fixtures::large_repo(
+            &github.repo_path(&args.org, "large"),
+            "large",
+            args.large_repo_mb << 20,
+        );
+        github.add_repo(repovault_testkit::RepoSpec::new(&args.org, "large").has_wiki(false));
+        names.push("large".into());
+    }
     println!(
         "fake GitHub serving {} repositories of {} at {}",
         names.len(),
