@@ -415,3 +415,51 @@ async fn the_planner_can_enqueue_a_single_repository() {
     d.stop(&mut workers).await;
     d.verify("repo-002").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_distributed_run_over_an_unchanged_org_fetches_and_uploads_nothing() {
+    let d = Deployment::new("incr", 5).await;
+    let names = org::standard_org(&d.gh, "acme", 30);
+    let mut workers = vec![d.worker("w1"), d.worker("w2")];
+    let started = std::time::Instant::now();
+    d.plan("r1", &[]).await;
+    let (status, first) = d.report("r1").await;
+    let full = started.elapsed();
+    assert!(status.success() && first.totals.ok == 30, "{first:#?}");
+    let after_first = d.gh.stats();
+    let archives_after_first = d.stack.keys(&d.ls, "repos/").await;
+
+    let started = std::time::Instant::now();
+    d.plan("r2", &[]).await;
+    let (status, second) = d.report("r2").await;
+    let unchanged = started.elapsed();
+    println!(
+        "distributed full run {:.0} ms, unchanged run {:.0} ms ({:.1}%)",
+        full.as_secs_f64() * 1e3,
+        unchanged.as_secs_f64() * 1e3,
+        100.0 * unchanged.as_secs_f64() / full.as_secs_f64()
+    );
+    assert!(status.success());
+    assert_eq!((second.totals.unchanged, second.totals.ok), (30, 0));
+    let after_second = d.gh.stats();
+    assert_eq!(
+        after_second.total_fetches(),
+        after_first.total_fetches(),
+        "no fetch"
+    );
+    for name in &names {
+        let full_name = format!("acme/{name}");
+        assert_eq!(
+            after_second.ref_advertisements[&full_name]
+                - after_first.ref_advertisements[&full_name],
+            1,
+            "{full_name}"
+        );
+    }
+    assert_eq!(
+        d.stack.keys(&d.ls, "repos/").await,
+        archives_after_first,
+        "no object under repos/ was written"
+    );
+    d.stop(&mut workers).await;
+}

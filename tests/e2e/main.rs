@@ -12,7 +12,9 @@
 
 mod distributed;
 mod github_source;
+mod incremental;
 mod localstack;
 mod procs;
 mod run_local;
 mod support;
+mod verify_restore;

@@ -72,6 +72,9 @@ pub struct SelectArgs {
     /// Don't mirror wikis.
     #[arg(long)]
     pub no_wiki: bool,
+    /// Archive every repository, even those whose refs equal the latest backup's.
+    #[arg(long)]
+    pub full: bool,
     /// Where backups go: a folder or s3://bucket/prefix.
     #[arg(
         long,
@@ -110,8 +113,13 @@ impl SelectArgs {
             .raw_config(&cwd, implied_orgs)
             .map_err(|e| InvalidConfig(e.to_string()))?;
         adjust(&mut raw);
-        raw.validate(&cwd)
-            .map_err(|errors| InvalidConfig(name_keys_for(origin, errors).to_string()))
+        let mut config = raw
+            .validate(&cwd)
+            .map_err(|errors| InvalidConfig(name_keys_for(origin, errors).to_string()))?;
+        for job in &mut config.jobs {
+            job.options.full = self.full;
+        }
+        Ok(config)
     }
 
     fn raw_config(
@@ -157,6 +165,7 @@ impl SelectArgs {
                         wiki: Some(!self.no_wiki),
                         ..RawOptions::default()
                     },
+                    ..RawJob::default()
                 })
                 .collect();
             let raw = RawConfig {
@@ -267,5 +276,74 @@ mod tests {
         let keys: Vec<_> = renamed.0.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["--pattern", "--dest", "retry.max-attempts"]);
         assert_eq!(name_keys_for(ConfigOrigin::File, errors.clone()), errors);
+    }
+}
+
+/// Which backups a reading command works on.
+#[derive(Debug, Args)]
+pub struct FromArgs {
+    /// The backups: a folder or s3://bucket/prefix [default: the targets of --config or
+    /// ./repovault.yml, else ./backups].
+    #[arg(long, value_name = "DIR|URL", env = "REPOVAULT_FROM")]
+    pub from: Option<String>,
+    /// YAML config whose jobs' targets to read.
+    #[arg(short, long, env = "REPOVAULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+impl FromArgs {
+    /// The configuration, if one applies (`--config`, or `./repovault.yml` without
+    /// `--from`).
+    pub fn config(&self) -> Result<Option<Config>, InvalidConfig> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
+        let path = match (&self.config, &self.from) {
+            (Some(path), _) => cwd.join(path),
+            (None, None) if cwd.join(defaults::CONFIG_FILE).exists() => {
+                cwd.join(defaults::CONFIG_FILE)
+            }
+            _ => return Ok(None),
+        };
+        read_config_file(&path)
+            .and_then(|raw| raw.validate(&cwd))
+            .map(Some)
+            .map_err(|e| InvalidConfig(e.to_string()))
+    }
+
+    /// The targets to read.
+    pub fn targets(&self) -> Result<Vec<repovault_core::Target>, InvalidConfig> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
+        if let Some(from) = &self.from {
+            let target = repovault_core::Target::parse(from, &cwd)
+                .map_err(|r| InvalidConfig(format!("--from: {r}")))?;
+            return Ok(vec![target]);
+        }
+        match self.config()? {
+            Some(config) => {
+                let mut targets: Vec<repovault_core::Target> = Vec::new();
+                for job in config.jobs {
+                    if !targets.contains(&job.target) {
+                        targets.push(job.target);
+                    }
+                }
+                Ok(targets)
+            }
+            None => Ok(vec![
+                repovault_core::Target::parse("./backups", &cwd).map_err(InvalidConfig)?,
+            ]),
+        }
+    }
+}
+
+/// `OWNER/NAME`.
+pub fn owner_and_name(text: &str) -> Result<(String, String), InvalidConfig> {
+    match text.split_once('/') {
+        Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((owner.to_owned(), name.to_owned()))
+        }
+        _ => Err(InvalidConfig(format!("{text:?}: expected OWNER/NAME"))),
     }
 }

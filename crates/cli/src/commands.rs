@@ -1,8 +1,12 @@
 //! One module per command; each takes its parsed arguments and returns an exit code.
 
+pub mod ls;
 pub mod plan;
+pub mod prune;
 pub mod report;
+pub mod restore;
 pub mod run;
+pub mod verify;
 pub mod work;
 
 use repovault_reporter::Report;

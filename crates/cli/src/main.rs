@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use repovault_cli::GlobalArgs;
-use repovault_cli::commands::{plan, report, run, work};
+use repovault_cli::commands::{ls, plan, prune, report, restore, run, verify, work};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +31,16 @@ enum Command {
     Work(work::WorkArgs),
     /// Account for every planned repository of a run (the `reporter` binary).
     Report(report::ReportArgs),
+    /// Check archives against their manifests (size, SHA-256); with --restore-drill,
+    /// prove they restore.
+    Verify(verify::VerifyArgs),
+    /// Restore a repository as a bare repository (and its wiki), optionally pushing it
+    /// as a mirror to a new remote.
+    Restore(restore::RestoreArgs),
+    /// Delete backups a retention policy no longer keeps.
+    Prune(prune::PruneArgs),
+    /// List backups, newest first.
+    Ls(ls::LsArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +51,10 @@ fn main() -> ExitCode {
             Command::Plan(args) => plan::plan(args).await,
             Command::Work(args) => work::work(args).await,
             Command::Report(args) => report::report(args).await,
+            Command::Verify(args) => verify::verify(args).await,
+            Command::Restore(args) => restore::restore(args).await,
+            Command::Prune(args) => prune::prune(args).await,
+            Command::Ls(args) => ls::ls(args).await,
         }
     })
 }

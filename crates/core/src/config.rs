@@ -23,6 +23,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::retention::RetentionPolicy;
 use crate::{JobOptions, Owner, RepoSelector, Target, Visibility};
 
 /// Every default lives here.
@@ -73,6 +74,22 @@ pub struct RawJob {
     pub target: Option<String>,
     #[serde(default)]
     pub options: RawOptions,
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+/// `retention:` of a job; see [`crate::retention`] for the rules.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRetention {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    /// `30d`, `12w`, `48h`.
+    pub keep_within: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,6 +140,7 @@ pub struct JobSpec {
     pub selector: RepoSelector,
     pub target: Target,
     pub options: JobOptions,
+    pub retention: RetentionPolicy,
 }
 
 /// How failed attempts are retried: exponential backoff with jitter, bounded by the
@@ -341,7 +359,9 @@ fn resolve_job(
         wiki: raw.options.wiki.unwrap_or(defaults.wiki),
         metadata: raw.options.metadata.unwrap_or(defaults.metadata),
         lfs: raw.options.lfs.unwrap_or(defaults.lfs),
+        full: false,
     };
+    let retention = resolve_retention(&raw.retention, &key("retention"), err);
     Some(JobSpec {
         name,
         api_url: api_url.trim_end_matches('/').to_owned(),
@@ -357,7 +377,44 @@ fn resolve_job(
         },
         target: target?,
         options,
+        retention,
     })
+}
+
+fn resolve_retention(
+    raw: &RawRetention,
+    key: &str,
+    err: &mut impl FnMut(String, String),
+) -> RetentionPolicy {
+    for (name, value) in [
+        ("keep-last", raw.keep_last),
+        ("keep-hourly", raw.keep_hourly),
+        ("keep-daily", raw.keep_daily),
+        ("keep-weekly", raw.keep_weekly),
+        ("keep-monthly", raw.keep_monthly),
+        ("keep-yearly", raw.keep_yearly),
+    ] {
+        if value == Some(0) {
+            err(
+                format!("{key}.{name}"),
+                "must be at least 1 (leave it out to not use the rule)".into(),
+            );
+        }
+    }
+    let keep_within = raw.keep_within.as_deref().and_then(|text| {
+        parse_duration(text)
+            .map_err(|reason| err(format!("{key}.keep-within"), reason))
+            .ok()
+    });
+    RetentionPolicy {
+        keep_last: raw.keep_last,
+        keep_hourly: raw.keep_hourly,
+        keep_daily: raw.keep_daily,
+        keep_weekly: raw.keep_weekly,
+        keep_monthly: raw.keep_monthly,
+        keep_yearly: raw.keep_yearly,
+        keep_within,
+    }
 }
 
 fn compile_all(
@@ -405,7 +462,7 @@ fn valid_job_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// Parses `500ms`, `30s`, `5m`, `2h`.
+/// Parses `500ms`, `30s`, `5m`, `2h`, `7d`, `4w`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -414,14 +471,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 5m or 2h"))?;
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
+        "w" => Ok(Duration::from_secs(n * 7 * 86_400)),
         _ => Err(format!(
-            "{text:?} is not a duration like 500ms, 30s, 5m or 2h"
+            "{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d"
         )),
     }
 }
@@ -513,11 +572,34 @@ jobs:
     }
 
     #[test]
+    fn retention_is_validated_per_key() {
+        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n    retention: { keep-daily: 7, keep-last: 0, keep-within: soon }\n";
+        assert_eq!(
+            keys(validate(yaml)),
+            vec![
+                "jobs[0].retention.keep-last",
+                "jobs[0].retention.keep-within"
+            ]
+        );
+        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n    retention: { keep-daily: 7, keep-within: 30d }\n";
+        let policy = validate(yaml).unwrap().jobs[0].retention;
+        assert_eq!(policy.keep_daily, Some(7));
+        assert_eq!(policy.keep_within, Some(Duration::from_secs(30 * 86_400)));
+        let err = validate(
+            "jobs:\n  - source: { org: a }\n    target: x\n    retention: { keep-dayly: 7 }\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("keep-dayly"), "{err}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
         for bad in ["", "5", "m", "1.5s", "-1s", "5 days"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }

@@ -87,6 +87,9 @@ pub struct JobOptions {
     pub metadata: bool,
     /// Fetch Git LFS objects too.
     pub lfs: bool,
+    /// Archive even if the refs equal the latest backup's (`--full`).
+    #[serde(default)]
+    pub full: bool,
 }
 
 impl Default for JobOptions {
@@ -95,6 +98,7 @@ impl Default for JobOptions {
             wiki: true,
             metadata: true,
             lfs: false,
+            full: false,
         }
     }
 }

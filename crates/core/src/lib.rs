@@ -25,6 +25,7 @@ mod selector;
 
 pub mod config;
 pub mod ports;
+pub mod retention;
 
 pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLocation, Target};

@@ -61,6 +61,9 @@ pub struct ResultRecord {
     pub archive: Option<ArchiveRef>,
     pub refs_count: usize,
     pub refs_digest: Option<String>,
+    /// Digest of the wiki's refs when the wiki was mirrored.
+    #[serde(default)]
+    pub wiki_refs_digest: Option<String>,
     /// The repository has no refs at all (nothing pushed yet). Not an error.
     pub empty: bool,
     pub wiki: WikiOutcome,
@@ -110,6 +113,9 @@ pub struct LatestPointer {
     pub schema: u32,
     pub archive: ArchiveRef,
     pub refs_digest: String,
+    /// Digest of the wiki's refs when the wiki was mirrored.
+    #[serde(default)]
+    pub wiki_refs_digest: Option<String>,
     pub created_at: Timestamp,
     pub run_id: RunId,
 }

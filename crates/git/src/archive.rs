@@ -50,6 +50,8 @@ impl Default for ArchiveOptions {
 /// Writes `entries` as tar + zstd into `out`; returns `out` when done.
 pub fn write_archive<W: Write>(entries: &[Entry], out: W, opts: &ArchiveOptions) -> io::Result<W> {
     let mut encoder = zstd::Encoder::new(out, opts.level)?;
+    // A frame checksum lets any zstd reader detect corruption, not only repovault.
+    encoder.include_checksum(true)?;
     if opts.workers > 0 {
         encoder.multithread(opts.workers)?;
     }

@@ -8,6 +8,7 @@
 //! - [`list_remote_refs`]: one round trip to the remote with libgit2, for incremental
 //!   runs.
 //! - [`read_refs`]: the refs of a local bare repository, with libgit2.
+//! - [`restore`]: safe extraction (no path outside the destination, no links), fsck, push.
 //! - [`archive`]: a tar + zstd stream of directories and files, produced on a blocking
 //!   thread and consumed as a [`ByteStream`](repovault_core::ports::store::ByteStream).
 //!
@@ -28,6 +29,7 @@ mod credentials;
 mod error;
 mod mirror;
 mod refs;
+pub mod restore;
 
 pub use credentials::GitCredentials;
 pub use error::GitError;

@@ -5,11 +5,13 @@ use std::path::Path;
 use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, Store, meta};
 use repovault_core::{
-    ArchiveDigest, ArchiveRef, JobMessage, Layout, Manifest, Outcome, RECORD_SCHEMA, ResultRecord,
-    WikiOutcome, tool_version,
+    ArchiveDigest, ArchiveRef, JobMessage, LatestPointer, Layout, Manifest, Outcome, RECORD_SCHEMA,
+    RefSet, RepoRef, ResultRecord, WikiOutcome, tool_version,
 };
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
-use repovault_git::{GitCredentials, GitError, RepoRefs, dir_size, mirror_clone, read_refs};
+use repovault_git::{
+    GitCredentials, GitError, RepoRefs, dir_size, list_remote_refs, mirror_clone, read_refs,
+};
 
 use crate::error::BackupError;
 
@@ -37,12 +39,39 @@ pub(crate) async fn back_up(
         .tempdir_in(ctx.work_dir)
         .map_err(BackupError::WorkDir)?;
 
+    let want_wiki = msg.options.wiki && repo.has_wiki;
+    if !msg.options.full {
+        let remote = list_remote_blocking(&repo.clone_url, ctx.git).await?;
+        let wiki_remote = if want_wiki {
+            match list_remote_blocking(&repo.wiki_url(), ctx.git).await {
+                Ok(wiki) => Some(wiki.refs),
+                Err(BackupError::Git(GitError::NotFound { .. })) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        if let Some(record) = unchanged(
+            ctx.store,
+            &layout,
+            msg,
+            &remote.refs,
+            wiki_remote.as_ref(),
+            attempt,
+            started_at,
+        )
+        .await?
+        {
+            return Ok(record);
+        }
+    }
+
     let mirror_dir = work.path().join(format!("{}.git", repo.name));
     mirror_clone(&repo.clone_url, &mirror_dir, ctx.git).await?;
     let mirror = read_refs_blocking(&mirror_dir).await?;
 
     let wiki_dir = work.path().join(format!("{}.wiki.git", repo.name));
-    let (wiki, wiki_refs) = if msg.options.wiki && repo.has_wiki {
+    let (wiki, wiki_refs) = if want_wiki {
         match mirror_clone(&repo.wiki_url(), &wiki_dir, ctx.git).await {
             Ok(()) => (
                 WikiOutcome::Mirrored,
@@ -57,12 +86,13 @@ pub(crate) async fn back_up(
         (WikiOutcome::Skipped, None)
     };
 
-    let created_at = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
+    let created_at = free_stamp(ctx.store, &layout, repo, Timestamp::now()).await?;
     let mut mirror_bytes = dir_size(&mirror_dir).map_err(BackupError::WorkDir)?;
     if wiki == WikiOutcome::Mirrored {
         mirror_bytes += dir_size(&wiki_dir).map_err(BackupError::WorkDir)?;
     }
     let refs_digest = mirror.refs.digest();
+    let wiki_refs_digest = wiki_refs.as_ref().map(RefSet::digest);
     let mut manifest = Manifest {
         schema: RECORD_SCHEMA,
         repository: repo.full_name(),
@@ -148,10 +178,82 @@ pub(crate) async fn back_up(
         }),
         refs_count: mirror.refs.len(),
         refs_digest: Some(refs_digest),
+        wiki_refs_digest,
         empty: mirror.refs.is_empty(),
         wiki,
         error: None,
     })
+}
+
+/// The record of an unchanged repository, if its refs (and its wiki's) equal those of
+/// the latest backup and that backup's archive is still there.
+async fn unchanged(
+    store: &dyn Store,
+    layout: &Layout,
+    msg: &JobMessage,
+    refs: &RefSet,
+    wiki_refs: Option<&RefSet>,
+    attempt: u32,
+    started_at: Timestamp,
+) -> Result<Option<ResultRecord>, BackupError> {
+    let repo = &msg.repo;
+    let Some(latest) = store
+        .get_json::<LatestPointer>(&layout.latest(&repo.owner, &repo.name))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let digest = refs.digest();
+    let wiki_digest = wiki_refs.map(RefSet::digest);
+    if latest.refs_digest != digest || latest.wiki_refs_digest != wiki_digest {
+        return Ok(None);
+    }
+    if store.head(&latest.archive.key).await?.is_none() {
+        tracing::warn!(archive = %latest.archive.key, "latest.json names an archive that is gone; backing up again");
+        return Ok(None);
+    }
+    let wiki = match (wiki_refs, msg.options.wiki && repo.has_wiki) {
+        (Some(_), _) => WikiOutcome::Mirrored,
+        (None, true) => WikiOutcome::Absent,
+        (None, false) => WikiOutcome::Skipped,
+    };
+    Ok(Some(ResultRecord {
+        schema: RECORD_SCHEMA,
+        run_id: msg.run_id.clone(),
+        job: msg.job.clone(),
+        owner: repo.owner.clone(),
+        name: repo.name.clone(),
+        outcome: Outcome::Unchanged,
+        attempt,
+        started_at,
+        finished_at: Timestamp::now(),
+        archive: Some(latest.archive),
+        refs_count: refs.len(),
+        refs_digest: Some(digest),
+        wiki_refs_digest: wiki_digest,
+        empty: refs.is_empty(),
+        wiki,
+        error: None,
+    }))
+}
+
+/// The backup time, to the second, moved forward past any archive already stored
+/// under it (two backups of a repository within one second would share a key).
+async fn free_stamp(
+    store: &dyn Store,
+    layout: &Layout,
+    repo: &RepoRef,
+    now: Timestamp,
+) -> Result<Timestamp, BackupError> {
+    let mut at = Timestamp::from_second(now.as_second()).expect("now is valid");
+    while store
+        .head(&layout.archive(&repo.owner, &repo.name, at))
+        .await?
+        .is_some()
+    {
+        at += jiff::SignedDuration::from_secs(1);
+    }
+    Ok(at)
 }
 
 /// Checks that the store holds exactly what was streamed.
@@ -176,6 +278,14 @@ async fn verify_stored(
         Some(stored) if stored == sha256 => Ok(()),
         other => Err(fail(format!("stored sha256 {other:?}, streamed {sha256}"))),
     }
+}
+
+async fn list_remote_blocking(url: &str, git: &GitCredentials) -> Result<RepoRefs, BackupError> {
+    let (url, git) = (url.to_owned(), git.clone());
+    tokio::task::spawn_blocking(move || list_remote_refs(&url, &git))
+        .await
+        .map_err(|e| BackupError::Crashed(e.to_string()))?
+        .map_err(BackupError::from)
 }
 
 async fn read_refs_blocking(path: &Path) -> Result<RepoRefs, BackupError> {

@@ -169,6 +169,7 @@ impl Attempt<'_> {
                 schema: RECORD_SCHEMA,
                 archive: archive.clone(),
                 refs_digest: digest.clone(),
+                wiki_refs_digest: record.wiki_refs_digest.clone(),
                 created_at: record.finished_at,
                 run_id: record.run_id.clone(),
             };
@@ -233,6 +234,7 @@ impl Attempt<'_> {
             archive: None,
             refs_count: 0,
             refs_digest: None,
+            wiki_refs_digest: None,
             empty: false,
             wiki: WikiOutcome::Skipped,
             error: Some(FailureInfo::from_error(&error)),

@@ -15,8 +15,10 @@ use crate::args::{S3Args, duration, read_config_file};
 use crate::exit::InvalidConfig;
 use crate::wiring::{open_queue, open_store};
 
-/// How often an unfinished run is looked at again while waiting.
-const POLL: Duration = Duration::from_secs(2);
+/// How often an unfinished run is looked at again while waiting: soon at first, then
+/// every 5 s (each look lists the run's records).
+const FIRST_POLL: Duration = Duration::from_millis(250);
+const MAX_POLL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -129,6 +131,7 @@ async fn wait_for(
     deadline: Instant,
 ) -> anyhow::Result<Report> {
     let mut drained_before = false;
+    let mut poll = FIRST_POLL;
     loop {
         let depth = match queue {
             Some(q) => Some(q.depth().await?),
@@ -145,6 +148,7 @@ async fn wait_for(
             missing = report.totals.missing,
             "waiting for the run to finish"
         );
-        tokio::time::sleep_until((Instant::now() + POLL).min(deadline)).await;
+        tokio::time::sleep_until((Instant::now() + poll).min(deadline)).await;
+        poll = (poll * 2).min(MAX_POLL);
     }
 }

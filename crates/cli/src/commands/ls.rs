@@ -1,0 +1,91 @@
+//! `repovault ls`: what is backed up, newest first.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::Args;
+use jiff::Timestamp;
+use repovault_core::{LatestPointer, Layout, Manifest};
+use repovault_reporter::human_bytes;
+
+use crate::args::{FromArgs, owner_and_name};
+use crate::wiring::open_store;
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// List this repository's backups (default: every repository).
+    #[arg(value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    #[command(flatten)]
+    pub from: FromArgs,
+}
+
+pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
+    let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
+    for target in args.from.targets()? {
+        let store = open_store(&target, &args.from.s3).await?;
+        let layout = Layout::new(&target.prefix);
+        let prefix = match &repo {
+            Some((owner, name)) => layout.repo_dir(owner, name),
+            None => layout.repos_root(),
+        };
+        let objects = store.list(&prefix).await?;
+        // owner/name → [(time, key, size)]
+        let mut by_repo: BTreeMap<String, Vec<(Timestamp, String, u64)>> = BTreeMap::new();
+        for object in objects {
+            if let Some(archive) = layout.parse_archive(&object.key) {
+                by_repo
+                    .entry(format!("{}/{}", archive.owner, archive.repo))
+                    .or_default()
+                    .push((archive.at, object.key, object.size));
+            }
+        }
+        for list in by_repo.values_mut() {
+            list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        }
+        println!("# {target}");
+        match &repo {
+            None => {
+                println!(
+                    "{:<40} {:>7}  {:<20}  {:>10}",
+                    "REPOSITORY", "BACKUPS", "NEWEST", "SIZE"
+                );
+                for (full, list) in &by_repo {
+                    let (at, _, size) = &list[0];
+                    println!(
+                        "{full:<40} {:>7}  {:<20}  {:>10}",
+                        list.len(),
+                        at.to_string(),
+                        human_bytes(*size)
+                    );
+                }
+            }
+            Some((owner, name)) => {
+                let latest: Option<LatestPointer> =
+                    store.get_json(&layout.latest(owner, name)).await?;
+                println!("{:<20}  {:>10}  {:>6}  STATUS", "DATE", "SIZE", "REFS");
+                for (at, key, size) in by_repo.values().flatten() {
+                    let manifest = match layout.manifest_for(key) {
+                        Some(m) => store.get_json::<Manifest>(&m).await.ok().flatten(),
+                        None => None,
+                    };
+                    let status = match (&manifest, &latest) {
+                        (None, _) => "no manifest (incomplete)",
+                        (Some(_), Some(l)) if l.archive.key == *key => "latest",
+                        (Some(_), _) => "ok",
+                    };
+                    let refs = manifest.map_or("-".to_owned(), |m| m.refs.len().to_string());
+                    println!(
+                        "{:<20}  {:>10}  {refs:>6}  {status}",
+                        at.to_string(),
+                        human_bytes(*size)
+                    );
+                }
+            }
+        }
+        if by_repo.is_empty() {
+            println!("(no backups)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,173 @@
+//! `repovault restore`: get a repository back as a bare repository (and its wiki),
+//! checked against its manifest, optionally pushed as a mirror to a new remote.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use jiff::Timestamp;
+use repovault_core::{LatestPointer, Layout};
+use repovault_git::GitCredentials;
+
+use crate::archives::check_archive;
+use crate::args::{FromArgs, owner_and_name};
+use crate::commands::verify::archive_keys;
+use crate::exit::InvalidConfig;
+use crate::wiring::{load_token, open_store};
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The repository to restore.
+    #[arg(value_name = "OWNER/NAME")]
+    pub repo: String,
+    /// Directory to restore into (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// The newest backup at or before this time (`2026-11-20` means the end of that
+    /// day, UTC; or a full timestamp) [default: the latest good backup].
+    #[arg(long, value_name = "DATE", conflicts_with = "archive")]
+    pub at: Option<String>,
+    /// Restore this archive key exactly.
+    #[arg(long, value_name = "KEY")]
+    pub archive: Option<String>,
+    /// Then push every ref to this remote (`git push --mirror`).
+    #[arg(long, value_name = "URL")]
+    pub push_to: Option<String>,
+    /// File holding the token for --push-to [default: GITHUB_TOKEN].
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub from: FromArgs,
+}
+
+pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let (owner, name) = owner_and_name(&args.repo)?;
+    let at = args.at.as_deref().map(parse_at).transpose()?;
+    if args.to.exists() && std::fs::read_dir(&args.to)?.next().is_some() {
+        return Err(InvalidConfig(format!(
+            "--to: {} exists and is not empty",
+            args.to.display()
+        ))
+        .into());
+    }
+    let mut found = None;
+    for target in args.from.targets()? {
+        let store = open_store(&target, &args.from.s3).await?;
+        let layout = Layout::new(&target.prefix);
+        if let Some(key) = choose(
+            store.as_ref(),
+            &layout,
+            &owner,
+            &name,
+            args.archive.as_deref(),
+            at,
+        )
+        .await?
+        {
+            found = Some((store, layout, key));
+            break;
+        }
+    }
+    let Some((store, layout, key)) = found else {
+        bail!("no backup of {owner}/{name} matches");
+    };
+
+    // Extract beside the destination, check, then move into place: a failed restore
+    // leaves nothing behind.
+    let parent = absolute_parent(&args.to)?;
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("--to: creating {}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".repovault-restore-")
+        .tempdir_in(&parent)?;
+    let checked = match check_archive(store.as_ref(), &layout, &key, Some(staging.path())).await {
+        Ok(checked) => checked,
+        Err(reason) => {
+            eprintln!("error: {key}: {reason}");
+            return Ok(ExitCode::from(crate::EXIT_FAILED));
+        }
+    };
+    if args.to.exists() {
+        std::fs::remove_dir(&args.to)?;
+    }
+    std::fs::rename(staging.keep(), &args.to)
+        .with_context(|| format!("--to: moving into {}", args.to.display()))?;
+
+    let bare = args.to.join(format!("{name}.git"));
+    println!(
+        "restored {owner}/{name} from {key} ({}, {} refs) to {}",
+        checked.manifest.created_at,
+        checked.manifest.refs.len(),
+        bare.display()
+    );
+    if checked.manifest.wiki_refs.is_some() {
+        println!(
+            "wiki: {}",
+            args.to.join(format!("{name}.wiki.git")).display()
+        );
+    }
+    if let Some(url) = &args.push_to {
+        let creds = GitCredentials::new(load_token(args.token_file.as_deref())?);
+        repovault_git::restore::push_mirror(&bare, url, &creds).await?;
+        println!("pushed every ref to {url}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The archive to restore: the one named, the newest at or before `at`, or the one
+/// `latest.json` names (else the newest).
+async fn choose(
+    store: &dyn repovault_core::ports::store::Store,
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    archive: Option<&str>,
+    at: Option<Timestamp>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(key) = archive {
+        return Ok(store.head(key).await?.map(|_| key.to_owned()));
+    }
+    let mut candidates: Vec<(Timestamp, String)> =
+        archive_keys(store, layout, &layout.repo_dir(owner, name))
+            .await?
+            .into_iter()
+            .filter_map(|key| layout.parse_archive(&key).map(|a| (a.at, key)))
+            .collect();
+    candidates.sort();
+    if let Some(at) = at {
+        return Ok(candidates
+            .into_iter()
+            .rev()
+            .find(|(t, _)| *t <= at)
+            .map(|(_, k)| k));
+    }
+    if let Some(latest) = store
+        .get_json::<LatestPointer>(&layout.latest(owner, name))
+        .await?
+    {
+        return Ok(Some(latest.archive.key));
+    }
+    Ok(candidates.pop().map(|(_, k)| k))
+}
+
+fn parse_at(text: &str) -> Result<Timestamp, InvalidConfig> {
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| {
+        InvalidConfig(format!(
+            "--at {text:?}: expected 2026-11-20 or 2026-11-20T14:00:00Z"
+        ))
+    })?;
+    let end = date
+        .at(23, 59, 59, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| InvalidConfig(e.to_string()))?;
+    Ok(end.timestamp())
+}
+
+fn absolute_parent(path: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    Ok(absolute.parent().map(Path::to_owned).unwrap_or(absolute))
+}

@@ -1,0 +1,149 @@
+//! `repovault verify`: download archives, check them against their manifests, and
+//! optionally prove they restore.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use repovault_core::ports::store::Store;
+use repovault_core::{Layout, ResultRecord, RunId};
+use repovault_reporter::human_bytes;
+
+use crate::archives::{check_archive, scratch_dir};
+use crate::args::{FromArgs, owner_and_name};
+use crate::exit::InvalidConfig;
+use crate::wiring::open_store;
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub from: FromArgs,
+    /// Only the archives a run wrote or confirmed.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "repo")]
+    pub run: Option<RunId>,
+    /// Only this repository's archives.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Check a random share of the archives, e.g. `5%`: run often, every archive gets
+    /// its turn.
+    #[arg(long, value_name = "PERCENT", value_parser = percent)]
+    pub sample: Option<f64>,
+    /// Also extract each archive and prove the repositories are whole: refs equal the
+    /// manifest's, `git fsck --full` clean.
+    #[arg(long)]
+    pub restore_drill: bool,
+    /// Where drills extract [default: the system temp dir].
+    #[arg(long, env = "REPOVAULT_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+}
+
+fn percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a percentage like 5%"))?;
+    if value > 0.0 && value <= 100.0 {
+        Ok(value)
+    } else {
+        Err(format!("{text:?}: expected more than 0% and at most 100%"))
+    }
+}
+
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
+    let (mut checked, mut failed) = (0usize, 0usize);
+    for target in args.from.targets()? {
+        let store = open_store(&target, &args.from.s3).await?;
+        let layout = Layout::new(&target.prefix);
+        let mut keys = select(store.as_ref(), &layout, args.run.as_ref(), repo.as_ref()).await?;
+        if let Some(share) = args.sample {
+            let wanted = ((keys.len() as f64) * share / 100.0).ceil() as usize;
+            fastrand::shuffle(&mut keys);
+            keys.truncate(wanted.max(1).min(keys.len()));
+            keys.sort();
+        }
+        for key in keys {
+            let scratch = if args.restore_drill {
+                Some(scratch_dir(args.work_dir.as_ref())?)
+            } else {
+                None
+            };
+            let drill = scratch.as_ref().map(|d| d.path().join("restore"));
+            checked += 1;
+            match check_archive(store.as_ref(), &layout, &key, drill.as_deref()).await {
+                Ok(ok) => {
+                    let drilled = if args.restore_drill {
+                        format!(", restore drill ok ({} refs)", ok.manifest.refs.len())
+                    } else {
+                        String::new()
+                    };
+                    println!("ok    {key}  {}  sha256 ok{drilled}", human_bytes(ok.size));
+                }
+                Err(reason) => {
+                    failed += 1;
+                    println!("FAIL  {key}: {reason}");
+                }
+            }
+        }
+    }
+    println!(
+        "verified {checked} archive(s): {} ok, {failed} failed",
+        checked - failed
+    );
+    if checked == 0 {
+        eprintln!("warning: no archives matched");
+    }
+    Ok(ExitCode::from(if failed > 0 {
+        crate::EXIT_FAILED
+    } else {
+        crate::EXIT_OK
+    }))
+}
+
+/// Archive keys to check: a run's, a repository's, or every one.
+async fn select(
+    store: &dyn Store,
+    layout: &Layout,
+    run: Option<&RunId>,
+    repo: Option<&(String, String)>,
+) -> anyhow::Result<Vec<String>> {
+    let mut keys: Vec<String> = match (run, repo) {
+        (Some(run), _) => {
+            let mut keys = Vec::new();
+            let records = store.list(&layout.results_dir(run)).await?;
+            if records.is_empty() && store.head(&layout.plan(run)).await?.is_none() {
+                return Err(InvalidConfig(format!("--run: no run {run} here")).into());
+            }
+            for object in records {
+                if let Some(record) = store.get_json::<ResultRecord>(&object.key).await?
+                    && let Some(archive) = record.archive
+                {
+                    keys.push(archive.key);
+                }
+            }
+            keys
+        }
+        (None, Some((owner, name))) => {
+            archive_keys(store, layout, &layout.repo_dir(owner, name)).await?
+        }
+        (None, None) => archive_keys(store, layout, &layout.repos_root()).await?,
+    };
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Every archive key under `prefix`.
+pub(crate) async fn archive_keys(
+    store: &dyn Store,
+    layout: &Layout,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    Ok(store
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter(|o| layout.parse_archive(&o.key).is_some())
+        .map(|o| o.key)
+        .collect())
+}

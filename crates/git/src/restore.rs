@@ -1,0 +1,275 @@
+//! Getting repositories back out of archives, safely, and checking them.
+
+use std::fs::OpenOptions;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use crate::{GitCredentials, GitError};
+
+/// Why an archive could not be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// An entry that would write outside the destination, or that is not a plain file
+    /// or directory. Nothing is written for it.
+    #[error("unsafe archive entry {entry:?}: {reason}")]
+    Unsafe { entry: String, reason: &'static str },
+    /// The bytes are not a valid tar + zstd stream (corrupt or truncated).
+    #[error("corrupt archive: {0}")]
+    Corrupt(io::Error),
+    #[error("writing {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// What an extraction wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extracted {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Extracts a tar + zstd archive into `dest` (created if missing), then reads the
+/// rest of `reader` so a caller hashing the stream sees every byte.
+///
+/// Only regular files and directories are accepted, at relative paths without `..`:
+/// an absolute path, a `..` component, a symlink, a hard link or a device aborts the
+/// extraction with [`ExtractError::Unsafe`] before anything is written for that entry.
+/// Files are created new (never through an existing path), so nothing outside `dest`
+/// can be reached.
+pub fn extract_archive<R: Read>(reader: R, dest: &Path) -> Result<Extracted, ExtractError> {
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ExtractError::Write { path, source }
+    };
+    std::fs::create_dir_all(dest).map_err(write_err(dest))?;
+    let decoder = zstd::Decoder::new(reader).map_err(ExtractError::Corrupt)?;
+    let mut archive = tar::Archive::new(decoder);
+    let mut done = Extracted::default();
+    for entry in archive.entries().map_err(ExtractError::Corrupt)? {
+        let mut entry = entry.map_err(ExtractError::Corrupt)?;
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw).into_owned();
+        let relative = safe_relative(&entry.path().map_err(ExtractError::Corrupt)?, &name)?;
+        let target = dest.join(&relative);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                std::fs::create_dir_all(&target).map_err(write_err(&target))?;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(write_err(parent))?;
+                }
+                let mode = entry.header().mode().unwrap_or(0o644);
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&target)
+                    .map_err(write_err(&target))?;
+                done.bytes += io::copy(&mut entry, &mut file).map_err(ExtractError::Corrupt)?;
+                done.files += 1;
+                use std::os::unix::fs::PermissionsExt;
+                let perms =
+                    std::fs::Permissions::from_mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 });
+                std::fs::set_permissions(&target, perms).map_err(write_err(&target))?;
+            }
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                return Err(ExtractError::Unsafe {
+                    entry: name,
+                    reason: "links are refused (a bare repository has none)",
+                });
+            }
+            _ => {
+                return Err(ExtractError::Unsafe {
+                    entry: name,
+                    reason: "only regular files and directories are extracted",
+                });
+            }
+        }
+    }
+    let mut rest = archive.into_inner().finish();
+    io::copy(&mut rest, &mut io::sink()).map_err(ExtractError::Corrupt)?;
+    Ok(done)
+}
+
+/// `path` as a relative path of plain components, or an error naming the entry.
+fn safe_relative(path: &Path, name: &str) -> Result<PathBuf, ExtractError> {
+    let unsafe_entry = |reason| ExtractError::Unsafe {
+        entry: name.to_owned(),
+        reason,
+    };
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(unsafe_entry("`..` would leave the destination")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(unsafe_entry("absolute paths are refused"));
+            }
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(unsafe_entry("empty path"));
+    }
+    Ok(out)
+}
+
+/// `git fsck --full` on a repository: every object present and connected. Returns
+/// git's complaint on failure.
+pub fn fsck(repo: &Path) -> Result<(), String> {
+    let out = Command::new("git")
+        .args(["fsck", "--full", "--no-dangling", "--no-progress"])
+        .current_dir(repo)
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "*")
+        .output()
+        .map_err(|e| format!("could not run git fsck: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let text = String::from_utf8_lossy(&out.stderr);
+        Err(text.lines().take(5).collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// `git push --mirror <url>` from a bare repository: every ref, to a new remote.
+pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Result<(), GitError> {
+    let output = tokio::process::Command::new("git")
+        .args(["push", "--mirror", "--quiet", "--", url])
+        .current_dir(repo)
+        .envs(creds.git_env(url))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(GitError::Spawn)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let detail = creds.redact(String::from_utf8_lossy(&output.stderr).trim());
+    Err(crate::error::classify_text("push", url, detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Path, type, content (or link target).
+    type RawEntry = (&'static str, tar::EntryType, &'static str);
+
+    /// An archive whose entries are written raw, bypassing the tar crate's own path
+    /// checks, as an attacker would.
+    fn hostile(entries: &[RawEntry]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(zstd::Encoder::new(Vec::new(), 1).unwrap());
+        for (path, kind, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            let name = &mut header.as_gnu_mut().unwrap().name;
+            name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            if *kind == tar::EntryType::Symlink {
+                header.set_link_name(content).unwrap();
+                header.set_size(0);
+                header.set_cksum();
+                builder.append(&header, io::empty()).unwrap();
+            } else {
+                header.set_size(content.len() as u64);
+                header.set_cksum();
+                builder.append(&header, content.as_bytes()).unwrap();
+            }
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn outside_files(root: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(root).unwrap().flatten() {
+            if entry.file_name() != "dest" {
+                found.push(entry.path());
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn refuses_parent_absolute_and_link_entries_and_writes_nothing_outside() {
+        let cases: Vec<(Vec<RawEntry>, &str)> = vec![
+            (
+                vec![
+                    ("ok.txt", tar::EntryType::Regular, "fine"),
+                    ("../evil", tar::EntryType::Regular, "x"),
+                ],
+                "`..`",
+            ),
+            (vec![("a/../../evil", tar::EntryType::Regular, "x")], "`..`"),
+            (
+                vec![("/tmp/repovault-evil-abs", tar::EntryType::Regular, "x")],
+                "absolute",
+            ),
+            (
+                vec![
+                    ("link", tar::EntryType::Symlink, ".."),
+                    ("link/evil", tar::EntryType::Regular, "x"),
+                ],
+                "links",
+            ),
+            (vec![("dev", tar::EntryType::Char, "")], "only regular"),
+        ];
+        for (entries, expected) in cases {
+            let root = tempfile::tempdir().unwrap();
+            let dest = root.path().join("dest");
+            let err = extract_archive(hostile(&entries).as_slice(), &dest).unwrap_err();
+            assert!(matches!(err, ExtractError::Unsafe { .. }), "{err}");
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(
+                outside_files(root.path()).is_empty(),
+                "wrote outside: {:?}",
+                outside_files(root.path())
+            );
+        }
+        assert!(!Path::new("/tmp/repovault-evil-abs").exists());
+    }
+
+    #[test]
+    fn extracts_files_and_directories_and_drains_the_stream() {
+        let root = tempfile::tempdir().unwrap();
+        let mut bytes = hostile(&[
+            ("r.git", tar::EntryType::Directory, ""),
+            (
+                "r.git/HEAD",
+                tar::EntryType::Regular,
+                "ref: refs/heads/main\n",
+            ),
+        ]);
+        bytes.extend_from_slice(b"trailing bytes after the zstd frame");
+        let mut reader = io::Cursor::new(bytes.clone());
+        let done = extract_archive(&mut reader, &root.path().join("dest")).unwrap();
+        assert_eq!(
+            done,
+            Extracted {
+                files: 1,
+                bytes: 21
+            }
+        );
+        assert_eq!(
+            reader.position() as usize,
+            bytes.len(),
+            "the stream was not read to its end"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.path().join("dest/r.git/HEAD")).unwrap(),
+            "ref: refs/heads/main\n"
+        );
+    }
+
+    #[test]
+    fn a_truncated_archive_is_corrupt() {
+        let big: &'static str = "x".repeat(100_000).leak();
+        let bytes = hostile(&[("f", tar::EntryType::Regular, big)]);
+        let root = tempfile::tempdir().unwrap();
+        let err =
+            extract_archive(&bytes[..bytes.len() / 2], &root.path().join("dest")).unwrap_err();
+        assert!(matches!(err, ExtractError::Corrupt(_)), "{err}");
+    }
+}

@@ -1,0 +1,460 @@
+//! `verify`, `restore`, `ls` and `prune` on a local backup folder.
+
+use std::path::{Path, PathBuf};
+
+use repovault_core::Manifest;
+use repovault_testkit::{fixtures, org};
+use sha2::Digest;
+
+use crate::support::*;
+
+/// A backed-up org: the fake GitHub, a work dir with `backups/`.
+async fn backed_up(n: usize) -> (repovault_testkit::FakeGitHub, tempfile::TempDir) {
+    let gh = github().await;
+    org::showcase_org(&gh, "acme", n);
+    let work = tempfile::tempdir().unwrap();
+    let out = repovault(
+        work.path(),
+        &[
+            "run",
+            "--org",
+            "acme",
+            "--api-url",
+            &gh.api_url(),
+            "--run-id",
+            "r1",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    (gh, work)
+}
+
+fn manifest_path(archive: &Path) -> PathBuf {
+    PathBuf::from(
+        archive
+            .to_string_lossy()
+            .replace(".tar.zst", ".manifest.json"),
+    )
+}
+
+/// Rewrites the manifest beside `archive` so its digest matches the archive's bytes.
+fn reseal(archive: &Path) {
+    let bytes = std::fs::read(archive).unwrap();
+    let path = manifest_path(archive);
+    let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let digest = manifest.archive.as_mut().unwrap();
+    digest.size = bytes.len() as u64;
+    digest.sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+fn key_of(backups: &Path, archive: &Path) -> String {
+    archive
+        .strip_prefix(backups)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_drill_passes_on_good_archives_and_names_each_bad_one() {
+    let (_gh, work) = backed_up(4).await;
+    let backups = work.path().join("backups");
+    let out = repovault(work.path(), &["verify", "--restore-drill"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verified 11 archive(s): 11 ok, 0 failed"),
+        "{}",
+        text(&out)
+    );
+
+    // Corrupted: a flipped byte in the middle.
+    let corrupted = archives(&backups, "acme", "repo-000").remove(0);
+    let mut bytes = std::fs::read(&corrupted).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&corrupted, bytes).unwrap();
+    // Truncated: the second half gone.
+    let truncated = archives(&backups, "acme", "repo-001").remove(0);
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    // Refs differ: a consistent archive (digest resealed) whose main branch moved.
+    let moved = archives(&backups, "acme", "repo-002").remove(0);
+    let extracted = extract(&moved);
+    let bare = extracted.dir.path().join("repo-002.git");
+    let status = std::process::Command::new("git")
+        .args(["update-ref", "refs/heads/main", "refs/heads/dev"])
+        .current_dir(&bare)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = std::process::Command::new("tar")
+        .args(["--zstd", "-cf"])
+        .arg(&moved)
+        .arg("-C")
+        .arg(extracted.dir.path())
+        .args(["MANIFEST.json", "repo-002.git"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    reseal(&moved);
+
+    let out = repovault(work.path(), &["verify", "--restore-drill"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |archive: &Path| {
+        let key = key_of(&backups, archive);
+        stdout
+            .lines()
+            .find(|l| l.contains(&key))
+            .unwrap_or_else(|| panic!("no line for {key}:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line(&corrupted).starts_with("FAIL"), "{}", line(&corrupted));
+    assert!(line(&truncated).starts_with("FAIL"), "{}", line(&truncated));
+    assert!(
+        line(&moved).starts_with("FAIL") && line(&moved).contains("refs differ from the manifest"),
+        "{}",
+        line(&moved)
+    );
+    assert!(line(&moved).contains("refs/heads/main"), "{}", line(&moved));
+    assert!(stdout.contains("8 ok, 3 failed"), "{stdout}");
+
+    // Without the drill, only the digest is checked: the resealed archive passes.
+    let out = repovault(work.path(), &["verify"], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("9 ok, 2 failed"), "{stdout}");
+
+    // Scoped to a run, or to one repository, or to a sample.
+    let out = repovault(work.path(), &["verify", "--repo", "acme/repo-003"], &[]).await;
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("verified 1 archive(s): 1 ok"),
+        "{}",
+        text(&out)
+    );
+    let out = repovault(
+        work.path(),
+        &["verify", "--run", "r1", "--sample", "10%"],
+        &[],
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verified 2 archive(s)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_gives_back_a_bare_repository_and_its_wiki_and_can_push_a_mirror() {
+    let (gh, work) = backed_up(1).await;
+    let to = work.path().join("restored");
+    let out = repovault(
+        work.path(),
+        &["restore", "acme/with-wiki", "--to", to.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        refs_of(&to.join("with-wiki.git")),
+        refs_of(&gh.repo_path("acme", "with-wiki"))
+    );
+    assert_eq!(
+        refs_of(&to.join("with-wiki.wiki.git")),
+        refs_of(&gh.wiki_path("acme", "with-wiki"))
+    );
+    fsck(&to.join("with-wiki.git"));
+
+    // Into an existing non-empty directory: refused.
+    let out = repovault(
+        work.path(),
+        &["restore", "acme/with-wiki", "--to", to.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out)
+    );
+
+    // Pushed as a mirror to a new, empty remote: every ref arrives.
+    let remote = work.path().join("new-remote.git");
+    fixtures::init_bare(&remote, "main");
+    let to2 = work.path().join("restored-2");
+    let out = repovault(
+        work.path(),
+        &[
+            "restore",
+            "acme/unusual-refs",
+            "--to",
+            to2.to_str().unwrap(),
+            "--push-to",
+            remote.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        refs_of(&remote),
+        refs_of(&gh.repo_path("acme", "unusual-refs"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_picks_by_date_and_ls_lists_newest_first() {
+    let gh = github().await;
+    org::standard_org(&gh, "acme", 1);
+    let work = tempfile::tempdir().unwrap();
+    let backups = work.path().join("backups");
+    let out = repovault(
+        work.path(),
+        &["run", "--org", "acme", "--api-url", &gh.api_url()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Pretend that backup was taken in 2025, then back up a newer state.
+    let old = archives(&backups, "acme", "repo-000").remove(0);
+    let old_refs = extract(&old).manifest.refs;
+    let renamed = old.with_file_name("repo-000-20250101T000000Z.tar.zst");
+    std::fs::rename(&old, &renamed).unwrap();
+    std::fs::rename(manifest_path(&old), manifest_path(&renamed)).unwrap();
+    std::fs::remove_file(backups.join("repos/acme/repo-000/latest.json")).unwrap();
+    let repo = git2::Repository::open_bare(gh.repo_path("acme", "repo-000")).unwrap();
+    fixtures::commit(&repo, "main", &[("later.txt", b"later")], "later work");
+    let out = repovault(
+        work.path(),
+        &["run", "--org", "acme", "--api-url", &gh.api_url()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = repovault(work.path(), &["ls", "acme/repo-000"], &[]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("20")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(
+        rows[0].ends_with("latest") && rows[1].starts_with("2025-01-01"),
+        "{stdout}"
+    );
+
+    let to = work.path().join("old");
+    let out = repovault(
+        work.path(),
+        &[
+            "restore",
+            "acme/repo-000",
+            "--at",
+            "2025-06-01",
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(refs_of(&to.join("repo-000.git")), old_refs);
+    let to = work.path().join("new");
+    let out = repovault(
+        work.path(),
+        &["restore", "acme/repo-000", "--to", to.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        refs_of(&to.join("repo-000.git")),
+        refs_of(&gh.repo_path("acme", "repo-000"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_malicious_archive_cannot_write_outside_the_target() {
+    let (_gh, work) = backed_up(0).await;
+    let backups = work.path().join("backups");
+    // A hostile archive where a real one would be, with a manifest that matches it.
+    let dir = backups.join("repos/acme/evil");
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("evil-20260101T000000Z.tar.zst");
+    let victim = work.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    let mut builder = tar::Builder::new(zstd::Encoder::new(Vec::new(), 1).unwrap());
+    let mut raw = |path: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        if let Some(link) = link {
+            header.set_link_name(link).unwrap();
+        }
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    };
+    raw(
+        "evil.git/HEAD",
+        tar::EntryType::Regular,
+        None,
+        b"ref: refs/heads/main\n",
+    );
+    raw(
+        "evil.git/escape",
+        tar::EntryType::Symlink,
+        Some(victim.to_str().unwrap()),
+        b"",
+    );
+    raw(
+        "evil.git/escape/pwned",
+        tar::EntryType::Regular,
+        None,
+        b"owned",
+    );
+    raw(
+        "../../pwned-parent",
+        tar::EntryType::Regular,
+        None,
+        b"owned",
+    );
+    std::fs::write(&archive, builder.into_inner().unwrap().finish().unwrap()).unwrap();
+    let template = archives(&backups, "acme", "empty").remove(0);
+    std::fs::copy(manifest_path(&template), manifest_path(&archive)).unwrap();
+    reseal(&archive);
+
+    let to = work.path().join("restore-here");
+    let out = repovault(
+        work.path(),
+        &["restore", "acme/evil", "--to", to.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unsafe archive entry") && stderr.contains("evil.git/escape"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(&victim).unwrap().next().is_none(),
+        "wrote through the symlink"
+    );
+    assert!(!to.exists(), "a failed restore leaves nothing behind");
+    let strays: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("pwned") || n.starts_with(".repovault-restore"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+    assert!(!work.path().parent().unwrap().join("pwned-parent").exists());
+
+    let out = repovault(
+        work.path(),
+        &["verify", "--restore-drill", "--repo", "acme/evil"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL  repos/acme/evil/evil-20260101T000000Z.tar.zst: cannot extract: unsafe archive entry"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
+    let (_gh, work) = backed_up(1).await;
+    let backups = work.path().join("backups");
+    // Give repo-000 a history: copies of its archive dated daily over the last 10 days.
+    let source = archives(&backups, "acme", "repo-000").remove(0);
+    let now = jiff::Timestamp::now();
+    for days in 1..=10 {
+        let at = now - jiff::SignedDuration::from_hours(24 * days);
+        let name = format!("repo-000-{}.tar.zst", repovault_core::stamp(at));
+        let copy = source.with_file_name(name);
+        std::fs::copy(&source, &copy).unwrap();
+        std::fs::copy(manifest_path(&source), manifest_path(&copy)).unwrap();
+    }
+    assert_eq!(archives(&backups, "acme", "repo-000").len(), 11);
+    std::fs::write(
+        work.path().join("repovault.yml"),
+        "jobs:\n  - source: { org: acme }\n    target: ./backups\n    retention: { keep-last: 2, keep-within: 5d }\n",
+    )
+    .unwrap();
+    let out = repovault(work.path(), &["prune", "--dry-run"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("would delete repos/acme/repo-000/"))
+            .count(),
+        6,
+        "{stdout}"
+    );
+    assert_eq!(
+        archives(&backups, "acme", "repo-000").len(),
+        11,
+        "a dry run deletes nothing"
+    );
+
+    let out = repovault(work.path(), &["prune"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let left = archives(&backups, "acme", "repo-000");
+    assert_eq!(left.len(), 5, "{left:?}");
+    assert!(left.iter().all(|a| manifest_path(a).exists()));
+    let deleted_manifests = std::fs::read_dir(backups.join("repos/acme/repo-000"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".manifest.json")
+        })
+        .count();
+    assert_eq!(deleted_manifests, 5, "manifests go with their archives");
+
+    // keep-last 1 on everything: the archive latest.json names survives even when it
+    // is not the newest.
+    let latest_key = source.file_name().unwrap().to_owned();
+    let newer = source.with_file_name(format!(
+        "repo-000-{}.tar.zst",
+        repovault_core::stamp(now + jiff::SignedDuration::from_hours(1))
+    ));
+    std::fs::copy(&source, &newer).unwrap();
+    let out = repovault(
+        work.path(),
+        &["prune", "--from", "./backups", "--keep-last", "1"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let left: Vec<_> = archives(&backups, "acme", "repo-000")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left.contains(&latest_key),
+        "the newest good backup was deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prune_without_a_policy_refuses() {
+    let work = tempfile::tempdir().unwrap();
+    let out = repovault(work.path(), &["prune", "--from", "./backups"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no retention policy"),
+        "{}",
+        text(&out)
+    );
+}
