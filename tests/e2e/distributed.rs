@@ -463,3 +463,29 @@ async fn a_second_distributed_run_over_an_unchanged_org_fetches_and_uploads_noth
     );
     d.stop(&mut workers).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_ecs_the_task_is_protected_while_it_holds_jobs() {
+    let d = Deployment::new("protect", 5).await;
+    let agent = repovault_testkit::FakeEcsAgent::start().await.unwrap();
+    org::standard_org(&d.gh, "acme", 2);
+    d.gh.slow_fetch("acme", "repo-000", 1, Duration::from_secs(2));
+    let mut env = d.stack.env();
+    env.push(("ECS_AGENT_URI".into(), agent.uri()));
+    let args = ["--config", "repovault.yml", "--poll-wait", "1s", "--work-dir", "work"];
+    let mut worker = vec![Proc::spawn("worker", "worker", &args, &env, d.dir.path())];
+    assert!(agent.states().is_empty(), "an idle worker asks for nothing");
+    d.plan("r1", &[]).await;
+    eventually("protection while the slow job runs", Duration::from_secs(30), || async {
+        (agent.states() == [true]).then_some(())
+    })
+    .await;
+    let (status, _) = d.report("r1").await;
+    assert!(status.success());
+    eventually("protection removed once idle", Duration::from_secs(30), || async {
+        (agent.states() == [true, false]).then_some(())
+    })
+    .await;
+    assert_eq!(agent.requests()[0]["ExpiresInMinutes"], 60);
+    d.stop(&mut worker).await;
+}

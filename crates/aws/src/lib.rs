@@ -11,7 +11,9 @@
 //!   `ApproximateReceiveCount`, visibility changes for heartbeats and retries, and an
 //!   explicit move to the dead-letter queue found through the queue's redrive policy.
 //!
-//! Both work against AWS, LocalStack, MinIO or R2: `AWS_ENDPOINT_URL` (or
+//! - [`EcsTaskProtection`]: ECS task scale-in protection while a worker holds jobs.
+//!
+//! The store and queue work against AWS, LocalStack, MinIO or R2: `AWS_ENDPOINT_URL` (or
 //! `AWS_ENDPOINT_URL_S3` / `_SQS`) selects the endpoint, and S3 path-style addressing
 //! is used whenever a custom endpoint is set.
 //!
@@ -29,9 +31,11 @@
 
 mod s3_store;
 mod sqs_queue;
+mod task_protection;
 
 pub use s3_store::S3Store;
 pub use sqs_queue::SqsQueue;
+pub use task_protection::EcsTaskProtection;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 

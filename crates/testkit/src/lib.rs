@@ -11,6 +11,7 @@
 //!   ref names).
 //! - [`org`]: whole fixture organizations in one call.
 //! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
+//! - [`FakeEcsAgent`]: the ECS agent's task-protection endpoint.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -22,12 +23,14 @@
 //! # Ok(()) }
 //! ```
 
+mod fake_ecs_agent;
 mod fake_github;
 pub mod fixtures;
 pub mod org;
 mod throttle;
 
 pub use fake_github::{FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, Stats, TOKEN_USER};
+pub use fake_ecs_agent::FakeEcsAgent;
 pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).

@@ -84,6 +84,12 @@ impl WorkerConfig {
     }
 }
 
+/// Told whenever the worker starts holding jobs and whenever it goes idle: on ECS,
+/// task scale-in protection, so autoscaling never stops a task mid-archive.
+pub trait BusyObserver: Send + Sync {
+    fn set_busy(&self, busy: bool);
+}
+
 /// The ports a worker runs on.
 pub struct WorkerDeps {
     pub queue: Arc<dyn Queue>,
@@ -91,6 +97,7 @@ pub struct WorkerDeps {
     pub targets: TargetStores,
     pub git: GitCredentials,
     pub progress: Arc<Progress>,
+    pub busy: Option<Arc<dyn BusyObserver>>,
 }
 
 impl WorkerDeps {
@@ -100,6 +107,7 @@ impl WorkerDeps {
             targets,
             git,
             progress: Arc::new(Progress::default()),
+            busy: None,
         }
     }
 }
@@ -144,6 +152,7 @@ pub async fn run(
         jobs: JoinSet::new(),
         leases: HashMap::new(),
         summary: WorkerSummary::default(),
+        busy: deps.busy,
     };
     tokio::pin!(shutdown);
     // When shutdown was requested: the grace period counts from then.
@@ -185,6 +194,9 @@ pub async fn run(
             }
         };
         let mut permit = Some(permit);
+        if pool.jobs.is_empty() && !leases.is_empty() {
+            pool.set_busy(true);
+        }
         for lease in leases {
             let permit = match permit.take() {
                 Some(p) => p,
@@ -213,10 +225,24 @@ struct Pool {
     jobs: JoinSet<Disposition>,
     leases: HashMap<tokio::task::Id, Lease>,
     summary: WorkerSummary,
+    busy: Option<Arc<dyn BusyObserver>>,
 }
 
 impl Pool {
+    fn set_busy(&self, busy: bool) {
+        if let Some(observer) = &self.busy {
+            observer.set_busy(busy);
+        }
+    }
+
     async fn joined(&mut self, joined: Result<(tokio::task::Id, Disposition), JoinError>) {
+        self.count(joined).await;
+        if self.jobs.is_empty() {
+            self.set_busy(false);
+        }
+    }
+
+    async fn count(&mut self, joined: Result<(tokio::task::Id, Disposition), JoinError>) {
         let s = &mut self.summary;
         match joined {
             Ok((id, disposition)) => {

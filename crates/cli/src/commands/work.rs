@@ -59,6 +59,15 @@ pub struct WorkArgs {
     pub s3: S3Args,
 }
 
+/// ECS task protection as the worker's busy observer.
+struct Protection(repovault_aws::EcsTaskProtection);
+
+impl repovault_worker::BusyObserver for Protection {
+    fn set_busy(&self, busy: bool) {
+        self.0.set(busy);
+    }
+}
+
 pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let mut targets: Vec<Target> = Vec::new();
@@ -110,6 +119,11 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         open_targets(targets.iter(), &args.s3).await?,
         GitCredentials::new(token),
     );
+    let mut deps = deps;
+    if let Some(protection) = repovault_aws::EcsTaskProtection::from_env() {
+        tracing::info!("on ECS: the task is protected from scale-in while it holds jobs");
+        deps.busy = Some(Arc::new(Protection(protection)));
+    }
     tracing::info!(queue = %args.queue_url, targets = ?deps.targets, concurrency = cfg.concurrency, max_attempts = cfg.retry.max_attempts, "worker started");
     let work_dir = cfg.work_dir.clone();
     let summary = repovault_worker::run(cfg, deps, async {
