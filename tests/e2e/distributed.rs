@@ -472,19 +472,30 @@ async fn on_ecs_the_task_is_protected_while_it_holds_jobs() {
     d.gh.slow_fetch("acme", "repo-000", 1, Duration::from_secs(2));
     let mut env = d.stack.env();
     env.push(("ECS_AGENT_URI".into(), agent.uri()));
-    let args = ["--config", "repovault.yml", "--poll-wait", "1s", "--work-dir", "work"];
+    let args = [
+        "--config",
+        "repovault.yml",
+        "--poll-wait",
+        "1s",
+        "--work-dir",
+        "work",
+    ];
     let mut worker = vec![Proc::spawn("worker", "worker", &args, &env, d.dir.path())];
     assert!(agent.states().is_empty(), "an idle worker asks for nothing");
     d.plan("r1", &[]).await;
-    eventually("protection while the slow job runs", Duration::from_secs(30), || async {
-        (agent.states() == [true]).then_some(())
-    })
+    eventually(
+        "protection while the slow job runs",
+        Duration::from_secs(30),
+        || async { (agent.states() == [true]).then_some(()) },
+    )
     .await;
     let (status, _) = d.report("r1").await;
     assert!(status.success());
-    eventually("protection removed once idle", Duration::from_secs(30), || async {
-        (agent.states() == [true, false]).then_some(())
-    })
+    eventually(
+        "protection removed once idle",
+        Duration::from_secs(30),
+        || async { (agent.states() == [true, false]).then_some(()) },
+    )
     .await;
     assert_eq!(agent.requests()[0]["ExpiresInMinutes"], 60);
     d.stop(&mut worker).await;

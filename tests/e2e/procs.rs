@@ -16,7 +16,8 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts binary `bin_name` with `args` and `env`, in `dir` (where its log goes).
+    /// Starts binary `bin_name` with `args`, the test token and `env`, in `dir`
+    /// (where its log goes).
     pub fn spawn(
         name: &str,
         bin_name: &str,
@@ -24,14 +25,31 @@ impl Proc {
         env: &[(String, String)],
         dir: &Path,
     ) -> Proc {
+        let mut all = vec![
+            ("GITHUB_TOKEN".to_owned(), TOKEN.to_owned()),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        all.extend_from_slice(env);
+        Self::spawn_program(name, &bin(bin_name), args, &all, dir)
+    }
+
+    /// Starts `program` with `args` and exactly `env` (plus PATH and HOME, so git works).
+    pub fn spawn_program(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let stderr = std::fs::File::create(&log).unwrap();
         let stdout = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
-        let mut cmd = tokio::process::Command::new(bin(bin_name));
+        let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .current_dir(dir)
-            .env("GITHUB_TOKEN", TOKEN)
-            .env("RUST_LOG", "info")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -39,7 +57,7 @@ impl Proc {
             .kill_on_drop(true);
         let child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {bin_name}: {e}"));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
         Proc {
             name: name.into(),
             child,

@@ -25,13 +25,19 @@ pub struct EcsTaskProtection {
 impl EcsTaskProtection {
     /// `Some` when running on ECS (`ECS_AGENT_URI` set), `None` elsewhere.
     pub fn from_env() -> Option<Self> {
-        std::env::var("ECS_AGENT_URI").ok().filter(|u| !u.is_empty()).map(|uri| Self::new(&uri))
+        std::env::var("ECS_AGENT_URI")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|uri| Self::new(&uri))
     }
 
     /// Starts the background task that keeps the agent in step with [`Self::set`].
     pub fn new(agent_uri: &str) -> Self {
         let (desired, mut changes) = watch::channel(false);
-        let url = format!("{}/task-protection/v1/state", agent_uri.trim_end_matches('/'));
+        let url = format!(
+            "{}/task-protection/v1/state",
+            agent_uri.trim_end_matches('/')
+        );
         tokio::spawn(async move {
             let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
             let renew_every = Duration::from_secs(EXPIRES_IN_MINUTES * 60 / 2);
@@ -89,7 +95,12 @@ async fn put(
         .map_err(|e| e.to_string())?;
     let response = client.request(request).await.map_err(|e| e.to_string())?;
     let status = response.status();
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     let text = String::from_utf8_lossy(&body);
     if !status.is_success() || text.contains("\"failure\"") {
         return Err(format!("HTTP {status}: {text}"));

@@ -14,6 +14,7 @@ pub mod commands;
 mod exit;
 mod logging;
 mod progress;
+pub mod roles;
 mod wiring;
 
 use std::future::Future;

@@ -44,6 +44,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Invoked as `planner`, `worker` or `reporter` (a symlink): be that role.
+    if let Some(code) =
+        repovault_cli::roles::invoked_as().and_then(|name| repovault_cli::roles::run_role(&name))
+    {
+        return code;
+    }
     let cli = Cli::parse();
     repovault_cli::start(&cli.global, async move {
         match cli.command {

@@ -36,7 +36,11 @@ impl FakeEcsAgent {
                 })
                 .await;
         });
-        Ok(FakeEcsAgent { addr, requests, _stop: stop })
+        Ok(FakeEcsAgent {
+            addr,
+            requests,
+            _stop: stop,
+        })
     }
 
     /// What to set `ECS_AGENT_URI` to.
@@ -56,17 +60,29 @@ impl FakeEcsAgent {
 
     /// The raw request bodies.
     pub fn requests(&self) -> Vec<Value> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
-async fn update(State(requests): State<Arc<Mutex<Vec<Value>>>>, body: String) -> (StatusCode, String) {
+async fn update(
+    State(requests): State<Arc<Mutex<Vec<Value>>>>,
+    body: String,
+) -> (StatusCode, String) {
     let Ok(request) = serde_json::from_str::<Value>(&body) else {
         let failure = json!({ "failure": { "Arn": TASK_ARN, "Reason": "InvalidParameterException", "Detail": "body is not JSON" } });
         return (StatusCode::BAD_REQUEST, failure.to_string());
     };
-    let enabled = request.get("ProtectionEnabled").and_then(Value::as_bool).unwrap_or(false);
-    requests.lock().unwrap_or_else(|p| p.into_inner()).push(request);
+    let enabled = request
+        .get("ProtectionEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(request);
     let protection = json!({ "protection": { "ExpirationDate": null, "ProtectionEnabled": enabled, "TaskArn": TASK_ARN } });
     (StatusCode::OK, protection.to_string())
 }

@@ -29,8 +29,8 @@ pub mod fixtures;
 pub mod org;
 mod throttle;
 
-pub use fake_github::{FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, Stats, TOKEN_USER};
 pub use fake_ecs_agent::FakeEcsAgent;
+pub use fake_github::{FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, Stats, TOKEN_USER};
 pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).

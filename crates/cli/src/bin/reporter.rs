@@ -1,25 +1,5 @@
-//! `reporter`: the same as `repovault report`.
+//! `reporter`: the same as `repovault` invoked as `reporter`.
 
-use std::process::ExitCode;
-
-use clap::Parser;
-use repovault_cli::GlobalArgs;
-use repovault_cli::commands::report;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "reporter",
-    version,
-    about = "Accounts for every planned repository of a run and writes its report"
-)]
-struct Cli {
-    #[command(flatten)]
-    args: report::ReportArgs,
-    #[command(flatten)]
-    global: GlobalArgs,
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    repovault_cli::start(&cli.global, report::report(cli.args))
+fn main() -> std::process::ExitCode {
+    repovault_cli::roles::run_role("reporter").expect("a known role")
 }

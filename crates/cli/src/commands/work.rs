@@ -114,12 +114,11 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.visibility_timeout = args.visibility_timeout;
     cfg.shutdown_grace = args.shutdown_grace;
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
-    let deps = WorkerDeps::new(
+    let mut deps = WorkerDeps::new(
         Arc::new(queue) as Arc<dyn Queue>,
         open_targets(targets.iter(), &args.s3).await?,
         GitCredentials::new(token),
     );
-    let mut deps = deps;
     if let Some(protection) = repovault_aws::EcsTaskProtection::from_env() {
         tracing::info!("on ECS: the task is protected from scale-in while it holds jobs");
         deps.busy = Some(Arc::new(Protection(protection)));

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Asserts the security properties of repovault's CloudFormation templates.
+
+  - every S3 bucket blocks public access (all four settings), is encrypted, and is
+    versioned;
+  - every bucket has a policy denying requests without TLS (aws:SecureTransport false),
+    covering the bucket and its objects;
+  - every SQS queue is encrypted;
+  - no IAM role or policy allows a wildcard action ("*" or "service:*") on the "*"
+    resource, and none allows the action "*" at all.
+
+Usage: check_security.py TEMPLATE...                      exit 1 on any violation
+       check_security.py --expect-violations TEMPLATE...  exit 1 unless each has some
+(the second form keeps the checker honest against a deliberately insecure template).
+"""
+import sys
+
+from cfnlint.decode import decode
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def resources(template, kind):
+    for name, res in (template.get("Resources") or {}).items():
+        if res.get("Type") == kind:
+            yield name, res.get("Properties") or {}
+
+
+def refers_to(value, bucket):
+    """Whether an intrinsic (Ref / GetAtt / Sub) names the bucket resource."""
+    if isinstance(value, dict):
+        if value.get("Ref") == bucket:
+            return True
+        getatt = value.get("Fn::GetAtt")
+        if getatt and as_list(getatt)[0] in (bucket, f"{bucket}.Arn"):
+            return True
+        sub = value.get("Fn::Sub")
+        if sub:
+            text = sub if isinstance(sub, str) else sub[0]
+            return "${" + bucket in text
+        return any(refers_to(v, bucket) for v in value.values())
+    if isinstance(value, list):
+        return any(refers_to(v, bucket) for v in value)
+    return False
+
+
+def check(template):
+    problems = []
+    policies = [p for _, p in resources(template, "AWS::S3::BucketPolicy")]
+    for name, props in resources(template, "AWS::S3::Bucket"):
+        block = props.get("PublicAccessBlockConfiguration") or {}
+        for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(setting) is not True:
+                problems.append(f"bucket {name}: PublicAccessBlockConfiguration.{setting} is not true")
+        rules = ((props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")) or []
+        if not any((r.get("ServerSideEncryptionByDefault") or {}).get("SSEAlgorithm") for r in rules):
+            problems.append(f"bucket {name}: no default encryption")
+        if (props.get("VersioningConfiguration") or {}).get("Status") != "Enabled":
+            problems.append(f"bucket {name}: versioning is not enabled")
+        tls_only = False
+        for policy in policies:
+            if not refers_to(policy.get("Bucket"), name):
+                continue
+            for stmt in as_list((policy.get("PolicyDocument") or {}).get("Statement") or []):
+                condition = ((stmt.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+                actions = as_list(stmt.get("Action") or [])
+                resources_ = as_list(stmt.get("Resource") or [])
+                if (
+                    stmt.get("Effect") == "Deny"
+                    and str(condition).lower() == "false"
+                    and ("s3:*" in actions or "*" in actions)
+                    and len(resources_) >= 2
+                ):
+                    tls_only = True
+        if not tls_only:
+            problems.append(f"bucket {name}: no policy denies requests without TLS to the bucket and its objects")
+    for name, props in resources(template, "AWS::SQS::Queue"):
+        if not props.get("SqsManagedSseEnabled") and not props.get("KmsMasterKeyId"):
+            problems.append(f"queue {name}: not encrypted")
+    documents = []
+    for kind in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, props in resources(template, kind):
+            if kind == "AWS::IAM::Role":
+                for inline in props.get("Policies") or []:
+                    documents.append((f"{name}/{inline.get('PolicyName')}", inline.get("PolicyDocument") or {}))
+            else:
+                documents.append((name, props.get("PolicyDocument") or {}))
+    for where, document in documents:
+        for stmt in as_list(document.get("Statement") or []):
+            if stmt.get("Effect") != "Allow":
+                continue
+            actions = [a for a in as_list(stmt.get("Action") or []) if isinstance(a, str)]
+            resources_ = as_list(stmt.get("Resource") or [])
+            if "*" in actions:
+                problems.append(f"IAM {where}: allows every action (\"*\")")
+            wildcard = [a for a in actions if a == "*" or a.endswith(":*")]
+            if wildcard and "*" in resources_:
+                problems.append(f"IAM {where}: allows {', '.join(wildcard)} on every resource")
+    return problems
+
+
+def main(argv):
+    expect = "--expect-violations" in argv
+    paths = [a for a in argv if a != "--expect-violations"]
+    failed = False
+    for path in paths:
+        template, errors = decode(path)
+        if errors or template is None:
+            print(f"{path}: cannot parse: {errors}")
+            failed = True
+            continue
+        problems = check(template)
+        if expect:
+            if problems:
+                print(f"{path}: {len(problems)} violation(s) found, as expected")
+            else:
+                print(f"{path}: expected violations, found none: the checker is broken")
+                failed = True
+        else:
+            for p in problems:
+                print(f"{path}: {p}")
+            if problems:
+                failed = True
+            else:
+                print(f"{path}: security properties hold")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
