@@ -12,9 +12,9 @@ use nix::sys::signal::Signal;
 use repovault_reporter::Report;
 use yaml_serde::Value;
 
-use crate::localstack::{LocalStack, Stack, eventually};
 use crate::procs::Proc;
 use crate::support::bin;
+use repovault_testkit::localstack::{LocalStack, Stack, eventually};
 
 fn repo_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)

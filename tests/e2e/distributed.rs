@@ -10,9 +10,9 @@ use repovault_core::ResultRecord;
 use repovault_reporter::{RepoStatus, Report};
 use repovault_testkit::{FakeGitHub, FaultStatus, RepoSpec, ThrottledProxy, fixtures, org};
 
-use crate::localstack::{LocalStack, Stack, eventually};
 use crate::procs::Proc;
 use crate::support::*;
+use repovault_testkit::localstack::{LocalStack, Stack, eventually};
 
 /// One distributed deployment for one test.
 struct Deployment {

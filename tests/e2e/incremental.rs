@@ -20,28 +20,22 @@ async fn an_unchanged_org_is_listed_once_per_repo_and_nothing_is_uploaded() {
     let gh = github().await;
     let names = org::standard_org(&gh, "acme", 40);
     let work = tempfile::tempdir().unwrap();
-    let run = |id: &'static str| {
-        let api = gh.api_url();
-        let dir = work.path().to_owned();
+    let timed_run = |id: &'static str| {
+        let (gh, dir) = (&gh, work.path());
         async move {
             let start = Instant::now();
-            let out = repovault(
-                &dir,
-                &["run", "--org", "acme", "--api-url", &api, "--run-id", id],
-                &[],
-            )
-            .await;
+            let out = run_org(dir, gh, id, &[]).await;
             assert!(out.status.success(), "{}", text(&out));
             start.elapsed()
         }
     };
-    let first = run("first").await;
+    let first = timed_run("first").await;
     let after_first = gh.stats();
     let backups = work.path().join("backups");
     let before = archive_counts(&backups, &names);
     assert!(before.values().all(|n| *n == 1));
 
-    let second = run("second").await;
+    let second = timed_run("second").await;
     let after_second = gh.stats();
     println!(
         "full run {:.0} ms, unchanged run {:.0} ms ({:.1}% of the full run)",
@@ -80,27 +74,14 @@ async fn one_new_commit_means_exactly_one_new_archive() {
     let gh = github().await;
     let names = org::standard_org(&gh, "acme", 12);
     let work = tempfile::tempdir().unwrap();
-    let args = |id: &'static str| {
-        vec![
-            "run".to_owned(),
-            "--org".into(),
-            "acme".into(),
-            "--api-url".into(),
-            gh.api_url(),
-            "--run-id".into(),
-            id.into(),
-        ]
-    };
-    let run = |id: &'static str| {
-        let dir = work.path().to_owned();
-        let args = args(id);
+    let run = |id: &'static str, extra: &'static [&'static str]| {
+        let (gh, dir) = (&gh, work.path());
         async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = repovault(&dir, &args, &[]).await;
+            let out = run_org(dir, gh, id, extra).await;
             assert!(out.status.success(), "{}", text(&out));
         }
     };
-    run("r1").await;
+    run("r1", &[]).await;
     let backups = work.path().join("backups");
     let repo = git2::Repository::open_bare(gh.repo_path("acme", "repo-007")).unwrap();
     fixtures::commit(
@@ -110,7 +91,7 @@ async fn one_new_commit_means_exactly_one_new_archive() {
         "one more commit",
     );
     gh.touch("acme", "repo-007");
-    run("r2").await;
+    run("r2", &[]).await;
     let second = report(&backups, "r2");
     assert_eq!((second.totals.ok, second.totals.unchanged), (1, 11));
     for name in &names {
@@ -132,23 +113,6 @@ async fn one_new_commit_means_exactly_one_new_archive() {
     );
 
     // --full archives everything again.
-    let dir = work.path().to_owned();
-    let api = gh.api_url();
-    let out = repovault(
-        &dir,
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &api,
-            "--run-id",
-            "r3",
-            "--full",
-        ],
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    run("r3", &["--full"]).await;
     assert_eq!(report(&backups, "r3").totals.ok, 12);
 }

@@ -10,11 +10,12 @@
 //! Distributed tests also need LocalStack (S3 + SQS), which `scripts/test` starts;
 //! each test creates its own bucket, queue and dead-letter queue in it.
 
+mod bench;
 mod deployment;
 mod distributed;
 mod github_source;
 mod incremental;
-mod localstack;
+
 mod procs;
 mod run_local;
 mod support;

@@ -14,22 +14,7 @@ async fn backs_up_every_repository_of_a_large_org_verifiably() {
     let names = org::showcase_org(&gh, "acme", 250);
     assert!(names.len() >= 257);
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
-        work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "big",
-            "--concurrency",
-            "8",
-        ],
-        &[],
-    )
-    .await;
+    let out = run_org(work.path(), &gh, "big", &["--concurrency", "8"]).await;
     assert!(out.status.success(), "{}", text(&out));
 
     let backups = work.path().join("backups");
@@ -69,20 +54,11 @@ async fn empty_repositories_and_missing_wikis_are_successes() {
     let gh = github().await;
     org::showcase_org(&gh, "acme", 0);
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
+    let out = run_org(
         work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "r1",
-            "--pattern",
-            "^(empty|wiki-never-written)$",
-        ],
-        &[],
+        &gh,
+        "r1",
+        &["--pattern", "^(empty|wiki-never-written)$"],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
@@ -110,16 +86,11 @@ async fn non_matching_repositories_are_left_untouched() {
     let gh = github().await;
     let names = org::standard_org(&gh, "acme", 30);
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
+    let out = run_org(
         work.path(),
+        &gh,
+        "r1",
         &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "r1",
             "--pattern",
             "^repo-01",
             "--pattern",
@@ -127,7 +98,6 @@ async fn non_matching_repositories_are_left_untouched() {
             "--exclude",
             "5$",
         ],
-        &[],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
@@ -204,20 +174,7 @@ async fn a_deleted_repository_fails_permanently_without_retries() {
     // Listed by the API, gone from git: as when a repository is deleted mid-run.
     std::fs::remove_dir_all(gh.repo_path("acme", "repo-001")).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
-        work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "r1",
-        ],
-        &[],
-    )
-    .await;
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = report(&work.path().join("backups"), "r1");
     let failed = report
@@ -241,20 +198,7 @@ async fn a_rate_limited_listing_waits_and_completes() {
     org::standard_org(&gh, "acme", 120);
     gh.rate_limit_next(1, Duration::from_secs(1));
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
-        work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "r1",
-        ],
-        &[],
-    )
-    .await;
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(gh.stats().rate_limited, 1);
     assert_eq!(report(&work.path().join("backups"), "r1").totals.ok, 120);
@@ -431,20 +375,7 @@ async fn unusual_ref_names_survive_the_round_trip() {
     fixtures::add_unusual_refs(&repo);
     gh.add_repo(repovault_testkit::RepoSpec::new("acme", "odd"));
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
-        work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "r1",
-        ],
-        &[],
-    )
-    .await;
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     let extracted = assert_archive_matches(&work.path().join("backups"), &gh, "acme", "odd");
     assert!(

@@ -148,3 +148,19 @@ pub fn assert_archive_matches(
     fsck(&bare);
     extracted
 }
+
+/// `repovault run --org acme --api-url <fake> --run-id <run_id> <extra>` in `cwd`.
+pub async fn run_org(cwd: &Path, gh: &FakeGitHub, run_id: &str, extra: &[&str]) -> Output {
+    let api = gh.api_url();
+    let mut args = vec![
+        "run",
+        "--org",
+        "acme",
+        "--api-url",
+        &api,
+        "--run-id",
+        run_id,
+    ];
+    args.extend_from_slice(extra);
+    repovault(cwd, &args, &[]).await
+}

@@ -13,20 +13,7 @@ async fn backed_up(n: usize) -> (repovault_testkit::FakeGitHub, tempfile::TempDi
     let gh = github().await;
     org::showcase_org(&gh, "acme", n);
     let work = tempfile::tempdir().unwrap();
-    let out = repovault(
-        work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--run-id",
-            "r1",
-        ],
-        &[],
-    )
-    .await;
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     (gh, work)
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use repovault_core::ports::store::Store;
 use repovault_core::{Layout, Manifest, RefSet};
-use repovault_git::restore::{extract_archive, fsck};
+use repovault_git::restore::{extract_archive, fsck, unresolved_refs};
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -106,7 +106,24 @@ fn check_repo(path: &Path, expected: &RefSet) -> Result<(), String> {
             describe_difference(expected, &found)
         ));
     }
-    fsck(path).map_err(|e| format!("git fsck: {e}"))
+    let unresolved =
+        unresolved_refs(path, expected).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !unresolved.is_empty() {
+        return Err(format!(
+            "refs point at missing objects: {}",
+            unresolved.join(", ")
+        ));
+    }
+    match fsck(path) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::warn!(
+                "git is not installed: every ref's object checked, connectivity not (no git fsck)"
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("git fsck: {e}")),
+    }
 }
 
 fn describe_difference(expected: &RefSet, found: &RefSet) -> String {

@@ -196,6 +196,39 @@ impl SelectArgs {
     }
 }
 
+/// Reads and validates a YAML config file named on the command line.
+pub fn load_config_file(path: &Path) -> Result<Config, InvalidConfig> {
+    let cwd =
+        std::env::current_dir().map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
+    read_config_file(&cwd.join(path))
+        .and_then(|raw| raw.validate(&cwd))
+        .map_err(|e| InvalidConfig(e.to_string()))
+}
+
+/// The targets a flag names (`urls`) followed by those of `config`'s jobs, each once.
+pub fn targets_of(
+    flag: &str,
+    urls: &[String],
+    config: Option<&Config>,
+) -> Result<Vec<repovault_core::Target>, InvalidConfig> {
+    let cwd =
+        std::env::current_dir().map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
+    let mut targets = Vec::new();
+    for url in urls {
+        let target = repovault_core::Target::parse(url, &cwd)
+            .map_err(|reason| InvalidConfig(format!("{flag}: {reason}")))?;
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    for job in config.into_iter().flat_map(|c| &c.jobs) {
+        if !targets.contains(&job.target) {
+            targets.push(job.target.clone());
+        }
+    }
+    Ok(targets)
+}
+
 /// Reads and parses a YAML config file; errors name the file.
 pub fn read_config_file(path: &Path) -> Result<RawConfig, ConfigErrors> {
     let text = std::fs::read_to_string(path)
@@ -297,43 +330,23 @@ impl FromArgs {
     /// The configuration, if one applies (`--config`, or `./repovault.yml` without
     /// `--from`).
     pub fn config(&self) -> Result<Option<Config>, InvalidConfig> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
-        let path = match (&self.config, &self.from) {
-            (Some(path), _) => cwd.join(path),
-            (None, None) if cwd.join(defaults::CONFIG_FILE).exists() => {
-                cwd.join(defaults::CONFIG_FILE)
+        match (&self.config, &self.from) {
+            (Some(path), _) => load_config_file(path).map(Some),
+            (None, None) if Path::new(defaults::CONFIG_FILE).exists() => {
+                load_config_file(Path::new(defaults::CONFIG_FILE)).map(Some)
             }
-            _ => return Ok(None),
-        };
-        read_config_file(&path)
-            .and_then(|raw| raw.validate(&cwd))
-            .map(Some)
-            .map_err(|e| InvalidConfig(e.to_string()))
+            _ => Ok(None),
+        }
     }
 
-    /// The targets to read.
+    /// The targets to read: `--from`, else the configuration's, else `./backups`.
     pub fn targets(&self) -> Result<Vec<repovault_core::Target>, InvalidConfig> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
         if let Some(from) = &self.from {
-            let target = repovault_core::Target::parse(from, &cwd)
-                .map_err(|r| InvalidConfig(format!("--from: {r}")))?;
-            return Ok(vec![target]);
+            return targets_of("--from", std::slice::from_ref(from), None);
         }
         match self.config()? {
-            Some(config) => {
-                let mut targets: Vec<repovault_core::Target> = Vec::new();
-                for job in config.jobs {
-                    if !targets.contains(&job.target) {
-                        targets.push(job.target);
-                    }
-                }
-                Ok(targets)
-            }
-            None => Ok(vec![
-                repovault_core::Target::parse("./backups", &cwd).map_err(InvalidConfig)?,
-            ]),
+            Some(config) => targets_of("--config", &[], Some(&config)),
+            None => targets_of("--from", &["./backups".to_owned()], None),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Mirror clones with the `git` CLI.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -13,28 +14,42 @@ use crate::{GitCredentials, GitError};
 /// An empty repository clones successfully (with no refs). The child is killed if the
 /// returned future is dropped, so a cancelled job leaves no git process behind.
 pub async fn mirror_clone(url: &str, dest: &Path, creds: &GitCredentials) -> Result<(), GitError> {
-    let output = Command::new("git")
-        .args(["clone", "--mirror", "--quiet", "--no-local", "--", url])
-        .arg(dest)
+    let args = ["clone", "--mirror", "--quiet", "--no-local", "--", url].map(OsStr::new);
+    let args: Vec<&OsStr> = args.into_iter().chain([dest.as_os_str()]).collect();
+    run_git("clone", url, &args, None, creds).await
+}
+
+/// Runs `git <args>` talking to `url` with `creds`, killed if the future is dropped;
+/// a failure is classified from git's stderr, with the token redacted.
+pub(crate) async fn run_git(
+    op: &'static str,
+    url: &str,
+    args: &[&OsStr],
+    cwd: Option<&Path>,
+    creds: &GitCredentials,
+) -> Result<(), GitError> {
+    let mut command = Command::new("git");
+    command
+        .args(args)
         .envs(creds.git_env(url))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(GitError::Spawn)?;
+        .kill_on_drop(true);
+    if let Some(dir) = cwd {
+        command.current_dir(dir);
+    }
+    let output = command.output().await.map_err(GitError::Spawn)?;
     if output.status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let detail = creds.redact(stderr.trim());
+    let detail = creds.redact(String::from_utf8_lossy(&output.stderr).trim());
     let detail = if detail.is_empty() {
         format!("git exited with {}", output.status)
     } else {
         detail
     };
-    Err(classify_text("clone", url, detail))
+    Err(classify_text(op, url, detail))
 }
 
 /// Total bytes of the files under `path` (symlinks not followed).

@@ -1,9 +1,12 @@
 //! Getting repositories back out of archives, safely, and checking them.
 
+use std::ffi::OsStr;
 use std::fs::OpenOptions;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
+
+use repovault_core::RefSet;
 
 use crate::{GitCredentials, GitError};
 
@@ -114,41 +117,46 @@ fn safe_relative(path: &Path, name: &str) -> Result<PathBuf, ExtractError> {
     Ok(out)
 }
 
-/// `git fsck --full` on a repository: every object present and connected. Returns
-/// git's complaint on failure.
-pub fn fsck(repo: &Path) -> Result<(), String> {
-    let out = Command::new("git")
+/// `git fsck --full` on a repository: every object present and connected. `Ok(false)`
+/// when git is not installed (the drill then relies on [`unresolved_refs`]); the error
+/// is git's complaint.
+pub fn fsck(repo: &Path) -> Result<bool, String> {
+    let out = match Command::new("git")
         .args(["fsck", "--full", "--no-dangling", "--no-progress"])
         .current_dir(repo)
         .env("GIT_CONFIG_COUNT", "1")
         .env("GIT_CONFIG_KEY_0", "safe.directory")
         .env("GIT_CONFIG_VALUE_0", "*")
         .output()
-        .map_err(|e| format!("could not run git fsck: {e}"))?;
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("could not run git fsck: {e}")),
+    };
     if out.status.success() {
-        Ok(())
+        Ok(true)
     } else {
         let text = String::from_utf8_lossy(&out.stderr);
         Err(text.lines().take(5).collect::<Vec<_>>().join("; "))
     }
 }
 
+/// The refs whose object is missing from the repository at `path` (libgit2, no git
+/// CLI needed).
+pub fn unresolved_refs(path: &Path, refs: &RefSet) -> Result<Vec<String>, GitError> {
+    let repo = git2::Repository::open_bare(path)?;
+    let odb = repo.odb()?;
+    Ok(refs
+        .iter()
+        .filter(|(_, oid)| git2::Oid::from_str(oid).map_or(true, |oid| !odb.exists(oid)))
+        .map(|(name, _)| name.to_owned())
+        .collect())
+}
+
 /// `git push --mirror <url>` from a bare repository: every ref, to a new remote.
 pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Result<(), GitError> {
-    let output = tokio::process::Command::new("git")
-        .args(["push", "--mirror", "--quiet", "--", url])
-        .current_dir(repo)
-        .envs(creds.git_env(url))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(GitError::Spawn)?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let detail = creds.redact(String::from_utf8_lossy(&output.stderr).trim());
-    Err(crate::error::classify_text("push", url, detail))
+    let args = ["push", "--mirror", "--quiet", "--", url].map(OsStr::new);
+    crate::mirror::run_git("push", url, &args, Some(repo), creds).await
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //!   smart HTTP protocol, with faults on demand.
 //! - [`fixtures`]: builders for real git repositories (standard, empty, wiki, unusual
 //!   ref names).
+//! - [`history`]: large repositories with long histories, via `git fast-import`.
 //! - [`org`]: whole fixture organizations in one call.
+//! - [`localstack`]: a fresh bucket and queues on LocalStack, and ways to look inside.
 //! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
 //! - [`FakeEcsAgent`]: the ECS agent's task-protection endpoint.
 //!
@@ -26,6 +28,8 @@
 mod fake_ecs_agent;
 mod fake_github;
 pub mod fixtures;
+pub mod history;
+pub mod localstack;
 pub mod org;
 mod throttle;
 
@@ -35,17 +39,5 @@ pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).
 pub(crate) fn dir_size_kb(path: &std::path::Path) -> u64 {
-    fn walk(path: &std::path::Path) -> u64 {
-        std::fs::read_dir(path)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() => walk(&e.path()),
-                Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-                _ => 0,
-            })
-            .sum()
-    }
-    walk(path).div_ceil(1024)
+    repovault_git::dir_size(path).unwrap_or(0).div_ceil(1024)
 }

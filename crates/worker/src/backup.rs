@@ -40,30 +40,10 @@ pub(crate) async fn back_up(
         .map_err(BackupError::WorkDir)?;
 
     let want_wiki = msg.options.wiki && repo.has_wiki;
-    if !msg.options.full {
-        let remote = list_remote_blocking(&repo.clone_url, ctx.git).await?;
-        let wiki_remote = if want_wiki {
-            match list_remote_blocking(&repo.wiki_url(), ctx.git).await {
-                Ok(wiki) => Some(wiki.refs),
-                Err(BackupError::Git(GitError::NotFound { .. })) => None,
-                Err(e) => return Err(e),
-            }
-        } else {
-            None
-        };
-        if let Some(record) = unchanged(
-            ctx.store,
-            &layout,
-            msg,
-            &remote.refs,
-            wiki_remote.as_ref(),
-            attempt,
-            started_at,
-        )
-        .await?
-        {
-            return Ok(record);
-        }
+    if !msg.options.full
+        && let Some(record) = unchanged(ctx, &layout, msg, want_wiki, attempt, started_at).await?
+    {
+        return Ok(record);
     }
 
     let mirror_dir = work.path().join(format!("{}.git", repo.name));
@@ -185,24 +165,36 @@ pub(crate) async fn back_up(
     })
 }
 
-/// The record of an unchanged repository, if its refs (and its wiki's) equal those of
-/// the latest backup and that backup's archive is still there.
+/// The record of an unchanged repository, if there is a latest backup, its refs (and
+/// its wiki's) equal the remote's, and its archive is still there. Without a latest
+/// backup nothing is asked of the remote: a first backup costs no extra round trip.
 async fn unchanged(
-    store: &dyn Store,
+    ctx: &BackupContext<'_>,
     layout: &Layout,
     msg: &JobMessage,
-    refs: &RefSet,
-    wiki_refs: Option<&RefSet>,
+    want_wiki: bool,
     attempt: u32,
     started_at: Timestamp,
 ) -> Result<Option<ResultRecord>, BackupError> {
     let repo = &msg.repo;
+    let store = ctx.store;
     let Some(latest) = store
         .get_json::<LatestPointer>(&layout.latest(&repo.owner, &repo.name))
         .await?
     else {
         return Ok(None);
     };
+    let refs = list_remote_blocking(&repo.clone_url, ctx.git).await?.refs;
+    let wiki_refs = if want_wiki {
+        match list_remote_blocking(&repo.wiki_url(), ctx.git).await {
+            Ok(wiki) => Some(wiki.refs),
+            Err(BackupError::Git(GitError::NotFound { .. })) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let wiki_refs = wiki_refs.as_ref();
     let digest = refs.digest();
     let wiki_digest = wiki_refs.map(RefSet::digest);
     if latest.refs_digest != digest || latest.wiki_refs_digest != wiki_digest {
@@ -212,7 +204,7 @@ async fn unchanged(
         tracing::warn!(archive = %latest.archive.key, "latest.json names an archive that is gone; backing up again");
         return Ok(None);
     }
-    let wiki = match (wiki_refs, msg.options.wiki && repo.has_wiki) {
+    let wiki = match (wiki_refs, want_wiki) {
         (Some(_), _) => WikiOutcome::Mirrored,
         (None, true) => WikiOutcome::Absent,
         (None, false) => WikiOutcome::Skipped,

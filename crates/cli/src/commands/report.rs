@@ -11,7 +11,7 @@ use repovault_core::{Layout, RunId, Target};
 use repovault_reporter::Report;
 use tokio::time::Instant;
 
-use crate::args::{S3Args, duration, read_config_file};
+use crate::args::{S3Args, duration, load_config_file, targets_of};
 use crate::exit::InvalidConfig;
 use crate::wiring::{open_queue, open_store};
 
@@ -47,24 +47,8 @@ pub struct ReportArgs {
 }
 
 pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let cwd = std::env::current_dir()?;
-    let mut targets: Vec<Target> = Vec::new();
-    for url in &args.targets {
-        targets.push(
-            Target::parse(url, &cwd)
-                .map_err(|reason| InvalidConfig(format!("--target: {reason}")))?,
-        );
-    }
-    if let Some(path) = &args.config {
-        let config = read_config_file(&cwd.join(path))
-            .and_then(|raw| raw.validate(&cwd))
-            .map_err(|e| InvalidConfig(e.to_string()))?;
-        for job in config.jobs {
-            if !targets.contains(&job.target) {
-                targets.push(job.target);
-            }
-        }
-    }
+    let config = args.config.as_deref().map(load_config_file).transpose()?;
+    let targets = targets_of("--target", &args.targets, config.as_ref())?;
     if targets.is_empty() {
         return Err(InvalidConfig(
             "--target: name the target holding the run (or --config)".into(),

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::Target;
 use repovault_core::config::RetryPolicy;
 use repovault_core::ports::queue::Queue;
 use repovault_git::GitCredentials;
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
-use crate::args::{S3Args, duration, read_config_file};
+use crate::args::{S3Args, duration, load_config_file, targets_of};
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
 use crate::wiring::{load_token, open_queue, open_targets};
@@ -69,26 +68,13 @@ impl repovault_worker::BusyObserver for Protection {
 }
 
 pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
-    let cwd = std::env::current_dir()?;
-    let mut targets: Vec<Target> = Vec::new();
-    for url in &args.allow_targets {
-        targets.push(
-            Target::parse(url, &cwd)
-                .map_err(|reason| InvalidConfig(format!("--allow-target: {reason}")))?,
-        );
-    }
-    let mut retry = RetryPolicy::default();
-    let (mut concurrency, mut work_dir, mut token_file) = (None, None, None);
-    if let Some(path) = &args.config {
-        let config = read_config_file(&cwd.join(path))
-            .and_then(|raw| raw.validate(&cwd))
-            .map_err(|e| InvalidConfig(e.to_string()))?;
-        targets.extend(config.jobs.iter().map(|j| j.target.clone()));
-        retry = config.retry;
-        concurrency = Some(config.concurrency);
-        work_dir = config.work_dir;
-        token_file = config.token_file;
-    }
+    let config = args.config.as_deref().map(load_config_file).transpose()?;
+    let targets = targets_of("--allow-target", &args.allow_targets, config.as_ref())?;
+    let mut retry = config
+        .as_ref()
+        .map_or_else(RetryPolicy::default, |c| c.retry);
+    let concurrency = config.as_ref().map(|c| c.concurrency);
+    let (work_dir, token_file) = config.map_or((None, None), |c| (c.work_dir, c.token_file));
     if targets.is_empty() {
         return Err(InvalidConfig(
             "--allow-target: the worker needs at least one target it may write to (or --config)"

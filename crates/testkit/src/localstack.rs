@@ -1,5 +1,5 @@
-//! LocalStack (S3 + SQS), started by `scripts/test` before the tests: a fresh bucket,
-//! queue and dead-letter queue per test, and helpers to look inside them.
+//! LocalStack (S3 + SQS), started by `scripts/test` (or `scripts/bench`): a fresh
+//! bucket, queue and dead-letter queue per user, and helpers to look inside them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,15 @@ pub struct Stack {
 impl LocalStack {
     /// Connects, failing the test (never skipping it) if LocalStack is not running.
     pub async fn connect() -> LocalStack {
-        let endpoint = endpoint();
+        match Self::try_connect(&endpoint()).await {
+            Ok(ls) => ls,
+            Err(e) => panic!("{e}: run the tests with scripts/test, which starts LocalStack"),
+        }
+    }
+
+    /// Connects to `endpoint`, or says why not.
+    pub async fn try_connect(endpoint: &str) -> Result<LocalStack, String> {
+        let endpoint = endpoint.to_owned();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&endpoint)
             .region(Region::new("us-east-1"))
@@ -44,11 +52,9 @@ impl LocalStack {
         );
         let sqs = aws_sdk_sqs::Client::new(&config);
         if let Err(e) = sqs.list_queues().send().await {
-            panic!(
-                "LocalStack is not reachable at {endpoint} ({e}): run the tests with scripts/test, which starts it"
-            );
+            return Err(format!("LocalStack is not reachable at {endpoint} ({e})"));
         }
-        LocalStack { endpoint, s3, sqs }
+        Ok(LocalStack { endpoint, s3, sqs })
     }
 
     /// A fresh bucket and a queue whose dead-letter queue takes messages after

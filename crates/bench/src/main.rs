@@ -1,0 +1,75 @@
+//! `repovault-bench`: measures repovault against the floor (`git clone --mirror` of
+//! every repository, same concurrency) and the obvious script (clone → tar -czf →
+//! upload, one repository at a time), on one generated fixture organization, in one
+//! invocation, as ratios that hold on a noisy machine. Prints a table and writes JSON.
+//!
+//!     scripts/bench                    # release build, LocalStack for the S3 parts
+//!     scripts/bench --smoke            # seconds: a tiny fixture, one run
+
+mod fixture;
+mod measure;
+mod scenarios;
+mod table;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Benchmark repovault against the git clone floor and a sequential clone/tar/upload script"
+)]
+pub struct Args {
+    /// Timed runs per scenario; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Concurrency for repovault and for the floor's clones.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Sizes (MiB) of the large repositories.
+    #[arg(long, value_delimiter = ',', default_value = "200,100,50,25")]
+    pub large_mb: Vec<usize>,
+    /// Commits in each large repository.
+    #[arg(long, default_value_t = 2000)]
+    pub commits: usize,
+    /// Tiny repositories besides the large ones.
+    #[arg(long, default_value_t = 200)]
+    pub tiny: usize,
+    /// Repositories the planner lists and enqueues in the planner-scale scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub planner_repos: usize,
+    /// LocalStack (or any S3 + SQS endpoint) for the distributed scenarios; skipped if
+    /// unreachable.
+    #[arg(
+        long,
+        env = "REPOVAULT_TEST_AWS_ENDPOINT",
+        default_value = "http://127.0.0.1:4566"
+    )]
+    pub aws_endpoint: String,
+    /// A tiny fixture and one run: checks the harness, measures nothing meaningful.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "bench-results.json")]
+    pub json: PathBuf,
+    /// Where the repovault binaries are [default: beside this one].
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.runs = 1;
+        args.large_mb = vec![2];
+        args.commits = 50;
+        args.tiny = 5;
+        args.planner_repos = 300;
+    }
+    let results = scenarios::run_all(&args).await?;
+    println!("{}", table::render(&results));
+    std::fs::write(&args.json, serde_json::to_vec_pretty(&results)?)?;
+    println!("results written to {}", args.json.display());
+    Ok(())
+}

@@ -1,0 +1,543 @@
+//! The measured scenarios, all on one fixture, in one process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use repovault_core::ports::store::{ObjectMetadata, Store};
+use repovault_local::FsStore;
+use repovault_testkit::localstack::{LocalStack, Stack};
+use repovault_testkit::{FakeGitHub, FakeGitHubOptions, RepoSpec};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio_util::io::ReaderStream;
+
+use crate::Args;
+use crate::fixture::{self, Fixture, ORG, TOKEN, dir_bytes};
+use crate::measure::{median, peak_rss, run_sampled};
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub at: jiff::Timestamp,
+    pub commit: Option<String>,
+    pub machine: Machine,
+    pub fixture: FixtureInfo,
+    pub concurrency: usize,
+    pub runs: usize,
+    pub scenarios: Vec<Scenario>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub kernel: String,
+    pub git: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FixtureInfo {
+    pub repos: usize,
+    pub large_mb: Vec<usize>,
+    pub commits_per_large_repo: usize,
+    pub tiny_repos: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    /// Every timed run, seconds.
+    pub runs_secs: Vec<f64>,
+    pub median_secs: f64,
+    pub vs_floor: Option<f64>,
+    pub vs_baseline: Option<f64>,
+    /// Bytes of the fixture's repositories per second of the median run.
+    pub mb_per_sec: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+    /// Bytes written to the store by one run.
+    pub stored_bytes: Option<u64>,
+    pub note: String,
+    /// Backs up the whole fixture, so it compares with the floor and the baseline.
+    #[serde(skip)]
+    whole_fixture: bool,
+}
+
+impl Scenario {
+    fn new(name: &str, runs: Vec<Duration>, note: impl Into<String>) -> Self {
+        let median_secs = median(runs.clone()).as_secs_f64();
+        Scenario {
+            name: name.into(),
+            runs_secs: runs.iter().map(Duration::as_secs_f64).collect(),
+            median_secs,
+            vs_floor: None,
+            vs_baseline: None,
+            mb_per_sec: None,
+            peak_rss_mb: None,
+            stored_bytes: None,
+            note: note.into(),
+            whole_fixture: true,
+        }
+    }
+
+    /// A scenario that does not back up the whole fixture.
+    fn partial(mut self) -> Self {
+        self.whole_fixture = false;
+        self
+    }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
+    let bin_dir = match &args.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .expect("exe dir")
+            .to_owned(),
+    };
+    let repovault = bin_dir.join("repovault");
+    anyhow::ensure!(
+        repovault.exists(),
+        "{} is missing: build with `cargo build --release --bins` (scripts/bench does)",
+        repovault.display()
+    );
+    eprintln!(
+        "building the fixture: large {:?} MiB × {} commits, {} tiny repositories",
+        args.large_mb, args.commits, args.tiny
+    );
+    let fixture = fixture::build(&args.large_mb, args.commits, args.tiny).await?;
+    eprintln!(
+        "fixture: {} repositories, {:.0} MiB",
+        fixture.repos.len(),
+        mb(fixture.bytes)
+    );
+    let scratch = tempfile::Builder::new()
+        .prefix("repovault-bench-")
+        .tempdir()?;
+    let ctx = Ctx {
+        args,
+        fixture: &fixture,
+        repovault: &repovault,
+        bin_dir: &bin_dir,
+        scratch: scratch.path(),
+    };
+
+    let mut scenarios = Vec::new();
+    let floor = ctx.floor().await?;
+    let baseline = ctx.baseline().await?;
+    let (full, unchanged) = ctx.repovault_local().await?;
+    scenarios.extend([floor, baseline, full, unchanged]);
+    scenarios.extend(ctx.rss_local().await?);
+    match LocalStack::try_connect(&args.aws_endpoint).await {
+        Ok(ls) => {
+            scenarios.extend(ctx.distributed(&ls).await?);
+            scenarios.push(ctx.planner_scale(&ls).await?);
+        }
+        Err(e) => eprintln!("skipping the S3/SQS scenarios: {e} (scripts/bench starts LocalStack)"),
+    }
+    let floor_secs = scenarios[0].median_secs;
+    let baseline_secs = scenarios[1].median_secs;
+    for s in scenarios.iter_mut().filter(|s| s.whole_fixture) {
+        s.vs_floor = Some(s.median_secs / floor_secs);
+        s.vs_baseline = Some(s.median_secs / baseline_secs);
+        s.mb_per_sec = Some(mb(fixture.bytes) / s.median_secs);
+    }
+    Ok(Results {
+        at: jiff::Timestamp::now(),
+        commit: Some(command_output("git", &["rev-parse", "--short", "HEAD"]))
+            .filter(|c| !c.is_empty()),
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel: command_output("uname", &["-r"]),
+            git: command_output("git", &["--version"]),
+        },
+        fixture: FixtureInfo {
+            repos: fixture.repos.len(),
+            large_mb: args.large_mb.clone(),
+            commits_per_large_repo: args.commits,
+            tiny_repos: args.tiny,
+            bytes: fixture.bytes,
+        },
+        concurrency: args.concurrency,
+        runs: args.runs,
+        scenarios,
+    })
+}
+
+struct Ctx<'a> {
+    args: &'a Args,
+    fixture: &'a Fixture,
+    repovault: &'a Path,
+    bin_dir: &'a Path,
+    scratch: &'a Path,
+}
+
+async fn git_mirror(url: &str, dest: &Path) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new("git")
+        .args(["clone", "--mirror", "--quiet", url])
+        .arg(dest)
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "git clone --mirror {url} failed");
+    Ok(())
+}
+
+impl Ctx<'_> {
+    fn fresh(&self, name: &str) -> PathBuf {
+        let dir = self
+            .scratch
+            .join(format!("{name}-{:08x}", fastrand::u32(..)));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    fn api(&self) -> String {
+        self.fixture.github.api_url()
+    }
+
+    /// `git clone --mirror` of every repository, `concurrency` at a time.
+    async fn floor(&self) -> anyhow::Result<Scenario> {
+        let mut runs = Vec::new();
+        for run in 0..self.args.runs {
+            let dir = self.fresh("floor");
+            let slots = Arc::new(Semaphore::new(self.args.concurrency));
+            let start = Instant::now();
+            let mut clones = tokio::task::JoinSet::new();
+            for name in &self.fixture.repos {
+                let url = self.fixture.github.clone_url(ORG, name);
+                let dest = dir.join(format!("{name}.git"));
+                let slots = slots.clone();
+                clones.spawn(async move {
+                    let _slot = slots.acquire_owned().await?;
+                    git_mirror(&url, &dest).await
+                });
+            }
+            while let Some(done) = clones.join_next().await {
+                done??;
+            }
+            runs.push(start.elapsed());
+            eprintln!("floor run {}: {:.1}s", run + 1, runs[run].as_secs_f64());
+            std::fs::remove_dir_all(&dir)?;
+        }
+        Ok(Scenario::new(
+            "floor: git clone --mirror",
+            runs,
+            format!("every repository, {} at a time", self.args.concurrency),
+        ))
+    }
+
+    /// The obvious script: per repository, clone, `tar -czf`, upload; one at a time.
+    async fn baseline(&self) -> anyhow::Result<Scenario> {
+        let mut runs = Vec::new();
+        let mut stored = 0;
+        for run in 0..self.args.runs {
+            let work = self.fresh("baseline-work");
+            let store = FsStore::new(self.fresh("baseline-store"));
+            let start = Instant::now();
+            for name in &self.fixture.repos {
+                let mirror = work.join(format!("{name}.git"));
+                git_mirror(&self.fixture.github.clone_url(ORG, name), &mirror).await?;
+                let archive = work.join(format!("{name}.tar.gz"));
+                let status = tokio::process::Command::new("tar")
+                    .arg("-czf")
+                    .arg(&archive)
+                    .arg("-C")
+                    .arg(&work)
+                    .arg(format!("{name}.git"))
+                    .status()
+                    .await?;
+                anyhow::ensure!(status.success(), "tar failed");
+                let file = tokio::fs::File::open(&archive).await?;
+                let body = ReaderStream::with_capacity(file, 1 << 20).boxed();
+                store
+                    .put_stream(
+                        &format!("repos/{ORG}/{name}.tar.gz"),
+                        body,
+                        &ObjectMetadata::new(),
+                    )
+                    .await?;
+                std::fs::remove_dir_all(&mirror)?;
+                std::fs::remove_file(&archive)?;
+            }
+            runs.push(start.elapsed());
+            stored = dir_bytes(store.root());
+            eprintln!("baseline run {}: {:.1}s", run + 1, runs[run].as_secs_f64());
+            std::fs::remove_dir_all(store.root())?;
+        }
+        let mut s = Scenario::new(
+            "baseline: clone → tar -czf → upload, sequential",
+            runs,
+            "one repository at a time, as a simple script does",
+        );
+        s.stored_bytes = Some(stored);
+        Ok(s)
+    }
+
+    fn run_args<'b>(
+        &'b self,
+        dest: &'b str,
+        run_id: &'b str,
+        api: &'b str,
+        concurrency: &'b str,
+    ) -> Vec<&'b str> {
+        vec![
+            "run",
+            "--org",
+            ORG,
+            "--api-url",
+            api,
+            "--dest",
+            dest,
+            "--run-id",
+            run_id,
+            "--concurrency",
+            concurrency,
+        ]
+    }
+
+    /// `repovault run` to a local folder: a full run into a fresh folder, then the same
+    /// again with nothing changed.
+    async fn repovault_local(&self) -> anyhow::Result<(Scenario, Scenario)> {
+        let api = self.api();
+        let concurrency = self.args.concurrency.to_string();
+        let env = [("GITHUB_TOKEN", TOKEN), ("RUST_LOG", "warn")];
+        let (mut full, mut unchanged, mut rss) = (Vec::new(), Vec::new(), 0);
+        let mut stored = 0;
+        for run in 0..self.args.runs {
+            let dest = self.fresh("local");
+            let dest_text = dest.to_string_lossy().into_owned();
+            let (took, peak) = run_sampled(
+                self.repovault,
+                &self.run_args(&dest_text, "full", &api, &concurrency),
+                &env,
+                self.scratch,
+            )
+            .await?;
+            full.push(took);
+            rss = rss.max(peak);
+            stored = dir_bytes(&dest.join("repos"));
+            let (took, _) = run_sampled(
+                self.repovault,
+                &self.run_args(&dest_text, "again", &api, &concurrency),
+                &env,
+                self.scratch,
+            )
+            .await?;
+            unchanged.push(took);
+            eprintln!(
+                "repovault run {}: full {:.1}s, unchanged {:.2}s",
+                run + 1,
+                full[run].as_secs_f64(),
+                unchanged[run].as_secs_f64()
+            );
+            std::fs::remove_dir_all(&dest)?;
+        }
+        let mut f = Scenario::new(
+            "repovault run (local folder), full",
+            full,
+            "plan + mirror + tar.zst stream + verify + records + report",
+        );
+        f.peak_rss_mb = Some(mb(rss));
+        f.stored_bytes = Some(stored);
+        let u = Scenario::new(
+            "repovault run (local folder), unchanged",
+            unchanged,
+            "one ref listing per repository, nothing fetched or stored",
+        );
+        Ok((f, u))
+    }
+
+    /// Peak RSS archiving one repository alone (the largest, then a smaller one): the
+    /// memory a worker needs should not grow with the repository.
+    async fn rss_local(&self) -> anyhow::Result<Vec<Scenario>> {
+        let api = self.api();
+        let env = [("GITHUB_TOKEN", TOKEN), ("RUST_LOG", "warn")];
+        let mut out = Vec::new();
+        let picks: Vec<&String> = self
+            .fixture
+            .repos
+            .iter()
+            .filter(|n| n.starts_with("large-"))
+            .take(2)
+            .collect();
+        for name in picks {
+            let dest = self.fresh("rss");
+            let dest_text = dest.to_string_lossy().into_owned();
+            let pattern = format!("^{name}$");
+            let mut a = self.run_args(&dest_text, "rss", &api, "1");
+            a.extend(["--pattern", &pattern]);
+            let (took, peak) = run_sampled(self.repovault, &a, &env, self.scratch).await?;
+            let size = dir_bytes(&self.fixture.github.repo_path(ORG, name));
+            let mut s = Scenario::new(
+                &format!("peak RSS: repovault run, {name} alone"),
+                vec![took],
+                format!("repository {:.0} MiB", mb(size)),
+            )
+            .partial();
+            s.peak_rss_mb = Some(mb(peak));
+            out.push(s);
+            std::fs::remove_dir_all(&dest)?;
+        }
+        Ok(out)
+    }
+
+    fn role(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+
+    /// Planner + 2 workers + records on LocalStack: full, then unchanged; and one
+    /// worker's peak RSS on the largest repository.
+    async fn distributed(&self, ls: &LocalStack) -> anyhow::Result<Vec<Scenario>> {
+        let api = self.api();
+        let per_worker = (self.args.concurrency / 2).max(1).to_string();
+        let (mut full, mut unchanged) = (Vec::new(), Vec::new());
+        let mut worker_rss = 0;
+        for run in 0..self.args.runs {
+            let stack = ls.stack("bench", 5).await;
+            let env = self.aws_env(&stack);
+            let target = stack.target();
+            let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let mut workers: Vec<tokio::process::Child> = (0..2)
+                .map(|_| {
+                    tokio::process::Command::new(self.role("worker"))
+                        .args([
+                            "--allow-target",
+                            &target,
+                            "--concurrency",
+                            &per_worker,
+                            "--poll-wait",
+                            "1s",
+                        ])
+                        .envs(envs.iter().copied())
+                        .current_dir(self.scratch)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .kill_on_drop(true)
+                        .spawn()
+                })
+                .collect::<Result<_, _>>()?;
+            for (run_id, into) in [("full", &mut full), ("again", &mut unchanged)] {
+                let start = Instant::now();
+                let planner_args = [
+                    "--org",
+                    ORG,
+                    "--api-url",
+                    &api,
+                    "--dest",
+                    &target,
+                    "--run-id",
+                    run_id,
+                ];
+                run_sampled(&self.role("planner"), &planner_args, &envs, self.scratch).await?;
+                let pids: Vec<u32> = workers.iter().filter_map(|w| w.id()).collect();
+                loop {
+                    for pid in &pids {
+                        worker_rss = worker_rss.max(peak_rss(*pid));
+                    }
+                    if stack
+                        .keys(ls, &format!("runs/{run_id}/results/"))
+                        .await
+                        .len()
+                        == self.fixture.repos.len()
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                into.push(start.elapsed());
+            }
+            eprintln!(
+                "distributed run {}: full {:.1}s, unchanged {:.2}s",
+                run + 1,
+                full[run].as_secs_f64(),
+                unchanged[run].as_secs_f64()
+            );
+            for w in &mut workers {
+                let _ = w.kill().await;
+            }
+        }
+        let mut f = Scenario::new(
+            "planner + 2 workers on LocalStack S3/SQS, full",
+            full,
+            "until every record is written",
+        );
+        f.peak_rss_mb = Some(mb(worker_rss));
+        let u = Scenario::new(
+            "planner + 2 workers on LocalStack S3/SQS, unchanged",
+            unchanged,
+            "until every record is written",
+        );
+        Ok(vec![f, u])
+    }
+
+    fn aws_env(&self, stack: &Stack) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", stack.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("REPOVAULT_QUEUE_URL", stack.queue_url.clone()),
+            ("GITHUB_TOKEN", TOKEN.into()),
+            ("RUST_LOG", "warn".into()),
+        ]
+    }
+
+    /// The planner listing and enqueueing a large organization (API only).
+    async fn planner_scale(&self, ls: &LocalStack) -> anyhow::Result<Scenario> {
+        let github = FakeGitHub::start(FakeGitHubOptions {
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        })
+        .await?;
+        github.add_org("huge");
+        for i in 0..self.args.planner_repos {
+            github.add_repo(RepoSpec::new("huge", &format!("service-{i:05}")).has_wiki(false));
+        }
+        let api = github.api_url();
+        let mut runs = Vec::new();
+        for run in 0..self.args.runs {
+            let stack = ls.stack("scale", 5).await;
+            let env = self.aws_env(&stack);
+            let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let target = stack.target();
+            let args = [
+                "--org",
+                "huge",
+                "--api-url",
+                &api,
+                "--dest",
+                &target,
+                "--run-id",
+                "scale",
+            ];
+            let (took, _) = run_sampled(&self.role("planner"), &args, &envs, self.scratch).await?;
+            runs.push(took);
+            eprintln!("planner scale run {}: {:.2}s", run + 1, took.as_secs_f64());
+        }
+        Ok(Scenario::new(
+            &format!(
+                "planner: list + enqueue {} repositories",
+                self.args.planner_repos
+            ),
+            runs,
+            format!(
+                "{} API pages, {} SQS batches",
+                self.args.planner_repos.div_ceil(100),
+                self.args.planner_repos.div_ceil(10)
+            ),
+        )
+        .partial())
+    }
+}

@@ -1,0 +1,55 @@
+//! The benchmark harness itself still works (a smoke run: tiny fixture, one run). It
+//! measures nothing here; `scripts/bench` does, on release builds.
+
+use crate::support::bin;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_smoke_run_produces_every_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let bench = bin("repovault-bench");
+    let out = tokio::process::Command::new(&bench)
+        .args(["--smoke", "--json"])
+        .arg(&json)
+        .arg("--bin-dir")
+        .arg(bench.parent().unwrap())
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let names: Vec<&str> = results["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "floor",
+        "baseline",
+        "repovault run (local folder), full",
+        "repovault run (local folder), unchanged",
+        "peak RSS",
+        "LocalStack S3/SQS, full",
+        "planner: list + enqueue",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(expected)),
+            "no {expected:?} in {names:?}"
+        );
+    }
+    for s in results["scenarios"].as_array().unwrap() {
+        assert!(s["median_secs"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("| scenario | wall (s) | × floor | × baseline |"),
+        "{table}"
+    );
+}
