@@ -361,6 +361,12 @@ fn resolve_job(
         lfs: raw.options.lfs.unwrap_or(defaults.lfs),
         full: false,
     };
+    if options.lfs {
+        err(
+            key("options.lfs"),
+            "Git LFS objects are not backed up yet; remove the key (the LFS pointers in every commit are backed up)".into(),
+        );
+    }
     let retention = resolve_retention(&raw.retention, &key("retention"), err);
     Some(JobSpec {
         name,
@@ -590,6 +596,12 @@ jobs:
         )
         .unwrap_err();
         assert!(err.to_string().contains("keep-dayly"), "{err}");
+    }
+
+    #[test]
+    fn lfs_is_refused_rather_than_silently_ignored() {
+        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n    options: { lfs: true }\n";
+        assert_eq!(keys(validate(yaml)), vec!["jobs[0].options.lfs"]);
     }
 
     #[test]
