@@ -309,16 +309,42 @@ async fn poison_messages_go_to_the_dead_letter_queue_and_workers_keep_going() {
         .send_raw(&d.ls, r#"{"schema": 99, "run_id": "r1", "repo": {}}"#)
         .await;
     d.plan("r1", &[]).await;
+    // A well-formed message naming a target the workers may not write to: forged.
+    let forged = repovault_core::JobMessage::new(
+        "r1".parse().unwrap(),
+        "acme".into(),
+        repovault_core::Target {
+            store: "s3://attacker-bucket".into(),
+            prefix: "github/".into(),
+        },
+        repovault_core::RepoRef {
+            owner: "acme".into(),
+            name: "repo-000".into(),
+            id: 1,
+            clone_url: d.gh.clone_url("acme", "repo-000"),
+            default_branch: Some("main".into()),
+            pushed_at: None,
+            size_kb: 1,
+            private: false,
+            archived: false,
+            fork: false,
+            has_wiki: false,
+            topics: vec![],
+        },
+        repovault_core::JobOptions::default(),
+    );
+    d.stack.send_raw(&d.ls, &forged.to_body()).await;
+
     let mut workers = vec![d.worker("w1")];
     let (status, report) = d.report("r1").await;
     assert!(status.success());
     assert_eq!(report.totals.ok, 3);
     let dead = eventually(
-        "both poison messages in the DLQ",
+        "the three poison messages in the DLQ",
         Duration::from_secs(30),
         || async {
             let dead = d.stack.dead_letters(&d.ls).await;
-            (dead.len() == 2).then_some(dead)
+            (dead.len() == 3).then_some(dead)
         },
     )
     .await;
@@ -331,6 +357,13 @@ async fn poison_messages_go_to_the_dead_letter_queue_and_workers_keep_going() {
         reasons
             .iter()
             .any(|r| r.contains("unsupported message schema 99")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("s3://attacker-bucket")
+                && r.contains("not on this worker's allow-list")),
         "{reasons:?}"
     );
     assert!(workers[0].log().contains("malformed job message"));

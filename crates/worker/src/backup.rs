@@ -32,19 +32,19 @@ pub(crate) async fn back_up(
 ) -> Result<ResultRecord, BackupError> {
     let repo = &msg.repo;
     let layout = Layout::new(&msg.target.prefix);
-    std::fs::create_dir_all(ctx.work_dir).map_err(BackupError::WorkDir)?;
-    // Removed when dropped: on success, on error, on cancellation and on panic.
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", repo.name))
-        .tempdir_in(ctx.work_dir)
-        .map_err(BackupError::WorkDir)?;
-
     let want_wiki = msg.options.wiki && repo.has_wiki;
     if !msg.options.full
         && let Some(record) = unchanged(ctx, &layout, msg, want_wiki, attempt, started_at).await?
     {
         return Ok(record);
     }
+
+    std::fs::create_dir_all(ctx.work_dir).map_err(BackupError::WorkDir)?;
+    // Removed when dropped: on success, on error, on cancellation and on panic.
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{}-", repo.name))
+        .tempdir_in(ctx.work_dir)
+        .map_err(BackupError::WorkDir)?;
 
     let mirror_dir = work.path().join(format!("{}.git", repo.name));
     mirror_clone(&repo.clone_url, &mirror_dir, ctx.git).await?;
