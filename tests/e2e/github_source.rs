@@ -26,6 +26,20 @@ fn register(github: &FakeGitHub, org: &str, n: usize) {
     }
 }
 
+/// A source authenticated with the fake's token.
+fn source(gh: &FakeGitHub) -> GitHubSource {
+    GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap()
+}
+
+async fn list_org(
+    source: &GitHubSource,
+    org: &str,
+) -> Result<Vec<repovault_core::RepoRef>, SourceError> {
+    source
+        .list_repos(&RepoSelector::all(Owner::Org(org.into())))
+        .await
+}
+
 fn names(repos: &[repovault_core::RepoRef]) -> Vec<String> {
     repos.iter().map(|r| r.name.clone()).collect()
 }
@@ -34,11 +48,8 @@ fn names(repos: &[repovault_core::RepoRef]) -> Vec<String> {
 async fn lists_every_page_of_an_org() {
     let gh = github(false).await;
     register(&gh, "acme", 250);
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let repos = source
-        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
-        .await
-        .unwrap();
+    let source = source(&gh);
+    let repos = list_org(&source, "acme").await.unwrap();
     assert_eq!(repos.len(), 250);
     let mut expected: Vec<String> = (0..250).map(|i| format!("r{i:03}")).collect();
     let mut got = names(&repos);
@@ -54,11 +65,8 @@ async fn enterprise_base_url_keeps_its_path_across_pages() {
     let gh = github(true).await;
     register(&gh, "corp", 130);
     assert!(gh.api_url().ends_with("/api/v3"));
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let repos = source
-        .list_repos(&RepoSelector::all(Owner::Org("corp".into())))
-        .await
-        .unwrap();
+    let source = source(&gh);
+    let repos = list_org(&source, "corp").await.unwrap();
     assert_eq!(repos.len(), 130);
 }
 
@@ -74,7 +82,7 @@ async fn private_repos_need_the_token() {
         names(&anonymous.list_repos(&selector).await.unwrap()),
         ["open"]
     );
-    let authed = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
+    let authed = source(&gh);
     assert_eq!(
         names(&authed.list_repos(&selector).await.unwrap()),
         ["open", "secret"]
@@ -93,7 +101,7 @@ async fn user_listing_includes_private_repos_only_for_the_token_owner() {
     gh.add_repo(RepoSpec::new("octocat", "hello"));
     gh.add_repo(RepoSpec::new("octocat", "diary").private());
     gh.add_repo(RepoSpec::new(repovault_testkit::TOKEN_USER, "mine").private());
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
+    let source = source(&gh);
     let other = source
         .list_repos(&RepoSelector::all(Owner::User("octocat".into())))
         .await
@@ -111,11 +119,8 @@ async fn user_listing_includes_private_repos_only_for_the_token_owner() {
 #[tokio::test]
 async fn a_missing_org_is_a_clear_permanent_error() {
     let gh = github(false).await;
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let err = source
-        .list_repos(&RepoSelector::all(Owner::Org("ghost".into())))
-        .await
-        .unwrap_err();
+    let source = source(&gh);
+    let err = list_org(&source, "ghost").await.unwrap_err();
     assert_eq!(err.to_string(), "org ghost not found");
 }
 
@@ -124,12 +129,9 @@ async fn primary_rate_limit_waits_for_the_reset_then_completes() {
     let gh = github(false).await;
     register(&gh, "acme", 150);
     gh.rate_limit_next(1, Duration::from_secs(1));
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
+    let source = source(&gh);
     let start = Instant::now();
-    let repos = source
-        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
-        .await
-        .unwrap();
+    let repos = list_org(&source, "acme").await.unwrap();
     assert_eq!(repos.len(), 150);
     assert_eq!(gh.stats().rate_limited, 1);
     assert_eq!(
@@ -150,12 +152,9 @@ async fn secondary_rate_limit_honours_retry_after() {
     let gh = github(false).await;
     register(&gh, "acme", 10);
     gh.secondary_limit_next(2, Duration::from_secs(1));
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
+    let source = source(&gh);
     let start = Instant::now();
-    let repos = source
-        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
-        .await
-        .unwrap();
+    let repos = list_org(&source, "acme").await.unwrap();
     assert_eq!(repos.len(), 10);
     assert_eq!(gh.stats().rate_limited, 2);
     assert!(
@@ -170,13 +169,8 @@ async fn a_wait_beyond_the_limit_is_a_retryable_error_not_a_hang() {
     let gh = github(false).await;
     register(&gh, "acme", 1);
     gh.rate_limit_next(1, Duration::from_secs(3600));
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN)))
-        .unwrap()
-        .max_rate_limit_wait(Duration::from_secs(60));
-    let err = source
-        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
-        .await
-        .unwrap_err();
+    let source = source(&gh).max_rate_limit_wait(Duration::from_secs(60));
+    let err = list_org(&source, "acme").await.unwrap_err();
     assert!(
         matches!(err, SourceError::RateLimited { wait } if wait > Duration::from_secs(60)),
         "{err}"
@@ -190,11 +184,8 @@ async fn server_errors_are_retried() {
     let gh = github(false).await;
     register(&gh, "acme", 3);
     gh.api_error_next(2, 502);
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
-    let repos = source
-        .list_repos(&RepoSelector::all(Owner::Org("acme".into())))
-        .await
-        .unwrap();
+    let source = source(&gh);
+    let repos = list_org(&source, "acme").await.unwrap();
     assert_eq!(repos.len(), 3);
     assert_eq!(gh.stats().api_requests, 3);
 }
@@ -203,7 +194,7 @@ async fn server_errors_are_retried() {
 async fn single_repo_lookup() {
     let gh = github(false).await;
     register(&gh, "acme", 1);
-    let source = GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap();
+    let source = source(&gh);
     let repo = source.repo("acme", "r000").await.unwrap().unwrap();
     assert_eq!(repo.full_name(), "acme/r000");
     assert!(source.repo("acme", "nope").await.unwrap().is_none());
