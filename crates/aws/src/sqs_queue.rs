@@ -128,10 +128,6 @@ impl SqsQueue {
         &self.url
     }
 
-    pub fn dead_letter_url(&self) -> &str {
-        &self.dead_letter_url
-    }
-
     /// The redrive policy's `maxReceiveCount`: deliveries before SQS dead-letters a
     /// message.
     pub fn max_receive_count(&self) -> u32 {

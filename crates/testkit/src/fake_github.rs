@@ -15,7 +15,6 @@ mod api;
 mod git_http;
 mod state;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +30,6 @@ use state::{Inner, Shared};
 /// A running fake GitHub. Stops when dropped.
 pub struct FakeGitHub {
     shared: Arc<Shared>,
-    addr: SocketAddr,
     _stop: oneshot::Sender<()>,
     _root: Option<tempfile::TempDir>,
 }
@@ -99,14 +97,9 @@ impl FakeGitHub {
         });
         Ok(FakeGitHub {
             shared,
-            addr,
             _stop: stop_tx,
             _root: temp,
         })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// The API base URL to configure (`--api-url`).

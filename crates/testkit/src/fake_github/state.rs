@@ -85,11 +85,6 @@ impl RepoSpec {
         self.has_wiki = has_wiki;
         self
     }
-
-    pub fn topics(mut self, topics: &[&str]) -> Self {
-        self.topics = topics.iter().map(|t| (*t).to_owned()).collect();
-        self
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -137,10 +132,6 @@ pub struct Stats {
 impl Stats {
     pub fn total_fetches(&self) -> u64 {
         self.fetches.values().sum()
-    }
-
-    pub fn total_ref_advertisements(&self) -> u64 {
-        self.ref_advertisements.values().sum()
     }
 
     pub fn fetches_of(&self, full_name: &str) -> u64 {
