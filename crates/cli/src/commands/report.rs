@@ -122,8 +122,11 @@ async fn wait_for(
             None => None,
         };
         let report = repovault_reporter::build(store, target, run, depth.map(|d| d.dead)).await?;
-        // Approximate counts lag: believe "drained" when seen twice in a row.
-        let drained = depth.is_some_and(|d| d.is_drained());
+        // Approximate counts lag: believe "drained" when seen twice in a row, and only
+        // once the planner has finished enqueueing (before, an empty queue means
+        // nothing).
+        let drained = depth.is_some_and(|d| d.is_drained())
+            && store.head(&Layout::new(&target.prefix).enqueued(run)).await?.is_some();
         if report.is_complete() || Instant::now() >= deadline || (drained && drained_before) {
             return Ok(report);
         }
