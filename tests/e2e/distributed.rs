@@ -533,3 +533,39 @@ async fn on_ecs_the_task_is_protected_while_it_holds_jobs() {
     assert_eq!(agent.requests()[0]["ExpiresInMinutes"], 60);
     d.stop(&mut worker).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repovault_run_backs_up_to_s3_with_one_setting() {
+    let d = Deployment::new("run-s3", 5).await;
+    org::standard_org(&d.gh, "acme", 5);
+    let api = d.gh.api_url();
+    let target = d.stack.target();
+    let owned = d.stack.env();
+    let env: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = repovault(
+        d.dir.path(),
+        &[
+            "run",
+            "--org",
+            "acme",
+            "--api-url",
+            &api,
+            "--dest",
+            &target,
+            "--run-id",
+            "r1",
+        ],
+        &env,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Report =
+        serde_json::from_slice(&d.stack.get(&d.ls, "github/runs/r1/report.json").await).unwrap();
+    assert_eq!(report.totals.ok, 5);
+    for name in ["repo-000", "repo-004"] {
+        d.verify(name).await;
+    }
+}

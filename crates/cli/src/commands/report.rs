@@ -126,7 +126,10 @@ async fn wait_for(
         // once the planner has finished enqueueing (before, an empty queue means
         // nothing).
         let drained = depth.is_some_and(|d| d.is_drained())
-            && store.head(&Layout::new(&target.prefix).enqueued(run)).await?.is_some();
+            && store
+                .head(&Layout::new(&target.prefix).enqueued(run))
+                .await?
+                .is_some();
         if report.is_complete() || Instant::now() >= deadline || (drained && drained_before) {
             return Ok(report);
         }
