@@ -116,3 +116,31 @@ async fn one_new_commit_means_exactly_one_new_archive() {
     run("r3", &["--full"]).await;
     assert_eq!(report(&backups, "r3").totals.ok, 12);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreadable_latest_json_means_a_full_backup_not_a_failure() {
+    let gh = github().await;
+    org::standard_org(&gh, "acme", 3);
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let backups = work.path().join("backups");
+    std::fs::write(
+        backups.join("repos/acme/repo-001/latest.json"),
+        "{ not json",
+    )
+    .unwrap();
+    let out = run_org(work.path(), &gh, "r2", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let second = report(&backups, "r2");
+    assert_eq!((second.totals.ok, second.totals.unchanged), (1, 2));
+    assert_eq!(archives(&backups, "acme", "repo-001").len(), 2);
+    let latest: repovault_core::LatestPointer = serde_json::from_slice(
+        &std::fs::read(backups.join("repos/acme/repo-001/latest.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        backups.join(latest.archive.key).exists(),
+        "latest.json was rewritten"
+    );
+}

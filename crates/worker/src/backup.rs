@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use jiff::Timestamp;
-use repovault_core::ports::store::{ObjectMetadata, Store, meta};
+use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, meta};
 use repovault_core::{
     ArchiveDigest, ArchiveRef, JobMessage, LatestPointer, Layout, Manifest, Outcome, RECORD_SCHEMA,
     RefSet, RepoRef, ResultRecord, WikiOutcome, tool_version,
@@ -178,11 +178,18 @@ async fn unchanged(
 ) -> Result<Option<ResultRecord>, BackupError> {
     let repo = &msg.repo;
     let store = ctx.store;
-    let Some(latest) = store
+    let latest = match store
         .get_json::<LatestPointer>(&layout.latest(&repo.owner, &repo.name))
-        .await?
-    else {
-        return Ok(None);
+        .await
+    {
+        Ok(Some(latest)) => latest,
+        Ok(None) => return Ok(None),
+        // Unreadable: back up in full, which writes a good one.
+        Err(e @ StoreError::Corrupt { .. }) => {
+            tracing::warn!(error = %e, "latest.json is unreadable; backing up in full");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
     };
     let refs = list_remote_blocking(&repo.clone_url, ctx.git).await?.refs;
     let wiki_refs = if want_wiki {
