@@ -519,7 +519,7 @@ async fn on_ecs_the_task_is_protected_while_it_holds_jobs() {
     eventually(
         "protection while the slow job runs",
         Duration::from_secs(30),
-        || async { (agent.states() == [true]).then_some(()) },
+        || async { (agent.states().first() == Some(&true)).then_some(()) },
     )
     .await;
     let (status, _) = d.report("r1").await;
