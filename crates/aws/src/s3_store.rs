@@ -12,9 +12,9 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError, check_key, meta,
+    ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError,
+    check_key, meta,
 };
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
 use crate::sdk_message;
@@ -312,8 +312,7 @@ impl Store for S3Store {
         metadata: &ObjectMetadata,
     ) -> Result<PutReceipt, StoreError> {
         check_key(key)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut digest = ObjectDigest::default();
         let mut part = BytesMut::with_capacity(self.part_size);
         let mut upload: Option<Multipart> = None;
         let streamed: Result<(), StoreError> = async {
@@ -322,8 +321,7 @@ impl Store for S3Store {
                     key: key.to_owned(),
                     source,
                 })?;
-                hasher.update(&chunk);
-                size += chunk.len() as u64;
+                digest.update(&chunk);
                 part.extend_from_slice(&chunk);
                 let next_number = upload.as_ref().map_or(1, |u| u.next_part);
                 let part_size = self.part_size_for(next_number);
@@ -340,14 +338,17 @@ impl Store for S3Store {
             Ok(())
         }
         .await;
-        let sha256 = hex::encode(hasher.finalize());
+        let receipt = digest.finish();
         let finished = match (streamed, upload) {
             (Err(e), Some(upload)) => {
                 upload.abort().await;
                 Err(e)
             }
             (Err(e), None) => Err(e),
-            (Ok(()), None) => self.put_small(key, part.freeze(), metadata, &sha256).await,
+            (Ok(()), None) => {
+                self.put_small(key, part.freeze(), metadata, &receipt.sha256)
+                    .await
+            }
             (Ok(()), Some(mut upload)) => {
                 let last = part.freeze();
                 let sent = if last.is_empty() {
@@ -358,7 +359,7 @@ impl Store for S3Store {
                 match sent {
                     // A failed completion drops the upload, which aborts it.
                     Ok(()) => match upload.complete().await {
-                        Ok(()) => self.tag_digest(key, size, &sha256).await,
+                        Ok(()) => self.tag_digest(key, receipt.size, &receipt.sha256).await,
                         Err(e) => Err(e),
                     },
                     Err(e) => {
@@ -368,7 +369,7 @@ impl Store for S3Store {
                 }
             }
         };
-        finished.map(|()| PutReceipt { size, sha256 })
+        finished.map(|()| receipt)
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {

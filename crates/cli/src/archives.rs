@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use repovault_core::ports::store::Store;
+use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store};
 use repovault_core::{Layout, Manifest, RefSet};
 use repovault_git::restore::{extract_archive, fsck, unresolved_refs};
-use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// A checked archive.
@@ -43,13 +42,14 @@ pub async fn check_archive(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the archive is missing")?;
-    let digest = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+    let digest = Arc::new(Mutex::new(ObjectDigest::default()));
     let tally = digest.clone();
     let hashed = stream.inspect(move |chunk| {
         if let Ok(bytes) = chunk {
-            let mut d = tally.lock().unwrap_or_else(|p| p.into_inner());
-            d.0.update(bytes);
-            d.1 += bytes.len() as u64;
+            tally
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .update(bytes);
         }
     });
     let extraction = match extract_to {
@@ -70,8 +70,8 @@ pub async fn check_archive(
             Some(result)
         }
     };
-    let (hasher, size) = std::mem::take(&mut *digest.lock().unwrap_or_else(|p| p.into_inner()));
-    let sha256 = hex::encode(hasher.finalize());
+    let PutReceipt { size, sha256 } =
+        std::mem::take(&mut *digest.lock().unwrap_or_else(|p| p.into_inner())).finish();
     if let Some(Err(e)) = &extraction {
         return Err(format!("cannot extract: {e}"));
     }

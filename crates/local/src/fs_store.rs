@@ -8,9 +8,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError, check_key, meta,
+    ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError,
+    check_key, meta,
 };
-use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
@@ -127,23 +127,18 @@ impl Store for FsStore {
             run_blocking(move || store.temp_file(&key)).await?
         };
         let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(io_err(key))?);
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut digest = ObjectDigest::default();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|source| StoreError::Aborted {
                 key: key.to_owned(),
                 source,
             })?;
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
+            digest.update(&chunk);
             file.write_all(&chunk).await.map_err(io_err(key))?;
         }
         file.sync_all().await.map_err(io_err(key))?;
         drop(file);
-        let receipt = PutReceipt {
-            size,
-            sha256: hex::encode(hasher.finalize()),
-        };
+        let receipt = digest.finish();
         let mut metadata = metadata.clone();
         metadata.insert(meta::SIZE_BYTES.into(), receipt.size.to_string());
         metadata.insert(meta::SHA256.into(), receipt.sha256.clone());
@@ -359,7 +354,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(receipt.size, 11);
-        assert_eq!(receipt.sha256, hex::encode(Sha256::digest(b"hello world")));
+        assert_eq!(
+            receipt.sha256,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"hello world"))
+        );
         let info = store.head("repos/a/b/x.tar.zst").await.unwrap().unwrap();
         assert_eq!(info.size, 11);
         assert_eq!(info.metadata["repository"], "a/b");

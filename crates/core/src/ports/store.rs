@@ -42,6 +42,27 @@ pub struct PutReceipt {
     pub sha256: String,
 }
 
+/// The size and SHA-256 of an object, tallied chunk by chunk as it streams past.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectDigest {
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+impl ObjectDigest {
+    pub fn update(&mut self, chunk: &[u8]) {
+        sha2::Digest::update(&mut self.hasher, chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    pub fn finish(self) -> PutReceipt {
+        PutReceipt {
+            size: self.size,
+            sha256: hex::encode(sha2::Digest::finalize(self.hasher)),
+        }
+    }
+}
+
 /// An object as listed or headed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -224,6 +245,19 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digest_tallies_chunks() {
+        let mut d = ObjectDigest::default();
+        d.update(b"hello ");
+        d.update(b"world");
+        let receipt = d.finish();
+        assert_eq!(receipt.size, 11);
+        assert_eq!(
+            receipt.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+    }
 
     #[test]
     fn keys_that_could_escape_are_invalid() {
