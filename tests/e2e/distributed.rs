@@ -30,7 +30,7 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         // One config for every role, as a deployment would mount it.
         let config = format!(
-            "retry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n",
+            "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n",
             gh.api_url(),
             stack.target()
         );
@@ -559,6 +559,7 @@ async fn repovault_run_backs_up_to_s3_with_one_setting() {
             "acme",
             "--api-url",
             &api,
+            "--allow-insecure-http",
             "--dest",
             &target,
             "--run-id",

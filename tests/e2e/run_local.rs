@@ -134,7 +134,7 @@ async fn a_repository_that_cannot_be_fetched_fails_alone_with_exit_code_1() {
     std::fs::write(
         work.path().join("repovault.yml"),
         format!(
-            "retry: {{ max-attempts: 3, base-delay: 100ms, max-delay: 200ms }}\njobs:\n  - source: {{ org: acme, api-url: \"{}\" }}\n    target: ./backups\n",
+            "allow-insecure-http: true\nretry: {{ max-attempts: 3, base-delay: 100ms, max-delay: 200ms }}\njobs:\n  - source: {{ org: acme, api-url: \"{}\" }}\n    target: ./backups\n",
             gh.api_url()
         ),
     )
@@ -249,6 +249,7 @@ async fn the_token_appears_in_no_log_record_archive_or_child_argv() {
             "acme",
             "--api-url",
             &gh.api_url(),
+            "--allow-insecure-http",
             "--run-id",
             "r1",
             "-vv",
@@ -355,7 +356,14 @@ async fn a_missing_org_is_an_infrastructure_error() {
     let work = tempfile::tempdir().unwrap();
     let out = repovault(
         work.path(),
-        &["run", "--org", "ghost", "--api-url", &gh.api_url()],
+        &[
+            "run",
+            "--org",
+            "ghost",
+            "--api-url",
+            &gh.api_url(),
+            "--allow-insecure-http",
+        ],
         &[],
     )
     .await;

@@ -158,6 +158,7 @@ pub async fn run_org(cwd: &Path, gh: &FakeGitHub, run_id: &str, extra: &[&str]) 
         "acme",
         "--api-url",
         &api,
+        "--allow-insecure-http",
         "--run-id",
         run_id,
     ];

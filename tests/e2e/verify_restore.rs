@@ -203,7 +203,14 @@ async fn restore_picks_by_date_and_ls_lists_newest_first() {
     let backups = work.path().join("backups");
     let out = repovault(
         work.path(),
-        &["run", "--org", "acme", "--api-url", &gh.api_url()],
+        &[
+            "run",
+            "--org",
+            "acme",
+            "--api-url",
+            &gh.api_url(),
+            "--allow-insecure-http",
+        ],
         &[],
     )
     .await;
@@ -219,7 +226,14 @@ async fn restore_picks_by_date_and_ls_lists_newest_first() {
     fixtures::commit(&repo, "main", &[("later.txt", b"later")], "later work");
     let out = repovault(
         work.path(),
-        &["run", "--org", "acme", "--api-url", &gh.api_url()],
+        &[
+            "run",
+            "--org",
+            "acme",
+            "--api-url",
+            &gh.api_url(),
+            "--allow-insecure-http",
+        ],
         &[],
     )
     .await;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store};
 use repovault_core::{Layout, Manifest, RefSet};
-use repovault_git::restore::{extract_archive, fsck, unresolved_refs};
+use repovault_git::restore::{extract_archive, fsck, make_safe, unresolved_refs};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// A checked archive.
@@ -44,14 +44,27 @@ pub async fn check_archive(
         .ok_or("the archive is missing")?;
     let digest = Arc::new(Mutex::new(ObjectDigest::default()));
     let tally = digest.clone();
-    let hashed = stream.inspect(move |chunk| {
-        if let Ok(bytes) = chunk {
-            tally
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .update(bytes);
+    let mut downloaded = 0u64;
+    let size_limit = expected.size;
+    // Never read past the size the manifest records: a swapped or growing object
+    // cannot make us download (or extract) more than a backup of this size holds.
+    let hashed = stream.map(move |chunk| {
+        let bytes = chunk?;
+        downloaded += bytes.len() as u64;
+        if downloaded > size_limit {
+            return Err(std::io::Error::other(format!(
+                "more than the {size_limit} bytes the manifest records"
+            )));
         }
+        tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .update(&bytes);
+        Ok(bytes)
     });
+    // What the files inside may add up to: the mirrors the manifest measured, plus the
+    // manifest and metadata files written beside them.
+    let max_bytes = manifest.mirror_bytes.saturating_add(EXTRA_FILES_ALLOWANCE);
     let extraction = match extract_to {
         None => {
             let mut hashed = Box::pin(hashed);
@@ -63,7 +76,11 @@ pub async fn check_archive(
         Some(dir) => {
             let dir = dir.to_owned();
             let result = tokio::task::spawn_blocking(move || {
-                extract_archive(SyncIoBridge::new(StreamReader::new(Box::pin(hashed))), &dir)
+                extract_archive(
+                    SyncIoBridge::new(StreamReader::new(Box::pin(hashed))),
+                    &dir,
+                    max_bytes,
+                )
             })
             .await
             .map_err(|e| format!("extraction crashed: {e}"))?;
@@ -95,8 +112,14 @@ pub async fn check_archive(
     Ok(Checked { manifest, size })
 }
 
-/// The repository at `path` has exactly `expected` refs and is whole.
+/// Room for the files an archive holds besides the mirrors (`MANIFEST.json`,
+/// `metadata/`), when limiting what an extraction may write.
+const EXTRA_FILES_ALLOWANCE: u64 = 64 << 20;
+
+/// The repository at `path` is made safe to run git in, has exactly `expected` refs
+/// and is whole.
 fn check_repo(path: &Path, expected: &RefSet) -> Result<(), String> {
+    make_safe(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let found = repovault_git::read_refs(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .refs;

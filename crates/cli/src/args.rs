@@ -40,6 +40,32 @@ impl GlobalArgs {
     }
 }
 
+/// Refuses a duration flag outside `min..=max`, naming the flag.
+pub fn check_range(
+    flag: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), InvalidConfig> {
+    if value < min || value > max {
+        return Err(InvalidConfig(format!(
+            "{flag}: {value:?} is out of range: between {min:?} and {max:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a `--concurrency` the configuration would refuse, naming the flag.
+pub fn check_concurrency(n: usize) -> Result<(), InvalidConfig> {
+    if !(1..=defaults::MAX_CONCURRENCY).contains(&n) {
+        return Err(InvalidConfig(format!(
+            "--concurrency: must be between 1 and {}, got {n}",
+            defaults::MAX_CONCURRENCY
+        )));
+    }
+    Ok(())
+}
+
 /// `500ms`, `30s`, `5m`, `2h` for clap.
 pub fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text)
@@ -89,6 +115,17 @@ pub struct SelectArgs {
     /// File holding the GitHub token [default: the GITHUB_TOKEN environment variable].
     #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub insecure: InsecureHttpArg,
+}
+
+/// `--allow-insecure-http`, on every role that talks to GitHub.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct InsecureHttpArg {
+    /// Allow plain http:// GitHub API and clone URLs (a local test server). Without it
+    /// they are refused: the token would cross the network unencrypted.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
 }
 
 /// Where a configuration came from, so errors name what the user typed.
@@ -112,6 +149,9 @@ impl SelectArgs {
         let (mut raw, origin) = self
             .raw_config(&cwd, implied_orgs)
             .map_err(|e| InvalidConfig(e.to_string()))?;
+        if self.insecure.allow_insecure_http {
+            raw.allow_insecure_http = Some(true);
+        }
         adjust(&mut raw);
         let mut config = raw
             .validate(&cwd)
@@ -198,10 +238,21 @@ impl SelectArgs {
 
 /// Reads and validates a YAML config file named on the command line.
 pub fn load_config_file(path: &Path) -> Result<Config, InvalidConfig> {
+    load_config_file_with(path, |_| {})
+}
+
+/// Like [`load_config_file`], letting `adjust` apply command-line overrides first.
+pub fn load_config_file_with(
+    path: &Path,
+    adjust: impl FnOnce(&mut RawConfig),
+) -> Result<Config, InvalidConfig> {
     let cwd =
         std::env::current_dir().map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
     read_config_file(&cwd.join(path))
-        .and_then(|raw| raw.validate(&cwd))
+        .and_then(|mut raw| {
+            adjust(&mut raw);
+            raw.validate(&cwd)
+        })
         .map_err(|e| InvalidConfig(e.to_string()))
 }
 

@@ -11,9 +11,10 @@ use repovault_aws::{S3Store, SqsQueue};
 use repovault_core::config::{JobSpec, defaults};
 use repovault_core::ports::source::Source;
 use repovault_core::ports::store::{Store, TargetStores};
-use repovault_core::{Secret, StoreLocation, Target};
+use repovault_core::{GitHost, Secret, StoreLocation, Target};
 use repovault_github::GitHubSource;
 use repovault_local::FsStore;
+use repovault_worker::AllowList;
 
 use crate::args::S3Args;
 
@@ -32,24 +33,30 @@ mod aws_config_cache {
 /// The GitHub token: from `token_file` if given, else `GITHUB_TOKEN`. `None` means
 /// anonymous (public repositories only, 60 API requests an hour).
 pub fn load_token(token_file: Option<&Path>) -> anyhow::Result<Option<Secret>> {
-    if let Some(path) = token_file {
+    let token = load_secret(token_file, defaults::TOKEN_ENV, "token-file")?;
+    if token.is_none() {
+        tracing::warn!(
+            "no GitHub token (set GITHUB_TOKEN or --token-file): public repositories only, 60 API requests an hour"
+        );
+    }
+    Ok(token)
+}
+
+/// A secret from `file` if given (`key` names it in errors), else from `env`.
+pub fn load_secret(file: Option<&Path>, env: &str, key: &str) -> anyhow::Result<Option<Secret>> {
+    if let Some(path) = file {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("token-file: cannot read {}", path.display()))?;
-        let token = Secret::new(text);
-        if token.expose().is_empty() {
-            bail!("token-file: {} is empty", path.display());
+            .with_context(|| format!("{key}: cannot read {}", path.display()))?;
+        let secret = Secret::new(text);
+        if secret.expose().is_empty() {
+            bail!("{key}: {} is empty", path.display());
         }
-        return Ok(Some(token));
+        return Ok(Some(secret));
     }
-    match std::env::var(defaults::TOKEN_ENV) {
-        Ok(value) if !value.trim().is_empty() => Ok(Some(Secret::new(value))),
-        _ => {
-            tracing::warn!(
-                "no GitHub token (set GITHUB_TOKEN or --token-file): public repositories only, 60 API requests an hour"
-            );
-            Ok(None)
-        }
-    }
+    Ok(std::env::var(env)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Secret::new))
 }
 
 /// Opens the store a target names.
@@ -75,6 +82,20 @@ pub async fn open_targets<'a>(
         }
     }
     Ok(stores)
+}
+
+/// A worker's allow-list: each `(target, git host)` pair, with the target's store
+/// from `stores` (which holds every target named).
+pub fn allow_list<'a>(
+    stores: &TargetStores,
+    pairs: impl IntoIterator<Item = (&'a Target, &'a GitHost)>,
+) -> AllowList {
+    let mut allow = AllowList::new();
+    for (target, host) in pairs {
+        let store = stores.get(target).expect("every target is opened").clone();
+        allow.allow(target.clone(), store, host.clone());
+    }
+    allow
 }
 
 /// Connects to the SQS queue and its dead-letter queue.

@@ -24,7 +24,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::retention::RetentionPolicy;
-use crate::{JobOptions, Owner, RepoSelector, Target, Visibility};
+use crate::{GitHost, JobOptions, Owner, RepoSelector, Target, Visibility};
 
 /// Every default lives here.
 pub mod defaults {
@@ -32,6 +32,7 @@ pub mod defaults {
 
     pub const API_URL: &str = "https://api.github.com";
     pub const CONCURRENCY: usize = 4;
+    pub const MAX_CONCURRENCY: usize = 256;
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(5);
     pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
@@ -56,6 +57,9 @@ pub struct RawConfig {
     pub retry: RawRetry,
     #[serde(default)]
     pub jobs: Vec<RawJob>,
+    /// Allow plain `http://` GitHub API and clone URLs (a local test server): the token
+    /// would otherwise cross the network unencrypted.
+    pub allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -130,6 +134,7 @@ pub struct Config {
     pub concurrency: usize,
     pub work_dir: Option<PathBuf>,
     pub retry: RetryPolicy,
+    pub allow_insecure_http: bool,
 }
 
 /// One job: a source selection and where its backups go.
@@ -137,6 +142,8 @@ pub struct Config {
 pub struct JobSpec {
     pub name: String,
     pub api_url: String,
+    /// Where git is served for `api_url`: the only host that gets the token.
+    pub git_host: GitHost,
     pub selector: RepoSelector,
     pub target: Target,
     pub options: JobOptions,
@@ -221,19 +228,23 @@ impl RawConfig {
         let mut err = |key: String, reason: String| errors.push(ConfigError { key, reason });
 
         let concurrency = self.concurrency.unwrap_or(defaults::CONCURRENCY);
-        if !(1..=256).contains(&concurrency) {
+        if !(1..=defaults::MAX_CONCURRENCY).contains(&concurrency) {
             err(
                 "concurrency".into(),
-                format!("must be between 1 and 256, got {concurrency}"),
+                format!(
+                    "must be between 1 and {}, got {concurrency}",
+                    defaults::MAX_CONCURRENCY
+                ),
             );
         }
         let retry = resolve_retry(&self.retry, &mut err);
         if self.jobs.is_empty() {
             err("jobs".into(), "at least one job is required".into());
         }
+        let allow_insecure_http = self.allow_insecure_http.unwrap_or(false);
         let mut jobs: Vec<JobSpec> = Vec::new();
         for (i, raw) in self.jobs.into_iter().enumerate() {
-            if let Some(job) = resolve_job(i, raw, cwd, &mut err) {
+            if let Some(job) = resolve_job(i, raw, cwd, allow_insecure_http, &mut err) {
                 if jobs.iter().any(|j| j.name == job.name) {
                     err(
                         format!("jobs[{i}].name"),
@@ -255,6 +266,7 @@ impl RawConfig {
             concurrency,
             work_dir: self.work_dir.map(|p| cwd.join(p)),
             retry,
+            allow_insecure_http,
         })
     }
 }
@@ -294,6 +306,7 @@ fn resolve_job(
     i: usize,
     raw: RawJob,
     cwd: &Path,
+    allow_insecure_http: bool,
     err: &mut impl FnMut(String, String),
 ) -> Option<JobSpec> {
     let key = |k: &str| format!("jobs[{i}].{k}");
@@ -334,12 +347,10 @@ fn resolve_job(
         );
     }
     let api_url = src.api_url.unwrap_or_else(|| defaults::API_URL.to_owned());
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        err(
-            key("source.api-url"),
-            format!("{api_url:?} is not an http(s) URL"),
-        );
-    }
+    let api_url = api_url.trim_end_matches('/').to_owned();
+    let git_host = GitHost::from_api_url(&api_url, allow_insecure_http)
+        .map_err(|reason| err(key("source.api-url"), reason))
+        .ok();
     let include = compile_all(&src.include, &key("source.include"), err);
     let exclude = compile_all(&src.exclude, &key("source.exclude"), err);
     let target = match raw.target {
@@ -370,7 +381,8 @@ fn resolve_job(
     let retention = resolve_retention(&raw.retention, &key("retention"), err);
     Some(JobSpec {
         name,
-        api_url: api_url.trim_end_matches('/').to_owned(),
+        api_url,
+        git_host: git_host?,
         selector: RepoSelector {
             owner: owner?,
             include: include?,
@@ -475,21 +487,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        "d" => Ok(Duration::from_secs(n * 86_400)),
-        "w" => Ok(Duration::from_secs(n * 7 * 86_400)),
-        _ => Err(format!(
-            "{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d"
-        )),
+    let not_a_duration = || format!("{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d");
+    let n: u64 = digits.parse().map_err(|_| not_a_duration())?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(not_a_duration()),
+    };
+    match n.checked_mul(millis_per_unit) {
+        Some(ms) if ms <= MAX_DURATION.as_millis() as u64 => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("{text:?} is too long: at most 100 years (36500d)")),
     }
 }
+
+/// The longest duration accepted anywhere: keeps date arithmetic in range.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
 
 #[cfg(test)]
 mod tests {
@@ -615,6 +631,33 @@ jobs:
         for bad in ["", "5", "m", "1.5s", "-1s", "5 days"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_overflows() {
+        for huge in [
+            "213503982334602d",
+            "18446744073709551615ms",
+            "36501d",
+            "99999999999w",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(err.contains("too long"), "{huge}: {err}");
+        }
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n    retention: { keep-within: 213503982334602d }\n";
+        assert_eq!(keys(validate(yaml)), vec!["jobs[0].retention.keep-within"]);
+    }
+
+    #[test]
+    fn plain_http_api_urls_need_the_opt_in() {
+        let job =
+            "jobs:\n  - source: { org: a, api-url: 'http://127.0.0.1:9/api/v3' }\n    target: x\n";
+        let err = validate(job).unwrap_err();
+        assert_eq!(err.0[0].key, "jobs[0].source.api-url");
+        assert!(err.0[0].reason.contains("--allow-insecure-http"), "{err}");
+        let c = validate(&format!("allow-insecure-http: true\n{job}")).unwrap();
+        assert_eq!(c.jobs[0].git_host.to_string(), "http://127.0.0.1:9");
     }
 
     #[test]

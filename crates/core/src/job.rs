@@ -202,8 +202,11 @@ impl fmt::Display for Target {
 }
 
 /// One job message: back up `repo` for `run_id` into `target`.
+///
+/// Fields added within one `schema` are optional: a worker ignores fields it does not
+/// know, so a message from the next release is understood by this one during a
+/// rolling deploy. Only a change a worker must not ignore raises `schema`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct JobMessage {
     pub schema: u32,
     pub run_id: RunId,
@@ -328,6 +331,15 @@ pub(crate) mod tests {
             JobMessage::parse(&m.to_body()),
             Err(MessageError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn unknown_fields_within_the_schema_are_ignored() {
+        let mut v: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
+        v["trace_context"] = "00-abc-def-01".into();
+        v["repo"]["visibility"] = "internal".into();
+        v["options"]["lfs_include"] = serde_json::json!(["*.psd"]);
+        assert_eq!(JobMessage::parse(&v.to_string()).unwrap(), message());
     }
 
     #[test]

@@ -1,43 +1,65 @@
-//! How the GitHub token reaches git without being exposed.
+//! How the GitHub token reaches git, and only the host it belongs to.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use repovault_core::Secret;
+use repovault_core::{GitHost, Secret};
 
-/// The token used for clones and ref listings. GitHub accepts any user name with a
-/// token as the password; we send `x-access-token`.
+/// The token used for clones, ref listings and pushes, bound to the one origin it may
+/// be sent to. GitHub accepts any user name with a token as the password; we send
+/// `x-access-token`.
+///
+/// Unscoped credentials ([`GitCredentials::new`]) send the token nowhere: scope them
+/// with [`GitCredentials::scoped`] to the origin the job is for.
 #[derive(Debug, Clone)]
 pub struct GitCredentials {
     token: Option<Secret>,
+    origin: Option<GitHost>,
 }
 
 pub(crate) const TOKEN_USER: &str = "x-access-token";
 
 impl GitCredentials {
     pub fn new(token: Option<Secret>) -> Self {
-        GitCredentials { token }
+        GitCredentials {
+            token,
+            origin: None,
+        }
     }
 
-    pub(crate) fn token(&self) -> Option<&Secret> {
-        self.token.as_ref()
+    /// The same token, to be sent to `origin` and nowhere else.
+    pub fn scoped(&self, origin: GitHost) -> Self {
+        GitCredentials {
+            token: self.token.clone(),
+            origin: Some(origin),
+        }
+    }
+
+    /// The token, if `url` is on the origin it belongs to.
+    pub(crate) fn token_for(&self, url: &str) -> Option<&Secret> {
+        match (&self.token, &self.origin) {
+            (Some(token), Some(origin)) if origin.serves(url) => Some(token),
+            _ => None,
+        }
     }
 
     /// Environment for a `git` child process that talks to `url`: config entries
     /// passed through `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n` (never argv, which any local
-    /// user can read), the auth header scoped to the URL's origin so a redirect to
-    /// another host does not carry it, and no interactive prompts.
+    /// user can read), no redirects followed (git would carry the header to wherever a
+    /// redirect points), the auth header only when `url` is on the token's origin, and
+    /// no interactive prompts or credential helpers.
     pub(crate) fn git_env(&self, url: &str) -> Vec<(String, String)> {
         let mut config: Vec<(String, String)> = vec![
             // No credential helper: never prompt, never store.
             ("credential.helper".into(), String::new()),
+            ("http.followRedirects".into(), "false".into()),
             // Abort transfers that stall instead of hanging a worker forever.
             ("http.lowSpeedLimit".into(), "1000".into()),
             ("http.lowSpeedTime".into(), "120".into()),
         ];
-        if let Some(token) = &self.token {
+        if let (Some(token), Some(origin)) = (self.token_for(url), &self.origin) {
             let basic = STANDARD.encode(format!("{TOKEN_USER}:{}", token.expose()));
             config.push((
-                format!("http.{}.extraHeader", origin(url)),
+                format!("http.{origin}/.extraHeader"),
                 format!("Authorization: Basic {basic}"),
             ));
         }
@@ -65,41 +87,24 @@ impl GitCredentials {
     }
 }
 
-/// `scheme://host[:port]/` of a URL, the scope of an `http.<url>.*` config entry.
-fn origin(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split('/').next().unwrap_or(rest);
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            format!("{scheme}://{host}/")
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn scopes_the_header_to_the_origin() {
-        assert_eq!(
-            origin("https://github.com/acme/api.git"),
-            "https://github.com/"
-        );
-        assert_eq!(
-            origin("http://127.0.0.1:8080/a/b.git"),
-            "http://127.0.0.1:8080/"
-        );
-        assert_eq!(
-            origin("https://user@ghe.example.com/a/b.git"),
-            "https://ghe.example.com/"
-        );
+    fn github() -> GitCredentials {
+        let host = GitHost::from_api_url("https://api.github.com", false).unwrap();
+        GitCredentials::new(Some(Secret::new("ghp_secret"))).scoped(host)
+    }
+
+    fn header(env: &[(String, String)]) -> Option<&String> {
+        env.iter()
+            .map(|(_, v)| v)
+            .find(|v| v.starts_with("Authorization: Basic "))
     }
 
     #[test]
-    fn env_carries_the_token_only_base64_encoded_in_a_header() {
-        let creds = GitCredentials::new(Some(Secret::new("ghp_secret")));
+    fn env_carries_the_token_only_base64_encoded_in_a_header_for_its_origin() {
+        let creds = github();
         let env = creds.git_env("https://github.com/a/b.git");
         assert!(
             env.iter()
@@ -107,18 +112,38 @@ mod tests {
         );
         assert!(env.iter().any(|(k, v)| k.starts_with("GIT_CONFIG_KEY_")
             && v == "http.https://github.com/.extraHeader"));
-        let header = env
-            .iter()
-            .find(|(_, v)| v.starts_with("Authorization: Basic "))
-            .unwrap();
-        assert_eq!(creds.redact(&header.1), "Authorization: Basic ***");
+        assert_eq!(
+            creds.redact(header(&env).unwrap()),
+            "Authorization: Basic ***"
+        );
         assert_eq!(creds.redact("token ghp_secret"), "token ***");
     }
 
     #[test]
-    fn anonymous_has_no_auth_header() {
+    fn no_token_for_another_host_or_when_unscoped() {
+        let creds = github();
+        for url in [
+            "https://evil.example/a/b.git",
+            "http://github.com/a/b.git",
+            "https://github.com.evil.example/a/b.git",
+        ] {
+            assert!(header(&creds.git_env(url)).is_none(), "{url}");
+            assert!(creds.token_for(url).is_none(), "{url}");
+        }
+        let unscoped = GitCredentials::new(Some(Secret::new("ghp_secret")));
+        assert!(header(&unscoped.git_env("https://github.com/a/b.git")).is_none());
+    }
+
+    #[test]
+    fn redirects_are_never_followed_and_prompts_never_shown() {
         let env = GitCredentials::new(None).git_env("https://github.com/a/b.git");
-        assert!(env.iter().all(|(_, v)| !v.starts_with("Authorization")));
+        assert!(header(&env).is_none());
         assert!(env.contains(&("GIT_TERMINAL_PROMPT".into(), "0".into())));
+        let i = env
+            .iter()
+            .find(|(k, v)| k.starts_with("GIT_CONFIG_KEY_") && v == "http.followRedirects")
+            .map(|(k, _)| k.trim_start_matches("GIT_CONFIG_KEY_").to_owned())
+            .expect("http.followRedirects is set");
+        assert!(env.contains(&(format!("GIT_CONFIG_VALUE_{i}"), "false".into())));
     }
 }

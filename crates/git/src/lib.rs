@@ -4,7 +4,8 @@
 //!
 //! - [`mirror_clone`]: `git clone --mirror` with the `git` CLI (multi-threaded
 //!   index-pack, LFS-capable). The token travels in the child's environment as an
-//!   `http.<url>.extraHeader` config entry, never in its argv or in a URL.
+//!   `http.<origin>.extraHeader` config entry for the token's own origin only, never
+//!   in its argv or in a URL; redirects are not followed.
 //! - [`list_remote_refs`]: one round trip to the remote with libgit2, for incremental
 //!   runs.
 //! - [`read_refs`]: the refs of a local bare repository, with libgit2.
@@ -14,9 +15,12 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), repovault_git::GitError> {
+//! use repovault_core::{GitHost, Secret};
 //! use repovault_git::{GitCredentials, mirror_clone, read_refs};
 //!
-//! let creds = GitCredentials::new(None);
+//! let github = GitHost::from_api_url("https://api.github.com", false).unwrap();
+//! // The token goes to github.com and nowhere else.
+//! let creds = GitCredentials::new(Some(Secret::new("ghp_example"))).scoped(github);
 //! let dest = std::path::Path::new("/tmp/work/api.git");
 //! mirror_clone("https://github.com/acme/api.git", dest, &creds).await?;
 //! let refs = read_refs(dest)?;

@@ -48,9 +48,10 @@ pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, G
     let mut remote = Remote::create_detached(url).map_err(fail)?;
     let tried = Cell::new(false);
     let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(|_url, _user, _allowed| {
-        // libgit2 asks again after every 401; answer once, then give up.
-        match creds.token() {
+    callbacks.credentials(|asking, _user, _allowed| {
+        // libgit2 asks again after every 401; answer once, then give up. The token
+        // goes only to its own origin, whatever URL libgit2 ended up at.
+        match creds.token_for(asking) {
             Some(token) if !tried.replace(true) => {
                 Cred::userpass_plaintext(TOKEN_USER, token.expose())
             }

@@ -22,6 +22,12 @@ pub enum ExtractError {
     Corrupt(io::Error),
     #[error("writing {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
+    /// More content than the manifest accounts for: a decompression bomb, or an archive
+    /// that is not what its manifest describes. Extraction stopped there.
+    #[error(
+        "the archive holds more than the {limit} bytes its manifest accounts for; extraction stopped"
+    )]
+    TooLarge { limit: u64 },
 }
 
 /// What an extraction wrote.
@@ -32,14 +38,21 @@ pub struct Extracted {
 }
 
 /// Extracts a tar + zstd archive into `dest` (created if missing), then reads the
-/// rest of `reader` so a caller hashing the stream sees every byte.
+/// rest of `reader` so a caller hashing the stream sees every byte. Stops with
+/// [`ExtractError::TooLarge`] as soon as file contents exceed `max_bytes`, so a small
+/// archive that decompresses to terabytes cannot fill the disk.
 ///
 /// Only regular files and directories are accepted, at relative paths without `..`:
 /// an absolute path, a `..` component, a symlink, a hard link or a device aborts the
 /// extraction with [`ExtractError::Unsafe`] before anything is written for that entry.
 /// Files are created new (never through an existing path), so nothing outside `dest`
-/// can be reached.
-pub fn extract_archive<R: Read>(reader: R, dest: &Path) -> Result<Extracted, ExtractError> {
+/// can be reached, and never executable: a bare repository needs no executable file,
+/// and a hook from an archive must never run.
+pub fn extract_archive<R: Read>(
+    reader: R,
+    dest: &Path,
+    max_bytes: u64,
+) -> Result<Extracted, ExtractError> {
     let write_err = |path: &Path| {
         let path = path.to_owned();
         move |source| ExtractError::Write { path, source }
@@ -62,18 +75,21 @@ pub fn extract_archive<R: Read>(reader: R, dest: &Path) -> Result<Extracted, Ext
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(write_err(parent))?;
                 }
-                let mode = entry.header().mode().unwrap_or(0o644);
+                use std::os::unix::fs::OpenOptionsExt;
                 let mut file = OpenOptions::new()
                     .write(true)
                     .create_new(true)
+                    .mode(0o644)
                     .open(&target)
                     .map_err(write_err(&target))?;
-                done.bytes += io::copy(&mut entry, &mut file).map_err(ExtractError::Corrupt)?;
+                let room = max_bytes - done.bytes;
+                let copied = io::copy(&mut (&mut entry).take(room + 1), &mut file)
+                    .map_err(ExtractError::Corrupt)?;
+                if copied > room {
+                    return Err(ExtractError::TooLarge { limit: max_bytes });
+                }
+                done.bytes += copied;
                 done.files += 1;
-                use std::os::unix::fs::PermissionsExt;
-                let perms =
-                    std::fs::Permissions::from_mode(if mode & 0o111 != 0 { 0o755 } else { 0o644 });
-                std::fs::set_permissions(&target, perms).map_err(write_err(&target))?;
             }
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 return Err(ExtractError::Unsafe {
@@ -117,6 +133,24 @@ fn safe_relative(path: &Path, name: &str) -> Result<PathBuf, ExtractError> {
     Ok(out)
 }
 
+/// Makes an extracted bare repository safe to run git in: its `config` is replaced by
+/// the minimal one a bare mirror needs (an archive's config could name programs to
+/// run, URLs to rewrite or headers to send) and its `hooks/` are removed.
+pub fn make_safe(repo: &Path) -> io::Result<()> {
+    let hooks = repo.join("hooks");
+    if hooks.exists() {
+        std::fs::remove_dir_all(&hooks)?;
+    }
+    let config = repo.join("config");
+    if config.exists() {
+        std::fs::remove_file(&config)?;
+    }
+    std::fs::write(
+        config,
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
+    )
+}
+
 /// `git fsck --full` on a repository: every object present and connected. `Ok(false)`
 /// when git is not installed (the drill then relies on [`unresolved_refs`]); the error
 /// is git's complaint.
@@ -153,9 +187,22 @@ pub fn unresolved_refs(path: &Path, refs: &RefSet) -> Result<Vec<String>, GitErr
         .collect())
 }
 
-/// `git push --mirror <url>` from a bare repository: every ref, to a new remote.
+/// `git push --mirror <url>` from a bare repository: every ref, to a new remote. No
+/// hook runs (`--no-verify`, and `core.hooksPath` is an empty directory).
 pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Result<(), GitError> {
-    let args = ["push", "--mirror", "--quiet", "--", url].map(OsStr::new);
+    let no_hooks = tempfile::tempdir().map_err(GitError::Spawn)?;
+    let hooks_path = format!("core.hooksPath={}", no_hooks.path().display());
+    let args = [
+        "-c",
+        hooks_path.as_str(),
+        "push",
+        "--mirror",
+        "--no-verify",
+        "--quiet",
+        "--",
+        url,
+    ]
+    .map(OsStr::new);
     crate::mirror::run_git("push", url, &args, Some(repo), creds).await
 }
 
@@ -227,7 +274,7 @@ mod tests {
         for (entries, expected) in cases {
             let root = tempfile::tempdir().unwrap();
             let dest = root.path().join("dest");
-            let err = extract_archive(hostile(&entries).as_slice(), &dest).unwrap_err();
+            let err = extract_archive(hostile(&entries).as_slice(), &dest, 1 << 20).unwrap_err();
             assert!(matches!(err, ExtractError::Unsafe { .. }), "{err}");
             assert!(err.to_string().contains(expected), "{err}");
             assert!(
@@ -252,7 +299,7 @@ mod tests {
         ]);
         bytes.extend_from_slice(b"trailing bytes after the zstd frame");
         let mut reader = io::Cursor::new(bytes.clone());
-        let done = extract_archive(&mut reader, &root.path().join("dest")).unwrap();
+        let done = extract_archive(&mut reader, &root.path().join("dest"), 1 << 20).unwrap();
         assert_eq!(
             done,
             Extracted {
@@ -276,8 +323,78 @@ mod tests {
         let big: &'static str = "x".repeat(100_000).leak();
         let bytes = hostile(&[("f", tar::EntryType::Regular, big)]);
         let root = tempfile::tempdir().unwrap();
-        let err =
-            extract_archive(&bytes[..bytes.len() / 2], &root.path().join("dest")).unwrap_err();
+        let err = extract_archive(
+            &bytes[..bytes.len() / 2],
+            &root.path().join("dest"),
+            1 << 20,
+        )
+        .unwrap_err();
         assert!(matches!(err, ExtractError::Corrupt(_)), "{err}");
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        // 64 MiB of zeros compress to a few KiB.
+        let mut builder = tar::Builder::new(zstd::Encoder::new(Vec::new(), 3).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_path("r.git/objects/bomb").unwrap();
+        header.set_size(64 << 20);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append(&header, io::repeat(0).take(64 << 20))
+            .unwrap();
+        let bytes = builder.into_inner().unwrap().finish().unwrap();
+        assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        let err = extract_archive(bytes.as_slice(), &dest, 1 << 20).unwrap_err();
+        assert!(
+            matches!(err, ExtractError::TooLarge { limit } if limit == 1 << 20),
+            "{err}"
+        );
+        let written = std::fs::metadata(dest.join("r.git/objects/bomb"))
+            .unwrap()
+            .len();
+        assert!(written <= (1 << 20) + 1, "wrote {written} bytes");
+    }
+
+    #[test]
+    fn extracted_files_are_never_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let mut builder = tar::Builder::new(zstd::Encoder::new(Vec::new(), 1).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_path("r.git/hooks/post-checkout").unwrap();
+        header.set_size(10);
+        header.set_mode(0o755);
+        header.set_cksum();
+        builder.append(&header, &b"#!/bin/sh\n"[..]).unwrap();
+        let bytes = builder.into_inner().unwrap().finish().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        extract_archive(bytes.as_slice(), root.path(), 1 << 20).unwrap();
+        let hook = root.path().join("r.git/hooks/post-checkout");
+        let mode = std::fs::metadata(&hook).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0, "mode {mode:o}");
+    }
+
+    #[test]
+    fn make_safe_drops_hooks_and_the_archives_config() {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("r.git");
+        std::fs::create_dir_all(repo.join("hooks")).unwrap();
+        std::fs::write(repo.join("hooks/pre-push"), "#!/bin/sh\ntouch /tmp/pwned\n").unwrap();
+        std::fs::write(
+            repo.join("config"),
+            "[core]\n\tbare = true\n\tsshCommand = touch /tmp/pwned\n[url \"https://evil/\"]\n\tinsteadOf = https://github.com/\n",
+        )
+        .unwrap();
+        make_safe(&repo).unwrap();
+        assert!(!repo.join("hooks").exists());
+        let config = std::fs::read_to_string(repo.join("config")).unwrap();
+        assert!(
+            !config.contains("sshCommand") && !config.contains("insteadOf"),
+            "{config}"
+        );
+        assert!(config.contains("bare = true"));
     }
 }

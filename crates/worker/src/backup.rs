@@ -1,12 +1,14 @@
 //! One repository's backup: mirror → archive → upload → verify → manifest.
 
+use std::future::Future;
 use std::path::Path;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, meta};
 use repovault_core::{
-    ArchiveDigest, ArchiveRef, JobMessage, LatestPointer, Layout, Manifest, Outcome, RECORD_SCHEMA,
-    RefSet, RepoRef, ResultRecord, WikiOutcome, tool_version,
+    ArchiveDigest, ArchiveRef, Classify, JobMessage, LatestPointer, Layout, Manifest, Outcome,
+    RECORD_SCHEMA, RefSet, RepoRef, ResultRecord, WikiOutcome, tool_version,
 };
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
 use repovault_git::{
@@ -47,19 +49,19 @@ pub(crate) async fn back_up(
         .map_err(BackupError::WorkDir)?;
 
     let mirror_dir = work.path().join(format!("{}.git", repo.name));
-    mirror_clone(&repo.clone_url, &mirror_dir, ctx.git).await?;
+    clone_in_place(&repo.clone_url, &mirror_dir, ctx.git).await?;
     let mirror = read_refs_blocking(&mirror_dir).await?;
 
     let wiki_dir = work.path().join(format!("{}.wiki.git", repo.name));
     let (wiki, wiki_refs) = if want_wiki {
-        match mirror_clone(&repo.wiki_url(), &wiki_dir, ctx.git).await {
+        match clone_in_place(&repo.wiki_url(), &wiki_dir, ctx.git).await {
             Ok(()) => (
                 WikiOutcome::Mirrored,
                 Some(read_refs_blocking(&wiki_dir).await?.refs),
             ),
             // GitHub reports has_wiki for every repository with wikis enabled, but the
             // wiki repository exists only once a page is written.
-            Err(GitError::NotFound { .. }) => (WikiOutcome::Absent, None),
+            Err(BackupError::Git(GitError::NotFound { .. })) => (WikiOutcome::Absent, None),
             Err(e) => return Err(e.into()),
         }
     } else {
@@ -279,12 +281,58 @@ async fn verify_stored(
     }
 }
 
+/// Tries of one git operation before a transient fault (a 5xx, a reset connection, a
+/// timeout) fails the attempt: a flaky network costs no queue delivery.
+const GIT_TRIES: u32 = 3;
+/// The first wait between tries; it doubles, with jitter.
+const GIT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs `op` until it succeeds, fails for good, or has been tried [`GIT_TRIES`] times.
+async fn retry_in_place<T, Fut>(url: &str, mut op: impl FnMut() -> Fut) -> Result<T, BackupError>
+where
+    Fut: Future<Output = Result<T, BackupError>>,
+{
+    let mut delay = GIT_RETRY_DELAY;
+    let mut tried = 1;
+    loop {
+        match op().await {
+            Err(e) if e.class().is_retryable() && tried < GIT_TRIES => {
+                let wait = delay.mul_f64(0.5 + fastrand::f64());
+                tracing::warn!(%url, error = %e, tried, wait_ms = wait.as_millis() as u64, "transient git fault; retrying in place");
+                tokio::time::sleep(wait).await;
+                delay *= 2;
+                tried += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// `git clone --mirror`, retried in place on transient faults (from an empty `dest`).
+async fn clone_in_place(url: &str, dest: &Path, git: &GitCredentials) -> Result<(), BackupError> {
+    retry_in_place(url, || async {
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).map_err(BackupError::WorkDir)?;
+        }
+        mirror_clone(url, dest, git)
+            .await
+            .map_err(BackupError::from)
+    })
+    .await
+}
+
+/// A remote's refs (`ls-remote`), retried in place on transient faults.
 async fn list_remote_blocking(url: &str, git: &GitCredentials) -> Result<RepoRefs, BackupError> {
-    let (url, git) = (url.to_owned(), git.clone());
-    tokio::task::spawn_blocking(move || list_remote_refs(&url, &git))
-        .await
-        .map_err(|e| BackupError::Crashed(e.to_string()))?
-        .map_err(BackupError::from)
+    retry_in_place(url, || {
+        let (url, git) = (url.to_owned(), git.clone());
+        async move {
+            tokio::task::spawn_blocking(move || list_remote_refs(&url, &git))
+                .await
+                .map_err(|e| BackupError::Crashed(e.to_string()))?
+                .map_err(BackupError::from)
+        }
+    })
+    .await
 }
 
 async fn read_refs_blocking(path: &Path) -> Result<RepoRefs, BackupError> {

@@ -8,9 +8,10 @@ use jiff::Timestamp;
 use repovault_core::ports::queue::Lease;
 use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
-    Classify, ErrorClass, FailureInfo, JobMessage, LatestPointer, Layout, Outcome, RECORD_SCHEMA,
-    ResultRecord, WikiOutcome,
+    Classify, ErrorClass, FailureInfo, JOB_SCHEMA, JobMessage, LatestPointer, Layout, MessageError,
+    Outcome, RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
+use repovault_git::GitCredentials;
 use tracing::Instrument;
 
 use crate::Shared;
@@ -34,26 +35,51 @@ pub(crate) enum Disposition {
 pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
     let msg = match JobMessage::parse(&lease.body) {
         Ok(msg) => msg,
+        Err(MessageError::UnsupportedSchema { found }) if found > u64::from(JOB_SCHEMA) => {
+            return newer_schema(&shared, &lease, found).await;
+        }
         Err(e) => {
             tracing::error!(message_id = %lease.message_id, error = %e, "malformed job message; moving it to the dead-letter queue");
             return dead_letter(&shared, &lease, &e.to_string()).await;
         }
     };
-    let Some(store) = shared.targets.get(&msg.target).cloned() else {
-        let reason = format!("target {} is not on this worker's allow-list", msg.target);
-        tracing::error!(message_id = %lease.message_id, repo = %msg.repo.full_name(), %reason, "refusing job");
-        return dead_letter(&shared, &lease, &reason).await;
+    let allowed = match shared.allow.check(&msg) {
+        Ok(allowed) => allowed,
+        Err(reason) => {
+            tracing::error!(message_id = %lease.message_id, repo = %msg.repo.full_name(), %reason, "refusing job");
+            return dead_letter(&shared, &lease, &reason).await;
+        }
     };
     let span = tracing::info_span!("job", run = %msg.run_id, repo = %msg.repo.full_name(), attempt = lease.receive_count);
     Attempt {
         shared: &shared,
-        store: store.as_ref(),
+        store: allowed.store.as_ref(),
+        git: shared.git.scoped(allowed.git_host),
         lease: &lease,
         msg: &msg,
     }
     .run()
     .instrument(span)
     .await
+}
+
+/// A message written by a newer release (a rolling deploy): another worker may
+/// understand it, so it goes back on the queue; once its attempts are used up (no
+/// newer worker took it in that many deliveries) it is dead-lettered with the reason.
+async fn newer_schema(shared: &Shared, lease: &Lease, found: u64) -> Disposition {
+    let attempt = lease.receive_count;
+    let max = shared.cfg.retry.max_attempts;
+    if attempt >= max {
+        let reason = format!(
+            "message schema {found} is newer than this worker's ({JOB_SCHEMA}) and no newer worker took it in {attempt} deliveries; upgrade the workers, then redrive it"
+        );
+        tracing::error!(message_id = %lease.message_id, %reason, "dead-lettering");
+        return dead_letter(shared, lease, &reason).await;
+    }
+    let delay = shared.cfg.retry.delay(attempt, None);
+    tracing::warn!(message_id = %lease.message_id, schema = found, attempt, max_attempts = max, "message from a newer release; leaving it for a newer worker");
+    release(shared, lease, delay).await;
+    Disposition::Retrying
 }
 
 async fn dead_letter(shared: &Shared, lease: &Lease, reason: &str) -> Disposition {
@@ -70,6 +96,8 @@ async fn dead_letter(shared: &Shared, lease: &Lease, reason: &str) -> Dispositio
 struct Attempt<'a> {
     shared: &'a Shared,
     store: &'a dyn Store,
+    /// The token, scoped to this job's git host.
+    git: GitCredentials,
     lease: &'a Lease,
     msg: &'a JobMessage,
 }
@@ -98,12 +126,16 @@ impl Attempt<'_> {
         }
         let started_at = Timestamp::now();
         if self.lease.receive_count > 1 {
-            // An earlier delivery may have died mid-upload; its lease has expired, so
-            // whatever it left unfinished is abandoned.
+            // An earlier delivery may have died mid-upload: its lease has expired, so
+            // an upload of this repository not touched for a visibility timeout is
+            // abandoned. Other repositories' uploads are never touched.
             let dir = self
                 .layout()
                 .repo_dir(&self.msg.repo.owner, &self.msg.repo.name);
-            match self.store.abort_stale_uploads(&dir, started_at).await {
+            let before = started_at
+                .checked_sub(self.shared.cfg.visibility_timeout)
+                .unwrap_or(started_at);
+            match self.store.abort_stale_uploads(&dir, before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     aborted = n,
@@ -114,7 +146,7 @@ impl Attempt<'_> {
         }
         let ctx = BackupContext {
             store: self.store,
-            git: &self.shared.git,
+            git: &self.git,
             work_dir: &self.shared.cfg.work_dir,
             archive: self.shared.cfg.archive,
         };

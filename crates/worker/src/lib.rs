@@ -10,23 +10,34 @@
 //! - a retryable failure goes back on the queue after a backoff (or the delay the
 //!   server asked for); the last attempt writes a `failed` record and dead-letters the
 //!   message; a permanent failure writes the record and acks at once;
-//! - a malformed message, or one naming a target outside the allow-list, goes to the
-//!   dead-letter queue with the reason;
+//! - a malformed message, one naming a target outside the allow-list, or one whose
+//!   clone URL is not its own repository on the target's configured GitHub host, goes
+//!   to the dead-letter queue with the reason (the token goes to that host only);
+//! - a message of a newer schema is released for a newer worker (rolling deploys) and
+//!   dead-lettered only when its attempts run out;
+//! - a transient git fault (5xx, reset, timeout) is retried in place before the
+//!   message goes back to the queue: redelivery is for crashes;
 //! - on shutdown the worker stops receiving, lets running jobs finish within the
 //!   grace period, and releases the rest (visibility 0).
 //!
 //! ```no_run
 //! # async fn demo(queue: std::sync::Arc<dyn repovault_core::ports::queue::Queue>,
-//! #               targets: repovault_core::ports::store::TargetStores) {
-//! use repovault_worker::{WorkerConfig, WorkerDeps};
+//! #               store: std::sync::Arc<dyn repovault_core::ports::store::Store>) {
+//! use repovault_core::{GitHost, Target};
+//! use repovault_worker::{AllowList, WorkerConfig, WorkerDeps};
 //!
+//! let mut allow = AllowList::new();
+//! let github = GitHost::from_api_url("https://api.github.com", false).unwrap();
+//! let target = Target::parse("s3://backups/github", std::path::Path::new("/")).unwrap();
+//! allow.allow(target, store, github);
 //! let cfg = WorkerConfig::new(std::env::temp_dir().join("repovault"));
-//! let deps = WorkerDeps::new(queue, targets, repovault_git::GitCredentials::new(None));
+//! let deps = WorkerDeps::new(queue, allow, repovault_git::GitCredentials::new(None));
 //! let summary = repovault_worker::run(cfg, deps, async { let _ = tokio::signal::ctrl_c().await; }).await;
 //! println!("{summary:?}");
 //! # }
 //! ```
 
+mod allow;
 mod backup;
 mod error;
 mod heartbeat;
@@ -41,7 +52,6 @@ use std::time::Duration;
 
 use repovault_core::config::{RetryPolicy, defaults};
 use repovault_core::ports::queue::{Lease, Queue};
-use repovault_core::ports::store::TargetStores;
 use repovault_core::{Outcome, Progress};
 use repovault_git::GitCredentials;
 use repovault_git::archive::ArchiveOptions;
@@ -49,6 +59,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
+pub use allow::AllowList;
 use job::Disposition;
 pub use work_dir::claim_work_dir;
 
@@ -93,18 +104,18 @@ pub trait BusyObserver: Send + Sync {
 /// The ports a worker runs on.
 pub struct WorkerDeps {
     pub queue: Arc<dyn Queue>,
-    /// The allow-list: the only stores this worker writes to.
-    pub targets: TargetStores,
+    /// The only targets this worker writes to, and the GitHub hosts it backs up from.
+    pub allow: AllowList,
     pub git: GitCredentials,
     pub progress: Arc<Progress>,
     pub busy: Option<Arc<dyn BusyObserver>>,
 }
 
 impl WorkerDeps {
-    pub fn new(queue: Arc<dyn Queue>, targets: TargetStores, git: GitCredentials) -> Self {
+    pub fn new(queue: Arc<dyn Queue>, allow: AllowList, git: GitCredentials) -> Self {
         WorkerDeps {
             queue,
-            targets,
+            allow,
             git,
             progress: Arc::new(Progress::default()),
             busy: None,
@@ -127,7 +138,7 @@ pub struct WorkerSummary {
 
 pub(crate) struct Shared {
     pub queue: Arc<dyn Queue>,
-    pub targets: TargetStores,
+    pub allow: AllowList,
     pub git: GitCredentials,
     pub progress: Arc<Progress>,
     pub cfg: WorkerConfig,
@@ -142,7 +153,7 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let shared = Arc::new(Shared {
         queue: deps.queue,
-        targets: deps.targets,
+        allow: deps.allow,
         git: deps.git,
         progress: deps.progress,
         cfg,

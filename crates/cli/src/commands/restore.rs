@@ -7,14 +7,17 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use jiff::Timestamp;
-use repovault_core::{LatestPointer, Layout};
+use repovault_core::{GitHost, LatestPointer, Layout};
 use repovault_git::GitCredentials;
 
 use crate::archives::check_archive;
 use crate::args::{FromArgs, owner_and_name};
 use crate::commands::verify::archive_keys;
 use crate::exit::InvalidConfig;
-use crate::wiring::{load_token, open_store};
+use crate::wiring::{load_secret, open_store};
+
+/// Where `restore --push-to` takes its token from.
+const PUSH_TOKEN_ENV: &str = "REPOVAULT_PUSH_TOKEN";
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -31,12 +34,14 @@ pub struct RestoreArgs {
     /// Restore this archive key exactly.
     #[arg(long, value_name = "KEY")]
     pub archive: Option<String>,
-    /// Then push every ref to this remote (`git push --mirror`).
+    /// Then push every ref to this remote (`git push --mirror`, no hooks run). The
+    /// token for it comes from REPOVAULT_PUSH_TOKEN (or --push-token-file), never from
+    /// the backup token, and is sent to this URL's host only.
     #[arg(long, value_name = "URL")]
     pub push_to: Option<String>,
-    /// File holding the token for --push-to [default: GITHUB_TOKEN].
-    #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
-    pub token_file: Option<PathBuf>,
+    /// File holding the token for --push-to [default: REPOVAULT_PUSH_TOKEN].
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_PUSH_TOKEN_FILE")]
+    pub push_token_file: Option<PathBuf>,
     #[command(flatten)]
     pub from: FromArgs,
 }
@@ -108,7 +113,13 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(url) = &args.push_to {
-        let creds = GitCredentials::new(load_token(args.token_file.as_deref())?);
+        let host = GitHost::of_url(url).map_err(|e| InvalidConfig(format!("--push-to: {e}")))?;
+        let token = load_secret(
+            args.push_token_file.as_deref(),
+            PUSH_TOKEN_ENV,
+            "--push-token-file",
+        )?;
+        let creds = GitCredentials::new(token).scoped(host);
         repovault_git::restore::push_mirror(&bare, url, &creds).await?;
         println!("pushed every ref to {url}");
     }

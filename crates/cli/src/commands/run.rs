@@ -18,7 +18,7 @@ use repovault_worker::{WorkerConfig, WorkerDeps};
 use crate::args::{S3Args, SelectArgs};
 use crate::commands::shutdown_signal;
 use crate::progress::ProgressLine;
-use crate::wiring::{load_token, open_sources, open_targets};
+use crate::wiring::{allow_list, load_token, open_sources, open_targets};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -77,9 +77,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     worker_cfg.concurrency = config.concurrency;
     worker_cfg.retry = config.retry;
+    let allow = allow_list(
+        &targets,
+        config.jobs.iter().map(|j| (&j.target, &j.git_host)),
+    );
     let mut worker_deps = WorkerDeps::new(
         queue.clone() as Arc<dyn Queue>,
-        targets.clone(),
+        allow,
         GitCredentials::new(token),
     );
     worker_deps.progress = progress.clone();

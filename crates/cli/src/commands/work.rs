@@ -7,15 +7,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::config::RetryPolicy;
+use repovault_core::config::{RetryPolicy, defaults};
 use repovault_core::ports::queue::Queue;
+use repovault_core::{GitHost, Target};
 use repovault_git::GitCredentials;
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
-use crate::args::{S3Args, duration, load_config_file, targets_of};
+use crate::args::{
+    InsecureHttpArg, S3Args, check_concurrency, check_range, duration, load_config_file_with,
+    targets_of,
+};
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{load_token, open_queue, open_targets};
+use crate::wiring::{allow_list, load_token, open_queue, open_targets};
 
 #[derive(Debug, Args)]
 pub struct WorkArgs {
@@ -54,9 +58,22 @@ pub struct WorkArgs {
     /// File holding the GitHub token [default: GITHUB_TOKEN].
     #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// The GitHub API of the --allow-target targets (GitHub Enterprise:
+    /// https://HOST/api/v3). Jobs may back up repositories of its git host only, and
+    /// the token goes there and nowhere else. Config jobs use their own `api-url`.
+    #[arg(long, env = "GITHUB_API_URL", default_value = defaults::API_URL)]
+    pub api_url: String,
+    #[command(flatten)]
+    pub insecure: InsecureHttpArg,
     #[command(flatten)]
     pub s3: S3Args,
 }
+
+/// The shortest visibility timeout: the heartbeat renews it every third, and a renewal
+/// must have time to reach the queue.
+const MIN_VISIBILITY: Duration = Duration::from_secs(6);
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 
 /// ECS task protection as the worker's busy observer.
 struct Protection(repovault_aws::EcsTaskProtection);
@@ -68,8 +85,38 @@ impl repovault_worker::BusyObserver for Protection {
 }
 
 pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
-    let config = args.config.as_deref().map(load_config_file).transpose()?;
-    let targets = targets_of("--allow-target", &args.allow_targets, config.as_ref())?;
+    let insecure = args.insecure.allow_insecure_http;
+    let config = args
+        .config
+        .as_deref()
+        .map(|path| {
+            load_config_file_with(path, |raw| {
+                if insecure {
+                    raw.allow_insecure_http = Some(true);
+                }
+            })
+        })
+        .transpose()?;
+    check_range(
+        "--visibility-timeout",
+        args.visibility_timeout,
+        MIN_VISIBILITY,
+        MAX_VISIBILITY,
+    )?;
+    if let Some(n) = args.concurrency {
+        check_concurrency(n)?;
+    }
+    let flag_host = GitHost::from_api_url(&args.api_url, insecure)
+        .map_err(|reason| InvalidConfig(format!("--api-url: {reason}")))?;
+    let flag_targets = targets_of("--allow-target", &args.allow_targets, None)?;
+    let mut pairs: Vec<(Target, GitHost)> = flag_targets
+        .into_iter()
+        .map(|t| (t, flag_host.clone()))
+        .collect();
+    for job in config.iter().flat_map(|c| &c.jobs) {
+        pairs.push((job.target.clone(), job.git_host.clone()));
+    }
+    let targets: Vec<Target> = pairs.iter().map(|(t, _)| t.clone()).collect();
     let mut retry = config
         .as_ref()
         .map_or_else(RetryPolicy::default, |c| c.retry);
@@ -100,16 +147,17 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.visibility_timeout = args.visibility_timeout;
     cfg.shutdown_grace = args.shutdown_grace;
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
+    let stores = open_targets(targets.iter(), &args.s3).await?;
     let mut deps = WorkerDeps::new(
         Arc::new(queue) as Arc<dyn Queue>,
-        open_targets(targets.iter(), &args.s3).await?,
+        allow_list(&stores, pairs.iter().map(|(t, h)| (t, h))),
         GitCredentials::new(token),
     );
     if let Some(protection) = repovault_aws::EcsTaskProtection::from_env() {
         tracing::info!("on ECS: the task is protected from scale-in while it holds jobs");
         deps.busy = Some(Arc::new(Protection(protection)));
     }
-    tracing::info!(queue = %args.queue_url, targets = ?deps.targets, concurrency = cfg.concurrency, max_attempts = cfg.retry.max_attempts, "worker started");
+    tracing::info!(queue = %args.queue_url, allow = ?deps.allow, concurrency = cfg.concurrency, max_attempts = cfg.retry.max_attempts, "worker started");
     let work_dir = cfg.work_dir.clone();
     let summary = repovault_worker::run(cfg, deps, async {
         shutdown_signal().await;
