@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::path::Path;
 
-use git2::{Cred, Direction, Remote, RemoteCallbacks, Repository};
+use git2::{Cred, Direction, RemoteCallbacks, Repository};
 use repovault_core::RefSet;
 
 use crate::credentials::TOKEN_USER;
@@ -43,9 +43,16 @@ pub fn read_refs(path: &Path) -> Result<RepoRefs, GitError> {
 
 /// Lists a remote's refs without fetching anything (`git ls-remote`), in-process.
 /// Blocking: call it from a blocking thread.
+///
+/// No redirect is followed: libgit2 takes that setting only from a repository's
+/// config (a detached remote follows the first redirect to any host), so the remote
+/// lives in a throwaway bare repository configured with `http.followRedirects=false`.
 pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, GitError> {
     let fail = |e: git2::Error| classify_text("ls-remote", url, creds.redact(e.message()));
-    let mut remote = Remote::create_detached(url).map_err(fail)?;
+    let scratch = tempfile::tempdir().map_err(GitError::Spawn)?;
+    let repo = Repository::init_bare(scratch.path())?;
+    repo.config()?.set_str("http.followRedirects", "false")?;
+    let mut remote = repo.remote_anonymous(url).map_err(fail)?;
     let tried = Cell::new(false);
     let mut callbacks = RemoteCallbacks::new();
     callbacks.credentials(|asking, _user, _allowed| {

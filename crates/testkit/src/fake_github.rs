@@ -181,6 +181,21 @@ impl FakeGitHub {
         self.shared.lock().set_git_fault(owner, name, times);
     }
 
+    /// Every `n`-th pack fetch, of any repository, gets `status` (e.g. 502): a flaky
+    /// network that no single repository can avoid.
+    pub fn fail_every_nth_fetch(&self, n: u64, status: u16) {
+        self.shared.lock().every_nth_fetch = Some((n, status));
+    }
+
+    /// Git requests for `owner/name` (ref listings and fetches, the wiki's too) are
+    /// answered with a `301` to the same path under `to` (another server's base URL).
+    pub fn redirect_git(&self, owner: &str, name: &str, to: &str) {
+        self.shared
+            .lock()
+            .git_redirects
+            .insert(state::key(owner, name), to.trim_end_matches('/').to_owned());
+    }
+
     /// The next `times` fetches of `owner/name` are held for `delay` before the pack
     /// is sent: a job that is reliably still running.
     pub fn slow_fetch(&self, owner: &str, name: &str, times: u32, delay: Duration) {

@@ -78,6 +78,23 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     let mut hold = None;
     {
         let mut inner = shared.lock();
+        if headers.contains_key(header::AUTHORIZATION) {
+            inner.stats.git_requests_with_credentials += 1;
+        }
+        if let Some(to) = inner
+            .git_redirects
+            .get(&super::state::key(git.owner, git.repo))
+        {
+            let location = match query.as_str() {
+                "" => format!("{to}{path}"),
+                q => format!("{to}{path}?{q}"),
+            };
+            return Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header(header::LOCATION, location)
+                .body(Body::empty())
+                .expect("valid response");
+        }
         if auth == Auth::Bad {
             return plain(
                 StatusCode::UNAUTHORIZED,

@@ -127,6 +127,9 @@ pub struct Stats {
     pub fetches: BTreeMap<String, u64>,
     /// Git requests answered with an injected error.
     pub git_faults_served: u64,
+    /// Git requests that carried an `Authorization` header (valid or not): a host that
+    /// must never see the token counts none.
+    pub git_requests_with_credentials: u64,
 }
 
 impl Stats {
@@ -149,6 +152,13 @@ pub(crate) struct Inner {
     pub git_faults: HashMap<String, FaultStatus>,
     /// Fetches to hold before answering, by lowercase `owner/name`: (count, delay).
     pub slow_fetches: HashMap<String, (u32, Duration)>,
+    /// Every n-th pack fetch of any repository fails with the status: (n, status).
+    pub every_nth_fetch: Option<(u64, u16)>,
+    /// Pack fetches seen, for `every_nth_fetch`.
+    pub fetches_seen: u64,
+    /// Git requests of these repositories (lowercase `owner/name`) answered with a
+    /// `301` to this base URL.
+    pub git_redirects: HashMap<String, String>,
     pub stats: Stats,
 }
 
@@ -250,6 +260,13 @@ impl Inner {
 
     /// The status to fail a fetch of `owner/name` with, consuming one occurrence.
     pub fn take_git_fault(&mut self, owner: &str, name: &str) -> Option<u16> {
+        self.fetches_seen += 1;
+        if let Some((n, status)) = self.every_nth_fetch
+            && self.fetches_seen % n == 0
+        {
+            self.stats.git_faults_served += 1;
+            return Some(status);
+        }
         let k = key(owner, name);
         let status = match self.git_faults.get_mut(&k)? {
             FaultStatus::Always(status) => *status,

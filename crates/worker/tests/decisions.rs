@@ -1,0 +1,276 @@
+//! The worker's decisions, in-process: a real worker on a `MemoryQueue`, an `FsStore`
+//! and the fake GitHub (real git over smart HTTP), one message at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use repovault_core::config::RetryPolicy;
+use repovault_core::ports::queue::Queue;
+use repovault_core::ports::store::Store;
+use repovault_core::{
+    GitHost, JobMessage, JobOptions, Layout, Outcome, RepoRef, ResultRecord, RunId, Secret, Target,
+};
+use repovault_git::GitCredentials;
+use repovault_local::{DeadLetter, FsStore, MemoryQueue};
+use repovault_testkit::{FakeGitHub, FakeGitHubOptions, FaultStatus, org};
+use repovault_worker::{AllowList, WorkerConfig, WorkerDeps, WorkerSummary};
+
+const TOKEN: &str = "ghp_decisions_t0k3n";
+
+/// Another host serving a copy of `acme/repo-000` anonymously: where a forged
+/// message or a redirect would take the worker. It counts requests with credentials.
+async fn other_host() -> FakeGitHub {
+    let other = FakeGitHub::start(FakeGitHubOptions::default())
+        .await
+        .unwrap();
+    org::standard_org(&other, "acme", 1);
+    other
+}
+
+/// The base URL of a fake under another host name (`localhost` for `127.0.0.1`): git
+/// and libgit2 judge "another host" by name, not by port.
+fn base(gh: &FakeGitHub) -> String {
+    gh.api_url().replace("127.0.0.1", "localhost")
+}
+
+struct Env {
+    gh: FakeGitHub,
+    store: Arc<FsStore>,
+    target: Target,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let gh = FakeGitHub::start(FakeGitHubOptions {
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        org::standard_org(&gh, "acme", 2);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("backups");
+        let target = Target::parse(root.to_str().unwrap(), dir.path()).unwrap();
+        Env {
+            gh,
+            store: Arc::new(FsStore::new(root)),
+            target,
+            dir,
+        }
+    }
+
+    /// The message the planner would write for `acme/<name>`.
+    fn message(&self, run: &str, name: &str) -> JobMessage {
+        let repo = RepoRef {
+            owner: "acme".into(),
+            name: name.into(),
+            id: 1,
+            clone_url: self.gh.clone_url("acme", name),
+            default_branch: Some("main".into()),
+            pushed_at: None,
+            size_kb: 1,
+            private: false,
+            archived: false,
+            fork: false,
+            has_wiki: false,
+            topics: vec![],
+        };
+        JobMessage::new(
+            run.parse().unwrap(),
+            "acme".into(),
+            self.target.clone(),
+            repo,
+            JobOptions::default(),
+        )
+    }
+
+    /// Runs one worker over `bodies` until the queue is drained; `max_attempts` is both
+    /// the queue's redrive limit and the worker's.
+    async fn work(
+        &self,
+        bodies: Vec<String>,
+        max_attempts: u32,
+    ) -> (WorkerSummary, Vec<DeadLetter>) {
+        let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), max_attempts));
+        queue.send(&bodies).await.unwrap();
+        let mut allow = AllowList::new();
+        allow.allow(
+            self.target.clone(),
+            self.store.clone() as Arc<dyn Store>,
+            GitHost::from_api_url(&self.gh.api_url(), true).unwrap(),
+        );
+        let mut cfg = WorkerConfig::new(self.dir.path().join("work"));
+        cfg.concurrency = 1;
+        cfg.retry = RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        };
+        cfg.poll_wait = Duration::from_millis(50);
+        let deps = WorkerDeps::new(
+            queue.clone() as Arc<dyn Queue>,
+            allow,
+            GitCredentials::new(Some(Secret::new(TOKEN))),
+        );
+        let drained = queue.clone();
+        let summary = repovault_worker::run(cfg, deps, async move {
+            drained.drained().await;
+            drained.close();
+        })
+        .await;
+        (summary, queue.dead_letters())
+    }
+
+    async fn record(&self, run: &str, name: &str) -> Option<ResultRecord> {
+        let run: RunId = run.parse().unwrap();
+        let key = Layout::new("").result(&run, "acme", name);
+        (self.store.as_ref() as &dyn Store)
+            .get_json(&key)
+            .await
+            .unwrap()
+    }
+
+    async fn archives(&self) -> usize {
+        let all = self.store.list("repos/").await.unwrap();
+        all.iter().filter(|o| o.key.ends_with(".tar.zst")).count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_clone_url_is_dead_lettered_and_the_token_goes_nowhere() {
+    let env = Env::new().await;
+    let evil = other_host().await;
+    let forge = |clone_url: String| {
+        let mut msg = env.message("r1", "repo-000");
+        msg.repo.clone_url = clone_url;
+        msg.to_body()
+    };
+    let bodies = vec![
+        // Another host altogether.
+        forge(format!("{}/steal.git", base(&evil))),
+        // Another host, with the message's own path.
+        forge(evil.clone_url("acme", "repo-000")),
+        // The right host, another repository (it would be archived as acme/repo-000).
+        forge(env.gh.clone_url("acme", "repo-001")),
+        // The right host with credentials in the URL.
+        forge(
+            env.gh
+                .clone_url("acme", "repo-000")
+                .replace("http://", "http://x:y@"),
+        ),
+    ];
+    let (summary, dead) = env.work(bodies, 3).await;
+    assert_eq!(summary.dead_lettered, 4, "{summary:?}");
+    let mut reasons: Vec<String> = dead.iter().map(|d| d.reason.clone()).collect();
+    reasons.sort();
+    let on_host = reasons
+        .iter()
+        .filter(|r| r.contains("not on the configured GitHub host"))
+        .count();
+    let own_repo = reasons
+        .iter()
+        .filter(|r| r.contains("not the message's own repository"))
+        .count();
+    assert_eq!((on_host, own_repo), (3, 1), "{reasons:#?}");
+    let seen = evil.stats();
+    assert!(
+        seen.ref_advertisements.is_empty() && seen.fetches.is_empty(),
+        "{seen:?}"
+    );
+    assert_eq!(env.archives().await, 0);
+    assert!(env.record("r1", "repo-000").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_never_carries_the_token() {
+    let env = Env::new().await;
+    let evil = other_host().await;
+    // A first backup, so the next one lists refs first (libgit2) before cloning.
+    let (summary, _) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    env.gh.redirect_git("acme", "repo-000", &base(&evil));
+    let (summary, _) = env
+        .work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok + summary.unchanged, 0, "{summary:?}");
+    assert_eq!(
+        env.record("r2", "repo-000").await.unwrap().outcome,
+        Outcome::Failed
+    );
+    // The listing did not come from the other host (it would match: same content).
+    assert!(
+        evil.stats().ref_advertisements.is_empty(),
+        "{:?}",
+        evil.stats()
+    );
+    // A full backup clones straight away with the git CLI.
+    let mut full = env.message("r3", "repo-000");
+    full.options.full = true;
+    let (summary, _) = env.work(vec![full.to_body()], 1).await;
+    assert_eq!(summary.ok, 0, "{summary:?}");
+    let seen = evil.stats();
+    assert_eq!(seen.git_requests_with_credentials, 0, "{seen:?}");
+    assert!(seen.ref_advertisements.is_empty(), "{seen:?}");
+    let error = env.record("r3", "repo-000").await.unwrap().error.unwrap();
+    assert!(!error.message.contains(TOKEN), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_git_faults_are_retried_in_place_without_a_redelivery() {
+    let env = Env::new().await;
+    env.gh
+        .fail_fetch("acme", "repo-000", FaultStatus::Times(2, 502));
+    // One delivery only: a retry through the queue would use it up.
+    let (summary, dead) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?} {dead:?}");
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!((record.outcome, record.attempt), (Outcome::Ok, 1));
+    assert_eq!(env.gh.stats().git_faults_served, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_git_fault_fails_after_the_tries_in_place() {
+    let env = Env::new().await;
+    env.gh
+        .fail_fetch("acme", "repo-000", FaultStatus::Always(503));
+    let (summary, dead) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    // Out of attempts: recorded failed, the message kept for a redrive.
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(env.gh.stats().git_faults_served, 3, "three tries in place");
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!(record.outcome, Outcome::Failed);
+    assert!(record.error.unwrap().retryable);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_from_a_newer_release_is_left_for_a_newer_worker() {
+    let env = Env::new().await;
+    let mut newer: serde_json::Value =
+        serde_json::from_str(&env.message("r1", "repo-000").to_body()).unwrap();
+    newer["schema"] = 2.into();
+    let (summary, dead) = env.work(vec![newer.to_string()], 3).await;
+    assert_eq!(summary.retried, 2, "released twice first: {summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(dead[0].receive_count, 3);
+    assert!(dead[0].reason.contains("newer"), "{}", dead[0].reason);
+    assert!(env.record("r1", "repo-000").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_within_the_schema_are_ignored() {
+    let env = Env::new().await;
+    let mut body: serde_json::Value =
+        serde_json::from_str(&env.message("r1", "repo-000").to_body()).unwrap();
+    body["added_by_next_release"] = serde_json::json!({"x": 1});
+    body["repo"]["visibility"] = "public".into();
+    let (summary, dead) = env.work(vec![body.to_string()], 3).await;
+    assert_eq!(summary.ok, 1, "{summary:?} {dead:?}");
+}
