@@ -159,7 +159,11 @@ async fn a_repository_that_cannot_be_fetched_fails_alone_with_exit_code_1() {
         failed.error.as_deref().unwrap().contains("502"),
         "{failed:?}"
     );
-    assert_eq!(gh.stats().git_faults_served, 3, "one fetch per attempt");
+    assert_eq!(
+        gh.stats().git_faults_served,
+        9,
+        "three tries in place in each of the three attempts"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("1 failed") && stdout.contains("acme/repo-003"),

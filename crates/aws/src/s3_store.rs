@@ -5,9 +5,12 @@ use std::io;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, Tag, Tagging,
+};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -61,15 +64,11 @@ impl S3Store {
         self.part_size << doublings
     }
 
-    fn backend<E, R>(&self, key: &str, err: &SdkError<E, R>) -> StoreError
+    fn backend<E>(&self, key: &str, err: &SdkError<E, HttpResponse>) -> StoreError
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        StoreError::Backend {
-            key: key.to_owned(),
-            message: format!("s3://{}/{key}: {}", self.bucket, sdk_message(err)),
-        }
+        store_error(&self.bucket, key, err)
     }
 
     async fn put_small(
@@ -81,6 +80,7 @@ impl S3Store {
     ) -> Result<(), StoreError> {
         let size = body.len();
         let tags = format!("{}={size}&{}={sha256}", meta::SIZE_BYTES, meta::SHA256);
+        let raw_sha256 = hex::decode(sha256).expect("our own hex digest");
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -88,6 +88,9 @@ impl S3Store {
             .body(SdkByteStream::from(body))
             .set_metadata(Some(to_map(metadata)))
             .tagging(tags)
+            // S3 rejects the object unless its bytes hash to what we streamed.
+            .checksum_sha256(b64(&raw_sha256))
+            .if_none_match("*")
             .send()
             .await
             .map_err(|e| self.backend(key, &e))?;
@@ -117,6 +120,55 @@ impl S3Store {
             .map_err(|e| self.backend(key, &e))?;
         Ok(())
     }
+}
+
+/// S3 error codes that retrying cannot fix: the operator must (permissions, bucket).
+const PERMANENT_CODES: &[&str] = &[
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "InvalidBucketName",
+    "NoSuchBucket",
+    "SignatureDoesNotMatch",
+    "AccountProblem",
+    "KMS.DisabledException",
+    "KMS.NotFoundException",
+];
+
+/// An SDK error as a [`StoreError`]: `412`/`409` on a conditional write is
+/// [`StoreError::AlreadyExists`]; denials and a missing bucket are
+/// [`StoreError::Refused`] (permanent); anything else is retryable.
+fn store_error<E>(bucket: &str, key: &str, err: &SdkError<E, HttpResponse>) -> StoreError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    };
+    let message = format!("s3://{bucket}/{key}: {}", sdk_message(err));
+    if matches!(status, Some(412 | 409)) && code != Some("OperationAborted") {
+        StoreError::AlreadyExists {
+            key: key.to_owned(),
+        }
+    } else if code.is_some_and(|c| PERMANENT_CODES.contains(&c)) || status == Some(403) {
+        StoreError::Refused {
+            key: key.to_owned(),
+            message,
+        }
+    } else {
+        StoreError::Backend {
+            key: key.to_owned(),
+            message,
+        }
+    }
+}
+
+/// S3's base64 form of a checksum's big-endian bytes.
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn to_map(metadata: &ObjectMetadata) -> HashMap<String, String> {
@@ -160,6 +212,8 @@ impl Multipart {
             .bucket(&store.bucket)
             .key(key)
             .set_metadata(Some(to_map(metadata)))
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject)
             .send()
             .await
             .map_err(|e| store.backend(key, &e))?;
@@ -199,12 +253,14 @@ impl Multipart {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
             .body(SdkByteStream::from(part.clone()));
         self.in_flight.spawn(async move {
             let uploaded = request.send().await.map_err(|e| sdk_message(&e))?;
             let completed = CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(uploaded.e_tag().map(str::to_owned))
+                .set_checksum_crc64_nvme(uploaded.checksum_crc64_nvme().map(str::to_owned))
                 .build();
             Ok((completed, part))
         });
@@ -239,30 +295,39 @@ impl Multipart {
         }
     }
 
-    async fn complete(mut self) -> Result<(), StoreError> {
+    /// Completes the upload, create-only (`If-None-Match: *`), with the whole
+    /// object's CRC64NVME: S3 assembles the parts and rejects the object unless its
+    /// bytes are exactly the ones we streamed.
+    async fn complete(mut self, crc64nvme: u64) -> Result<(), StoreError> {
         while !self.in_flight.is_empty() {
             self.join_one().await?;
         }
         let mut parts = std::mem::take(&mut self.done);
         parts.sort_by_key(|p| p.part_number());
-        // Only part numbers and ETags: copying the SDK's per-part CRCs into a
-        // completion whose upload was created without a checksum algorithm is
-        // rejected (InvalidPart) by S3 and LocalStack.
-        self.client
+        let result = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(&self.upload_id)
+            .checksum_type(ChecksumType::FullObject)
+            .checksum_crc64_nvme(b64(&crc64nvme.to_be_bytes()))
+            .if_none_match("*")
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
             )
             .send()
-            .await
-            .map_err(|e| self.failed(sdk_message(&e)))?;
-        self.finished = true;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => {
+                self.finished = true;
+                Ok(())
+            }
+            // Dropped unfinished: the upload is aborted.
+            Err(e) => Err(store_error(&self.bucket, &self.key, &e)),
+        }
     }
 
     async fn abort(mut self) {
@@ -313,6 +378,7 @@ impl Store for S3Store {
     ) -> Result<PutReceipt, StoreError> {
         check_key(key)?;
         let mut digest = ObjectDigest::default();
+        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
         let mut part = BytesMut::with_capacity(self.part_size);
         let mut upload: Option<Multipart> = None;
         let streamed: Result<(), StoreError> = async {
@@ -322,6 +388,7 @@ impl Store for S3Store {
                     source,
                 })?;
                 digest.update(&chunk);
+                crc.update(&chunk);
                 part.extend_from_slice(&chunk);
                 let next_number = upload.as_ref().map_or(1, |u| u.next_part);
                 let part_size = self.part_size_for(next_number);
@@ -358,7 +425,7 @@ impl Store for S3Store {
                 };
                 match sent {
                     // A failed completion drops the upload, which aborts it.
-                    Ok(()) => match upload.complete().await {
+                    Ok(()) => match upload.complete(crc.finalize()).await {
                         Ok(()) => self.tag_digest(key, receipt.size, &receipt.sha256).await,
                         Err(e) => Err(e),
                     },

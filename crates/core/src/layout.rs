@@ -131,6 +131,14 @@ impl Layout {
         format!("{}report.md", self.run_dir(run))
     }
 
+    /// The backup time in an archive key, whatever prefix the key has (an archive's
+    /// identity survives a copy to another prefix or bucket).
+    pub fn archive_time(key: &str) -> Option<Timestamp> {
+        let file = key.rsplit('/').next()?;
+        let (_, stamp) = file.strip_suffix(ARCHIVE_SUFFIX)?.rsplit_once('-')?;
+        parse_stamp(stamp)
+    }
+
     /// Takes an archive key apart; `None` for any other key.
     pub fn parse_archive(&self, key: &str) -> Option<ArchiveKey> {
         let rest = key.strip_prefix(&self.repos_root())?;
@@ -207,5 +215,11 @@ mod tests {
         assert_eq!(l.parse_archive(&l.latest("acme", "x")), None);
         assert_eq!(l.parse_archive(&l.manifest("acme", "x", at())), None);
         assert_eq!(Layout::new("q/").parse_archive(&key), None);
+        assert_eq!(Layout::archive_time(&key), Some(at()));
+        assert_eq!(
+            Layout::archive_time(&format!("copied/elsewhere/{key}")),
+            Some(at())
+        );
+        assert_eq!(Layout::archive_time(&l.latest("acme", "x")), None);
     }
 }

@@ -42,6 +42,8 @@ pub enum KeepReason {
     Within,
     /// No rule is configured.
     NoPolicy,
+    /// No manifest yet, but recent: possibly a backup still being written.
+    Incomplete,
 }
 
 impl KeepReason {
@@ -56,6 +58,7 @@ impl KeepReason {
             KeepReason::Yearly => "yearly",
             KeepReason::Within => "within",
             KeepReason::NoPolicy => "no retention policy",
+            KeepReason::Incomplete => "no manifest yet (recent)",
         }
     }
 }
@@ -140,6 +143,76 @@ impl RetentionPolicy {
                 if *t >= cutoff {
                     reasons[i].push(KeepReason::Within);
                 }
+            }
+        }
+        reasons
+    }
+}
+
+/// One stored archive of a repository, as `prune` finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBackup {
+    /// The time in its key.
+    pub at: Timestamp,
+    /// When the store says it was written (its own clock), if it says.
+    pub stored_at: Option<Timestamp>,
+    /// A manifest sits beside it: the upload finished and was verified.
+    pub has_manifest: bool,
+}
+
+/// An archive without a manifest younger than this may still be being written.
+pub const INCOMPLETE_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How far ahead of the clock a key's time may be before the store's time is used.
+const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl RetentionPolicy {
+    /// Decides for each of a repository's archives whether to keep it, and why (an
+    /// empty list: delete). Only archives with a manifest are restore points: they
+    /// alone count toward `keep-*`. One without a manifest (left by a crash between
+    /// upload and manifest) is kept while it may still be in progress, then deleted.
+    /// The backup at `protected_at` (the newest verified one, by its identity, not its
+    /// key) is always kept; without one, the newest complete archive is. A time in a
+    /// key later than `now` (a skewed clock) is replaced by the store's own time, so a
+    /// future-stamped archive does not hold the newest slot forever.
+    pub fn decide(
+        &self,
+        backups: &[StoredBackup],
+        protected_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Vec<Vec<KeepReason>> {
+        let effective = |b: &StoredBackup| {
+            let skewed = now.checked_add(CLOCK_SKEW).is_ok_and(|limit| b.at > limit);
+            match (skewed, b.stored_at) {
+                (true, Some(stored)) => stored.min(now),
+                (true, None) => now,
+                (false, _) => b.at,
+            }
+        };
+        let complete: Vec<usize> = (0..backups.len())
+            .filter(|&i| backups[i].has_manifest)
+            .collect();
+        let protected_at = protected_at.or_else(|| complete.iter().map(|&i| backups[i].at).max());
+        let times: Vec<Timestamp> = complete.iter().map(|&i| effective(&backups[i])).collect();
+        let protected: Vec<bool> = complete
+            .iter()
+            .map(|&i| Some(backups[i].at) == protected_at)
+            .collect();
+        let mut reasons = vec![Vec::new(); backups.len()];
+        for (&i, kept) in complete.iter().zip(self.apply(&times, &protected, now)) {
+            reasons[i] = kept;
+        }
+        for (i, b) in backups.iter().enumerate() {
+            let age_from = b.stored_at.unwrap_or(b.at);
+            let recent = now
+                .checked_sub(INCOMPLETE_GRACE)
+                .is_ok_and(|cutoff| age_from > cutoff);
+            if !b.has_manifest && (recent || self.is_empty()) {
+                reasons[i].push(if self.is_empty() {
+                    KeepReason::NoPolicy
+                } else {
+                    KeepReason::Incomplete
+                });
             }
         }
         reasons
@@ -360,5 +433,138 @@ mod tests {
         let reasons = within.apply(&times, &[true, false], t(NOW));
         assert!(!reasons[0].is_empty(), "the protected backup went");
         assert!(reasons[1].is_empty());
+    }
+
+    fn b(at: &str, has_manifest: bool) -> StoredBackup {
+        StoredBackup {
+            at: t(at),
+            stored_at: Some(t(at)),
+            has_manifest,
+        }
+    }
+
+    /// `decide` as a string per backup: "keep(reasons)" or "delete".
+    fn verdicts(
+        policy: RetentionPolicy,
+        backups: &[StoredBackup],
+        protected: Option<&str>,
+        now: &str,
+    ) -> Vec<String> {
+        policy
+            .decide(backups, protected.map(t), t(now))
+            .into_iter()
+            .map(|r| {
+                if r.is_empty() {
+                    "delete".to_owned()
+                } else {
+                    r.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("+")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prune_decisions_table() {
+        let last2 = RetentionPolicy {
+            keep_last: Some(2),
+            ..Default::default()
+        };
+        let cases: Vec<(
+            &str,
+            RetentionPolicy,
+            Vec<StoredBackup>,
+            Option<&str>,
+            Vec<&str>,
+        )> = vec![
+            (
+                "archives without a manifest do not count toward keep-last",
+                last2,
+                vec![
+                    b("2026-11-18T00:00:00Z", true),
+                    b("2026-11-19T00:00:00Z", true),
+                    b("2026-11-20T00:00:00Z", false),
+                    b("2026-11-21T00:00:00Z", false),
+                ],
+                Some("2026-11-19T00:00:00Z"),
+                vec!["last", "newest good backup+last", "delete", "delete"],
+            ),
+            (
+                "a recent archive without a manifest may still be written: kept, not counted",
+                last2,
+                vec![
+                    b("2026-11-20T00:00:00Z", true),
+                    b("2026-11-21T00:00:00Z", true),
+                    b("2026-11-22T11:00:00Z", false),
+                ],
+                Some("2026-11-21T00:00:00Z"),
+                vec![
+                    "last",
+                    "newest good backup+last",
+                    "no manifest yet (recent)",
+                ],
+            ),
+            (
+                "the protected backup is kept by its time even when the policy drops it",
+                RetentionPolicy {
+                    keep_last: Some(1),
+                    ..Default::default()
+                },
+                vec![
+                    b("2026-11-20T00:00:00Z", true),
+                    b("2026-11-21T00:00:00Z", true),
+                ],
+                Some("2026-11-20T00:00:00Z"),
+                vec!["newest good backup", "last"],
+            ),
+            (
+                "without latest.json the newest complete archive is protected",
+                RetentionPolicy {
+                    keep_within: Some(std::time::Duration::from_secs(3600)),
+                    ..Default::default()
+                },
+                vec![
+                    b("2026-11-01T00:00:00Z", true),
+                    b("2026-11-02T00:00:00Z", true),
+                    b("2026-11-03T00:00:00Z", false),
+                ],
+                None,
+                vec!["delete", "newest good backup", "delete"],
+            ),
+            (
+                "a future-stamped archive is judged by the store's time and loses its slot",
+                last2,
+                vec![
+                    StoredBackup {
+                        at: t("2099-01-01T00:00:00Z"),
+                        stored_at: Some(t("2026-10-01T00:00:00Z")),
+                        has_manifest: true,
+                    },
+                    b("2026-11-20T00:00:00Z", true),
+                    b("2026-11-21T00:00:00Z", true),
+                ],
+                Some("2026-11-21T00:00:00Z"),
+                vec!["delete", "last", "newest good backup+last"],
+            ),
+            (
+                "no policy deletes nothing, complete or not",
+                RetentionPolicy::default(),
+                vec![
+                    b("2020-01-01T00:00:00Z", false),
+                    b("2026-11-21T00:00:00Z", true),
+                ],
+                None,
+                vec![
+                    "no retention policy",
+                    "newest good backup+no retention policy",
+                ],
+            ),
+        ];
+        for (name, policy, backups, protected, expected) in cases {
+            assert_eq!(
+                verdicts(policy, &backups, protected, NOW),
+                expected,
+                "{name}"
+            );
+        }
     }
 }

@@ -48,6 +48,10 @@ impl FsStore {
         Ok(self.root.join(key))
     }
 
+    fn temp_root(&self) -> PathBuf {
+        self.root.join(INTERNAL_DIR).join("tmp")
+    }
+
     fn meta_path(&self, key: &str) -> PathBuf {
         self.root
             .join(INTERNAL_DIR)
@@ -55,9 +59,12 @@ impl FsStore {
             .join(format!("{key}.json"))
     }
 
-    /// A temp file on the same filesystem as the objects, removed if dropped.
+    /// A temp file on the same filesystem as the objects, removed if dropped. It lives
+    /// under `.repovault/tmp/<the key's directory>/`, so stale uploads can be found by
+    /// key prefix.
     fn temp_file(&self, key: &str) -> Result<NamedTempFile, StoreError> {
-        let dir = self.root.join(INTERNAL_DIR).join("tmp");
+        let parent = key.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let dir = self.temp_root().join(parent);
         std::fs::create_dir_all(&dir).map_err(io_err(key))?;
         tempfile::Builder::new()
             .prefix("put-")
@@ -80,9 +87,19 @@ impl FsStore {
 }
 
 fn io_err(key: &str) -> impl Fn(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        key: key.to_owned(),
-        source,
+    move |source| match source.kind() {
+        // The folder is not ours to write (or not a folder): retrying cannot help.
+        io::ErrorKind::PermissionDenied
+        | io::ErrorKind::NotADirectory
+        | io::ErrorKind::ReadOnlyFilesystem
+        | io::ErrorKind::StorageFull => StoreError::Refused {
+            key: key.to_owned(),
+            message: source.to_string(),
+        },
+        _ => StoreError::Io {
+            key: key.to_owned(),
+            source,
+        },
     }
 }
 
@@ -104,6 +121,23 @@ fn persist(tmp: NamedTempFile, path: &Path, key: &str) -> Result<(), StoreError>
     }
     tmp.persist(path).map_err(|e| io_err(key)(e.error))?;
     Ok(())
+}
+
+/// Moves a finished temp file to `path` only if nothing is there: a hard link is
+/// atomic and fails if the name exists (S3's `If-None-Match: *`).
+fn persist_new(tmp: NamedTempFile, path: &Path, key: &str) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(key))?;
+    }
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+            Err(StoreError::AlreadyExists {
+                key: key.to_owned(),
+            })
+        }
+        Err(e) => Err(io_err(key)(e.error)),
+    }
 }
 
 fn modified(meta: &std::fs::Metadata) -> Option<Timestamp> {
@@ -150,11 +184,13 @@ impl Store for FsStore {
                     .into(),
             )
             .await?;
+        // The object first, create-only (a hard link fails if the name exists), then
+        // its metadata: a taken key keeps its own.
+        let key_owned = key.to_owned();
+        run_blocking(move || persist_new(tmp, &path, &key_owned)).await?;
         let meta_path = self.meta_path(key);
         let key_owned = key.to_owned();
         run_blocking(move || persist(meta_tmp, &meta_path, &key_owned)).await?;
-        let key_owned = key.to_owned();
-        run_blocking(move || persist(tmp, &path, &key_owned)).await?;
         Ok(receipt)
     }
 
@@ -169,18 +205,10 @@ impl Store for FsStore {
         let path = self.path(key)?;
         let tmp = self.write_temp(key, body).await?;
         let key = key.to_owned();
-        run_blocking(move || {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io_err(&key))?;
-            }
-            // A hard link is atomic and fails if the name exists: If-None-Match: *.
-            match tmp.persist_noclobber(&path) {
-                Ok(_) => Ok(Created::Created),
-                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-                    Ok(Created::AlreadyExists)
-                }
-                Err(e) => Err(io_err(&key)(e.error)),
-            }
+        run_blocking(move || match persist_new(tmp, &path, &key) {
+            Ok(()) => Ok(Created::Created),
+            Err(StoreError::AlreadyExists { .. }) => Ok(Created::AlreadyExists),
+            Err(e) => Err(e),
         })
         .await
     }
@@ -256,22 +284,25 @@ impl Store for FsStore {
         Ok(())
     }
 
-    /// Temp files are not keyed, so `prefix` is ignored: every temp file not written
-    /// to since `before` is removed (an upload in progress writes continuously).
+    /// Removes the temp files of uploads to keys under `prefix` (a directory prefix,
+    /// ending in `/`) not written to since `before`: an upload in progress writes
+    /// continuously, so only those of a killed process go.
     async fn abort_stale_uploads(
         &self,
-        _prefix: &str,
+        prefix: &str,
         before: Timestamp,
     ) -> Result<usize, StoreError> {
-        let dir = self.root.join(INTERNAL_DIR).join("tmp");
-        run_blocking(move || {
-            remove_stale_temp_files(&dir, before).map_err(io_err(".repovault/tmp"))
-        })
-        .await
+        let dir_part = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        if dir_part.split('/').any(|s| s == ".." || s == ".") {
+            return Ok(0);
+        }
+        let dir = self.temp_root().join(dir_part);
+        let prefix = prefix.to_owned();
+        run_blocking(move || remove_stale_temp_files(&dir, before).map_err(io_err(&prefix))).await
     }
 }
 
-/// Temp files untouched since `before`: uploads of a process that was killed.
+/// Temp files under `dir` (recursively) untouched since `before`.
 fn remove_stale_temp_files(dir: &Path, before: Timestamp) -> io::Result<usize> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -281,9 +312,15 @@ fn remove_stale_temp_files(dir: &Path, before: Timestamp) -> io::Result<usize> {
     let mut removed = 0;
     for entry in entries.flatten() {
         let meta = entry.metadata()?;
-        if meta.is_file() && modified(&meta).is_some_and(|at| at < before) {
-            std::fs::remove_file(entry.path())?;
-            removed += 1;
+        if meta.is_dir() {
+            removed += remove_stale_temp_files(&entry.path(), before)?;
+        } else if meta.is_file() && modified(&meta).is_some_and(|at| at < before) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Finished (renamed into place) since we listed it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(removed)
@@ -379,12 +416,68 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Aborted { .. }), "{err}");
         assert!(store.head("k").await.unwrap().is_none());
-        let tmp = store.root().join(INTERNAL_DIR).join("tmp");
+        let mut left = 0;
+        remove_stale_temp_files(&store.temp_root(), Timestamp::MAX)
+            .map(|n| left += n)
+            .unwrap();
+        assert_eq!(left, 0, "temp file left behind");
+    }
+
+    #[tokio::test]
+    async fn aborting_stale_uploads_spares_other_keys_and_uploads_in_progress() {
+        let (_dir, store) = store();
+        // Uploads in flight: two of repository a/x, one of a/y.
+        let x1 = store.temp_file("repos/a/x/x-1.tar.zst").unwrap();
+        let x2 = store.temp_file("repos/a/x/x-2.tar.zst").unwrap();
+        let y = store.temp_file("repos/a/y/y-1.tar.zst").unwrap();
+        let written = modified(&x1.as_file().metadata().unwrap()).unwrap();
+        // Only what was untouched before the cut-off goes, only under the prefix.
         assert_eq!(
-            std::fs::read_dir(tmp).unwrap().count(),
+            store
+                .abort_stale_uploads("repos/a/x/", written)
+                .await
+                .unwrap(),
             0,
-            "temp file left behind"
+            "an upload written at the cut-off is still in progress"
         );
+        let later = written + jiff::SignedDuration::from_secs(1);
+        assert_eq!(
+            store
+                .abort_stale_uploads("repos/a/x/", later)
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(!x1.path().exists() && !x2.path().exists());
+        assert!(y.path().exists(), "another repository's upload was removed");
+    }
+
+    #[tokio::test]
+    async fn streamed_objects_are_create_only() {
+        let (_dir, store) = store();
+        let meta = ObjectMetadata::from([("n".to_owned(), "1".to_owned())]);
+        store
+            .put_stream("k/a", chunks(vec![Ok(b"first")]), &meta)
+            .await
+            .unwrap();
+        let other = ObjectMetadata::from([("n".to_owned(), "2".to_owned())]);
+        let err = store
+            .put_stream("k/a", chunks(vec![Ok(b"second")]), &other)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+        assert_eq!(&store.get("k/a").await.unwrap().unwrap()[..], b"first");
+        assert_eq!(store.head("k/a").await.unwrap().unwrap().metadata["n"], "1");
+    }
+
+    #[tokio::test]
+    async fn a_folder_that_cannot_be_written_is_a_permanent_refusal() {
+        let (dir, _) = store();
+        std::fs::write(dir.path().join("file"), "not a folder").unwrap();
+        let store = FsStore::new(dir.path().join("file"));
+        let err = store.put("runs/x.json", "{}".into()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused { .. }), "{err:?}");
+        assert!(!repovault_core::Classify::class(&err).is_retryable());
     }
 
     #[tokio::test]

@@ -186,6 +186,8 @@ impl Stack {
     }
 
     /// Messages in the dead-letter queue: body and `reason` attribute.
+    /// Every message in the dead-letter queue with its `reason`, received (hidden for
+    /// a minute): read it once, after [`Self::dlq_depth`] says all are there.
     pub async fn dead_letters(&self, ls: &LocalStack) -> Vec<(String, String)> {
         let mut out = Vec::new();
         loop {
@@ -217,10 +219,20 @@ impl Stack {
 
     /// Visible + in flight + delayed messages in the job queue.
     pub async fn queue_depth(&self, ls: &LocalStack) -> u64 {
+        self.depth_of(ls, &self.queue_url).await
+    }
+
+    /// Messages in the dead-letter queue, read without receiving them (so it can be
+    /// polled while messages are still arriving, unlike [`Self::dead_letters`]).
+    pub async fn dlq_depth(&self, ls: &LocalStack) -> u64 {
+        self.depth_of(ls, &self.dlq_url).await
+    }
+
+    async fn depth_of(&self, ls: &LocalStack, queue_url: &str) -> u64 {
         let attrs = ls
             .sqs
             .get_queue_attributes()
-            .queue_url(&self.queue_url)
+            .queue_url(queue_url)
             .attribute_names(QueueAttributeName::All)
             .send()
             .await

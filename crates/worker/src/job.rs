@@ -71,7 +71,7 @@ async fn newer_schema(shared: &Shared, lease: &Lease, found: u64) -> Disposition
     let max = shared.cfg.retry.max_attempts;
     if attempt >= max {
         let reason = format!(
-            "message schema {found} is newer than this worker's ({JOB_SCHEMA}) and no newer worker took it in {attempt} deliveries; upgrade the workers, then redrive it"
+            "unsupported message schema {found} (this worker understands {JOB_SCHEMA}) and no newer worker took it in {attempt} deliveries; upgrade the workers, then redrive it"
         );
         tracing::error!(message_id = %lease.message_id, %reason, "dead-lettering");
         return dead_letter(shared, lease, &reason).await;
@@ -127,15 +127,12 @@ impl Attempt<'_> {
         let started_at = Timestamp::now();
         if self.lease.receive_count > 1 {
             // An earlier delivery may have died mid-upload: its lease has expired, so
-            // an upload of this repository not touched for a visibility timeout is
-            // abandoned. Other repositories' uploads are never touched.
+            // what it left under this repository's prefix is abandoned. Other
+            // repositories' uploads are never touched.
             let dir = self
                 .layout()
                 .repo_dir(&self.msg.repo.owner, &self.msg.repo.name);
-            let before = started_at
-                .checked_sub(self.shared.cfg.visibility_timeout)
-                .unwrap_or(started_at);
-            match self.store.abort_stale_uploads(&dir, before).await {
+            match self.store.abort_stale_uploads(&dir, started_at).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     aborted = n,

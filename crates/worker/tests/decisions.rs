@@ -260,7 +260,11 @@ async fn a_message_from_a_newer_release_is_left_for_a_newer_worker() {
     assert_eq!(summary.retried, 2, "released twice first: {summary:?}");
     assert_eq!(summary.dead_lettered, 1, "{summary:?}");
     assert_eq!(dead[0].receive_count, 3);
-    assert!(dead[0].reason.contains("newer"), "{}", dead[0].reason);
+    assert!(
+        dead[0].reason.contains("no newer worker took it"),
+        "{}",
+        dead[0].reason
+    );
     assert!(env.record("r1", "repo-000").await.is_none());
 }
 

@@ -1,16 +1,15 @@
 //! `repovault prune`: delete the backups a retention policy no longer keeps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
-use repovault_core::retention::RetentionPolicy;
+use repovault_core::retention::{RetentionPolicy, StoredBackup};
 use repovault_core::{LatestPointer, Layout, Target};
 
 use crate::args::{FromArgs, duration};
-use crate::commands::verify::archive_keys;
 use crate::exit::InvalidConfig;
 use crate::wiring::open_store;
 
@@ -100,28 +99,36 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
             Some(owner) => format!("{}{owner}/", layout.repos_root()),
             None => layout.repos_root(),
         };
-        let mut by_repo: BTreeMap<(String, String), Vec<(Timestamp, String)>> = BTreeMap::new();
-        for key in archive_keys(store.as_ref(), &layout, &prefix).await? {
-            let archive = layout.parse_archive(&key).expect("filtered to archives");
+        let objects = store.list(&prefix).await?;
+        let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        let mut by_repo: BTreeMap<(String, String), Vec<(String, StoredBackup)>> = BTreeMap::new();
+        for object in &objects {
+            let Some(archive) = layout.parse_archive(&object.key) else {
+                continue;
+            };
+            let has_manifest = layout
+                .manifest_for(&object.key)
+                .is_some_and(|m| keys.contains(m.as_str()));
             by_repo
                 .entry((archive.owner, archive.repo))
                 .or_default()
-                .push((archive.at, key));
+                .push((
+                    object.key.clone(),
+                    StoredBackup {
+                        at: archive.at,
+                        stored_at: object.last_modified,
+                        has_manifest,
+                    },
+                ));
         }
         for ((owner, name), archives) in by_repo {
             let latest: Option<LatestPointer> =
                 store.get_json(&layout.latest(&owner, &name)).await?;
-            let newest = archives.iter().max().map(|(_, k)| k.clone());
-            // The newest good backup never goes: the one latest.json names, or, without
-            // one, the newest archive.
-            let protected_key = latest.map(|l| l.archive.key).or(newest);
-            let times: Vec<Timestamp> = archives.iter().map(|(t, _)| *t).collect();
-            let protected: Vec<bool> = archives
-                .iter()
-                .map(|(_, k)| Some(k) == protected_key.as_ref())
-                .collect();
-            let decisions = policy.apply(&times, &protected, now);
-            for ((at, key), reasons) in archives.iter().zip(decisions) {
+            let protected_at = latest.and_then(|l| Layout::archive_time(&l.archive.key));
+            let backups: Vec<StoredBackup> = archives.iter().map(|(_, b)| b.clone()).collect();
+            let decisions = policy.decide(&backups, protected_at, now);
+            for ((key, backup), reasons) in archives.iter().zip(decisions) {
+                let at = backup.at;
                 if reasons.is_empty() {
                     deleted += 1;
                     if args.dry_run {

@@ -113,13 +113,19 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(url) = &args.push_to {
-        let host = GitHost::of_url(url).map_err(|e| InvalidConfig(format!("--push-to: {e}")))?;
-        let token = load_secret(
-            args.push_token_file.as_deref(),
-            PUSH_TOKEN_ENV,
-            "--push-token-file",
-        )?;
-        let creds = GitCredentials::new(token).scoped(host);
+        // A URL gets the push token, scoped to its host; a local path needs none.
+        let creds = if url.contains("://") {
+            let host =
+                GitHost::of_url(url).map_err(|e| InvalidConfig(format!("--push-to: {e}")))?;
+            let token = load_secret(
+                args.push_token_file.as_deref(),
+                PUSH_TOKEN_ENV,
+                "--push-token-file",
+            )?;
+            GitCredentials::new(token).scoped(host)
+        } else {
+            GitCredentials::new(None)
+        };
         repovault_git::restore::push_mirror(&bare, url, &creds).await?;
         println!("pushed every ref to {url}");
     }

@@ -95,13 +95,25 @@ pub enum StoreError {
     Io { key: String, source: io::Error },
     #[error("store request for {key} failed: {message}")]
     Backend { key: String, message: String },
+    /// The store refuses the request and will go on refusing it (access denied, no
+    /// such bucket, not a directory): retrying cannot help; an operator must.
+    #[error("the store refused {key}: {message}")]
+    Refused { key: String, message: String },
+    /// A create-only write found the key taken (another delivery of the same job).
+    #[error("{key} already exists")]
+    AlreadyExists { key: String },
 }
 
 impl Classify for StoreError {
     fn class(&self) -> ErrorClass {
         match self {
-            StoreError::InvalidKey { .. } | StoreError::Corrupt { .. } => ErrorClass::Permanent,
-            _ => ErrorClass::RETRY,
+            StoreError::InvalidKey { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Refused { .. } => ErrorClass::Permanent,
+            StoreError::Aborted { .. }
+            | StoreError::Io { .. }
+            | StoreError::Backend { .. }
+            | StoreError::AlreadyExists { .. } => ErrorClass::RETRY,
         }
     }
 }
@@ -111,8 +123,10 @@ pub trait Store: Send + Sync {
     /// Streams an object in (multipart where the backend has it). Returns its size and
     /// SHA-256, which the store also attaches to the object as [`meta::SIZE_BYTES`] and
     /// [`meta::SHA256`], visible through `head` (on S3 as object tags: metadata there
-    /// is fixed before the body is known). On any error, including an `Err` item in
-    /// `body`, nothing is stored.
+    /// is fixed before the body is known). Create-only: a key that exists is never
+    /// replaced ([`StoreError::AlreadyExists`]). The store checks the body end to end
+    /// where it can (S3: a whole-object CRC64NVME). On any error, including an `Err`
+    /// item in `body`, nothing is stored.
     async fn put_stream(
         &self,
         key: &str,
