@@ -443,6 +443,15 @@ mod tests {
         }
     }
 
+    /// Name, policy, backups, the protected backup's time, the expected verdicts.
+    type Case<'a> = (
+        &'a str,
+        RetentionPolicy,
+        Vec<StoredBackup>,
+        Option<&'a str>,
+        Vec<&'a str>,
+    );
+
     /// `decide` as a string per backup: "keep(reasons)" or "delete".
     fn verdicts(
         policy: RetentionPolicy,
@@ -469,13 +478,7 @@ mod tests {
             keep_last: Some(2),
             ..Default::default()
         };
-        let cases: Vec<(
-            &str,
-            RetentionPolicy,
-            Vec<StoredBackup>,
-            Option<&str>,
-            Vec<&str>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "archives without a manifest do not count toward keep-last",
                 last2,

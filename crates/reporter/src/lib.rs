@@ -106,8 +106,36 @@ impl Report {
 pub enum ReporterError {
     #[error("no plan for run {run} in {target}")]
     NoPlan { run: RunId, target: Target },
+    #[error("no run has been planned in {target}")]
+    NoRuns { target: Target },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The run whose plan was created last: run ids do not sort by time (`push-<sha>`
+/// after `nightly-…`), plans' `created_at` does.
+pub async fn latest_run(store: &dyn Store, target: &Target) -> Result<RunId, ReporterError> {
+    let layout = Layout::new(&target.prefix);
+    let plans: Vec<String> = store
+        .list(&layout.runs_root())
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|k| k.ends_with("/plan.json"))
+        .collect();
+    let created: Vec<Option<Plan>> = futures::stream::iter(plans)
+        .map(|key| async move { store.get_json::<Plan>(&key).await })
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    created
+        .into_iter()
+        .flatten()
+        .max_by_key(|plan| plan.created_at)
+        .map(|plan| plan.run_id)
+        .ok_or_else(|| ReporterError::NoRuns {
+            target: target.clone(),
+        })
 }
 
 /// Reads the plan and every record of `run` and accounts for each planned repository.
@@ -133,16 +161,62 @@ pub async fn build(
         .map(|o| o.key)
         .filter(|k| k.ends_with(".json"))
         .collect();
-    let records: Vec<ResultRecord> = futures::stream::iter(keys)
-        .map(|key| async move { store.get_json::<ResultRecord>(&key).await })
+    let results_dir = layout.results_dir(run);
+    let read: Vec<(String, Result<Option<ResultRecord>, StoreError>)> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let record = store.get_json::<ResultRecord>(&key).await;
+            (key, record)
+        })
         .buffer_unordered(32)
-        .try_filter_map(|r| async move { Ok(r) })
-        .try_collect()
-        .await?;
-    let mut by_repo: BTreeMap<String, ResultRecord> = records
-        .into_iter()
-        .map(|r| (format!("{}/{}", r.owner, r.name).to_lowercase(), r))
-        .collect();
+        .collect()
+        .await;
+    // A record that cannot be read is that repository's problem, not the report's:
+    // it is reported failed with the reason, and every other repository is accounted.
+    let mut by_repo: BTreeMap<String, RepoReport> = BTreeMap::new();
+    for (key, record) in read {
+        match record {
+            Ok(Some(r)) => {
+                by_repo.insert(
+                    format!("{}/{}", r.owner, r.name).to_lowercase(),
+                    line_for(&r),
+                );
+            }
+            Ok(None) => {}
+            Err(StoreError::Corrupt { source, .. }) => {
+                let Some((owner, name)) = key
+                    .strip_prefix(&results_dir)
+                    .and_then(|rest| rest.strip_suffix(".json"))
+                    .and_then(|rest| rest.split_once('/'))
+                else {
+                    continue;
+                };
+                tracing::error!(key, error = %source, "unreadable result record");
+                let job = plan
+                    .repos
+                    .iter()
+                    .find(|p| {
+                        p.owner.eq_ignore_ascii_case(owner) && p.name.eq_ignore_ascii_case(name)
+                    })
+                    .map_or_else(String::new, |p| p.job.clone());
+                by_repo.insert(
+                    format!("{owner}/{name}").to_lowercase(),
+                    RepoReport {
+                        job,
+                        owner: owner.to_owned(),
+                        name: name.to_owned(),
+                        status: RepoStatus::Failed,
+                        attempt: None,
+                        archive: None,
+                        size: None,
+                        error: Some(format!(
+                            "its result record {key} is unreadable ({source}); back it up again (planner --repo {owner}/{name})"
+                        )),
+                    },
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 
     let mut totals = Totals {
         planned: plan.repos.len(),
@@ -151,7 +225,7 @@ pub async fn build(
     let mut repos = Vec::with_capacity(plan.repos.len());
     for planned in &plan.repos {
         let line = match by_repo.remove(&planned.full_name().to_lowercase()) {
-            Some(record) => line_for(&record),
+            Some(line) => line,
             None => RepoReport {
                 job: planned.job.clone(),
                 owner: planned.owner.clone(),
@@ -168,8 +242,7 @@ pub async fn build(
     }
     // Records of repositories enqueued outside the plan (single-repo runs) are
     // reported too, without counting as planned.
-    for record in by_repo.values() {
-        let line = line_for(record);
+    for line in by_repo.into_values() {
         count(&mut totals, &line);
         repos.push(line);
     }
@@ -247,5 +320,68 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repovault_local::FsStore;
+
+    fn target(dir: &std::path::Path) -> Target {
+        Target::parse(dir.to_str().unwrap(), dir).unwrap()
+    }
+
+    async fn plan(store: &dyn Store, run: &str, created_at: &str, repos: &[&str]) {
+        let layout = Layout::new("");
+        let run: RunId = run.parse().unwrap();
+        let plan = serde_json::json!({
+            "schema": RECORD_SCHEMA,
+            "run_id": run,
+            "created_at": created_at,
+            "target": {"store": "file:///x", "prefix": ""},
+            "repos": repos.iter().map(|name| serde_json::json!({
+                "job": "acme", "owner": "acme", "name": name, "id": 1, "size_kb": 1
+            })).collect::<Vec<_>>(),
+        });
+        store.put_json(&layout.plan(&run), &plan).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn latest_is_the_newest_plan_not_the_largest_run_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path());
+        let store: &dyn Store = &store;
+        plan(store, "push-ffff", "2026-11-21T10:00:00Z", &[]).await;
+        plan(store, "nightly-2026-11-22", "2026-11-22T02:00:00Z", &[]).await;
+        let latest = latest_run(store, &target(dir.path())).await.unwrap();
+        assert_eq!(latest.as_str(), "nightly-2026-11-22");
+        plan(store, "event-aaaa", "2026-11-22T09:00:00Z", &[]).await;
+        let latest = latest_run(store, &target(dir.path())).await.unwrap();
+        assert_eq!(latest.as_str(), "event-aaaa");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_record_is_that_repositorys_failure_and_the_rest_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FsStore::new(dir.path());
+        let store: &dyn Store = &fs;
+        plan(store, "r1", "2026-11-22T02:00:00Z", &["api", "web"]).await;
+        let run: RunId = "r1".parse().unwrap();
+        let layout = Layout::new("");
+        store
+            .put(&layout.result(&run, "acme", "api"), "{ truncated".into())
+            .await
+            .unwrap();
+        let report = build(store, &target(dir.path()), &run, None).await.unwrap();
+        assert_eq!(report.totals.planned, 2);
+        assert_eq!((report.totals.failed, report.totals.missing), (1, 1));
+        let api = report.repos.iter().find(|r| r.name == "api").unwrap();
+        assert_eq!(api.status, RepoStatus::Failed);
+        let error = api.error.as_deref().unwrap();
+        assert!(
+            error.contains("unreadable") && error.contains("acme/api"),
+            "{error}"
+        );
     }
 }

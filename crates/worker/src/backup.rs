@@ -62,7 +62,7 @@ pub(crate) async fn back_up(
             // GitHub reports has_wiki for every repository with wikis enabled, but the
             // wiki repository exists only once a page is written.
             Err(BackupError::Git(GitError::NotFound { .. })) => (WikiOutcome::Absent, None),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     } else {
         (WikiOutcome::Skipped, None)

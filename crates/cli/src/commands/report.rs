@@ -81,28 +81,14 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code as u8))
 }
 
-/// `latest` is the newest run with a plan (run ids sort by time).
+/// `latest` is the run whose plan was created last.
 async fn resolve_run(store: &dyn Store, target: &Target, run: &str) -> anyhow::Result<RunId> {
     if run != "latest" {
         return run
             .parse()
             .map_err(|reason: String| InvalidConfig(format!("--run-id: {reason}")).into());
     }
-    let layout = Layout::new(&target.prefix);
-    let root = layout.runs_root();
-    let newest = store
-        .list(&root)
-        .await?
-        .into_iter()
-        .filter_map(|o| {
-            o.key
-                .strip_prefix(&root)?
-                .strip_suffix("/plan.json")
-                .map(str::to_owned)
-        })
-        .max()
-        .ok_or_else(|| anyhow::anyhow!("no run has been planned in {target}"))?;
-    newest.parse().map_err(anyhow::Error::msg)
+    Ok(repovault_reporter::latest_run(store, target).await?)
 }
 
 /// Builds the report, rebuilding it until every planned repository is recorded, the

@@ -262,7 +262,7 @@ impl Inner {
     pub fn take_git_fault(&mut self, owner: &str, name: &str) -> Option<u16> {
         self.fetches_seen += 1;
         if let Some((n, status)) = self.every_nth_fetch
-            && self.fetches_seen % n == 0
+            && self.fetches_seen.is_multiple_of(n)
         {
             self.stats.git_faults_served += 1;
             return Some(status);
