@@ -15,6 +15,7 @@ mod deployment;
 mod distributed;
 mod github_source;
 mod incremental;
+mod operator_input;
 
 mod procs;
 mod run_local;

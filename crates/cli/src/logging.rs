@@ -36,7 +36,12 @@ pub fn init_logging(format: LogFormat, default_level: &str) {
             .with_span_list(false)
             .try_init()
     } else {
-        builder.compact().with_target(false).try_init()
+        // Colour only on a terminal: a pipe or a file gets plain text.
+        builder
+            .compact()
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
     // A second init (tests calling a binary's entry twice) keeps the first subscriber.
     drop(result);

@@ -8,22 +8,23 @@ use std::fmt;
 use url::Url;
 
 /// The error text for a plain-http URL without the opt-in, naming what to do.
-fn insecure(what: &str, url: &str) -> String {
+fn insecure(url: &str) -> String {
     format!(
-        "{what} {url:?} is plain http: the token would cross the network unencrypted; \
+        "{url:?} is plain http: the token would cross the network unencrypted; \
          use https, or pass --allow-insecure-http (config `allow-insecure-http: true`) \
          for a local test server"
     )
 }
 
-/// Refuses a plain `http://` URL unless `allow_insecure_http`.
-pub fn check_scheme(what: &str, url: &str, allow_insecure_http: bool) -> Result<(), String> {
-    let parsed = Url::parse(url).map_err(|e| format!("{what} {url:?} is not a URL: {e}"))?;
+/// Refuses a plain `http://` URL unless `allow_insecure_http`. The message names the
+/// URL, not the key: the caller names the key.
+pub fn check_scheme(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if allow_insecure_http => Ok(()),
-        "http" => Err(insecure(what, url)),
-        other => Err(format!("{what} {url:?}: unsupported scheme {other:?}")),
+        "http" => Err(insecure(url)),
+        other => Err(format!("{url:?}: unsupported scheme {other:?}; use https")),
     }
 }
 
@@ -41,16 +42,16 @@ impl GitHost {
     /// `https://HOST/api/v3` → `HOST`; any other URL (a test server) serves git on its
     /// own origin.
     pub fn from_api_url(api_url: &str, allow_insecure_http: bool) -> Result<GitHost, String> {
-        check_scheme("api-url", api_url, allow_insecure_http)?;
-        let url = Url::parse(api_url).map_err(|e| format!("api-url {api_url:?}: {e}"))?;
+        check_scheme(api_url, allow_insecure_http)?;
+        let url = Url::parse(api_url).map_err(|e| format!("{api_url:?}: {e}"))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(format!(
-                "api-url {api_url:?} must not carry credentials; use token-file or GITHUB_TOKEN"
+                "{api_url:?} must not carry credentials; use token-file or GITHUB_TOKEN"
             ));
         }
         let host = url
             .host_str()
-            .ok_or_else(|| format!("api-url {api_url:?} has no host"))?
+            .ok_or_else(|| format!("{api_url:?} has no host"))?
             .to_ascii_lowercase();
         let path = url.path().trim_end_matches('/');
         let host = match (host.strip_prefix("api."), path) {
@@ -157,7 +158,7 @@ mod tests {
         assert!(err.contains("--allow-insecure-http"), "{err}");
         assert!(err.contains("allow-insecure-http: true"), "{err}");
         assert!(GitHost::from_api_url("http://ghe.internal/api/v3", true).is_ok());
-        assert!(check_scheme("api-url", "ftp://x", true).is_err());
+        assert!(check_scheme("ftp://x", true).is_err());
     }
 
     #[test]

@@ -88,8 +88,10 @@ impl FsStore {
 
 fn io_err(key: &str) -> impl Fn(io::Error) -> StoreError + '_ {
     move |source| match source.kind() {
-        // The folder is not ours to write (or not a folder): retrying cannot help.
-        io::ErrorKind::PermissionDenied
+        // The folder is not ours to write (or not a folder, or cannot be created:
+        // reads map a missing file to `None` first): retrying cannot help.
+        io::ErrorKind::NotFound
+        | io::ErrorKind::PermissionDenied
         | io::ErrorKind::NotADirectory
         | io::ErrorKind::ReadOnlyFilesystem
         | io::ErrorKind::StorageFull => StoreError::Refused {

@@ -11,7 +11,9 @@ use crate::{RepoRef, RepoSelector};
 pub enum SourceError {
     #[error("{what} not found")]
     NotFound { what: String },
-    #[error("authentication failed: {message}")]
+    #[error(
+        "GitHub refused the token ({message}): check GITHUB_TOKEN or token-file, and that the token has not expired"
+    )]
     Unauthorized { message: String },
     #[error("access denied: {message}")]
     Forbidden { message: String },

@@ -97,7 +97,9 @@ pub enum StoreError {
     Backend { key: String, message: String },
     /// The store refuses the request and will go on refusing it (access denied, no
     /// such bucket, not a directory): retrying cannot help; an operator must.
-    #[error("the store refused {key}: {message}")]
+    #[error(
+        "the store refused {key}: {message}; check that the destination exists and that this process may write to it"
+    )]
     Refused { key: String, message: String },
     /// A create-only write found the key taken (another delivery of the same job).
     #[error("{key} already exists")]
