@@ -241,6 +241,71 @@ async fn a_worker_killed_mid_upload_loses_nothing_and_leaves_no_orphan_upload() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_worker_a_stopped_worker_and_flaky_git_lose_nothing_with_three_deliveries() {
+    // Three deliveries per job, as a cautious production queue would allow.
+    let d = Deployment::new("chaos", 3).await;
+    org::standard_org(&d.gh, "acme", 12);
+    // The first two fetches hang: whichever jobs workers A and B take, they are
+    // mid-job when A is killed and B is stopped.
+    d.gh.slow_next_fetches(2, Duration::from_secs(120));
+    d.gh.fail_every_nth_fetch(9, 502);
+    d.plan("r1", &[]).await;
+    let one_at_a_time = |name: &str, grace: &str| {
+        let args = [
+            "--config",
+            "repovault.yml",
+            "--concurrency",
+            "1",
+            "--visibility-timeout",
+            "20s",
+            "--shutdown-grace",
+            grace,
+            "--poll-wait",
+            "2s",
+            "--work-dir",
+            "work",
+        ];
+        d.spawn(name, "worker", &args)
+    };
+    let fetches = || async { d.gh.stats().total_fetches() };
+    let mut a = one_at_a_time("worker-a", "5s");
+    eventually("worker A mid-job", Duration::from_secs(60), || async {
+        (fetches().await == 1).then_some(())
+    })
+    .await;
+    a.signal(Signal::SIGKILL);
+    a.wait().await;
+    let mut b = one_at_a_time("worker-b", "1s");
+    eventually("worker B mid-job", Duration::from_secs(60), || async {
+        (fetches().await == 2).then_some(())
+    })
+    .await;
+    b.signal(Signal::SIGTERM);
+    let status = b.wait().await;
+    assert!(status.success(), "worker B exited {status}: {}", b.log());
+
+    let mut workers = vec![d.worker("worker-c"), d.worker("worker-d")];
+    let (status, report) = d.report("r1").await;
+    assert!(status.success(), "{report:#?}");
+    assert_eq!((report.totals.planned, report.totals.ok), (12, 12));
+    assert!(d.gh.stats().git_faults_served >= 1, "no 502 was served");
+    // A 502 never costs a delivery: only the jobs of A and B needed more than one.
+    let redelivered: Vec<_> = report
+        .repos
+        .iter()
+        .filter(|r| r.attempt.is_some_and(|a| a > 1))
+        .map(|r| (&r.name, r.attempt))
+        .collect();
+    assert!(redelivered.len() <= 2, "{redelivered:?}");
+    assert!(d.stack.dead_letters(&d.ls).await.is_empty());
+    assert!(d.stack.multipart_uploads(&d.ls).await.is_empty());
+    d.stop(&mut workers).await;
+    for i in [0, 5, 11] {
+        d.verify(&format!("repo-{i:03}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_releases_the_running_job_at_once_and_exits_0() {
     let d = Deployment::new("term", 5).await;
     org::standard_org(&d.gh, "acme", 1);

@@ -181,6 +181,12 @@ impl FakeGitHub {
         self.shared.lock().set_git_fault(owner, name, times);
     }
 
+    /// The next `times` fetches, of whichever repositories, are held for `delay`: a
+    /// worker that takes any job is reliably mid-job.
+    pub fn slow_next_fetches(&self, times: u32, delay: Duration) {
+        self.shared.lock().slow_any = Some((times, delay));
+    }
+
     /// Every `n`-th pack fetch, of any repository, gets `status` (e.g. 502): a flaky
     /// network that no single repository can avoid.
     pub fn fail_every_nth_fetch(&self, n: u64, status: u16) {

@@ -152,6 +152,8 @@ pub(crate) struct Inner {
     pub git_faults: HashMap<String, FaultStatus>,
     /// Fetches to hold before answering, by lowercase `owner/name`: (count, delay).
     pub slow_fetches: HashMap<String, (u32, Duration)>,
+    /// The next fetches of any repository to hold: (count, delay).
+    pub slow_any: Option<(u32, Duration)>,
     /// Every n-th pack fetch of any repository fails with the status: (n, status).
     pub every_nth_fetch: Option<(u64, u16)>,
     /// Pack fetches seen, for `every_nth_fetch`.
@@ -248,6 +250,14 @@ impl Inner {
 
     /// How long to hold this fetch of `owner/name`, consuming one occurrence.
     pub fn take_slow_fetch(&mut self, owner: &str, name: &str) -> Option<Duration> {
+        if let Some((times, delay)) = &mut self.slow_any {
+            let delay = *delay;
+            *times -= 1;
+            if *times == 0 {
+                self.slow_any = None;
+            }
+            return Some(delay);
+        }
         let k = key(owner, name);
         let (times, delay) = self.slow_fetches.get_mut(&k)?;
         let delay = *delay;
