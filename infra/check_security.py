@@ -7,7 +7,11 @@
     covering the bucket and its objects;
   - every SQS queue is encrypted;
   - no IAM role or policy allows a wildcard action ("*" or "service:*") on the "*"
-    resource, and none allows the action "*" at all.
+    resource, and none allows the action "*" at all;
+  - no role may delete object versions (versioning is the undo of a delete), and
+    a role's s3:DeleteObject never reaches the runs/ records;
+  - when the template takes a KMS key (a KmsKeyArn parameter), every role that reads
+    the secret, the queues or the bucket may use it (kms:Decrypt).
 
 Usage: check_security.py TEMPLATE...                      exit 1 on any violation
        check_security.py --expect-violations TEMPLATE...  exit 1 unless each has some
@@ -44,6 +48,21 @@ def refers_to(value, bucket):
     if isinstance(value, list):
         return any(refers_to(v, bucket) for v in value)
     return False
+
+
+def resource_text(resource):
+    """A resource ARN as written: a string, or the text of its !Sub."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return str(resource)
+
+
+def unconditional(stmt):
+    """A statement inside `!If [cond, stmt, AWS::NoValue]`, as if the condition held."""
+    if isinstance(stmt, dict) and "Fn::If" in stmt:
+        return stmt["Fn::If"][1]
+    return stmt
 
 
 def check(template):
@@ -87,8 +106,23 @@ def check(template):
                     documents.append((f"{name}/{inline.get('PolicyName')}", inline.get("PolicyDocument") or {}))
             else:
                 documents.append((name, props.get("PolicyDocument") or {}))
+    uses_kms = "KmsKeyArn" in (template.get("Parameters") or {})
     for where, document in documents:
-        for stmt in as_list(document.get("Statement") or []):
+        statements = [unconditional(s) for s in as_list(document.get("Statement") or [])]
+        statements = [s for s in statements if isinstance(s, dict)]
+        granted = {a for s in statements if s.get("Effect") == "Allow" for a in as_list(s.get("Action") or [])}
+        touches_encrypted = any(a.split(":")[0] in ("s3", "sqs", "secretsmanager") for a in granted if isinstance(a, str))
+        if uses_kms and touches_encrypted and "kms:Decrypt" not in granted:
+            problems.append(f"IAM {where}: KmsKeyArn is a parameter but the role may not kms:Decrypt")
+        for stmt in statements:
+            if stmt.get("Effect") != "Allow":
+                continue
+            actions_ = [a for a in as_list(stmt.get("Action") or []) if isinstance(a, str)]
+            if "s3:DeleteObjectVersion" in actions_:
+                problems.append(f"IAM {where}: may delete object versions")
+            if "s3:DeleteObject" in actions_ and not all("/repos/" in resource_text(r) for r in as_list(stmt.get("Resource") or [])):
+                problems.append(f"IAM {where}: s3:DeleteObject reaches beyond the archives (repos/)")
+        for stmt in statements:
             if stmt.get("Effect") != "Allow":
                 continue
             actions = [a for a in as_list(stmt.get("Action") or []) if isinstance(a, str)]
