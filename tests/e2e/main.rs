@@ -11,6 +11,7 @@
 //! each test creates its own bucket, queue and dead-letter queue in it.
 
 mod bench;
+mod contract;
 mod deployment;
 mod distributed;
 mod github_source;

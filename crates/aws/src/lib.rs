@@ -5,8 +5,10 @@
 //! - [`S3Store`]: streaming multipart uploads with bounded memory (parts of a
 //!   configurable size, a few in flight, growing after every 1,000 parts so huge
 //!   archives stay under S3's 10,000-part limit), SHA-256 of the whole object computed
-//!   while streaming and stored as object tags, `If-None-Match: *` for records, and
-//!   the multipart upload aborted on every error path (and on cancellation).
+//!   while streaming and stored as object tags, create-only writes (`If-None-Match:
+//!   *`) with a checksum S3 verifies (CRC64NVME of the whole object for multipart,
+//!   SHA-256 for single puts), and the multipart upload aborted on every error path
+//!   (and on cancellation). Access denied and missing buckets are permanent errors.
 //! - [`SqsQueue`]: long polling, batched sends of 10 with partial failures retried,
 //!   `ApproximateReceiveCount`, visibility changes for heartbeats and retries, and an
 //!   explicit move to the dead-letter queue found through the queue's redrive policy.
@@ -39,10 +41,20 @@ pub use task_protection::EcsTaskProtection;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+/// How often one S3 or SQS request is tried: 5xx, throttling and dropped connections
+/// are retried in place with jittered exponential backoff (the SDK's standard mode),
+/// so a brief S3 hiccup costs no queue delivery.
+const SDK_MAX_ATTEMPTS: u32 = 5;
+
 /// Loads the AWS configuration the standard way (environment, profile, ECS task
-/// role, IMDS).
+/// role, IMDS), with [`SDK_MAX_ATTEMPTS`] tries per request.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            aws_config::retry::RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS),
+        )
+        .load()
+        .await
 }
 
 fn custom_endpoint(service_var: &str) -> bool {

@@ -14,6 +14,7 @@
 //! - [`localstack`]: a fresh bucket and queues on LocalStack, and ways to look inside.
 //! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
 //! - [`FakeEcsAgent`]: the ECS agent's task-protection endpoint.
+//! - [`contract`]: the `Store` and `Queue` contract suites every adapter passes.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -25,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod contract;
 mod fake_ecs_agent;
 mod fake_github;
 pub mod fixtures;
