@@ -459,3 +459,51 @@ async fn prune_without_a_policy_refuses() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_pushes_with_its_own_token_never_the_backup_token() {
+    let (gh, work) = backed_up(1).await;
+    let target = format!("{}/acme/pushed.git", gh.api_url());
+    let push = |to: &'static str, env: Vec<(&'static str, String)>| {
+        let target = target.clone();
+        let work = work.path().to_owned();
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let dir = work.join(to);
+            repovault(
+                &work,
+                &[
+                    "restore",
+                    "acme/repo-000",
+                    "--to",
+                    dir.to_str().unwrap(),
+                    "--push-to",
+                    &target,
+                ],
+                &env,
+            )
+            .await
+        }
+    };
+    // Only the backup token is set (GITHUB_TOKEN): the push goes without credentials.
+    let before = gh.stats().git_requests_with_credentials;
+    let out = push("r1", vec![]).await;
+    assert!(
+        !out.status.success(),
+        "the fake accepts no push: {}",
+        text(&out)
+    );
+    assert_eq!(
+        gh.stats().git_requests_with_credentials,
+        before,
+        "the backup token went along with the push"
+    );
+    // With REPOVAULT_PUSH_TOKEN, that token (and only it) is sent.
+    let out = push("r2", vec![("REPOVAULT_PUSH_TOKEN", "push-secret".into())]).await;
+    assert!(
+        gh.stats().git_requests_with_credentials > before,
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("push-secret"), "{}", text(&out));
+}

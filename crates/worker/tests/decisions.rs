@@ -278,3 +278,21 @@ async fn unknown_fields_within_the_schema_are_ignored() {
     let (summary, dead) = env.work(vec![body.to_string()], 3).await;
     assert_eq!(summary.ok, 1, "{summary:?} {dead:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_refuses_is_recorded_once_not_retried() {
+    let env = Env::new().await;
+    // The repository's folder is a file: every write under it is refused for good.
+    std::fs::create_dir_all(env.store.root().join("repos/acme")).unwrap();
+    std::fs::write(env.store.root().join("repos/acme/repo-000"), "in the way").unwrap();
+    let mut full = env.message("r1", "repo-000");
+    full.options.full = true;
+    let (summary, dead) = env.work(vec![full.to_body()], 5).await;
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    assert!(dead.is_empty(), "{dead:?}");
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!((record.outcome, record.attempt), (Outcome::Failed, 1));
+    let error = record.error.unwrap();
+    assert!(!error.retryable, "{error:?}");
+    assert!(error.message.contains("refused"), "{}", error.message);
+}
