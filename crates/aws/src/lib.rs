@@ -20,7 +20,7 @@
 //! is used whenever a custom endpoint is set.
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), repovault_core::ports::queue::QueueError> {
 //! let aws = repovault_aws::load_config().await;
 //! let store = repovault_aws::S3Store::new(repovault_aws::s3_client(&aws), "my-backups");
 //! let queue = repovault_aws::SqsQueue::connect(
@@ -47,7 +47,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 const SDK_MAX_ATTEMPTS: u32 = 5;
 
 /// Loads the AWS configuration the standard way (environment, profile, ECS task
-/// role, IMDS), with [`SDK_MAX_ATTEMPTS`] tries per request.
+/// role, IMDS), with five tries per request.
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(

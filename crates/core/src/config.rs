@@ -519,6 +519,30 @@ mod tests {
         result.unwrap_err().0.into_iter().map(|e| e.key).collect()
     }
 
+    /// The README's example, as a user would copy it, loads with every key applied.
+    #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("README has a ```yaml example");
+        let c = validate(example).unwrap_or_else(|e| panic!("README example: {e}"));
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.retry.max_attempts, 5);
+        let job = &c.jobs[0];
+        assert_eq!(job.name, "acme");
+        assert_eq!(job.git_host.to_string(), "https://github.com");
+        assert!(!job.selector.forks);
+        assert_eq!(job.selector.max_size_kb, Some(2048 * 1024));
+        assert_eq!(job.retention.keep_daily, Some(7));
+        assert_eq!(
+            job.retention.keep_within,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+    }
+
     #[test]
     fn minimal_job_gets_defaults() {
         let c = validate("jobs:\n  - source: { org: acme }\n    target: ./bk\n").unwrap();
