@@ -123,7 +123,7 @@ impl WorkerDeps {
     }
 }
 
-/// What a worker did, by disposition.
+/// What a worker did, by disposition (`Display`: `3 ok, 1 unchanged, …`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerSummary {
     pub ok: u64,
@@ -134,6 +134,22 @@ pub struct WorkerSummary {
     pub dead_lettered: u64,
     /// Released unfinished at shutdown.
     pub released: u64,
+}
+
+impl std::fmt::Display for WorkerSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ok, {} unchanged, {} failed, {} skipped, {} retried, {} dead-lettered, {} released",
+            self.ok,
+            self.unchanged,
+            self.failed,
+            self.skipped,
+            self.retried,
+            self.dead_lettered,
+            self.released
+        )
+    }
 }
 
 pub(crate) struct Shared {

@@ -98,7 +98,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .await;
     drop(display);
-    tracing::info!(?summary, "workers done");
+    tracing::info!(%summary, "workers done");
 
     let dead = queue.dead_letters();
     for letter in &dead {

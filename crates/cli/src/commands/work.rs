@@ -165,6 +165,6 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     })
     .await;
     let _ = std::fs::remove_dir_all(&work_dir);
-    tracing::info!(?summary, "worker stopped");
+    tracing::info!(%summary, "worker stopped");
     Ok(ExitCode::SUCCESS)
 }
