@@ -81,7 +81,8 @@ pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
-/// Renders an SDK error with its service code and message, not just "service error".
+/// Renders an SDK error (S3's or SQS's: the SDKs share the type) with its service code
+/// and message, not just "service error".
 pub(crate) fn sdk_message<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,

@@ -27,24 +27,11 @@ pub struct SqsQueue {
     visibility: Duration,
 }
 
-fn message<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    err: &SdkError<E, R>,
-) -> String {
-    match err.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("error"),
-            e.message().unwrap_or_default()
-        ),
-        None => repovault_core::error_chain(err),
-    }
-}
-
 fn backend<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     what: &str,
     err: &SdkError<E, R>,
 ) -> QueueError {
-    QueueError::Backend(format!("{what}: {}", message(err)))
+    QueueError::Backend(format!("{what}: {}", crate::sdk_message(err)))
 }
 
 /// A receipt handle that no longer holds the message.

@@ -142,11 +142,7 @@ impl Target {
             }
             return Ok(Target {
                 store: format!("s3://{bucket}"),
-                prefix: if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!("{prefix}/")
-                },
+                prefix: crate::layout::normalize_prefix(prefix),
             });
         }
         if let Some((scheme, _)) = url.split_once("://")

@@ -20,6 +20,16 @@ const ARCHIVE_SUFFIX: &str = ".tar.zst";
 const MANIFEST_SUFFIX: &str = ".manifest.json";
 const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
+/// A key prefix in its one form: empty, or without a leading `/` and ending in one.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    }
+}
+
 /// The UTC timestamp format used in keys and run ids: `YYYYMMDDTHHMMSSZ`.
 pub fn stamp(at: Timestamp) -> String {
     at.strftime(STAMP_FORMAT).to_string()
@@ -46,13 +56,8 @@ pub struct ArchiveKey {
 
 impl Layout {
     pub fn new(prefix: &str) -> Self {
-        let trimmed = prefix.trim_matches('/');
         Layout {
-            prefix: if trimmed.is_empty() {
-                String::new()
-            } else {
-                format!("{trimmed}/")
-            },
+            prefix: normalize_prefix(prefix),
         }
     }
 

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{FailureInfo, RefSet, RepoRef, RunId, Target};
+use crate::{FailureInfo, JobMessage, RefSet, RepoRef, RunId, Target};
 
 pub const RECORD_SCHEMA: u32 = 1;
 
@@ -68,6 +68,36 @@ pub struct ResultRecord {
     pub empty: bool,
     pub wiki: WikiOutcome,
     pub error: Option<FailureInfo>,
+}
+
+impl ResultRecord {
+    /// A record of `msg`'s repository with `outcome`, finished now; what it archived
+    /// and found is filled in by the caller (`..ResultRecord::of_job(…)`).
+    pub fn of_job(
+        msg: &JobMessage,
+        outcome: Outcome,
+        attempt: u32,
+        started_at: Timestamp,
+    ) -> ResultRecord {
+        ResultRecord {
+            schema: RECORD_SCHEMA,
+            run_id: msg.run_id.clone(),
+            job: msg.job.clone(),
+            owner: msg.repo.owner.clone(),
+            name: msg.repo.name.clone(),
+            outcome,
+            attempt,
+            started_at,
+            finished_at: Timestamp::now(),
+            archive: None,
+            refs_count: 0,
+            refs_digest: None,
+            wiki_refs_digest: None,
+            empty: false,
+            wiki: WikiOutcome::Skipped,
+            error: None,
+        }
+    }
 }
 
 /// Describes one archive: what is inside it and where it came from.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, meta};
+use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, json_bytes, meta};
 use repovault_core::{
     ArchiveDigest, ArchiveRef, Classify, JobMessage, LatestPointer, Layout, Manifest, Outcome,
     RECORD_SCHEMA, RefSet, RepoRef, ResultRecord, WikiOutcome, tool_version,
@@ -94,7 +94,7 @@ pub(crate) async fn back_up(
     let mut entries = vec![
         Entry::File {
             name: "MANIFEST.json".into(),
-            bytes: to_json(&manifest),
+            bytes: json_bytes(&manifest).to_vec(),
         },
         Entry::Dir {
             name: format!("{}.git", repo.name),
@@ -110,7 +110,7 @@ pub(crate) async fn back_up(
     if msg.options.metadata {
         entries.push(Entry::File {
             name: "metadata/repository.json".into(),
-            bytes: to_json(repo),
+            bytes: json_bytes(repo).to_vec(),
         });
     }
 
@@ -143,15 +143,6 @@ pub(crate) async fn back_up(
     drop(work);
 
     Ok(ResultRecord {
-        schema: RECORD_SCHEMA,
-        run_id: msg.run_id.clone(),
-        job: msg.job.clone(),
-        owner: repo.owner.clone(),
-        name: repo.name.clone(),
-        outcome: Outcome::Ok,
-        attempt,
-        started_at,
-        finished_at: Timestamp::now(),
         archive: Some(ArchiveRef {
             key: archive_key,
             manifest_key,
@@ -163,7 +154,7 @@ pub(crate) async fn back_up(
         wiki_refs_digest,
         empty: mirror.refs.is_empty(),
         wiki,
-        error: None,
+        ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at)
     })
 }
 
@@ -219,22 +210,13 @@ async fn unchanged(
         (None, false) => WikiOutcome::Skipped,
     };
     Ok(Some(ResultRecord {
-        schema: RECORD_SCHEMA,
-        run_id: msg.run_id.clone(),
-        job: msg.job.clone(),
-        owner: repo.owner.clone(),
-        name: repo.name.clone(),
-        outcome: Outcome::Unchanged,
-        attempt,
-        started_at,
-        finished_at: Timestamp::now(),
         archive: Some(latest.archive),
         refs_count: refs.len(),
         refs_digest: Some(digest),
         wiki_refs_digest: wiki_digest,
         empty: refs.is_empty(),
         wiki,
-        error: None,
+        ..ResultRecord::of_job(msg, Outcome::Unchanged, attempt, started_at)
     }))
 }
 
@@ -341,10 +323,4 @@ async fn read_refs_blocking(path: &Path) -> Result<RepoRefs, BackupError> {
         .await
         .map_err(|e| BackupError::Crashed(e.to_string()))?
         .map_err(BackupError::from)
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("serialisable");
-    bytes.push(b'\n');
-    bytes
 }

@@ -9,7 +9,7 @@ use repovault_core::ports::queue::Lease;
 use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
     Classify, ErrorClass, FailureInfo, JOB_SCHEMA, JobMessage, LatestPointer, Layout, MessageError,
-    Outcome, RECORD_SCHEMA, ResultRecord, WikiOutcome,
+    Outcome, RECORD_SCHEMA, ResultRecord,
 };
 use repovault_git::GitCredentials;
 use tracing::Instrument;
@@ -251,22 +251,8 @@ impl Attempt<'_> {
         }
         tracing::error!(error = %error, attempt, permanent = !class.is_retryable(), "backup failed");
         let record = ResultRecord {
-            schema: RECORD_SCHEMA,
-            run_id: self.msg.run_id.clone(),
-            job: self.msg.job.clone(),
-            owner: self.msg.repo.owner.clone(),
-            name: self.msg.repo.name.clone(),
-            outcome: Outcome::Failed,
-            attempt,
-            started_at,
-            finished_at: Timestamp::now(),
-            archive: None,
-            refs_count: 0,
-            refs_digest: None,
-            wiki_refs_digest: None,
-            empty: false,
-            wiki: WikiOutcome::Skipped,
             error: Some(FailureInfo::from_error(&error)),
+            ..ResultRecord::of_job(self.msg, Outcome::Failed, attempt, started_at)
         };
         match self.write_record(&record).await {
             // Without a durable record the message must not leave the queue.

@@ -212,7 +212,7 @@ impl dyn Store + '_ {
     }
 
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        self.put(key, to_json(value)).await
+        self.put(key, json_bytes(value)).await
     }
 
     pub async fn put_json_if_absent<T: Serialize>(
@@ -220,11 +220,12 @@ impl dyn Store + '_ {
         key: &str,
         value: &T,
     ) -> Result<Created, StoreError> {
-        self.put_if_absent(key, to_json(value)).await
+        self.put_if_absent(key, json_bytes(value)).await
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Bytes {
+/// The one form of every JSON object repovault writes: pretty, ending in a newline.
+pub fn json_bytes<T: Serialize>(value: &T) -> Bytes {
     let mut text = serde_json::to_vec_pretty(value).expect("records always serialise");
     text.push(b'\n');
     Bytes::from(text)
