@@ -19,9 +19,13 @@ use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
+use std::time::Duration;
+
+use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::store::{Store, StoreError};
 use repovault_core::{Layout, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 pub use markdown::markdown;
 
@@ -110,6 +114,52 @@ pub enum ReporterError {
     NoRuns { target: Target },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// How often an unfinished run is looked at again while waiting: soon at first, then
+/// every 5 s (each look lists the run's records).
+const FIRST_POLL: Duration = Duration::from_millis(250);
+const MAX_POLL: Duration = Duration::from_secs(5);
+
+/// Builds the report, rebuilding it until every planned repository is recorded, the
+/// `deadline` passes, or the queue has nothing left that could complete it. Time is
+/// tokio's clock, so tests can pause and advance it.
+pub async fn wait_for(
+    store: &dyn Store,
+    target: &Target,
+    run: &RunId,
+    queue: Option<&dyn Queue>,
+    deadline: Instant,
+) -> Result<Report, ReporterError> {
+    let mut drained_before = false;
+    let mut poll = FIRST_POLL;
+    loop {
+        let depth = match queue {
+            Some(q) => Some(q.depth().await?),
+            None => None,
+        };
+        let report = build(store, target, run, depth.map(|d| d.dead)).await?;
+        // Approximate counts lag: believe "drained" when seen twice in a row, and only
+        // once the planner has finished enqueueing (before, an empty queue means
+        // nothing).
+        let drained = depth.is_some_and(|d| d.is_drained())
+            && store
+                .head(&Layout::new(&target.prefix).enqueued(run))
+                .await?
+                .is_some();
+        if report.is_complete() || Instant::now() >= deadline || (drained && drained_before) {
+            return Ok(report);
+        }
+        drained_before = drained;
+        tracing::info!(
+            missing = report.totals.missing,
+            "waiting for the run to finish"
+        );
+        tokio::time::sleep_until((Instant::now() + poll).min(deadline)).await;
+        poll = (poll * 2).min(MAX_POLL);
+    }
 }
 
 /// The run whose plan was created last: run ids do not sort by time (`push-<sha>`
@@ -345,6 +395,94 @@ mod tests {
             })).collect::<Vec<_>>(),
         });
         store.put_json(&layout.plan(&run), &plan).await.unwrap();
+    }
+
+    async fn record(store: &dyn Store, run: &RunId, name: &str) {
+        let repo = serde_json::json!({
+            "owner": "acme", "name": name, "id": 1, "clone_url": "https://github.com/acme/x.git",
+            "default_branch": "main", "pushed_at": null, "size_kb": 1, "private": false,
+            "archived": false, "fork": false, "has_wiki": false,
+        });
+        let msg: repovault_core::JobMessage = serde_json::from_value(serde_json::json!({
+            "schema": 1, "run_id": run, "job": "acme",
+            "target": {"store": "file:///x", "prefix": ""}, "repo": repo,
+            "options": {"wiki": false, "metadata": false, "lfs": false},
+        }))
+        .unwrap();
+        let record = ResultRecord::of_job(&msg, Outcome::Ok, 1, Timestamp::now());
+        store
+            .put_json(&Layout::new("").result(run, "acme", name), &record)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_ends_when_every_repository_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FsStore::new(dir.path());
+        let store: &dyn Store = &fs;
+        plan(store, "r1", "2026-11-22T02:00:00Z", &["api", "web"]).await;
+        let run: RunId = "r1".parse().unwrap();
+        record(store, &run, "api").await;
+        let target = target(dir.path());
+        let waiting = wait_for(
+            store,
+            &target,
+            &run,
+            None,
+            Instant::now() + Duration::from_secs(3600),
+        );
+        let late_record = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            record(store, &run, "web").await;
+        };
+        let (report, ()) = tokio::join!(waiting, late_record);
+        let report = report.unwrap();
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(report.totals.ok, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_gives_up_at_the_deadline_and_when_the_queue_is_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FsStore::new(dir.path());
+        let store: &dyn Store = &fs;
+        plan(store, "r1", "2026-11-22T02:00:00Z", &["api"]).await;
+        let run: RunId = "r1".parse().unwrap();
+        let target = target(dir.path());
+        let start = Instant::now();
+        let report = wait_for(store, &target, &run, None, start + Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(report.totals.missing, 1);
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_secs(60),
+            "waited to the deadline"
+        );
+
+        // An empty queue ends the wait early, once the planner marked the run enqueued.
+        let queue = repovault_local::MemoryQueue::new(Duration::from_secs(30), 3);
+        store
+            .put_json(&Layout::new("").enqueued(&run), &serde_json::json!({}))
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let report = wait_for(
+            store,
+            &target,
+            &run,
+            Some(&queue),
+            start + Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.totals.missing, 1);
+        assert!(
+            Instant::now() - start < Duration::from_secs(10),
+            "{:?}",
+            Instant::now() - start
+        );
     }
 
     #[tokio::test]

@@ -7,18 +7,12 @@ use std::time::Duration;
 use clap::Args;
 use repovault_core::ports::queue::Queue;
 use repovault_core::ports::store::Store;
-use repovault_core::{Layout, RunId, Target};
-use repovault_reporter::Report;
+use repovault_core::{RunId, Target};
 use tokio::time::Instant;
 
 use crate::args::{S3Args, duration, load_config_file, targets_of};
 use crate::exit::InvalidConfig;
 use crate::wiring::{open_queue, open_store};
-
-/// How often an unfinished run is looked at again while waiting: soon at first, then
-/// every 5 s (each look lists the run's records).
-const FIRST_POLL: Duration = Duration::from_millis(250);
-const MAX_POLL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -66,7 +60,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     for target in &targets {
         let store = open_store(target, &args.s3).await?;
         let run = resolve_run(store.as_ref(), target, &args.run_id).await?;
-        let report = wait_for(
+        let report = repovault_reporter::wait_for(
             store.as_ref(),
             target,
             &run,
@@ -89,42 +83,4 @@ async fn resolve_run(store: &dyn Store, target: &Target, run: &str) -> anyhow::R
             .map_err(|reason: String| InvalidConfig(format!("--run-id: {reason}")).into());
     }
     Ok(repovault_reporter::latest_run(store, target).await?)
-}
-
-/// Builds the report, rebuilding it until every planned repository is recorded, the
-/// deadline passes, or the queue has nothing left that could complete it.
-async fn wait_for(
-    store: &dyn Store,
-    target: &Target,
-    run: &RunId,
-    queue: Option<&dyn Queue>,
-    deadline: Instant,
-) -> anyhow::Result<Report> {
-    let mut drained_before = false;
-    let mut poll = FIRST_POLL;
-    loop {
-        let depth = match queue {
-            Some(q) => Some(q.depth().await?),
-            None => None,
-        };
-        let report = repovault_reporter::build(store, target, run, depth.map(|d| d.dead)).await?;
-        // Approximate counts lag: believe "drained" when seen twice in a row, and only
-        // once the planner has finished enqueueing (before, an empty queue means
-        // nothing).
-        let drained = depth.is_some_and(|d| d.is_drained())
-            && store
-                .head(&Layout::new(&target.prefix).enqueued(run))
-                .await?
-                .is_some();
-        if report.is_complete() || Instant::now() >= deadline || (drained && drained_before) {
-            return Ok(report);
-        }
-        drained_before = drained;
-        tracing::info!(
-            missing = report.totals.missing,
-            "waiting for the run to finish"
-        );
-        tokio::time::sleep_until((Instant::now() + poll).min(deadline)).await;
-        poll = (poll * 2).min(MAX_POLL);
-    }
 }
