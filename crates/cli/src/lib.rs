@@ -8,7 +8,6 @@
 //! calls a command; commands turn configuration into concrete adapters
 //! (`wiring`) and call the planner, worker and reporter libraries.
 
-mod archives;
 mod args;
 pub mod commands;
 mod exit;

@@ -15,6 +15,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
 use crate::RunId;
+use crate::ports::store::{Store, StoreError};
 
 const ARCHIVE_SUFFIX: &str = ".tar.zst";
 const MANIFEST_SUFFIX: &str = ".manifest.json";
@@ -134,6 +135,21 @@ impl Layout {
 
     pub fn report_md(&self, run: &RunId) -> String {
         format!("{}report.md", self.run_dir(run))
+    }
+
+    /// Every archive key under `prefix` (manifests and other objects left out).
+    pub async fn archive_keys(
+        &self,
+        store: &dyn Store,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(store
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|o| self.parse_archive(&o.key).is_some())
+            .map(|o| o.key)
+            .collect())
     }
 
     /// The backup time in an archive key, whatever prefix the key has (an archive's

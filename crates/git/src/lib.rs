@@ -9,7 +9,10 @@
 //! - [`list_remote_refs`]: one round trip to the remote with libgit2, for incremental
 //!   runs.
 //! - [`read_refs`]: the refs of a local bare repository, with libgit2.
-//! - [`restore`]: safe extraction (no path outside the destination, no links), fsck, push.
+//! - [`restore`]: safe extraction (no path outside the destination, no links, nothing
+//!   executable, bounded by the manifest), fsck, push without hooks.
+//! - [`verify`]: an archive streamed back, hashed and (for a drill) extracted and
+//!   checked against its manifest.
 //! - [`archive`]: a tar + zstd stream of directories and files, produced on a blocking
 //!   thread and consumed as a [`ByteStream`](repovault_core::ports::store::ByteStream).
 //!
@@ -34,6 +37,7 @@ mod error;
 mod mirror;
 mod refs;
 pub mod restore;
+pub mod verify;
 
 pub use credentials::GitCredentials;
 pub use error::GitError;

@@ -9,10 +9,9 @@ use clap::Args;
 use jiff::Timestamp;
 use repovault_core::{GitHost, LatestPointer, Layout};
 use repovault_git::GitCredentials;
+use repovault_git::verify::check_archive;
 
-use crate::archives::check_archive;
 use crate::args::{FromArgs, owner_and_name};
-use crate::commands::verify::archive_keys;
 use crate::exit::InvalidConfig;
 use crate::wiring::{load_secret, open_store};
 
@@ -145,12 +144,12 @@ async fn choose(
     if let Some(key) = archive {
         return Ok(store.head(key).await?.map(|_| key.to_owned()));
     }
-    let mut candidates: Vec<(Timestamp, String)> =
-        archive_keys(store, layout, &layout.repo_dir(owner, name))
-            .await?
-            .into_iter()
-            .filter_map(|key| layout.parse_archive(&key).map(|a| (a.at, key)))
-            .collect();
+    let mut candidates: Vec<(Timestamp, String)> = layout
+        .archive_keys(store, &layout.repo_dir(owner, name))
+        .await?
+        .into_iter()
+        .filter_map(|key| layout.parse_archive(&key).map(|a| (a.at, key)))
+        .collect();
     candidates.sort();
     if let Some(at) = at {
         return Ok(candidates

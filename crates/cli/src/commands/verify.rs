@@ -9,10 +9,10 @@ use repovault_core::ports::store::Store;
 use repovault_core::{Layout, ResultRecord, RunId};
 use repovault_reporter::human_bytes;
 
-use crate::archives::{check_archive, scratch_dir};
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
 use crate::wiring::open_store;
+use repovault_git::verify::check_archive;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -124,26 +124,22 @@ async fn select(
             keys
         }
         (None, Some((owner, name))) => {
-            archive_keys(store, layout, &layout.repo_dir(owner, name)).await?
+            layout
+                .archive_keys(store, &layout.repo_dir(owner, name))
+                .await?
         }
-        (None, None) => archive_keys(store, layout, &layout.repos_root()).await?,
+        (None, None) => layout.archive_keys(store, &layout.repos_root()).await?,
     };
     keys.sort();
     keys.dedup();
     Ok(keys)
 }
 
-/// Every archive key under `prefix`.
-pub(crate) async fn archive_keys(
-    store: &dyn Store,
-    layout: &Layout,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    Ok(store
-        .list(prefix)
-        .await?
-        .into_iter()
-        .filter(|o| layout.parse_archive(&o.key).is_some())
-        .map(|o| o.key)
-        .collect())
+/// A scratch directory for a restore drill, removed when dropped.
+pub fn scratch_dir(work_dir: Option<&PathBuf>) -> std::io::Result<tempfile::TempDir> {
+    let base = work_dir.cloned().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base)?;
+    tempfile::Builder::new()
+        .prefix("repovault-drill-")
+        .tempdir_in(base)
 }

@@ -1,14 +1,44 @@
 //! Reading archives back: downloading with a running digest, extracting safely at the
-//! same time, and checking the result against the manifest beside the archive.
+//! same time, and checking the result against the manifest beside the archive. Used by
+//! `verify` (with or without a restore drill) and `restore`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store};
+use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store, StoreError};
 use repovault_core::{Layout, Manifest, RefSet};
-use repovault_git::restore::{extract_archive, fsck, make_safe, unresolved_refs};
 use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::restore::{ExtractError, extract_archive, fsck, make_safe, unresolved_refs};
+
+/// Why an archive does not check out. The text is what `verify` prints after `FAIL`.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("not an archive key")]
+    NotAnArchive,
+    #[error("its manifest {0} is missing")]
+    NoManifest(String),
+    #[error("its manifest has no archive digest")]
+    NoDigest,
+    #[error("the archive is missing")]
+    Missing,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("download failed: {0}")]
+    Download(std::io::Error),
+    #[error("cannot extract: {0}")]
+    Extract(ExtractError),
+    #[error("extraction crashed: {0}")]
+    Crashed(String),
+    #[error("{found} bytes, the manifest says {expected}")]
+    Size { found: u64, expected: u64 },
+    #[error("sha256 {found}, the manifest says {expected}")]
+    Sha256 { found: String, expected: String },
+    /// A repository inside is not what the manifest says, or not whole.
+    #[error("{0}")]
+    Repository(String),
+}
 
 /// A checked archive.
 #[derive(Debug, Clone)]
@@ -26,22 +56,14 @@ pub async fn check_archive(
     layout: &Layout,
     key: &str,
     extract_to: Option<&Path>,
-) -> Result<Checked, String> {
-    let manifest_key = layout.manifest_for(key).ok_or("not an archive key")?;
+) -> Result<Checked, CheckError> {
+    let manifest_key = layout.manifest_for(key).ok_or(CheckError::NotAnArchive)?;
     let manifest: Manifest = store
         .get_json(&manifest_key)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("its manifest {manifest_key} is missing"))?;
-    let expected = manifest
-        .archive
-        .clone()
-        .ok_or("its manifest has no archive digest")?;
-    let stream = store
-        .get_stream(key)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the archive is missing")?;
+        .await?
+        .ok_or(CheckError::NoManifest(manifest_key))?;
+    let expected = manifest.archive.clone().ok_or(CheckError::NoDigest)?;
+    let stream = store.get_stream(key).await?.ok_or(CheckError::Missing)?;
     let digest = Arc::new(Mutex::new(ObjectDigest::default()));
     let tally = digest.clone();
     let mut downloaded = 0u64;
@@ -69,7 +91,7 @@ pub async fn check_archive(
         None => {
             let mut hashed = Box::pin(hashed);
             while let Some(chunk) = hashed.next().await {
-                chunk.map_err(|e| format!("download failed: {e}"))?;
+                chunk.map_err(CheckError::Download)?;
             }
             None
         }
@@ -83,30 +105,34 @@ pub async fn check_archive(
                 )
             })
             .await
-            .map_err(|e| format!("extraction crashed: {e}"))?;
+            .map_err(|e| CheckError::Crashed(e.to_string()))?;
             Some(result)
         }
     };
     let PutReceipt { size, sha256 } =
         std::mem::take(&mut *digest.lock().unwrap_or_else(|p| p.into_inner())).finish();
-    if let Some(Err(e)) = &extraction {
-        return Err(format!("cannot extract: {e}"));
+    if let Some(Err(e)) = extraction {
+        return Err(CheckError::Extract(e));
     }
     if size != expected.size {
-        return Err(format!("{size} bytes, the manifest says {}", expected.size));
+        return Err(CheckError::Size {
+            found: size,
+            expected: expected.size,
+        });
     }
     if sha256 != expected.sha256 {
-        return Err(format!(
-            "sha256 {sha256}, the manifest says {}",
-            expected.sha256
-        ));
+        return Err(CheckError::Sha256 {
+            found: sha256,
+            expected: expected.sha256,
+        });
     }
     if let Some(dir) = extract_to {
         let name = &manifest.source.name;
-        check_repo(&dir.join(format!("{name}.git")), &manifest.refs)?;
+        check_repo(&dir.join(format!("{name}.git")), &manifest.refs)
+            .map_err(CheckError::Repository)?;
         if let Some(wiki) = &manifest.wiki_refs {
             check_repo(&dir.join(format!("{name}.wiki.git")), wiki)
-                .map_err(|e| format!("wiki: {e}"))?;
+                .map_err(|e| CheckError::Repository(format!("wiki: {e}")))?;
         }
     }
     Ok(Checked { manifest, size })
@@ -120,7 +146,7 @@ const EXTRA_FILES_ALLOWANCE: u64 = 64 << 20;
 /// and is whole.
 fn check_repo(path: &Path, expected: &RefSet) -> Result<(), String> {
     make_safe(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let found = repovault_git::read_refs(path)
+    let found = crate::read_refs(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .refs;
     if &found != expected {
@@ -172,13 +198,4 @@ fn describe_difference(expected: &RefSet, found: &RefSet) -> String {
     } else {
         shown.join("; ")
     }
-}
-
-/// A scratch directory for a restore drill, removed when dropped.
-pub fn scratch_dir(work_dir: Option<&PathBuf>) -> std::io::Result<tempfile::TempDir> {
-    let base = work_dir.cloned().unwrap_or_else(std::env::temp_dir);
-    std::fs::create_dir_all(&base)?;
-    tempfile::Builder::new()
-        .prefix("repovault-drill-")
-        .tempdir_in(base)
 }
