@@ -507,3 +507,99 @@ async fn restore_pushes_with_its_own_token_never_the_backup_token() {
     );
     assert!(!text(&out).contains("push-secret"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn a_dry_run_prune_decides_what_the_real_one_does_and_deletes_nothing() {
+    use repovault_core::ports::store::{DryRun, Store};
+    use repovault_core::retention::{self, RetentionPolicy};
+    use repovault_core::{LatestPointer, Layout};
+
+    let dir = tempfile::tempdir().unwrap();
+    let fs = repovault_local::FsStore::new(dir.path());
+    let store: &dyn Store = &fs;
+    let layout = Layout::new("");
+    let day = |d: i64| jiff::Timestamp::from_second(1_790_000_000 + d * 86_400).unwrap();
+    for d in 1..=4 {
+        let key = layout.archive("acme", "api", day(d));
+        store.put(&key, "a".into()).await.unwrap();
+        // Written when its name says, as far as the store's clock goes.
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(&key))
+            .unwrap()
+            .set_modified(day(d).into())
+            .unwrap();
+        if d != 4 {
+            store
+                .put(&layout.manifest("acme", "api", day(d)), "{}".into())
+                .await
+                .unwrap();
+        }
+    }
+    // latest.json names day 2 (day 3 was backed up, but its record never landed).
+    let latest: LatestPointer = serde_json::from_value(serde_json::json!({
+        "schema": 1,
+        "archive": {"key": layout.archive("acme", "api", day(2)),
+                    "manifest_key": layout.manifest("acme", "api", day(2)),
+                    "size": 1, "sha256": "00"},
+        "refs_digest": "x", "created_at": day(2), "run_id": "r2",
+    }))
+    .unwrap();
+    store
+        .put_json(&layout.latest("acme", "api"), &latest)
+        .await
+        .unwrap();
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let now = day(10);
+    let before = store.list("").await.unwrap();
+    let dry = retention::prune(&DryRun(store), &layout, "repos/", &policy, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list("").await.unwrap(),
+        before,
+        "a dry run deleted something"
+    );
+    let real = retention::prune(store, &layout, "repos/", &policy, now)
+        .await
+        .unwrap();
+    assert_eq!(dry, real);
+    let verdict = |d: i64| {
+        real.iter()
+            .find(|p| p.at == day(d))
+            .map(|p| p.kept.iter().map(|k| k.as_str()).collect::<Vec<_>>())
+            .unwrap()
+    };
+    assert_eq!(verdict(1), Vec::<&str>::new());
+    assert_eq!(verdict(2), vec!["newest good backup"]);
+    assert_eq!(verdict(3), vec!["last"]);
+    assert_eq!(
+        verdict(4),
+        Vec::<&str>::new(),
+        "manifest-less and old: deleted"
+    );
+    assert!(
+        store
+            .head(&layout.archive("acme", "api", day(1)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .head(&layout.manifest("acme", "api", day(1)))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .head(&layout.archive("acme", "api", day(2)))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

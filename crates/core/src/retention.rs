@@ -10,10 +10,14 @@
 //! repository) are always kept. An empty policy keeps everything: nothing is ever
 //! deleted without a rule saying so.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+
+use crate::ports::store::{Store, StoreError};
+use crate::{LatestPointer, Layout};
 /// A retention policy (`retention:` of a job, validated).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
@@ -147,6 +151,74 @@ impl RetentionPolicy {
         }
         reasons
     }
+}
+
+/// What `prune` did with one archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub key: String,
+    pub at: Timestamp,
+    /// Why it was kept; empty: it was deleted (with its manifest).
+    pub kept: Vec<KeepReason>,
+}
+
+/// Applies `policy` to every repository's archives under `prefix` of `layout`: decides
+/// with [`RetentionPolicy::decide`] (the protected backup is the one each
+/// repository's `latest.json` names) and deletes what no rule keeps, with its
+/// manifest. Pass a [`DryRun`](crate::ports::store::DryRun) store to delete nothing.
+pub async fn prune(
+    store: &dyn Store,
+    layout: &Layout,
+    prefix: &str,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+) -> Result<Vec<Pruned>, StoreError> {
+    let objects = store.list(prefix).await?;
+    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let mut by_repo: BTreeMap<(String, String), Vec<(String, StoredBackup)>> = BTreeMap::new();
+    for object in &objects {
+        let Some(archive) = layout.parse_archive(&object.key) else {
+            continue;
+        };
+        let has_manifest = layout
+            .manifest_for(&object.key)
+            .is_some_and(|m| keys.contains(m.as_str()));
+        by_repo
+            .entry((archive.owner, archive.repo))
+            .or_default()
+            .push((
+                object.key.clone(),
+                StoredBackup {
+                    at: archive.at,
+                    stored_at: object.last_modified,
+                    has_manifest,
+                },
+            ));
+    }
+    let mut out = Vec::new();
+    for ((owner, name), archives) in by_repo {
+        let latest: Option<LatestPointer> = store.get_json(&layout.latest(&owner, &name)).await?;
+        let protected_at = latest.and_then(|l| Layout::archive_time(&l.archive.key));
+        let backups: Vec<StoredBackup> = archives.iter().map(|(_, b)| b.clone()).collect();
+        for ((key, backup), kept) in
+            archives
+                .into_iter()
+                .zip(policy.decide(&backups, protected_at, now))
+        {
+            if kept.is_empty() {
+                store.delete(&key).await?;
+                if let Some(manifest) = layout.manifest_for(&key) {
+                    store.delete(&manifest).await?;
+                }
+            }
+            out.push(Pruned {
+                key,
+                at: backup.at,
+                kept,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// One stored archive of a repository, as `prune` finds it.

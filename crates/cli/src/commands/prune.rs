@@ -1,13 +1,13 @@
 //! `repovault prune`: delete the backups a retention policy no longer keeps.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
-use repovault_core::retention::{RetentionPolicy, StoredBackup};
-use repovault_core::{LatestPointer, Layout, Target};
+use repovault_core::ports::store::{DryRun, Store};
+use repovault_core::retention::{self, RetentionPolicy};
+use repovault_core::{Layout, Target};
 
 use crate::args::{FromArgs, duration};
 use crate::exit::InvalidConfig;
@@ -94,57 +94,31 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let (mut kept, mut deleted) = (0usize, 0usize);
     for (target, owner, policy) in scopes {
         let store = open_store(&target, &args.from.s3).await?;
+        let dry_run = DryRun(store.as_ref());
+        let store: &dyn Store = if args.dry_run {
+            &dry_run
+        } else {
+            store.as_ref()
+        };
         let layout = Layout::new(&target.prefix);
         let prefix = match &owner {
             Some(owner) => format!("{}{owner}/", layout.repos_root()),
             None => layout.repos_root(),
         };
-        let objects = store.list(&prefix).await?;
-        let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-        let mut by_repo: BTreeMap<(String, String), Vec<(String, StoredBackup)>> = BTreeMap::new();
-        for object in &objects {
-            let Some(archive) = layout.parse_archive(&object.key) else {
-                continue;
-            };
-            let has_manifest = layout
-                .manifest_for(&object.key)
-                .is_some_and(|m| keys.contains(m.as_str()));
-            by_repo
-                .entry((archive.owner, archive.repo))
-                .or_default()
-                .push((
-                    object.key.clone(),
-                    StoredBackup {
-                        at: archive.at,
-                        stored_at: object.last_modified,
-                        has_manifest,
-                    },
-                ));
-        }
-        for ((owner, name), archives) in by_repo {
-            let latest: Option<LatestPointer> =
-                store.get_json(&layout.latest(&owner, &name)).await?;
-            let protected_at = latest.and_then(|l| Layout::archive_time(&l.archive.key));
-            let backups: Vec<StoredBackup> = archives.iter().map(|(_, b)| b.clone()).collect();
-            let decisions = policy.decide(&backups, protected_at, now);
-            for ((key, backup), reasons) in archives.iter().zip(decisions) {
-                let at = backup.at;
-                if reasons.is_empty() {
-                    deleted += 1;
-                    if args.dry_run {
-                        println!("would delete {key} ({at})");
-                    } else {
-                        store.delete(key).await?;
-                        if let Some(manifest) = layout.manifest_for(key) {
-                            store.delete(&manifest).await?;
-                        }
-                        println!("deleted {key} ({at})");
-                    }
+        for pruned in retention::prune(store, &layout, &prefix, &policy, now).await? {
+            let (key, at) = (&pruned.key, pruned.at);
+            if pruned.kept.is_empty() {
+                deleted += 1;
+                let verb = if args.dry_run {
+                    "would delete"
                 } else {
-                    kept += 1;
-                    let why: Vec<&str> = reasons.iter().map(|r| r.as_str()).collect();
-                    println!("keep   {key} ({})", why.join(", "));
-                }
+                    "deleted"
+                };
+                println!("{verb} {key} ({at})");
+            } else {
+                kept += 1;
+                let why: Vec<&str> = pruned.kept.iter().map(|r| r.as_str()).collect();
+                println!("keep   {key} ({})", why.join(", "));
             }
         }
     }

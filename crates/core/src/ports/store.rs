@@ -195,6 +195,69 @@ impl std::fmt::Debug for TargetStores {
     }
 }
 
+/// A store that reads through to another and writes nothing: every write and delete
+/// succeeds without effect. `prune --dry-run` runs the real prune on it.
+pub struct DryRun<'a>(pub &'a dyn Store);
+
+#[async_trait]
+impl Store for DryRun<'_> {
+    async fn put_stream(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        _metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        let mut digest = ObjectDigest::default();
+        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+            let chunk = chunk.map_err(|source| StoreError::Aborted {
+                key: key.to_owned(),
+                source,
+            })?;
+            digest.update(&chunk);
+        }
+        Ok(digest.finish())
+    }
+
+    async fn put(&self, _key: &str, _body: Bytes) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, _body: Bytes) -> Result<Created, StoreError> {
+        Ok(match self.0.head(key).await? {
+            Some(_) => Created::AlreadyExists,
+            None => Created::Created,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.0.get(key).await
+    }
+
+    async fn get_stream(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
+        self.0.get_stream(key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        self.0.head(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        self.0.list(prefix).await
+    }
+
+    async fn delete(&self, _key: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn abort_stale_uploads(
+        &self,
+        _prefix: &str,
+        _before: Timestamp,
+    ) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+}
+
 /// Typed JSON access on any store.
 impl dyn Store + '_ {
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
