@@ -18,7 +18,7 @@ fn insecure(url: &str) -> String {
 
 /// Refuses a plain `http://` URL unless `allow_insecure_http`. The message names the
 /// URL, not the key: the caller names the key.
-pub fn check_scheme(url: &str, allow_insecure_http: bool) -> Result<(), String> {
+fn check_scheme(url: &str, allow_insecure_http: bool) -> Result<(), String> {
     let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     match parsed.scheme() {
         "https" => Ok(()),

@@ -29,7 +29,7 @@ pub mod ports;
 pub mod retention;
 
 pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
-pub use github_host::{GitHost, check_scheme};
+pub use github_host::GitHost;
 pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLocation, Target};
 pub use layout::{ArchiveKey, Layout, stamp};
 pub use progress::{Progress, ProgressSnapshot};

@@ -25,6 +25,9 @@ pub enum GitError {
     Lib(#[from] git2::Error),
     #[error("archive: {0}")]
     Archive(io::Error),
+    /// A scratch directory could not be made (disk full, temp dir unwritable).
+    #[error("scratch directory: {0}")]
+    Scratch(io::Error),
 }
 
 impl Classify for GitError {
@@ -33,7 +36,10 @@ impl Classify for GitError {
             GitError::NotFound { .. } | GitError::AccessDenied { .. } | GitError::Spawn(_) => {
                 ErrorClass::Permanent
             }
-            GitError::Failed { .. } | GitError::Lib(_) | GitError::Archive(_) => ErrorClass::RETRY,
+            GitError::Failed { .. }
+            | GitError::Lib(_)
+            | GitError::Archive(_)
+            | GitError::Scratch(_) => ErrorClass::RETRY,
         }
     }
 }

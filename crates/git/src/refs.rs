@@ -49,7 +49,7 @@ pub fn read_refs(path: &Path) -> Result<RepoRefs, GitError> {
 /// lives in a throwaway bare repository configured with `http.followRedirects=false`.
 pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, GitError> {
     let fail = |e: git2::Error| classify_text("ls-remote", url, creds.redact(e.message()));
-    let scratch = tempfile::tempdir().map_err(GitError::Spawn)?;
+    let scratch = tempfile::tempdir().map_err(GitError::Scratch)?;
     let repo = Repository::init_bare(scratch.path())?;
     repo.config()?.set_str("http.followRedirects", "false")?;
     let mut remote = repo.remote_anonymous(url).map_err(fail)?;

@@ -190,7 +190,7 @@ pub fn unresolved_refs(path: &Path, refs: &RefSet) -> Result<Vec<String>, GitErr
 /// `git push --mirror <url>` from a bare repository: every ref, to a new remote. No
 /// hook runs (`--no-verify`, and `core.hooksPath` is an empty directory).
 pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Result<(), GitError> {
-    let no_hooks = tempfile::tempdir().map_err(GitError::Spawn)?;
+    let no_hooks = tempfile::tempdir().map_err(GitError::Scratch)?;
     let hooks_path = format!("core.hooksPath={}", no_hooks.path().display());
     let args = [
         "-c",

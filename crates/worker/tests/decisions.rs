@@ -92,6 +92,15 @@ impl Env {
         bodies: Vec<String>,
         max_attempts: u32,
     ) -> (WorkerSummary, Vec<DeadLetter>) {
+        self.work_with(bodies, max_attempts, 1).await
+    }
+
+    async fn work_with(
+        &self,
+        bodies: Vec<String>,
+        max_attempts: u32,
+        concurrency: usize,
+    ) -> (WorkerSummary, Vec<DeadLetter>) {
         let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), max_attempts));
         queue.send(&bodies).await.unwrap();
         let mut allow = AllowList::new();
@@ -101,7 +110,7 @@ impl Env {
             GitHost::from_api_url(&self.gh.api_url(), true).unwrap(),
         );
         let mut cfg = WorkerConfig::new(self.dir.path().join("work"));
-        cfg.concurrency = 1;
+        cfg.concurrency = concurrency;
         cfg.retry = RetryPolicy {
             max_attempts,
             base_delay: Duration::from_millis(10),
@@ -295,4 +304,33 @@ async fn a_store_that_refuses_is_recorded_once_not_retried() {
     let error = record.error.unwrap();
     assert!(!error.retryable, "{error:?}");
     assert!(error.message.contains("refused"), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_of_a_recorded_job_is_acked_and_not_redone() {
+    let env = Env::new().await;
+    let body = env.message("r1", "repo-000").to_body();
+    let (first, _) = env.work(vec![body.clone()], 3).await;
+    assert_eq!(first.ok, 1, "{first:?}");
+    let fetches = env.gh.stats().total_fetches();
+    let (again, dead) = env.work(vec![body], 3).await;
+    assert_eq!(again.skipped, 1, "{again:?} {dead:?}");
+    assert_eq!(env.gh.stats().total_fetches(), fetches, "fetched again");
+    assert_eq!(env.archives().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deliveries_at_once_leave_one_archive_and_one_record() {
+    let env = Env::new().await;
+    let body = env.message("r1", "repo-000").to_body();
+    let (summary, dead) = env.work_with(vec![body.clone(), body], 3, 2).await;
+    assert_eq!(
+        (summary.ok, summary.skipped),
+        (1, 1),
+        "{summary:?} {dead:?}"
+    );
+    assert_eq!(env.archives().await, 1);
+    let record = env.record("r1", "repo-000").await.unwrap();
+    let archive = record.archive.unwrap();
+    assert!(env.store.head(&archive.key).await.unwrap().is_some());
 }

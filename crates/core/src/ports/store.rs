@@ -165,9 +165,8 @@ pub trait Store: Send + Sync {
     ) -> Result<usize, StoreError>;
 }
 
-/// The stores a process may write to, by target: for a worker, its allow-list (a
-/// message naming any other target is refused, so a forged message cannot redirect
-/// backups).
+/// The stores a process writes to, by target, each opened once (a worker's allow-list,
+/// `worker::AllowList`, is built from them).
 #[derive(Clone, Default)]
 pub struct TargetStores(std::collections::HashMap<crate::Target, std::sync::Arc<dyn Store>>);
 
@@ -182,10 +181,6 @@ impl TargetStores {
 
     pub fn get(&self, target: &crate::Target) -> Option<&std::sync::Arc<dyn Store>> {
         self.0.get(target)
-    }
-
-    pub fn targets(&self) -> impl Iterator<Item = &crate::Target> {
-        self.0.keys()
     }
 }
 
