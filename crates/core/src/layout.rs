@@ -152,6 +152,38 @@ impl Layout {
             .collect())
     }
 
+    /// The archive to restore of `owner/name`: the newest at or before `at`, or without
+    /// `at` the one `latest.json` names (else the newest). `None` if there is none.
+    pub async fn restore_point(
+        &self,
+        store: &dyn Store,
+        owner: &str,
+        name: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut candidates: Vec<(Timestamp, String)> = self
+            .archive_keys(store, &self.repo_dir(owner, name))
+            .await?
+            .into_iter()
+            .filter_map(|key| self.parse_archive(&key).map(|a| (a.at, key)))
+            .collect();
+        candidates.sort();
+        if let Some(at) = at {
+            return Ok(candidates
+                .into_iter()
+                .rev()
+                .find(|(t, _)| *t <= at)
+                .map(|(_, k)| k));
+        }
+        if let Some(latest) = store
+            .get_json::<crate::LatestPointer>(&self.latest(owner, name))
+            .await?
+        {
+            return Ok(Some(latest.archive.key));
+        }
+        Ok(candidates.pop().map(|(_, k)| k))
+    }
+
     /// The backup time in an archive key, whatever prefix the key has (an archive's
     /// identity survives a copy to another prefix or bucket).
     pub fn archive_time(key: &str) -> Option<Timestamp> {

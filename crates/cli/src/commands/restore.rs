@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use jiff::Timestamp;
-use repovault_core::{GitHost, LatestPointer, Layout};
+use repovault_core::{GitHost, Layout};
 use repovault_git::GitCredentials;
 use repovault_git::verify::check_archive;
 
@@ -59,16 +59,15 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
         let layout = Layout::new(&target.prefix);
-        if let Some(key) = choose(
-            store.as_ref(),
-            &layout,
-            &owner,
-            &name,
-            args.archive.as_deref(),
-            at,
-        )
-        .await?
-        {
+        let key = match args.archive.as_deref() {
+            Some(key) => store.head(key).await?.map(|_| key.to_owned()),
+            None => {
+                layout
+                    .restore_point(store.as_ref(), &owner, &name, at)
+                    .await?
+            }
+        };
+        if let Some(key) = key {
             found = Some((store, layout, key));
             break;
         }
@@ -129,42 +128,6 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         println!("pushed every ref to {url}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The archive to restore: the one named, the newest at or before `at`, or the one
-/// `latest.json` names (else the newest).
-async fn choose(
-    store: &dyn repovault_core::ports::store::Store,
-    layout: &Layout,
-    owner: &str,
-    name: &str,
-    archive: Option<&str>,
-    at: Option<Timestamp>,
-) -> anyhow::Result<Option<String>> {
-    if let Some(key) = archive {
-        return Ok(store.head(key).await?.map(|_| key.to_owned()));
-    }
-    let mut candidates: Vec<(Timestamp, String)> = layout
-        .archive_keys(store, &layout.repo_dir(owner, name))
-        .await?
-        .into_iter()
-        .filter_map(|key| layout.parse_archive(&key).map(|a| (a.at, key)))
-        .collect();
-    candidates.sort();
-    if let Some(at) = at {
-        return Ok(candidates
-            .into_iter()
-            .rev()
-            .find(|(t, _)| *t <= at)
-            .map(|(_, k)| k));
-    }
-    if let Some(latest) = store
-        .get_json::<LatestPointer>(&layout.latest(owner, name))
-        .await?
-    {
-        return Ok(Some(latest.archive.key));
-    }
-    Ok(candidates.pop().map(|(_, k)| k))
 }
 
 fn parse_at(text: &str) -> Result<Timestamp, InvalidConfig> {
