@@ -59,7 +59,12 @@ impl Deployment {
     }
 
     fn worker_with(&self, name: &str, visibility: &str, grace: &str) -> Proc {
-        let args = [
+        self.worker_args(name, visibility, grace, &[])
+    }
+
+    /// A worker with the deployment's config and `extra` flags.
+    fn worker_args(&self, name: &str, visibility: &str, grace: &str, extra: &[&str]) -> Proc {
+        let mut args = vec![
             "--config",
             "repovault.yml",
             "--visibility-timeout",
@@ -71,6 +76,7 @@ impl Deployment {
             "--work-dir",
             "work",
         ];
+        args.extend_from_slice(extra);
         self.spawn(name, "worker", &args)
     }
 
@@ -250,23 +256,8 @@ async fn a_killed_worker_a_stopped_worker_and_flaky_git_lose_nothing_with_three_
     d.gh.slow_next_fetches(2, Duration::from_secs(120));
     d.gh.fail_every_nth_fetch(9, 502);
     d.plan("r1", &[]).await;
-    let one_at_a_time = |name: &str, grace: &str| {
-        let args = [
-            "--config",
-            "repovault.yml",
-            "--concurrency",
-            "1",
-            "--visibility-timeout",
-            "20s",
-            "--shutdown-grace",
-            grace,
-            "--poll-wait",
-            "2s",
-            "--work-dir",
-            "work",
-        ];
-        d.spawn(name, "worker", &args)
-    };
+    let one_at_a_time =
+        |name: &str, grace: &str| d.worker_args(name, "20s", grace, &["--concurrency", "1"]);
     let fetches = || async { d.gh.stats().total_fetches() };
     let mut a = one_at_a_time("worker-a", "5s");
     eventually("worker A mid-job", Duration::from_secs(60), || async {
