@@ -82,18 +82,52 @@ pub struct RawJob {
     pub retention: RawRetention,
 }
 
-/// `retention:` of a job; see [`crate::retention`] for the rules.
+/// `retention:` of a job, and `prune`'s `--keep-*` flags (with the `clap` feature): one
+/// list of rules for both; see [`crate::retention`] for what each keeps.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct RawRetention {
+    /// Keep the N newest backups of each repository.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours with backups.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days with backups.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N ISO weeks with backups.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months with backups.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the last N years with backups.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub keep_yearly: Option<u32>,
-    /// `30d`, `12w`, `48h`.
+    /// Keep every backup younger than this: `30d`, `12w`, `48h`.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "DURATION"))]
     pub keep_within: Option<String>,
+}
+
+impl RawRetention {
+    /// The policy, or every problem, each named by `key_of(rule)` (`keep-last` →
+    /// `jobs[0].retention.keep-last`, or `--keep-last` for flags).
+    pub fn resolve(
+        &self,
+        key_of: impl Fn(&str) -> String,
+    ) -> Result<RetentionPolicy, ConfigErrors> {
+        let mut errors = Vec::new();
+        let policy = resolve_retention(self, &key_of, &mut |key, reason| {
+            errors.push(ConfigError { key, reason })
+        });
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -378,7 +412,11 @@ fn resolve_job(
             "Git LFS objects are not backed up yet; remove the key (the LFS pointers in every commit are backed up)".into(),
         );
     }
-    let retention = resolve_retention(&raw.retention, &key("retention"), err);
+    let retention = resolve_retention(
+        &raw.retention,
+        &|rule: &str| key(&format!("retention.{rule}")),
+        err,
+    );
     Some(JobSpec {
         name,
         api_url,
@@ -401,7 +439,7 @@ fn resolve_job(
 
 fn resolve_retention(
     raw: &RawRetention,
-    key: &str,
+    key_of: &dyn Fn(&str) -> String,
     err: &mut impl FnMut(String, String),
 ) -> RetentionPolicy {
     for (name, value) in [
@@ -414,14 +452,14 @@ fn resolve_retention(
     ] {
         if value == Some(0) {
             err(
-                format!("{key}.{name}"),
+                key_of(name),
                 "must be at least 1 (leave it out to not use the rule)".into(),
             );
         }
     }
     let keep_within = raw.keep_within.as_deref().and_then(|text| {
         parse_duration(text)
-            .map_err(|reason| err(format!("{key}.keep-within"), reason))
+            .map_err(|reason| err(key_of("keep-within"), reason))
             .ok()
     });
     RetentionPolicy {

@@ -1,15 +1,15 @@
 //! `repovault prune`: delete the backups a retention policy no longer keeps.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 use jiff::Timestamp;
+use repovault_core::config::RawRetention;
 use repovault_core::ports::store::{DryRun, Store};
 use repovault_core::retention::{self, RetentionPolicy};
 use repovault_core::{Layout, Target};
 
-use crate::args::{FromArgs, duration};
+use crate::args::FromArgs;
 use crate::exit::InvalidConfig;
 use crate::wiring::open_store;
 
@@ -20,45 +20,15 @@ pub struct PruneArgs {
     /// List what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep the N newest backups of each repository.
-    #[arg(long, value_name = "N")]
-    pub keep_last: Option<u32>,
-    /// Keep the newest backup of each of the last N hours with backups.
-    #[arg(long, value_name = "N")]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest backup of each of the last N days with backups.
-    #[arg(long, value_name = "N")]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest backup of each of the last N ISO weeks with backups.
-    #[arg(long, value_name = "N")]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest backup of each of the last N months with backups.
-    #[arg(long, value_name = "N")]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest backup of each of the last N years with backups.
-    #[arg(long, value_name = "N")]
-    pub keep_yearly: Option<u32>,
-    /// Keep every backup younger than this (e.g. 30d).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
-    pub keep_within: Option<Duration>,
-}
-
-impl PruneArgs {
-    fn policy_from_flags(&self) -> RetentionPolicy {
-        RetentionPolicy {
-            keep_last: self.keep_last,
-            keep_hourly: self.keep_hourly,
-            keep_daily: self.keep_daily,
-            keep_weekly: self.keep_weekly,
-            keep_monthly: self.keep_monthly,
-            keep_yearly: self.keep_yearly,
-            keep_within: self.keep_within,
-        }
-    }
+    #[command(flatten)]
+    pub keep: RawRetention,
 }
 
 pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
-    let flags = args.policy_from_flags();
+    let flags = args
+        .keep
+        .resolve(|rule| format!("--{rule}"))
+        .map_err(|e| InvalidConfig(e.to_string()))?;
     // What to prune: with --keep-* flags, every repository of the targets read; else
     // each job of the configuration with its own policy (its owner's repositories).
     let scopes: Vec<(Target, Option<String>, RetentionPolicy)> = if !flags.is_empty() {
