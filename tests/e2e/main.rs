@@ -14,6 +14,7 @@ mod bench;
 mod contract;
 mod deployment;
 mod distributed;
+mod fake_github_data;
 mod github_source;
 mod incremental;
 mod operator_input;

@@ -13,6 +13,7 @@
 
 mod api;
 mod git_http;
+mod metadata;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
 use tokio::sync::oneshot;
 
+pub use metadata::MetadataSpec;
 pub use state::{FaultStatus, RepoSpec, Stats};
 use state::{Inner, Shared};
 
@@ -140,6 +142,32 @@ impl FakeGitHub {
     pub fn add_repo(&self, spec: RepoSpec) {
         let size_kb = crate::dir_size_kb(&self.repo_path(&spec.owner, &spec.name));
         self.shared.lock().add_repo(spec, size_kb);
+    }
+
+    /// Generates `owner/name`'s issues, comments, pull requests, reviews, labels,
+    /// milestones and releases (with asset bytes), served with GitHub's shapes.
+    pub fn add_metadata(&self, owner: &str, name: &str, spec: MetadataSpec) {
+        let api = self.api_url();
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("add_repo first");
+        let (owner, name) = (repo.spec.owner.clone(), repo.spec.name.clone());
+        repo.meta = metadata::RepoMeta::generate(spec, &api, &self.shared.base_url, &owner, &name);
+    }
+
+    /// A new comment on issue `number` of `owner/name`, written now.
+    pub fn add_issue_comment(&self, owner: &str, name: &str, number: u64, body: &str) {
+        let api = self.api_url();
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        let (o, n) = (repo.spec.owner.clone(), repo.spec.name.clone());
+        repo.meta.comment(&api, &o, &n, number, body);
+    }
+
+    /// Deletes issue `number` of `owner/name` and its comments.
+    pub fn delete_issue(&self, owner: &str, name: &str, number: u64) {
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        repo.meta.delete_issue(number);
     }
 
     /// Records a push: `pushed_at` and `size` move as on GitHub.

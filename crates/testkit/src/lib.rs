@@ -36,7 +36,9 @@ pub mod org;
 mod throttle;
 
 pub use fake_ecs_agent::FakeEcsAgent;
-pub use fake_github::{FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, Stats, TOKEN_USER};
+pub use fake_github::{
+    FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec, Stats, TOKEN_USER,
+};
 pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).

@@ -1,5 +1,7 @@
 //! The REST subset: users, org/user repository lists with pagination, single
-//! repositories, rate limits.
+//! repositories, a repository's data beyond git (issues, comments, pull requests,
+//! reviews, labels, milestones, releases and assets) with `ETag`/`304` and `since=`,
+//! rate limits.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -61,6 +63,7 @@ fn now_epoch() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+#[derive(Clone, Copy)]
 struct Quota {
     limit: u64,
     remaining: u64,
@@ -118,10 +121,21 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
                 .collect()
         })
         .unwrap_or_default();
+    let if_none_match = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let wants_bytes = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/octet-stream"));
     let mut inner = shared.lock();
     inner.stats.api_requests += 1;
     let limit = if auth == Auth::Token { 5000 } else { 60 };
-    let used = inner.stats.api_requests;
+    // Conditional requests answered 304 do not count against the limit, as on GitHub.
+    let used = inner.stats.api_requests - inner.stats.api_not_modified;
     let mut quota = Quota {
         limit,
         remaining: limit.saturating_sub(used),
@@ -152,8 +166,9 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         authed,
         quota: &quota,
         query: &query,
+        if_none_match: if_none_match.as_deref(),
     };
-    match segments.as_slice() {
+    let response = match segments.as_slice() {
         ["user"] if authed => {
             let me = inner.owner(TOKEN_USER).expect("token user exists");
             json_response(
@@ -174,13 +189,8 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         ["user", id, "repos"] => ctx.list_user(id.parse().ok()),
         ["orgs", login, "repos"] => ctx.list_org(inner.owner(login).map(|o| o.id)),
         ["organizations", id, "repos"] => ctx.list_org(id.parse().ok()),
-        ["repos", owner, name] => match inner.repo(owner, name) {
-            Some(repo) if authed || !repo.spec.private => json_response(
-                StatusCode::OK,
-                &repo_json(shared, &api, repo, authed),
-                &quota,
-                &[],
-            ),
+        ["repos", owner, name, rest @ ..] => match inner.repo(owner, name) {
+            Some(repo) if authed || !repo.spec.private => ctx.repo_data(repo, rest, wants_bytes),
             _ => not_found(&quota),
         },
         ["rate_limit"] => {
@@ -193,7 +203,11 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
             )
         }
         _ => not_found(&quota),
+    };
+    if response.status() == StatusCode::NOT_MODIFIED {
+        inner.stats.api_not_modified += 1;
     }
+    response
 }
 
 fn not_found(quota: &Quota) -> Response {
@@ -240,6 +254,7 @@ struct Ctx<'a> {
     authed: bool,
     quota: &'a Quota,
     query: &'a HashMap<String, String>,
+    if_none_match: Option<&'a str>,
 }
 
 impl Ctx<'_> {
@@ -284,6 +299,16 @@ impl Ctx<'_> {
             })
             .collect();
         repos.sort_by_key(|r| r.created_at);
+        let items: Vec<Value> = repos
+            .iter()
+            .map(|r| repo_json(self.shared, self.api, r, self.authed))
+            .collect();
+        self.page_of(items, &link_base)
+    }
+
+    /// One page of `items` (`per_page`, `page`), with GitHub's `Link` header, an
+    /// `ETag`, and `304 Not Modified` when `If-None-Match` names the page as it is.
+    fn page_of(&self, items: Vec<Value>, link_base: &str) -> Response {
         let per_page: usize = self
             .query
             .get("per_page")
@@ -296,12 +321,11 @@ impl Ctx<'_> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1)
             .max(1);
-        let last = repos.len().div_ceil(per_page).max(1);
-        let items: Vec<Value> = repos
-            .iter()
+        let last = items.len().div_ceil(per_page).max(1);
+        let items: Vec<Value> = items
+            .into_iter()
             .skip((page - 1) * per_page)
             .take(per_page)
-            .map(|r| repo_json(self.shared, self.api, r, self.authed))
             .collect();
         let mut kept: Vec<String> = self
             .query
@@ -323,13 +347,126 @@ impl Ctx<'_> {
         if page > 1 {
             links.push(format!("{}; rel=\"first\"", url(1)));
         }
-        let extra: Vec<(&str, String)> = if links.is_empty() {
-            vec![]
-        } else {
-            vec![("link", links.join(", "))]
-        };
-        json_response(StatusCode::OK, &Value::Array(items), self.quota, &extra)
+        let body = Value::Array(items);
+        let etag = etag_of(&body);
+        if self.if_none_match == Some(etag.as_str()) {
+            let unchanged = Quota {
+                remaining: self.quota.remaining + 1,
+                used: self.quota.used.saturating_sub(1),
+                ..*self.quota
+            };
+            return with_rate_headers(
+                Response::builder().status(StatusCode::NOT_MODIFIED),
+                &unchanged,
+            )
+            .header(header::ETAG, etag)
+            .body(Body::empty())
+            .expect("valid response");
+        }
+        let mut extra = vec![("etag", etag)];
+        if !links.is_empty() {
+            extra.push(("link", links.join(", ")));
+        }
+        json_response(StatusCode::OK, &body, self.quota, &extra)
     }
+
+    /// `/repos/{owner}/{name}/<rest>`: the repository itself and its data beyond git.
+    fn repo_data(&self, repo: &RepoEntry, rest: &[&str], wants_bytes: bool) -> Response {
+        let meta = &repo.meta;
+        let base = format!("{}/repos/{}/{}", self.api, repo.spec.owner, repo.spec.name);
+        let link = |path: &str| format!("{base}/{path}");
+        let state = self.query.get("state").map_or("open", String::as_str);
+        let in_state = |v: &&Value| state == "all" || v["state"] == state;
+        let since = self
+            .query
+            .get("since")
+            .and_then(|s| s.replace("%3A", ":").parse::<jiff::Timestamp>().ok());
+        let updated_since = |v: &&Value| {
+            since.is_none_or(|since| {
+                v["updated_at"]
+                    .as_str()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .is_some_and(|t| t >= since)
+            })
+        };
+        let by_updated = |mut items: Vec<Value>| {
+            items.sort_by_key(|v| v["updated_at"].as_str().unwrap_or_default().to_owned());
+            items
+        };
+        match rest {
+            [] => json_response(
+                StatusCode::OK,
+                &repo_json(self.shared, self.api, repo, self.authed),
+                self.quota,
+                &[],
+            ),
+            ["issues"] => {
+                let items = meta.issues.iter().filter(in_state).filter(updated_since);
+                self.page_of(by_updated(items.cloned().collect()), &link("issues"))
+            }
+            ["issues", "comments"] => {
+                let items = meta.issue_comments.iter().filter(updated_since);
+                self.page_of(
+                    by_updated(items.cloned().collect()),
+                    &link("issues/comments"),
+                )
+            }
+            ["pulls"] => {
+                let items = meta.pulls.iter().filter(in_state).cloned().collect();
+                self.page_of(items, &link("pulls"))
+            }
+            ["pulls", "comments"] => {
+                let items = meta.review_comments.iter().filter(updated_since);
+                self.page_of(
+                    by_updated(items.cloned().collect()),
+                    &link("pulls/comments"),
+                )
+            }
+            ["pulls", number, "reviews"] => match number.parse::<u64>() {
+                Ok(n) if meta.pulls.iter().any(|p| p["number"] == n) => {
+                    let items = meta.reviews.get(&n).cloned().unwrap_or_default();
+                    self.page_of(items, &link(&format!("pulls/{n}/reviews")))
+                }
+                _ => not_found(self.quota),
+            },
+            ["labels"] => self.page_of(meta.labels.clone(), &link("labels")),
+            ["milestones"] => {
+                let items = meta.milestones.iter().filter(in_state).cloned().collect();
+                self.page_of(items, &link("milestones"))
+            }
+            ["releases"] => self.page_of(meta.releases.clone(), &link("releases")),
+            ["releases", "assets", id] => {
+                let id: u64 = id.parse().unwrap_or(0);
+                match meta.assets.get(&id) {
+                    Some(bytes) if wants_bytes => {
+                        with_rate_headers(Response::builder().status(StatusCode::OK), self.quota)
+                            .header(header::CONTENT_TYPE, "application/octet-stream")
+                            .body(Body::from(bytes.clone()))
+                            .expect("valid response")
+                    }
+                    Some(_) => {
+                        let asset = meta
+                            .releases
+                            .iter()
+                            .flat_map(|r| r["assets"].as_array().cloned().unwrap_or_default())
+                            .find(|a| a["id"] == id)
+                            .expect("every asset belongs to a release");
+                        json_response(StatusCode::OK, &asset, self.quota, &[])
+                    }
+                    None => not_found(self.quota),
+                }
+            }
+            _ => not_found(self.quota),
+        }
+    }
+}
+
+/// A weak validator for a response body: a hash of its JSON text.
+fn etag_of(body: &Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.to_string().hash(&mut hasher);
+    format!("W/\"{:016x}\"", hasher.finish())
 }
 
 fn owner_json(api: &str, base: &str, login: &str, id: u64, kind: OwnerKind) -> Value {

@@ -96,6 +96,10 @@ pub(crate) struct RepoEntry {
     pub size_kb: u64,
     pub created_at: Timestamp,
     pub pushed_at: Timestamp,
+    /// Issues, pull requests, releases…: empty until [`FakeGitHub::add_metadata`].
+    ///
+    /// [`FakeGitHub::add_metadata`]: crate::FakeGitHub::add_metadata
+    pub meta: super::metadata::RepoMeta,
 }
 
 /// How often an injected git fault fires.
@@ -127,6 +131,8 @@ pub struct Stats {
     pub fetches: BTreeMap<String, u64>,
     /// Git requests answered with an injected error.
     pub git_faults_served: u64,
+    /// API requests answered `304 Not Modified` (they cost no rate limit).
+    pub api_not_modified: u64,
     /// Git requests that carried an `Authorization` header (valid or not): a host that
     /// must never see the token counts none.
     pub git_requests_with_credentials: u64,
@@ -214,6 +220,7 @@ impl Inner {
                 size_kb,
                 created_at,
                 pushed_at: created_at,
+                meta: Default::default(),
             },
         );
     }
@@ -232,6 +239,10 @@ impl Inner {
 
     pub fn repo(&self, owner: &str, name: &str) -> Option<&RepoEntry> {
         self.repos.get(&key(owner, name))
+    }
+
+    pub fn repo_mut(&mut self, owner: &str, name: &str) -> Option<&mut RepoEntry> {
+        self.repos.get_mut(&key(owner, name))
     }
 
     pub fn push_api_faults(&mut self, n: u32, fault: ApiFault) {

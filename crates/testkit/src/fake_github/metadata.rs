@@ -1,0 +1,214 @@
+//! A repository's data beyond git, as GitHub's REST API serves it: issues (pull
+//! requests among them, as GitHub lists them), issue comments, pull requests with
+//! their reviews and review comments, labels, milestones, and releases with binary
+//! assets. Generated deterministically from a [`MetadataSpec`]; every object carries
+//! GitHub's field names and `updated_at`, which `since=` filters on.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+/// How much data to generate for a repository.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetadataSpec {
+    /// Issues (not counting pull requests).
+    pub issues: u32,
+    /// Comments on each issue and pull request.
+    pub comments_per_issue: u32,
+    pub pulls: u32,
+    /// Reviews on each pull request, each with one review comment.
+    pub reviews_per_pull: u32,
+    pub releases: u32,
+    /// Bytes of the one asset of each release.
+    pub asset_bytes: usize,
+}
+
+/// One repository's data. `items` are the objects each list endpoint returns.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RepoMeta {
+    pub issues: Vec<Value>,
+    pub issue_comments: Vec<Value>,
+    pub pulls: Vec<Value>,
+    /// By pull request number.
+    pub reviews: BTreeMap<u64, Vec<Value>>,
+    pub review_comments: Vec<Value>,
+    pub labels: Vec<Value>,
+    pub milestones: Vec<Value>,
+    pub releases: Vec<Value>,
+    /// Asset bytes by asset id.
+    pub assets: BTreeMap<u64, Vec<u8>>,
+    next_id: u64,
+}
+
+fn user(login: &str) -> Value {
+    json!({ "login": login, "id": 583231, "type": "User", "site_admin": false })
+}
+
+/// A fixed, distinct time for item `n`, so `since=` has something to cut.
+fn time(n: u64) -> Timestamp {
+    Timestamp::from_second(1_700_000_000).expect("valid") + SignedDuration::from_secs(n as i64 * 60)
+}
+
+impl RepoMeta {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        9_000_000 + self.next_id
+    }
+
+    /// Generates `spec`'s data for `owner/name`, with URLs under `api` and `web`.
+    pub fn generate(spec: MetadataSpec, api: &str, web: &str, owner: &str, name: &str) -> Self {
+        let repo_api = format!("{api}/repos/{owner}/{name}");
+        let repo_web = format!("{web}/{owner}/{name}");
+        let mut meta = RepoMeta::default();
+        for (i, (label, color)) in [("bug", "d73a4a"), ("enhancement", "a2eeef")]
+            .into_iter()
+            .enumerate()
+        {
+            let id = meta.id();
+            meta.labels.push(json!({
+                "id": id, "node_id": format!("LA_{id}"), "url": format!("{repo_api}/labels/{label}"),
+                "name": label, "color": color, "default": i == 0, "description": format!("{label} label"),
+            }));
+        }
+        let id = meta.id();
+        meta.milestones.push(json!({
+            "id": id, "node_id": format!("MI_{id}"), "number": 1, "title": "v1.0", "state": "open",
+            "description": "first release", "url": format!("{repo_api}/milestones/1"),
+            "html_url": format!("{repo_web}/milestone/1"), "creator": user("octocat"),
+            "open_issues": spec.issues, "closed_issues": 0,
+            "created_at": time(0), "updated_at": time(0), "due_on": null, "closed_at": null,
+        }));
+        let mut clock = 1;
+        let mut number = 0;
+        for i in 0..spec.issues + spec.pulls {
+            number += 1;
+            let is_pull = i >= spec.issues;
+            let id = meta.id();
+            let updated = time(clock);
+            clock += 1;
+            let mut issue = json!({
+                "id": id, "node_id": format!("I_{id}"), "number": number,
+                "url": format!("{repo_api}/issues/{number}"),
+                "html_url": format!("{repo_web}/{}/{number}", if is_pull { "pull" } else { "issues" }),
+                "title": format!("{} {number}", if is_pull { "Change" } else { "Problem" }),
+                "body": format!("Body of #{number}: ünïcödé and `code`"),
+                "user": user("octocat"), "labels": [meta.labels[number as usize % 2].clone()],
+                "state": if number % 3 == 0 { "closed" } else { "open" },
+                "locked": false, "assignees": [], "milestone": meta.milestones[0].clone(),
+                "comments": spec.comments_per_issue, "created_at": updated, "updated_at": updated,
+                "closed_at": if number % 3 == 0 { json!(updated) } else { Value::Null },
+                "author_association": "MEMBER", "reactions": { "total_count": 0 },
+            });
+            if is_pull {
+                issue["pull_request"] = json!({
+                    "url": format!("{repo_api}/pulls/{number}"),
+                    "html_url": format!("{repo_web}/pull/{number}"),
+                });
+                let pull_id = meta.id();
+                meta.pulls.push(json!({
+                    "id": pull_id, "node_id": format!("PR_{pull_id}"), "number": number,
+                    "url": format!("{repo_api}/pulls/{number}"), "state": issue["state"].clone(),
+                    "title": issue["title"].clone(), "body": issue["body"].clone(), "user": user("octocat"),
+                    "created_at": updated, "updated_at": updated, "closed_at": issue["closed_at"].clone(),
+                    "merged_at": null, "draft": false,
+                    "head": { "label": format!("{owner}:feature-{number}"), "ref": format!("feature-{number}"), "sha": format!("{number:040x}") },
+                    "base": { "label": format!("{owner}:main"), "ref": "main", "sha": format!("{:040x}", 0) },
+                }));
+                for r in 0..spec.reviews_per_pull {
+                    let review_id = meta.id();
+                    let at = time(clock);
+                    clock += 1;
+                    meta.reviews.entry(number).or_default().push(json!({
+                        "id": review_id, "node_id": format!("PRR_{review_id}"), "user": user("reviewer"),
+                        "body": format!("Review {r} of #{number}"), "state": "COMMENTED",
+                        "submitted_at": at, "commit_id": format!("{number:040x}"),
+                        "pull_request_url": format!("{repo_api}/pulls/{number}"),
+                        "author_association": "MEMBER",
+                    }));
+                    let comment_id = meta.id();
+                    meta.review_comments.push(json!({
+                        "id": comment_id, "node_id": format!("PRRC_{comment_id}"),
+                        "pull_request_review_id": review_id, "path": "src/lib.rs", "line": r + 1,
+                        "body": format!("Nit {r} on #{number}"), "user": user("reviewer"),
+                        "created_at": at, "updated_at": at, "commit_id": format!("{number:040x}"),
+                        "url": format!("{repo_api}/pulls/comments/{comment_id}"),
+                        "pull_request_url": format!("{repo_api}/pulls/{number}"),
+                    }));
+                }
+            }
+            meta.issues.push(issue);
+            for c in 0..spec.comments_per_issue {
+                let comment_id = meta.id();
+                let at = time(clock);
+                clock += 1;
+                meta.issue_comments.push(json!({
+                    "id": comment_id, "node_id": format!("IC_{comment_id}"),
+                    "url": format!("{repo_api}/issues/comments/{comment_id}"),
+                    "issue_url": format!("{repo_api}/issues/{number}"),
+                    "body": format!("Comment {c} on #{number}"), "user": user("octocat"),
+                    "created_at": at, "updated_at": at, "author_association": "MEMBER",
+                }));
+            }
+        }
+        for r in 0..spec.releases {
+            let id = meta.id();
+            let asset_id = meta.id();
+            let tag = format!("v1.{r}.0");
+            let bytes: Vec<u8> = (0..spec.asset_bytes)
+                .map(|i| {
+                    (i as u64)
+                        .wrapping_mul(2_654_435_761)
+                        .wrapping_add(asset_id) as u8
+                })
+                .collect();
+            let at = time(clock);
+            clock += 1;
+            meta.releases.push(json!({
+                "id": id, "node_id": format!("RE_{id}"), "tag_name": tag, "name": format!("Release {tag}"),
+                "body": "Notes", "draft": false, "prerelease": false, "target_commitish": "main",
+                "created_at": at, "published_at": at, "author": user("octocat"),
+                "url": format!("{repo_api}/releases/{id}"), "html_url": format!("{repo_web}/releases/tag/{tag}"),
+                "assets": [{
+                    "id": asset_id, "node_id": format!("RA_{asset_id}"), "name": format!("app-{tag}.tar.gz"),
+                    "label": null, "content_type": "application/gzip", "state": "uploaded",
+                    "size": bytes.len(), "download_count": 0, "created_at": at, "updated_at": at,
+                    "url": format!("{repo_api}/releases/assets/{asset_id}"),
+                    "browser_download_url": format!("{repo_web}/releases/download/{tag}/app-{tag}.tar.gz"),
+                    "uploader": user("octocat"),
+                }],
+            }));
+            meta.assets.insert(asset_id, bytes);
+        }
+        meta
+    }
+
+    /// A new comment on issue `number`, written now (it moves the issue's `updated_at`).
+    pub fn comment(&mut self, api: &str, owner: &str, name: &str, number: u64, body: &str) {
+        let now = Timestamp::from_second(Timestamp::now().as_second()).expect("valid");
+        let id = self.id();
+        self.issue_comments.push(json!({
+            "id": id, "node_id": format!("IC_{id}"),
+            "url": format!("{api}/repos/{owner}/{name}/issues/comments/{id}"),
+            "issue_url": format!("{api}/repos/{owner}/{name}/issues/{number}"),
+            "body": body, "user": user("octocat"), "created_at": now, "updated_at": now,
+            "author_association": "MEMBER",
+        }));
+        if let Some(issue) = self.issues.iter_mut().find(|i| i["number"] == number) {
+            issue["updated_at"] = json!(now);
+            let count = issue["comments"].as_u64().unwrap_or(0) + 1;
+            issue["comments"] = json!(count);
+        }
+    }
+
+    /// Deletes issue `number` and its comments, as GitHub does (no trace in `since=`).
+    pub fn delete_issue(&mut self, number: u64) {
+        let issue_url_suffix = format!("/issues/{number}");
+        self.issues.retain(|i| i["number"] != number);
+        self.issue_comments.retain(|c| {
+            !c["issue_url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(&issue_url_suffix))
+        });
+    }
+}
