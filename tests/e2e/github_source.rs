@@ -199,3 +199,102 @@ async fn single_repo_lookup() {
     assert_eq!(repo.full_name(), "acme/r000");
     assert!(source.repo("acme", "nope").await.unwrap().is_none());
 }
+
+/// `acme/api` on an Enterprise-style fake (`/api/v3`), with data beyond git.
+async fn with_data() -> (FakeGitHub, GitHubSource) {
+    let gh = github(true).await;
+    gh.add_repo(RepoSpec::new("acme", "api"));
+    gh.add_metadata(
+        "acme",
+        "api",
+        repovault_testkit::MetadataSpec {
+            issues: 30,
+            comments_per_issue: 1,
+            releases: 1,
+            asset_bytes: 3 << 20,
+            ..Default::default()
+        },
+    );
+    let source = source(&gh);
+    (gh, source)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repository_data_pages_follow_links_and_unchanged_pages_cost_nothing() {
+    use repovault_core::ports::source::{Page, RepoData};
+    let (gh, source) = with_data().await;
+    let mut items = Vec::new();
+    let mut etags = Vec::new();
+    let mut next = Some("/repos/acme/api/issues?state=all&per_page=20".to_owned());
+    while let Some(path) = next {
+        match source.page(&path, None).await.unwrap() {
+            Page::Fetched {
+                items: page,
+                etag,
+                next: following,
+            } => {
+                items.extend(page);
+                etags.push((path, etag.expect("every page has an ETag")));
+                next = following;
+            }
+            Page::NotModified => panic!("unconditional request answered 304"),
+        }
+    }
+    assert_eq!(items.len(), 30);
+    assert_eq!(etags.len(), 2, "two pages of 20");
+    assert!(
+        etags[1].0.starts_with("/api/v3/repos/acme/api/issues?"),
+        "{}",
+        etags[1].0
+    );
+
+    let counted = gh.stats().api_requests - gh.stats().api_not_modified;
+    for (path, etag) in &etags {
+        assert_eq!(
+            source.page(path, Some(etag)).await.unwrap(),
+            Page::NotModified
+        );
+    }
+    assert_eq!(gh.stats().api_not_modified, 2);
+    assert_eq!(
+        gh.stats().api_requests - gh.stats().api_not_modified,
+        counted,
+        "304s counted against the rate limit"
+    );
+
+    gh.add_issue_comment("acme", "api", 3, "changed");
+    assert!(matches!(
+        source.page(&etags[0].0, Some(&etags[0].1)).await.unwrap(),
+        Page::Fetched { .. }
+    ));
+    let missing = source
+        .page("/repos/acme/nope/issues", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, SourceError::NotFound { .. }), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_assets_stream_as_bytes() {
+    use futures::StreamExt;
+    use repovault_core::ports::source::{Page, RepoData};
+    let (_gh, source) = with_data().await;
+    let Page::Fetched { items, .. } = source.page("/repos/acme/api/releases", None).await.unwrap()
+    else {
+        panic!("not modified?");
+    };
+    let asset = &items[0]["assets"][0];
+    let mut stream = source
+        .download(&format!("/repos/acme/api/releases/assets/{}", asset["id"]))
+        .await
+        .unwrap();
+    let mut total = 0u64;
+    let mut digest = repovault_core::ports::store::ObjectDigest::default();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        total += chunk.len() as u64;
+        digest.update(&chunk);
+    }
+    assert_eq!(total, asset["size"].as_u64().unwrap());
+    assert_eq!(digest.finish().size, 3 << 20);
+}

@@ -31,6 +31,7 @@ pub struct GitHubSource {
 
 /// One successful response, body read.
 pub(crate) struct Response {
+    pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -101,11 +102,21 @@ impl GitHubSource {
 
     /// GETs `path`, waiting out rate limits and retrying 5xx and transport errors.
     pub(crate) async fn get(&self, path: &str) -> Result<Response, SourceError> {
+        self.get_with(path, &HeaderMap::new()).await
+    }
+
+    /// `GET path` with extra request headers; a `304 Not Modified` is a response, not
+    /// an error.
+    pub(crate) async fn get_with(
+        &self,
+        path: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<Response, SourceError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.wait_if_paused().await;
-            let (status, headers, body) = match self.send(path).await {
+            let (status, headers, body) = match self.send(path, request_headers).await {
                 Ok(parts) => parts,
                 Err(message) if attempt < MAX_ATTEMPTS => {
                     tracing::warn!(url = %self.url(path), %message, attempt, "GitHub request failed; retrying");
@@ -120,6 +131,13 @@ impl GitHubSource {
                 }
             };
             let text = String::from_utf8_lossy(&body);
+            if status == StatusCode::NOT_MODIFIED {
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                });
+            }
             if status.is_success() {
                 if let Some(pause) = rate_limit::pause_after_success(&headers, now_epoch()) {
                     tracing::warn!(
@@ -129,7 +147,11 @@ impl GitHubSource {
                     *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(Instant::now() + pause);
                 }
-                return Ok(Response { headers, body });
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                });
             }
             if let Some(wait) = rate_limit::wait_for(status, &headers, &text, now_epoch()) {
                 if wait > self.max_rate_limit_wait {
@@ -149,11 +171,79 @@ impl GitHubSource {
         }
     }
 
-    async fn send(&self, path: &str) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-        let response = self.octocrab._get(path).await.map_err(|e| e.to_string())?;
+    async fn send(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+        let response = self
+            .octocrab
+            ._get_with_headers(path, Some(headers.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok((parts.status, parts.headers, body))
+    }
+
+    /// `GET path` whose body is returned as it streams in. Transport faults and 5xx
+    /// before the body starts are retried; rate limits are waited out as for `get`.
+    pub(crate) async fn stream(
+        &self,
+        path: &str,
+        request_headers: &HeaderMap,
+    ) -> Result<repovault_core::ports::store::ByteStream, SourceError> {
+        use futures::StreamExt;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.wait_if_paused().await;
+            let response = match self
+                .octocrab
+                ._get_with_headers(path, Some(request_headers.clone()))
+                .await
+            {
+                Ok(response) => response,
+                Err(e) if attempt < MAX_ATTEMPTS => {
+                    tracing::warn!(url = %self.url(path), error = %e, attempt, "GitHub download failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SourceError::Transport {
+                        url: self.url(path),
+                        message: e.to_string(),
+                    });
+                }
+            };
+            let status = response.status();
+            if status.is_success() {
+                let body = http_body_util::BodyDataStream::new(response.into_body());
+                return Ok(body
+                    .map(|chunk| chunk.map_err(std::io::Error::other))
+                    .boxed());
+            }
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&body);
+            if let Some(wait) = rate_limit::wait_for(status, &parts.headers, &text, now_epoch()) {
+                if wait > self.max_rate_limit_wait {
+                    return Err(SourceError::RateLimited { wait });
+                }
+                tokio::time::sleep(wait).await;
+                attempt = 0;
+                continue;
+            }
+            if status.is_server_error() && attempt < MAX_ATTEMPTS {
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            return Err(self.error_for(path, status, &text));
+        }
     }
 
     async fn wait_if_paused(&self) {

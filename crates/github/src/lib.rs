@@ -11,6 +11,10 @@
 //!   until the reset;
 //! - 5xx and transport errors are retried a few times with backoff.
 //!
+//! It also implements [`RepoData`](repovault_core::ports::source::RepoData): a
+//! repository's issues, pull requests, releases… read page by page, conditionally
+//! (`If-None-Match`; a `304` costs no rate limit), and release assets streamed.
+//!
 //! A wait longer than [`GitHubSource::max_rate_limit_wait`] becomes a retryable
 //! [`SourceError::RateLimited`](repovault_core::ports::source::SourceError) instead.
 //!
@@ -26,6 +30,7 @@
 //! ```
 
 mod client;
+mod data;
 mod link;
 mod model;
 mod rate_limit;

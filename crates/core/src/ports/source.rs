@@ -55,3 +55,31 @@ pub trait Source: Send + Sync {
     /// One repository; `None` if it does not exist (or is invisible to us).
     async fn repo(&self, owner: &str, name: &str) -> Result<Option<RepoRef>, SourceError>;
 }
+
+/// One page of a list endpoint, read conditionally.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Page {
+    /// `304 Not Modified`: the page is what it was when its `ETag` was taken. On
+    /// GitHub this costs no rate limit.
+    NotModified,
+    /// The page's items as the API wrote them (every field kept), its `ETag` for the
+    /// next conditional read, and the next page's path and query (`Link: rel="next"`).
+    Fetched {
+        items: Vec<serde_json::Value>,
+        etag: Option<String>,
+        next: Option<String>,
+    },
+}
+
+/// A repository's data beyond git, read through the API: conditional, paginated list
+/// reads and streamed downloads (release assets), with the same rate-limit handling as
+/// [`Source`]. Paths are relative to the API base (`/repos/acme/api/issues?state=all`).
+#[async_trait]
+pub trait RepoData: Send + Sync {
+    /// One page of `path`, or [`Page::NotModified`] when `if_none_match` still holds.
+    async fn page(&self, path: &str, if_none_match: Option<&str>) -> Result<Page, SourceError>;
+
+    /// The bytes at `path` (`Accept: application/octet-stream`), as they arrive: a
+    /// 2 GiB asset never sits in memory.
+    async fn download(&self, path: &str) -> Result<crate::ports::store::ByteStream, SourceError>;
+}
