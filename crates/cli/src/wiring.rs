@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use aws_config_cache::aws;
 use repovault_aws::{S3Store, SqsQueue};
 use repovault_core::config::{JobSpec, defaults};
-use repovault_core::ports::source::Source;
+use repovault_core::ports::source::{RepoData, Source};
 use repovault_core::ports::store::{Store, TargetStores};
 use repovault_core::{GitHost, Secret, StoreLocation, Target};
 use repovault_github::GitHubSource;
@@ -84,18 +84,39 @@ pub async fn open_targets<'a>(
     Ok(stores)
 }
 
-/// A worker's allow-list: each `(target, git host)` pair, with the target's store
-/// from `stores` (which holds every target named).
+/// A worker's allow-list: each `(target, git host, API URL)`, with the target's store
+/// from `stores` (which holds every target named) and the API from `github`.
 pub fn allow_list<'a>(
     stores: &TargetStores,
-    pairs: impl IntoIterator<Item = (&'a Target, &'a GitHost)>,
+    github: &GitHubs,
+    entries: impl IntoIterator<Item = (&'a Target, &'a GitHost, &'a str)>,
 ) -> AllowList {
     let mut allow = AllowList::new();
-    for (target, host) in pairs {
+    for (target, host, api_url) in entries {
         let store = stores.get(target).expect("every target is opened").clone();
-        allow.allow(target.clone(), store, host.clone());
+        let data = github.get(api_url).map(|g| g.clone() as Arc<dyn RepoData>);
+        allow.allow(target.clone(), store, host.clone(), data);
     }
     allow
+}
+
+/// One GitHub client per API URL, shared by every job on it.
+pub type GitHubs = HashMap<String, Arc<GitHubSource>>;
+
+/// Opens a client for each distinct API URL.
+pub fn open_githubs<'a>(
+    api_urls: impl IntoIterator<Item = &'a str>,
+    token: Option<&Secret>,
+) -> anyhow::Result<GitHubs> {
+    let mut githubs = GitHubs::new();
+    for api_url in api_urls {
+        if !githubs.contains_key(api_url) {
+            let github =
+                GitHubSource::new(api_url, token).with_context(|| format!("api-url {api_url}"))?;
+            githubs.insert(api_url.to_owned(), Arc::new(github));
+        }
+    }
+    Ok(githubs)
 }
 
 /// Connects to the SQS queue and its dead-letter queue.
@@ -105,26 +126,12 @@ pub async fn open_queue(url: &str, visibility: Duration) -> anyhow::Result<SqsQu
         .with_context(|| format!("--queue-url {url}"))
 }
 
-/// One GitHub source per job, shared between jobs on the same API host.
-pub fn open_sources(
-    jobs: &[JobSpec],
-    token: Option<&Secret>,
-) -> anyhow::Result<HashMap<String, Arc<dyn Source>>> {
-    let mut by_api: HashMap<String, Arc<dyn Source>> = HashMap::new();
-    let mut sources = HashMap::new();
-    for job in jobs {
-        let source = match by_api.get(&job.api_url) {
-            Some(source) => source.clone(),
-            None => {
-                let source: Arc<dyn Source> = Arc::new(
-                    GitHubSource::new(&job.api_url, token)
-                        .with_context(|| format!("job {}: api-url {}", job.name, job.api_url))?,
-                );
-                by_api.insert(job.api_url.clone(), source.clone());
-                source
-            }
-        };
-        sources.insert(job.name.clone(), source);
-    }
-    Ok(sources)
+/// Each job's source: the client of its API URL in `githubs`.
+pub fn sources_of(jobs: &[JobSpec], githubs: &GitHubs) -> HashMap<String, Arc<dyn Source>> {
+    jobs.iter()
+        .map(|job| {
+            let github = githubs[&job.api_url].clone() as Arc<dyn Source>;
+            (job.name.clone(), github)
+        })
+        .collect()
 }

@@ -4,6 +4,8 @@
 //! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.tar.zst        the archive
 //! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.manifest.json  its manifest
 //! <prefix>repos/<owner>/<repo>/latest.json                              newest good backup
+//! <prefix>repos/<owner>/<repo>/data/<stamp>/<kind>.jsonl.zst            issues, pulls… (zstd JSON Lines)
+//! <prefix>repos/<owner>/<repo>/data/<stamp>/index.json                  that data snapshot
 //! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
 //! <prefix>runs/<run-id>/enqueued.json                                   written once all was enqueued
 //! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
@@ -97,6 +99,24 @@ impl Layout {
         archive_key
             .strip_suffix(ARCHIVE_SUFFIX)
             .map(|stem| format!("{stem}{MANIFEST_SUFFIX}"))
+    }
+
+    /// One snapshot's file of a repository's data beyond git, e.g. `issues`.
+    pub fn data_file(&self, owner: &str, repo: &str, at: Timestamp, kind: &str) -> String {
+        format!(
+            "{}data/{}/{kind}.jsonl.zst",
+            self.repo_dir(owner, repo),
+            stamp(at)
+        )
+    }
+
+    /// One snapshot's index of a repository's data beyond git.
+    pub fn data_index(&self, owner: &str, repo: &str, at: Timestamp) -> String {
+        format!(
+            "{}data/{}/index.json",
+            self.repo_dir(owner, repo),
+            stamp(at)
+        )
     }
 
     pub fn latest(&self, owner: &str, repo: &str) -> String {

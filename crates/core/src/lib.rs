@@ -34,8 +34,8 @@ pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLo
 pub use layout::{ArchiveKey, Layout, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
-    ArchiveDigest, ArchiveRef, LatestPointer, Manifest, Outcome, Plan, PlannedRepo, RECORD_SCHEMA,
-    ResultRecord, WikiOutcome,
+    ArchiveDigest, ArchiveRef, DataFile, DataIndex, DataSummary, LatestPointer, Manifest, Outcome,
+    Plan, PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
 pub use refs::RefSet;
 pub use run_id::RunId;

@@ -68,6 +68,54 @@ pub struct ResultRecord {
     pub empty: bool,
     pub wiki: WikiOutcome,
     pub error: Option<FailureInfo>,
+    /// The repository's data beyond git in this backup (issues, pull requests…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSummary>,
+}
+
+/// What a backup holds of a repository's data beyond git, for the record and report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSummary {
+    /// The snapshot's index (`repos/<o>/<r>/data/<stamp>/index.json`); `None` when
+    /// no snapshot exists yet (the first one failed).
+    pub index: Option<String>,
+    /// Items across every kind.
+    pub items: u64,
+    /// Kinds read anew in this backup (the rest are carried over unchanged).
+    pub changed: Vec<String>,
+    /// API requests made, and how many were answered `304 Not Modified`.
+    pub requests: u64,
+    pub not_modified: u64,
+    /// Set when the data could not be completed: the index is the previous one, and
+    /// the next backup tries again. The git backup is not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A snapshot of a repository's data beyond git: every kind's JSON Lines file (zstd),
+/// GitHub's own objects one per line. A kind unchanged since the previous snapshot
+/// points at that snapshot's file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataIndex {
+    pub schema: u32,
+    /// `owner/name`.
+    pub repository: String,
+    pub fetched_at: Timestamp,
+    /// When every kind was last read whole (not `since=`): deletions show then.
+    pub full_at: Timestamp,
+    pub kinds: std::collections::BTreeMap<String, DataFile>,
+}
+
+/// One kind's file in a [`DataIndex`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub key: String,
+    pub items: u64,
+    pub size: u64,
+    pub sha256: String,
+    /// The validator of the read that decides "changed?" next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl ResultRecord {
@@ -96,6 +144,7 @@ impl ResultRecord {
             empty: false,
             wiki: WikiOutcome::Skipped,
             error: None,
+            data: None,
         }
     }
 }
@@ -148,6 +197,9 @@ pub struct LatestPointer {
     pub wiki_refs_digest: Option<String>,
     pub created_at: Timestamp,
     pub run_id: RunId,
+    /// The newest snapshot of the repository's data beyond git (its index key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// `runs/<run>/plan.json`: what the planner enqueued for one target.

@@ -7,16 +7,22 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use repovault_core::ports::source::RepoData;
 use repovault_core::ports::store::Store;
 use repovault_core::{GitHost, JobMessage, Target};
 
+/// A GitHub a target backs up from: its git host, and its API for the data beyond
+/// git (none: that data is not backed up).
+type Host = (GitHost, Option<Arc<dyn RepoData>>);
+
 #[derive(Clone, Default)]
-pub struct AllowList(HashMap<Target, (Arc<dyn Store>, Vec<GitHost>)>);
+pub struct AllowList(HashMap<Target, (Arc<dyn Store>, Vec<Host>)>);
 
 /// What an accepted message may use.
 pub(crate) struct Allowed {
     pub store: Arc<dyn Store>,
     pub git_host: GitHost,
+    pub data: Option<Arc<dyn RepoData>>,
 }
 
 impl AllowList {
@@ -24,11 +30,18 @@ impl AllowList {
         AllowList::default()
     }
 
-    /// Allows backing up repositories of `git_host` into `target` (through `store`).
-    pub fn allow(&mut self, target: Target, store: Arc<dyn Store>, git_host: GitHost) {
+    /// Allows backing up repositories of `git_host` into `target` (through `store`),
+    /// and their data beyond git through `data`.
+    pub fn allow(
+        &mut self,
+        target: Target,
+        store: Arc<dyn Store>,
+        git_host: GitHost,
+        data: Option<Arc<dyn RepoData>>,
+    ) {
         let (_, hosts) = self.0.entry(target).or_insert_with(|| (store, Vec::new()));
-        if !hosts.contains(&git_host) {
-            hosts.push(git_host);
+        if !hosts.iter().any(|(h, _)| *h == git_host) {
+            hosts.push((git_host, data));
         }
     }
 
@@ -46,12 +59,13 @@ impl AllowList {
         };
         let repo = &msg.repo;
         let mut reasons = Vec::new();
-        for host in hosts {
+        for (host, data) in hosts {
             match host.check_clone_url(&repo.clone_url, &repo.owner, &repo.name) {
                 Ok(()) => {
                     return Ok(Allowed {
                         store: store.clone(),
                         git_host: host.clone(),
+                        data: data.clone(),
                     });
                 }
                 Err(reason) => reasons.push(reason),
@@ -67,7 +81,7 @@ impl fmt::Debug for AllowList {
             .entries(self.0.iter().map(|(t, (_, hosts))| {
                 (
                     t.to_string(),
-                    hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    hosts.iter().map(|(h, _)| h.to_string()).collect::<Vec<_>>(),
                 )
             }))
             .finish()

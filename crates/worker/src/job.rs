@@ -6,16 +6,18 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::queue::Lease;
+use repovault_core::ports::source::RepoData;
 use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
-    Classify, ErrorClass, FailureInfo, JOB_SCHEMA, JobMessage, LatestPointer, Layout, MessageError,
-    Outcome, RECORD_SCHEMA, ResultRecord,
+    Classify, DataSummary, ErrorClass, FailureInfo, JOB_SCHEMA, JobMessage, LatestPointer, Layout,
+    MessageError, Outcome, RECORD_SCHEMA, ResultRecord,
 };
 use repovault_git::GitCredentials;
 use tracing::Instrument;
 
 use crate::Shared;
 use crate::backup::{BackupContext, back_up};
+use crate::data::back_up_data;
 use crate::error::BackupError;
 use crate::heartbeat::with_heartbeat;
 
@@ -55,6 +57,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
         shared: &shared,
         store: allowed.store.as_ref(),
         git: shared.git.scoped(allowed.git_host),
+        data: allowed.data.as_deref(),
         lease: &lease,
         msg: &msg,
     }
@@ -98,6 +101,8 @@ struct Attempt<'a> {
     store: &'a dyn Store,
     /// The token, scoped to this job's git host.
     git: GitCredentials,
+    /// The job's GitHub API, for the repository's data beyond git.
+    data: Option<&'a dyn RepoData>,
     lease: &'a Lease,
     msg: &'a JobMessage,
 }
@@ -147,7 +152,10 @@ impl Attempt<'_> {
             work_dir: &self.shared.cfg.work_dir,
             archive: self.shared.cfg.archive,
         };
-        let backup = back_up(&ctx, self.msg, self.lease.receive_count, started_at);
+        let backup = async {
+            let record = back_up(&ctx, self.msg, self.lease.receive_count, started_at).await?;
+            Ok::<_, BackupError>(self.with_data(record).await)
+        };
         let result = with_heartbeat(
             self.shared.queue.as_ref(),
             self.lease,
@@ -159,6 +167,56 @@ impl Attempt<'_> {
             Ok(record) => self.succeed(record).await,
             Err(e) => self.fail(e, started_at).await,
         }
+    }
+
+    /// `record` with the repository's data beyond git backed up on top of the latest
+    /// snapshot. A failure there is the record's note, never the backup's failure: the
+    /// previous snapshot stands and the next backup tries again.
+    async fn with_data(&self, mut record: ResultRecord) -> ResultRecord {
+        let Some(source) = self.data.filter(|_| self.msg.options.metadata) else {
+            return record;
+        };
+        let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
+        let previous = match self
+            .store
+            .get_json::<LatestPointer>(&self.layout().latest(owner, name))
+            .await
+        {
+            Ok(latest) => latest.and_then(|l| l.data),
+            Err(e) => {
+                tracing::warn!(error = %e, "latest.json unreadable: data read in full");
+                None
+            }
+        };
+        let layout = self.layout();
+        let summary = back_up_data(
+            self.store,
+            source,
+            &layout,
+            owner,
+            name,
+            previous.as_deref(),
+            self.shared.cfg.data_full_every,
+        )
+        .await;
+        record.data = Some(match summary {
+            Ok(summary) => {
+                tracing::info!(items = summary.items, changed = ?summary.changed, requests = summary.requests, not_modified = summary.not_modified, "data beyond git backed up");
+                summary
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "data beyond git not backed up this time");
+                DataSummary {
+                    index: previous,
+                    items: 0,
+                    changed: vec![],
+                    requests: 0,
+                    not_modified: 0,
+                    error: Some(e.to_string()),
+                }
+            }
+        });
+        record
     }
 
     async fn existing_record(&self) -> Result<Option<Outcome>, BackupError> {
@@ -201,6 +259,7 @@ impl Attempt<'_> {
                 wiki_refs_digest: record.wiki_refs_digest.clone(),
                 created_at: record.finished_at,
                 run_id: record.run_id.clone(),
+                data: record.data.as_ref().and_then(|d| d.index.clone()),
             };
             let key = self
                 .layout()
@@ -209,11 +268,30 @@ impl Attempt<'_> {
                 // The record stands; the next run simply does not skip this repository.
                 tracing::warn!(error = %e, "could not move latest.json");
             }
+        } else if let Some(index) = record.data.as_ref().and_then(|d| d.index.clone()) {
+            self.move_latest_data(index).await;
         }
         let bytes = record.archive.as_ref().map_or(0, |a| a.size);
         tracing::info!(?outcome, bytes, refs = record.refs_count, wiki = ?record.wiki, "backed up");
         self.shared.progress.finished(false, bytes);
         self.ack(Disposition::Recorded(outcome)).await
+    }
+
+    /// Points `latest.json` at a new data snapshot when git was unchanged.
+    async fn move_latest_data(&self, index: String) {
+        let key = self
+            .layout()
+            .latest(&self.msg.repo.owner, &self.msg.repo.name);
+        match self.store.get_json::<LatestPointer>(&key).await {
+            Ok(Some(mut latest)) if latest.data.as_deref() != Some(index.as_str()) => {
+                latest.data = Some(index);
+                if let Err(e) = self.store.put_json(&key, &latest).await {
+                    tracing::warn!(error = %e, "could not move latest.json to the new data");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read latest.json"),
+        }
     }
 
     /// Writes the record once (`If-None-Match: *`). Returns the record that stands

@@ -29,7 +29,7 @@
 //! let mut allow = AllowList::new();
 //! let github = GitHost::from_api_url("https://api.github.com", false).unwrap();
 //! let target = Target::parse("s3://backups/github", std::path::Path::new("/")).unwrap();
-//! allow.allow(target, store, github);
+//! allow.allow(target, store, github, None);
 //! let cfg = WorkerConfig::new(std::env::temp_dir().join("repovault"));
 //! let deps = WorkerDeps::new(queue, allow, repovault_git::GitCredentials::new(None));
 //! let summary = repovault_worker::run(cfg, deps, async { let _ = tokio::signal::ctrl_c().await; }).await;
@@ -39,6 +39,7 @@
 
 mod allow;
 mod backup;
+mod data;
 mod error;
 mod heartbeat;
 mod job;
@@ -60,6 +61,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 pub use allow::AllowList;
+pub use data::FULL_REFRESH as DATA_FULL_REFRESH;
 use job::Disposition;
 pub use work_dir::claim_work_dir;
 
@@ -79,6 +81,9 @@ pub struct WorkerConfig {
     /// Parent of the per-job temp dirs.
     pub work_dir: PathBuf,
     pub archive: ArchiveOptions,
+    /// How often a repository's data beyond git is read whole (deletions show then);
+    /// in between only what changed is read.
+    pub data_full_every: Duration,
 }
 
 impl WorkerConfig {
@@ -91,6 +96,7 @@ impl WorkerConfig {
             shutdown_grace: Duration::from_secs(25),
             work_dir,
             archive: ArchiveOptions::default(),
+            data_full_every: data::FULL_REFRESH,
         }
     }
 }

@@ -38,6 +38,7 @@ struct Env {
     store: Arc<FsStore>,
     target: Target,
     dir: tempfile::TempDir,
+    data_full_every: Duration,
 }
 
 impl Env {
@@ -57,6 +58,7 @@ impl Env {
             store: Arc::new(FsStore::new(root)),
             target,
             dir,
+            data_full_every: repovault_worker::DATA_FULL_REFRESH,
         }
     }
 
@@ -104,10 +106,14 @@ impl Env {
         let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), max_attempts));
         queue.send(&bodies).await.unwrap();
         let mut allow = AllowList::new();
+        let api =
+            repovault_github::GitHubSource::new(&self.gh.api_url(), Some(&Secret::new(TOKEN)))
+                .unwrap();
         allow.allow(
             self.target.clone(),
             self.store.clone() as Arc<dyn Store>,
             GitHost::from_api_url(&self.gh.api_url(), true).unwrap(),
+            Some(Arc::new(api)),
         );
         let mut cfg = WorkerConfig::new(self.dir.path().join("work"));
         cfg.concurrency = concurrency;
@@ -117,6 +123,7 @@ impl Env {
             max_delay: Duration::from_millis(50),
         };
         cfg.poll_wait = Duration::from_millis(50);
+        cfg.data_full_every = self.data_full_every;
         let deps = WorkerDeps::new(
             queue.clone() as Arc<dyn Queue>,
             allow,
@@ -333,4 +340,160 @@ async fn two_deliveries_at_once_leave_one_archive_and_one_record() {
     let record = env.record("r1", "repo-000").await.unwrap();
     let archive = record.archive.unwrap();
     assert!(env.store.head(&archive.key).await.unwrap().is_some());
+}
+
+/// The items of one kind in the data snapshot `summary` names, read by hand: zstd
+/// JSON Lines, as documented.
+async fn data_items(env: &Env, index: &str, kind: &str) -> Vec<serde_json::Value> {
+    let store = env.store.as_ref() as &dyn Store;
+    let index: repovault_core::DataIndex = store.get_json(index).await.unwrap().unwrap();
+    let bytes = store.get(&index.kinds[kind].key).await.unwrap().unwrap();
+    let text = zstd::decode_all(&bytes[..]).unwrap();
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+fn with_data(env: &Env) {
+    env.gh.add_metadata(
+        "acme",
+        "repo-000",
+        repovault_testkit::MetadataSpec {
+            issues: 30,
+            comments_per_issue: 2,
+            pulls: 4,
+            reviews_per_pull: 2,
+            releases: 1,
+            asset_bytes: 0,
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
+    let env = Env::new().await;
+    with_data(&env);
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    assert!(data.error.is_none(), "{data:?}");
+    let index = data.index.clone().unwrap();
+    let issues = data_items(&env, &index, "issues").await;
+    assert_eq!(issues.len(), 34, "issues and pull requests");
+    for field in [
+        "id",
+        "number",
+        "title",
+        "body",
+        "user",
+        "labels",
+        "state",
+        "created_at",
+        "updated_at",
+        "comments",
+        "milestone",
+    ] {
+        assert!(
+            issues.iter().all(|i| i.get(field).is_some()),
+            "an issue lacks {field}"
+        );
+    }
+    for (kind, n) in [
+        ("issue-comments", 68),
+        ("pulls", 4),
+        ("reviews", 8),
+        ("review-comments", 8),
+        ("labels", 2),
+        ("milestones", 1),
+        ("releases", 1),
+    ] {
+        assert_eq!(data_items(&env, &index, kind).await.len(), n, "{kind}");
+    }
+    assert_eq!(data.items, 34 + 68 + 4 + 8 + 8 + 2 + 1 + 1);
+    assert_eq!(data.changed.len(), 8);
+
+    // Nothing changed: one conditional request per kind, every one a 304, nothing
+    // written.
+    let before = env.store.list("repos/").await.unwrap().len();
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    assert_eq!((again.requests, again.not_modified), (7, 7), "{again:?}");
+    assert!(again.changed.is_empty());
+    assert_eq!(again.index.as_deref(), Some(index.as_str()));
+    assert_eq!(env.store.list("repos/").await.unwrap().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_comment_costs_a_few_requests_and_lands_in_the_next_snapshot() {
+    let env = Env::new().await;
+    with_data(&env);
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let first = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    env.gh
+        .add_issue_comment("acme", "repo-000", 5, "a comment added later");
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let second = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    assert_eq!(second.changed, ["issues", "issue-comments"], "{second:?}");
+    assert!(second.requests <= 11, "{second:?}");
+    let index = second.index.unwrap();
+    assert_ne!(Some(index.as_str()), first.index.as_deref());
+    let comments = data_items(&env, &index, "issue-comments").await;
+    assert_eq!(comments.len(), 69);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["body"] == "a comment added later")
+    );
+    // The snapshot is complete: unchanged kinds carry over.
+    assert_eq!(data_items(&env, &index, "pulls").await.len(), 4);
+    // latest.json points at it, though git did not change.
+    let latest: repovault_core::LatestPointer = (env.store.as_ref() as &dyn Store)
+        .get_json("repos/acme/repo-000/latest.json")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.data.as_deref(), Some(index.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_issue_disappears_at_the_full_refresh() {
+    let mut env = Env::new().await;
+    with_data(&env);
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    env.gh.delete_issue("acme", "repo-000", 7);
+    // Every backup a full refresh.
+    env.data_full_every = Duration::ZERO;
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    let issues = data_items(&env, data.index.as_deref().unwrap(), "issues").await;
+    assert_eq!(issues.len(), 33);
+    assert!(issues.iter().all(|i| i["number"] != 7));
+    let comments = data_items(&env, data.index.as_deref().unwrap(), "issue-comments").await;
+    assert_eq!(comments.len(), 66);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_data_cannot_be_read_the_git_backup_still_succeeds() {
+    let env = Env::new().await;
+    with_data(&env);
+    // The API fails every try of the first data request (git is unaffected).
+    env.gh.api_error_next(10, 500);
+    let (summary, _) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!(record.outcome, Outcome::Ok);
+    let data = record.data.unwrap();
+    assert!(
+        data.error.as_deref().is_some_and(|e| e.contains("500")),
+        "{data:?}"
+    );
+    assert!(data.index.is_none());
 }

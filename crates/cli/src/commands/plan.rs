@@ -10,7 +10,7 @@ use repovault_core::ports::queue::Queue;
 use repovault_planner::{PlannerConfig, PlannerDeps};
 
 use crate::args::{S3Args, SelectArgs};
-use crate::wiring::{load_token, open_queue, open_sources, open_targets};
+use crate::wiring::{load_token, open_githubs, open_queue, open_targets, sources_of};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -53,7 +53,13 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let deps = PlannerDeps {
-        sources: open_sources(&config.jobs, token.as_ref())?,
+        sources: sources_of(
+            &config.jobs,
+            &open_githubs(
+                config.jobs.iter().map(|j| j.api_url.as_str()),
+                token.as_ref(),
+            )?,
+        ),
         targets: open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?,
         queue: Arc::new(queue) as Arc<dyn Queue>,
     };

@@ -18,7 +18,7 @@ use repovault_worker::{WorkerConfig, WorkerDeps};
 use crate::args::{S3Args, SelectArgs};
 use crate::commands::shutdown_signal;
 use crate::progress::ProgressLine;
-use crate::wiring::{allow_list, load_token, open_sources, open_targets};
+use crate::wiring::{allow_list, load_token, open_githubs, open_targets, sources_of};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -57,8 +57,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ));
     let progress = Arc::new(Progress::default());
 
+    let githubs = open_githubs(
+        config.jobs.iter().map(|j| j.api_url.as_str()),
+        token.as_ref(),
+    )?;
     let planner_deps = PlannerDeps {
-        sources: open_sources(&config.jobs, token.as_ref())?,
+        sources: sources_of(&config.jobs, &githubs),
         targets: targets.clone(),
         queue: queue.clone() as Arc<dyn Queue>,
     };
@@ -79,7 +83,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     worker_cfg.retry = config.retry;
     let allow = allow_list(
         &targets,
-        config.jobs.iter().map(|j| (&j.target, &j.git_host)),
+        &githubs,
+        config
+            .jobs
+            .iter()
+            .map(|j| (&j.target, &j.git_host, j.api_url.as_str())),
     );
     let mut worker_deps = WorkerDeps::new(
         queue.clone() as Arc<dyn Queue>,

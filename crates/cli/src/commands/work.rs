@@ -19,7 +19,7 @@ use crate::args::{
 };
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{allow_list, load_token, open_queue, open_targets};
+use crate::wiring::{allow_list, load_token, open_githubs, open_queue, open_targets};
 
 #[derive(Debug, Args)]
 pub struct WorkArgs {
@@ -109,14 +109,19 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let flag_host = GitHost::from_api_url(&args.api_url, insecure)
         .map_err(|reason| InvalidConfig(format!("--api-url: {reason}")))?;
     let flag_targets = targets_of("--allow-target", &args.allow_targets, None)?;
-    let mut pairs: Vec<(Target, GitHost)> = flag_targets
+    let api_url = args.api_url.trim_end_matches('/').to_owned();
+    let mut entries: Vec<(Target, GitHost, String)> = flag_targets
         .into_iter()
-        .map(|t| (t, flag_host.clone()))
+        .map(|t| (t, flag_host.clone(), api_url.clone()))
         .collect();
     for job in config.iter().flat_map(|c| &c.jobs) {
-        pairs.push((job.target.clone(), job.git_host.clone()));
+        entries.push((
+            job.target.clone(),
+            job.git_host.clone(),
+            job.api_url.clone(),
+        ));
     }
-    let targets: Vec<Target> = pairs.iter().map(|(t, _)| t.clone()).collect();
+    let targets: Vec<Target> = entries.iter().map(|(t, _, _)| t.clone()).collect();
     let mut retry = config
         .as_ref()
         .map_or_else(RetryPolicy::default, |c| c.retry);
@@ -148,9 +153,14 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.shutdown_grace = args.shutdown_grace;
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
     let stores = open_targets(targets.iter(), &args.s3).await?;
+    let githubs = open_githubs(entries.iter().map(|(_, _, a)| a.as_str()), token.as_ref())?;
     let mut deps = WorkerDeps::new(
         Arc::new(queue) as Arc<dyn Queue>,
-        allow_list(&stores, pairs.iter().map(|(t, h)| (t, h))),
+        allow_list(
+            &stores,
+            &githubs,
+            entries.iter().map(|(t, h, a)| (t, h, a.as_str())),
+        ),
         GitCredentials::new(token),
     );
     if let Some(protection) = repovault_aws::EcsTaskProtection::from_env() {

@@ -389,8 +389,12 @@ impl Ctx<'_> {
                     .is_some_and(|t| t >= since)
             })
         };
+        let descending = self.query.get("direction").is_some_and(|d| d == "desc");
         let by_updated = |mut items: Vec<Value>| {
             items.sort_by_key(|v| v["updated_at"].as_str().unwrap_or_default().to_owned());
+            if descending {
+                items.reverse();
+            }
             items
         };
         match rest {
@@ -413,7 +417,7 @@ impl Ctx<'_> {
             }
             ["pulls"] => {
                 let items = meta.pulls.iter().filter(in_state).cloned().collect();
-                self.page_of(items, &link("pulls"))
+                self.page_of(by_updated(items), &link("pulls"))
             }
             ["pulls", "comments"] => {
                 let items = meta.review_comments.iter().filter(updated_since);

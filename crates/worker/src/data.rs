@@ -1,0 +1,379 @@
+//! A repository's data beyond git: issues (with pull requests), issue comments, pull
+//! requests, their reviews and review comments, labels, milestones and releases, kept
+//! as one JSON Lines file (zstd) per kind, GitHub's objects as the API wrote them.
+//!
+//! Cheap when nothing changed: each kind is first read conditionally (`If-None-Match`
+//! with the `ETag` stored in the previous snapshot; GitHub answers `304`, which costs no
+//! rate limit). Kinds with `since=` are probed with their most recently updated item
+//! (`sort=updated&direction=desc&per_page=1`); when it changed, only what changed since
+//! the previous snapshot is read and merged by `id`. Every [`FULL_REFRESH`] all kinds
+//! are read whole, so deletions show. A kind that did not change points at the
+//! previous snapshot's file; a snapshot where nothing changed is not written at all.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use repovault_core::ports::source::{Page, RepoData, SourceError};
+use repovault_core::ports::store::{ObjectDigest, Store, StoreError};
+use repovault_core::{DataFile, DataIndex, DataSummary, Layout, RECORD_SCHEMA};
+use serde_json::Value;
+
+/// How often every kind is read whole, not just what changed (deletions show then),
+/// unless the worker is configured otherwise.
+pub const FULL_REFRESH: Duration = Duration::from_secs(7 * 86_400);
+
+/// Overlap of `since=` with the previous read, for clock skew between us and GitHub.
+const SINCE_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
+
+/// One kind of data and how it is read.
+struct Kind {
+    name: &'static str,
+    /// Under `/repos/<owner>/<name>/`, with its fixed query.
+    path: &'static str,
+    /// Sortable by `updated`: probed with its newest item before reading more.
+    probe: bool,
+    /// Takes `since=`: after a change, only what changed is read.
+    since: bool,
+}
+
+const KINDS: &[Kind] = &[
+    Kind {
+        name: "issues",
+        path: "issues?state=all",
+        probe: true,
+        since: true,
+    },
+    Kind {
+        name: "issue-comments",
+        path: "issues/comments",
+        probe: true,
+        since: true,
+    },
+    Kind {
+        name: "pulls",
+        path: "pulls?state=all",
+        probe: true,
+        since: false,
+    },
+    Kind {
+        name: "review-comments",
+        path: "pulls/comments",
+        probe: true,
+        since: true,
+    },
+    Kind {
+        name: "labels",
+        path: "labels",
+        probe: false,
+        since: false,
+    },
+    Kind {
+        name: "milestones",
+        path: "milestones?state=all",
+        probe: false,
+        since: false,
+    },
+    Kind {
+        name: "releases",
+        path: "releases",
+        probe: false,
+        since: false,
+    },
+];
+
+/// Reviews are read per pull request: those of pull requests updated since the
+/// previous snapshot.
+const REVIEWS: &str = "reviews";
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DataError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{key}: {reason}")]
+    Unreadable { key: String, reason: String },
+}
+
+/// Counts the API requests of one snapshot.
+struct Counted<'a> {
+    source: &'a dyn RepoData,
+    requests: u64,
+    not_modified: u64,
+}
+
+impl Counted<'_> {
+    async fn page(&mut self, path: &str, etag: Option<&str>) -> Result<Page, SourceError> {
+        self.requests += 1;
+        let page = self.source.page(path, etag).await?;
+        if page == Page::NotModified {
+            self.not_modified += 1;
+        }
+        Ok(page)
+    }
+
+    /// Every item from `path` on, following `Link` pages; `None` if the first page is
+    /// unchanged (given `etag`). Returns the first page's `ETag`.
+    async fn all(
+        &mut self,
+        path: String,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<Value>, Option<String>)>, SourceError> {
+        let (mut items, first_etag, mut next) = match self.page(&path, etag).await? {
+            Page::NotModified => return Ok(None),
+            Page::Fetched { items, etag, next } => (items, etag, next),
+        };
+        while let Some(path) = next {
+            match self.page(&path, None).await? {
+                Page::Fetched {
+                    items: more,
+                    next: following,
+                    ..
+                } => {
+                    items.extend(more);
+                    next = following;
+                }
+                Page::NotModified => break,
+            }
+        }
+        Ok(Some((items, first_etag)))
+    }
+}
+
+/// Backs up `owner/name`'s data beyond git on top of `previous` (the snapshot
+/// `latest.json` names). Returns the summary for the record and, when anything
+/// changed, the new snapshot's index key (else the previous one stands).
+pub(crate) async fn back_up_data(
+    store: &dyn Store,
+    source: &dyn RepoData,
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    previous_key: Option<&str>,
+    full_every: Duration,
+) -> Result<DataSummary, DataError> {
+    let previous: Option<DataIndex> = match previous_key {
+        Some(key) => store.get_json(key).await?,
+        None => None,
+    };
+    // The snapshot's time, to the second, moved past any snapshot already there: two
+    // snapshots never share (and overwrite) a directory.
+    let mut now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
+    while store
+        .head(&layout.data_index(owner, name, now))
+        .await?
+        .is_some()
+    {
+        now += jiff::SignedDuration::from_secs(1);
+    }
+    let full = previous.as_ref().is_none_or(|p| {
+        jiff::SignedDuration::try_from(full_every)
+            .is_ok_and(|every| now.duration_since(p.full_at) >= every)
+    });
+    let mut api = Counted {
+        source,
+        requests: 0,
+        not_modified: 0,
+    };
+    let base = format!("/repos/{owner}/{name}");
+    let mut kinds = BTreeMap::new();
+    let mut changed = Vec::new();
+    let mut pulls_changed: Option<Vec<Value>> = None;
+    for kind in KINDS {
+        let before = previous.as_ref().and_then(|p| p.kinds.get(kind.name));
+        let etag = before.and_then(|f| f.etag.as_deref()).filter(|_| !full);
+        let sep = if kind.path.contains('?') { '&' } else { '?' };
+        let list = format!("{base}/{}{sep}per_page=100", kind.path);
+        let read = if kind.probe {
+            let probe = format!(
+                "{base}/{}{sep}sort=updated&direction=desc&per_page=1",
+                kind.path
+            );
+            match api.page(&probe, etag).await? {
+                Page::NotModified => None,
+                Page::Fetched {
+                    items: newest,
+                    etag: probe_etag,
+                    ..
+                } => {
+                    let items = match (kind.since, before, &previous) {
+                        // Nothing there at all: the probe saw it.
+                        _ if newest.is_empty() => Vec::new(),
+                        (true, Some(file), Some(prev)) if !full => {
+                            let since = prev.fetched_at - SINCE_OVERLAP;
+                            let (fresh, _) = api
+                                .all(format!("{list}&since={since}"), None)
+                                .await?
+                                .unwrap_or_default();
+                            merge(read_items(store, &file.key).await?, fresh)
+                        }
+                        _ => api.all(list, None).await?.unwrap_or_default().0,
+                    };
+                    Some((items, probe_etag))
+                }
+            }
+        } else {
+            api.all(list, etag).await?
+        };
+        let file = match (read, before) {
+            (None, Some(before)) => before.clone(),
+            (None, None) => {
+                return Err(DataError::Source(SourceError::Invalid {
+                    url: base.clone(),
+                    message: format!("{}: 304 to a request without an ETag", kind.name),
+                }));
+            }
+            (Some((items, etag)), _) => {
+                if kind.name == "pulls" {
+                    pulls_changed = Some(items.clone());
+                }
+                changed.push(kind.name.to_owned());
+                write_items(
+                    store,
+                    &layout.data_file(owner, name, now, kind.name),
+                    &items,
+                    etag,
+                )
+                .await?
+            }
+        };
+        kinds.insert(kind.name.to_owned(), file);
+    }
+
+    // Reviews of the pull requests updated since the previous snapshot.
+    let before = previous.as_ref().and_then(|p| p.kinds.get(REVIEWS));
+    let reviews = match (pulls_changed, before) {
+        (None, Some(before)) => before.clone(),
+        (pulls, before) => {
+            let pulls = match pulls {
+                Some(pulls) => pulls,
+                None => read_items(store, &kinds["pulls"].key).await?,
+            };
+            let since = previous.as_ref().filter(|_| !full).map(|p| p.fetched_at);
+            let updated: Vec<u64> = pulls
+                .iter()
+                .filter(|p| since.is_none_or(|since| updated_at(p).is_some_and(|t| t >= since)))
+                .filter_map(|p| p["number"].as_u64())
+                .collect();
+            let mut items = match (before, since) {
+                (Some(file), Some(_)) => read_items(store, &file.key).await?,
+                _ => Vec::new(),
+            };
+            items.retain(|r| pull_number(r).is_none_or(|n| !updated.contains(&n)));
+            for number in &updated {
+                let path = format!("{base}/pulls/{number}/reviews?per_page=100");
+                items.extend(api.all(path, None).await?.unwrap_or_default().0);
+            }
+            changed.push(REVIEWS.to_owned());
+            write_items(
+                store,
+                &layout.data_file(owner, name, now, REVIEWS),
+                &items,
+                None,
+            )
+            .await?
+        }
+    };
+    kinds.insert(REVIEWS.to_owned(), reviews);
+
+    let items = kinds.values().map(|f| f.items).sum();
+    let index_key = if let (true, Some(previous)) = (changed.is_empty(), previous_key) {
+        previous.to_owned()
+    } else {
+        let index = DataIndex {
+            schema: RECORD_SCHEMA,
+            repository: format!("{owner}/{name}"),
+            fetched_at: now,
+            full_at: if full {
+                now
+            } else {
+                previous.as_ref().map_or(now, |p| p.full_at)
+            },
+            kinds,
+        };
+        let key = layout.data_index(owner, name, now);
+        store.put_json(&key, &index).await?;
+        key
+    };
+    Ok(DataSummary {
+        index: Some(index_key),
+        items,
+        changed,
+        requests: api.requests,
+        not_modified: api.not_modified,
+        error: None,
+    })
+}
+
+fn updated_at(item: &Value) -> Option<Timestamp> {
+    item["updated_at"].as_str()?.parse().ok()
+}
+
+/// The pull request a review belongs to (from its `pull_request_url`).
+fn pull_number(review: &Value) -> Option<u64> {
+    review["pull_request_url"]
+        .as_str()?
+        .rsplit('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `old` with every item of `fresh` put in by `id` (replacing the old version).
+fn merge(old: Vec<Value>, fresh: Vec<Value>) -> Vec<Value> {
+    let mut by_id: BTreeMap<String, Value> =
+        old.into_iter().map(|v| (v["id"].to_string(), v)).collect();
+    for item in fresh {
+        by_id.insert(item["id"].to_string(), item);
+    }
+    by_id.into_values().collect()
+}
+
+/// Writes `items` as zstd-compressed JSON Lines, sorted by `id`.
+async fn write_items(
+    store: &dyn Store,
+    key: &str,
+    items: &[Value],
+    etag: Option<String>,
+) -> Result<DataFile, DataError> {
+    let mut sorted: Vec<&Value> = items.iter().collect();
+    sorted.sort_by_key(|v| v["id"].as_u64().unwrap_or(0));
+    let mut lines = Vec::new();
+    for item in sorted {
+        serde_json::to_writer(&mut lines, item).expect("JSON values serialise");
+        lines.push(b'\n');
+    }
+    let compressed = zstd::encode_all(lines.as_slice(), 3).map_err(|e| DataError::Unreadable {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut digest = ObjectDigest::default();
+    digest.update(&compressed);
+    let receipt = digest.finish();
+    store.put(key, compressed.into()).await?;
+    Ok(DataFile {
+        key: key.to_owned(),
+        items: items.len() as u64,
+        size: receipt.size,
+        sha256: receipt.sha256,
+        etag,
+    })
+}
+
+/// The items of a JSON Lines (zstd) file written by [`write_items`].
+async fn read_items(store: &dyn Store, key: &str) -> Result<Vec<Value>, DataError> {
+    let unreadable = |reason: String| DataError::Unreadable {
+        key: key.to_owned(),
+        reason,
+    };
+    let bytes = store
+        .get(key)
+        .await?
+        .ok_or_else(|| unreadable("missing".into()))?;
+    let text = zstd::decode_all(&bytes[..]).map_err(|e| unreadable(e.to_string()))?;
+    text.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).map_err(|e| unreadable(e.to_string())))
+        .collect()
+}
