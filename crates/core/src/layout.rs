@@ -6,6 +6,7 @@
 //! <prefix>repos/<owner>/<repo>/latest.json                              newest good backup
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/<kind>.jsonl.zst            issues, pulls… (zstd JSON Lines)
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/index.json                  that data snapshot
+//! <prefix>repos/<owner>/<repo>/assets/<asset-id>                        a release asset, stored once
 //! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
 //! <prefix>runs/<run-id>/enqueued.json                                   written once all was enqueued
 //! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
@@ -108,6 +109,12 @@ impl Layout {
             self.repo_dir(owner, repo),
             stamp(at)
         )
+    }
+
+    /// A release asset's bytes, by GitHub's asset id (an asset's content never changes
+    /// under its id: a re-upload gets a new one).
+    pub fn asset(&self, owner: &str, repo: &str, id: u64) -> String {
+        format!("{}assets/{id}", self.repo_dir(owner, repo))
     }
 
     /// One snapshot's index of a repository's data beyond git.

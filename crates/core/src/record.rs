@@ -104,6 +104,10 @@ pub struct DataIndex {
     /// When every kind was last read whole (not `since=`): deletions show then.
     pub full_at: Timestamp,
     pub kinds: std::collections::BTreeMap<String, DataFile>,
+    /// Release asset files by GitHub's asset id (`repos/<o>/<r>/assets/<id>`), each
+    /// stored once and shared by every snapshot that lists it.
+    #[serde(default)]
+    pub assets: std::collections::BTreeMap<u64, DataFile>,
 }
 
 /// One kind's file in a [`DataIndex`].

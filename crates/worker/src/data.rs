@@ -9,13 +9,14 @@
 //! the previous snapshot is read and merged by `id`. Every [`FULL_REFRESH`] all kinds
 //! are read whole, so deletions show. A kind that did not change points at the
 //! previous snapshot's file; a snapshot where nothing changed is not written at all.
+//! Release assets are streamed from GitHub into the store once each, under their id.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::source::{Page, RepoData, SourceError};
-use repovault_core::ports::store::{ObjectDigest, Store, StoreError};
+use repovault_core::ports::store::{ObjectDigest, ObjectMetadata, Store, StoreError, meta};
 use repovault_core::{DataFile, DataIndex, DataSummary, Layout, RECORD_SCHEMA};
 use serde_json::Value;
 
@@ -277,6 +278,72 @@ pub(crate) async fn back_up_data(
     };
     kinds.insert(REVIEWS.to_owned(), reviews);
 
+    // Release assets: each stored once under its id, streamed from GitHub to the store.
+    let mut assets = previous
+        .as_ref()
+        .map(|p| p.assets.clone())
+        .unwrap_or_default();
+    if changed.iter().any(|k| k == "releases") {
+        let releases = read_items(store, &kinds["releases"].key).await?;
+        let listed: Vec<u64> = releases
+            .iter()
+            .flat_map(|r| r["assets"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["id"].as_u64())
+            .collect();
+        assets.retain(|id, _| listed.contains(id));
+        for id in listed {
+            if assets.contains_key(&id) {
+                continue;
+            }
+            let key = layout.asset(owner, name, id);
+            let file = match store.head(&key).await? {
+                Some(info) => DataFile {
+                    key,
+                    items: 1,
+                    size: info.size,
+                    sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
+                    etag: None,
+                },
+                None => {
+                    api.requests += 1;
+                    let body = source
+                        .download(&format!("{base}/releases/assets/{id}"))
+                        .await?;
+                    let receipt =
+                        match store.put_stream(&key, body, &ObjectMetadata::new()).await {
+                            Ok(receipt) => receipt,
+                            // Another backup of this repository stored it meanwhile.
+                            Err(StoreError::AlreadyExists { .. }) => {
+                                let info = store.head(&key).await?.ok_or_else(|| {
+                                    DataError::Unreadable {
+                                        key: key.clone(),
+                                        reason: "vanished after it was stored".into(),
+                                    }
+                                })?;
+                                repovault_core::ports::store::PutReceipt {
+                                    size: info.size,
+                                    sha256: info
+                                        .metadata
+                                        .get(meta::SHA256)
+                                        .cloned()
+                                        .unwrap_or_default(),
+                                }
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                    DataFile {
+                        key,
+                        items: 1,
+                        size: receipt.size,
+                        sha256: receipt.sha256,
+                        etag: None,
+                    }
+                }
+            };
+            assets.insert(id, file);
+        }
+    }
+
     let items = kinds.values().map(|f| f.items).sum();
     let index_key = if let (true, Some(previous)) = (changed.is_empty(), previous_key) {
         previous.to_owned()
@@ -291,6 +358,7 @@ pub(crate) async fn back_up_data(
                 previous.as_ref().map_or(now, |p| p.full_at)
             },
             kinds,
+            assets,
         };
         let key = layout.data_index(owner, name, now);
         store.put_json(&key, &index).await?;

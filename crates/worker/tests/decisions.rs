@@ -497,3 +497,53 @@ async fn when_the_data_cannot_be_read_the_git_backup_still_succeeds() {
     );
     assert!(data.index.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_assets_are_stored_once_and_shared_by_later_snapshots() {
+    let mut env = Env::new().await;
+    env.gh.add_metadata(
+        "acme",
+        "repo-000",
+        repovault_testkit::MetadataSpec {
+            releases: 2,
+            asset_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    let store = env.store.as_ref() as &dyn Store;
+    let index: repovault_core::DataIndex = store
+        .get_json(data.index.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(index.assets.len(), 2);
+    for file in index.assets.values() {
+        let bytes = store.get(&file.key).await.unwrap().unwrap();
+        assert_eq!((bytes.len() as u64, file.size), (1 << 20, 1 << 20));
+        let mut digest = repovault_core::ports::store::ObjectDigest::default();
+        digest.update(&bytes);
+        assert_eq!(digest.finish().sha256, file.sha256, "{}", file.key);
+    }
+    // A full read lists the releases again: their assets are not downloaded again.
+    let stored = store.list("repos/acme/repo-000/assets/").await.unwrap();
+    env.data_full_every = Duration::ZERO;
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    assert!(again.changed.iter().any(|k| k == "releases"), "{again:?}");
+    let store = env.store.as_ref() as &dyn Store;
+    assert_eq!(
+        store.list("repos/acme/repo-000/assets/").await.unwrap(),
+        stored
+    );
+    let index: repovault_core::DataIndex = store
+        .get_json(again.index.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(index.assets.len(), 2);
+    assert_eq!(again.requests, 7, "one request per kind, no download");
+}
