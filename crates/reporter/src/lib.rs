@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::store::{Store, StoreError};
-use repovault_core::{Layout, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target};
+use repovault_core::{
+    DataSummary, Layout, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target,
+};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -50,6 +52,9 @@ pub struct RepoReport {
     pub archive: Option<String>,
     pub size: Option<u64>,
     pub error: Option<String>,
+    /// The data beyond git: what it cost and, if it could not be completed, why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataSummary>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +66,15 @@ pub struct Totals {
     pub missing: usize,
     /// Bytes of the archives written in this run.
     pub bytes_stored: u64,
+    /// GitHub API requests spent on the data beyond git, and how many of them were
+    /// answered `304 Not Modified` (free of rate limit).
+    #[serde(default)]
+    pub data_requests: u64,
+    #[serde(default)]
+    pub data_not_modified: u64,
+    /// Repositories whose data could not be completed this run (retried next run).
+    #[serde(default)]
+    pub data_incomplete: usize,
 }
 
 /// `runs/<run>/report.json`.
@@ -261,6 +275,7 @@ pub async fn build(
                         error: Some(format!(
                             "its result record {key} is unreadable ({source}); back it up again (planner --repo {owner}/{name})"
                         )),
+                        data: None,
                     },
                 );
             }
@@ -285,6 +300,7 @@ pub async fn build(
                 archive: None,
                 size: None,
                 error: None,
+                data: None,
             },
         };
         count(&mut totals, &line);
@@ -330,10 +346,16 @@ fn line_for(record: &ResultRecord) -> RepoReport {
         archive: record.archive.as_ref().map(|a| a.key.clone()),
         size: record.archive.as_ref().map(|a| a.size),
         error: record.error.as_ref().map(|e| e.message.clone()),
+        data: record.data.clone(),
     }
 }
 
 fn count(totals: &mut Totals, line: &RepoReport) {
+    if let Some(data) = &line.data {
+        totals.data_requests += data.requests;
+        totals.data_not_modified += data.not_modified;
+        totals.data_incomplete += usize::from(data.error.is_some());
+    }
     match line.status {
         RepoStatus::Ok => {
             totals.ok += 1;
@@ -482,6 +504,49 @@ mod tests {
             Instant::now() - start < Duration::from_secs(10),
             "{:?}",
             Instant::now() - start
+        );
+    }
+
+    #[tokio::test]
+    async fn the_report_counts_data_requests_and_names_incomplete_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FsStore::new(dir.path());
+        let store: &dyn Store = &fs;
+        plan(store, "r1", "2026-11-22T02:00:00Z", &["api", "web"]).await;
+        let run: RunId = "r1".parse().unwrap();
+        for (name, requests, not_modified, error) in [
+            ("api", 7, 7, None),
+            ("web", 3, 0, Some("HTTP 502 from /repos/acme/web/issues")),
+        ] {
+            record(store, &run, name).await;
+            let key = Layout::new("").result(&run, "acme", name);
+            let mut r: ResultRecord = store.get_json(&key).await.unwrap().unwrap();
+            r.data = Some(DataSummary {
+                index: None,
+                items: 0,
+                changed: vec![],
+                requests,
+                not_modified,
+                error: error.map(str::to_owned),
+            });
+            store.put_json(&key, &r).await.unwrap();
+        }
+        let report = build(store, &target(dir.path()), &run, None).await.unwrap();
+        let t = report.totals;
+        assert_eq!(
+            (t.data_requests, t.data_not_modified, t.data_incomplete),
+            (10, 7, 1)
+        );
+        assert_eq!(
+            report.exit_code(),
+            0,
+            "incomplete data does not fail the run"
+        );
+        let md = markdown(&report);
+        assert!(md.contains("10 API request(s), 7 answered 304"), "{md}");
+        assert!(
+            md.contains("| acme/web | HTTP 502 from /repos/acme/web/issues |"),
+            "{md}"
         );
     }
 

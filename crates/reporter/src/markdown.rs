@@ -20,6 +20,13 @@ pub fn markdown(report: &Report) -> String {
     if let Some(dead) = report.dead_letters {
         let _ = writeln!(out, "- dead-letter queue: {dead} message(s)");
     }
+    if t.data_requests > 0 {
+        let _ = writeln!(
+            out,
+            "- data beyond git: {} API request(s), {} answered 304 (free of rate limit), {} repositor(ies) incomplete",
+            t.data_requests, t.data_not_modified, t.data_incomplete
+        );
+    }
     let _ = writeln!(
         out,
         "\n| planned | ok | unchanged | failed | missing | stored |"
@@ -35,6 +42,28 @@ pub fn markdown(report: &Report) -> String {
         t.missing,
         human_bytes(t.bytes_stored)
     );
+    let incomplete: Vec<_> = report
+        .repos
+        .iter()
+        .filter_map(|r| Some((r, r.data.as_ref()?.error.as_ref()?)))
+        .collect();
+    if !incomplete.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Data beyond git incomplete (tried again next run)\n"
+        );
+        let _ = writeln!(out, "| repository | reason |");
+        let _ = writeln!(out, "|---|---|");
+        for (r, reason) in incomplete {
+            let _ = writeln!(
+                out,
+                "| {}/{} | {} |",
+                r.owner,
+                r.name,
+                reason.replace('|', "\\|")
+            );
+        }
+    }
     let problems: Vec<_> = report
         .repos
         .iter()
