@@ -586,3 +586,69 @@ async fn a_dry_run_prune_decides_what_the_real_one_does_and_deletes_nothing() {
     assert!(!exists(layout.manifest("acme", "api", day(1))).await);
     assert!(exists(layout.archive("acme", "api", day(2))).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_data_beyond_git_can_be_shown_and_restored_with_the_repository() {
+    let gh = github().await;
+    org::standard_org(&gh, "acme", 1);
+    gh.add_metadata(
+        "acme",
+        "repo-000",
+        repovault_testkit::MetadataSpec {
+            issues: 12,
+            comments_per_issue: 1,
+            pulls: 3,
+            reviews_per_pull: 1,
+            releases: 1,
+            asset_bytes: 64 << 10,
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = repovault(work.path(), &["show", "issues", "acme/repo-000"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 15, "{stdout}");
+    assert!(
+        stdout.contains("#13 ") && stdout.contains("(pull request)"),
+        "{stdout}"
+    );
+
+    let to = work.path().join("restored");
+    let out = repovault(
+        work.path(),
+        &[
+            "restore",
+            "acme/repo-000",
+            "--to",
+            to.to_str().unwrap(),
+            "--metadata",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = |kind: &str| {
+        std::fs::read_to_string(to.join("data").join(format!("{kind}.jsonl")))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        (
+            lines("issues"),
+            lines("issue-comments"),
+            lines("pulls"),
+            lines("reviews"),
+            lines("releases")
+        ),
+        (15, 15, 3, 3, 1)
+    );
+    let assets: Vec<_> = std::fs::read_dir(to.join("data/assets")).unwrap().collect();
+    assert_eq!(assets.len(), 1);
+    let asset = assets[0].as_ref().unwrap().path();
+    assert_eq!(std::fs::metadata(asset).unwrap().len(), 64 << 10);
+    assert!(to.join("repo-000.git").join("HEAD").exists());
+}

@@ -411,3 +411,20 @@ pub fn owner_and_name(text: &str) -> Result<(String, String), InvalidConfig> {
         _ => Err(InvalidConfig(format!("{text:?}: expected OWNER/NAME"))),
     }
 }
+
+/// `--at`: `2026-11-20` (the end of that day, UTC) or a full timestamp.
+pub fn parse_at(text: &str) -> Result<jiff::Timestamp, InvalidConfig> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| {
+        InvalidConfig(format!(
+            "--at {text:?}: expected 2026-11-20 or 2026-11-20T14:00:00Z"
+        ))
+    })?;
+    let end = date
+        .at(23, 59, 59, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| InvalidConfig(e.to_string()))?;
+    Ok(end.timestamp())
+}

@@ -6,6 +6,7 @@ pub mod prune;
 pub mod report;
 pub mod restore;
 pub mod run;
+pub mod show;
 pub mod verify;
 pub mod work;
 

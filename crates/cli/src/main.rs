@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use repovault_cli::GlobalArgs;
-use repovault_cli::commands::{ls, plan, prune, report, restore, run, verify, work};
+use repovault_cli::commands::{ls, plan, prune, report, restore, run, show, verify, work};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +41,9 @@ enum Command {
     Prune(prune::PruneArgs),
     /// List backups, newest first.
     Ls(ls::LsArgs),
+    /// Print a repository's backed-up issues, pull requests, comments, reviews, labels,
+    /// milestones or releases.
+    Show(show::ShowArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
             Command::Restore(args) => restore::restore(args).await,
             Command::Prune(args) => prune::prune(args).await,
             Command::Ls(args) => ls::ls(args).await,
+            Command::Show(args) => show::show(args).await,
         }
     })
 }

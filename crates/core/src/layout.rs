@@ -39,7 +39,8 @@ pub fn stamp(at: Timestamp) -> String {
     at.strftime(STAMP_FORMAT).to_string()
 }
 
-fn parse_stamp(text: &str) -> Option<Timestamp> {
+/// Parses a `YYYYMMDDTHHMMSSZ` stamp.
+pub fn parse_stamp(text: &str) -> Option<Timestamp> {
     let civil = DateTime::strptime(STAMP_FORMAT, text).ok()?;
     Some(civil.to_zoned(TimeZone::UTC).ok()?.timestamp())
 }

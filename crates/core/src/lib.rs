@@ -31,7 +31,7 @@ pub mod retention;
 pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use github_host::GitHost;
 pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLocation, Target};
-pub use layout::{ArchiveKey, Layout, stamp};
+pub use layout::{ArchiveKey, Layout, parse_stamp, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
     ArchiveDigest, ArchiveRef, DataFile, DataIndex, DataSummary, LatestPointer, Manifest, Outcome,

@@ -87,8 +87,9 @@ const KINDS: &[Kind] = &[
 /// previous snapshot.
 const REVIEWS: &str = "reviews";
 
+/// Why a repository's data could not be backed up or read back.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DataError {
+pub enum DataError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -429,8 +430,48 @@ async fn write_items(
     })
 }
 
-/// The items of a JSON Lines (zstd) file written by [`write_items`].
-async fn read_items(store: &dyn Store, key: &str) -> Result<Vec<Value>, DataError> {
+/// The data snapshot of `owner/name` to read back: the newest at or before `at`, or
+/// without `at` the one `latest.json` names. Returns its key and index.
+pub async fn snapshot_at(
+    store: &dyn Store,
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    at: Option<Timestamp>,
+) -> Result<Option<(String, DataIndex)>, DataError> {
+    let key = match at {
+        None => store
+            .get_json::<repovault_core::LatestPointer>(&layout.latest(owner, name))
+            .await?
+            .and_then(|l| l.data),
+        Some(at) => {
+            let dir = format!("{}data/", layout.repo_dir(owner, name));
+            store
+                .list(&dir)
+                .await?
+                .into_iter()
+                .filter_map(|o| {
+                    let stamp = o.key.strip_prefix(&dir)?.strip_suffix("/index.json")?;
+                    let t = repovault_core::parse_stamp(stamp)?;
+                    (t <= at).then_some((t, o.key))
+                })
+                .max()
+                .map(|(_, key)| key)
+        }
+    };
+    let Some(key) = key else { return Ok(None) };
+    let index = store
+        .get_json(&key)
+        .await?
+        .ok_or_else(|| DataError::Unreadable {
+            key: key.clone(),
+            reason: "missing".into(),
+        })?;
+    Ok(Some((key, index)))
+}
+
+/// The items of a JSON Lines (zstd) file of a data snapshot.
+pub async fn read_items(store: &dyn Store, key: &str) -> Result<Vec<Value>, DataError> {
     let unreadable = |reason: String| DataError::Unreadable {
         key: key.to_owned(),
         reason,

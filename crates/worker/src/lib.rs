@@ -61,7 +61,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 pub use allow::AllowList;
-pub use data::FULL_REFRESH as DATA_FULL_REFRESH;
+pub use data::{DataError, FULL_REFRESH as DATA_FULL_REFRESH, read_items, snapshot_at};
 use job::Disposition;
 pub use work_dir::claim_work_dir;
 

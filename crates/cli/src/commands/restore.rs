@@ -11,7 +11,7 @@ use repovault_core::{GitHost, Layout};
 use repovault_git::GitCredentials;
 use repovault_git::verify::check_archive;
 
-use crate::args::{FromArgs, owner_and_name};
+use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::exit::InvalidConfig;
 use crate::wiring::{load_secret, open_store};
 
@@ -33,6 +33,11 @@ pub struct RestoreArgs {
     /// Restore this archive key exactly.
     #[arg(long, value_name = "KEY")]
     pub archive: Option<String>,
+    /// Also write the repository's data beyond git (issues, pull requests…) from the
+    /// backup at or before the same time into `<DIR>/data/` as JSON Lines, with its
+    /// release assets in `<DIR>/data/assets/`.
+    #[arg(long)]
+    pub metadata: bool,
     /// Then push every ref to this remote (`git push --mirror`, no hooks run). The
     /// token for it comes from REPOVAULT_PUSH_TOKEN (or --push-token-file), never from
     /// the backup token, and is sent to this URL's host only.
@@ -110,6 +115,13 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             args.to.join(format!("{name}.wiki.git")).display()
         );
     }
+    if args.metadata {
+        let to = args.to.join("data");
+        match restore_data(store.as_ref(), &layout, &owner, &name, at, &to).await? {
+            Some(items) => println!("data: {items} item(s) in {}", to.display()),
+            None => println!("data: none backed up"),
+        }
+    }
     if let Some(url) = &args.push_to {
         // A URL gets the push token, scoped to its host; a local path needs none.
         let creds = if url.contains("://") {
@@ -130,23 +142,48 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_at(text: &str) -> Result<Timestamp, InvalidConfig> {
-    if let Ok(t) = text.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    let date: jiff::civil::Date = text.parse().map_err(|_| {
-        InvalidConfig(format!(
-            "--at {text:?}: expected 2026-11-20 or 2026-11-20T14:00:00Z"
-        ))
-    })?;
-    let end = date
-        .at(23, 59, 59, 0)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|e| InvalidConfig(e.to_string()))?;
-    Ok(end.timestamp())
-}
-
 fn absolute_parent(path: &Path) -> anyhow::Result<PathBuf> {
     let absolute = std::path::absolute(path)?;
     Ok(absolute.parent().map(Path::to_owned).unwrap_or(absolute))
+}
+
+/// Writes the data snapshot of `owner/name` (the one `at` selects) into `to`: one JSON
+/// Lines file per kind, the index, and the release assets. Returns the item count.
+async fn restore_data(
+    store: &dyn repovault_core::ports::store::Store,
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    at: Option<Timestamp>,
+    to: &Path,
+) -> anyhow::Result<Option<u64>> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let Some((_, index)) = repovault_worker::snapshot_at(store, layout, owner, name, at).await?
+    else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(to.join("assets"))?;
+    let mut total = 0;
+    for (kind, file) in &index.kinds {
+        let mut lines = Vec::new();
+        for item in repovault_worker::read_items(store, &file.key).await? {
+            serde_json::to_writer(&mut lines, &item)?;
+            lines.push(b'\n');
+            total += 1;
+        }
+        std::fs::write(to.join(format!("{kind}.jsonl")), lines)?;
+    }
+    for (id, file) in &index.assets {
+        let Some(mut body) = store.get_stream(&file.key).await? else {
+            bail!("release asset {} is missing", file.key);
+        };
+        let mut out = tokio::fs::File::create(to.join("assets").join(id.to_string())).await?;
+        while let Some(chunk) = body.next().await {
+            out.write_all(&chunk?).await?;
+        }
+        out.flush().await?;
+    }
+    std::fs::write(to.join("index.json"), serde_json::to_vec_pretty(&index)?)?;
+    Ok(Some(total))
 }

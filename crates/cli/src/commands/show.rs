@@ -1,0 +1,117 @@
+//! `repovault show KIND OWNER/NAME`: a repository's backed-up issues, pull requests,
+//! comments, reviews, labels, milestones or releases, one line each.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Args;
+use repovault_core::Layout;
+use serde_json::Value;
+
+use crate::args::{FromArgs, owner_and_name, parse_at};
+use crate::wiring::open_store;
+
+/// What `show` can list: the files of a data snapshot.
+const KINDS: &[&str] = &[
+    "issues",
+    "issue-comments",
+    "pulls",
+    "reviews",
+    "review-comments",
+    "labels",
+    "milestones",
+    "releases",
+];
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// issues, issue-comments, pulls, reviews, review-comments, labels, milestones or
+    /// releases.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
+    pub kind: String,
+    #[arg(value_name = "OWNER/NAME")]
+    pub repo: String,
+    /// The newest backup at or before this time [default: the latest].
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
+    /// Print the objects as GitHub wrote them (JSON Lines) instead of one line each.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub from: FromArgs,
+}
+
+pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let (owner, name) = owner_and_name(&args.repo)?;
+    let at = args.at.as_deref().map(parse_at).transpose()?;
+    for target in args.from.targets()? {
+        let store = open_store(&target, &args.from.s3).await?;
+        let layout = Layout::new(&target.prefix);
+        let Some((key, index)) =
+            repovault_worker::snapshot_at(store.as_ref(), &layout, &owner, &name, at).await?
+        else {
+            continue;
+        };
+        let Some(file) = index.kinds.get(&args.kind) else {
+            bail!("{key} has no {}", args.kind);
+        };
+        let items = repovault_worker::read_items(store.as_ref(), &file.key).await?;
+        eprintln!(
+            "{} {} of {owner}/{name} as of {}",
+            items.len(),
+            args.kind,
+            index.fetched_at
+        );
+        for item in &items {
+            if args.json {
+                println!("{item}");
+            } else {
+                println!("{}", line(&args.kind, item));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    bail!("no backup of {owner}/{name}'s data beyond git matches")
+}
+
+/// One readable line for an item of `kind`.
+fn line(kind: &str, item: &Value) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let first_line = |v: &Value| text(v).lines().next().unwrap_or_default().to_owned();
+    let who = text(&item["user"]["login"]);
+    match kind {
+        "issues" | "pulls" => {
+            let pr = if item.get("pull_request").is_some() || kind == "pulls" {
+                " (pull request)"
+            } else {
+                ""
+            };
+            format!(
+                "#{} [{}] {}{pr} by {who}, {} comment(s)",
+                item["number"],
+                text(&item["state"]),
+                text(&item["title"]),
+                item["comments"].as_u64().unwrap_or(0)
+            )
+        }
+        "labels" => format!("{} #{}", text(&item["name"]), text(&item["color"])),
+        "milestones" => format!("{} [{}]", text(&item["title"]), text(&item["state"])),
+        "releases" => format!(
+            "{} {} ({} asset(s))",
+            text(&item["tag_name"]),
+            text(&item["name"]),
+            item["assets"].as_array().map_or(0, Vec::len)
+        ),
+        "reviews" => format!(
+            "{} {}: {}",
+            text(&item["state"]),
+            who,
+            first_line(&item["body"])
+        ),
+        _ => format!(
+            "{} {who}: {}",
+            text(&item["updated_at"]),
+            first_line(&item["body"])
+        ),
+    }
+}
