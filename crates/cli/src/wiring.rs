@@ -103,20 +103,36 @@ pub fn allow_list<'a>(
 /// One GitHub client per API URL, shared by every job on it.
 pub type GitHubs = HashMap<String, Arc<GitHubSource>>;
 
-/// Opens a client for each distinct API URL.
+/// Opens a client for each distinct API URL, set up by `role` ([`for_planner`] or
+/// [`for_workers`]).
 pub fn open_githubs<'a>(
     api_urls: impl IntoIterator<Item = &'a str>,
     token: Option<&Secret>,
+    role: fn(GitHubSource) -> GitHubSource,
 ) -> anyhow::Result<GitHubs> {
     let mut githubs = GitHubs::new();
     for api_url in api_urls {
         if !githubs.contains_key(api_url) {
             let github =
                 GitHubSource::new(api_url, token).with_context(|| format!("api-url {api_url}"))?;
-            githubs.insert(api_url.to_owned(), Arc::new(github));
+            githubs.insert(api_url.to_owned(), Arc::new(role(github)));
         }
     }
     Ok(githubs)
+}
+
+/// The planner sits out any rate-limit wait (up to an hour): the listing must finish.
+pub fn for_planner(github: GitHubSource) -> GitHubSource {
+    github
+}
+
+/// A worker reads a repository's data beyond git: it never holds a job for a long
+/// rate-limit wait (the data part is recorded incomplete and the next run continues)
+/// and leaves 5% of the budget to the planner.
+pub fn for_workers(github: GitHubSource) -> GitHubSource {
+    github
+        .max_rate_limit_wait(Duration::from_secs(300))
+        .reserve(0.05)
 }
 
 /// Connects to the SQS queue and its dead-letter queue.

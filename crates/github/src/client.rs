@@ -17,6 +17,8 @@ use crate::rate_limit;
 
 /// Attempts for one request on 5xx or transport errors.
 const MAX_ATTEMPTS: u32 = 4;
+/// Requests at once per client unless configured.
+const DEFAULT_IN_FLIGHT: usize = 4;
 
 /// The GitHub REST API as a repository source.
 #[derive(Debug)]
@@ -25,7 +27,11 @@ pub struct GitHubSource {
     api_url: String,
     authenticated: bool,
     max_rate_limit_wait: Duration,
-    /// Set when the quota ran out on a successful response: the next request waits.
+    /// Share of the rate limit left to other roles (see `rate_limit::pace`).
+    reserve: f64,
+    /// At most this many requests at once (GitHub's secondary limits punish more).
+    in_flight: tokio::sync::Semaphore,
+    /// Set from a response's rate-limit headers: the next request waits until then.
     paused_until: Mutex<Option<Instant>>,
 }
 
@@ -62,13 +68,31 @@ impl GitHubSource {
             api_url: api_url.trim_end_matches('/').to_owned(),
             authenticated: token.is_some(),
             max_rate_limit_wait: Duration::from_secs(3600),
+            reserve: 0.0,
+            in_flight: tokio::sync::Semaphore::new(DEFAULT_IN_FLIGHT),
             paused_until: Mutex::new(None),
         })
     }
 
     /// Rate-limit waits longer than this fail with a retryable error instead.
+    /// The longest rate-limit wait to sit out; a longer one is a retryable
+    /// [`SourceError::RateLimited`] (a worker gives up on the data part and the next run
+    /// continues, rather than holding a job for an hour).
     pub fn max_rate_limit_wait(mut self, max: Duration) -> Self {
         self.max_rate_limit_wait = max;
+        self
+    }
+
+    /// Leaves `share` (0..1) of the rate limit to other roles: at that level this
+    /// client waits for the reset (workers keep a reserve for the planner).
+    pub fn reserve(mut self, share: f64) -> Self {
+        self.reserve = share.clamp(0.0, 0.9);
+        self
+    }
+
+    /// At most `n` API requests at once from this client.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.in_flight = tokio::sync::Semaphore::new(n.max(1));
         self
     }
 
@@ -115,8 +139,12 @@ impl GitHubSource {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.wait_if_paused().await;
-            let (status, headers, body) = match self.send(path, request_headers).await {
+            self.wait_if_paused(path).await?;
+            let sent = {
+                let _slot = self.in_flight.acquire().await.expect("never closed");
+                self.send(path, request_headers).await
+            };
+            let (status, headers, body) = match sent {
                 Ok(parts) => parts,
                 Err(message) if attempt < MAX_ATTEMPTS => {
                     tracing::warn!(url = %self.url(path), %message, attempt, "GitHub request failed; retrying");
@@ -139,10 +167,11 @@ impl GitHubSource {
                 });
             }
             if status.is_success() {
-                if let Some(pause) = rate_limit::pause_after_success(&headers, now_epoch()) {
-                    tracing::warn!(
-                        pause_secs = pause.as_secs(),
-                        "GitHub rate limit quota used up; pausing until it resets"
+                if let Some(pause) = rate_limit::pace(&headers, now_epoch(), self.reserve) {
+                    tracing::debug!(
+                        pause_ms = pause.as_millis() as u64,
+                        remaining = ?rate_limit::remaining(&headers),
+                        "pacing GitHub requests to the rate limit"
                     );
                     *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(Instant::now() + pause);
@@ -197,7 +226,7 @@ impl GitHubSource {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.wait_if_paused().await;
+            self.wait_if_paused(path).await?;
             let response = match self
                 .octocrab
                 ._get_with_headers(path, Some(request_headers.clone()))
@@ -246,15 +275,20 @@ impl GitHubSource {
         }
     }
 
-    async fn wait_if_paused(&self) {
-        let until = self
-            .paused_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+    /// Sits out a pause the rate limit asked for, unless it is longer than this
+    /// client waits: then the pause stays for the next caller and this one gets
+    /// [`SourceError::RateLimited`].
+    async fn wait_if_paused(&self, path: &str) -> Result<(), SourceError> {
+        let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(until) = until {
+            let wait = until.saturating_duration_since(Instant::now());
+            if wait > self.max_rate_limit_wait {
+                tracing::warn!(url = %self.url(path), wait_secs = wait.as_secs(), "rate limit: not waiting that long");
+                return Err(SourceError::RateLimited { wait });
+            }
             tokio::time::sleep_until(until).await;
         }
+        Ok(())
     }
 
     fn error_for(&self, path: &str, status: StatusCode, body: &str) -> SourceError {

@@ -25,10 +25,21 @@ pub(crate) fn remaining(headers: &HeaderMap) -> Option<u64> {
 
 /// After a successful response: how long to pause before the next request, when the
 /// quota is used up.
-pub(crate) fn pause_after_success(headers: &HeaderMap, now_epoch: u64) -> Option<Duration> {
-    (remaining(headers) == Some(0))
-        .then(|| until_reset(headers, now_epoch))
-        .flatten()
+/// How long to hold the next request after a success, from its rate-limit headers:
+/// until the reset when no more than `reserve` (a share of the limit, kept for other
+/// roles such as the planner) remains; once less than a quarter remains, the time to
+/// the reset spread over what is left; else not at all. Every process reading the
+/// token's headers paces itself the same way, so a fleet shares the budget.
+pub(crate) fn pace(headers: &HeaderMap, now_epoch: u64, reserve: f64) -> Option<Duration> {
+    let remaining = remaining(headers)?;
+    let until = until_reset(headers, now_epoch)?;
+    let limit: u64 = header(headers, "x-ratelimit-limit").unwrap_or(remaining);
+    let reserve = (limit as f64 * reserve) as u64;
+    if remaining <= reserve {
+        return Some(until);
+    }
+    (remaining.saturating_mul(4) < limit)
+        .then(|| until / u32::try_from(remaining - reserve).unwrap_or(u32::MAX))
 }
 
 /// For a `403`/`429`: how long to wait if it is a rate limit, `None` if it is a real
@@ -77,11 +88,36 @@ mod tests {
             wait_for(StatusCode::FORBIDDEN, &h, "", 1000),
             Some(Duration::from_secs(11))
         );
-        assert_eq!(pause_after_success(&h, 1000), Some(Duration::from_secs(11)));
+        assert_eq!(pace(&h, 1000, 0.0), Some(Duration::from_secs(11)));
         // A reset already in the past still waits a moment.
         assert_eq!(
             wait_for(StatusCode::FORBIDDEN, &h, "", 2000),
             Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn pacing_spreads_the_last_quarter_and_keeps_the_reserve() {
+        let at = |remaining: &str| {
+            headers(&[
+                ("x-ratelimit-limit", "1000"),
+                ("x-ratelimit-remaining", remaining),
+                ("x-ratelimit-reset", "1099"),
+            ])
+        };
+        // Plenty left: no pause.
+        assert_eq!(pace(&at("900"), 1000, 0.05), None);
+        assert_eq!(pace(&at("251"), 1000, 0.05), None);
+        // A quarter left: 100 s to the reset spread over 200 - 50 requests.
+        assert_eq!(
+            pace(&at("200"), 1000, 0.05),
+            Some(Duration::from_secs(100) / 150)
+        );
+        // Down to the reserve: wait for the reset (the planner may still go on).
+        assert_eq!(pace(&at("50"), 1000, 0.05), Some(Duration::from_secs(100)));
+        assert_eq!(
+            pace(&at("50"), 1000, 0.0),
+            Some(Duration::from_secs(100) / 50)
         );
     }
 
@@ -116,6 +152,6 @@ mod tests {
             None
         );
         assert_eq!(wait_for(StatusCode::NOT_FOUND, &h, "", 0), None);
-        assert_eq!(pause_after_success(&h, 0), None);
+        assert_eq!(pace(&h, 0, 0.0), None);
     }
 }

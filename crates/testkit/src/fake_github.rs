@@ -5,8 +5,10 @@
 //! Faithful where repovault depends on it:
 //! - repository objects with GitHub's field names; `per_page`/`page` pagination with
 //!   absolute `Link` URLs (`/organizations/<id>/repos?...` as GitHub writes them);
-//! - `x-ratelimit-*` headers on every API response; primary (`403`, remaining 0,
-//!   `x-ratelimit-reset`) and secondary (`403` + `retry-after`) limits on demand;
+//! - `x-ratelimit-*` headers on every API response, draining with each counted request
+//!   (a `304` is free) and resetting each window; past the limit, GitHub's primary
+//!   `403` until the reset; primary and secondary (`403` + `retry-after`) limits also
+//!   on demand;
 //! - `401 Bad credentials`, `404 Not Found` bodies; private repositories visible only
 //!   with the token, over the API and over git (`401` + `WWW-Authenticate` without it);
 //! - optional `/api/v3` prefix, as GitHub Enterprise serves the API.
@@ -51,6 +53,11 @@ pub struct FakeGitHubOptions {
     pub host: Option<String>,
     /// Host name written into URLs (clone URLs, `Link`s) instead of the bound address.
     pub public_host: Option<String>,
+    /// Requests the token may make per window (GitHub's 5,000 when `None`); past it,
+    /// GitHub's primary rate-limit `403` until the window resets.
+    pub rate_limit: Option<u64>,
+    /// The rate-limit window (an hour when `None`).
+    pub rate_window: Option<Duration>,
 }
 
 /// The login the token belongs to.
@@ -82,6 +89,11 @@ impl FakeGitHub {
             },
             root: root_dir,
             base_url: public,
+            rate_limit: options.rate_limit.unwrap_or(5000),
+            rate_window: options.rate_window.unwrap_or(Duration::from_secs(3600)),
+            started_epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);

@@ -39,13 +39,19 @@ struct Env {
     target: Target,
     dir: tempfile::TempDir,
     data_full_every: Duration,
+    /// The longest rate-limit wait the worker's GitHub client sits out.
+    data_max_wait: Duration,
 }
 
 impl Env {
     async fn new() -> Env {
+        Env::with(FakeGitHubOptions::default()).await
+    }
+
+    async fn with(options: FakeGitHubOptions) -> Env {
         let gh = FakeGitHub::start(FakeGitHubOptions {
             token: Some(TOKEN.into()),
-            ..Default::default()
+            ..options
         })
         .await
         .unwrap();
@@ -59,6 +65,7 @@ impl Env {
             target,
             dir,
             data_full_every: repovault_worker::DATA_FULL_REFRESH,
+            data_max_wait: Duration::from_secs(60),
         }
     }
 
@@ -108,7 +115,8 @@ impl Env {
         let mut allow = AllowList::new();
         let api =
             repovault_github::GitHubSource::new(&self.gh.api_url(), Some(&Secret::new(TOKEN)))
-                .unwrap();
+                .unwrap()
+                .max_rate_limit_wait(self.data_max_wait);
         allow.allow(
             self.target.clone(),
             self.store.clone() as Arc<dyn Store>,
@@ -546,4 +554,38 @@ async fn release_assets_are_stored_once_and_shared_by_later_snapshots() {
         .unwrap();
     assert_eq!(index.assets.len(), 2);
     assert_eq!(again.requests, 7, "one request per kind, no download");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_that_runs_out_leaves_the_data_incomplete_and_the_next_run_completes() {
+    // Eight requests every three seconds: less than one full read takes.
+    let mut env = Env::with(FakeGitHubOptions {
+        rate_limit: Some(8),
+        rate_window: Some(Duration::from_secs(3)),
+        ..Default::default()
+    })
+    .await;
+    with_data(&env);
+    env.data_max_wait = Duration::from_millis(100);
+    let (summary, _) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "the git backup does not wait for the data");
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    let error = data.error.as_deref().unwrap_or_default();
+    assert!(error.contains("rate limited"), "{data:?}");
+    assert!(
+        env.gh.stats().rate_limited <= 1,
+        "hammered a 403: {:?}",
+        env.gh.stats()
+    );
+
+    // Allowed to wait for the window to reset, the next backup completes.
+    env.data_max_wait = Duration::from_secs(10);
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    assert!(data.error.is_none(), "{data:?}");
+    assert_eq!(data.items, 34 + 68 + 4 + 8 + 8 + 2 + 1 + 1);
+    assert!(env.gh.stats().rate_limited <= 2, "{:?}", env.gh.stats());
 }

@@ -10,7 +10,7 @@ use repovault_core::ports::queue::Queue;
 use repovault_planner::{PlannerConfig, PlannerDeps};
 
 use crate::args::{S3Args, SelectArgs};
-use crate::wiring::{load_token, open_githubs, open_queue, open_targets, sources_of};
+use crate::wiring::{for_planner, load_token, open_githubs, open_queue, open_targets, sources_of};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -58,6 +58,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             &open_githubs(
                 config.jobs.iter().map(|j| j.api_url.as_str()),
                 token.as_ref(),
+                for_planner,
             )?,
         ),
         targets: open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?,

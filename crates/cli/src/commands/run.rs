@@ -18,7 +18,9 @@ use repovault_worker::{WorkerConfig, WorkerDeps};
 use crate::args::{S3Args, SelectArgs};
 use crate::commands::shutdown_signal;
 use crate::progress::ProgressLine;
-use crate::wiring::{allow_list, load_token, open_githubs, open_targets, sources_of};
+use crate::wiring::{
+    allow_list, for_planner, for_workers, load_token, open_githubs, open_targets, sources_of,
+};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -57,12 +59,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ));
     let progress = Arc::new(Progress::default());
 
-    let githubs = open_githubs(
-        config.jobs.iter().map(|j| j.api_url.as_str()),
-        token.as_ref(),
-    )?;
+    let api_urls = || config.jobs.iter().map(|j| j.api_url.as_str());
     let planner_deps = PlannerDeps {
-        sources: sources_of(&config.jobs, &githubs),
+        sources: sources_of(
+            &config.jobs,
+            &open_githubs(api_urls(), token.as_ref(), for_planner)?,
+        ),
         targets: targets.clone(),
         queue: queue.clone() as Arc<dyn Queue>,
     };
@@ -83,7 +85,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     worker_cfg.retry = config.retry;
     let allow = allow_list(
         &targets,
-        &githubs,
+        &open_githubs(api_urls(), token.as_ref(), for_workers)?,
         config
             .jobs
             .iter()

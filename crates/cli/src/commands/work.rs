@@ -19,7 +19,7 @@ use crate::args::{
 };
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{allow_list, load_token, open_githubs, open_queue, open_targets};
+use crate::wiring::{allow_list, for_workers, load_token, open_githubs, open_queue, open_targets};
 
 #[derive(Debug, Args)]
 pub struct WorkArgs {
@@ -153,7 +153,11 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.shutdown_grace = args.shutdown_grace;
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
     let stores = open_targets(targets.iter(), &args.s3).await?;
-    let githubs = open_githubs(entries.iter().map(|(_, _, a)| a.as_str()), token.as_ref())?;
+    let githubs = open_githubs(
+        entries.iter().map(|(_, _, a)| a.as_str()),
+        token.as_ref(),
+        for_workers,
+    )?;
     let mut deps = WorkerDeps::new(
         Arc::new(queue) as Arc<dyn Queue>,
         allow_list(

@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         port: args.port,
         host: Some(args.host),
         public_host: args.public_host,
+        ..Default::default()
     })
     .await?;
     let mut names = org::showcase_org(&github, &args.org, args.repos);

@@ -18,8 +18,6 @@ use super::TOKEN_USER;
 use super::state::{ApiFault, Inner, OwnerKind, RepoEntry, Shared};
 
 const DOCS: &str = "https://docs.github.com/rest";
-/// The window every quota resets on: an hour after the fake started.
-const WINDOW_SECS: u64 = 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Auth {
@@ -133,13 +131,24 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         .is_some_and(|v| v.contains("application/octet-stream"));
     let mut inner = shared.lock();
     inner.stats.api_requests += 1;
-    let limit = if auth == Auth::Token { 5000 } else { 60 };
-    // Conditional requests answered 304 do not count against the limit, as on GitHub.
-    let used = inner.stats.api_requests - inner.stats.api_not_modified;
+    let (limit, who) = if auth == Auth::Token {
+        (shared.rate_limit, 0)
+    } else {
+        (60, 1)
+    };
+    let window_secs = shared.rate_window.as_secs().max(1);
+    let window = now_epoch().saturating_sub(shared.started_epoch) / window_secs;
+    if window != inner.window {
+        inner.window = window;
+        inner.window_used = [0, 0];
+    }
+    // Conditional requests answered 304 are taken back below: they do not count.
+    inner.window_used[who] += 1;
+    let used = inner.window_used[who];
     let mut quota = Quota {
         limit,
         remaining: limit.saturating_sub(used),
-        reset: now_epoch() / WINDOW_SECS * WINDOW_SECS + WINDOW_SECS,
+        reset: shared.started_epoch + (window + 1) * window_secs,
         used,
     };
     if auth == Auth::Bad {
@@ -152,6 +161,10 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
     }
     if let Some(fault) = inner.api_faults.pop_front() {
         return fault_response(&mut inner, fault, &mut quota);
+    }
+    if used > limit {
+        let reset_after = std::time::Duration::from_secs(quota.reset.saturating_sub(now_epoch()));
+        return fault_response(&mut inner, ApiFault::Primary { reset_after }, &mut quota);
     }
     let Some(route) = path.strip_prefix(shared.api_prefix.as_str()) else {
         return not_found(&quota);
@@ -206,6 +219,7 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
     };
     if response.status() == StatusCode::NOT_MODIFIED {
         inner.stats.api_not_modified += 1;
+        inner.window_used[who] -= 1;
     }
     response
 }

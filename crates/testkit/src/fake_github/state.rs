@@ -14,6 +14,11 @@ pub(crate) struct Shared {
     pub root: PathBuf,
     /// `http://host:port`, used in every URL the fake writes.
     pub base_url: String,
+    /// Requests a token may make per window (GitHub: 5,000 an hour); anonymous: 60.
+    pub rate_limit: u64,
+    pub rate_window: std::time::Duration,
+    /// When the first window began (UNIX seconds).
+    pub started_epoch: u64,
     pub inner: Mutex<Inner>,
 }
 
@@ -162,6 +167,10 @@ pub(crate) struct Inner {
     pub slow_any: Option<(u32, Duration)>,
     /// Every n-th pack fetch of any repository fails with the status: (n, status).
     pub every_nth_fetch: Option<(u64, u16)>,
+    /// The current rate-limit window's number, and the requests counted in it (token,
+    /// anonymous); a `304` is not counted.
+    pub window: u64,
+    pub window_used: [u64; 2],
     /// Pack fetches seen, for `every_nth_fetch`.
     pub fetches_seen: u64,
     /// Git requests of these repositories (lowercase `owner/name`) answered with a
