@@ -86,6 +86,9 @@ pub struct DataSummary {
     /// API requests made, and how many were answered `304 Not Modified`.
     pub requests: u64,
     pub not_modified: u64,
+    /// Kinds the token may not read (collaborators, webhooks… need admin rights).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_permitted: Vec<String>,
     /// Set when the data could not be completed: the index is the previous one, and
     /// the next backup tries again. The git backup is not affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +111,9 @@ pub struct DataIndex {
     /// stored once and shared by every snapshot that lists it.
     #[serde(default)]
     pub assets: std::collections::BTreeMap<u64, DataFile>,
+    /// Kinds the token may not read: recorded, not an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_permitted: Vec<String>,
 }
 
 /// One kind's file in a [`DataIndex`].

@@ -527,6 +527,7 @@ mod tests {
                 changed: vec![],
                 requests,
                 not_modified,
+                not_permitted: vec![],
                 error: error.map(str::to_owned),
             });
             store.put_json(&key, &r).await.unwrap();

@@ -175,6 +175,14 @@ impl FakeGitHub {
         repo.meta.comment(&api, &o, &n, number, body);
     }
 
+    /// Whether the token has admin rights on `owner/name` (collaborators, teams,
+    /// webhooks, deploy keys, rulesets): without, those answer `403`.
+    pub fn set_admin(&self, owner: &str, name: &str, admin: bool) {
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        repo.meta.admin_denied = !admin;
+    }
+
     /// Deletes issue `number` of `owner/name` and its comments.
     pub fn delete_issue(&self, owner: &str, name: &str, number: u64) {
         let mut inner = self.shared.lock();

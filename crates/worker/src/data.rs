@@ -36,51 +36,44 @@ struct Kind {
     probe: bool,
     /// Takes `since=`: after a change, only what changed is read.
     since: bool,
+    /// Readable only with admin rights: without them it is recorded "not permitted".
+    admin: bool,
+}
+
+const fn kind(name: &'static str, path: &'static str, probe: bool, since: bool) -> Kind {
+    Kind {
+        name,
+        path,
+        probe,
+        since,
+        admin: false,
+    }
+}
+
+const fn admin(name: &'static str, path: &'static str) -> Kind {
+    Kind {
+        name,
+        path,
+        probe: false,
+        since: false,
+        admin: true,
+    }
 }
 
 const KINDS: &[Kind] = &[
-    Kind {
-        name: "issues",
-        path: "issues?state=all",
-        probe: true,
-        since: true,
-    },
-    Kind {
-        name: "issue-comments",
-        path: "issues/comments",
-        probe: true,
-        since: true,
-    },
-    Kind {
-        name: "pulls",
-        path: "pulls?state=all",
-        probe: true,
-        since: false,
-    },
-    Kind {
-        name: "review-comments",
-        path: "pulls/comments",
-        probe: true,
-        since: true,
-    },
-    Kind {
-        name: "labels",
-        path: "labels",
-        probe: false,
-        since: false,
-    },
-    Kind {
-        name: "milestones",
-        path: "milestones?state=all",
-        probe: false,
-        since: false,
-    },
-    Kind {
-        name: "releases",
-        path: "releases",
-        probe: false,
-        since: false,
-    },
+    kind("issues", "issues?state=all", true, true),
+    kind("issue-comments", "issues/comments", true, true),
+    kind("pulls", "pulls?state=all", true, false),
+    kind("review-comments", "pulls/comments", true, true),
+    kind("commit-comments", "comments", false, false),
+    kind("labels", "labels", false, false),
+    kind("milestones", "milestones?state=all", false, false),
+    kind("releases", "releases", false, false),
+    admin("collaborators", "collaborators?affiliation=all"),
+    admin("teams", "teams"),
+    admin("hooks", "hooks"),
+    admin("deploy-keys", "keys"),
+    admin("rulesets", "rulesets"),
 ];
 
 /// Reviews are read per pull request: those of pull requests updated since the
@@ -182,6 +175,7 @@ pub(crate) async fn back_up_data(
     let mut kinds = BTreeMap::new();
     let mut changed = Vec::new();
     let mut pulls_changed: Option<Vec<Value>> = None;
+    let mut not_permitted = Vec::new();
     for kind in KINDS {
         let before = previous.as_ref().and_then(|p| p.kinds.get(kind.name));
         let etag = before.and_then(|f| f.etag.as_deref()).filter(|_| !full);
@@ -216,7 +210,15 @@ pub(crate) async fn back_up_data(
                 }
             }
         } else {
-            api.all(list, etag).await?
+            match api.all(list, etag).await {
+                Ok(read) => read,
+                // The token may not read it (GitHub answers 403, or 404 to hide it).
+                Err(SourceError::Forbidden { .. } | SourceError::NotFound { .. }) if kind.admin => {
+                    not_permitted.push(kind.name.to_owned());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         let file = match (read, before) {
             (None, Some(before)) => before.clone(),
@@ -226,9 +228,17 @@ pub(crate) async fn back_up_data(
                     message: format!("{}: 304 to a request without an ETag", kind.name),
                 }));
             }
-            (Some((items, etag)), _) => {
+            (Some((mut items, etag)), _) => {
                 if kind.name == "pulls" {
                     pulls_changed = Some(items.clone());
+                }
+                if kind.name == "hooks" {
+                    // A webhook's secret is never stored (GitHub masks it; be sure).
+                    for hook in &mut items {
+                        if let Some(config) = hook["config"].as_object_mut() {
+                            config.remove("secret");
+                        }
+                    }
                 }
                 changed.push(kind.name.to_owned());
                 write_items(
@@ -346,7 +356,12 @@ pub(crate) async fn back_up_data(
     }
 
     let items = kinds.values().map(|f| f.items).sum();
-    let index_key = if let (true, Some(previous)) = (changed.is_empty(), previous_key) {
+    let permissions_changed = previous
+        .as_ref()
+        .is_some_and(|p| p.not_permitted != not_permitted);
+    let index_key = if let (true, false, Some(previous)) =
+        (changed.is_empty(), permissions_changed, previous_key)
+    {
         previous.to_owned()
     } else {
         let index = DataIndex {
@@ -360,6 +375,7 @@ pub(crate) async fn back_up_data(
             },
             kinds,
             assets,
+            not_permitted: not_permitted.clone(),
         };
         let key = layout.data_index(owner, name, now);
         store.put_json(&key, &index).await?;
@@ -371,6 +387,7 @@ pub(crate) async fn back_up_data(
         changed,
         requests: api.requests,
         not_modified: api.not_modified,
+        not_permitted,
         error: None,
     })
 }

@@ -212,6 +212,7 @@ impl Attempt<'_> {
                     changed: vec![],
                     requests: 0,
                     not_modified: 0,
+                    not_permitted: vec![],
                     error: Some(e.to_string()),
                 }
             }

@@ -363,6 +363,11 @@ async fn data_items(env: &Env, index: &str, kind: &str) -> Vec<serde_json::Value
         .collect()
 }
 
+/// Every item [`with_data`] makes: issues and pull requests, their comments, pulls,
+/// reviews, review comments, a commit comment, labels, a milestone, a release, two
+/// collaborators, a team, a webhook and a deploy key.
+const ALL_ITEMS: u64 = 34 + 68 + 4 + 8 + 8 + 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1;
+
 fn with_data(env: &Env) {
     env.gh.add_metadata(
         "acme",
@@ -412,14 +417,25 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
         ("pulls", 4),
         ("reviews", 8),
         ("review-comments", 8),
+        ("commit-comments", 1),
         ("labels", 2),
         ("milestones", 1),
         ("releases", 1),
+        ("collaborators", 2),
+        ("teams", 1),
+        ("hooks", 1),
+        ("deploy-keys", 1),
+        ("rulesets", 0),
     ] {
         assert_eq!(data_items(&env, &index, kind).await.len(), n, "{kind}");
     }
-    assert_eq!(data.items, 34 + 68 + 4 + 8 + 8 + 2 + 1 + 1);
-    assert_eq!(data.changed.len(), 8);
+    assert_eq!(data.items, ALL_ITEMS);
+    assert_eq!(data.changed.len(), 14);
+    let hooks = data_items(&env, &index, "hooks").await;
+    assert!(
+        hooks[0]["config"].get("secret").is_none(),
+        "a webhook secret was kept"
+    );
 
     // Nothing changed: one conditional request per kind, every one a 304, nothing
     // written.
@@ -427,7 +443,7 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
     env.work(vec![env.message("r2", "repo-000").to_body()], 1)
         .await;
     let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
-    assert_eq!((again.requests, again.not_modified), (7, 7), "{again:?}");
+    assert_eq!((again.requests, again.not_modified), (13, 13), "{again:?}");
     assert!(again.changed.is_empty());
     assert_eq!(again.index.as_deref(), Some(index.as_str()));
     assert_eq!(env.store.list("repos/").await.unwrap().len(), before);
@@ -446,7 +462,7 @@ async fn a_new_comment_costs_a_few_requests_and_lands_in_the_next_snapshot() {
         .await;
     let second = env.record("r2", "repo-000").await.unwrap().data.unwrap();
     assert_eq!(second.changed, ["issues", "issue-comments"], "{second:?}");
-    assert!(second.requests <= 11, "{second:?}");
+    assert!(second.requests <= 17, "{second:?}");
     let index = second.index.unwrap();
     assert_ne!(Some(index.as_str()), first.index.as_deref());
     let comments = data_items(&env, &index, "issue-comments").await;
@@ -553,7 +569,7 @@ async fn release_assets_are_stored_once_and_shared_by_later_snapshots() {
         .unwrap()
         .unwrap();
     assert_eq!(index.assets.len(), 2);
-    assert_eq!(again.requests, 7, "one request per kind, no download");
+    assert_eq!(again.requests, 13, "one request per kind, no download");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -586,6 +602,33 @@ async fn a_budget_that_runs_out_leaves_the_data_incomplete_and_the_next_run_comp
         .await;
     let data = env.record("r2", "repo-000").await.unwrap().data.unwrap();
     assert!(data.error.is_none(), "{data:?}");
-    assert_eq!(data.items, 34 + 68 + 4 + 8 + 8 + 2 + 1 + 1);
-    assert!(env.gh.stats().rate_limited <= 2, "{:?}", env.gh.stats());
+    assert_eq!(data.items, ALL_ITEMS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_token_may_not_read_is_recorded_not_permitted() {
+    let env = Env::new().await;
+    with_data(&env);
+    env.gh.set_admin("acme", "repo-000", false);
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    assert!(data.error.is_none(), "{data:?}");
+    assert_eq!(
+        data.not_permitted,
+        ["collaborators", "teams", "hooks", "deploy-keys", "rulesets"]
+    );
+    let index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
+        .get_json(data.index.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!index.kinds.contains_key("hooks"));
+    assert_eq!(index.not_permitted, data.not_permitted);
+    assert_eq!(
+        data_items(&env, data.index.as_deref().unwrap(), "issues")
+            .await
+            .len(),
+        34
+    );
 }

@@ -18,15 +18,22 @@ const KINDS: &[&str] = &[
     "pulls",
     "reviews",
     "review-comments",
+    "commit-comments",
     "labels",
     "milestones",
     "releases",
+    "collaborators",
+    "teams",
+    "hooks",
+    "deploy-keys",
+    "rulesets",
 ];
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// issues, issue-comments, pulls, reviews, review-comments, labels, milestones or
-    /// releases.
+    /// What to list: issues, issue-comments, pulls, reviews, review-comments,
+    /// commit-comments, labels, milestones, releases, collaborators, teams, hooks,
+    /// deploy-keys or rulesets.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
     pub kind: String,
     #[arg(value_name = "OWNER/NAME")]
@@ -95,6 +102,11 @@ fn line(kind: &str, item: &Value) -> String {
             )
         }
         "labels" => format!("{} #{}", text(&item["name"]), text(&item["color"])),
+        "collaborators" => format!("{} {}", text(&item["login"]), text(&item["role_name"])),
+        "teams" => format!("{} {}", text(&item["slug"]), text(&item["permission"])),
+        "hooks" => format!("{} {}", text(&item["config"]["url"]), item["events"]),
+        "deploy-keys" => format!("{} read-only: {}", text(&item["title"]), item["read_only"]),
+        "rulesets" => format!("{} {}", text(&item["name"]), text(&item["enforcement"])),
         "milestones" => format!("{} [{}]", text(&item["title"]), text(&item["state"])),
         "releases" => format!(
             "{} {} ({} asset(s))",

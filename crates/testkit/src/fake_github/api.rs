@@ -448,6 +448,22 @@ impl Ctx<'_> {
                 _ => not_found(self.quota),
             },
             ["labels"] => self.page_of(meta.labels.clone(), &link("labels")),
+            ["comments"] => self.page_of(meta.commit_comments.clone(), &link("comments")),
+            [kind @ ("collaborators" | "teams" | "hooks" | "keys" | "rulesets")] => {
+                if meta.admin_denied || !self.authed {
+                    return json_response(
+                        StatusCode::FORBIDDEN,
+                        &error_body(
+                            StatusCode::FORBIDDEN,
+                            "Must have admin rights to Repository.",
+                        ),
+                        self.quota,
+                        &[],
+                    );
+                }
+                let items = meta.admin.get(*kind).cloned().unwrap_or_default();
+                self.page_of(items, &link(kind))
+            }
             ["milestones"] => {
                 let items = meta.milestones.iter().filter(in_state).cloned().collect();
                 self.page_of(items, &link("milestones"))

@@ -38,6 +38,12 @@ pub(crate) struct RepoMeta {
     pub releases: Vec<Value>,
     /// Asset bytes by asset id.
     pub assets: BTreeMap<u64, Vec<u8>>,
+    pub commit_comments: Vec<Value>,
+    /// What a token with admin rights reads: collaborators, teams, webhooks (secrets
+    /// masked, as GitHub does), deploy keys (public parts), rulesets.
+    pub admin: BTreeMap<&'static str, Vec<Value>>,
+    /// The token has no admin rights on this repository: those answer `403`.
+    pub admin_denied: bool,
     next_id: u64,
 }
 
@@ -180,6 +186,40 @@ impl RepoMeta {
             }));
             meta.assets.insert(asset_id, bytes);
         }
+        let id = meta.id();
+        meta.commit_comments.push(json!({
+            "id": id, "node_id": format!("CC_{id}"), "body": "Why this change?", "path": null,
+            "position": null, "line": null, "commit_id": format!("{:040x}", 1), "user": user("octocat"),
+            "created_at": time(0), "updated_at": time(0), "url": format!("{repo_api}/comments/{id}"),
+        }));
+        let (hook, key, team) = (meta.id(), meta.id(), meta.id());
+        meta.admin.insert(
+            "collaborators",
+            vec![
+                json!({ "login": "octocat", "id": 583231, "type": "User", "role_name": "admin",
+                    "permissions": { "admin": true, "push": true, "pull": true } }),
+                json!({ "login": "reviewer", "id": 583232, "type": "User", "role_name": "write",
+                    "permissions": { "admin": false, "push": true, "pull": true } }),
+            ],
+        );
+        meta.admin.insert(
+            "teams",
+            vec![json!({
+                "id": team, "node_id": format!("T_{team}"), "slug": "platform", "name": "Platform",
+                "permission": "push", "privacy": "closed",
+            })],
+        );
+        meta.admin.insert("hooks", vec![json!({
+            "id": hook, "type": "Repository", "name": "web", "active": true, "events": ["push"],
+            "config": { "url": "https://ci.example.com/hook", "content_type": "json",
+                        "insecure_ssl": "0", "secret": "********" },
+            "created_at": time(0), "updated_at": time(0), "url": format!("{repo_api}/hooks/{hook}"),
+        })]);
+        meta.admin.insert("keys", vec![json!({
+            "id": key, "key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ9backupkeyforthetests", "title": "deploy",
+            "read_only": true, "verified": true, "created_at": time(0), "url": format!("{repo_api}/keys/{key}"),
+        })]);
+        meta.admin.insert("rulesets", vec![]);
         meta
     }
 
