@@ -38,6 +38,8 @@ async fn the_bench_smoke_run_produces_every_scenario() {
         "peak RSS",
         "LocalStack S3/SQS, full",
         "planner: list + enqueue",
+        "data beyond git: repovault run, full",
+        "data beyond git: repovault run, unchanged",
     ] {
         assert!(
             names.iter().any(|n| n.contains(expected)),

@@ -38,6 +38,9 @@ pub struct Args {
     /// Repositories the planner lists and enqueues in the planner-scale scenario.
     #[arg(long, default_value_t = 10_000)]
     pub planner_repos: usize,
+    /// Repositories in the data-beyond-git scenario, each with 50 issues of 5 comments.
+    #[arg(long, default_value_t = 200)]
+    pub data_repos: usize,
     /// LocalStack (or any S3 + SQS endpoint) for the distributed scenarios; skipped if
     /// unreachable.
     #[arg(
@@ -66,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         args.commits = 50;
         args.tiny = 5;
         args.planner_repos = 300;
+        args.data_repos = 10;
     }
     let results = scenarios::run_all(&args).await?;
     println!("{}", table::render(&results));

@@ -140,6 +140,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
     let (full, unchanged) = ctx.repovault_local().await?;
     scenarios.extend([floor, baseline, full, unchanged]);
     scenarios.extend(ctx.rss_local().await?);
+    scenarios.extend(ctx.data_beyond_git().await?);
     match LocalStack::try_connect(&args.aws_endpoint).await {
         Ok(ls) => {
             scenarios.extend(ctx.distributed(&ls).await?);
@@ -497,6 +498,100 @@ impl Ctx<'_> {
             ("GITHUB_TOKEN", TOKEN.into()),
             ("RUST_LOG", "warn".into()),
         ]
+    }
+
+    /// A full and an unchanged `repovault run` over an organization whose repositories
+    /// have issues and comments (tiny git repositories): what the data beyond git
+    /// costs in time and API requests, and the unchanged run's share of free `304`s.
+    async fn data_beyond_git(&self) -> anyhow::Result<Vec<Scenario>> {
+        const ISSUES: u32 = 50;
+        const COMMENTS: u32 = 5;
+        let github = FakeGitHub::start(FakeGitHubOptions {
+            token: Some(TOKEN.into()),
+            // The fake's budget is not what is measured here: the requests are counted.
+            rate_limit: Some(u64::MAX / 2),
+            ..Default::default()
+        })
+        .await?;
+        github.add_org("data");
+        for i in 0..self.args.data_repos {
+            let name = format!("project-{i:04}");
+            repovault_testkit::fixtures::standard_repo(&github.repo_path("data", &name), &name);
+            github.add_repo(RepoSpec::new("data", &name).has_wiki(false));
+            github.add_metadata(
+                "data",
+                &name,
+                repovault_testkit::MetadataSpec {
+                    issues: ISSUES,
+                    comments_per_issue: COMMENTS,
+                    ..Default::default()
+                },
+            );
+        }
+        let api = github.api_url();
+        let concurrency = self.args.concurrency.to_string();
+        let (mut full, mut unchanged) = (Vec::new(), Vec::new());
+        let mut requests = [(0u64, 0u64); 2];
+        for run in 0..self.args.runs {
+            let dest = self.fresh(&format!("data-{run}"));
+            for (i, (run_id, into)) in [("full", &mut full), ("again", &mut unchanged)]
+                .into_iter()
+                .enumerate()
+            {
+                let before = github.stats();
+                let args = [
+                    "run",
+                    "--org",
+                    "data",
+                    "--api-url",
+                    &api,
+                    "--allow-insecure-http",
+                    "--dest",
+                    dest.to_str().expect("utf-8 path"),
+                    "--run-id",
+                    run_id,
+                    "--concurrency",
+                    &concurrency,
+                    "--log-format",
+                    "json",
+                ];
+                let env = [("GITHUB_TOKEN", TOKEN)];
+                let (took, _) = run_sampled(self.repovault, &args, &env, self.scratch).await?;
+                let after = github.stats();
+                requests[i] = (
+                    after.api_requests - before.api_requests,
+                    after.api_not_modified - before.api_not_modified,
+                );
+                into.push(took);
+            }
+            eprintln!(
+                "data beyond git run {}: full {:.2}s, unchanged {:.2}s",
+                run + 1,
+                full[run].as_secs_f64(),
+                unchanged[run].as_secs_f64()
+            );
+        }
+        let repos = self.args.data_repos;
+        let note = |(requests, not_modified): (u64, u64)| {
+            format!(
+                "{repos} repositories × {ISSUES} issues × {COMMENTS} comments: {requests} API requests, {not_modified} answered 304 ({:.0}%)",
+                100.0 * not_modified as f64 / requests.max(1) as f64
+            )
+        };
+        Ok(vec![
+            Scenario::new(
+                "data beyond git: repovault run, full",
+                full,
+                note(requests[0]),
+            )
+            .partial(),
+            Scenario::new(
+                "data beyond git: repovault run, unchanged",
+                unchanged,
+                note(requests[1]),
+            )
+            .partial(),
+        ])
     }
 
     /// The planner listing and enqueueing a large organization (API only).

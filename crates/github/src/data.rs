@@ -38,6 +38,10 @@ impl RepoData for GitHubSource {
         Ok(Page::Fetched { items, etag, next })
     }
 
+    async fn object(&self, path: &str) -> Result<serde_json::Value, SourceError> {
+        Ok(self.get_json(path).await?.0)
+    }
+
     async fn download(&self, path: &str) -> Result<ByteStream, SourceError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, "application/octet-stream".parse().expect("valid"));

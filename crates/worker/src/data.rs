@@ -80,6 +80,9 @@ const KINDS: &[Kind] = &[
 /// previous snapshot.
 const REVIEWS: &str = "reviews";
 
+/// Each protected branch's rules, read per branch.
+const BRANCH_PROTECTION: &str = "branch-protection";
+
 /// Why a repository's data could not be backed up or read back.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -288,6 +291,49 @@ pub(crate) async fn back_up_data(
         }
     };
     kinds.insert(REVIEWS.to_owned(), reviews);
+
+    // Branch protection: the rules of each protected branch (admin rights to read).
+    let before = previous
+        .as_ref()
+        .and_then(|p| p.kinds.get(BRANCH_PROTECTION));
+    let etag = before.and_then(|f| f.etag.as_deref()).filter(|_| !full);
+    let branches = format!("{base}/branches?protected=true&per_page=100");
+    match api.all(branches, etag).await? {
+        None => {
+            if let Some(before) = before {
+                kinds.insert(BRANCH_PROTECTION.to_owned(), before.clone());
+            }
+        }
+        Some((branches, etag)) => {
+            let mut rules = Vec::new();
+            let mut permitted = true;
+            for branch in branches.iter().filter_map(|b| b["name"].as_str()) {
+                api.requests += 1;
+                match source
+                    .object(&format!("{base}/branches/{branch}/protection"))
+                    .await
+                {
+                    Ok(mut rule) => {
+                        rule["branch"] = Value::from(branch);
+                        rules.push(rule);
+                    }
+                    Err(SourceError::Forbidden { .. } | SourceError::NotFound { .. }) => {
+                        permitted = false;
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if permitted {
+                changed.push(BRANCH_PROTECTION.to_owned());
+                let key = layout.data_file(owner, name, now, BRANCH_PROTECTION);
+                let file = write_items(store, &key, &rules, etag).await?;
+                kinds.insert(BRANCH_PROTECTION.to_owned(), file);
+            } else {
+                not_permitted.push(BRANCH_PROTECTION.to_owned());
+            }
+        }
+    }
 
     // Release assets: each stored once under its id, streamed from GitHub to the store.
     let mut assets = previous

@@ -365,8 +365,8 @@ async fn data_items(env: &Env, index: &str, kind: &str) -> Vec<serde_json::Value
 
 /// Every item [`with_data`] makes: issues and pull requests, their comments, pulls,
 /// reviews, review comments, a commit comment, labels, a milestone, a release, two
-/// collaborators, a team, a webhook and a deploy key.
-const ALL_ITEMS: u64 = 34 + 68 + 4 + 8 + 8 + 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1;
+/// collaborators, a team, a webhook, a deploy key and the main branch's protection.
+const ALL_ITEMS: u64 = 34 + 68 + 4 + 8 + 8 + 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1 + 1;
 
 fn with_data(env: &Env) {
     env.gh.add_metadata(
@@ -426,11 +426,12 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
         ("hooks", 1),
         ("deploy-keys", 1),
         ("rulesets", 0),
+        ("branch-protection", 1),
     ] {
         assert_eq!(data_items(&env, &index, kind).await.len(), n, "{kind}");
     }
     assert_eq!(data.items, ALL_ITEMS);
-    assert_eq!(data.changed.len(), 14);
+    assert_eq!(data.changed.len(), 15);
     let hooks = data_items(&env, &index, "hooks").await;
     assert!(
         hooks[0]["config"].get("secret").is_none(),
@@ -443,7 +444,7 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
     env.work(vec![env.message("r2", "repo-000").to_body()], 1)
         .await;
     let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
-    assert_eq!((again.requests, again.not_modified), (13, 13), "{again:?}");
+    assert_eq!((again.requests, again.not_modified), (14, 14), "{again:?}");
     assert!(again.changed.is_empty());
     assert_eq!(again.index.as_deref(), Some(index.as_str()));
     assert_eq!(env.store.list("repos/").await.unwrap().len(), before);
@@ -569,7 +570,10 @@ async fn release_assets_are_stored_once_and_shared_by_later_snapshots() {
         .unwrap()
         .unwrap();
     assert_eq!(index.assets.len(), 2);
-    assert_eq!(again.requests, 13, "one request per kind, no download");
+    assert_eq!(
+        again.requests, 15,
+        "one request per kind and per protected branch, no download"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,7 +620,14 @@ async fn what_the_token_may_not_read_is_recorded_not_permitted() {
     assert!(data.error.is_none(), "{data:?}");
     assert_eq!(
         data.not_permitted,
-        ["collaborators", "teams", "hooks", "deploy-keys", "rulesets"]
+        [
+            "collaborators",
+            "teams",
+            "hooks",
+            "deploy-keys",
+            "rulesets",
+            "branch-protection"
+        ]
     );
     let index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
         .get_json(data.index.as_deref().unwrap())

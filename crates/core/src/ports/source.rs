@@ -79,6 +79,9 @@ pub trait RepoData: Send + Sync {
     /// One page of `path`, or [`Page::NotModified`] when `if_none_match` still holds.
     async fn page(&self, path: &str, if_none_match: Option<&str>) -> Result<Page, SourceError>;
 
+    /// The single object at `path` (say, a branch's protection).
+    async fn object(&self, path: &str) -> Result<serde_json::Value, SourceError>;
+
     /// The bytes at `path` (`Accept: application/octet-stream`), as they arrive: a
     /// 2 GiB asset never sits in memory.
     async fn download(&self, path: &str) -> Result<crate::ports::store::ByteStream, SourceError>;

@@ -449,6 +449,37 @@ impl Ctx<'_> {
             },
             ["labels"] => self.page_of(meta.labels.clone(), &link("labels")),
             ["comments"] => self.page_of(meta.commit_comments.clone(), &link("comments")),
+            // Only protected branches are known here (`?protected=true` is what is asked).
+            ["branches"] => {
+                let items = meta
+                    .protected_branches
+                    .keys()
+                    .map(|name| json!({ "name": name, "protected": true, "commit": { "sha": format!("{:040x}", 1) } }))
+                    .collect();
+                self.page_of(items, &link("branches"))
+            }
+            ["branches", branch, "protection"] => {
+                if meta.admin_denied || !self.authed {
+                    return json_response(
+                        StatusCode::FORBIDDEN,
+                        &error_body(
+                            StatusCode::FORBIDDEN,
+                            "Must have admin rights to Repository.",
+                        ),
+                        self.quota,
+                        &[],
+                    );
+                }
+                match meta.protected_branches.get(*branch) {
+                    Some(protection) => json_response(StatusCode::OK, protection, self.quota, &[]),
+                    None => json_response(
+                        StatusCode::NOT_FOUND,
+                        &error_body(StatusCode::NOT_FOUND, "Branch not protected"),
+                        self.quota,
+                        &[],
+                    ),
+                }
+            }
             [kind @ ("collaborators" | "teams" | "hooks" | "keys" | "rulesets")] => {
                 if meta.admin_denied || !self.authed {
                     return json_response(

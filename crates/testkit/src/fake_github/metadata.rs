@@ -44,6 +44,8 @@ pub(crate) struct RepoMeta {
     pub admin: BTreeMap<&'static str, Vec<Value>>,
     /// The token has no admin rights on this repository: those answer `403`.
     pub admin_denied: bool,
+    /// Branch protection by branch name (admin rights to read).
+    pub protected_branches: BTreeMap<String, Value>,
     next_id: u64,
 }
 
@@ -220,6 +222,18 @@ impl RepoMeta {
             "read_only": true, "verified": true, "created_at": time(0), "url": format!("{repo_api}/keys/{key}"),
         })]);
         meta.admin.insert("rulesets", vec![]);
+        meta.protected_branches.insert(
+            "main".to_owned(),
+            json!({
+                "url": format!("{repo_api}/branches/main/protection"),
+                "required_status_checks": { "strict": true, "contexts": ["ci"] },
+                "enforce_admins": { "enabled": true },
+                "required_pull_request_reviews": { "required_approving_review_count": 1, "dismiss_stale_reviews": true },
+                "restrictions": null,
+                "allow_force_pushes": { "enabled": false },
+                "allow_deletions": { "enabled": false },
+            }),
+        );
         meta
     }
 
