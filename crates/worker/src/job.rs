@@ -17,9 +17,9 @@ use tracing::Instrument;
 
 use crate::Shared;
 use crate::backup::{BackupContext, back_up};
-use crate::data::back_up_data;
 use crate::error::BackupError;
 use crate::heartbeat::with_heartbeat;
+use repovault_data::back_up_data;
 
 /// How a message left this worker's hands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,7 +39,6 @@
 
 mod allow;
 mod backup;
-mod data;
 mod error;
 mod heartbeat;
 mod job;
@@ -61,7 +60,6 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 pub use allow::AllowList;
-pub use data::{DataError, FULL_REFRESH as DATA_FULL_REFRESH, read_items, snapshot_at};
 use job::Disposition;
 pub use work_dir::claim_work_dir;
 
@@ -96,7 +94,7 @@ impl WorkerConfig {
             shutdown_grace: Duration::from_secs(25),
             work_dir,
             archive: ArchiveOptions::default(),
-            data_full_every: data::FULL_REFRESH,
+            data_full_every: repovault_data::FULL_REFRESH,
         }
     }
 }

@@ -64,7 +64,7 @@ impl Env {
             store: Arc::new(FsStore::new(root)),
             target,
             dir,
-            data_full_every: repovault_worker::DATA_FULL_REFRESH,
+            data_full_every: repovault_data::FULL_REFRESH,
             data_max_wait: Duration::from_secs(60),
         }
     }

@@ -159,7 +159,7 @@ async fn restore_data(
 ) -> anyhow::Result<Option<u64>> {
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let Some((_, index)) = repovault_worker::snapshot_at(store, layout, owner, name, at).await?
+    let Some((_, index)) = repovault_data::snapshot_at(store, layout, owner, name, at).await?
     else {
         return Ok(None);
     };
@@ -167,7 +167,7 @@ async fn restore_data(
     let mut total = 0;
     for (kind, file) in &index.kinds {
         let mut lines = Vec::new();
-        for item in repovault_worker::read_items(store, &file.key).await? {
+        for item in repovault_data::read_items(store, &file.key).await? {
             serde_json::to_writer(&mut lines, &item)?;
             lines.push(b'\n');
             total += 1;

@@ -55,14 +55,14 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         let store = open_store(&target, &args.from.s3).await?;
         let layout = Layout::new(&target.prefix);
         let Some((key, index)) =
-            repovault_worker::snapshot_at(store.as_ref(), &layout, &owner, &name, at).await?
+            repovault_data::snapshot_at(store.as_ref(), &layout, &owner, &name, at).await?
         else {
             continue;
         };
         let Some(file) = index.kinds.get(&args.kind) else {
             bail!("{key} has no {}", args.kind);
         };
-        let items = repovault_worker::read_items(store.as_ref(), &file.key).await?;
+        let items = repovault_data::read_items(store.as_ref(), &file.key).await?;
         eprintln!(
             "{} {} of {owner}/{name} as of {}",
             items.len(),

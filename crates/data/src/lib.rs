@@ -1,3 +1,5 @@
+//! # repovault-data
+//!
 //! A repository's data beyond git: issues (with pull requests), issue comments, pull
 //! requests, their reviews and review comments, labels, milestones and releases, kept
 //! as one JSON Lines file (zstd) per kind, GitHub's objects as the API wrote them.
@@ -142,7 +144,7 @@ impl Counted<'_> {
 /// Backs up `owner/name`'s data beyond git on top of `previous` (the snapshot
 /// `latest.json` names). Returns the summary for the record and, when anything
 /// changed, the new snapshot's index key (else the previous one stands).
-pub(crate) async fn back_up_data(
+pub async fn back_up_data(
     store: &dyn Store,
     source: &dyn RepoData,
     layout: &Layout,
