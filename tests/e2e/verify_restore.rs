@@ -652,3 +652,50 @@ async fn the_data_beyond_git_can_be_shown_and_restored_with_the_repository() {
     assert_eq!(std::fs::metadata(asset).unwrap().len(), 64 << 10);
     assert!(to.join("repo-000.git").join("HEAD").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_organizations_own_data_is_backed_up_once_per_run() {
+    let gh = github().await;
+    org::standard_org(&gh, "acme", 2);
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let backups = work.path().join("backups");
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backups.join("orgs/acme/latest.json")).unwrap())
+            .unwrap();
+    let index_key = latest["data"].as_str().unwrap().to_owned();
+    let index: repovault_core::DataIndex =
+        serde_json::from_slice(&std::fs::read(backups.join(&index_key)).unwrap()).unwrap();
+    let items = |kind: &str| index.kinds[kind].items;
+    assert_eq!(
+        (items("settings"), items("members"), items("teams")),
+        (1, 2, 1)
+    );
+    let settings =
+        zstd::decode_all(&std::fs::read(backups.join(&index.kinds["settings"].key)).unwrap()[..])
+            .unwrap();
+    assert!(String::from_utf8_lossy(&settings).contains("two_factor_requirement_enabled"));
+
+    // Nothing changed: the next run writes nothing new for the organization.
+    let files = |dir: &Path| walk(dir);
+    let before = files(&backups.join("orgs"));
+    let out = run_org(work.path(), &gh, "r2", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(files(&backups.join("orgs")), before);
+}
+
+/// Every file under `dir`, sorted.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}

@@ -142,6 +142,16 @@ pub async fn open_queue(url: &str, visibility: Duration) -> anyhow::Result<SqsQu
         .with_context(|| format!("--queue-url {url}"))
 }
 
+/// Each job's API for data beyond git: the client of its API URL in `githubs`.
+pub fn data_of(jobs: &[JobSpec], githubs: &GitHubs) -> HashMap<String, Arc<dyn RepoData>> {
+    jobs.iter()
+        .map(|job| {
+            let github = githubs[&job.api_url].clone() as Arc<dyn RepoData>;
+            (job.name.clone(), github)
+        })
+        .collect()
+}
+
 /// Each job's source: the client of its API URL in `githubs`.
 pub fn sources_of(jobs: &[JobSpec], githubs: &GitHubs) -> HashMap<String, Arc<dyn Source>> {
     jobs.iter()

@@ -7,6 +7,8 @@
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/<kind>.jsonl.zst            issues, pulls… (zstd JSON Lines)
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/index.json                  that data snapshot
 //! <prefix>repos/<owner>/<repo>/assets/<asset-id>                        a release asset, stored once
+//! <prefix>orgs/<org>/data/<stamp>/{settings,members,teams}.jsonl.zst   an organization's data
+//! <prefix>orgs/<org>/data/<stamp>/index.json, orgs/<org>/latest.json
 //! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
 //! <prefix>runs/<run-id>/enqueued.json                                   written once all was enqueued
 //! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
@@ -125,6 +127,24 @@ impl Layout {
             self.repo_dir(owner, repo),
             stamp(at)
         )
+    }
+
+    /// An organization's data beyond its repositories (settings, members, teams).
+    pub fn org_data_file(&self, org: &str, at: Timestamp, kind: &str) -> String {
+        format!(
+            "{}orgs/{org}/data/{}/{kind}.jsonl.zst",
+            self.prefix,
+            stamp(at)
+        )
+    }
+
+    pub fn org_data_index(&self, org: &str, at: Timestamp) -> String {
+        format!("{}orgs/{org}/data/{}/index.json", self.prefix, stamp(at))
+    }
+
+    /// Names an organization's newest data snapshot (`{"data": <index key>}`).
+    pub fn org_latest(&self, org: &str) -> String {
+        format!("{}orgs/{org}/latest.json", self.prefix)
     }
 
     pub fn latest(&self, owner: &str, repo: &str) -> String {

@@ -551,3 +551,138 @@ pub async fn read_items(store: &dyn Store, key: &str) -> Result<Vec<Value>, Data
         .map(|line| serde_json::from_slice(line).map_err(|e| unreadable(e.to_string())))
         .collect()
 }
+
+/// `orgs/<org>/latest.json`: the organization's newest data snapshot.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct OrgLatest {
+    data: String,
+}
+
+/// An organization's own data, once per run: its settings (what the token may read of
+/// them), members and teams, as zstd JSON Lines under `orgs/<org>/data/<stamp>/`.
+/// Read conditionally like a repository's; what the token may not read is recorded
+/// not permitted; nothing is written when nothing changed.
+pub async fn back_up_org_data(
+    store: &dyn Store,
+    source: &dyn RepoData,
+    layout: &Layout,
+    org: &str,
+    full_every: Duration,
+) -> Result<DataSummary, DataError> {
+    let latest_key = layout.org_latest(org);
+    let previous_key = store
+        .get_json::<OrgLatest>(&latest_key)
+        .await?
+        .map(|l| l.data);
+    let previous: Option<DataIndex> = match &previous_key {
+        Some(key) => store.get_json(key).await?,
+        None => None,
+    };
+    let mut now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
+    while store
+        .head(&layout.org_data_index(org, now))
+        .await?
+        .is_some()
+    {
+        now += jiff::SignedDuration::from_secs(1);
+    }
+    let full = previous.as_ref().is_none_or(|p| {
+        jiff::SignedDuration::try_from(full_every)
+            .is_ok_and(|every| now.duration_since(p.full_at) >= every)
+    });
+    let mut api = Counted {
+        source,
+        requests: 0,
+        not_modified: 0,
+    };
+    let (mut kinds, mut changed, mut not_permitted) = (BTreeMap::new(), Vec::new(), Vec::new());
+    let before = |kind: &str| previous.as_ref().and_then(|p| p.kinds.get(kind));
+
+    // Settings: one object, kept when its content did not change.
+    api.requests += 1;
+    let settings = match source.object(&format!("/orgs/{org}")).await {
+        Ok(settings) => Some(vec![settings]),
+        Err(SourceError::Forbidden { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match settings {
+        None => not_permitted.push("settings".to_owned()),
+        Some(items) => {
+            let key = layout.org_data_file(org, now, "settings");
+            let same = match before("settings") {
+                Some(file) => read_items(store, &file.key).await? == items,
+                None => false,
+            };
+            let file = match before("settings") {
+                Some(file) if same => file.clone(),
+                _ => {
+                    changed.push("settings".to_owned());
+                    write_items(store, &key, &items, None).await?
+                }
+            };
+            kinds.insert("settings".to_owned(), file);
+        }
+    }
+    for (kind, path) in [("members", "members"), ("teams", "teams")] {
+        let etag = before(kind)
+            .and_then(|f| f.etag.as_deref())
+            .filter(|_| !full);
+        let read = match api
+            .all(format!("/orgs/{org}/{path}?per_page=100"), etag)
+            .await
+        {
+            Ok(read) => read,
+            Err(SourceError::Forbidden { .. } | SourceError::NotFound { .. }) => {
+                not_permitted.push(kind.to_owned());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let file = match (read, before(kind)) {
+            (None, Some(before)) => before.clone(),
+            (None, None) => continue,
+            (Some((items, etag)), _) => {
+                changed.push(kind.to_owned());
+                write_items(store, &layout.org_data_file(org, now, kind), &items, etag).await?
+            }
+        };
+        kinds.insert(kind.to_owned(), file);
+    }
+    let items = kinds.values().map(|f| f.items).sum();
+    let permissions_changed = previous
+        .as_ref()
+        .is_some_and(|p| p.not_permitted != not_permitted);
+    let index_key = match previous_key {
+        Some(key) if changed.is_empty() && !permissions_changed => key,
+        _ => {
+            let index = DataIndex {
+                schema: RECORD_SCHEMA,
+                repository: org.to_owned(),
+                fetched_at: now,
+                full_at: if full {
+                    now
+                } else {
+                    previous.as_ref().map_or(now, |p| p.full_at)
+                },
+                kinds,
+                assets: BTreeMap::new(),
+                not_permitted: not_permitted.clone(),
+            };
+            let key = layout.org_data_index(org, now);
+            store.put_json(&key, &index).await?;
+            store
+                .put_json(&latest_key, &OrgLatest { data: key.clone() })
+                .await?;
+            key
+        }
+    };
+    Ok(DataSummary {
+        index: Some(index_key),
+        items,
+        changed,
+        requests: api.requests,
+        not_modified: api.not_modified,
+        not_permitted,
+        error: None,
+    })
+}

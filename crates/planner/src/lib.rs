@@ -26,10 +26,10 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::{Queue, QueueError};
-use repovault_core::ports::source::{Source, SourceError};
+use repovault_core::ports::source::{RepoData, Source, SourceError};
 use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
 use repovault_core::{
-    JobMessage, Layout, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
+    JobMessage, Layout, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,9 @@ pub struct PlannerDeps {
     pub sources: HashMap<String, Arc<dyn Source>>,
     pub targets: TargetStores,
     pub queue: Arc<dyn Queue>,
+    /// Per job name, the API for the organization's own data (settings, members,
+    /// teams), backed up once per run; none: not backed up.
+    pub data: HashMap<String, Arc<dyn RepoData>>,
 }
 
 /// The plan of one target and how many jobs this call enqueued for it.
@@ -124,7 +127,43 @@ pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>,
             .await?,
         );
     }
+    if cfg.only.is_empty() {
+        back_up_orgs(&cfg, deps).await;
+    }
     Ok(planned)
+}
+
+/// The organizations' own data, once per run per (target, organization). A failure is
+/// logged and never fails the plan: the next run tries again.
+async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
+    let mut done = HashSet::new();
+    for job in &cfg.jobs {
+        let Owner::Org(org) = &job.selector.owner else {
+            continue;
+        };
+        let (Some(source), Some(store)) = (deps.data.get(&job.name), deps.targets.get(&job.target))
+        else {
+            continue;
+        };
+        if !job.options.metadata || !done.insert((job.target.to_string(), org.to_lowercase())) {
+            continue;
+        }
+        let layout = Layout::new(&job.target.prefix);
+        match repovault_data::back_up_org_data(
+            store.as_ref(),
+            source.as_ref(),
+            &layout,
+            org,
+            repovault_data::FULL_REFRESH,
+        )
+        .await
+        {
+            Ok(summary) => {
+                tracing::info!(org, items = summary.items, changed = ?summary.changed, not_permitted = ?summary.not_permitted, requests = summary.requests, not_modified = summary.not_modified, "organization data backed up")
+            }
+            Err(e) => tracing::warn!(org, error = %e, "organization data not backed up this run"),
+        }
+    }
 }
 
 /// Every (job, repository) pair to plan, filters applied.

@@ -10,7 +10,9 @@ use repovault_core::ports::queue::Queue;
 use repovault_planner::{PlannerConfig, PlannerDeps};
 
 use crate::args::{S3Args, SelectArgs};
-use crate::wiring::{for_planner, load_token, open_githubs, open_queue, open_targets, sources_of};
+use crate::wiring::{
+    data_of, for_planner, load_token, open_githubs, open_queue, open_targets, sources_of,
+};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -52,15 +54,14 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         repovault_core::config::defaults::VISIBILITY_TIMEOUT,
     )
     .await?;
+    let githubs = open_githubs(
+        config.jobs.iter().map(|j| j.api_url.as_str()),
+        token.as_ref(),
+        for_planner,
+    )?;
     let deps = PlannerDeps {
-        sources: sources_of(
-            &config.jobs,
-            &open_githubs(
-                config.jobs.iter().map(|j| j.api_url.as_str()),
-                token.as_ref(),
-                for_planner,
-            )?,
-        ),
+        sources: sources_of(&config.jobs, &githubs),
+        data: data_of(&config.jobs, &githubs),
         targets: open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?,
         queue: Arc::new(queue) as Arc<dyn Queue>,
     };

@@ -19,7 +19,8 @@ use crate::args::{S3Args, SelectArgs};
 use crate::commands::shutdown_signal;
 use crate::progress::ProgressLine;
 use crate::wiring::{
-    allow_list, for_planner, for_workers, load_token, open_githubs, open_targets, sources_of,
+    allow_list, data_of, for_planner, for_workers, load_token, open_githubs, open_targets,
+    sources_of,
 };
 
 #[derive(Debug, Args)]
@@ -60,11 +61,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
 
     let api_urls = || config.jobs.iter().map(|j| j.api_url.as_str());
+    let planner_githubs = open_githubs(api_urls(), token.as_ref(), for_planner)?;
     let planner_deps = PlannerDeps {
-        sources: sources_of(
-            &config.jobs,
-            &open_githubs(api_urls(), token.as_ref(), for_planner)?,
-        ),
+        sources: sources_of(&config.jobs, &planner_githubs),
+        data: data_of(&config.jobs, &planner_githubs),
         targets: targets.clone(),
         queue: queue.clone() as Arc<dyn Queue>,
     };

@@ -201,6 +201,10 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         ["users", login, "repos"] => ctx.list_user(inner.owner(login).map(|o| o.id)),
         ["user", id, "repos"] => ctx.list_user(id.parse().ok()),
         ["orgs", login, "repos"] => ctx.list_org(inner.owner(login).map(|o| o.id)),
+        ["orgs", login, rest @ ..] => match inner.owner(login) {
+            Some(org) if org.kind == OwnerKind::Org => ctx.org_data(&org.login, org.id, rest),
+            _ => not_found(&quota),
+        },
         ["organizations", id, "repos"] => ctx.list_org(id.parse().ok()),
         ["repos", owner, name, rest @ ..] => match inner.repo(owner, name) {
             Some(repo) if authed || !repo.spec.private => ctx.repo_data(repo, rest, wants_bytes),
@@ -382,6 +386,38 @@ impl Ctx<'_> {
             extra.push(("link", links.join(", ")));
         }
         json_response(StatusCode::OK, &body, self.quota, &extra)
+    }
+
+    /// `/orgs/{login}/<rest>`: an organization's settings, members and teams.
+    fn org_data(&self, login: &str, id: u64, rest: &[&str]) -> Response {
+        let link = |path: &str| format!("{}/orgs/{login}/{path}", self.api);
+        let member = |login: &str, id: u64| json!({ "login": login, "id": id, "type": "User", "site_admin": false });
+        match rest {
+            [] => {
+                let mut org = owner_json(self.api, &self.shared.base_url, login, id, OwnerKind::Org);
+                if self.authed {
+                    org["default_repository_permission"] = json!("read");
+                    org["members_can_create_repositories"] = json!(false);
+                    org["two_factor_requirement_enabled"] = json!(true);
+                }
+                json_response(StatusCode::OK, &org, self.quota, &[])
+            }
+            ["members"] => self.page_of(
+                vec![member(TOKEN_USER, 1001), member("octocat", 583231)],
+                &link("members"),
+            ),
+            ["teams"] if self.authed => self.page_of(
+                vec![json!({ "id": 7001, "slug": "platform", "name": "Platform", "privacy": "closed", "permission": "pull" })],
+                &link("teams"),
+            ),
+            ["teams"] => json_response(
+                StatusCode::FORBIDDEN,
+                &error_body(StatusCode::FORBIDDEN, "Must have admin rights to Repository."),
+                self.quota,
+                &[],
+            ),
+            _ => not_found(self.quota),
+        }
     }
 
     /// `/repos/{owner}/{name}/<rest>`: the repository itself and its data beyond git.
