@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aws_config_cache::aws;
 use repovault_aws::{S3Store, SqsQueue};
-use repovault_core::config::{JobSpec, defaults};
+use repovault_core::config::{JobSpec, MetadataSettings, defaults};
 use repovault_core::ports::source::{RepoData, Source};
 use repovault_core::ports::store::{Store, TargetStores};
 use repovault_core::{GitHost, Secret, StoreLocation, Target};
@@ -108,6 +108,7 @@ pub type GitHubs = HashMap<String, Arc<GitHubSource>>;
 pub fn open_githubs<'a>(
     api_urls: impl IntoIterator<Item = &'a str>,
     token: Option<&Secret>,
+    settings: &MetadataSettings,
     role: fn(GitHubSource) -> GitHubSource,
 ) -> anyhow::Result<GitHubs> {
     let mut githubs = GitHubs::new();
@@ -115,7 +116,8 @@ pub fn open_githubs<'a>(
         if !githubs.contains_key(api_url) {
             let github =
                 GitHubSource::new(api_url, token).with_context(|| format!("api-url {api_url}"))?;
-            githubs.insert(api_url.to_owned(), Arc::new(role(github)));
+            let github = role(github.max_in_flight(settings.requests_in_flight));
+            githubs.insert(api_url.to_owned(), Arc::new(github));
         }
     }
     Ok(githubs)

@@ -33,6 +33,10 @@ pub mod defaults {
     pub const API_URL: &str = "https://api.github.com";
     pub const CONCURRENCY: usize = 4;
     pub const MAX_CONCURRENCY: usize = 256;
+    /// How often a repository's data beyond git is read whole.
+    pub const METADATA_FULL_EVERY: Duration = Duration::from_secs(7 * 86_400);
+    /// GitHub API requests at once per process.
+    pub const REQUESTS_IN_FLIGHT: usize = 4;
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(5);
     pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
@@ -60,6 +64,19 @@ pub struct RawConfig {
     /// Allow plain `http://` GitHub API and clone URLs (a local test server): the token
     /// would otherwise cross the network unencrypted.
     pub allow_insecure_http: Option<bool>,
+    /// How the data beyond git is read (`options.metadata`).
+    #[serde(default)]
+    pub metadata: RawMetadata,
+}
+
+/// `metadata:`: how repositories' data beyond git is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawMetadata {
+    /// How often every kind is read whole (deletions show then), e.g. `7d`.
+    pub full_every: Option<String>,
+    /// API requests at once per process (GitHub's secondary limits punish more).
+    pub requests_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -169,6 +186,23 @@ pub struct Config {
     pub work_dir: Option<PathBuf>,
     pub retry: RetryPolicy,
     pub allow_insecure_http: bool,
+    pub metadata: MetadataSettings,
+}
+
+/// How repositories' data beyond git is read (`metadata:`, validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataSettings {
+    pub full_every: Duration,
+    pub requests_in_flight: usize,
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        MetadataSettings {
+            full_every: defaults::METADATA_FULL_EVERY,
+            requests_in_flight: defaults::REQUESTS_IN_FLIGHT,
+        }
+    }
 }
 
 /// One job: a source selection and where its backups go.
@@ -272,6 +306,23 @@ impl RawConfig {
             );
         }
         let retry = resolve_retry(&self.retry, &mut err);
+        let mut metadata = MetadataSettings::default();
+        if let Some(text) = &self.metadata.full_every {
+            match parse_duration(text) {
+                Ok(d) => metadata.full_every = d,
+                Err(reason) => err("metadata.full-every".into(), reason),
+            }
+        }
+        if let Some(n) = self.metadata.requests_in_flight {
+            if (1..=100).contains(&n) {
+                metadata.requests_in_flight = n;
+            } else {
+                err(
+                    "metadata.requests-in-flight".into(),
+                    format!("must be between 1 and 100, got {n}"),
+                );
+            }
+        }
         if self.jobs.is_empty() {
             err("jobs".into(), "at least one job is required".into());
         }
@@ -301,6 +352,7 @@ impl RawConfig {
             work_dir: self.work_dir.map(|p| cwd.join(p)),
             retry,
             allow_insecure_http,
+            metadata,
         })
     }
 }
@@ -709,6 +761,24 @@ jobs:
         assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
         let yaml = "jobs:\n  - source: { org: a }\n    target: x\n    retention: { keep-within: 213503982334602d }\n";
         assert_eq!(keys(validate(yaml)), vec!["jobs[0].retention.keep-within"]);
+    }
+
+    #[test]
+    fn metadata_settings_are_validated_per_key() {
+        let job = "jobs:\n  - source: { org: a }\n    target: x\n";
+        let c = validate(&format!(
+            "metadata: {{ full-every: 1d, requests-in-flight: 2 }}\n{job}"
+        ))
+        .unwrap();
+        assert_eq!(c.metadata.full_every, Duration::from_secs(86_400));
+        assert_eq!(c.metadata.requests_in_flight, 2);
+        assert_eq!(validate(job).unwrap().metadata, MetadataSettings::default());
+        assert_eq!(
+            keys(validate(&format!(
+                "metadata: {{ full-every: soon, requests-in-flight: 0 }}\n{job}"
+            ))),
+            vec!["metadata.full-every", "metadata.requests-in-flight"]
+        );
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub struct DataSummary {
     /// Kinds the token may not read (collaborators, webhooks… need admin rights).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_permitted: Vec<String>,
+    /// The token's rate-limit budget left afterwards, as GitHub said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_remaining: Option<u64>,
     /// Set when the data could not be completed: the index is the previous one, and
     /// the next backup tries again. The git backup is not affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,8 +23,8 @@ use repovault_core::{DataFile, DataIndex, DataSummary, Layout, RECORD_SCHEMA};
 use serde_json::Value;
 
 /// How often every kind is read whole, not just what changed (deletions show then),
-/// unless the worker is configured otherwise.
-pub const FULL_REFRESH: Duration = Duration::from_secs(7 * 86_400);
+/// unless configured otherwise (`metadata.full-every`).
+pub const FULL_REFRESH: Duration = repovault_core::config::defaults::METADATA_FULL_EVERY;
 
 /// Overlap of `since=` with the previous read, for clock skew between us and GitHub.
 const SINCE_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
@@ -436,6 +436,7 @@ pub async fn back_up_data(
         requests: api.requests,
         not_modified: api.not_modified,
         not_permitted,
+        rate_remaining: source.rate_remaining(),
         error: None,
     })
 }
@@ -683,6 +684,7 @@ pub async fn back_up_org_data(
         requests: api.requests,
         not_modified: api.not_modified,
         not_permitted,
+        rate_remaining: source.rate_remaining(),
         error: None,
     })
 }

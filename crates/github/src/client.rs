@@ -33,6 +33,8 @@ pub struct GitHubSource {
     in_flight: tokio::sync::Semaphore,
     /// Set from a response's rate-limit headers: the next request waits until then.
     paused_until: Mutex<Option<Instant>>,
+    /// `x-ratelimit-remaining` of the last response (`u64::MAX`: none yet).
+    last_remaining: std::sync::atomic::AtomicU64,
 }
 
 /// One successful response, body read.
@@ -71,6 +73,7 @@ impl GitHubSource {
             reserve: 0.0,
             in_flight: tokio::sync::Semaphore::new(DEFAULT_IN_FLIGHT),
             paused_until: Mutex::new(None),
+            last_remaining: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 
@@ -94,6 +97,14 @@ impl GitHubSource {
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.in_flight = tokio::sync::Semaphore::new(n.max(1));
         self
+    }
+
+    /// The rate-limit budget left, as the last response said.
+    pub fn rate_remaining(&self) -> Option<u64> {
+        let remaining = self
+            .last_remaining
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (remaining != u64::MAX).then_some(remaining)
     }
 
     pub(crate) fn is_authenticated(&self) -> bool {
@@ -158,6 +169,10 @@ impl GitHubSource {
                     });
                 }
             };
+            if let Some(remaining) = rate_limit::remaining(&headers) {
+                self.last_remaining
+                    .store(remaining, std::sync::atomic::Ordering::Relaxed);
+            }
             let text = String::from_utf8_lossy(&body);
             if status == StatusCode::NOT_MODIFIED {
                 return Ok(Response {

@@ -42,6 +42,10 @@ impl RepoData for GitHubSource {
         Ok(self.get_json(path).await?.0)
     }
 
+    fn rate_remaining(&self) -> Option<u64> {
+        GitHubSource::rate_remaining(self)
+    }
+
     async fn download(&self, path: &str) -> Result<ByteStream, SourceError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, "application/octet-stream".parse().expect("valid"));

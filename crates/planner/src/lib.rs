@@ -41,6 +41,8 @@ pub struct PlannerConfig {
     /// Plan just these `(owner, name)` repositories instead of listing (push-triggered
     /// backups); each is planned under the job for its owner.
     pub only: Vec<(String, String)>,
+    /// How often the organizations' own data is read whole.
+    pub metadata_full_every: std::time::Duration,
 }
 
 /// The ports a planner runs on.
@@ -154,7 +156,7 @@ async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
             source.as_ref(),
             &layout,
             org,
-            repovault_data::FULL_REFRESH,
+            cfg.metadata_full_every,
         )
         .await
         {

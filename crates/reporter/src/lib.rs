@@ -75,6 +75,9 @@ pub struct Totals {
     /// Repositories whose data could not be completed this run (retried next run).
     #[serde(default)]
     pub data_incomplete: usize,
+    /// The lowest rate-limit budget left that the run's records saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_remaining: Option<u64>,
 }
 
 /// `runs/<run>/report.json`.
@@ -355,6 +358,9 @@ fn count(totals: &mut Totals, line: &RepoReport) {
         totals.data_requests += data.requests;
         totals.data_not_modified += data.not_modified;
         totals.data_incomplete += usize::from(data.error.is_some());
+        if let Some(left) = data.rate_remaining {
+            totals.rate_remaining = Some(totals.rate_remaining.map_or(left, |t| t.min(left)));
+        }
     }
     match line.status {
         RepoStatus::Ok => {
@@ -528,6 +534,7 @@ mod tests {
                 requests,
                 not_modified,
                 not_permitted: vec![],
+                rate_remaining: Some(requests * 100),
                 error: error.map(str::to_owned),
             });
             store.put_json(&key, &r).await.unwrap();
@@ -545,6 +552,7 @@ mod tests {
         );
         let md = markdown(&report);
         assert!(md.contains("10 API request(s), 7 answered 304"), "{md}");
+        assert!(md.contains("rate-limit budget left: 300"), "{md}");
         assert!(
             md.contains("| acme/web | HTTP 502 from /repos/acme/web/issues |"),
             "{md}"

@@ -23,8 +23,13 @@ pub fn markdown(report: &Report) -> String {
     if t.data_requests > 0 {
         let _ = writeln!(
             out,
-            "- data beyond git: {} API request(s), {} answered 304 (free of rate limit), {} repositor(ies) incomplete",
-            t.data_requests, t.data_not_modified, t.data_incomplete
+            "- data beyond git: {} API request(s), {} answered 304 (free of rate limit), {} repositor(ies) incomplete{}",
+            t.data_requests,
+            t.data_not_modified,
+            t.data_incomplete,
+            t.rate_remaining
+                .map(|left| format!("; rate-limit budget left: {left}"))
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(

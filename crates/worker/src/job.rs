@@ -213,6 +213,7 @@ impl Attempt<'_> {
                     requests: 0,
                     not_modified: 0,
                     not_permitted: vec![],
+                    rate_remaining: None,
                     error: Some(e.to_string()),
                 }
             }

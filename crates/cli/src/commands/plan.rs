@@ -57,6 +57,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let githubs = open_githubs(
         config.jobs.iter().map(|j| j.api_url.as_str()),
         token.as_ref(),
+        &config.metadata,
         for_planner,
     )?;
     let deps = PlannerDeps {
@@ -70,6 +71,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             run_id: run_id.clone(),
             jobs: config.jobs,
             only,
+            metadata_full_every: config.metadata.full_every,
         },
         &deps,
     )

@@ -61,7 +61,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
 
     let api_urls = || config.jobs.iter().map(|j| j.api_url.as_str());
-    let planner_githubs = open_githubs(api_urls(), token.as_ref(), for_planner)?;
+    let planner_githubs = open_githubs(api_urls(), token.as_ref(), &config.metadata, for_planner)?;
     let planner_deps = PlannerDeps {
         sources: sources_of(&config.jobs, &planner_githubs),
         data: data_of(&config.jobs, &planner_githubs),
@@ -72,6 +72,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run_id: run_id.clone(),
         jobs: config.jobs.clone(),
         only: vec![],
+        metadata_full_every: config.metadata.full_every,
     };
     let plans = repovault_planner::run(planner_cfg, &planner_deps).await?;
     progress.add_planned(plans.iter().map(|p| p.enqueued as u64).sum());
@@ -83,9 +84,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     worker_cfg.concurrency = config.concurrency;
     worker_cfg.retry = config.retry;
+    worker_cfg.data_full_every = config.metadata.full_every;
     let allow = allow_list(
         &targets,
-        &open_githubs(api_urls(), token.as_ref(), for_workers)?,
+        &open_githubs(api_urls(), token.as_ref(), &config.metadata, for_workers)?,
         config
             .jobs
             .iter()

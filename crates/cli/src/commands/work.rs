@@ -126,6 +126,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map_or_else(RetryPolicy::default, |c| c.retry);
     let concurrency = config.as_ref().map(|c| c.concurrency);
+    let metadata = config.as_ref().map(|c| c.metadata).unwrap_or_default();
     let (work_dir, token_file) = config.map_or((None, None), |c| (c.work_dir, c.token_file));
     if targets.is_empty() {
         return Err(InvalidConfig(
@@ -149,6 +150,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     );
     cfg.concurrency = args.concurrency.or(concurrency).unwrap_or(cfg.concurrency);
     cfg.retry = retry;
+    cfg.data_full_every = metadata.full_every;
     cfg.visibility_timeout = args.visibility_timeout;
     cfg.shutdown_grace = args.shutdown_grace;
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
@@ -156,6 +158,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let githubs = open_githubs(
         entries.iter().map(|(_, _, a)| a.as_str()),
         token.as_ref(),
+        &metadata,
         for_workers,
     )?;
     let mut deps = WorkerDeps::new(

@@ -82,6 +82,11 @@ pub trait RepoData: Send + Sync {
     /// The single object at `path` (say, a branch's protection).
     async fn object(&self, path: &str) -> Result<serde_json::Value, SourceError>;
 
+    /// The rate-limit budget left, as the last response said (`x-ratelimit-remaining`).
+    fn rate_remaining(&self) -> Option<u64> {
+        None
+    }
+
     /// The bytes at `path` (`Accept: application/octet-stream`), as they arrive: a
     /// 2 GiB asset never sits in memory.
     async fn download(&self, path: &str) -> Result<crate::ports::store::ByteStream, SourceError>;
