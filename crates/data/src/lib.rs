@@ -65,6 +65,7 @@ const fn admin(name: &'static str, path: &'static str) -> Kind {
 const KINDS: &[Kind] = &[
     kind("issues", "issues?state=all", true, true),
     kind("issue-comments", "issues/comments", true, true),
+    kind("issue-events", "issues/events", false, false),
     kind("pulls", "pulls?state=all", true, false),
     kind("review-comments", "pulls/comments", true, true),
     kind("commit-comments", "comments", false, false),

@@ -363,10 +363,11 @@ async fn data_items(env: &Env, index: &str, kind: &str) -> Vec<serde_json::Value
         .collect()
 }
 
-/// Every item [`with_data`] makes: issues and pull requests, their comments, pulls,
+/// Every item [`with_data`] makes: issues and pull requests, their comments, their
+/// events (34 labeled, 11 closed), pulls,
 /// reviews, review comments, a commit comment, labels, a milestone, a release, two
 /// collaborators, a team, a webhook, a deploy key and the main branch's protection.
-const ALL_ITEMS: u64 = 34 + 68 + 4 + 8 + 8 + 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1 + 1;
+const ALL_ITEMS: u64 = 34 + 68 + 45 + 4 + 8 + 8 + 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1 + 1;
 
 fn with_data(env: &Env) {
     env.gh.add_metadata(
@@ -414,6 +415,7 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
     }
     for (kind, n) in [
         ("issue-comments", 68),
+        ("issue-events", 45),
         ("pulls", 4),
         ("reviews", 8),
         ("review-comments", 8),
@@ -431,7 +433,7 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
         assert_eq!(data_items(&env, &index, kind).await.len(), n, "{kind}");
     }
     assert_eq!(data.items, ALL_ITEMS);
-    assert_eq!(data.changed.len(), 15);
+    assert_eq!(data.changed.len(), 16);
     let hooks = data_items(&env, &index, "hooks").await;
     assert!(
         hooks[0]["config"].get("secret").is_none(),
@@ -444,7 +446,7 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
     env.work(vec![env.message("r2", "repo-000").to_body()], 1)
         .await;
     let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
-    assert_eq!((again.requests, again.not_modified), (14, 14), "{again:?}");
+    assert_eq!((again.requests, again.not_modified), (15, 15), "{again:?}");
     assert!(again.changed.is_empty());
     assert_eq!(again.index.as_deref(), Some(index.as_str()));
     assert_eq!(env.store.list("repos/").await.unwrap().len(), before);
@@ -463,7 +465,7 @@ async fn a_new_comment_costs_a_few_requests_and_lands_in_the_next_snapshot() {
         .await;
     let second = env.record("r2", "repo-000").await.unwrap().data.unwrap();
     assert_eq!(second.changed, ["issues", "issue-comments"], "{second:?}");
-    assert!(second.requests <= 17, "{second:?}");
+    assert!(second.requests <= 18, "{second:?}");
     let index = second.index.unwrap();
     assert_ne!(Some(index.as_str()), first.index.as_deref());
     let comments = data_items(&env, &index, "issue-comments").await;
@@ -571,7 +573,7 @@ async fn release_assets_are_stored_once_and_shared_by_later_snapshots() {
         .unwrap();
     assert_eq!(index.assets.len(), 2);
     assert_eq!(
-        again.requests, 15,
+        again.requests, 16,
         "one request per kind and per protected branch, no download"
     );
 }

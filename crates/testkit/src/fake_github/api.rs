@@ -458,6 +458,7 @@ impl Ctx<'_> {
                 let items = meta.issues.iter().filter(in_state).filter(updated_since);
                 self.page_of(by_updated(items.cloned().collect()), &link("issues"))
             }
+            ["issues", "events"] => self.page_of(meta.issue_events.clone(), &link("issues/events")),
             ["issues", "comments"] => {
                 let items = meta.issue_comments.iter().filter(updated_since);
                 self.page_of(

@@ -29,6 +29,8 @@ pub struct MetadataSpec {
 pub(crate) struct RepoMeta {
     pub issues: Vec<Value>,
     pub issue_comments: Vec<Value>,
+    /// Every issue's events: `labeled`, and `closed` for closed ones.
+    pub issue_events: Vec<Value>,
     pub pulls: Vec<Value>,
     /// By pull request number.
     pub reviews: BTreeMap<u64, Vec<Value>>,
@@ -144,6 +146,23 @@ impl RepoMeta {
                         "pull_request_url": format!("{repo_api}/pulls/{number}"),
                     }));
                 }
+            }
+            let label = issue["labels"][0]["name"].clone();
+            let event_id = meta.id();
+            meta.issue_events.push(json!({
+                "id": event_id, "node_id": format!("LE_{event_id}"), "event": "labeled",
+                "actor": user("octocat"), "label": { "name": label }, "created_at": updated,
+                "issue": { "number": number, "title": issue["title"].clone() },
+                "url": format!("{repo_api}/issues/events/{event_id}"),
+            }));
+            if issue["state"] == "closed" {
+                let event_id = meta.id();
+                meta.issue_events.push(json!({
+                    "id": event_id, "node_id": format!("CE_{event_id}"), "event": "closed",
+                    "actor": user("octocat"), "commit_id": null, "created_at": updated,
+                    "issue": { "number": number, "title": issue["title"].clone() },
+                    "url": format!("{repo_api}/issues/events/{event_id}"),
+                }));
             }
             meta.issues.push(issue);
             for c in 0..spec.comments_per_issue {
