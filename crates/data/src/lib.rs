@@ -158,20 +158,8 @@ pub async fn back_up_data(
         Some(key) => store.get_json(key).await?,
         None => None,
     };
-    // The snapshot's time, to the second, moved past any snapshot already there: two
-    // snapshots never share (and overwrite) a directory.
-    let mut now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
-    while store
-        .head(&layout.data_index(owner, name, now))
-        .await?
-        .is_some()
-    {
-        now += jiff::SignedDuration::from_secs(1);
-    }
-    let full = previous.as_ref().is_none_or(|p| {
-        jiff::SignedDuration::try_from(full_every)
-            .is_ok_and(|every| now.duration_since(p.full_at) >= every)
-    });
+    let now = snapshot_time(store, |at| layout.data_index(owner, name, at)).await?;
+    let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Counted {
         source,
         requests: 0,
@@ -442,6 +430,28 @@ pub async fn back_up_data(
     })
 }
 
+/// The new snapshot's time, to the second, moved past any snapshot already there (whose
+/// index is at `index_at(time)`): two snapshots never share, and overwrite, a directory.
+async fn snapshot_time(
+    store: &dyn Store,
+    index_at: impl Fn(Timestamp) -> String,
+) -> Result<Timestamp, DataError> {
+    let mut now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
+    while store.head(&index_at(now)).await?.is_some() {
+        now += jiff::SignedDuration::from_secs(1);
+    }
+    Ok(now)
+}
+
+/// Whether every kind is read whole this time: no previous snapshot, or its last whole
+/// read is `full_every` old.
+fn full_read_due(previous: Option<&DataIndex>, now: Timestamp, full_every: Duration) -> bool {
+    previous.is_none_or(|p| {
+        jiff::SignedDuration::try_from(full_every)
+            .is_ok_and(|every| now.duration_since(p.full_at) >= every)
+    })
+}
+
 fn updated_at(item: &Value) -> Option<Timestamp> {
     item["updated_at"].as_str()?.parse().ok()
 }
@@ -580,18 +590,8 @@ pub async fn back_up_org_data(
         Some(key) => store.get_json(key).await?,
         None => None,
     };
-    let mut now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
-    while store
-        .head(&layout.org_data_index(org, now))
-        .await?
-        .is_some()
-    {
-        now += jiff::SignedDuration::from_secs(1);
-    }
-    let full = previous.as_ref().is_none_or(|p| {
-        jiff::SignedDuration::try_from(full_every)
-            .is_ok_and(|every| now.duration_since(p.full_at) >= every)
-    });
+    let now = snapshot_time(store, |at| layout.org_data_index(org, at)).await?;
+    let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Counted {
         source,
         requests: 0,

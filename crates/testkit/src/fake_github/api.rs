@@ -388,6 +388,19 @@ impl Ctx<'_> {
         json_response(StatusCode::OK, &body, self.quota, &extra)
     }
 
+    /// GitHub's answer to a token without the admin rights a resource needs.
+    fn no_admin_rights(&self) -> Response {
+        json_response(
+            StatusCode::FORBIDDEN,
+            &error_body(
+                StatusCode::FORBIDDEN,
+                "Must have admin rights to Repository.",
+            ),
+            self.quota,
+            &[],
+        )
+    }
+
     /// `/orgs/{login}/<rest>`: an organization's settings, members and teams.
     fn org_data(&self, login: &str, id: u64, rest: &[&str]) -> Response {
         let link = |path: &str| format!("{}/orgs/{login}/{path}", self.api);
@@ -410,12 +423,7 @@ impl Ctx<'_> {
                 vec![json!({ "id": 7001, "slug": "platform", "name": "Platform", "privacy": "closed", "permission": "pull" })],
                 &link("teams"),
             ),
-            ["teams"] => json_response(
-                StatusCode::FORBIDDEN,
-                &error_body(StatusCode::FORBIDDEN, "Must have admin rights to Repository."),
-                self.quota,
-                &[],
-            ),
+            ["teams"] => self.no_admin_rights(),
             _ => not_found(self.quota),
         }
     }
@@ -497,15 +505,7 @@ impl Ctx<'_> {
             }
             ["branches", branch, "protection"] => {
                 if meta.admin_denied || !self.authed {
-                    return json_response(
-                        StatusCode::FORBIDDEN,
-                        &error_body(
-                            StatusCode::FORBIDDEN,
-                            "Must have admin rights to Repository.",
-                        ),
-                        self.quota,
-                        &[],
-                    );
+                    return self.no_admin_rights();
                 }
                 match meta.protected_branches.get(*branch) {
                     Some(protection) => json_response(StatusCode::OK, protection, self.quota, &[]),
@@ -519,15 +519,7 @@ impl Ctx<'_> {
             }
             [kind @ ("collaborators" | "teams" | "hooks" | "keys" | "rulesets")] => {
                 if meta.admin_denied || !self.authed {
-                    return json_response(
-                        StatusCode::FORBIDDEN,
-                        &error_body(
-                            StatusCode::FORBIDDEN,
-                            "Must have admin rights to Repository.",
-                        ),
-                        self.quota,
-                        &[],
-                    );
+                    return self.no_admin_rights();
                 }
                 let items = meta.admin.get(*kind).cloned().unwrap_or_default();
                 self.page_of(items, &link(kind))
