@@ -3,7 +3,8 @@
 //! Plans a run: lists each job's repositories through its [`Source`], applies the
 //! job's filters, writes `runs/<run>/plan.json` to each target (the list the reporter
 //! will account for), enqueues one versioned [`JobMessage`] per repository, and marks
-//! the run `enqueued.json`.
+//! the run `enqueued.json`. On a full run it also backs up each organization's own data
+//! (settings, members, teams) once, through [`PlannerDeps::data`].
 //!
 //! Planning the same run id again enqueues nothing once the run is marked; a planner
 //! that died between writing the plan and the mark resumes: it enqueues the planned
@@ -14,7 +15,12 @@
 //! use repovault_core::RunId;
 //!
 //! let run_id = RunId::generate(jiff::Timestamp::now());
-//! let cfg = repovault_planner::PlannerConfig { run_id, jobs, only: vec![] };
+//! let cfg = repovault_planner::PlannerConfig {
+//!     run_id,
+//!     jobs,
+//!     only: vec![],
+//!     metadata_full_every: repovault_core::config::defaults::METADATA_FULL_EVERY,
+//! };
 //! let planned = repovault_planner::run(cfg, &deps).await.unwrap();
 //! println!("{} repositories enqueued", planned.iter().map(|p| p.enqueued).sum::<usize>());
 //! # }
