@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::source::{Page, RepoData, SourceError};
-use repovault_core::ports::store::{ObjectDigest, ObjectMetadata, Store, StoreError, meta};
+use repovault_core::ports::store::{
+    ByteStream, ObjectDigest, ObjectMetadata, Store, StoreError, meta,
+};
 use repovault_core::{DataFile, DataIndex, DataSummary, Layout, RECORD_SCHEMA};
 use serde_json::Value;
 
@@ -112,6 +114,16 @@ impl Counted<'_> {
             self.not_modified += 1;
         }
         Ok(page)
+    }
+
+    async fn object(&mut self, path: &str) -> Result<Value, SourceError> {
+        self.requests += 1;
+        self.source.object(path).await
+    }
+
+    async fn download(&mut self, path: &str) -> Result<ByteStream, SourceError> {
+        self.requests += 1;
+        self.source.download(path).await
     }
 
     /// Every item from `path` on, following `Link` pages; `None` if the first page is
@@ -299,8 +311,7 @@ pub async fn back_up_data(
             let mut rules = Vec::new();
             let mut permitted = true;
             for branch in branches.iter().filter_map(|b| b["name"].as_str()) {
-                api.requests += 1;
-                match source
+                match api
                     .object(&format!("{base}/branches/{branch}/protection"))
                     .await
                 {
@@ -344,90 +355,113 @@ pub async fn back_up_data(
                 continue;
             }
             let key = layout.asset(owner, name, id);
-            let file = match store.head(&key).await? {
-                Some(info) => DataFile {
-                    key,
-                    items: 1,
-                    size: info.size,
-                    sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
-                    etag: None,
-                },
-                None => {
-                    api.requests += 1;
-                    let body = source
-                        .download(&format!("{base}/releases/assets/{id}"))
-                        .await?;
-                    let receipt =
+            let file =
+                match stored_asset(store, &key).await? {
+                    Some(file) => file,
+                    None => {
+                        let body = api
+                            .download(&format!("{base}/releases/assets/{id}"))
+                            .await?;
                         match store.put_stream(&key, body, &ObjectMetadata::new()).await {
-                            Ok(receipt) => receipt,
+                            Ok(receipt) => DataFile {
+                                key,
+                                items: 1,
+                                size: receipt.size,
+                                sha256: receipt.sha256,
+                                etag: None,
+                            },
                             // Another backup of this repository stored it meanwhile.
-                            Err(StoreError::AlreadyExists { .. }) => {
-                                let info = store.head(&key).await?.ok_or_else(|| {
-                                    DataError::Unreadable {
-                                        key: key.clone(),
-                                        reason: "vanished after it was stored".into(),
-                                    }
-                                })?;
-                                repovault_core::ports::store::PutReceipt {
-                                    size: info.size,
-                                    sha256: info
-                                        .metadata
-                                        .get(meta::SHA256)
-                                        .cloned()
-                                        .unwrap_or_default(),
-                                }
-                            }
+                            Err(StoreError::AlreadyExists { .. }) => stored_asset(store, &key)
+                                .await?
+                                .ok_or_else(|| DataError::Unreadable {
+                                    key: key.clone(),
+                                    reason: "vanished after it was stored".into(),
+                                })?,
                             Err(e) => return Err(e.into()),
-                        };
-                    DataFile {
-                        key,
-                        items: 1,
-                        size: receipt.size,
-                        sha256: receipt.sha256,
-                        etag: None,
+                        }
                     }
-                }
-            };
+                };
             assets.insert(id, file);
         }
     }
 
-    let items = kinds.values().map(|f| f.items).sum();
-    let permissions_changed = previous
-        .as_ref()
-        .is_some_and(|p| p.not_permitted != not_permitted);
-    let index_key = if let (true, false, Some(previous)) =
-        (changed.is_empty(), permissions_changed, previous_key)
-    {
-        previous.to_owned()
-    } else {
-        let index = DataIndex {
-            schema: RECORD_SCHEMA,
-            repository: format!("{owner}/{name}"),
-            fetched_at: now,
-            full_at: if full {
-                now
-            } else {
-                previous.as_ref().map_or(now, |p| p.full_at)
-            },
-            kinds,
-            assets,
-            not_permitted: not_permitted.clone(),
-        };
-        let key = layout.data_index(owner, name, now);
-        store.put_json(&key, &index).await?;
-        key
-    };
-    Ok(DataSummary {
-        index: Some(index_key),
-        items,
+    let (summary, _) = Ending {
+        subject: format!("{owner}/{name}"),
+        previous_key: previous_key.map(str::to_owned),
+        previous,
+        now,
+        full,
+        kinds,
+        assets,
         changed,
-        requests: api.requests,
-        not_modified: api.not_modified,
         not_permitted,
-        rate_remaining: source.rate_remaining(),
-        error: None,
-    })
+    }
+    .write(store, &api, layout.data_index(owner, name, now))
+    .await?;
+    Ok(summary)
+}
+
+/// What a snapshot read, ready to be written.
+struct Ending {
+    /// `owner/name`, or the organization.
+    subject: String,
+    previous_key: Option<String>,
+    previous: Option<DataIndex>,
+    now: Timestamp,
+    full: bool,
+    kinds: BTreeMap<String, DataFile>,
+    assets: BTreeMap<u64, DataFile>,
+    changed: Vec<String>,
+    not_permitted: Vec<String>,
+}
+
+impl Ending {
+    /// Writes the snapshot's index at `index_key`, unless nothing changed since the
+    /// previous snapshot (whose index then stands), and sums it up. Returns whether a
+    /// new index was written.
+    async fn write(
+        self,
+        store: &dyn Store,
+        api: &Counted<'_>,
+        index_key: String,
+    ) -> Result<(DataSummary, bool), DataError> {
+        let items = self.kinds.values().map(|f| f.items).sum();
+        let unchanged = self.changed.is_empty()
+            && self
+                .previous
+                .as_ref()
+                .is_some_and(|p| p.not_permitted == self.not_permitted);
+        let (index, written) = match self.previous_key {
+            Some(previous) if unchanged => (previous, false),
+            _ => {
+                let index = DataIndex {
+                    schema: RECORD_SCHEMA,
+                    repository: self.subject,
+                    fetched_at: self.now,
+                    full_at: match (&self.previous, self.full) {
+                        (Some(p), false) => p.full_at,
+                        _ => self.now,
+                    },
+                    kinds: self.kinds,
+                    assets: self.assets,
+                    not_permitted: self.not_permitted.clone(),
+                };
+                store.put_json(&index_key, &index).await?;
+                (index_key, true)
+            }
+        };
+        let summary = DataSummary {
+            index: Some(index),
+            items,
+            changed: self.changed,
+            requests: api.requests,
+            not_modified: api.not_modified,
+            not_permitted: self.not_permitted,
+            rate_remaining: api.source.rate_remaining(),
+            error: None,
+        };
+        Ok((summary, written))
+    }
 }
 
 /// The new snapshot's time, to the second, moved past any snapshot already there (whose
@@ -450,6 +484,17 @@ fn full_read_due(previous: Option<&DataIndex>, now: Timestamp, full_every: Durat
         jiff::SignedDuration::try_from(full_every)
             .is_ok_and(|every| now.duration_since(p.full_at) >= every)
     })
+}
+
+/// A release asset already in the store, as its index lists it.
+async fn stored_asset(store: &dyn Store, key: &str) -> Result<Option<DataFile>, DataError> {
+    Ok(store.head(key).await?.map(|info| DataFile {
+        key: key.to_owned(),
+        items: 1,
+        size: info.size,
+        sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
+        etag: None,
+    }))
 }
 
 fn updated_at(item: &Value) -> Option<Timestamp> {
@@ -601,8 +646,7 @@ pub async fn back_up_org_data(
     let before = |kind: &str| previous.as_ref().and_then(|p| p.kinds.get(kind));
 
     // Settings: one object, kept when its content did not change.
-    api.requests += 1;
-    let settings = match source.object(&format!("/orgs/{org}")).await {
+    let settings = match api.object(&format!("/orgs/{org}")).await {
         Ok(settings) => Some(vec![settings]),
         Err(SourceError::Forbidden { .. }) => None,
         Err(e) => return Err(e.into()),
@@ -650,42 +694,24 @@ pub async fn back_up_org_data(
         };
         kinds.insert(kind.to_owned(), file);
     }
-    let items = kinds.values().map(|f| f.items).sum();
-    let permissions_changed = previous
-        .as_ref()
-        .is_some_and(|p| p.not_permitted != not_permitted);
-    let index_key = match previous_key {
-        Some(key) if changed.is_empty() && !permissions_changed => key,
-        _ => {
-            let index = DataIndex {
-                schema: RECORD_SCHEMA,
-                repository: org.to_owned(),
-                fetched_at: now,
-                full_at: if full {
-                    now
-                } else {
-                    previous.as_ref().map_or(now, |p| p.full_at)
-                },
-                kinds,
-                assets: BTreeMap::new(),
-                not_permitted: not_permitted.clone(),
-            };
-            let key = layout.org_data_index(org, now);
-            store.put_json(&key, &index).await?;
-            store
-                .put_json(&latest_key, &OrgLatest { data: key.clone() })
-                .await?;
-            key
-        }
-    };
-    Ok(DataSummary {
-        index: Some(index_key),
-        items,
+    let (summary, written) = Ending {
+        subject: org.to_owned(),
+        previous_key,
+        previous,
+        now,
+        full,
+        kinds,
+        assets: BTreeMap::new(),
         changed,
-        requests: api.requests,
-        not_modified: api.not_modified,
         not_permitted,
-        rate_remaining: source.rate_remaining(),
-        error: None,
-    })
+    }
+    .write(store, &api, layout.org_data_index(org, now))
+    .await?;
+    if let (true, Some(index)) = (written, &summary.index) {
+        let latest = OrgLatest {
+            data: index.clone(),
+        };
+        store.put_json(&latest_key, &latest).await?;
+    }
+    Ok(summary)
 }
