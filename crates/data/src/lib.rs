@@ -170,7 +170,10 @@ pub async fn back_up_data(
         Some(key) => store.get_json(key).await?,
         None => None,
     };
-    let now = snapshot_time(store, |at| layout.data_index(owner, name, at)).await?;
+    // Two snapshots never share, and overwrite, a directory.
+    let now = store
+        .free_second(|at| layout.data_index(owner, name, at))
+        .await?;
     let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Counted {
         source,
@@ -464,19 +467,6 @@ impl Ending {
     }
 }
 
-/// The new snapshot's time, to the second, moved past any snapshot already there (whose
-/// index is at `index_at(time)`): two snapshots never share, and overwrite, a directory.
-async fn snapshot_time(
-    store: &dyn Store,
-    index_at: impl Fn(Timestamp) -> String,
-) -> Result<Timestamp, DataError> {
-    let mut now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
-    while store.head(&index_at(now)).await?.is_some() {
-        now += jiff::SignedDuration::from_secs(1);
-    }
-    Ok(now)
-}
-
 /// Whether every kind is read whole this time: no previous snapshot, or its last whole
 /// read is `full_every` old.
 fn full_read_due(previous: Option<&DataIndex>, now: Timestamp, full_every: Duration) -> bool {
@@ -635,7 +625,9 @@ pub async fn back_up_org_data(
         Some(key) => store.get_json(key).await?,
         None => None,
     };
-    let now = snapshot_time(store, |at| layout.org_data_index(org, at)).await?;
+    let now = store
+        .free_second(|at| layout.org_data_index(org, at))
+        .await?;
     let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Counted {
         source,

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, json_bytes, meta};
 use repovault_core::{
     ArchiveDigest, ArchiveRef, Classify, JobMessage, LatestPointer, Layout, Manifest, Outcome,
-    RECORD_SCHEMA, RefSet, RepoRef, ResultRecord, WikiOutcome, tool_version,
+    RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
 };
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
 use repovault_git::{
@@ -68,7 +68,11 @@ pub(crate) async fn back_up(
         (WikiOutcome::Skipped, None)
     };
 
-    let created_at = free_stamp(ctx.store, &layout, repo, Timestamp::now()).await?;
+    // Two backups of a repository within one second would share a key.
+    let created_at = ctx
+        .store
+        .free_second(|at| layout.archive(&repo.owner, &repo.name, at))
+        .await?;
     let mut mirror_bytes = dir_size(&mirror_dir).map_err(BackupError::WorkDir)?;
     if wiki == WikiOutcome::Mirrored {
         mirror_bytes += dir_size(&wiki_dir).map_err(BackupError::WorkDir)?;
@@ -218,25 +222,6 @@ async fn unchanged(
         wiki,
         ..ResultRecord::of_job(msg, Outcome::Unchanged, attempt, started_at)
     }))
-}
-
-/// The backup time, to the second, moved forward past any archive already stored
-/// under it (two backups of a repository within one second would share a key).
-async fn free_stamp(
-    store: &dyn Store,
-    layout: &Layout,
-    repo: &RepoRef,
-    now: Timestamp,
-) -> Result<Timestamp, BackupError> {
-    let mut at = Timestamp::from_second(now.as_second()).expect("now is valid");
-    while store
-        .head(&layout.archive(&repo.owner, &repo.name, at))
-        .await?
-        .is_some()
-    {
-        at += jiff::SignedDuration::from_secs(1);
-    }
-    Ok(at)
 }
 
 /// Checks that the store holds exactly what was streamed.

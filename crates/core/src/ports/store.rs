@@ -273,6 +273,20 @@ impl dyn Store + '_ {
         self.put(key, json_bytes(value)).await
     }
 
+    /// The current time, to the second, moved forward past every second whose key
+    /// (`key_at(second)`) is already taken: stamps for keys that must not collide
+    /// (an archive, a data snapshot) within one second.
+    pub async fn free_second(
+        &self,
+        key_at: impl Fn(Timestamp) -> String,
+    ) -> Result<Timestamp, StoreError> {
+        let mut at = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
+        while self.head(&key_at(at)).await?.is_some() {
+            at += jiff::SignedDuration::from_secs(1);
+        }
+        Ok(at)
+    }
+
     pub async fn put_json_if_absent<T: Serialize>(
         &self,
         key: &str,
