@@ -37,6 +37,8 @@ pub mod defaults {
     pub const METADATA_FULL_EVERY: Duration = Duration::from_secs(7 * 86_400);
     /// GitHub API requests at once per process.
     pub const REQUESTS_IN_FLIGHT: usize = 4;
+    /// How long a bundle chain grows before a backup starts a new one in full.
+    pub const CHAIN_FULL_EVERY: Duration = Duration::from_secs(30 * 86_400);
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(5);
     pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
@@ -67,6 +69,17 @@ pub struct RawConfig {
     /// How the data beyond git is read (`options.metadata`).
     #[serde(default)]
     pub metadata: RawMetadata,
+    /// How git data is stored.
+    #[serde(default)]
+    pub git: RawGit,
+}
+
+/// `git:`: how repositories' git data is stored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawGit {
+    /// How long a bundle chain grows before a new one starts in full, e.g. `30d`.
+    pub full_every: Option<String>,
 }
 
 /// `metadata:`: how repositories' data beyond git is read.
@@ -187,6 +200,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub allow_insecure_http: bool,
     pub metadata: MetadataSettings,
+    /// How long a bundle chain grows before a backup starts a new one (`git.full-every`).
+    pub chain_full_every: Duration,
 }
 
 /// How repositories' data beyond git is read (`metadata:`, validated).
@@ -323,6 +338,14 @@ impl RawConfig {
                 );
             }
         }
+        let mut chain_full_every = defaults::CHAIN_FULL_EVERY;
+        if let Some(text) = &self.git.full_every {
+            match parse_duration(text) {
+                Ok(d) if !d.is_zero() => chain_full_every = d,
+                Ok(_) => err("git.full-every".into(), "must be longer than 0s".into()),
+                Err(reason) => err("git.full-every".into(), reason),
+            }
+        }
         if self.jobs.is_empty() {
             err("jobs".into(), "at least one job is required".into());
         }
@@ -353,6 +376,7 @@ impl RawConfig {
             retry,
             allow_insecure_http,
             metadata,
+            chain_full_every,
         })
     }
 }

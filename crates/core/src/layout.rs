@@ -1,8 +1,10 @@
 //! Every object key repovault reads or writes is built here, and only here.
 //!
 //! ```text
-//! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.tar.zst        the archive
-//! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.manifest.json  its manifest
+//! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.manifest.json  a backup (restore point)
+//! <prefix>repos/<owner>/<repo>/packs/<YYYYMMDDTHHMMSSZ>.bundle          its link of the chain
+//! <prefix>repos/<owner>/<repo>/packs/<YYYYMMDDTHHMMSSZ>.wiki.bundle     the wiki's link
+//! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.tar.zst        a first-format archive
 //! <prefix>repos/<owner>/<repo>/latest.json                              newest good backup
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/<kind>.jsonl.zst            issues, pulls… (zstd JSON Lines)
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/index.json                  that data snapshot
@@ -53,12 +55,15 @@ pub struct Layout {
     prefix: String,
 }
 
-/// An archive key taken apart.
+/// A backup's key taken apart. A backup's key is its archive (first format) or, for
+/// a bundle chain, its manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveKey {
+pub struct BackupKey {
     pub owner: String,
     pub repo: String,
     pub at: Timestamp,
+    /// The key is a first-format archive (`.tar.zst`), not a manifest.
+    pub archive: bool,
 }
 
 impl Layout {
@@ -98,11 +103,26 @@ impl Layout {
         )
     }
 
-    /// The manifest stored beside an archive.
-    pub fn manifest_for(&self, archive_key: &str) -> Option<String> {
-        archive_key
+    /// The manifest of a backup: beside its archive, or the key itself.
+    pub fn manifest_for(&self, backup_key: &str) -> Option<String> {
+        if backup_key.ends_with(MANIFEST_SUFFIX) {
+            return Some(backup_key.to_owned());
+        }
+        backup_key
             .strip_suffix(ARCHIVE_SUFFIX)
             .map(|stem| format!("{stem}{MANIFEST_SUFFIX}"))
+    }
+
+    /// `repos/<owner>/<repo>/packs/`: the links of a repository's chains, shared by
+    /// every backup whose manifest lists them.
+    pub fn packs_dir(&self, owner: &str, repo: &str) -> String {
+        format!("{}packs/", self.repo_dir(owner, repo))
+    }
+
+    /// The git bundle a backup at `at` adds to the chain of the repository (or its wiki).
+    pub fn bundle(&self, owner: &str, repo: &str, at: Timestamp, wiki: bool) -> String {
+        let kind = if wiki { ".wiki" } else { "" };
+        format!("{}{}{kind}.bundle", self.packs_dir(owner, repo), stamp(at))
     }
 
     /// One snapshot's file of a repository's data beyond git, e.g. `issues`.
@@ -185,19 +205,35 @@ impl Layout {
         format!("{}report.md", self.run_dir(run))
     }
 
-    /// Every archive key under `prefix` (manifests and other objects left out).
-    pub async fn archive_keys(
+    /// Every backup key under `prefix`, oldest first per repository: an archive, or a
+    /// manifest that has no archive beside it (a bundle chain's backup).
+    pub async fn backup_keys(
         &self,
         store: &dyn Store,
         prefix: &str,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(store
+        let keys: Vec<String> = store
             .list(prefix)
             .await?
             .into_iter()
-            .filter(|o| self.parse_archive(&o.key).is_some())
             .map(|o| o.key)
-            .collect())
+            .collect();
+        Ok(self.backups_among(keys.iter().map(String::as_str)))
+    }
+
+    /// The backup keys among `keys` (see [`Layout::backup_keys`]), sorted.
+    pub fn backups_among<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let keys: std::collections::BTreeSet<&str> = keys.collect();
+        keys.iter()
+            .filter(|key| match self.parse_backup(key) {
+                Some(b) if b.archive => true,
+                Some(_) => !key
+                    .strip_suffix(MANIFEST_SUFFIX)
+                    .is_some_and(|stem| keys.contains(format!("{stem}{ARCHIVE_SUFFIX}").as_str())),
+                None => false,
+            })
+            .map(|k| (*k).to_owned())
+            .collect()
     }
 
     /// The archive to restore of `owner/name`: the newest at or before `at`, or without
@@ -210,10 +246,10 @@ impl Layout {
         at: Option<Timestamp>,
     ) -> Result<Option<String>, StoreError> {
         let mut candidates: Vec<(Timestamp, String)> = self
-            .archive_keys(store, &self.repo_dir(owner, name))
+            .backup_keys(store, &self.repo_dir(owner, name))
             .await?
             .into_iter()
-            .filter_map(|key| self.parse_archive(&key).map(|a| (a.at, key)))
+            .filter_map(|key| self.parse_backup(&key).map(|a| (a.at, key)))
             .collect();
         candidates.sort();
         if let Some(at) = at {
@@ -232,25 +268,46 @@ impl Layout {
         Ok(candidates.pop().map(|(_, k)| k))
     }
 
-    /// The backup time in an archive key, whatever prefix the key has (an archive's
+    /// The backup time in a backup key, whatever prefix the key has (a backup's
     /// identity survives a copy to another prefix or bucket).
-    pub fn archive_time(key: &str) -> Option<Timestamp> {
+    pub fn backup_time(key: &str) -> Option<Timestamp> {
         let file = key.rsplit('/').next()?;
-        let (_, stamp) = file.strip_suffix(ARCHIVE_SUFFIX)?.rsplit_once('-')?;
-        parse_stamp(stamp)
+        let stem = file
+            .strip_suffix(ARCHIVE_SUFFIX)
+            .or_else(|| file.strip_suffix(MANIFEST_SUFFIX))?;
+        parse_stamp(stem.rsplit_once('-')?.1)
     }
 
-    /// Takes an archive key apart; `None` for any other key.
-    pub fn parse_archive(&self, key: &str) -> Option<ArchiveKey> {
+    /// Takes a chain link's key apart (`archive` is false); `None` for any other key.
+    pub fn parse_bundle(&self, key: &str) -> Option<BackupKey> {
         let rest = key.strip_prefix(&self.repos_root())?;
         let (owner, rest) = rest.split_once('/')?;
-        let (repo, file) = rest.split_once('/')?;
-        let stem = file.strip_suffix(ARCHIVE_SUFFIX)?;
-        let at = parse_stamp(stem.strip_prefix(repo)?.strip_prefix('-')?)?;
-        Some(ArchiveKey {
+        let (repo, file) = rest.split_once("/packs/")?;
+        let stem = file.strip_suffix(".bundle")?;
+        let at = parse_stamp(stem.strip_suffix(".wiki").unwrap_or(stem))?;
+        Some(BackupKey {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             at,
+            archive: false,
+        })
+    }
+
+    /// Takes a backup key (archive or manifest) apart; `None` for any other key.
+    pub fn parse_backup(&self, key: &str) -> Option<BackupKey> {
+        let rest = key.strip_prefix(&self.repos_root())?;
+        let (owner, rest) = rest.split_once('/')?;
+        let (repo, file) = rest.split_once('/')?;
+        let (stem, archive) = match file.strip_suffix(ARCHIVE_SUFFIX) {
+            Some(stem) => (stem, true),
+            None => (file.strip_suffix(MANIFEST_SUFFIX)?, false),
+        };
+        let at = parse_stamp(stem.strip_prefix(repo)?.strip_prefix('-')?)?;
+        Some(BackupKey {
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            at,
+            archive,
         })
     }
 }
@@ -302,25 +359,57 @@ mod tests {
         let l = Layout::new("p/");
         let key = l.archive("acme", "my.repo-2", at());
         assert_eq!(
-            l.parse_archive(&key),
-            Some(ArchiveKey {
+            l.parse_backup(&key),
+            Some(BackupKey {
                 owner: "acme".into(),
                 repo: "my.repo-2".into(),
-                at: at()
+                at: at(),
+                archive: true,
             })
         );
+        let manifest = l.manifest("acme", "my.repo-2", at());
+        assert_eq!(l.manifest_for(&key).unwrap(), manifest);
+        assert_eq!(l.manifest_for(&manifest).unwrap(), manifest);
+        assert!(!l.parse_backup(&manifest).unwrap().archive);
+        assert_eq!(l.parse_backup(&l.latest("acme", "x")), None);
+        assert_eq!(l.parse_backup(&l.bundle("acme", "x", at(), false)), None);
+        assert_eq!(Layout::new("q/").parse_backup(&key), None);
+        assert_eq!(Layout::backup_time(&key), Some(at()));
+        assert_eq!(Layout::backup_time(&manifest), Some(at()));
         assert_eq!(
-            l.manifest_for(&key).unwrap(),
-            l.manifest("acme", "my.repo-2", at())
-        );
-        assert_eq!(l.parse_archive(&l.latest("acme", "x")), None);
-        assert_eq!(l.parse_archive(&l.manifest("acme", "x", at())), None);
-        assert_eq!(Layout::new("q/").parse_archive(&key), None);
-        assert_eq!(Layout::archive_time(&key), Some(at()));
-        assert_eq!(
-            Layout::archive_time(&format!("copied/elsewhere/{key}")),
+            Layout::backup_time(&format!("copied/elsewhere/{key}")),
             Some(at())
         );
-        assert_eq!(Layout::archive_time(&l.latest("acme", "x")), None);
+        assert_eq!(Layout::backup_time(&l.latest("acme", "x")), None);
+    }
+
+    #[test]
+    fn a_backup_is_its_archive_or_else_its_manifest() {
+        let l = Layout::new("");
+        let old = "2026-11-01T00:00:00Z".parse().unwrap();
+        let keys = [
+            l.archive("o", "r", old),
+            l.manifest("o", "r", old),
+            l.manifest("o", "r", at()),
+            l.bundle("o", "r", at(), false),
+            l.bundle("o", "r", at(), true),
+            l.latest("o", "r"),
+        ];
+        assert_eq!(
+            l.backups_among(keys.iter().map(String::as_str)),
+            [l.archive("o", "r", old), l.manifest("o", "r", at())]
+        );
+        assert_eq!(
+            l.bundle("o", "r", at(), true),
+            "repos/o/r/packs/20261122T143605Z.wiki.bundle"
+        );
+        for wiki in [false, true] {
+            let link = l.parse_bundle(&l.bundle("o", "r", at(), wiki)).unwrap();
+            assert_eq!(
+                (link.owner.as_str(), link.repo.as_str(), link.at),
+                ("o", "r", at())
+            );
+        }
+        assert_eq!(l.parse_bundle(&l.manifest("o", "r", at())), None);
     }
 }

@@ -187,8 +187,53 @@ pub struct Manifest {
     pub mirror_bytes: u64,
     /// The repository as the source described it.
     pub source: RepoRef,
+    /// How the backup is stored; manifests written before bundle chains have none.
+    #[serde(default)]
+    pub format: BackupFormat,
+    /// `tar-zst` only: the archive's size and digest (absent from the copy inside it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveDigest>,
+    /// `bundle-chain` only: the repository's chain, oldest link first; this backup's
+    /// own link is the last. Applied in order, they give exactly `refs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bundles: Vec<BundleRef>,
+    /// `bundle-chain` only: the wiki's chain, when the wiki was mirrored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wiki_bundles: Vec<BundleRef>,
+    /// `bundle-chain` only: the manifest of the backup this one builds on (`None`: it
+    /// starts a chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// How a backup's git data is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupFormat {
+    /// One tar + zstd archive of the bare mirrors (the first format; still read).
+    #[default]
+    TarZst,
+    /// A chain of git bundles: the first holds every object, each later one only the
+    /// objects new since the backup before it.
+    BundleChain,
+}
+
+/// One link of a chain: a standard git bundle (refs, prerequisites, pack) in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRef {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Objects in its pack (from the pack's header, checked against its trailer).
+    pub objects: u32,
+    pub created_at: Timestamp,
+}
+
+impl Manifest {
+    /// Every bundle this backup needs, the repository's and the wiki's.
+    pub fn all_bundles(&self) -> impl Iterator<Item = &BundleRef> {
+        self.bundles.iter().chain(&self.wiki_bundles)
+    }
 }
 
 /// Size and SHA-256 of a stored archive.

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::ports::store::{Store, StoreError};
-use crate::{LatestPointer, Layout};
+use crate::{LatestPointer, Layout, Manifest};
 /// A retention policy (`retention:` of a job, validated).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
@@ -48,6 +48,8 @@ pub enum KeepReason {
     NoPolicy,
     /// No manifest yet, but recent: possibly a backup still being written.
     Incomplete,
+    /// A link of the chain of a kept backup.
+    Needed,
 }
 
 impl KeepReason {
@@ -63,6 +65,7 @@ impl KeepReason {
             KeepReason::Within => "within",
             KeepReason::NoPolicy => "no retention policy",
             KeepReason::Incomplete => "no manifest yet (recent)",
+            KeepReason::Needed => "needed by a kept backup",
         }
     }
 }
@@ -153,19 +156,23 @@ impl RetentionPolicy {
     }
 }
 
-/// What `prune` did with one archive.
+/// What `prune` did with one backup, or with one link of a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pruned {
     pub key: String,
     pub at: Timestamp,
-    /// Why it was kept; empty: it was deleted (with its manifest).
+    /// Why it was kept; empty: it was deleted (a backup with its manifest).
     pub kept: Vec<KeepReason>,
 }
 
-/// Applies `policy` to every repository's archives under `prefix` of `layout`: decides
+/// Applies `policy` to every repository's backups under `prefix` of `layout`: decides
 /// with [`RetentionPolicy::decide`] (the protected backup is the one each
 /// repository's `latest.json` names) and deletes what no rule keeps, with its
-/// manifest. Pass a [`DryRun`](crate::ports::store::DryRun) store to delete nothing.
+/// manifest. Then the links of the chains (`packs/`): a link any kept backup's
+/// manifest lists stays, one no manifest lists goes once it is older than
+/// [`INCOMPLETE_GRACE`] (younger, a backup may be writing it). No kept backup is
+/// ever left with a missing link. Pass a [`DryRun`](crate::ports::store::DryRun)
+/// store to delete nothing.
 pub async fn prune(
     store: &dyn Store,
     layout: &Layout,
@@ -175,40 +182,56 @@ pub async fn prune(
 ) -> Result<Vec<Pruned>, StoreError> {
     let objects = store.list(prefix).await?;
     let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let mut by_repo: BTreeMap<(String, String), Vec<(String, StoredBackup)>> = BTreeMap::new();
-    for object in &objects {
-        let Some(archive) = layout.parse_archive(&object.key) else {
-            continue;
-        };
+    let stored_at: BTreeMap<&str, Option<Timestamp>> = objects
+        .iter()
+        .map(|o| (o.key.as_str(), o.last_modified))
+        .collect();
+    let mut by_repo: BTreeMap<(String, String), RepoObjects> = BTreeMap::new();
+    for key in layout.backups_among(keys.iter().copied()) {
+        let backup = layout.parse_backup(&key).expect("a backup key");
         let has_manifest = layout
-            .manifest_for(&object.key)
+            .manifest_for(&key)
             .is_some_and(|m| keys.contains(m.as_str()));
-        by_repo
-            .entry((archive.owner, archive.repo))
-            .or_default()
-            .push((
-                object.key.clone(),
-                StoredBackup {
-                    at: archive.at,
-                    stored_at: object.last_modified,
-                    has_manifest,
-                },
-            ));
+        let stored = StoredBackup {
+            at: backup.at,
+            stored_at: stored_at[key.as_str()],
+            has_manifest,
+        };
+        let repo = by_repo.entry((backup.owner, backup.repo)).or_default();
+        repo.backups.push((key, stored));
+    }
+    for object in &objects {
+        if let Some(link) = layout.parse_bundle(&object.key) {
+            let repo = by_repo.entry((link.owner, link.repo)).or_default();
+            repo.links
+                .push((object.key.clone(), link.at, object.last_modified));
+        }
     }
     let mut out = Vec::new();
-    for ((owner, name), archives) in by_repo {
+    for ((owner, name), repo) in by_repo {
         let latest: Option<LatestPointer> = store.get_json(&layout.latest(&owner, &name)).await?;
-        let protected_at = latest.and_then(|l| Layout::archive_time(&l.archive.key));
-        let backups: Vec<StoredBackup> = archives.iter().map(|(_, b)| b.clone()).collect();
-        for ((key, backup), kept) in
-            archives
-                .into_iter()
-                .zip(policy.decide(&backups, protected_at, now))
-        {
+        let protected_at = latest.and_then(|l| Layout::backup_time(&l.archive.key));
+        let backups: Vec<StoredBackup> = repo.backups.iter().map(|(_, b)| b.clone()).collect();
+        let decisions = policy.decide(&backups, protected_at, now);
+        let mut needed = BTreeSet::new();
+        let mut unreadable = false;
+        for ((key, backup), kept) in repo.backups.into_iter().zip(decisions) {
+            let manifest = layout.manifest_for(&key);
             if kept.is_empty() {
                 store.delete(&key).await?;
-                if let Some(manifest) = layout.manifest_for(&key) {
+                if let Some(manifest) = manifest.filter(|m| *m != key) {
                     store.delete(&manifest).await?;
+                }
+            } else if !repo.links.is_empty()
+                && let Some(manifest) = manifest.filter(|_| backup.has_manifest)
+            {
+                match store.get_json::<Manifest>(&manifest).await {
+                    Ok(Some(m)) => needed.extend(m.all_bundles().map(|b| b.key.clone())),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(%manifest, error = %e, "a kept backup's manifest is unreadable; keeping every link of its repository");
+                        unreadable = true;
+                    }
                 }
             }
             out.push(Pruned {
@@ -217,8 +240,32 @@ pub async fn prune(
                 kept,
             });
         }
+        for (key, at, stored) in repo.links {
+            let recent = now
+                .checked_sub(INCOMPLETE_GRACE)
+                .is_ok_and(|cutoff| stored.unwrap_or(at) > cutoff);
+            let kept = if needed.contains(&key) || unreadable {
+                vec![KeepReason::Needed]
+            } else if recent {
+                vec![KeepReason::Incomplete]
+            } else if policy.is_empty() {
+                vec![KeepReason::NoPolicy]
+            } else {
+                store.delete(&key).await?;
+                Vec::new()
+            };
+            out.push(Pruned { key, at, kept });
+        }
     }
     Ok(out)
+}
+
+/// One repository's backups and chain links, as `prune` finds them.
+#[derive(Default)]
+struct RepoObjects {
+    backups: Vec<(String, StoredBackup)>,
+    /// Key, time in the key, time the store wrote it.
+    links: Vec<(String, Timestamp, Option<Timestamp>)>,
 }
 
 /// One stored archive of a repository, as `prune` finds it.

@@ -19,6 +19,12 @@ pub enum GitError {
         url: String,
         detail: String,
     },
+    /// The server answered with a redirect, which is never followed: the token goes
+    /// to the configured host only.
+    #[error(
+        "{url} redirects to {to}; redirects are not followed (a renamed or moved repository is backed up under its new name by the next plan)"
+    )]
+    Redirected { url: String, to: String },
     #[error("could not run git: {0}")]
     Spawn(io::Error),
     #[error("libgit2: {0}")]
@@ -33,9 +39,10 @@ pub enum GitError {
 impl Classify for GitError {
     fn class(&self) -> ErrorClass {
         match self {
-            GitError::NotFound { .. } | GitError::AccessDenied { .. } | GitError::Spawn(_) => {
-                ErrorClass::Permanent
-            }
+            GitError::NotFound { .. }
+            | GitError::AccessDenied { .. }
+            | GitError::Redirected { .. }
+            | GitError::Spawn(_) => ErrorClass::Permanent,
             GitError::Failed { .. }
             | GitError::Lib(_)
             | GitError::Archive(_)

@@ -32,9 +32,11 @@
 //! ```
 
 pub mod archive;
+pub mod bundle;
 mod credentials;
 mod error;
 mod mirror;
+pub mod protocol;
 mod refs;
 pub mod restore;
 pub mod verify;

@@ -187,6 +187,46 @@ pub fn unresolved_refs(path: &Path, refs: &RefSet) -> Result<Vec<String>, GitErr
         .collect())
 }
 
+/// A new, empty bare repository at `path` without hooks or templates.
+pub async fn init_bare(path: &Path) -> Result<(), GitError> {
+    let args = ["init", "--bare", "--quiet", "--template="].map(OsStr::new);
+    let args: Vec<&OsStr> = args.into_iter().chain([path.as_os_str()]).collect();
+    local_git("init", path, &args, None).await
+}
+
+/// Applies one link of a chain: fetches every ref of the bundle at `bundle` into the
+/// bare repository at `repo`, deleting refs the bundle does not have (so the refs
+/// end up exactly the bundle's). git checks the bundle's prerequisites and pack.
+pub async fn fetch_bundle(repo: &Path, bundle: &Path) -> Result<(), GitError> {
+    let bundle = std::path::absolute(bundle).map_err(GitError::Scratch)?;
+    let args = [
+        OsStr::new("fetch"),
+        OsStr::new("--prune"),
+        OsStr::new("--no-write-fetch-head"),
+        OsStr::new("--quiet"),
+        bundle.as_os_str(),
+        OsStr::new("+refs/*:refs/*"),
+    ];
+    local_git("fetch", &bundle, &args, Some(repo)).await
+}
+
+/// Points `HEAD` of the repository at `repo` to `name` (a ref).
+pub async fn set_head(repo: &Path, name: &str) -> Result<(), GitError> {
+    let args = ["symbolic-ref", "HEAD", name].map(OsStr::new);
+    local_git("symbolic-ref", repo, &args, Some(repo)).await
+}
+
+/// Runs git on local files only: no credentials.
+async fn local_git(
+    op: &'static str,
+    path: &Path,
+    args: &[&OsStr],
+    cwd: Option<&Path>,
+) -> Result<(), GitError> {
+    let name = path.display().to_string();
+    crate::mirror::run_git(op, &name, args, cwd, &GitCredentials::new(None)).await
+}
+
 /// `git push --mirror <url>` from a bare repository: every ref, to a new remote. No
 /// hook runs (`--no-verify`, and `core.hooksPath` is an empty directory).
 pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Result<(), GitError> {

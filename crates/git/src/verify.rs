@@ -1,13 +1,15 @@
-//! Reading archives back: downloading with a running digest, extracting safely at the
-//! same time, and checking the result against the manifest beside the archive. Used by
-//! `verify` (with or without a restore drill) and `restore`.
+//! Reading backups back: downloading with a running digest, restoring at the same
+//! time, and checking the result against the backup's manifest. Used by `verify`
+//! (with or without a restore drill) and `restore`. A first-format backup is one
+//! archive, extracted safely as it streams; a bundle chain is its links, each
+//! checked and, for a drill, fetched into a new bare repository in order.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store, StoreError};
-use repovault_core::{Layout, Manifest, RefSet};
+use repovault_core::{BackupFormat, BundleRef, Layout, Manifest, RefSet};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::restore::{ExtractError, extract_archive, fsck, make_safe, unresolved_refs};
@@ -15,8 +17,8 @@ use crate::restore::{ExtractError, extract_archive, fsck, make_safe, unresolved_
 /// Why an archive does not check out. The text is what `verify` prints after `FAIL`.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("not an archive key")]
-    NotAnArchive,
+    #[error("not a backup key")]
+    NotABackup,
     #[error("its manifest {0} is missing")]
     NoManifest(String),
     #[error("its manifest has no archive digest")]
@@ -38,30 +40,54 @@ pub enum CheckError {
     /// A repository inside is not what the manifest says, or not whole.
     #[error("{0}")]
     Repository(String),
+    /// A link of a bundle chain is missing, damaged, or does not apply.
+    #[error("link {position} of {of} ({key}): {reason}")]
+    Link {
+        key: String,
+        position: usize,
+        of: usize,
+        reason: String,
+    },
 }
 
-/// A checked archive.
+/// A checked backup.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub manifest: Manifest,
+    /// Bytes read: the archive, or every link of the chain.
     pub size: u64,
 }
 
-/// Streams the archive at `key` once, hashing every byte and, with `extract_to`,
-/// extracting it there as it arrives. Checks size and SHA-256 against the manifest
-/// beside the archive and, when extracted, that every repository inside has exactly
-/// the manifest's refs and passes `git fsck --full`. The error says what is wrong.
-pub async fn check_archive(
+/// Checks the backup at `key` (an archive, or a bundle chain's manifest) against its
+/// manifest: every byte downloaded once and hashed, size and SHA-256 compared. With
+/// `restore_to`, the repositories are restored there as the bytes arrive
+/// (`<name>.git`, `<name>.wiki.git`) and proven whole: exactly the manifest's refs,
+/// `git fsck --full` clean. The error says what is wrong, naming a damaged link.
+pub async fn check_backup(
     store: &dyn Store,
     layout: &Layout,
     key: &str,
-    extract_to: Option<&Path>,
+    restore_to: Option<&Path>,
 ) -> Result<Checked, CheckError> {
-    let manifest_key = layout.manifest_for(key).ok_or(CheckError::NotAnArchive)?;
+    let manifest_key = layout.manifest_for(key).ok_or(CheckError::NotABackup)?;
     let manifest: Manifest = store
         .get_json(&manifest_key)
         .await?
         .ok_or(CheckError::NoManifest(manifest_key))?;
+    match manifest.format {
+        BackupFormat::TarZst => check_archive(store, key, manifest, restore_to).await,
+        BackupFormat::BundleChain => check_chain(store, manifest, restore_to).await,
+    }
+}
+
+/// Streams the archive at `key` once, hashing every byte and, with `extract_to`,
+/// extracting it there as it arrives.
+async fn check_archive(
+    store: &dyn Store,
+    key: &str,
+    manifest: Manifest,
+    extract_to: Option<&Path>,
+) -> Result<Checked, CheckError> {
     let expected = manifest.archive.clone().ok_or(CheckError::NoDigest)?;
     let stream = store.get_stream(key).await?.ok_or(CheckError::Missing)?;
     let digest = Arc::new(Mutex::new(ObjectDigest::default()));
@@ -136,6 +162,141 @@ pub async fn check_archive(
         }
     }
     Ok(Checked { manifest, size })
+}
+
+/// Checks every link of a chain (the repository's, then the wiki's) and, with
+/// `restore_to`, fetches them in order into new bare repositories there.
+async fn check_chain(
+    store: &dyn Store,
+    manifest: Manifest,
+    restore_to: Option<&Path>,
+) -> Result<Checked, CheckError> {
+    let name = &manifest.source.name;
+    let mut size = 0;
+    let mut parts = vec![(
+        &manifest.bundles,
+        format!("{name}.git"),
+        &manifest.refs,
+        manifest.head.as_deref(),
+    )];
+    if let Some(wiki_refs) = &manifest.wiki_refs {
+        parts.push((
+            &manifest.wiki_bundles,
+            format!("{name}.wiki.git"),
+            wiki_refs,
+            None,
+        ));
+    }
+    for (links, dir, refs, head) in parts {
+        if links.is_empty() {
+            return Err(CheckError::Repository(format!(
+                "{dir}: the manifest lists no bundle"
+            )));
+        }
+        let repo = restore_to.map(|to| to.join(&dir));
+        let scratch = match restore_to {
+            Some(to) => {
+                let repo = repo.as_deref().expect("set with restore_to");
+                crate::restore::init_bare(repo)
+                    .await
+                    .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
+                Some(
+                    tempfile::Builder::new()
+                        .prefix(".links-")
+                        .tempdir_in(to)
+                        .map_err(CheckError::Download)?,
+                )
+            }
+            None => None,
+        };
+        for (i, link) in links.iter().enumerate() {
+            let fail = |reason: String| CheckError::Link {
+                key: link.key.clone(),
+                position: i + 1,
+                of: links.len(),
+                reason,
+            };
+            let file = scratch
+                .as_ref()
+                .map(|s| s.path().join(format!("{i}.bundle")));
+            size += download_link(store, link, file.as_deref())
+                .await
+                .map_err(fail)?;
+            if let (Some(repo), Some(file)) = (&repo, &file) {
+                crate::restore::fetch_bundle(repo, file)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                std::fs::remove_file(file).map_err(CheckError::Download)?;
+            }
+        }
+        if let Some(repo) = &repo {
+            if let Some(head) = head.filter(|h| refs.get(h).is_some()) {
+                crate::restore::set_head(repo, head)
+                    .await
+                    .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
+            }
+            check_repo(repo, refs).map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
+        }
+    }
+    Ok(Checked { manifest, size })
+}
+
+/// Downloads one link, hashing it, into `to` (or nowhere); returns its size. Never
+/// reads more than the manifest records.
+async fn download_link(
+    store: &dyn Store,
+    link: &BundleRef,
+    to: Option<&Path>,
+) -> Result<u64, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = store
+        .get_stream(&link.key)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the bundle is missing")?;
+    let mut file = match to {
+        Some(path) => Some(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let mut digest = ObjectDigest::default();
+    let mut read = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("download failed: {e}"))?;
+        read += chunk.len() as u64;
+        if read > link.size {
+            return Err(format!(
+                "more than the {} bytes the manifest records",
+                link.size
+            ));
+        }
+        digest.update(&chunk);
+        if let Some(file) = &mut file {
+            file.write_all(&chunk).await.map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(file) = &mut file {
+        file.flush().await.map_err(|e| e.to_string())?;
+    }
+    let PutReceipt { size, sha256 } = digest.finish();
+    if size != link.size {
+        return Err(CheckError::Size {
+            found: size,
+            expected: link.size,
+        }
+        .to_string());
+    }
+    if sha256 != link.sha256 {
+        return Err(CheckError::Sha256 {
+            found: sha256,
+            expected: link.sha256.clone(),
+        }
+        .to_string());
+    }
+    Ok(size)
 }
 
 /// Room for the files an archive holds besides the mirrors (`MANIFEST.json`,

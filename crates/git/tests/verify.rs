@@ -1,11 +1,11 @@
-//! `verify::check_archive` on archives written the way the worker writes them.
+//! `verify::check_backup` on archives written the way the worker writes them.
 
 use std::path::Path;
 
 use repovault_core::ports::store::{ObjectMetadata, Store};
 use repovault_core::{ArchiveDigest, Layout, Manifest, RefSet, RepoRef};
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
-use repovault_git::verify::{CheckError, check_archive};
+use repovault_git::verify::{CheckError, check_backup};
 use repovault_git::{dir_size, read_refs};
 use repovault_local::FsStore;
 
@@ -68,7 +68,11 @@ async fn archived(store: &dyn Store, bare: &Path) -> String {
         wiki_refs: None,
         mirror_bytes: dir_size(bare).unwrap(),
         source,
+        format: repovault_core::BackupFormat::TarZst,
         archive: None,
+        bundles: Vec::new(),
+        wiki_bundles: Vec::new(),
+        base: None,
     };
     let key = layout.archive("acme", "api", at);
     let entries = vec![Entry::Dir {
@@ -103,10 +107,10 @@ async fn a_good_archive_checks_and_drills_and_a_bad_one_is_named() {
     let key = archived(store, &bare).await;
     let layout = Layout::new("");
 
-    let checked = check_archive(store, &layout, &key, None).await.unwrap();
+    let checked = check_backup(store, &layout, &key, None).await.unwrap();
     assert_eq!(checked.manifest.refs.len(), 1);
     let drill = dir.path().join("drill");
-    check_archive(store, &layout, &key, Some(&drill))
+    check_backup(store, &layout, &key, Some(&drill))
         .await
         .unwrap();
     assert_eq!(
@@ -120,7 +124,7 @@ async fn a_good_archive_checks_and_drills_and_a_bad_one_is_named() {
     let original = manifest.clone();
     manifest.refs = RefSet::new();
     store.put_json(&manifest_key, &manifest).await.unwrap();
-    let err = check_archive(store, &layout, &key, Some(&dir.path().join("drill-2")))
+    let err = check_backup(store, &layout, &key, Some(&dir.path().join("drill-2")))
         .await
         .unwrap_err();
     assert!(matches!(err, CheckError::Repository(_)), "{err}");
@@ -130,10 +134,10 @@ async fn a_good_archive_checks_and_drills_and_a_bad_one_is_named() {
     manifest = original;
     manifest.archive.as_mut().unwrap().sha256 = "00".repeat(32);
     store.put_json(&manifest_key, &manifest).await.unwrap();
-    let err = check_archive(store, &layout, &key, None).await.unwrap_err();
+    let err = check_backup(store, &layout, &key, None).await.unwrap_err();
     assert!(matches!(err, CheckError::Sha256 { .. }), "{err}");
 
     store.delete(&manifest_key).await.unwrap();
-    let err = check_archive(store, &layout, &key, None).await.unwrap_err();
+    let err = check_backup(store, &layout, &key, None).await.unwrap_err();
     assert!(matches!(err, CheckError::NoManifest(_)), "{err}");
 }

@@ -1,4 +1,5 @@
-//! One repository's backup: mirror → archive → upload → verify → manifest.
+//! One repository's backup: a link of its bundle chain (see `chain`), or, from a
+//! server without git protocol v2, mirror → archive → upload → verify → manifest.
 
 use std::future::Future;
 use std::path::Path;
@@ -7,10 +8,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, json_bytes, meta};
 use repovault_core::{
-    ArchiveDigest, ArchiveRef, Classify, JobMessage, LatestPointer, Layout, Manifest, Outcome,
-    RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
+    ArchiveDigest, ArchiveRef, BackupFormat, Classify, JobMessage, LatestPointer, Layout, Manifest,
+    Outcome, RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
 };
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
+use repovault_git::protocol::Remote;
 use repovault_git::{
     GitCredentials, GitError, RepoRefs, dir_size, list_remote_refs, mirror_clone, read_refs,
 };
@@ -23,9 +25,12 @@ pub(crate) struct BackupContext<'a> {
     pub git: &'a GitCredentials,
     pub work_dir: &'a Path,
     pub archive: ArchiveOptions,
+    pub chain_full_every: Duration,
 }
 
-/// Backs up the repository `msg` names and returns its (unwritten) result record.
+/// Backs up the repository `msg` names and returns its (unwritten) result record: as
+/// the next link of its bundle chain when the server speaks git protocol v2 (always
+/// GitHub's), else as a `git clone --mirror` in a tar.zst archive.
 pub(crate) async fn back_up(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
@@ -34,11 +39,75 @@ pub(crate) async fn back_up(
 ) -> Result<ResultRecord, BackupError> {
     let repo = &msg.repo;
     let layout = Layout::new(&msg.target.prefix);
+    let latest = latest_pointer(ctx.store, &layout, msg).await?;
+    let url = &repo.clone_url;
+    if let Some(remote) =
+        retry_in_place(url, || async { Ok(Remote::connect(url, ctx.git).await?) }).await?
+    {
+        return crate::chain::back_up(ctx, msg, &layout, &remote, latest, attempt, started_at)
+            .await;
+    }
+    tracing::info!(%url, "the server does not speak git protocol v2: git clone --mirror into a tar.zst archive");
+    back_up_archive(ctx, msg, &layout, latest, attempt, started_at).await
+}
+
+/// The repository's `latest.json`, if any. An unreadable one is treated as none: the
+/// backup is then made in full, which writes a good one.
+async fn latest_pointer(
+    store: &dyn Store,
+    layout: &Layout,
+    msg: &JobMessage,
+) -> Result<Option<LatestPointer>, BackupError> {
+    match store
+        .get_json::<LatestPointer>(&layout.latest(&msg.repo.owner, &msg.repo.name))
+        .await
+    {
+        Ok(latest) => Ok(latest),
+        Err(e @ StoreError::Corrupt { .. }) => {
+            tracing::warn!(error = %e, "latest.json is unreadable; backing up in full");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `git clone --mirror` (and the wiki's) into one tar.zst archive.
+async fn back_up_archive(
+    ctx: &BackupContext<'_>,
+    msg: &JobMessage,
+    layout: &Layout,
+    latest: Option<LatestPointer>,
+    attempt: u32,
+    started_at: Timestamp,
+) -> Result<ResultRecord, BackupError> {
+    let repo = &msg.repo;
     let want_wiki = msg.options.wiki && repo.has_wiki;
     if !msg.options.full
-        && let Some(record) = unchanged(ctx, &layout, msg, want_wiki, attempt, started_at).await?
+        && let Some(latest) = latest
     {
-        return Ok(record);
+        let refs = list_remote_blocking(&repo.clone_url, ctx.git).await?.refs;
+        let wiki_refs = if want_wiki {
+            match list_remote_blocking(&repo.wiki_url(), ctx.git).await {
+                Ok(wiki) => Some(wiki.refs),
+                Err(BackupError::Git(GitError::NotFound { .. })) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        if let Some(record) = unchanged(
+            ctx.store,
+            msg,
+            latest,
+            &refs,
+            wiki_refs.as_ref(),
+            attempt,
+            started_at,
+        )
+        .await?
+        {
+            return Ok(record);
+        }
     }
 
     std::fs::create_dir_all(ctx.work_dir).map_err(BackupError::WorkDir)?;
@@ -92,7 +161,11 @@ pub(crate) async fn back_up(
         wiki_refs,
         mirror_bytes,
         source: repo.clone(),
+        format: BackupFormat::TarZst,
         archive: None,
+        bundles: Vec::new(),
+        wiki_bundles: Vec::new(),
+        base: None,
     };
 
     let mut entries = vec![
@@ -162,53 +235,27 @@ pub(crate) async fn back_up(
     })
 }
 
-/// The record of an unchanged repository, if there is a latest backup, its refs (and
-/// its wiki's) equal the remote's, and its archive is still there. Without a latest
-/// backup nothing is asked of the remote: a first backup costs no extra round trip.
-async fn unchanged(
-    ctx: &BackupContext<'_>,
-    layout: &Layout,
+/// The record of an unchanged repository, if the remote's refs (and its wiki's)
+/// equal those of the `latest` backup and that backup is still there.
+pub(crate) async fn unchanged(
+    store: &dyn Store,
     msg: &JobMessage,
-    want_wiki: bool,
+    latest: LatestPointer,
+    refs: &RefSet,
+    wiki_refs: Option<&RefSet>,
     attempt: u32,
     started_at: Timestamp,
 ) -> Result<Option<ResultRecord>, BackupError> {
-    let repo = &msg.repo;
-    let store = ctx.store;
-    let latest = match store
-        .get_json::<LatestPointer>(&layout.latest(&repo.owner, &repo.name))
-        .await
-    {
-        Ok(Some(latest)) => latest,
-        Ok(None) => return Ok(None),
-        // Unreadable: back up in full, which writes a good one.
-        Err(e @ StoreError::Corrupt { .. }) => {
-            tracing::warn!(error = %e, "latest.json is unreadable; backing up in full");
-            return Ok(None);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let refs = list_remote_blocking(&repo.clone_url, ctx.git).await?.refs;
-    let wiki_refs = if want_wiki {
-        match list_remote_blocking(&repo.wiki_url(), ctx.git).await {
-            Ok(wiki) => Some(wiki.refs),
-            Err(BackupError::Git(GitError::NotFound { .. })) => None,
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    let wiki_refs = wiki_refs.as_ref();
     let digest = refs.digest();
     let wiki_digest = wiki_refs.map(RefSet::digest);
     if latest.refs_digest != digest || latest.wiki_refs_digest != wiki_digest {
         return Ok(None);
     }
     if store.head(&latest.archive.key).await?.is_none() {
-        tracing::warn!(archive = %latest.archive.key, "latest.json names an archive that is gone; backing up again");
+        tracing::warn!(backup = %latest.archive.key, "latest.json names a backup that is gone; backing up again");
         return Ok(None);
     }
-    let wiki = match (wiki_refs, want_wiki) {
+    let wiki = match (wiki_refs, msg.options.wiki && msg.repo.has_wiki) {
         (Some(_), _) => WikiOutcome::Mirrored,
         (None, true) => WikiOutcome::Absent,
         (None, false) => WikiOutcome::Skipped,
@@ -225,7 +272,7 @@ async fn unchanged(
 }
 
 /// Checks that the store holds exactly what was streamed.
-async fn verify_stored(
+pub(crate) async fn verify_stored(
     store: &dyn Store,
     key: &str,
     size: u64,
@@ -255,7 +302,10 @@ const GIT_TRIES: u32 = 3;
 const GIT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Runs `op` until it succeeds, fails for good, or has been tried [`GIT_TRIES`] times.
-async fn retry_in_place<T, Fut>(url: &str, mut op: impl FnMut() -> Fut) -> Result<T, BackupError>
+pub(crate) async fn retry_in_place<T, Fut>(
+    url: &str,
+    mut op: impl FnMut() -> Fut,
+) -> Result<T, BackupError>
 where
     Fut: Future<Output = Result<T, BackupError>>,
 {

@@ -39,6 +39,7 @@
 
 mod allow;
 mod backup;
+mod chain;
 mod error;
 mod heartbeat;
 mod job;
@@ -82,6 +83,8 @@ pub struct WorkerConfig {
     /// How often a repository's data beyond git is read whole (deletions show then);
     /// in between only what changed is read.
     pub data_full_every: Duration,
+    /// How long a repository's bundle chain grows before a backup starts a new one.
+    pub chain_full_every: Duration,
 }
 
 impl WorkerConfig {
@@ -95,6 +98,7 @@ impl WorkerConfig {
             work_dir,
             archive: ArchiveOptions::default(),
             data_full_every: repovault_data::FULL_REFRESH,
+            chain_full_every: defaults::CHAIN_FULL_EVERY,
         }
     }
 }

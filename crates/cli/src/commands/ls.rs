@@ -30,40 +30,54 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             None => layout.repos_root(),
         };
         let objects = store.list(&prefix).await?;
-        // owner/name → [(time, key, size)]
+        let sizes: BTreeMap<&str, u64> = objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
+        // owner/name → [(time, key, bytes this backup added)]
         let mut by_repo: BTreeMap<String, Vec<(Timestamp, String, u64)>> = BTreeMap::new();
-        for object in objects {
-            if let Some(archive) = layout.parse_archive(&object.key) {
-                by_repo
-                    .entry(format!("{}/{}", archive.owner, archive.repo))
-                    .or_default()
-                    .push((archive.at, object.key, object.size));
-            }
-        }
-        for list in by_repo.values_mut() {
-            list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        for key in layout.backups_among(sizes.keys().copied()) {
+            let backup = layout.parse_backup(&key).expect("a backup key");
+            let size = if backup.archive {
+                sizes[key.as_str()]
+            } else {
+                [false, true]
+                    .iter()
+                    .filter_map(|wiki| {
+                        sizes.get(
+                            layout
+                                .bundle(&backup.owner, &backup.repo, backup.at, *wiki)
+                                .as_str(),
+                        )
+                    })
+                    .sum()
+            };
+            by_repo
+                .entry(format!("{}/{}", backup.owner, backup.repo))
+                .or_default()
+                .push((backup.at, key, size));
         }
         println!("# {target}");
         match &repo {
             None => {
                 println!(
                     "{:<40} {:>7}  {:<20}  {:>10}",
-                    "REPOSITORY", "BACKUPS", "NEWEST", "SIZE"
+                    "REPOSITORY", "BACKUPS", "NEWEST", "STORED"
                 );
                 for (full, list) in &by_repo {
-                    let (at, _, size) = &list[0];
+                    let stored: u64 = list.iter().map(|(_, _, size)| size).sum();
                     println!(
                         "{full:<40} {:>7}  {:<20}  {:>10}",
                         list.len(),
-                        at.to_string(),
-                        human_bytes(*size)
+                        list[0].0.to_string(),
+                        human_bytes(stored)
                     );
                 }
             }
             Some((owner, name)) => {
                 let latest: Option<LatestPointer> =
                     store.get_json(&layout.latest(owner, name)).await?;
-                println!("{:<20}  {:>10}  {:>6}  STATUS", "DATE", "SIZE", "REFS");
+                println!(
+                    "{:<20}  {:>10}  {:>6}  {:>5}  STATUS",
+                    "DATE", "ADDED", "REFS", "LINK"
+                );
                 for (at, key, size) in by_repo.values().flatten() {
                     let manifest = match layout.manifest_for(key) {
                         Some(m) => store.get_json::<Manifest>(&m).await.ok().flatten(),
@@ -74,9 +88,15 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                         (Some(_), Some(l)) if l.archive.key == *key => "latest",
                         (Some(_), _) => "ok",
                     };
-                    let refs = manifest.map_or("-".to_owned(), |m| m.refs.len().to_string());
+                    let refs = manifest
+                        .as_ref()
+                        .map_or("-".to_owned(), |m| m.refs.len().to_string());
+                    // The backup's place in its chain (1: a full one); `-` for an archive.
+                    let link = manifest
+                        .filter(|m| !m.bundles.is_empty())
+                        .map_or("-".to_owned(), |m| m.bundles.len().to_string());
                     println!(
-                        "{:<20}  {:>10}  {refs:>6}  {status}",
+                        "{:<20}  {:>10}  {refs:>6}  {link:>5}  {status}",
                         at.to_string(),
                         human_bytes(*size)
                     );

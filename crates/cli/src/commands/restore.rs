@@ -9,7 +9,7 @@ use clap::Args;
 use jiff::Timestamp;
 use repovault_core::{GitHost, Layout};
 use repovault_git::GitCredentials;
-use repovault_git::verify::check_archive;
+use repovault_git::verify::check_backup;
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::exit::InvalidConfig;
@@ -89,7 +89,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let staging = tempfile::Builder::new()
         .prefix(".repovault-restore-")
         .tempdir_in(&parent)?;
-    let checked = match check_archive(store.as_ref(), &layout, &key, Some(staging.path())).await {
+    let checked = match check_backup(store.as_ref(), &layout, &key, Some(staging.path())).await {
         Ok(checked) => checked,
         Err(reason) => {
             eprintln!("error: {key}: {reason}");

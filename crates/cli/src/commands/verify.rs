@@ -12,7 +12,7 @@ use repovault_reporter::human_bytes;
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
 use crate::wiring::open_store;
-use repovault_git::verify::check_archive;
+use repovault_git::verify::check_backup;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -70,7 +70,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             };
             let drill = scratch.as_ref().map(|d| d.path().join("restore"));
             checked += 1;
-            match check_archive(store.as_ref(), &layout, &key, drill.as_deref()).await {
+            match check_backup(store.as_ref(), &layout, &key, drill.as_deref()).await {
                 Ok(ok) => {
                     let drilled = if args.restore_drill {
                         format!(", restore drill ok ({} refs)", ok.manifest.refs.len())
@@ -125,10 +125,10 @@ async fn select(
         }
         (None, Some((owner, name))) => {
             layout
-                .archive_keys(store, &layout.repo_dir(owner, name))
+                .backup_keys(store, &layout.repo_dir(owner, name))
                 .await?
         }
-        (None, None) => layout.archive_keys(store, &layout.repos_root()).await?,
+        (None, None) => layout.backup_keys(store, &layout.repos_root()).await?,
     };
     keys.sort();
     keys.dedup();

@@ -1,0 +1,404 @@
+//! git's smart HTTP protocol, version 2, spoken directly: `ls-refs`, then `fetch` with
+//! the pack streamed as it arrives, never written to disk or indexed.
+//!
+//! Framing (pkt-lines, side bands) is `gix-packetline`'s; the HTTP client is hyper's.
+//! Three requests: `GET info/refs` (the capability advertisement, which tells whether
+//! the server speaks version 2 at all), `POST git-upload-pack` with `command=ls-refs`,
+//! and `POST git-upload-pack` with `command=fetch`, our `want`s and `have`s and
+//! `done` in one round. No redirect is followed, and the token is sent only when the
+//! URL is on the origin the credentials are scoped to.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use gix_packetline::PacketLineRef;
+use gix_packetline::blocking_io::StreamingPeekableIter;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyDataStream, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use repovault_core::RefSet;
+use repovault_core::ports::store::ByteStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::bundle::{PackCheck, PackSummary};
+use crate::credentials::TOKEN_USER;
+use crate::error::classify_text;
+use crate::{GitCredentials, GitError, RepoRefs};
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long a server may take to answer a request, and to send the next bytes of a
+/// pack; a stalled connection fails (and is retried) rather than hanging a job.
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// Bytes of pack handed on at once.
+const CHUNK: usize = 1 << 20;
+
+/// A repository on a server that speaks protocol version 2.
+pub struct Remote {
+    client: HttpClient,
+    /// The repository URL without a trailing `/` (`https://github.com/o/r.git`).
+    url: String,
+    /// `Basic x-access-token:<token>` when `url` is on the credentials' origin.
+    auth: Option<HeaderValue>,
+    creds: GitCredentials,
+    /// The server advertised `object-format`: requests must name it.
+    object_format: bool,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish()
+    }
+}
+
+fn agent() -> String {
+    format!("repovault/{}", env!("CARGO_PKG_VERSION"))
+}
+
+impl Remote {
+    /// Opens a session: `GET info/refs` with `Git-Protocol: version=2`. `Ok(None)` when
+    /// the server answers with an older protocol, or with a repository whose object
+    /// format is not SHA-1: the caller then falls back to `git clone`.
+    pub async fn connect(url: &str, creds: &GitCredentials) -> Result<Option<Remote>, GitError> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| failed("connect", url, format!("loading TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let auth = creds.token_for(url).map(|token| {
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{TOKEN_USER}:{}", token.expose()));
+            let mut value =
+                HeaderValue::from_str(&format!("Basic {basic}")).expect("base64 is a valid header");
+            value.set_sensitive(true);
+            value
+        });
+        let mut remote = Remote {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            url: url.trim_end_matches('/').to_owned(),
+            auth,
+            creds: creds.clone(),
+            object_format: false,
+        };
+        let body = remote
+            .request(Method::GET, "info/refs?service=git-upload-pack", None)
+            .await?;
+        let body = read_all(&remote, body).await?;
+        let lines = data_lines(&body, true).map_err(|e| remote.failed("connect", e))?;
+        let mut lines = lines.into_iter().peekable();
+        if lines.peek().is_some_and(|l| l.starts_with("# service=")) {
+            lines.next();
+        }
+        if lines.next().as_deref() != Some("version 2") {
+            return Ok(None);
+        }
+        let capabilities: Vec<String> = lines.collect();
+        let has = |name: &str| {
+            capabilities
+                .iter()
+                .any(|c| c == name || c.starts_with(&format!("{name}=")))
+        };
+        if !has("ls-refs") || !has("fetch") {
+            return Ok(None);
+        }
+        if let Some(format) = capabilities
+            .iter()
+            .find_map(|c| c.strip_prefix("object-format="))
+        {
+            if format != "sha1" {
+                return Ok(None);
+            }
+            remote.object_format = true;
+        }
+        Ok(Some(remote))
+    }
+
+    /// Every ref of the repository and where `HEAD` points (`ls-refs` with `symrefs`).
+    pub async fn ls_refs(&self) -> Result<RepoRefs, GitError> {
+        let request = self.command("ls-refs", &["symrefs".to_owned()]);
+        let body = self
+            .request(Method::POST, "git-upload-pack", Some(request))
+            .await?;
+        let body = read_all(self, body).await?;
+        let lines = data_lines(&body, false).map_err(|e| self.failed("ls-refs", e))?;
+        let mut head = None;
+        let mut refs = RefSet::new();
+        for line in lines {
+            let mut parts = line.split(' ');
+            let (Some(oid), Some(name)) = (parts.next(), parts.next()) else {
+                return Err(self.failed("ls-refs", format!("unexpected line {line:?}")));
+            };
+            if name == "HEAD" {
+                head = parts
+                    .find_map(|a| a.strip_prefix("symref-target:"))
+                    .map(str::to_owned);
+            } else if oid.len() == 40 && oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+                refs.insert(name, oid);
+            }
+        }
+        Ok(RepoRefs { head, refs })
+    }
+
+    /// Fetches a pack of every object reachable from `wants` and not from `haves`, in
+    /// one round (`done`), without thin deltas: the pack is self-contained. Its bytes
+    /// arrive as a stream whose last item is an error if the pack is cut short, its
+    /// trailer does not match its bytes, or the server reports an error; the summary
+    /// comes once the stream is drained.
+    pub async fn fetch(
+        &self,
+        wants: &BTreeSet<String>,
+        haves: &BTreeSet<String>,
+    ) -> Result<(ByteStream, oneshot::Receiver<PackSummary>), GitError> {
+        let mut args = vec!["ofs-delta".to_owned(), "no-progress".to_owned()];
+        args.extend(wants.iter().map(|oid| format!("want {oid}")));
+        args.extend(haves.iter().map(|oid| format!("have {oid}")));
+        args.push("done".to_owned());
+        let request = self.command("fetch", &args);
+        let body = self
+            .request(Method::POST, "git-upload-pack", Some(request))
+            .await?;
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+        let (summary_tx, summary_rx) = oneshot::channel();
+        let url = self.url.clone();
+        let body = SyncIoBridge::new(body);
+        tokio::task::spawn_blocking(move || {
+            let result = read_pack(body, &tx);
+            match result {
+                Ok(summary) => {
+                    let _ = summary_tx.send(summary);
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(io::Error::other(format!("{url}: {e}"))));
+                }
+            }
+        });
+        Ok((ReceiverStream::new(rx).boxed(), summary_rx))
+    }
+
+    /// A v2 command request: `command=`, capabilities, delimiter, arguments, flush.
+    fn command(&self, command: &str, args: &[String]) -> Bytes {
+        let mut out = Vec::new();
+        let mut line = |text: &str| {
+            gix_packetline::blocking_io::encode::data_to_write(
+                format!("{text}\n").as_bytes(),
+                &mut out,
+            )
+            .expect("writing to a Vec");
+        };
+        line(&format!("command={command}"));
+        line(&format!("agent={}", agent()));
+        if self.object_format {
+            line("object-format=sha1");
+        }
+        gix_packetline::blocking_io::encode::delim_to_write(&mut out).expect("writing to a Vec");
+        for arg in args {
+            gix_packetline::blocking_io::encode::data_to_write(
+                format!("{arg}\n").as_bytes(),
+                &mut out,
+            )
+            .expect("writing to a Vec");
+        }
+        gix_packetline::blocking_io::encode::flush_to_write(&mut out).expect("writing to a Vec");
+        Bytes::from(out)
+    }
+
+    /// Sends one request; a response other than 200 is an error: 401/403 denied, 404
+    /// not found, a redirect refused (never followed), anything else retryable.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<BodyReader, GitError> {
+        let op = if method == Method::GET {
+            "connect"
+        } else {
+            "fetch"
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}/{path}", self.url))
+            .header(USER_AGENT, format!("git/2.0 ({})", agent()))
+            .header("Git-Protocol", "version=2");
+        if let Some(auth) = &self.auth {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        if body.is_some() {
+            request = request
+                .header(CONTENT_TYPE, "application/x-git-upload-pack-request")
+                .header(ACCEPT, "application/x-git-upload-pack-result");
+        }
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| self.failed(op, e.to_string()))?;
+        let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| self.failed(op, format!("no answer within {TIMEOUT:?}")))?
+            .map_err(|e| self.failed(op, error_text(&e)))?;
+        let status = response.status();
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("?")
+                .to_owned();
+            return Err(GitError::Redirected {
+                url: self.url.clone(),
+                to,
+            });
+        }
+        if status != StatusCode::OK {
+            let detail = format!("the server answered {status}");
+            return Err(match status {
+                StatusCode::NOT_FOUND => GitError::NotFound {
+                    url: self.url.clone(),
+                },
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => GitError::AccessDenied {
+                    url: self.url.clone(),
+                    detail,
+                },
+                _ => classify_text(op, &self.url, detail),
+            });
+        }
+        let stream =
+            BodyDataStream::new(response.into_body()).map_err(|e| io::Error::other(error_text(&e)));
+        let idle = tokio_stream::StreamExt::timeout(stream, TIMEOUT).map(|item| match item {
+            Ok(chunk) => chunk,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no bytes within {TIMEOUT:?}"),
+            )),
+        });
+        Ok(StreamReader::new(Box::pin(idle) as ByteStream))
+    }
+
+    fn failed(&self, op: &'static str, detail: impl Into<String>) -> GitError {
+        failed(op, &self.url, self.creds.redact(&detail.into()))
+    }
+}
+
+type BodyReader = StreamReader<ByteStream, Bytes>;
+
+fn failed(op: &'static str, url: &str, detail: String) -> GitError {
+    GitError::Failed {
+        op,
+        url: url.to_owned(),
+        detail,
+    }
+}
+
+/// An error and its causes in one line (hyper's own text is only the outermost).
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A small response body, whole (advertisements and ref lists).
+async fn read_all(remote: &Remote, mut body: BodyReader) -> Result<Vec<u8>, GitError> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    body.read_to_end(&mut out)
+        .await
+        .map_err(|e| remote.failed("ls-refs", e.to_string()))?;
+    Ok(out)
+}
+
+/// The data lines of a pkt-line response, without their newline, up to its flush
+/// (or, with `through_service_flush`, past the flush after a `# service=` line).
+fn data_lines(body: &[u8], through_service_flush: bool) -> Result<Vec<String>, String> {
+    let mut lines = StreamingPeekableIter::new(body, &[PacketLineRef::Flush], false);
+    lines.fail_on_err_lines(true);
+    let mut out = Vec::new();
+    loop {
+        while let Some(line) = lines.read_line() {
+            let line = line
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if let Some(data) = line.as_slice() {
+                out.push(
+                    String::from_utf8_lossy(data)
+                        .trim_end_matches('\n')
+                        .to_owned(),
+                );
+            }
+        }
+        if through_service_flush
+            && out.len() == 1
+            && out[0].starts_with("# service=")
+            && lines.stopped_at().is_some()
+        {
+            lines.reset();
+            continue;
+        }
+        return Ok(out);
+    }
+}
+
+/// Reads a `fetch` response up to its `packfile` section, then the pack from side
+/// band 1, checking it as it passes and sending it on in chunks.
+fn read_pack(body: impl Read, tx: &mpsc::Sender<io::Result<Bytes>>) -> Result<PackSummary, String> {
+    let mut lines = StreamingPeekableIter::new(body, &[PacketLineRef::Flush], false);
+    lines.fail_on_err_lines(true);
+    loop {
+        match lines.read_line() {
+            Some(line) => {
+                let line = line
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                if line.as_slice() == Some(b"packfile\n".as_slice()) {
+                    break;
+                }
+            }
+            None => return Err("the server sent no pack".into()),
+        }
+    }
+    let mut server_error = None;
+    let mut pack = lines.as_read_with_sidebands(|is_error, text| {
+        if is_error {
+            server_error = Some(String::from_utf8_lossy(text).trim().to_owned());
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    let mut check = PackCheck::default();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match pack.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                drop(pack);
+                return Err(match server_error {
+                    Some(text) => format!("the server reported: {text}"),
+                    None => format!("reading the pack: {e}"),
+                });
+            }
+        };
+        check.update(&buf[..n]);
+        if tx
+            .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+            .is_err()
+        {
+            return Err("the consumer went away".into());
+        }
+    }
+    check.finish().map_err(|e| e.to_string())
+}

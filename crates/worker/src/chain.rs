@@ -1,0 +1,264 @@
+//! A backup as the next link of the repository's bundle chain, over git protocol v2:
+//! `ls-refs`, then (unless nothing changed) one `fetch` whose pack streams through a
+//! check into the store as a git bundle. Nothing is cloned or indexed on disk.
+//!
+//! The first backup of a chain wants every ref tip and has nothing: its bundle holds
+//! every object. A later one sends the previous backup's tips as `have`s: the server
+//! sends only the objects they do not reach, and the bundle lists those tips as its
+//! prerequisites. A chain starts anew after `full_every`, on `--full`, or when the
+//! previous backup is not a chain.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use jiff::Timestamp;
+use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
+use repovault_core::{
+    ArchiveRef, BackupFormat, BundleRef, JobMessage, LatestPointer, Layout, Manifest, Outcome,
+    RECORD_SCHEMA, ResultRecord, WikiOutcome, tool_version,
+};
+use repovault_git::protocol::Remote;
+use repovault_git::{GitError, RepoRefs, bundle};
+
+use crate::backup::{BackupContext, retry_in_place, unchanged, verify_stored};
+use crate::error::BackupError;
+
+pub(crate) async fn back_up(
+    ctx: &BackupContext<'_>,
+    msg: &JobMessage,
+    layout: &Layout,
+    remote: &Remote,
+    latest: Option<LatestPointer>,
+    attempt: u32,
+    started_at: Timestamp,
+) -> Result<ResultRecord, BackupError> {
+    let repo = &msg.repo;
+    let main = retry_in_place(&repo.clone_url, || async { Ok(remote.ls_refs().await?) }).await?;
+    let wiki = if msg.options.wiki && repo.has_wiki {
+        wiki_refs(ctx, &repo.wiki_url()).await?
+    } else {
+        None
+    };
+    if !msg.options.full
+        && let Some(latest) = latest.clone()
+        && let Some(record) = unchanged(
+            ctx.store,
+            msg,
+            latest,
+            &main.refs,
+            wiki.as_ref().map(|(_, refs)| &refs.refs),
+            attempt,
+            started_at,
+        )
+        .await?
+    {
+        return Ok(record);
+    }
+
+    let base = chain_base(ctx, msg, latest.as_ref()).await?;
+    let created_at = ctx
+        .store
+        .free_second(|at| layout.manifest(&repo.owner, &repo.name, at))
+        .await?;
+    let previous = |wiki: bool| {
+        base.as_ref()
+            .map(|(_, m)| {
+                if wiki {
+                    (
+                        m.wiki_bundles.clone(),
+                        m.wiki_refs.clone().unwrap_or_default(),
+                    )
+                } else {
+                    (m.bundles.clone(), m.refs.clone())
+                }
+            })
+            .filter(|(links, _)| !links.is_empty())
+            .unwrap_or_default()
+    };
+    let key = layout.bundle(&repo.owner, &repo.name, created_at, false);
+    let (mut bundles, previous_refs) = previous(false);
+    let link = put_link(ctx, msg, remote, &main, &previous_refs, key, created_at).await?;
+    let mut new_bytes = link.size;
+    let own = link.clone();
+    bundles.push(link);
+    let mut wiki_bundles = Vec::new();
+    if let Some((wiki_remote, wiki_refs)) = &wiki {
+        let key = layout.bundle(&repo.owner, &repo.name, created_at, true);
+        let (links, previous_refs) = previous(true);
+        wiki_bundles = links;
+        let link = put_link(
+            ctx,
+            msg,
+            wiki_remote,
+            wiki_refs,
+            &previous_refs,
+            key,
+            created_at,
+        )
+        .await?;
+        new_bytes += link.size;
+        wiki_bundles.push(link);
+    }
+
+    let manifest = Manifest {
+        schema: RECORD_SCHEMA,
+        repository: repo.full_name(),
+        created_at,
+        run_id: msg.run_id.clone(),
+        tool: tool_version(),
+        default_branch: repo.default_branch.clone(),
+        head: main.head.clone(),
+        refs: main.refs.clone(),
+        refs_digest: main.refs.digest(),
+        wiki_refs: wiki.as_ref().map(|(_, w)| w.refs.clone()),
+        mirror_bytes: bundles.iter().chain(&wiki_bundles).map(|b| b.size).sum(),
+        source: repo.clone(),
+        format: BackupFormat::BundleChain,
+        archive: None,
+        bundles,
+        wiki_bundles,
+        base: base.map(|(key, _)| key),
+    };
+    let manifest_key = layout.manifest(&repo.owner, &repo.name, created_at);
+    ctx.store.put_json(&manifest_key, &manifest).await?;
+    tracing::info!(
+        links = manifest.bundles.len(),
+        objects = own.objects,
+        bytes = new_bytes,
+        "chain link stored"
+    );
+    Ok(ResultRecord {
+        archive: Some(ArchiveRef {
+            key: manifest_key.clone(),
+            manifest_key,
+            size: new_bytes,
+            sha256: own.sha256,
+        }),
+        refs_count: manifest.refs.len(),
+        refs_digest: Some(manifest.refs_digest.clone()),
+        wiki_refs_digest: manifest.wiki_refs.as_ref().map(|w| w.digest()),
+        empty: manifest.refs.is_empty(),
+        wiki: match (&wiki, msg.options.wiki && repo.has_wiki) {
+            (Some(_), _) => WikiOutcome::Mirrored,
+            (None, true) => WikiOutcome::Absent,
+            (None, false) => WikiOutcome::Skipped,
+        },
+        ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at)
+    })
+}
+
+/// The wiki's session and refs; `None` when it does not exist (GitHub reports
+/// `has_wiki` for every repository with wikis enabled, but the wiki repository exists
+/// only once a page is written).
+async fn wiki_refs(
+    ctx: &BackupContext<'_>,
+    url: &str,
+) -> Result<Option<(Remote, RepoRefs)>, BackupError> {
+    let remote =
+        match retry_in_place(url, || async { Ok(Remote::connect(url, ctx.git).await?) }).await {
+            Ok(Some(remote)) => remote,
+            Ok(None) => {
+                return Err(GitError::Failed {
+                    op: "connect",
+                    url: url.to_owned(),
+                    detail:
+                        "the wiki's server does not speak git protocol v2 but the repository's does"
+                            .into(),
+                }
+                .into());
+            }
+            Err(BackupError::Git(GitError::NotFound { .. })) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+    let refs = retry_in_place(url, || async { Ok(remote.ls_refs().await?) }).await?;
+    Ok(Some((remote, refs)))
+}
+
+/// The backup this one builds on (its manifest key and manifest), or `None` to start
+/// a chain: on `--full`, without a previous chain, or when the chain began
+/// `full_every` ago or longer.
+async fn chain_base(
+    ctx: &BackupContext<'_>,
+    msg: &JobMessage,
+    latest: Option<&LatestPointer>,
+) -> Result<Option<(String, Manifest)>, BackupError> {
+    let Some(latest) = latest.filter(|_| !msg.options.full) else {
+        return Ok(None);
+    };
+    let key = &latest.archive.manifest_key;
+    let manifest = match ctx.store.get_json::<Manifest>(key).await {
+        Ok(Some(manifest)) => manifest,
+        Ok(None) => return Ok(None),
+        Err(e @ StoreError::Corrupt { .. }) => {
+            tracing::warn!(error = %e, "the latest manifest is unreadable; starting a new chain");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(first) = manifest.bundles.first() else {
+        return Ok(None);
+    };
+    let age = Timestamp::now().duration_since(first.created_at);
+    let young = age
+        < jiff::SignedDuration::try_from(ctx.chain_full_every).unwrap_or(jiff::SignedDuration::MAX);
+    Ok((manifest.format == BackupFormat::BundleChain && young).then(|| (key.clone(), manifest)))
+}
+
+/// Streams one link into the store at `key`: a bundle of `refs` whose pack holds the
+/// objects not reachable from `previous` refs (all of them without previous refs).
+/// Retried in place on transient faults; verified once stored.
+async fn put_link(
+    ctx: &BackupContext<'_>,
+    msg: &JobMessage,
+    remote: &Remote,
+    refs: &RepoRefs,
+    previous: &repovault_core::RefSet,
+    key: String,
+    created_at: Timestamp,
+) -> Result<BundleRef, BackupError> {
+    let wants: BTreeSet<String> = refs.refs.iter().map(|(_, oid)| oid.to_owned()).collect();
+    let haves: BTreeSet<String> = previous.iter().map(|(_, oid)| oid.to_owned()).collect();
+    let header = Bytes::from(bundle::header(&refs.refs, refs.head.as_deref(), &haves));
+    let metadata = ObjectMetadata::from([
+        (meta::REPOSITORY.to_owned(), msg.repo.full_name()),
+        (meta::BACKUP_DATE.to_owned(), created_at.to_string()),
+        (meta::REFS_DIGEST.to_owned(), refs.refs.digest()),
+    ]);
+    let (receipt, objects) = retry_in_place(&msg.repo.clone_url, || async {
+        // Every tip already in the chain: nothing to ask the server for.
+        let (pack, summary) = if wants.is_subset(&haves) {
+            let pack = bundle::empty_pack();
+            (futures::stream::once(async move { Ok(pack) }).boxed(), None)
+        } else {
+            let (pack, summary) = remote.fetch(&wants, &haves).await?;
+            (pack, Some(summary))
+        };
+        let body = futures::stream::once({
+            let header = header.clone();
+            async move { Ok(header) }
+        })
+        .chain(pack)
+        .boxed();
+        let receipt = ctx.store.put_stream(&key, body, &metadata).await?;
+        let objects = match summary {
+            Some(summary) => {
+                summary
+                    .await
+                    .map_err(|_| BackupError::Crashed("the pack reader stopped".into()))?
+                    .objects
+            }
+            None => 0,
+        };
+        Ok((receipt, objects))
+    })
+    .await?;
+    verify_stored(ctx.store, &key, receipt.size, &receipt.sha256).await?;
+    Ok(BundleRef {
+        key,
+        size: receipt.size,
+        sha256: receipt.sha256,
+        objects,
+        created_at,
+    })
+}
