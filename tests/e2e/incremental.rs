@@ -11,7 +11,7 @@ use crate::support::*;
 fn archive_counts(backups: &std::path::Path, names: &[String]) -> BTreeMap<String, usize> {
     names
         .iter()
-        .map(|n| (n.clone(), archives(backups, "acme", n).len()))
+        .map(|n| (n.clone(), backups_of(backups, "acme", n).len()))
         .collect()
 }
 
@@ -96,9 +96,9 @@ async fn one_new_commit_means_exactly_one_new_archive() {
     assert_eq!((second.totals.ok, second.totals.unchanged), (1, 11));
     for name in &names {
         let expected = if name == "repo-007" { 2 } else { 1 };
-        assert_eq!(archives(&backups, "acme", name).len(), expected, "{name}");
+        assert_eq!(backups_of(&backups, "acme", name).len(), expected, "{name}");
     }
-    let newest = archives(&backups, "acme", "repo-007").pop().unwrap();
+    let newest = backups_of(&backups, "acme", "repo-007").pop().unwrap();
     assert_eq!(
         extract(&newest).manifest.refs,
         refs_of(&gh.repo_path("acme", "repo-007"))
@@ -134,7 +134,7 @@ async fn an_unreadable_latest_json_means_a_full_backup_not_a_failure() {
     assert!(out.status.success(), "{}", text(&out));
     let second = report(&backups, "r2");
     assert_eq!((second.totals.ok, second.totals.unchanged), (1, 2));
-    assert_eq!(archives(&backups, "acme", "repo-001").len(), 2);
+    assert_eq!(backups_of(&backups, "acme", "repo-001").len(), 2);
     let latest: repovault_core::LatestPointer = serde_json::from_slice(
         &std::fs::read(backups.join("repos/acme/repo-001/latest.json")).unwrap(),
     )

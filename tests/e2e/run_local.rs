@@ -52,7 +52,7 @@ async fn backs_up_every_repository_of_a_large_org_verifiably() {
         );
     }
     // The wiki travels in the same archive, and restores as its own repository.
-    let extracted = extract(&archives(&backups, "acme", "with-wiki")[0]);
+    let extracted = extract(&backups_of(&backups, "acme", "with-wiki")[0]);
     let wiki = extracted.dir.path().join("with-wiki.wiki.git");
     assert_eq!(refs_of(&wiki), refs_of(&gh.wiki_path("acme", "with-wiki")));
     fsck(&wiki);
@@ -82,7 +82,7 @@ async fn empty_repositories_and_missing_wikis_are_successes() {
     };
     let empty = record("empty");
     assert!(empty.empty && empty.refs_count == 0);
-    let extracted = extract(&archives(&backups, "acme", "empty")[0]);
+    let extracted = extract(&backups_of(&backups, "acme", "empty")[0]);
     fsck(&extracted.dir.path().join("empty.git"));
     assert_eq!(
         record("wiki-never-written").wiki,

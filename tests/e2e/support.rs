@@ -1,10 +1,10 @@
 //! Shared helpers: locating the built binaries, running them, fixture orgs, and
-//! checking archives with nothing but standard tools (`tar`, `git`).
+//! checking backups with nothing but standard tools (`tar`, `git`).
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use repovault_core::{Manifest, RefSet};
+use repovault_core::{BackupFormat, Manifest, RefSet};
 use repovault_reporter::Report;
 use repovault_testkit::{FakeGitHub, FakeGitHubOptions};
 
@@ -64,38 +64,120 @@ pub fn report(backups: &Path, run_id: &str) -> Report {
     serde_json::from_slice(&bytes).expect("report.json parses")
 }
 
-/// Every archive under `<backups>/repos/<owner>/<name>/`.
-pub fn archives(backups: &Path, owner: &str, name: &str) -> Vec<PathBuf> {
+/// Every backup of `owner/name` under `<backups>` (empty prefix): its manifest
+/// files, oldest first.
+pub fn backups_of(backups: &Path, owner: &str, name: &str) -> Vec<PathBuf> {
     let dir = backups.join("repos").join(owner).join(name);
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    found.retain(|p| p.to_string_lossy().ends_with(".tar.zst"));
+    found.retain(|p| p.to_string_lossy().ends_with(".manifest.json"));
     found.sort();
     found
 }
 
-/// What an extracted archive holds.
+/// The first-format archive beside a backup's manifest.
+pub fn archive_of(manifest: &Path) -> PathBuf {
+    PathBuf::from(
+        manifest
+            .to_string_lossy()
+            .replace(".manifest.json", ".tar.zst"),
+    )
+}
+
+/// What a backup restored by hand holds.
 pub struct Extracted {
     pub dir: tempfile::TempDir,
     pub manifest: Manifest,
 }
 
-/// Extracts an archive with `tar --zstd -xf`.
-pub fn extract(archive: &Path) -> Extracted {
+/// Restores the backup whose manifest is at `manifest` with standard tools only, as
+/// the README tells a user to: `tar --zstd -xf` for an archive; for a bundle chain
+/// `git clone --mirror` of the first link, `git fetch --prune` of each next one, and
+/// `git symbolic-ref HEAD`. The store is the folder four levels above the manifest.
+pub fn extract(manifest: &Path) -> Extracted {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("tar")
-        .arg("--zstd")
-        .arg("-xf")
-        .arg(archive)
-        .arg("-C")
-        .arg(dir.path())
-        .status()
+    let parsed: Manifest = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    if parsed.format == BackupFormat::TarZst {
+        let archive = archive_of(manifest);
+        let status = std::process::Command::new("tar")
+            .arg("--zstd")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar failed on {}", archive.display());
+        let manifest =
+            serde_json::from_slice(&std::fs::read(dir.path().join("MANIFEST.json")).unwrap())
+                .unwrap();
+        return Extracted { dir, manifest };
+    }
+    let root = manifest
+        .ancestors()
+        .nth(4)
+        .expect("<root>/repos/<owner>/<name>/<file>");
+    let name = &parsed.source.name;
+    let mut chains = vec![(
+        &parsed.bundles,
+        format!("{name}.git"),
+        parsed.head.as_deref(),
+    )];
+    if parsed.wiki_refs.is_some() {
+        chains.push((&parsed.wiki_bundles, format!("{name}.wiki.git"), None));
+    }
+    for (links, repo, head) in chains {
+        let repo = dir.path().join(repo);
+        for (i, link) in links.iter().enumerate() {
+            let bundle = root.join(&link.key);
+            let args: Vec<&std::ffi::OsStr> = if i == 0 {
+                vec![
+                    "clone".as_ref(),
+                    "--mirror".as_ref(),
+                    "--quiet".as_ref(),
+                    bundle.as_ref(),
+                    repo.as_ref(),
+                ]
+            } else {
+                vec![
+                    "-C".as_ref(),
+                    repo.as_ref(),
+                    "fetch".as_ref(),
+                    "--prune".as_ref(),
+                    "--quiet".as_ref(),
+                    bundle.as_ref(),
+                    "+refs/*:refs/*".as_ref(),
+                ]
+            };
+            git(&args);
+        }
+        if let Some(head) = head {
+            git(&[
+                "-C".as_ref(),
+                repo.as_ref(),
+                "symbolic-ref".as_ref(),
+                "HEAD".as_ref(),
+                head.as_ref(),
+            ]);
+        }
+    }
+    Extracted {
+        dir,
+        manifest: parsed,
+    }
+}
+
+fn git(args: &[&std::ffi::OsStr]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .output()
         .unwrap();
-    assert!(status.success(), "tar failed on {}", archive.display());
-    let manifest =
-        serde_json::from_slice(&std::fs::read(dir.path().join("MANIFEST.json")).unwrap()).unwrap();
-    Extracted { dir, manifest }
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn refs_of(repo: &Path) -> RefSet {
@@ -119,7 +201,7 @@ pub fn fsck(repo: &Path) {
     );
 }
 
-/// Extracts the archive of `owner/name`, checks its refs equal the source's and that
+/// Restores the backup of `owner/name` by hand, checks its refs equal the source's and that
 /// fsck is clean, and returns the extraction.
 pub fn assert_archive_matches(
     backups: &Path,
@@ -127,11 +209,11 @@ pub fn assert_archive_matches(
     owner: &str,
     name: &str,
 ) -> Extracted {
-    let found = archives(backups, owner, name);
+    let found = backups_of(backups, owner, name);
     assert_eq!(
         found.len(),
         1,
-        "{owner}/{name}: expected one archive, found {found:?}"
+        "{owner}/{name}: expected one backup, found {found:?}"
     );
     let extracted = extract(&found[0]);
     let bare = extracted.dir.path().join(format!("{name}.git"));

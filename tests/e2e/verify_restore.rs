@@ -58,17 +58,17 @@ async fn restore_drill_passes_on_good_archives_and_names_each_bad_one() {
     );
 
     // Corrupted: a flipped byte in the middle.
-    let corrupted = archives(&backups, "acme", "repo-000").remove(0);
+    let corrupted = backups_of(&backups, "acme", "repo-000").remove(0);
     let mut bytes = std::fs::read(&corrupted).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&corrupted, bytes).unwrap();
     // Truncated: the second half gone.
-    let truncated = archives(&backups, "acme", "repo-001").remove(0);
+    let truncated = backups_of(&backups, "acme", "repo-001").remove(0);
     let bytes = std::fs::read(&truncated).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     // Refs differ: a consistent archive (digest resealed) whose main branch moved.
-    let moved = archives(&backups, "acme", "repo-002").remove(0);
+    let moved = backups_of(&backups, "acme", "repo-002").remove(0);
     let extracted = extract(&moved);
     let bare = extracted.dir.path().join("repo-002.git");
     let status = std::process::Command::new("git")
@@ -216,7 +216,7 @@ async fn restore_picks_by_date_and_ls_lists_newest_first() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
     // Pretend that backup was taken in 2025, then back up a newer state.
-    let old = archives(&backups, "acme", "repo-000").remove(0);
+    let old = backups_of(&backups, "acme", "repo-000").remove(0);
     let old_refs = extract(&old).manifest.refs;
     let renamed = old.with_file_name("repo-000-20250101T000000Z.tar.zst");
     std::fs::rename(&old, &renamed).unwrap();
@@ -326,7 +326,7 @@ async fn a_malicious_archive_cannot_write_outside_the_target() {
         b"owned",
     );
     std::fs::write(&archive, builder.into_inner().unwrap().finish().unwrap()).unwrap();
-    let template = archives(&backups, "acme", "empty").remove(0);
+    let template = backups_of(&backups, "acme", "empty").remove(0);
     std::fs::copy(manifest_path(&template), manifest_path(&archive)).unwrap();
     reseal(&archive);
 
@@ -373,7 +373,7 @@ async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
     let (_gh, work) = backed_up(1).await;
     let backups = work.path().join("backups");
     // Give repo-000 a history: copies of its archive dated daily over the last 10 days.
-    let source = archives(&backups, "acme", "repo-000").remove(0);
+    let source = backups_of(&backups, "acme", "repo-000").remove(0);
     let now = jiff::Timestamp::now();
     for days in 1..=10 {
         let at = now - jiff::SignedDuration::from_hours(24 * days);
@@ -382,7 +382,7 @@ async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
         std::fs::copy(&source, &copy).unwrap();
         std::fs::copy(manifest_path(&source), manifest_path(&copy)).unwrap();
     }
-    assert_eq!(archives(&backups, "acme", "repo-000").len(), 11);
+    assert_eq!(backups_of(&backups, "acme", "repo-000").len(), 11);
     std::fs::write(
         work.path().join("repovault.yml"),
         "jobs:\n  - source: { org: acme }\n    target: ./backups\n    retention: { keep-last: 2, keep-within: 5d }\n",
@@ -400,14 +400,14 @@ async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
         "{stdout}"
     );
     assert_eq!(
-        archives(&backups, "acme", "repo-000").len(),
+        backups_of(&backups, "acme", "repo-000").len(),
         11,
         "a dry run deletes nothing"
     );
 
     let out = repovault(work.path(), &["prune"], &[]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let left = archives(&backups, "acme", "repo-000");
+    let left = backups_of(&backups, "acme", "repo-000");
     assert_eq!(left.len(), 5, "{left:?}");
     assert!(left.iter().all(|a| manifest_path(a).exists()));
     let deleted_manifests = std::fs::read_dir(backups.join("repos/acme/repo-000"))
@@ -437,7 +437,7 @@ async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
-    let left: Vec<_> = archives(&backups, "acme", "repo-000")
+    let left: Vec<_> = backups_of(&backups, "acme", "repo-000")
         .iter()
         .map(|p| p.file_name().unwrap().to_owned())
         .collect();

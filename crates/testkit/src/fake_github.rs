@@ -58,6 +58,9 @@ pub struct FakeGitHubOptions {
     pub rate_limit: Option<u64>,
     /// The rate-limit window (an hour when `None`).
     pub rate_window: Option<Duration>,
+    /// Serve git's protocol version 0 only (ignore `Git-Protocol: version=2`), as an
+    /// old server would: the worker then falls back to `git clone` and an archive.
+    pub git_protocol_v0: bool,
 }
 
 /// The login the token belongs to.
@@ -94,6 +97,7 @@ impl FakeGitHub {
             started_epoch: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            git_protocol_v0: options.git_protocol_v0,
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);

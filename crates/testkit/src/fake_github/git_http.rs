@@ -185,6 +185,7 @@ async fn run_backend(
             headers
                 .get("git-protocol")
                 .and_then(|v| v.to_str().ok())
+                .filter(|_| !shared.git_protocol_v0)
                 .unwrap_or(""),
         )
         .env("REMOTE_ADDR", "127.0.0.1")

@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub rate_window: std::time::Duration,
     /// When the first window began (UNIX seconds).
     pub started_epoch: u64,
+    /// Serve git protocol version 0 only.
+    pub git_protocol_v0: bool,
     pub inner: Mutex<Inner>,
 }
 
