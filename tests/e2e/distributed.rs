@@ -6,7 +6,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use repovault_core::ResultRecord;
+use repovault_core::{Manifest, ResultRecord};
 use repovault_reporter::{RepoStatus, Report};
 use repovault_testkit::{FakeGitHub, FaultStatus, RepoSpec, ThrottledProxy, fixtures, org};
 
@@ -110,22 +110,32 @@ impl Deployment {
         serde_json::from_slice(&self.stack.get(&self.ls, &key).await).unwrap()
     }
 
-    async fn archives_of(&self, name: &str) -> Vec<String> {
+    /// The backups of `name`: their manifests' keys.
+    async fn backups_of(&self, name: &str) -> Vec<String> {
         let mut keys = self
             .stack
             .keys(&self.ls, &format!("repos/acme/{name}/"))
             .await;
-        keys.retain(|k| k.ends_with(".tar.zst"));
+        keys.retain(|k| k.ends_with(".manifest.json"));
         keys
     }
 
-    /// Downloads the single archive of `name` and checks it against the source.
+    /// Downloads the single backup of `name` (its manifest and links, laid out as in
+    /// the store), restores it by hand and checks it against the source.
     async fn verify(&self, name: &str) {
-        let keys = self.archives_of(name).await;
+        let keys = self.backups_of(name).await;
         assert_eq!(keys.len(), 1, "{name}: {keys:?}");
         let tmp = tempfile::tempdir().unwrap();
-        let archive = self.stack.download(&self.ls, &keys[0], tmp.path()).await;
-        let extracted = extract(&archive);
+        let manifest_path = self.stack.download(&self.ls, &keys[0], tmp.path()).await;
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+        std::fs::create_dir_all(tmp.path().join("packs")).unwrap();
+        for link in manifest.all_bundles() {
+            self.stack
+                .download(&self.ls, &link.key, &tmp.path().join("packs"))
+                .await;
+        }
+        let extracted = extract(&manifest_path);
         let bare = extracted.dir.path().join(format!("{name}.git"));
         assert_eq!(
             refs_of(&bare),
@@ -222,7 +232,7 @@ async fn a_worker_killed_mid_upload_loses_nothing_and_leaves_no_orphan_upload() 
     a.signal(Signal::SIGKILL);
     a.wait().await;
     assert!(
-        d.archives_of("big").await.is_empty(),
+        d.backups_of("big").await.is_empty(),
         "A must not have finished"
     );
 
@@ -481,7 +491,7 @@ async fn a_message_delivered_twice_yields_one_archive_and_one_record() {
     )
     .await;
     d.stop(&mut workers).await;
-    assert_eq!(d.archives_of("repo-000").await.len(), 1);
+    assert_eq!(d.backups_of("repo-000").await.len(), 1);
     let results = d.stack.keys(&d.ls, "runs/r1/results/").await;
     assert_eq!(results.len(), 1, "{results:?}");
     d.verify("repo-000").await;

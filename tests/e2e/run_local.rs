@@ -224,7 +224,9 @@ async fn a_rate_limited_listing_waits_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_token_appears_in_no_log_record_archive_or_child_argv() {
-    let gh = github().await;
+    // Protocol v0: the fallback path runs git children, whose argv is checked too (the
+    // v2 path runs none; its token goes in one HTTP header, see the redirect tests).
+    let gh = github_v0().await;
     org::showcase_org(&gh, "acme", 3);
     let work = tempfile::tempdir().unwrap();
     // A `git` first on PATH that logs its argv, then runs the real git.
@@ -293,7 +295,7 @@ async fn the_token_appears_in_no_log_record_archive_or_child_argv() {
             entry.to_str().unwrap().to_owned(),
             String::from_utf8_lossy(&bytes).into_owned(),
         ));
-        if entry.to_string_lossy().ends_with(".tar.zst") {
+        if entry.to_string_lossy().ends_with(".manifest.json") {
             let extracted = extract(&entry);
             for file in walk(extracted.dir.path()) {
                 let bytes = std::fs::read(&file).unwrap();

@@ -34,6 +34,18 @@ pub async fn github() -> FakeGitHub {
     .expect("start fake GitHub")
 }
 
+/// A fake GitHub that accepts [`TOKEN`] and speaks git protocol v0 only, as an old
+/// server would: backups are then first-format archives (`git clone` + tar.zst).
+pub async fn github_v0() -> FakeGitHub {
+    FakeGitHub::start(FakeGitHubOptions {
+        token: Some(TOKEN.into()),
+        git_protocol_v0: true,
+        ..Default::default()
+    })
+    .await
+    .expect("start fake GitHub")
+}
+
 /// Runs `repovault` with `args` in `cwd`, the token in the environment, and returns
 /// its output. Async so the in-process fake GitHub keeps serving meanwhile.
 pub async fn repovault(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -94,7 +106,7 @@ pub struct Extracted {
 /// Restores the backup whose manifest is at `manifest` with standard tools only, as
 /// the README tells a user to: `tar --zstd -xf` for an archive; for a bundle chain
 /// `git clone --mirror` of the first link, `git fetch --prune` of each next one, and
-/// `git symbolic-ref HEAD`. The store is the folder four levels above the manifest.
+/// `git symbolic-ref HEAD`.
 pub fn extract(manifest: &Path) -> Extracted {
     let dir = tempfile::tempdir().unwrap();
     let parsed: Manifest = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
@@ -114,10 +126,8 @@ pub fn extract(manifest: &Path) -> Extracted {
                 .unwrap();
         return Extracted { dir, manifest };
     }
-    let root = manifest
-        .ancestors()
-        .nth(4)
-        .expect("<root>/repos/<owner>/<name>/<file>");
+    // Links sit in `packs/` beside the manifest, whatever the store's prefix.
+    let packs = manifest.parent().expect("a manifest file").join("packs");
     let name = &parsed.source.name;
     let mut chains = vec![(
         &parsed.bundles,
@@ -130,7 +140,7 @@ pub fn extract(manifest: &Path) -> Extracted {
     for (links, repo, head) in chains {
         let repo = dir.path().join(repo);
         for (i, link) in links.iter().enumerate() {
-            let bundle = root.join(&link.key);
+            let bundle = packs.join(link.key.rsplit('/').next().unwrap());
             let args: Vec<&std::ffi::OsStr> = if i == 0 {
                 vec![
                     "clone".as_ref(),

@@ -8,9 +8,11 @@ use sha2::Digest;
 
 use crate::support::*;
 
-/// A backed-up org: the fake GitHub, a work dir with `backups/`.
+/// A backed-up org in the first format (a server speaking git protocol v0 only, so
+/// tar.zst archives): the fake GitHub, a work dir with `backups/`. Reading this
+/// format must keep working.
 async fn backed_up(n: usize) -> (repovault_testkit::FakeGitHub, tempfile::TempDir) {
-    let gh = github().await;
+    let gh = github_v0().await;
     org::showcase_org(&gh, "acme", n);
     let work = tempfile::tempdir().unwrap();
     let out = run_org(work.path(), &gh, "r1", &[]).await;
@@ -52,24 +54,24 @@ async fn restore_drill_passes_on_good_archives_and_names_each_bad_one() {
     let out = repovault(work.path(), &["verify", "--restore-drill"], &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("verified 11 archive(s): 11 ok, 0 failed"),
+        String::from_utf8_lossy(&out.stdout).contains("verified 11 backup(s): 11 ok, 0 failed"),
         "{}",
         text(&out)
     );
 
     // Corrupted: a flipped byte in the middle.
-    let corrupted = backups_of(&backups, "acme", "repo-000").remove(0);
+    let corrupted = archive_of(&backups_of(&backups, "acme", "repo-000")[0]);
     let mut bytes = std::fs::read(&corrupted).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&corrupted, bytes).unwrap();
     // Truncated: the second half gone.
-    let truncated = backups_of(&backups, "acme", "repo-001").remove(0);
+    let truncated = archive_of(&backups_of(&backups, "acme", "repo-001")[0]);
     let bytes = std::fs::read(&truncated).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     // Refs differ: a consistent archive (digest resealed) whose main branch moved.
-    let moved = backups_of(&backups, "acme", "repo-002").remove(0);
-    let extracted = extract(&moved);
+    let moved = archive_of(&backups_of(&backups, "acme", "repo-002")[0]);
+    let extracted = extract(&manifest_path(&moved));
     let bare = extracted.dir.path().join("repo-002.git");
     let status = std::process::Command::new("git")
         .args(["update-ref", "refs/heads/main", "refs/heads/dev"])
@@ -119,7 +121,7 @@ async fn restore_drill_passes_on_good_archives_and_names_each_bad_one() {
     let out = repovault(work.path(), &["verify", "--repo", "acme/repo-003"], &[]).await;
     assert!(
         out.status.success()
-            && String::from_utf8_lossy(&out.stdout).contains("verified 1 archive(s): 1 ok"),
+            && String::from_utf8_lossy(&out.stdout).contains("verified 1 backup(s): 1 ok"),
         "{}",
         text(&out)
     );
@@ -130,7 +132,7 @@ async fn restore_drill_passes_on_good_archives_and_names_each_bad_one() {
     )
     .await;
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("verified 2 archive(s)"),
+        String::from_utf8_lossy(&out.stdout).contains("verified 2 backup(s)"),
         "{}",
         text(&out)
     );
@@ -197,7 +199,7 @@ async fn restore_gives_back_a_bare_repository_and_its_wiki_and_can_push_a_mirror
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restore_picks_by_date_and_ls_lists_newest_first() {
-    let gh = github().await;
+    let gh = github_v0().await;
     org::standard_org(&gh, "acme", 1);
     let work = tempfile::tempdir().unwrap();
     let backups = work.path().join("backups");
@@ -216,8 +218,8 @@ async fn restore_picks_by_date_and_ls_lists_newest_first() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
     // Pretend that backup was taken in 2025, then back up a newer state.
-    let old = backups_of(&backups, "acme", "repo-000").remove(0);
-    let old_refs = extract(&old).manifest.refs;
+    let old = archive_of(&backups_of(&backups, "acme", "repo-000")[0]);
+    let old_refs = extract(&manifest_path(&old)).manifest.refs;
     let renamed = old.with_file_name("repo-000-20250101T000000Z.tar.zst");
     std::fs::rename(&old, &renamed).unwrap();
     std::fs::rename(manifest_path(&old), manifest_path(&renamed)).unwrap();
@@ -326,7 +328,7 @@ async fn a_malicious_archive_cannot_write_outside_the_target() {
         b"owned",
     );
     std::fs::write(&archive, builder.into_inner().unwrap().finish().unwrap()).unwrap();
-    let template = backups_of(&backups, "acme", "empty").remove(0);
+    let template = archive_of(&backups_of(&backups, "acme", "empty")[0]);
     std::fs::copy(manifest_path(&template), manifest_path(&archive)).unwrap();
     reseal(&archive);
 
@@ -373,7 +375,7 @@ async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
     let (_gh, work) = backed_up(1).await;
     let backups = work.path().join("backups");
     // Give repo-000 a history: copies of its archive dated daily over the last 10 days.
-    let source = backups_of(&backups, "acme", "repo-000").remove(0);
+    let source = archive_of(&backups_of(&backups, "acme", "repo-000")[0]);
     let now = jiff::Timestamp::now();
     for days in 1..=10 {
         let at = now - jiff::SignedDuration::from_hours(24 * days);
@@ -437,9 +439,11 @@ async fn prune_applies_the_policy_and_never_deletes_the_newest_good_backup() {
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
-    let left: Vec<_> = backups_of(&backups, "acme", "repo-000")
-        .iter()
-        .map(|p| p.file_name().unwrap().to_owned())
+    // The newer copy has no manifest: it counts as a recent incomplete upload.
+    let left: Vec<_> = std::fs::read_dir(backups.join("repos/acme/repo-000"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tar.zst"))
         .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(

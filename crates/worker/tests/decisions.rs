@@ -155,9 +155,12 @@ impl Env {
             .unwrap()
     }
 
-    async fn archives(&self) -> usize {
+    /// Backups stored: their manifests.
+    async fn backups(&self) -> usize {
         let all = self.store.list("repos/").await.unwrap();
-        all.iter().filter(|o| o.key.ends_with(".tar.zst")).count()
+        all.iter()
+            .filter(|o| o.key.ends_with(".manifest.json"))
+            .count()
     }
 }
 
@@ -202,7 +205,7 @@ async fn a_forged_clone_url_is_dead_lettered_and_the_token_goes_nowhere() {
         seen.ref_advertisements.is_empty() && seen.fetches.is_empty(),
         "{seen:?}"
     );
-    assert_eq!(env.archives().await, 0);
+    assert_eq!(env.backups().await, 0);
     assert!(env.record("r1", "repo-000").await.is_none());
 }
 
@@ -331,7 +334,7 @@ async fn a_redelivery_of_a_recorded_job_is_acked_and_not_redone() {
     let (again, dead) = env.work(vec![body], 3).await;
     assert_eq!(again.skipped, 1, "{again:?} {dead:?}");
     assert_eq!(env.gh.stats().total_fetches(), fetches, "fetched again");
-    assert_eq!(env.archives().await, 1);
+    assert_eq!(env.backups().await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,7 +347,7 @@ async fn two_deliveries_at_once_leave_one_archive_and_one_record() {
         (1, 1),
         "{summary:?} {dead:?}"
     );
-    assert_eq!(env.archives().await, 1);
+    assert_eq!(env.backups().await, 1);
     let record = env.record("r1", "repo-000").await.unwrap();
     let archive = record.archive.unwrap();
     assert!(env.store.head(&archive.key).await.unwrap().is_some());

@@ -87,11 +87,11 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "verified {checked} archive(s): {} ok, {failed} failed",
+        "verified {checked} backup(s): {} ok, {failed} failed",
         checked - failed
     );
     if checked == 0 {
-        eprintln!("warning: no archives matched");
+        eprintln!("warning: no backups matched");
     }
     Ok(ExitCode::from(if failed > 0 {
         crate::EXIT_FAILED
