@@ -4,13 +4,14 @@
 //! on a free loopback port, builds real git repositories under a temp dir with the
 //! testkit's fixture builders, and drives repovault against it, in-process or as real
 //! child processes (the binaries built by `cargo build --workspace --bins`, found
-//! beside this test binary). Archives are checked with standard tools only: `tar`,
+//! beside this test binary). Backups are checked with standard tools only: `tar`,
 //! `git clone`, `git fsck`. Nothing is shared between tests, so they run in parallel.
 //!
 //! Distributed tests also need LocalStack (S3 + SQS), which `scripts/test` starts;
 //! each test creates its own bucket, queue and dead-letter queue in it.
 
 mod bench;
+mod chains;
 mod contract;
 mod deployment;
 mod distributed;

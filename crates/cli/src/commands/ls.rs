@@ -54,6 +54,9 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                 .or_default()
                 .push((backup.at, key, size));
         }
+        for list in by_repo.values_mut() {
+            list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        }
         println!("# {target}");
         match &repo {
             None => {
