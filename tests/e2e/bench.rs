@@ -40,6 +40,8 @@ async fn the_bench_smoke_run_produces_every_scenario() {
         "planner: list + enqueue",
         "data beyond git: repovault run, full",
         "data beyond git: repovault run, unchanged",
+        "daily chain: 4 backups of an active repository",
+        "daily chain: restore of the 4-link chain",
     ] {
         assert!(
             names.iter().any(|n| n.contains(expected)),

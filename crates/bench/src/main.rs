@@ -41,6 +41,9 @@ pub struct Args {
     /// Repositories in the data-beyond-git scenario, each with 50 issues of 5 comments.
     #[arg(long, default_value_t = 200)]
     pub data_repos: usize,
+    /// Daily backups in the daily-chain scenario.
+    #[arg(long, default_value_t = 30)]
+    pub days: usize,
     /// LocalStack (or any S3 + SQS endpoint) for the distributed scenarios; skipped if
     /// unreachable.
     #[arg(
@@ -70,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         args.tiny = 5;
         args.planner_repos = 300;
         args.data_repos = 10;
+        args.days = 4;
     }
     let results = scenarios::run_all(&args).await?;
     println!("{}", table::render(&results));

@@ -141,6 +141,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
     scenarios.extend([floor, baseline, full, unchanged]);
     scenarios.extend(ctx.rss_local().await?);
     scenarios.extend(ctx.data_beyond_git().await?);
+    scenarios.extend(ctx.daily_chain().await?);
     match LocalStack::try_connect(&args.aws_endpoint).await {
         Ok(ls) => {
             scenarios.extend(ctx.distributed(&ls).await?);
@@ -349,7 +350,7 @@ impl Ctx<'_> {
         let mut f = Scenario::new(
             "repovault run (local folder), full",
             full,
-            "plan + mirror + tar.zst stream + verify + records + report",
+            "plan + ls-refs + one fetch per repository (protocol v2), pack streamed into a bundle + verify + records + report",
         );
         f.peak_rss_mb = Some(mb(rss));
         f.stored_bytes = Some(stored);
@@ -594,6 +595,131 @@ impl Ctx<'_> {
         ])
     }
 
+    /// An active repository with a long history backed up once a day for `days` days,
+    /// a few commits touching a few files each day: what the chain stores against one
+    /// full backup plus the new objects' own size (a pack of exactly them, made by
+    /// git), and what restoring the last, longest chain costs against restoring a full
+    /// backup of the same state.
+    async fn daily_chain(&self) -> anyhow::Result<Vec<Scenario>> {
+        const COMMITS_A_DAY: usize = 5;
+        let github = FakeGitHub::start(FakeGitHubOptions {
+            token: Some(TOKEN.into()),
+            ..Default::default()
+        })
+        .await?;
+        github.add_org("daily");
+        let path = github.repo_path("daily", "active");
+        let size_mb = *self.args.large_mb.last().unwrap_or(&25);
+        let spec = repovault_testkit::history::HistorySpec::sized(size_mb, self.args.commits, 99);
+        let generated = path.clone();
+        tokio::task::spawn_blocking(move || repovault_testkit::history::generate(&generated, spec))
+            .await??;
+        github.add_repo(RepoSpec::new("daily", "active").has_wiki(false));
+        let tips_before = refs_of(&path)?;
+        let api = github.api_url();
+        let dest = self.fresh("daily");
+        let dest_text = dest.to_string_lossy().into_owned();
+        let env = [("GITHUB_TOKEN", TOKEN), ("RUST_LOG", "warn")];
+        let run = |run_id: String, full: bool| {
+            let mut args: Vec<String> = [
+                "run",
+                "--org",
+                "daily",
+                "--api-url",
+                &api,
+                "--allow-insecure-http",
+                "--dest",
+                &dest_text,
+                "--run-id",
+                &run_id,
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            if full {
+                args.push("--full".into());
+            }
+            args
+        };
+        let mut daily = Vec::new();
+        let mut first_link = 0;
+        for day in 1..=self.args.days {
+            if day > 1 {
+                let repo = git2::Repository::open_bare(&path)?;
+                for c in 0..COMMITS_A_DAY {
+                    let file = format!("notes-{}.txt", (day * 7 + c) % 8);
+                    let text = format!("day {day} change {c}\n").repeat(20);
+                    repovault_testkit::fixtures::commit(
+                        &repo,
+                        "main",
+                        &[(&file, text.as_bytes())],
+                        "daily work",
+                    );
+                }
+            }
+            let args = run(format!("day-{day:02}"), false);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (took, _) = run_sampled(self.repovault, &args, &env, self.scratch).await?;
+            daily.push(took);
+            if day == 1 {
+                first_link = dir_bytes(&dest.join("repos/daily/active/packs"));
+            }
+        }
+        let stored = dir_bytes(&dest.join("repos/daily/active/packs"));
+        let new_objects = new_objects_pack_bytes(&path, &tips_before)?;
+        let ratio = stored as f64 / (first_link + new_objects) as f64;
+        let latest: repovault_core::LatestPointer =
+            serde_json::from_slice(&std::fs::read(dest.join("repos/daily/active/latest.json"))?)?;
+        let chain_key = latest.archive.key;
+
+        // Restore the longest chain, then a full backup of the same state.
+        let args = run("full".into(), true);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_sampled(self.repovault, &args, &env, self.scratch).await?;
+        let latest: repovault_core::LatestPointer =
+            serde_json::from_slice(&std::fs::read(dest.join("repos/daily/active/latest.json"))?)?;
+        let mut restores = Vec::new();
+        for key in [&chain_key, &latest.archive.key] {
+            let to = self.fresh("daily-restore").join("r");
+            let args = [
+                "restore",
+                "daily/active",
+                "--from",
+                &dest_text,
+                "--archive",
+                key,
+                "--to",
+                to.to_str().expect("utf-8 path"),
+            ];
+            let (took, _) = run_sampled(self.repovault, &args, &env, self.scratch).await?;
+            restores.push(took);
+        }
+        let days = self.args.days;
+        let mut stored_scenario = Scenario::new(
+            &format!("daily chain: {days} backups of an active repository"),
+            vec![daily.iter().skip(1).sum::<Duration>() / (days.max(2) - 1) as u32],
+            format!(
+                "{COMMITS_A_DAY} commits a day; wall = a daily backup's mean; stored {:.1} MiB = {ratio:.2}× (one full backup {:.1} MiB + the new objects' own {:.2} MiB; target ≤ 1.2×)",
+                mb(stored),
+                mb(first_link),
+                mb(new_objects)
+            ),
+        )
+        .partial();
+        stored_scenario.stored_bytes = Some(stored);
+        let (chain, full) = (restores[0], restores[1]);
+        let restore = Scenario::new(
+            &format!("daily chain: restore of the {days}-link chain"),
+            vec![chain],
+            format!(
+                "{:.2}× restoring a full backup of the same state ({:.2}s; target ≤ 2×)",
+                chain.as_secs_f64() / full.as_secs_f64(),
+                full.as_secs_f64()
+            ),
+        )
+        .partial();
+        Ok(vec![stored_scenario, restore])
+    }
+
     /// The planner listing and enqueueing a large organization (API only).
     async fn planner_scale(&self, ls: &LocalStack) -> anyhow::Result<Scenario> {
         let github = FakeGitHub::start(FakeGitHubOptions {
@@ -641,4 +767,33 @@ impl Ctx<'_> {
         )
         .partial())
     }
+}
+
+/// Every ref tip of a bare repository.
+fn refs_of(path: &Path) -> anyhow::Result<Vec<String>> {
+    Ok(repovault_git::read_refs(path)?
+        .refs
+        .iter()
+        .map(|(_, oid)| oid.to_owned())
+        .collect())
+}
+
+/// Bytes of a pack (made by git, deltas and all) of the objects the repository's refs
+/// reach now that `before` did not: what new objects cost stored on their own.
+fn new_objects_pack_bytes(path: &Path, before: &[String]) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .args(["pack-objects", "--revs", "--stdout", "--all"])
+        .current_dir(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    for oid in before {
+        writeln!(stdin, "^{oid}")?;
+    }
+    drop(stdin);
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "git pack-objects failed");
+    Ok(out.stdout.len() as u64)
 }
