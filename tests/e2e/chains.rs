@@ -246,3 +246,50 @@ async fn verify_names_the_damaged_link_and_prune_keeps_every_link_a_kept_backup_
     assert!(backups.join(&full.bundles[0].key).exists());
     assert_restores(work.path(), &gh, "after prune").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readmes_restore_by_hand_commands_restore_a_chain_exactly() {
+    let gh = github().await;
+    gh.add_org("acme");
+    gh.add_repo(RepoSpec::new("acme", "api"));
+    let repo = fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
+    let work = tempfile::tempdir().unwrap();
+    for day in 1..=3 {
+        change(&repo, day);
+        let out = run_org(work.path(), &gh, &format!("d{day}"), &[]).await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme
+        .find("### Restoring by hand")
+        .expect("the README section")..];
+    let start = section.find("```sh\n").unwrap() + 6;
+    let script = &section[start..start + section[start..].find("```").unwrap()];
+    let manifest = backups_of(&work.path().join("backups"), "acme", "api")
+        .pop()
+        .unwrap();
+    let script = script
+        .replace(
+            "backups/repos/my-org/api",
+            manifest.parent().unwrap().to_str().unwrap(),
+        )
+        .replace(
+            "api-20261122T143605Z.manifest.json",
+            manifest.file_name().unwrap().to_str().unwrap(),
+        );
+    let out = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = manifest.parent().unwrap().join("api.git");
+    assert_eq!(refs_of(&restored), refs_of(&gh.repo_path("acme", "api")));
+    fsck(&restored);
+    let head = std::fs::read_to_string(restored.join("HEAD")).unwrap();
+    assert_eq!(head.trim(), "ref: refs/heads/main");
+}
