@@ -35,6 +35,7 @@ async fn the_bench_smoke_run_produces_every_scenario() {
         "baseline",
         "repovault run (local folder), full",
         "repovault run (local folder), unchanged",
+        "full, git.verify-objects",
         "peak RSS",
         "LocalStack S3/SQS, full",
         "planner: list + enqueue",

@@ -139,6 +139,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
     let baseline = ctx.baseline().await?;
     let (full, unchanged) = ctx.repovault_local().await?;
     scenarios.extend([floor, baseline, full, unchanged]);
+    scenarios.push(ctx.verify_objects_local().await?);
     scenarios.extend(ctx.rss_local().await?);
     scenarios.extend(ctx.data_beyond_git().await?);
     scenarios.extend(ctx.daily_chain().await?);
@@ -360,6 +361,37 @@ impl Ctx<'_> {
             "one ref listing per repository, nothing fetched or stored",
         );
         Ok((f, u))
+    }
+
+    /// A full run with `git.verify-objects: true`: every pack also fed to `git
+    /// index-pack --fsck-objects` as it streams. What the object-level checks cost.
+    async fn verify_objects_local(&self) -> anyhow::Result<Scenario> {
+        let env = [("GITHUB_TOKEN", TOKEN), ("RUST_LOG", "warn")];
+        let mut runs = Vec::new();
+        for run in 0..self.args.runs {
+            let dest = self.fresh("verify-objects");
+            let config = dest.join("repovault.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "allow-insecure-http: true\nconcurrency: {}\ngit: {{ verify-objects: true }}\njobs:\n  - source: {{ org: {ORG}, api-url: '{}' }}\n    target: '{}'\n",
+                    self.args.concurrency,
+                    self.api(),
+                    dest.join("backups").display()
+                ),
+            )?;
+            let config = config.to_string_lossy().into_owned();
+            let args = ["run", "--config", &config, "--run-id", "verify-objects"];
+            let (took, _) = run_sampled(self.repovault, &args, &env, self.scratch).await?;
+            runs.push(took);
+            eprintln!("verify-objects run {}: {:.1}s", run + 1, took.as_secs_f64());
+            std::fs::remove_dir_all(&dest)?;
+        }
+        Ok(Scenario::new(
+            "repovault run (local folder), full, git.verify-objects",
+            runs,
+            "as the full run, every pack also checked object by object (git index-pack --fsck-objects on the stream)",
+        ))
     }
 
     /// Peak RSS archiving one repository alone (the largest, then a smaller one): the

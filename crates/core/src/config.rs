@@ -80,6 +80,9 @@ pub struct RawConfig {
 pub struct RawGit {
     /// How long a bundle chain grows before a new one starts in full, e.g. `30d`.
     pub full_every: Option<String>,
+    /// Also check every object of each fetched pack at backup time (`git index-pack
+    /// --fsck-objects` on the stream), not only at the restore drill.
+    pub verify_objects: Option<bool>,
 }
 
 /// `metadata:`: how repositories' data beyond git is read.
@@ -200,8 +203,25 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub allow_insecure_http: bool,
     pub metadata: MetadataSettings,
-    /// How long a bundle chain grows before a backup starts a new one (`git.full-every`).
-    pub chain_full_every: Duration,
+    pub git: GitSettings,
+}
+
+/// How repositories' git data is stored (`git:`, validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GitSettings {
+    /// How long a bundle chain grows before a backup starts a new one.
+    pub full_every: Duration,
+    /// Check every object of each pack at backup time, not only at the restore drill.
+    pub verify_objects: bool,
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        GitSettings {
+            full_every: defaults::CHAIN_FULL_EVERY,
+            verify_objects: false,
+        }
+    }
 }
 
 /// How repositories' data beyond git is read (`metadata:`, validated).
@@ -338,10 +358,13 @@ impl RawConfig {
                 );
             }
         }
-        let mut chain_full_every = defaults::CHAIN_FULL_EVERY;
+        let mut git = GitSettings {
+            verify_objects: self.git.verify_objects.unwrap_or(false),
+            ..GitSettings::default()
+        };
         if let Some(text) = &self.git.full_every {
             match parse_duration(text) {
-                Ok(d) if !d.is_zero() => chain_full_every = d,
+                Ok(d) if !d.is_zero() => git.full_every = d,
                 Ok(_) => err("git.full-every".into(), "must be longer than 0s".into()),
                 Err(reason) => err("git.full-every".into(), reason),
             }
@@ -376,7 +399,7 @@ impl RawConfig {
             retry,
             allow_insecure_http,
             metadata,
-            chain_full_every,
+            git,
         })
     }
 }
@@ -802,6 +825,35 @@ jobs:
                 "metadata: {{ full-every: soon, requests-in-flight: 0 }}\n{job}"
             ))),
             vec!["metadata.full-every", "metadata.requests-in-flight"]
+        );
+    }
+
+    #[test]
+    fn git_settings_are_validated_per_key() {
+        let job = "jobs:\n  - source: { org: a }\n    target: x\n";
+        let c = validate(&format!(
+            "git: {{ full-every: 14d, verify-objects: true }}\n{job}"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.git,
+            GitSettings {
+                full_every: Duration::from_secs(14 * 86_400),
+                verify_objects: true
+            }
+        );
+        assert_eq!(validate(job).unwrap().git, GitSettings::default());
+        assert_eq!(
+            GitSettings::default().full_every,
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            keys(validate(&format!("git: {{ full-every: 0s }}\n{job}"))),
+            vec!["git.full-every"]
+        );
+        assert_eq!(
+            keys(validate(&format!("git: {{ full-every: often }}\n{job}"))),
+            vec!["git.full-every"]
         );
     }
 

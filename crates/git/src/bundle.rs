@@ -12,10 +12,18 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Stdio;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use repovault_core::RefSet;
+use repovault_core::ports::store::ByteStream;
 use sha1::{Digest, Sha1};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::GitError;
 
 const SIGNATURE: &[u8] = b"# v2 git bundle\n";
 const PACK_HEADER: usize = 12;
@@ -117,6 +125,66 @@ impl PackCheck {
     }
 }
 
+/// Object-level checks on the fly (`git.verify-objects`): the pack's bytes are also fed
+/// to `git index-pack --stdin --fsck-objects` in a scratch repository under
+/// `work_dir`, which computes every object's id and checks every object's syntax as it
+/// passes. Connectivity needs the earlier links: that stays the restore drill's. The
+/// returned task ends with git's verdict once the returned stream has been drained.
+pub fn index_pack_tee(
+    pack: ByteStream,
+    work_dir: &Path,
+) -> Result<(ByteStream, tokio::task::JoinHandle<Result<(), GitError>>), GitError> {
+    std::fs::create_dir_all(work_dir).map_err(GitError::Scratch)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("index-pack-")
+        .tempdir_in(work_dir)
+        .map_err(GitError::Scratch)?;
+    git2::Repository::init_bare(scratch.path())?;
+    let mut child = tokio::process::Command::new("git")
+        .args(["index-pack", "--stdin", "--fsck-objects"])
+        .env("GIT_DIR", scratch.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(GitError::Spawn)?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let verdict = tokio::spawn(async move {
+        let _scratch = scratch;
+        let mut fed = Ok(());
+        while let Some(chunk) = rx.recv().await {
+            if fed.is_ok() {
+                fed = stdin.write_all(&chunk).await;
+            }
+        }
+        drop(stdin);
+        let out = child.wait_with_output().await.map_err(GitError::Spawn)?;
+        if out.status.success() && fed.is_ok() {
+            return Ok(());
+        }
+        Err(GitError::Failed {
+            op: "index-pack",
+            url: "the fetched pack".into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    });
+    let teed = pack
+        .then(move |chunk| {
+            let tx = tx.clone();
+            async move {
+                if let Ok(bytes) = &chunk {
+                    // A child that died early is reported by the verdict.
+                    let _ = tx.send(bytes.clone()).await;
+                }
+                chunk
+            }
+        })
+        .boxed();
+    Ok((teed, verdict))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +254,38 @@ mod tests {
         let mut foreign = b"JUNK".to_vec();
         foreign.extend_from_slice(&pack[4..]);
         assert_eq!(checked(&foreign, 64), Err(PackError::NotAPack));
+    }
+
+    #[tokio::test]
+    async fn index_pack_passes_a_real_pack_and_fails_a_damaged_one() {
+        let work = tempfile::tempdir().unwrap();
+        let pack = real_pack();
+        let mut damaged = pack.clone();
+        damaged[PACK_HEADER + 3] ^= 1;
+        for (bytes, ok) in [(pack, true), (damaged, false)] {
+            let stream = futures::stream::iter(
+                bytes
+                    .chunks(7)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect::<Vec<_>>(),
+            )
+            .boxed();
+            let (teed, verdict) = index_pack_tee(stream, work.path()).unwrap();
+            let passed: Vec<_> = teed.collect().await;
+            assert_eq!(
+                passed
+                    .iter()
+                    .map(|c| c.as_ref().unwrap().len())
+                    .sum::<usize>(),
+                bytes.len()
+            );
+            assert_eq!(verdict.await.unwrap().is_ok(), ok);
+        }
+        assert_eq!(
+            std::fs::read_dir(work.path()).unwrap().count(),
+            0,
+            "scratch left behind"
+        );
     }
 
     #[test]

@@ -2,17 +2,23 @@
 //!
 //! Everything repovault does with git:
 //!
-//! - [`mirror_clone`]: `git clone --mirror` with the `git` CLI (multi-threaded
+//! - [`protocol`]: git's smart HTTP protocol v2, spoken directly: `ls-refs`, then one
+//!   `fetch` whose pack streams out as it arrives, checked by [`bundle::PackCheck`].
+//!   The token goes in one `Authorization` header to its own origin; no redirect is
+//!   followed.
+//! - [`bundle`]: git bundle headers and the pack check (signature, object count,
+//!   trailing SHA-1).
+//! - [`mirror_clone`] (the fallback for servers without protocol v2): `git clone --mirror` with the `git` CLI (multi-threaded
 //!   index-pack, LFS-capable). The token travels in the child's environment as an
 //!   `http.<origin>.extraHeader` config entry for the token's own origin only, never
 //!   in its argv or in a URL; redirects are not followed.
-//! - [`list_remote_refs`]: one round trip to the remote with libgit2, for incremental
-//!   runs.
+//! - [`list_remote_refs`]: one round trip to the remote with libgit2 (the fallback's
+//!   incremental check).
 //! - [`read_refs`]: the refs of a local bare repository, with libgit2.
 //! - [`restore`]: safe extraction (no path outside the destination, no links, nothing
 //!   executable, bounded by the manifest), fsck, push without hooks.
-//! - [`verify`]: an archive streamed back, hashed and (for a drill) extracted and
-//!   checked against its manifest.
+//! - [`verify`]: a backup read back (every link of a chain, or an archive), hashed and,
+//!   for a drill, restored and checked against its manifest.
 //! - [`archive`]: a tar + zstd stream of directories and files, produced on a blocking
 //!   thread and consumed as a [`ByteStream`](repovault_core::ports::store::ByteStream).
 //!

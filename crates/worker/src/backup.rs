@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use repovault_core::config::GitSettings;
 use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, json_bytes, meta};
 use repovault_core::{
     ArchiveDigest, ArchiveRef, BackupFormat, Classify, JobMessage, LatestPointer, Layout, Manifest,
@@ -25,7 +26,7 @@ pub(crate) struct BackupContext<'a> {
     pub git: &'a GitCredentials,
     pub work_dir: &'a Path,
     pub archive: ArchiveOptions,
-    pub chain_full_every: Duration,
+    pub settings: GitSettings,
 }
 
 /// Backs up the repository `msg` names and returns its (unwritten) result record: as

@@ -201,7 +201,8 @@ async fn chain_base(
     };
     let age = Timestamp::now().duration_since(first.created_at);
     let young = age
-        < jiff::SignedDuration::try_from(ctx.chain_full_every).unwrap_or(jiff::SignedDuration::MAX);
+        < jiff::SignedDuration::try_from(ctx.settings.full_every)
+            .unwrap_or(jiff::SignedDuration::MAX);
     Ok((manifest.format == BackupFormat::BundleChain && young).then(|| (key.clone(), manifest)))
 }
 
@@ -227,12 +228,21 @@ async fn put_link(
     ]);
     let (receipt, objects) = retry_in_place(&msg.repo.clone_url, || async {
         // Every tip already in the chain: nothing to ask the server for.
-        let (pack, summary) = if wants.is_subset(&haves) {
+        let (pack, summary, objects_checked) = if wants.is_subset(&haves) {
             let pack = bundle::empty_pack();
-            (futures::stream::once(async move { Ok(pack) }).boxed(), None)
+            (
+                futures::stream::once(async move { Ok(pack) }).boxed(),
+                None,
+                None,
+            )
         } else {
             let (pack, summary) = remote.fetch(&wants, &haves).await?;
-            (pack, Some(summary))
+            if ctx.settings.verify_objects {
+                let (pack, verdict) = bundle::index_pack_tee(pack, ctx.work_dir)?;
+                (pack, Some(summary), Some(verdict))
+            } else {
+                (pack, Some(summary), None)
+            }
         };
         let body = futures::stream::once({
             let header = header.clone();
@@ -241,6 +251,15 @@ async fn put_link(
         .chain(pack)
         .boxed();
         let receipt = ctx.store.put_stream(&key, body, &metadata).await?;
+        if let Some(verdict) = objects_checked {
+            verdict
+                .await
+                .map_err(|e| BackupError::Crashed(e.to_string()))?
+                .map_err(|e| BackupError::Verify {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
         let objects = match summary {
             Some(summary) => {
                 summary

@@ -151,7 +151,7 @@ impl Attempt<'_> {
             git: &self.git,
             work_dir: &self.shared.cfg.work_dir,
             archive: self.shared.cfg.archive,
-            chain_full_every: self.shared.cfg.chain_full_every,
+            settings: self.shared.cfg.git,
         };
         let backup = async {
             let record = back_up(&ctx, self.msg, self.lease.receive_count, started_at).await?;

@@ -1,8 +1,9 @@
 //! # repovault-worker
 //!
 //! Takes job messages off a [`Queue`], several at once, and backs up each repository:
-//! mirror clone → tar + zstd streamed into the store → verify → manifest → result
-//! record → `latest.json` → ack. Delivery is at-least-once; the effect is once:
+//! ls-refs → one fetch whose pack streams into the store as the next git bundle of the
+//! repository's chain → verify → manifest → result record → `latest.json` → ack (a
+//! server without git protocol v2: mirror clone → tar + zstd archive instead). Delivery is at-least-once; the effect is once:
 //!
 //! - a heartbeat keeps a message invisible while its job runs, so it reappears only if
 //!   the worker dies;
@@ -51,7 +52,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use repovault_core::config::{RetryPolicy, defaults};
+use repovault_core::config::{GitSettings, RetryPolicy, defaults};
 use repovault_core::ports::queue::{Lease, Queue};
 use repovault_core::{Outcome, Progress};
 use repovault_git::GitCredentials;
@@ -83,8 +84,9 @@ pub struct WorkerConfig {
     /// How often a repository's data beyond git is read whole (deletions show then);
     /// in between only what changed is read.
     pub data_full_every: Duration,
-    /// How long a repository's bundle chain grows before a backup starts a new one.
-    pub chain_full_every: Duration,
+    /// How git data is stored: when a chain starts anew, whether objects are checked
+    /// at backup time.
+    pub git: GitSettings,
 }
 
 impl WorkerConfig {
@@ -98,7 +100,7 @@ impl WorkerConfig {
             work_dir,
             archive: ArchiveOptions::default(),
             data_full_every: repovault_data::FULL_REFRESH,
-            chain_full_every: defaults::CHAIN_FULL_EVERY,
+            git: GitSettings::default(),
         }
     }
 }

@@ -85,7 +85,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     worker_cfg.concurrency = config.concurrency;
     worker_cfg.retry = config.retry;
     worker_cfg.data_full_every = config.metadata.full_every;
-    worker_cfg.chain_full_every = config.chain_full_every;
+    worker_cfg.git = config.git;
     let allow = allow_list(
         &targets,
         &open_githubs(api_urls(), token.as_ref(), &config.metadata, for_workers)?,

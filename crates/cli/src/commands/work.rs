@@ -127,7 +127,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         .map_or_else(RetryPolicy::default, |c| c.retry);
     let concurrency = config.as_ref().map(|c| c.concurrency);
     let metadata = config.as_ref().map(|c| c.metadata).unwrap_or_default();
-    let chain_full_every = config.as_ref().map(|c| c.chain_full_every);
+    let git = config.as_ref().map(|c| c.git).unwrap_or_default();
     let (work_dir, token_file) = config.map_or((None, None), |c| (c.work_dir, c.token_file));
     if targets.is_empty() {
         return Err(InvalidConfig(
@@ -152,7 +152,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.concurrency = args.concurrency.or(concurrency).unwrap_or(cfg.concurrency);
     cfg.retry = retry;
     cfg.data_full_every = metadata.full_every;
-    cfg.chain_full_every = chain_full_every.unwrap_or(cfg.chain_full_every);
+    cfg.git = git;
     cfg.visibility_timeout = args.visibility_timeout;
     cfg.shutdown_grace = args.shutdown_grace;
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
