@@ -60,6 +60,23 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// The process's HTTP client: connections are pooled per host, and the system's root
+/// certificates are loaded once.
+fn client() -> Result<HttpClient, String> {
+    static CLIENT: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|e| format!("loading TLS roots: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Ok(Client::builder(TokioExecutor::new()).build(connector))
+        })
+        .clone()
+}
+
 fn agent() -> String {
     format!("repovault/{}", env!("CARGO_PKG_VERSION"))
 }
@@ -69,12 +86,6 @@ impl Remote {
     /// the server answers with an older protocol, or with a repository whose object
     /// format is not SHA-1: the caller then falls back to `git clone`.
     pub async fn connect(url: &str, creds: &GitCredentials) -> Result<Option<Remote>, GitError> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| failed("connect", url, format!("loading TLS roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         let auth = creds.token_for(url).map(|token| {
             let basic = base64::engine::general_purpose::STANDARD
                 .encode(format!("{TOKEN_USER}:{}", token.expose()));
@@ -84,7 +95,7 @@ impl Remote {
             value
         });
         let mut remote = Remote {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: client().map_err(|e| failed("connect", url, e))?,
             url: url.trim_end_matches('/').to_owned(),
             auth,
             creds: creds.clone(),
