@@ -302,6 +302,7 @@ impl Ctx<'_> {
             "--api-url",
             api,
             "--allow-insecure-http",
+            "--no-metadata",
             "--dest",
             dest,
             "--run-id",
@@ -351,7 +352,7 @@ impl Ctx<'_> {
         let mut f = Scenario::new(
             "repovault run (local folder), full",
             full,
-            "plan + ls-refs + one fetch per repository (protocol v2), pack streamed into a bundle + verify + records + report",
+            "git only (--no-metadata): plan + ls-refs + one fetch per repository (protocol v2), pack streamed into a bundle + verify + records + report",
         );
         f.peak_rss_mb = Some(mb(rss));
         f.stored_bytes = Some(stored);
@@ -374,7 +375,7 @@ impl Ctx<'_> {
             std::fs::write(
                 &config,
                 format!(
-                    "allow-insecure-http: true\nconcurrency: {}\ngit: {{ verify-objects: true }}\njobs:\n  - source: {{ org: {ORG}, api-url: '{}' }}\n    target: '{}'\n",
+                    "allow-insecure-http: true\nconcurrency: {}\ngit: {{ verify-objects: true }}\njobs:\n  - source: {{ org: {ORG}, api-url: '{}' }}\n    target: '{}'\n    options: {{ metadata: false }}\n",
                     self.args.concurrency,
                     self.api(),
                     dest.join("backups").display()
@@ -453,6 +454,7 @@ impl Ctx<'_> {
                             "--api-url",
                             &api,
                             "--allow-insecure-http",
+                            "--no-metadata",
                             "--concurrency",
                             &per_worker,
                             "--poll-wait",
@@ -474,6 +476,7 @@ impl Ctx<'_> {
                     "--api-url",
                     &api,
                     "--allow-insecure-http",
+                    "--no-metadata",
                     "--dest",
                     &target,
                     "--run-id",
@@ -660,6 +663,7 @@ impl Ctx<'_> {
                 "--api-url",
                 &api,
                 "--allow-insecure-http",
+                "--no-metadata",
                 "--dest",
                 &dest_text,
                 "--run-id",
@@ -776,6 +780,7 @@ impl Ctx<'_> {
                 "--api-url",
                 &api,
                 "--allow-insecure-http",
+                "--no-metadata",
                 "--dest",
                 &target,
                 "--run-id",

@@ -98,7 +98,11 @@ pub struct SelectArgs {
     /// Don't mirror wikis.
     #[arg(long)]
     pub no_wiki: bool,
-    /// Archive every repository, even those whose refs equal the latest backup's.
+    /// Don't back up the data beyond git (issues, pull requests, releases…).
+    #[arg(long)]
+    pub no_metadata: bool,
+    /// Back up every repository in full (a new chain), even those whose refs equal the
+    /// latest backup's.
     #[arg(long)]
     pub full: bool,
     /// Where backups go: a folder or s3://bucket/prefix.
@@ -203,6 +207,7 @@ impl SelectArgs {
                     target: Some(self.dest.clone()),
                     options: RawOptions {
                         wiki: Some(!self.no_wiki),
+                        metadata: Some(!self.no_metadata),
                         ..RawOptions::default()
                     },
                     ..RawJob::default()

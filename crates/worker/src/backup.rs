@@ -256,11 +256,7 @@ pub(crate) async fn unchanged(
         tracing::warn!(backup = %latest.archive.key, "latest.json names a backup that is gone; backing up again");
         return Ok(None);
     }
-    let wiki = match (wiki_refs, msg.options.wiki && msg.repo.has_wiki) {
-        (Some(_), _) => WikiOutcome::Mirrored,
-        (None, true) => WikiOutcome::Absent,
-        (None, false) => WikiOutcome::Skipped,
-    };
+    let wiki = wiki_outcome(msg, wiki_refs.is_some());
     Ok(Some(ResultRecord {
         archive: Some(latest.archive),
         refs_count: refs.len(),
@@ -270,6 +266,15 @@ pub(crate) async fn unchanged(
         wiki,
         ..ResultRecord::of_job(msg, Outcome::Unchanged, attempt, started_at)
     }))
+}
+
+/// What happened to the wiki, given whether one was found.
+pub(crate) fn wiki_outcome(msg: &JobMessage, found: bool) -> WikiOutcome {
+    match (found, msg.options.wiki && msg.repo.has_wiki) {
+        (true, _) => WikiOutcome::Mirrored,
+        (false, true) => WikiOutcome::Absent,
+        (false, false) => WikiOutcome::Skipped,
+    }
 }
 
 /// Checks that the store holds exactly what was streamed.

@@ -16,12 +16,12 @@ use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
 use repovault_core::{
     ArchiveRef, BackupFormat, BundleRef, JobMessage, LatestPointer, Layout, Manifest, Outcome,
-    RECORD_SCHEMA, ResultRecord, WikiOutcome, tool_version,
+    RECORD_SCHEMA, ResultRecord, tool_version,
 };
 use repovault_git::protocol::Remote;
 use repovault_git::{GitError, RepoRefs, bundle};
 
-use crate::backup::{BackupContext, retry_in_place, unchanged, verify_stored};
+use crate::backup::{BackupContext, retry_in_place, unchanged, verify_stored, wiki_outcome};
 use crate::error::BackupError;
 
 pub(crate) async fn back_up(
@@ -139,11 +139,7 @@ pub(crate) async fn back_up(
         refs_digest: Some(manifest.refs_digest.clone()),
         wiki_refs_digest: manifest.wiki_refs.as_ref().map(|w| w.digest()),
         empty: manifest.refs.is_empty(),
-        wiki: match (&wiki, msg.options.wiki && repo.has_wiki) {
-            (Some(_), _) => WikiOutcome::Mirrored,
-            (None, true) => WikiOutcome::Absent,
-            (None, false) => WikiOutcome::Skipped,
-        },
+        wiki: wiki_outcome(msg, wiki.is_some()),
         ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at)
     })
 }
