@@ -454,7 +454,6 @@ impl Ctx<'_> {
                             "--api-url",
                             &api,
                             "--allow-insecure-http",
-                            "--no-metadata",
                             "--concurrency",
                             &per_worker,
                             "--poll-wait",
@@ -487,6 +486,13 @@ impl Ctx<'_> {
                 loop {
                     for pid in &pids {
                         worker_rss = worker_rss.max(peak_rss(*pid));
+                    }
+                    for worker in &mut workers {
+                        if let Some(status) = worker.try_wait()? {
+                            anyhow::bail!(
+                                "a worker exited ({status}) before run {run_id} was done"
+                            );
+                        }
                     }
                     if stack
                         .keys(ls, &format!("runs/{run_id}/results/"))

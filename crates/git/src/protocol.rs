@@ -66,12 +66,17 @@ fn client() -> Result<HttpClient, String> {
     static CLIENT: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
+            // Requests are small and answered at once: without TCP_NODELAY, Nagle's
+            // algorithm and delayed ACKs add tens of milliseconds to each.
+            let mut http = HttpConnector::new();
+            http.set_nodelay(true);
+            http.enforce_http(false);
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_native_roots()
                 .map_err(|e| format!("loading TLS roots: {e}"))?
                 .https_or_http()
                 .enable_http1()
-                .build();
+                .wrap_connector(http);
             Ok(Client::builder(TokioExecutor::new()).build(connector))
         })
         .clone()

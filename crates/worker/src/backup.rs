@@ -41,15 +41,64 @@ pub(crate) async fn back_up(
     let repo = &msg.repo;
     let layout = Layout::new(&msg.target.prefix);
     let latest = latest_pointer(ctx.store, &layout, msg).await?;
+    // Backed up before: one ref listing (a single request) decides whether anything
+    // changed. Without a latest backup nothing is asked twice.
+    let listed = match latest.clone() {
+        Some(latest) if !msg.options.full => {
+            let listed = list_refs(ctx, msg).await?;
+            let wiki = listed.wiki.as_ref().map(|w| &w.refs);
+            if let Some(record) = unchanged(
+                ctx.store,
+                msg,
+                latest,
+                &listed.main.refs,
+                wiki,
+                attempt,
+                started_at,
+            )
+            .await?
+            {
+                return Ok(record);
+            }
+            Some(listed)
+        }
+        _ => None,
+    };
     let url = &repo.clone_url;
     if let Some(remote) =
         retry_in_place(url, || async { Ok(Remote::connect(url, ctx.git).await?) }).await?
     {
-        return crate::chain::back_up(ctx, msg, &layout, &remote, latest, attempt, started_at)
-            .await;
+        return crate::chain::back_up(
+            ctx, msg, &layout, &remote, latest, listed, attempt, started_at,
+        )
+        .await;
     }
     tracing::info!(%url, "the server does not speak git protocol v2: git clone --mirror into a tar.zst archive");
-    back_up_archive(ctx, msg, &layout, latest, attempt, started_at).await
+    back_up_archive(ctx, msg, &layout, attempt, started_at).await
+}
+
+/// A repository's refs and its wiki's (`None`: no wiki wanted, or none exists).
+pub(crate) struct Listed {
+    pub main: RepoRefs,
+    pub wiki: Option<RepoRefs>,
+}
+
+/// Lists the refs of the repository and, when wanted, its wiki (`git ls-remote`:
+/// one request each), retried in place.
+async fn list_refs(ctx: &BackupContext<'_>, msg: &JobMessage) -> Result<Listed, BackupError> {
+    let main = list_remote_blocking(&msg.repo.clone_url, ctx.git).await?;
+    let wiki = if msg.options.wiki && msg.repo.has_wiki {
+        match list_remote_blocking(&msg.repo.wiki_url(), ctx.git).await {
+            Ok(wiki) => Some(wiki),
+            // GitHub reports has_wiki for every repository with wikis enabled, but the
+            // wiki repository exists only once a page is written.
+            Err(BackupError::Git(GitError::NotFound { .. })) => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    Ok(Listed { main, wiki })
 }
 
 /// The repository's `latest.json`, if any. An unreadable one is treated as none: the
@@ -77,40 +126,11 @@ async fn back_up_archive(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
     layout: &Layout,
-    latest: Option<LatestPointer>,
     attempt: u32,
     started_at: Timestamp,
 ) -> Result<ResultRecord, BackupError> {
     let repo = &msg.repo;
     let want_wiki = msg.options.wiki && repo.has_wiki;
-    if !msg.options.full
-        && let Some(latest) = latest
-    {
-        let refs = list_remote_blocking(&repo.clone_url, ctx.git).await?.refs;
-        let wiki_refs = if want_wiki {
-            match list_remote_blocking(&repo.wiki_url(), ctx.git).await {
-                Ok(wiki) => Some(wiki.refs),
-                Err(BackupError::Git(GitError::NotFound { .. })) => None,
-                Err(e) => return Err(e),
-            }
-        } else {
-            None
-        };
-        if let Some(record) = unchanged(
-            ctx.store,
-            msg,
-            latest,
-            &refs,
-            wiki_refs.as_ref(),
-            attempt,
-            started_at,
-        )
-        .await?
-        {
-            return Ok(record);
-        }
-    }
-
     std::fs::create_dir_all(ctx.work_dir).map_err(BackupError::WorkDir)?;
     // Removed when dropped: on success, on error, on cancellation and on panic.
     let work = tempfile::Builder::new()
@@ -238,7 +258,7 @@ async fn back_up_archive(
 
 /// The record of an unchanged repository, if the remote's refs (and its wiki's)
 /// equal those of the `latest` backup and that backup is still there.
-pub(crate) async fn unchanged(
+async fn unchanged(
     store: &dyn Store,
     msg: &JobMessage,
     latest: LatestPointer,

@@ -21,45 +21,49 @@ use repovault_core::{
 use repovault_git::protocol::Remote;
 use repovault_git::{GitError, RepoRefs, bundle};
 
-use crate::backup::{BackupContext, retry_in_place, unchanged, verify_stored, wiki_outcome};
+use crate::backup::{BackupContext, Listed, retry_in_place, verify_stored, wiki_outcome};
 use crate::error::BackupError;
 
+/// Backs up the repository at `remote` as the next link of its chain. `listed`: its
+/// refs (and its wiki's) when the caller listed them already, to decide "unchanged".
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn back_up(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
     layout: &Layout,
     remote: &Remote,
     latest: Option<LatestPointer>,
+    listed: Option<Listed>,
     attempt: u32,
     started_at: Timestamp,
 ) -> Result<ResultRecord, BackupError> {
     let repo = &msg.repo;
-    let main = retry_in_place(&repo.clone_url, || async { Ok(remote.ls_refs().await?) }).await?;
-    let wiki = if msg.options.wiki && repo.has_wiki {
-        wiki_refs(ctx, &repo.wiki_url()).await?
-    } else {
-        None
+    let (main, wiki) = match listed {
+        Some(Listed { main, wiki }) => {
+            let wiki = match wiki {
+                Some(refs) => Some((connect_wiki(ctx, &repo.wiki_url()).await?, refs)),
+                None => None,
+            };
+            (main, wiki)
+        }
+        None => {
+            let main =
+                retry_in_place(&repo.clone_url, || async { Ok(remote.ls_refs().await?) }).await?;
+            let wiki = if msg.options.wiki && repo.has_wiki {
+                wiki_refs(ctx, &repo.wiki_url()).await?
+            } else {
+                None
+            };
+            (main, wiki)
+        }
     };
-    if !msg.options.full
-        && let Some(latest) = latest.clone()
-        && let Some(record) = unchanged(
-            ctx.store,
-            msg,
-            latest,
-            &main.refs,
-            wiki.as_ref().map(|(_, refs)| &refs.refs),
-            attempt,
-            started_at,
-        )
-        .await?
-    {
-        return Ok(record);
-    }
 
     let base = chain_base(ctx, msg, latest.as_ref()).await?;
+    // The link is written first: its key decides the second (a killed attempt may
+    // have left one without a manifest).
     let created_at = ctx
         .store
-        .free_second(|at| layout.manifest(&repo.owner, &repo.name, at))
+        .free_second(|at| layout.bundle(&repo.owner, &repo.name, at, false))
         .await?;
     let previous = |wiki: bool| {
         base.as_ref()
@@ -151,24 +155,29 @@ async fn wiki_refs(
     ctx: &BackupContext<'_>,
     url: &str,
 ) -> Result<Option<(Remote, RepoRefs)>, BackupError> {
-    let remote =
-        match retry_in_place(url, || async { Ok(Remote::connect(url, ctx.git).await?) }).await {
-            Ok(Some(remote)) => remote,
-            Ok(None) => {
-                return Err(GitError::Failed {
-                    op: "connect",
-                    url: url.to_owned(),
-                    detail:
-                        "the wiki's server does not speak git protocol v2 but the repository's does"
-                            .into(),
-                }
-                .into());
-            }
-            Err(BackupError::Git(GitError::NotFound { .. })) => return Ok(None),
-            Err(e) => return Err(e),
-        };
+    let remote = match connect_wiki(ctx, url).await {
+        Ok(remote) => remote,
+        Err(BackupError::Git(GitError::NotFound { .. })) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let refs = retry_in_place(url, || async { Ok(remote.ls_refs().await?) }).await?;
     Ok(Some((remote, refs)))
+}
+
+/// A protocol v2 session with the wiki (the repository's server speaks it).
+async fn connect_wiki(ctx: &BackupContext<'_>, url: &str) -> Result<Remote, BackupError> {
+    retry_in_place(url, || async { Ok(Remote::connect(url, ctx.git).await?) })
+        .await?
+        .ok_or_else(|| {
+            GitError::Failed {
+                op: "connect",
+                url: url.to_owned(),
+                detail:
+                    "the wiki's server does not speak git protocol v2 but the repository's does"
+                        .into(),
+            }
+            .into()
+        })
 }
 
 /// The backup this one builds on (its manifest key and manifest), or `None` to start
