@@ -194,26 +194,35 @@ pub async fn init_bare(path: &Path) -> Result<(), GitError> {
     local_git("init", path, &args, None).await
 }
 
-/// Applies one link of a chain: fetches every ref of the bundle at `bundle` into the
-/// bare repository at `repo`, deleting refs the bundle does not have (so the refs
-/// end up exactly the bundle's). git checks the bundle's prerequisites and pack.
-pub async fn fetch_bundle(repo: &Path, bundle: &Path) -> Result<(), GitError> {
+/// Adds one link's objects to the bare repository at `repo` (`git bundle unbundle`:
+/// git checks that the repository has the link's prerequisites, then indexes its
+/// pack). Refs are not touched: [`set_refs`] writes the backup's own at the end.
+pub async fn unbundle(repo: &Path, bundle: &Path) -> Result<(), GitError> {
     let bundle = std::path::absolute(bundle).map_err(GitError::Scratch)?;
     let args = [
-        OsStr::new("fetch"),
-        OsStr::new("--prune"),
-        OsStr::new("--no-write-fetch-head"),
-        OsStr::new("--quiet"),
+        OsStr::new("bundle"),
+        OsStr::new("unbundle"),
         bundle.as_os_str(),
-        OsStr::new("+refs/*:refs/*"),
     ];
-    local_git("fetch", &bundle, &args, Some(repo)).await
+    local_git("unbundle", &bundle, &args, Some(repo)).await
 }
 
-/// Points `HEAD` of the repository at `repo` to `name` (a ref).
-pub async fn set_head(repo: &Path, name: &str) -> Result<(), GitError> {
-    let args = ["symbolic-ref", "HEAD", name].map(OsStr::new);
-    local_git("symbolic-ref", repo, &args, Some(repo)).await
+/// Gives the bare repository at `repo` exactly `refs` and points `HEAD` at `head`
+/// when it is one of them (libgit2, on a blocking thread).
+pub async fn set_refs(repo: &Path, refs: &RefSet, head: Option<&str>) -> Result<(), GitError> {
+    let (repo, refs, head) = (repo.to_owned(), refs.clone(), head.map(str::to_owned));
+    tokio::task::spawn_blocking(move || {
+        let repo = git2::Repository::open_bare(&repo)?;
+        for (name, oid) in refs.iter() {
+            repo.reference(name, git2::Oid::from_str(oid)?, true, "restore")?;
+        }
+        if let Some(head) = head.filter(|h| refs.get(h).is_some()) {
+            repo.set_head(&head)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| GitError::Scratch(std::io::Error::other(e)))?
 }
 
 /// Runs git on local files only: no credentials.

@@ -2,7 +2,8 @@
 //! time, and checking the result against the backup's manifest. Used by `verify`
 //! (with or without a restore drill) and `restore`. A first-format backup is one
 //! archive, extracted safely as it streams; a bundle chain is its links, each
-//! checked and, for a drill, fetched into a new bare repository in order.
+//! checked and, for a drill, unbundled into a new bare repository in order, its refs
+//! then set from the manifest.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -223,18 +224,16 @@ async fn check_chain(
                 .await
                 .map_err(fail)?;
             if let (Some(repo), Some(file)) = (&repo, &file) {
-                crate::restore::fetch_bundle(repo, file)
+                crate::restore::unbundle(repo, file)
                     .await
                     .map_err(|e| fail(e.to_string()))?;
                 std::fs::remove_file(file).map_err(CheckError::Download)?;
             }
         }
         if let Some(repo) = &repo {
-            if let Some(head) = head.filter(|h| refs.get(h).is_some()) {
-                crate::restore::set_head(repo, head)
-                    .await
-                    .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
-            }
+            crate::restore::set_refs(repo, refs, head)
+                .await
+                .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
             check_repo(repo, refs).map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
         }
     }
