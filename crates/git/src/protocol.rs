@@ -8,7 +8,7 @@
 //! `done` in one round. No redirect is followed, and the token is sent only when the
 //! URL is on the origin the credentials are scoped to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::time::Duration;
 
@@ -82,14 +82,26 @@ fn client() -> Result<HttpClient, String> {
         .clone()
 }
 
+/// Origins known to speak protocol v2 (and whether they advertise `object-format`):
+/// looks `origin` up, first recording `learned` when given.
+fn known_v2(origin: &str, learned: Option<bool>) -> Option<bool> {
+    static KNOWN: std::sync::Mutex<BTreeMap<String, bool>> = std::sync::Mutex::new(BTreeMap::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(object_format) = learned {
+        known.insert(origin.to_owned(), object_format);
+    }
+    known.get(origin).copied()
+}
+
 fn agent() -> String {
     format!("repovault/{}", env!("CARGO_PKG_VERSION"))
 }
 
 impl Remote {
-    /// Opens a session: `GET info/refs` with `Git-Protocol: version=2`. `Ok(None)` when
-    /// the server answers with an older protocol, or with a repository whose object
-    /// format is not SHA-1: the caller then falls back to `git clone`.
+    /// Opens a session: `GET info/refs` with `Git-Protocol: version=2` (once per server
+    /// and process: the capabilities are the server's). `Ok(None)` when the server
+    /// answers with an older protocol, or with a repository whose object format is not
+    /// SHA-1: the caller then falls back to `git clone`.
     pub async fn connect(url: &str, creds: &GitCredentials) -> Result<Option<Remote>, GitError> {
         let auth = creds.token_for(url).map(|token| {
             let basic = base64::engine::general_purpose::STANDARD
@@ -106,6 +118,15 @@ impl Remote {
             creds: creds.clone(),
             object_format: false,
         };
+        // Capabilities belong to the server: once one repository's advertisement said
+        // version 2, the next repositories there skip the round trip.
+        let origin = repovault_core::GitHost::of_url(url)
+            .map(|h| h.to_string())
+            .ok();
+        if let Some(object_format) = origin.as_ref().and_then(|o| known_v2(o, None)) {
+            remote.object_format = object_format;
+            return Ok(Some(remote));
+        }
         let body = remote
             .request(Method::GET, "info/refs?service=git-upload-pack", None)
             .await?;
@@ -136,6 +157,9 @@ impl Remote {
             }
             remote.object_format = true;
         }
+        if let Some(origin) = &origin {
+            known_v2(origin, Some(remote.object_format));
+        }
         Ok(Some(remote))
     }
 
@@ -160,6 +184,10 @@ impl Remote {
                     .map(str::to_owned);
             } else if oid.len() == 40 && oid.bytes().all(|b| b.is_ascii_hexdigit()) {
                 refs.insert(name, oid);
+            } else if oid != "unborn" {
+                // A SHA-256 repository on a SHA-1 server's origin: never a silently
+                // empty backup.
+                return Err(self.failed("ls-refs", format!("unexpected object id in {line:?}")));
             }
         }
         Ok(RepoRefs { head, refs })

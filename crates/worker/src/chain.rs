@@ -155,13 +155,16 @@ async fn wiki_refs(
     ctx: &BackupContext<'_>,
     url: &str,
 ) -> Result<Option<(Remote, RepoRefs)>, BackupError> {
-    let remote = match connect_wiki(ctx, url).await {
-        Ok(remote) => remote,
-        Err(BackupError::Git(GitError::NotFound { .. })) => return Ok(None),
-        Err(e) => return Err(e),
+    let found = async {
+        let remote = connect_wiki(ctx, url).await?;
+        let refs = retry_in_place(url, || async { Ok(remote.ls_refs().await?) }).await?;
+        Ok((remote, refs))
     };
-    let refs = retry_in_place(url, || async { Ok(remote.ls_refs().await?) }).await?;
-    Ok(Some((remote, refs)))
+    match found.await {
+        Ok(found) => Ok(Some(found)),
+        Err(BackupError::Git(GitError::NotFound { .. })) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A protocol v2 session with the wiki (the repository's server speaks it).

@@ -117,13 +117,21 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
                 plain(StatusCode::NOT_FOUND, "Repository not found.\n")
             };
         }
-        if git.service == "info/refs" {
+        // A ref listing: a protocol v0 advertisement, or a v2 `ls-refs` (a v2
+        // `info/refs` only lists capabilities).
+        let v2 = !shared.git_protocol_v0
+            && headers
+                .get("git-protocol")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("version=2"));
+        if (git.service == "info/refs" && !v2) || is_ls_refs {
             *inner
                 .stats
                 .ref_advertisements
                 .entry(full.clone())
                 .or_default() += 1;
-        } else if !is_ls_refs && !git.wiki {
+        }
+        if git.service != "info/refs" && !is_ls_refs && !git.wiki {
             if let Some(status) = inner.take_git_fault(git.owner, git.repo) {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 return plain(status, "injected fault\n");

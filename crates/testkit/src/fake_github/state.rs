@@ -131,7 +131,8 @@ pub struct Stats {
     pub api_requests: u64,
     /// API requests answered with a rate-limit `403`.
     pub rate_limited: u64,
-    /// `GET info/refs` per `owner/name` (a clone or an ls-remote each do one).
+    /// Ref listings per `owner/name`: a protocol v0 `GET info/refs` (a clone or an
+    /// ls-remote each do one) or a v2 `ls-refs`.
     pub ref_advertisements: BTreeMap<String, u64>,
     /// Pack fetches (`POST git-upload-pack` other than `ls-refs`) per `owner/name`,
     /// counted when they start.
