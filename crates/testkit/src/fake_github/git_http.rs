@@ -78,6 +78,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request) -> Response {
     let mut hold = None;
     {
         let mut inner = shared.lock();
+        inner.stats.git_requests += 1;
         if headers.contains_key(header::AUTHORIZATION) {
             inner.stats.git_requests_with_credentials += 1;
         }

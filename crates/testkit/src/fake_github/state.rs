@@ -144,6 +144,8 @@ pub struct Stats {
     /// Git requests that carried an `Authorization` header (valid or not): a host that
     /// must never see the token counts none.
     pub git_requests_with_credentials: u64,
+    /// Every git request (any service, with or without credentials).
+    pub git_requests: u64,
 }
 
 impl Stats {
