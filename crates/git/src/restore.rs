@@ -194,17 +194,57 @@ pub async fn init_bare(path: &Path) -> Result<(), GitError> {
     local_git("init", path, &args, None).await
 }
 
-/// Adds one link's objects to the bare repository at `repo` (`git bundle unbundle`:
-/// git checks that the repository has the link's prerequisites, then indexes its
-/// pack). Refs are not touched: [`set_refs`] writes the backup's own at the end.
-pub async fn unbundle(repo: &Path, bundle: &Path) -> Result<(), GitError> {
-    let bundle = std::path::absolute(bundle).map_err(GitError::Scratch)?;
-    let args = [
-        OsStr::new("bundle"),
-        OsStr::new("unbundle"),
-        bundle.as_os_str(),
-    ];
-    local_git("unbundle", &bundle, &args, Some(repo)).await
+/// `git index-pack --stdin` into the bare repository at `repo`, fed a pack as it
+/// arrives: every object's id is computed and the pack's checksum checked; the pack
+/// and its index land in `objects/pack/`.
+pub struct IndexPack {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl IndexPack {
+    pub fn start(repo: &Path) -> Result<IndexPack, GitError> {
+        let mut child = tokio::process::Command::new("git")
+            .args(["index-pack", "--stdin"])
+            .env("GIT_DIR", repo)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(GitError::Spawn)?;
+        let stdin = child.stdin.take();
+        Ok(IndexPack { child, stdin })
+    }
+
+    /// Passes bytes on. If git stopped reading (a bad pack), the rest is dropped and
+    /// [`IndexPack::finish`] says why.
+    pub async fn feed(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        if let Some(stdin) = &mut self.stdin
+            && stdin.write_all(bytes).await.is_err()
+        {
+            self.stdin = None;
+        }
+    }
+
+    /// git's verdict once every byte was fed.
+    pub async fn finish(mut self) -> Result<(), GitError> {
+        drop(self.stdin.take());
+        let out = self
+            .child
+            .wait_with_output()
+            .await
+            .map_err(GitError::Spawn)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(GitError::Failed {
+            op: "index-pack",
+            url: "a link".into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
 }
 
 /// Gives the bare repository at `repo` exactly `refs` and points `HEAD` at `head`

@@ -2,8 +2,8 @@
 //! time, and checking the result against the backup's manifest. Used by `verify`
 //! (with or without a restore drill) and `restore`. A first-format backup is one
 //! archive, extracted safely as it streams; a bundle chain is its links, each
-//! checked and, for a drill, unbundled into a new bare repository in order, its refs
-//! then set from the manifest.
+//! checked and, for a drill, its pack indexed into a new bare repository (links a
+//! few at once: each pack stands alone), the refs then set from the manifest.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -195,40 +195,28 @@ async fn check_chain(
             )));
         }
         let repo = restore_to.map(|to| to.join(&dir));
-        let scratch = match restore_to {
-            Some(to) => {
-                let repo = repo.as_deref().expect("set with restore_to");
-                crate::restore::init_bare(repo)
-                    .await
-                    .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
-                Some(
-                    tempfile::Builder::new()
-                        .prefix(".links-")
-                        .tempdir_in(to)
-                        .map_err(CheckError::Download)?,
-                )
-            }
-            None => None,
-        };
-        for (i, link) in links.iter().enumerate() {
-            let fail = |reason: String| CheckError::Link {
-                key: link.key.clone(),
+        if let Some(repo) = &repo {
+            crate::restore::init_bare(repo)
+                .await
+                .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
+        }
+        // Each link's pack stands alone (never thin), so links are read, and for a
+        // drill indexed, a few at once; refs are set once all objects are in.
+        let checked: Vec<Result<u64, String>> = futures::stream::iter(
+            links
+                .iter()
+                .map(|link| read_link(store, link, repo.as_deref())),
+        )
+        .buffered(LINKS_AT_ONCE)
+        .collect()
+        .await;
+        for (i, result) in checked.into_iter().enumerate() {
+            size += result.map_err(|reason| CheckError::Link {
+                key: links[i].key.clone(),
                 position: i + 1,
                 of: links.len(),
                 reason,
-            };
-            let file = scratch
-                .as_ref()
-                .map(|s| s.path().join(format!("{i}.bundle")));
-            size += download_link(store, link, file.as_deref())
-                .await
-                .map_err(fail)?;
-            if let (Some(repo), Some(file)) = (&repo, &file) {
-                crate::restore::unbundle(repo, file)
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                std::fs::remove_file(file).map_err(CheckError::Download)?;
-            }
+            })?;
         }
         if let Some(repo) = &repo {
             crate::restore::set_refs(repo, refs, head)
@@ -240,27 +228,28 @@ async fn check_chain(
     Ok(Checked { manifest, size })
 }
 
-/// Downloads one link, hashing it, into `to` (or nowhere); returns its size. Never
-/// reads more than the manifest records.
-async fn download_link(
+/// Links read (and indexed) at once.
+const LINKS_AT_ONCE: usize = 3;
+
+/// Reads one link, hashing it, and with `repo` feeds its pack (the bytes after the
+/// bundle header) to `git index-pack --stdin` there; returns its size. Never reads
+/// more than the manifest records; a link whose size or SHA-256 differs fails even if
+/// its pack indexed.
+async fn read_link(
     store: &dyn Store,
     link: &BundleRef,
-    to: Option<&Path>,
+    repo: Option<&Path>,
 ) -> Result<u64, String> {
-    use tokio::io::AsyncWriteExt;
     let mut stream = store
         .get_stream(&link.key)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the bundle is missing")?;
-    let mut file = match to {
-        Some(path) => Some(
-            tokio::fs::File::create(path)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
+    let mut index = match repo {
+        Some(repo) => Some(crate::restore::IndexPack::start(repo).map_err(|e| e.to_string())?),
         None => None,
     };
+    let mut header = Some(Vec::new());
     let mut digest = ObjectDigest::default();
     let mut read = 0u64;
     while let Some(chunk) = stream.next().await {
@@ -273,12 +262,23 @@ async fn download_link(
             ));
         }
         digest.update(&chunk);
-        if let Some(file) = &mut file {
-            file.write_all(&chunk).await.map_err(|e| e.to_string())?;
-        }
-    }
-    if let Some(file) = &mut file {
-        file.flush().await.map_err(|e| e.to_string())?;
+        let Some(index) = &mut index else { continue };
+        // The pack starts after the header's empty line.
+        let pack = match header.as_mut() {
+            Some(seen) => {
+                seen.extend_from_slice(&chunk);
+                match seen.windows(2).position(|w| w == b"\n\n") {
+                    Some(end) => {
+                        let pack = seen.split_off(end + 2);
+                        header = None;
+                        pack
+                    }
+                    None => continue,
+                }
+            }
+            None => chunk.to_vec(),
+        };
+        index.feed(&pack).await;
     }
     let PutReceipt { size, sha256 } = digest.finish();
     if size != link.size {
@@ -294,6 +294,12 @@ async fn download_link(
             expected: link.sha256.clone(),
         }
         .to_string());
+    }
+    if let Some(index) = index {
+        if header.is_some() {
+            return Err("no pack after the bundle header".into());
+        }
+        index.finish().await.map_err(|e| e.to_string())?;
     }
     Ok(size)
 }
