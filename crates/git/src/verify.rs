@@ -166,7 +166,7 @@ async fn check_archive(
 }
 
 /// Checks every link of a chain (the repository's, then the wiki's) and, with
-/// `restore_to`, fetches them in order into new bare repositories there.
+/// `restore_to`, restores them into new bare repositories there.
 async fn check_chain(
     store: &dyn Store,
     manifest: Manifest,
