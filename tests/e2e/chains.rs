@@ -209,13 +209,16 @@ async fn verify_names_the_damaged_link_and_prune_keeps_every_link_a_kept_backup_
     // Keep the newest backup only. The first chain's backups go; its links stay while
     // they are young (a backup may be writing them), then go, because no kept backup
     // lists them; the kept backup's link stays.
-    let out = repovault(
-        work.path(),
-        &["prune", "--from", "./backups", "--keep-last", "1"],
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    let keep_last_one = || async {
+        let out = repovault(
+            work.path(),
+            &["prune", "--from", "./backups", "--keep-last", "1"],
+            &[],
+        )
+        .await;
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    keep_last_one().await;
     assert_eq!(backups_of(&backups, "acme", "app").len(), 1);
     for link in &third.bundles {
         assert!(backups.join(&link.key).exists(), "a young link was deleted");
@@ -229,13 +232,7 @@ async fn verify_names_the_damaged_link_and_prune_keeps_every_link_a_kept_backup_
             .set_modified(old)
             .unwrap();
     }
-    let out = repovault(
-        work.path(),
-        &["prune", "--from", "./backups", "--keep-last", "1"],
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    keep_last_one().await;
     for link in &third.bundles {
         assert!(
             !backups.join(&link.key).exists(),
