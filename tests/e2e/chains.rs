@@ -13,19 +13,23 @@ use crate::support::*;
 async fn back_up(work: &Path, gh: &repovault_testkit::FakeGitHub, run: &str) -> Manifest {
     let out = run_org(work, gh, run, &[]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let newest = backups_of(&work.join("backups"), "acme", "app")
-        .pop()
-        .expect("a backup");
-    serde_json::from_slice(&std::fs::read(newest).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(latest(work)).unwrap()).unwrap()
 }
 
-/// The newest backup restores with repovault and by hand to exactly the source's
+/// The manifest `latest.json` names. (Not the newest key: backups in one second push
+/// their stamps ahead, and a later backup can reuse a second whose link was deleted.)
+fn latest(work: &Path) -> std::path::PathBuf {
+    let repo = work.join("backups/repos/acme/app");
+    let pointer: repovault_core::LatestPointer =
+        serde_json::from_slice(&std::fs::read(repo.join("latest.json")).unwrap()).unwrap();
+    work.join("backups").join(pointer.archive.manifest_key)
+}
+
+/// The latest backup restores with repovault and by hand to exactly the source's
 /// refs, and both pass `git fsck --full`.
 async fn assert_restores(work: &Path, gh: &repovault_testkit::FakeGitHub, label: &str) {
-    let backups = work.join("backups");
     let source = refs_of(&gh.repo_path("acme", "app"));
-    let newest = backups_of(&backups, "acme", "app").pop().unwrap();
-    let by_hand = extract(&newest);
+    let by_hand = extract(&latest(work));
     let bare = by_hand.dir.path().join("app.git");
     assert_eq!(refs_of(&bare), source, "{label}: restored by hand");
     fsck(&bare);
@@ -242,6 +246,13 @@ async fn verify_names_the_damaged_link_and_prune_keeps_every_link_a_kept_backup_
     }
     assert!(backups.join(&full.bundles[0].key).exists());
     assert_restores(work.path(), &gh, "after prune").await;
+
+    // A link lost outside repovault: the next backup does not build on that chain.
+    std::fs::remove_file(backups.join(&full.bundles[0].key)).unwrap();
+    fixtures::commit(&repo, "main", &[("f.txt", b"5")], "work");
+    let next = back_up(work.path(), &gh, "after-loss").await;
+    assert_eq!((next.bundles.len(), next.base.as_deref()), (1, None));
+    assert_restores(work.path(), &gh, "after a lost link").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

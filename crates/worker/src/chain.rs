@@ -184,8 +184,8 @@ async fn connect_wiki(ctx: &BackupContext<'_>, url: &str) -> Result<Remote, Back
 }
 
 /// The backup this one builds on (its manifest key and manifest), or `None` to start
-/// a chain: on `--full`, without a previous chain, or when the chain began
-/// `full_every` ago or longer.
+/// a chain: on `--full`, without a previous chain, when the chain began `full_every`
+/// ago or longer, or when one of its links is missing.
 async fn chain_base(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
@@ -211,7 +211,17 @@ async fn chain_base(
     let young = age
         < jiff::SignedDuration::try_from(ctx.settings.full_every)
             .unwrap_or(jiff::SignedDuration::MAX);
-    Ok((manifest.format == BackupFormat::BundleChain && young).then(|| (key.clone(), manifest)))
+    if manifest.format != BackupFormat::BundleChain || !young {
+        return Ok(None);
+    }
+    // Never build on a chain with a missing link: the new backup would not restore.
+    for link in manifest.all_bundles() {
+        if ctx.store.head(&link.key).await?.is_none() {
+            tracing::warn!(link = %link.key, "a link of the latest backup's chain is missing; starting a new chain");
+            return Ok(None);
+        }
+    }
+    Ok(Some((key.clone(), manifest)))
 }
 
 /// Streams one link into the store at `key`: a bundle of `refs` whose pack holds the
