@@ -13,14 +13,12 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use repovault_core::RefSet;
 use repovault_core::ports::store::ByteStream;
 use sha1::{Digest, Sha1};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::GitError;
@@ -140,35 +138,14 @@ pub fn index_pack_tee(
         .tempdir_in(work_dir)
         .map_err(GitError::Scratch)?;
     git2::Repository::init_bare(scratch.path())?;
-    let mut child = tokio::process::Command::new("git")
-        .args(["index-pack", "--stdin", "--fsck-objects"])
-        .env("GIT_DIR", scratch.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(GitError::Spawn)?;
-    let mut stdin = child.stdin.take().expect("piped");
+    let mut index = crate::restore::IndexPack::start(scratch.path(), true)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let verdict = tokio::spawn(async move {
         let _scratch = scratch;
-        let mut fed = Ok(());
         while let Some(chunk) = rx.recv().await {
-            if fed.is_ok() {
-                fed = stdin.write_all(&chunk).await;
-            }
+            index.feed(&chunk).await;
         }
-        drop(stdin);
-        let out = child.wait_with_output().await.map_err(GitError::Spawn)?;
-        if out.status.success() && fed.is_ok() {
-            return Ok(());
-        }
-        Err(GitError::Failed {
-            op: "index-pack",
-            url: "the fetched pack".into(),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
+        index.finish().await
     });
     let teed = pack
         .then(move |chunk| {

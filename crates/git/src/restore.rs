@@ -200,12 +200,16 @@ pub async fn init_bare(path: &Path) -> Result<(), GitError> {
 pub struct IndexPack {
     child: tokio::process::Child,
     stdin: Option<tokio::process::ChildStdin>,
+    /// git stopped reading before every byte was fed.
+    cut_short: bool,
 }
 
 impl IndexPack {
-    pub fn start(repo: &Path) -> Result<IndexPack, GitError> {
+    /// Starts git; with `fsck_objects`, every object's syntax is checked too.
+    pub fn start(repo: &Path, fsck_objects: bool) -> Result<IndexPack, GitError> {
         let mut child = tokio::process::Command::new("git")
             .args(["index-pack", "--stdin"])
+            .args(fsck_objects.then_some("--fsck-objects"))
             .env("GIT_DIR", repo)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -214,7 +218,11 @@ impl IndexPack {
             .spawn()
             .map_err(GitError::Spawn)?;
         let stdin = child.stdin.take();
-        Ok(IndexPack { child, stdin })
+        Ok(IndexPack {
+            child,
+            stdin,
+            cut_short: false,
+        })
     }
 
     /// Passes bytes on. If git stopped reading (a bad pack), the rest is dropped and
@@ -225,6 +233,7 @@ impl IndexPack {
             && stdin.write_all(bytes).await.is_err()
         {
             self.stdin = None;
+            self.cut_short = true;
         }
     }
 
@@ -236,12 +245,12 @@ impl IndexPack {
             .wait_with_output()
             .await
             .map_err(GitError::Spawn)?;
-        if out.status.success() {
+        if out.status.success() && !self.cut_short {
             return Ok(());
         }
         Err(GitError::Failed {
             op: "index-pack",
-            url: "a link".into(),
+            url: "the pack".into(),
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
     }

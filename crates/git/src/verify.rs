@@ -246,7 +246,9 @@ async fn read_link(
         .map_err(|e| e.to_string())?
         .ok_or("the bundle is missing")?;
     let mut index = match repo {
-        Some(repo) => Some(crate::restore::IndexPack::start(repo).map_err(|e| e.to_string())?),
+        Some(repo) => {
+            Some(crate::restore::IndexPack::start(repo, false).map_err(|e| e.to_string())?)
+        }
         None => None,
     };
     let mut header = Some(Vec::new());
