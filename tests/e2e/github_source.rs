@@ -28,7 +28,7 @@ fn register(github: &FakeGitHub, org: &str, n: usize) {
 
 /// A source authenticated with the fake's token.
 fn source(gh: &FakeGitHub) -> GitHubSource {
-    GitHubSource::new(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap()
+    GitHubSource::with_token(&gh.api_url(), Some(&Secret::new(TOKEN))).unwrap()
 }
 
 async fn list_org(
@@ -77,7 +77,7 @@ async fn private_repos_need_the_token() {
     gh.add_repo(RepoSpec::new("acme", "open"));
     gh.add_repo(RepoSpec::new("acme", "secret").private());
     let selector = RepoSelector::all(Owner::Org("acme".into()));
-    let anonymous = GitHubSource::new(&gh.api_url(), None).unwrap();
+    let anonymous = GitHubSource::with_token(&gh.api_url(), None).unwrap();
     assert_eq!(
         names(&anonymous.list_repos(&selector).await.unwrap()),
         ["open"]
@@ -88,7 +88,7 @@ async fn private_repos_need_the_token() {
         ["open", "secret"]
     );
     assert!(authed.list_repos(&selector).await.unwrap()[1].private);
-    let wrong = GitHubSource::new(&gh.api_url(), Some(&Secret::new("nope"))).unwrap();
+    let wrong = GitHubSource::with_token(&gh.api_url(), Some(&Secret::new("nope"))).unwrap();
     let err = wrong.list_repos(&selector).await.unwrap_err();
     assert!(matches!(err, SourceError::Unauthorized { .. }), "{err}");
     assert!(err.to_string().contains("Bad credentials"), "{err}");

@@ -8,15 +8,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aws_config_cache::aws;
 use repovault_aws::{S3Store, SqsQueue};
-use repovault_core::config::{JobSpec, MetadataSettings, defaults};
-use repovault_core::ports::source::{RepoData, Source};
+use repovault_core::config::{Connection, JobSpec, KeySource, MetadataSettings, defaults};
+use repovault_core::ports::source::{RepoData, Source, TokenSource};
 use repovault_core::ports::store::{Store, TargetStores};
 use repovault_core::{GitHost, Secret, StoreLocation, Target};
-use repovault_github::GitHubSource;
+use repovault_github::{AppCredentials, GitHubAuth, GitHubSource, Installation};
 use repovault_local::FsStore;
-use repovault_worker::AllowList;
+use repovault_worker::{AllowList, GitHubAccess};
 
 use crate::args::S3Args;
+use crate::exit::InvalidConfig;
 
 /// The AWS configuration, loaded once per process and only if something needs it.
 mod aws_config_cache {
@@ -33,13 +34,17 @@ mod aws_config_cache {
 /// The GitHub token: from `token_file` if given, else `GITHUB_TOKEN`. `None` means
 /// anonymous (public repositories only, 60 API requests an hour).
 pub fn load_token(token_file: Option<&Path>) -> anyhow::Result<Option<Secret>> {
-    let token = load_secret(token_file, defaults::TOKEN_ENV, "token-file")?;
-    if token.is_none() {
-        tracing::warn!(
-            "no GitHub token (set GITHUB_TOKEN or --token-file): public repositories only, 60 API requests an hour"
-        );
+    load_secret(token_file, defaults::TOKEN_ENV, "token-file")
+}
+
+/// A GitHub App's private key, from where `auth:` says.
+fn load_app_key(source: &KeySource) -> anyhow::Result<Secret> {
+    match source {
+        KeySource::File(path) => Ok(load_secret(Some(path), "", "auth.private-key-file")?
+            .expect("a file gives a key or an error")),
+        KeySource::Env(var) => load_secret(None, var, "")?
+            .ok_or_else(|| InvalidConfig(format!("auth.private-key-env: {var} is not set")).into()),
     }
-    Ok(token)
 }
 
 /// A secret from `file` if given (`key` names it in errors), else from `env`.
@@ -84,41 +89,71 @@ pub async fn open_targets<'a>(
     Ok(stores)
 }
 
-/// A worker's allow-list: each `(target, git host, API URL)`, with the target's store
-/// from `stores` (which holds every target named) and the API from `github`.
+/// A worker's allow-list: each `(target, git host, connection)`, with the target's
+/// store from `stores` (which holds every target named) and the connection's client
+/// from `githubs` (which holds every connection named).
 pub fn allow_list<'a>(
     stores: &TargetStores,
-    github: &GitHubs,
-    entries: impl IntoIterator<Item = (&'a Target, &'a GitHost, &'a str)>,
+    githubs: &GitHubs,
+    entries: impl IntoIterator<Item = (&'a Target, &'a GitHost, &'a Connection)>,
 ) -> AllowList {
     let mut allow = AllowList::new();
-    for (target, host, api_url) in entries {
+    for (target, host, connection) in entries {
         let store = stores.get(target).expect("every target is opened").clone();
-        let data = github.get(api_url).map(|g| g.clone() as Arc<dyn RepoData>);
-        allow.allow(target.clone(), store, host.clone(), data);
+        let github = githubs[connection].clone();
+        let access = GitHubAccess {
+            host: host.clone(),
+            owner: connection.app.as_ref().map(|(_, o)| o.login().to_owned()),
+            tokens: github.clone() as Arc<dyn TokenSource>,
+            data: Some(github as Arc<dyn RepoData>),
+        };
+        allow.allow(target.clone(), store, access);
     }
     allow
 }
 
-/// One GitHub client per API URL, shared by every job on it.
-pub type GitHubs = HashMap<String, Arc<GitHubSource>>;
+/// One GitHub client per connection (API URL and who calls it), shared by every job
+/// on it.
+pub type GitHubs = HashMap<Connection, Arc<GitHubSource>>;
 
-/// Opens a client for each distinct API URL, set up by `role` ([`for_planner`] or
-/// [`for_workers`]).
-pub fn open_githubs<'a>(
-    api_urls: impl IntoIterator<Item = &'a str>,
+/// Opens a client for each distinct connection, set up by `role` ([`for_planner`] or
+/// [`for_workers`]): the token's (anonymous without one) or a GitHub App's.
+pub fn open_githubs(
+    connections: impl IntoIterator<Item = Connection>,
     token: Option<&Secret>,
     settings: &MetadataSettings,
     role: fn(GitHubSource) -> GitHubSource,
 ) -> anyhow::Result<GitHubs> {
     let mut githubs = GitHubs::new();
-    for api_url in api_urls {
-        if !githubs.contains_key(api_url) {
-            let github =
-                GitHubSource::new(api_url, token).with_context(|| format!("api-url {api_url}"))?;
-            let github = role(github.max_in_flight(settings.requests_in_flight));
-            githubs.insert(api_url.to_owned(), Arc::new(github));
+    for connection in connections {
+        if githubs.contains_key(&connection) {
+            continue;
         }
+        let auth = match &connection.app {
+            None => {
+                if token.is_none() {
+                    tracing::warn!(api = %connection.api_url, "no GitHub token (set GITHUB_TOKEN or --token-file): public repositories only, 60 API requests an hour");
+                }
+                GitHubAuth::Token(token.cloned())
+            }
+            Some((app, owner)) => GitHubAuth::App(AppCredentials {
+                app_id: app.app_id,
+                private_key: load_app_key(&app.private_key)?,
+                installation: app
+                    .installation_id
+                    .map_or_else(|| Installation::On(owner.clone()), Installation::Id),
+            }),
+        };
+        let github = GitHubSource::new(&connection.api_url, auth).map_err(|e| {
+            let key = if connection.app.is_some() {
+                "auth"
+            } else {
+                "api-url"
+            };
+            InvalidConfig(format!("{key}: {e}"))
+        })?;
+        let github = role(github.max_in_flight(settings.requests_in_flight));
+        githubs.insert(connection, Arc::new(github));
     }
     Ok(githubs)
 }
@@ -144,21 +179,21 @@ pub async fn open_queue(url: &str, visibility: Duration) -> anyhow::Result<SqsQu
         .with_context(|| format!("--queue-url {url}"))
 }
 
-/// Each job's API for data beyond git: the client of its API URL in `githubs`.
+/// Each job's API for data beyond git: the client of its connection in `githubs`.
 pub fn data_of(jobs: &[JobSpec], githubs: &GitHubs) -> HashMap<String, Arc<dyn RepoData>> {
     jobs.iter()
         .map(|job| {
-            let github = githubs[&job.api_url].clone() as Arc<dyn RepoData>;
+            let github = githubs[&job.connection()].clone() as Arc<dyn RepoData>;
             (job.name.clone(), github)
         })
         .collect()
 }
 
-/// Each job's source: the client of its API URL in `githubs`.
+/// Each job's source: the client of its connection in `githubs`.
 pub fn sources_of(jobs: &[JobSpec], githubs: &GitHubs) -> HashMap<String, Arc<dyn Source>> {
     jobs.iter()
         .map(|job| {
-            let github = githubs[&job.api_url].clone() as Arc<dyn Source>;
+            let github = githubs[&job.connection()].clone() as Arc<dyn Source>;
             (job.name.clone(), github)
         })
         .collect()

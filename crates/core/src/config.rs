@@ -14,6 +14,10 @@
 //!       forks: false
 //!     target: ./backups         # or s3://bucket/prefix
 //!     options: { wiki: true, metadata: true, lfs: false }
+//!     auth:                     # a GitHub App instead of the token (optional)
+//!       app-id: 123456
+//!       private-key-file: /run/secrets/app.pem   # or private-key-env: GITHUB_APP_PRIVATE_KEY
+//!       installation-id: 7890   # optional: found from the org
 //! ```
 
 use std::fmt;
@@ -113,6 +117,22 @@ pub struct RawJob {
     pub options: RawOptions,
     #[serde(default)]
     pub retention: RawRetention,
+    /// A GitHub App to authenticate as, instead of the token.
+    pub auth: Option<RawAuth>,
+}
+
+/// `auth:` of a job: a GitHub App installation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawAuth {
+    pub app_id: Option<u64>,
+    /// The App's private key (PEM, as GitHub hands it out).
+    pub private_key_file: Option<PathBuf>,
+    /// The environment variable holding the private key (on ECS: injected from
+    /// Secrets Manager, as the token is).
+    pub private_key_env: Option<String>,
+    /// The installation; found from the job's owner when absent.
+    pub installation_id: Option<u64>,
 }
 
 /// `retention:` of a job, and `prune`'s `--keep-*` flags (with the `clap` feature): one
@@ -251,6 +271,55 @@ pub struct JobSpec {
     pub target: Target,
     pub options: JobOptions,
     pub retention: RetentionPolicy,
+    /// A GitHub App to authenticate as; `None`: the token.
+    pub auth: Option<AppAuth>,
+}
+
+impl JobSpec {
+    /// The GitHub connection this job's requests go through: jobs with equal
+    /// connections share one client (one rate-limit budget, one token cache).
+    pub fn connection(&self) -> Connection {
+        Connection {
+            api_url: self.api_url.clone(),
+            app: self
+                .auth
+                .clone()
+                .map(|app| (app, self.selector.owner.clone())),
+        }
+    }
+}
+
+/// A GitHub API and who is calling it: the token, or an App installation on an owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Connection {
+    pub api_url: String,
+    pub app: Option<(AppAuth, Owner)>,
+}
+
+impl Connection {
+    /// The API with the token (or anonymous).
+    pub fn token(api_url: &str) -> Connection {
+        Connection {
+            api_url: api_url.to_owned(),
+            app: None,
+        }
+    }
+}
+
+/// A GitHub App installation to authenticate as (`auth:`, validated).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AppAuth {
+    pub app_id: u64,
+    pub private_key: KeySource,
+    /// `None`: the installation on the job's owner, looked up with the App's JWT.
+    pub installation_id: Option<u64>,
+}
+
+/// Where a private key is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeySource {
+    File(PathBuf),
+    Env(String),
 }
 
 /// How failed attempts are retried: exponential backoff with jitter, bounded by the
@@ -505,18 +574,14 @@ fn resolve_job(
         lfs: raw.options.lfs.unwrap_or(defaults.lfs),
         full: false,
     };
-    if options.lfs {
-        err(
-            key("options.lfs"),
-            "Git LFS objects are not backed up yet; remove the key (the LFS pointers in every commit are backed up)".into(),
-        );
-    }
     let retention = resolve_retention(
         &raw.retention,
         &|rule: &str| key(&format!("retention.{rule}")),
         err,
     );
+    let auth = raw.auth.and_then(|raw| resolve_auth(raw, cwd, &key, err));
     Some(JobSpec {
+        auth,
         name,
         api_url,
         git_host: git_host?,
@@ -533,6 +598,54 @@ fn resolve_job(
         target: target?,
         options,
         retention,
+    })
+}
+
+fn resolve_auth(
+    raw: RawAuth,
+    cwd: &Path,
+    key: &dyn Fn(&str) -> String,
+    err: &mut impl FnMut(String, String),
+) -> Option<AppAuth> {
+    let app_id = match raw.app_id {
+        Some(0) | None => {
+            err(
+                key("auth.app-id"),
+                "the App's numeric id is required (the App's settings page shows it)".into(),
+            );
+            None
+        }
+        id => id,
+    };
+    let private_key = match (raw.private_key_file, raw.private_key_env) {
+        (Some(path), None) => Some(KeySource::File(cwd.join(path))),
+        (None, Some(var)) if !var.is_empty() => Some(KeySource::Env(var)),
+        (Some(_), Some(_)) => {
+            err(
+                key("auth"),
+                "set either `private-key-file` or `private-key-env`, not both".into(),
+            );
+            None
+        }
+        _ => {
+            err(
+                key("auth.private-key-file"),
+                "the App's private key is required (`private-key-file`, or `private-key-env` naming the variable that holds it)".into(),
+            );
+            None
+        }
+    };
+    if raw.installation_id == Some(0) {
+        err(
+            key("auth.installation-id"),
+            "must be the installation's numeric id (leave it out to find it from the owner)".into(),
+        );
+        return None;
+    }
+    Some(AppAuth {
+        app_id: app_id?,
+        private_key: private_key?,
+        installation_id: raw.installation_id,
     })
 }
 
@@ -776,9 +889,40 @@ jobs:
     }
 
     #[test]
-    fn lfs_is_refused_rather_than_silently_ignored() {
-        let yaml = "jobs:\n  - source: { org: a }\n    target: x\n    options: { lfs: true }\n";
-        assert_eq!(keys(validate(yaml)), vec!["jobs[0].options.lfs"]);
+    fn app_auth_needs_an_id_and_exactly_one_key_source() {
+        let job = |auth: &str| {
+            format!("jobs:\n  - source: {{ org: a }}\n    target: x\n    auth: {auth}\n")
+        };
+        let config = validate(&job("{ app-id: 7, private-key-file: k.pem }")).unwrap();
+        let auth = config.jobs[0].auth.clone().unwrap();
+        assert_eq!(auth.app_id, 7);
+        assert_eq!(
+            auth.private_key,
+            KeySource::File(Path::new("/work/k.pem").to_owned())
+        );
+        assert_eq!(auth.installation_id, None);
+        assert_eq!(
+            config.jobs[0].connection().app.map(|(_, owner)| owner),
+            Some(Owner::Org("a".into()))
+        );
+        assert_eq!(
+            keys(validate(&job("{ private-key-env: KEY }"))),
+            vec!["jobs[0].auth.app-id"]
+        );
+        assert_eq!(
+            keys(validate(&job("{ app-id: 7 }"))),
+            vec!["jobs[0].auth.private-key-file"]
+        );
+        assert_eq!(
+            keys(validate(&job(
+                "{ app-id: 7, private-key-env: K, private-key-file: k, installation-id: 0 }"
+            ))),
+            vec!["jobs[0].auth", "jobs[0].auth.installation-id"]
+        );
+        let err = validate(&job("{ app-id: 7, private-key: x }"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `private-key`"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::RepoRef;
 
 /// Whose repositories to list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Owner {
     Org(String),
     User(String),

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
-use octocrab::Octocrab;
 use repovault_core::Secret;
-use repovault_core::ports::source::SourceError;
+use repovault_core::ports::source::{SourceError, TokenSource};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::auth::{Client, GitHubAuth};
 use crate::link::{next_link, path_and_query};
 use crate::rate_limit;
 
@@ -21,11 +21,9 @@ const MAX_ATTEMPTS: u32 = 4;
 const DEFAULT_IN_FLIGHT: usize = 4;
 
 /// The GitHub REST API as a repository source.
-#[derive(Debug)]
 pub struct GitHubSource {
-    octocrab: Octocrab,
+    client: Client,
     api_url: String,
-    authenticated: bool,
     max_rate_limit_wait: Duration,
     /// Share of the rate limit left to other roles (see `rate_limit::pace`).
     reserve: f64,
@@ -46,29 +44,15 @@ pub(crate) struct Response {
 
 impl GitHubSource {
     /// A client for `api_url` (`https://api.github.com`, or
-    /// `https://ghe.example.com/api/v3`), authenticated when a token is given.
-    pub fn new(api_url: &str, token: Option<&Secret>) -> Result<Self, SourceError> {
-        let invalid = |message: String| SourceError::Invalid {
+    /// `https://ghe.example.com/api/v3`), authenticated as `auth`.
+    pub fn new(api_url: &str, auth: GitHubAuth) -> Result<Self, SourceError> {
+        let client = Client::new(api_url, auth).map_err(|message| SourceError::Invalid {
             url: api_url.to_owned(),
             message,
-        };
-        let mut builder = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| invalid(e.to_string()))?
-            .set_connect_timeout(Some(Duration::from_secs(15)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .add_header(
-                http::HeaderName::from_static("x-github-api-version"),
-                "2022-11-28".to_owned(),
-            );
-        if let Some(token) = token {
-            builder = builder.personal_token(token.expose().to_owned());
-        }
-        let octocrab = builder.build().map_err(|e| invalid(e.to_string()))?;
+        })?;
         Ok(GitHubSource {
-            octocrab,
+            client,
             api_url: api_url.trim_end_matches('/').to_owned(),
-            authenticated: token.is_some(),
             max_rate_limit_wait: Duration::from_secs(3600),
             reserve: 0.0,
             in_flight: tokio::sync::Semaphore::new(DEFAULT_IN_FLIGHT),
@@ -77,7 +61,11 @@ impl GitHubSource {
         })
     }
 
-    /// Rate-limit waits longer than this fail with a retryable error instead.
+    /// A client authenticated with `token` (a personal access token), or anonymous.
+    pub fn with_token(api_url: &str, token: Option<&Secret>) -> Result<Self, SourceError> {
+        GitHubSource::new(api_url, GitHubAuth::Token(token.cloned()))
+    }
+
     /// The longest rate-limit wait to sit out; a longer one is a retryable
     /// [`SourceError::RateLimited`] (a worker gives up on the data part and the next run
     /// continues, rather than holding a job for an hour).
@@ -107,8 +95,9 @@ impl GitHubSource {
         (remaining != u64::MAX).then_some(remaining)
     }
 
-    pub(crate) fn is_authenticated(&self) -> bool {
-        self.authenticated
+    /// Whether requests carry a person's token (`/user` answers with its login).
+    pub(crate) fn is_personal(&self) -> bool {
+        self.client.is_personal()
     }
 
     fn url(&self, path: &str) -> String {
@@ -147,13 +136,14 @@ impl GitHubSource {
         path: &str,
         request_headers: &HeaderMap,
     ) -> Result<Response, SourceError> {
+        let octocrab = self.client.octocrab().await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.wait_if_paused(path).await?;
             let sent = {
                 let _slot = self.in_flight.acquire().await.expect("never closed");
-                self.send(path, request_headers).await
+                send(octocrab, path, request_headers).await
             };
             let (status, headers, body) = match sent {
                 Ok(parts) => parts,
@@ -215,21 +205,6 @@ impl GitHubSource {
         }
     }
 
-    async fn send(
-        &self,
-        path: &str,
-        headers: &HeaderMap,
-    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-        let response = self
-            .octocrab
-            ._get_with_headers(path, Some(headers.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok((parts.status, parts.headers, body))
-    }
-
     /// `GET path` whose body is returned as it streams in. Transport faults and 5xx
     /// before the body starts are retried; rate limits are waited out as for `get`.
     pub(crate) async fn stream(
@@ -238,12 +213,12 @@ impl GitHubSource {
         request_headers: &HeaderMap,
     ) -> Result<repovault_core::ports::store::ByteStream, SourceError> {
         use futures::StreamExt;
+        let octocrab = self.client.octocrab().await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.wait_if_paused(path).await?;
-            let response = match self
-                .octocrab
+            let response = match octocrab
                 ._get_with_headers(path, Some(request_headers.clone()))
                 .await
             {
@@ -324,6 +299,35 @@ impl GitHubSource {
             },
         }
     }
+}
+
+impl std::fmt::Debug for GitHubSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubSource")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for GitHubSource {
+    async fn token(&self) -> Result<Option<Secret>, SourceError> {
+        self.client.git_token().await
+    }
+}
+
+async fn send(
+    octocrab: &octocrab::Octocrab,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let response = octocrab
+        ._get_with_headers(path, Some(headers.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status, parts.headers, body))
 }
 
 fn backoff(attempt: u32) -> Duration {

@@ -15,6 +15,11 @@
 //! repository's issues, pull requests, releases… read page by page, conditionally
 //! (`If-None-Match`; a `304` costs no rate limit), and release assets streamed.
 //!
+//! It authenticates with a personal access token or as a GitHub App installation
+//! ([`GitHubAuth`]): octocrab mints installation tokens from the App's JWT and renews
+//! them before they expire, and [`TokenSource`](repovault_core::ports::source::TokenSource)
+//! hands git a token with at least [`GIT_TOKEN_MARGIN`] to live.
+//!
 //! A wait longer than [`GitHubSource::max_rate_limit_wait`] becomes a retryable
 //! [`SourceError::RateLimited`](repovault_core::ports::source::SourceError) instead.
 //!
@@ -23,12 +28,13 @@
 //! use repovault_core::{Owner, RepoSelector, ports::source::Source};
 //! use repovault_github::GitHubSource;
 //!
-//! let github = GitHubSource::new("https://api.github.com", None)?;
+//! let github = GitHubSource::with_token("https://api.github.com", None)?;
 //! let repos = github.list_repos(&RepoSelector::all(Owner::Org("rust-lang".into()))).await?;
 //! println!("{} repositories", repos.len());
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod client;
 mod data;
 mod link;
@@ -36,4 +42,5 @@ mod model;
 mod rate_limit;
 mod source;
 
+pub use auth::{AppCredentials, GIT_TOKEN_MARGIN, GitHubAuth, Installation};
 pub use client::GitHubSource;

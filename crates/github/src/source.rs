@@ -29,9 +29,9 @@ impl GitHubSource {
         })
     }
 
-    /// The token owner's login, if authenticated.
+    /// The token owner's login, if a person's token is used.
     async fn login(&self) -> Result<Option<String>, SourceError> {
-        if !self.is_authenticated() {
+        if !self.is_personal() {
             return Ok(None);
         }
         let (user, _): (GhUser, _) = self.get_json("/user").await?;

@@ -11,9 +11,12 @@
 //!   on demand;
 //! - `401 Bad credentials`, `404 Not Found` bodies; private repositories visible only
 //!   with the token, over the API and over git (`401` + `WWW-Authenticate` without it);
-//! - optional `/api/v3` prefix, as GitHub Enterprise serves the API.
+//! - optional `/api/v3` prefix, as GitHub Enterprise serves the API;
+//! - a GitHub App ([`FakeApp`]): JWT-checked installation lookup and installation
+//!   tokens that expire after a set time and are refused (and counted) after it.
 
 mod api;
+mod app;
 mod git_http;
 mod metadata;
 mod state;
@@ -27,6 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
 use tokio::sync::oneshot;
 
+pub use app::{FakeApp, TEST_APP_PRIVATE_KEY};
 pub use metadata::MetadataSpec;
 pub use state::{FaultStatus, RepoSpec, Stats};
 use state::{Inner, Shared};
@@ -61,6 +65,9 @@ pub struct FakeGitHubOptions {
     /// Serve git's protocol version 0 only (ignore `Git-Protocol: version=2`), as an
     /// old server would: the worker then falls back to `git clone` and an archive.
     pub git_protocol_v0: bool,
+    /// A GitHub App installed on one owner, whose installation tokens authenticate
+    /// like the token until they expire.
+    pub app: Option<FakeApp>,
 }
 
 /// The login the token belongs to.
@@ -98,6 +105,7 @@ impl FakeGitHub {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             git_protocol_v0: options.git_protocol_v0,
+            app: options.app,
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);

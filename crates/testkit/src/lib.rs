@@ -37,7 +37,8 @@ mod throttle;
 
 pub use fake_ecs_agent::FakeEcsAgent;
 pub use fake_github::{
-    FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec, Stats, TOKEN_USER,
+    FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec, Stats,
+    TEST_APP_PRIVATE_KEY, TOKEN_USER,
 };
 pub use throttle::ThrottledProxy;
 

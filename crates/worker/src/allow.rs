@@ -7,22 +7,31 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use repovault_core::ports::source::RepoData;
+use repovault_core::ports::source::{RepoData, TokenSource};
 use repovault_core::ports::store::Store;
 use repovault_core::{GitHost, JobMessage, Target};
 
-/// A GitHub a target backs up from: its git host, and its API for the data beyond
-/// git (none: that data is not backed up).
-type Host = (GitHost, Option<Arc<dyn RepoData>>);
+/// A GitHub a target backs up from, and how.
+#[derive(Clone)]
+pub struct GitHubAccess {
+    /// Where git is served: the only host the token goes to.
+    pub host: GitHost,
+    /// Only this owner's repositories (a GitHub App installation is per owner);
+    /// `None`: any owner's.
+    pub owner: Option<String>,
+    /// The token for git on `host`.
+    pub tokens: Arc<dyn TokenSource>,
+    /// The API for the data beyond git (`None`: that data is not backed up).
+    pub data: Option<Arc<dyn RepoData>>,
+}
 
 #[derive(Clone, Default)]
-pub struct AllowList(HashMap<Target, (Arc<dyn Store>, Vec<Host>)>);
+pub struct AllowList(HashMap<Target, (Arc<dyn Store>, Vec<GitHubAccess>)>);
 
 /// What an accepted message may use.
 pub(crate) struct Allowed {
     pub store: Arc<dyn Store>,
-    pub git_host: GitHost,
-    pub data: Option<Arc<dyn RepoData>>,
+    pub github: GitHubAccess,
 }
 
 impl AllowList {
@@ -30,18 +39,15 @@ impl AllowList {
         AllowList::default()
     }
 
-    /// Allows backing up repositories of `git_host` into `target` (through `store`),
-    /// and their data beyond git through `data`.
-    pub fn allow(
-        &mut self,
-        target: Target,
-        store: Arc<dyn Store>,
-        git_host: GitHost,
-        data: Option<Arc<dyn RepoData>>,
-    ) {
-        let (_, hosts) = self.0.entry(target).or_insert_with(|| (store, Vec::new()));
-        if !hosts.iter().any(|(h, _)| *h == git_host) {
-            hosts.push((git_host, data));
+    /// Allows backing up repositories from `github` into `target` (through `store`).
+    /// The first access given for a host and owner is the one used.
+    pub fn allow(&mut self, target: Target, store: Arc<dyn Store>, github: GitHubAccess) {
+        let (_, accesses) = self.0.entry(target).or_insert_with(|| (store, Vec::new()));
+        if !accesses
+            .iter()
+            .any(|a| a.host == github.host && a.owner == github.owner)
+        {
+            accesses.push(github);
         }
     }
 
@@ -49,7 +55,10 @@ impl AllowList {
         self.0.is_empty()
     }
 
-    /// The store and git host for `msg`, or why the message is refused.
+    /// The store and GitHub access for `msg`, or why the message is refused. Of the
+    /// accesses for the message's host, the one for its owner wins, then one for any
+    /// owner, then the first (whose credentials may simply not reach the repository:
+    /// the token still goes to that host only).
     pub(crate) fn check(&self, msg: &JobMessage) -> Result<Allowed, String> {
         let Some((store, hosts)) = self.0.get(&msg.target) else {
             return Err(format!(
@@ -59,29 +68,49 @@ impl AllowList {
         };
         let repo = &msg.repo;
         let mut reasons = Vec::new();
-        for (host, data) in hosts {
-            match host.check_clone_url(&repo.clone_url, &repo.owner, &repo.name) {
-                Ok(()) => {
-                    return Ok(Allowed {
-                        store: store.clone(),
-                        git_host: host.clone(),
-                        data: data.clone(),
-                    });
-                }
+        let mut matching = Vec::new();
+        for access in hosts {
+            match access
+                .host
+                .check_clone_url(&repo.clone_url, &repo.owner, &repo.name)
+            {
+                Ok(()) => matching.push(access),
                 Err(reason) => reasons.push(reason),
             }
         }
-        Err(reasons.join("; "))
+        let for_owner = |a: &&&GitHubAccess| {
+            a.owner
+                .as_deref()
+                .is_some_and(|o| o.eq_ignore_ascii_case(&repo.owner))
+        };
+        let chosen = matching
+            .iter()
+            .find(for_owner)
+            .or_else(|| matching.iter().find(|a| a.owner.is_none()))
+            .or(matching.first());
+        match chosen {
+            Some(access) => Ok(Allowed {
+                store: store.clone(),
+                github: (*access).clone(),
+            }),
+            None => Err(reasons.join("; ")),
+        }
     }
 }
 
 impl fmt::Debug for AllowList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(t, (_, hosts))| {
+            .entries(self.0.iter().map(|(t, (_, accesses))| {
                 (
                     t.to_string(),
-                    hosts.iter().map(|(h, _)| h.to_string()).collect::<Vec<_>>(),
+                    accesses
+                        .iter()
+                        .map(|a| match &a.owner {
+                            Some(owner) => format!("{} ({owner})", a.host),
+                            None => a.host.to_string(),
+                        })
+                        .collect::<Vec<_>>(),
                 )
             }))
             .finish()

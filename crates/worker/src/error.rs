@@ -1,6 +1,7 @@
 //! What can end one backup attempt (see `repovault_core`'s error rules).
 
 use repovault_core::ports::queue::QueueError;
+use repovault_core::ports::source::SourceError;
 use repovault_core::ports::store::StoreError;
 use repovault_core::{Classify, ErrorClass};
 use repovault_git::GitError;
@@ -13,6 +14,8 @@ pub(crate) enum BackupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Auth(SourceError),
     #[error("archive verification failed for {key}: {reason}")]
     Verify { key: String, reason: String },
     #[error("work directory: {0}")]
@@ -27,6 +30,7 @@ impl Classify for BackupError {
             BackupError::Git(e) => e.class(),
             BackupError::Store(e) => e.class(),
             BackupError::Queue(e) => e.class(),
+            BackupError::Auth(e) => e.class(),
             BackupError::Verify { .. } | BackupError::WorkDir(_) | BackupError::Crashed(_) => {
                 ErrorClass::RETRY
             }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::queue::Lease;
-use repovault_core::ports::source::RepoData;
 use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
     Classify, DataSummary, ErrorClass, FailureInfo, JOB_SCHEMA, JobMessage, LatestPointer, Layout,
@@ -16,6 +15,7 @@ use repovault_git::GitCredentials;
 use tracing::Instrument;
 
 use crate::Shared;
+use crate::allow::GitHubAccess;
 use crate::backup::{BackupContext, back_up};
 use crate::error::BackupError;
 use crate::heartbeat::with_heartbeat;
@@ -56,8 +56,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
     Attempt {
         shared: &shared,
         store: allowed.store.as_ref(),
-        git: shared.git.scoped(allowed.git_host),
-        data: allowed.data.as_deref(),
+        github: &allowed.github,
         lease: &lease,
         msg: &msg,
     }
@@ -99,10 +98,8 @@ async fn dead_letter(shared: &Shared, lease: &Lease, reason: &str) -> Dispositio
 struct Attempt<'a> {
     shared: &'a Shared,
     store: &'a dyn Store,
-    /// The token, scoped to this job's git host.
-    git: GitCredentials,
-    /// The job's GitHub API, for the repository's data beyond git.
-    data: Option<&'a dyn RepoData>,
+    /// The job's git host, its token, and its API for the data beyond git.
+    github: &'a GitHubAccess,
     lease: &'a Lease,
     msg: &'a JobMessage,
 }
@@ -146,9 +143,13 @@ impl Attempt<'_> {
                 Err(e) => tracing::warn!(error = %e, "could not look for unfinished uploads"),
             }
         }
+        let git = match self.github.tokens.token().await {
+            Ok(token) => GitCredentials::new(token).scoped(self.github.host.clone()),
+            Err(e) => return self.fail(BackupError::Auth(e), started_at).await,
+        };
         let ctx = BackupContext {
             store: self.store,
-            git: &self.git,
+            git: &git,
             work_dir: &self.shared.cfg.work_dir,
             archive: self.shared.cfg.archive,
             settings: self.shared.cfg.git,
@@ -174,7 +175,12 @@ impl Attempt<'_> {
     /// snapshot. A failure there is the record's note, never the backup's failure: the
     /// previous snapshot stands and the next backup tries again.
     async fn with_data(&self, mut record: ResultRecord) -> ResultRecord {
-        let Some(source) = self.data.filter(|_| self.msg.options.metadata) else {
+        let Some(source) = self
+            .github
+            .data
+            .as_deref()
+            .filter(|_| self.msg.options.metadata)
+        else {
             return record;
         };
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);

@@ -24,15 +24,21 @@
 //! ```no_run
 //! # async fn demo(queue: std::sync::Arc<dyn repovault_core::ports::queue::Queue>,
 //! #               store: std::sync::Arc<dyn repovault_core::ports::store::Store>) {
-//! use repovault_core::{GitHost, Target};
-//! use repovault_worker::{AllowList, WorkerConfig, WorkerDeps};
+//! use repovault_core::ports::source::FixedToken;
+//! use repovault_core::{GitHost, Secret, Target};
+//! use repovault_worker::{AllowList, GitHubAccess, WorkerConfig, WorkerDeps};
 //!
 //! let mut allow = AllowList::new();
-//! let github = GitHost::from_api_url("https://api.github.com", false).unwrap();
+//! let github = GitHubAccess {
+//!     host: GitHost::from_api_url("https://api.github.com", false).unwrap(),
+//!     owner: None,
+//!     tokens: std::sync::Arc::new(FixedToken(Some(Secret::new("ghp_example")))),
+//!     data: None,
+//! };
 //! let target = Target::parse("s3://backups/github", std::path::Path::new("/")).unwrap();
-//! allow.allow(target, store, github, None);
+//! allow.allow(target, store, github);
 //! let cfg = WorkerConfig::new(std::env::temp_dir().join("repovault"));
-//! let deps = WorkerDeps::new(queue, allow, repovault_git::GitCredentials::new(None));
+//! let deps = WorkerDeps::new(queue, allow);
 //! let summary = repovault_worker::run(cfg, deps, async { let _ = tokio::signal::ctrl_c().await; }).await;
 //! println!("{summary:?}");
 //! # }
@@ -55,13 +61,12 @@ use std::time::Duration;
 use repovault_core::config::{GitSettings, RetryPolicy, defaults};
 use repovault_core::ports::queue::{Lease, Queue};
 use repovault_core::{Outcome, Progress};
-use repovault_git::GitCredentials;
 use repovault_git::archive::ArchiveOptions;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
-pub use allow::AllowList;
+pub use allow::{AllowList, GitHubAccess};
 use job::Disposition;
 pub use work_dir::claim_work_dir;
 
@@ -116,17 +121,15 @@ pub struct WorkerDeps {
     pub queue: Arc<dyn Queue>,
     /// The only targets this worker writes to, and the GitHub hosts it backs up from.
     pub allow: AllowList,
-    pub git: GitCredentials,
     pub progress: Arc<Progress>,
     pub busy: Option<Arc<dyn BusyObserver>>,
 }
 
 impl WorkerDeps {
-    pub fn new(queue: Arc<dyn Queue>, allow: AllowList, git: GitCredentials) -> Self {
+    pub fn new(queue: Arc<dyn Queue>, allow: AllowList) -> Self {
         WorkerDeps {
             queue,
             allow,
-            git,
             progress: Arc::new(Progress::default()),
             busy: None,
         }
@@ -165,7 +168,6 @@ impl std::fmt::Display for WorkerSummary {
 pub(crate) struct Shared {
     pub queue: Arc<dyn Queue>,
     pub allow: AllowList,
-    pub git: GitCredentials,
     pub progress: Arc<Progress>,
     pub cfg: WorkerConfig,
 }
@@ -180,7 +182,6 @@ pub async fn run(
     let shared = Arc::new(Shared {
         queue: deps.queue,
         allow: deps.allow,
-        git: deps.git,
         progress: deps.progress,
         cfg,
     });

@@ -10,10 +10,9 @@ use repovault_core::ports::store::Store;
 use repovault_core::{
     GitHost, JobMessage, JobOptions, Layout, Outcome, RepoRef, ResultRecord, RunId, Secret, Target,
 };
-use repovault_git::GitCredentials;
 use repovault_local::{DeadLetter, FsStore, MemoryQueue};
 use repovault_testkit::{FakeGitHub, FakeGitHubOptions, FaultStatus, org};
-use repovault_worker::{AllowList, WorkerConfig, WorkerDeps, WorkerSummary};
+use repovault_worker::{AllowList, GitHubAccess, WorkerConfig, WorkerDeps, WorkerSummary};
 
 const TOKEN: &str = "ghp_decisions_t0k3n";
 
@@ -113,15 +112,22 @@ impl Env {
         let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30), max_attempts));
         queue.send(&bodies).await.unwrap();
         let mut allow = AllowList::new();
-        let api =
-            repovault_github::GitHubSource::new(&self.gh.api_url(), Some(&Secret::new(TOKEN)))
-                .unwrap()
-                .max_rate_limit_wait(self.data_max_wait);
+        let api = repovault_github::GitHubSource::with_token(
+            &self.gh.api_url(),
+            Some(&Secret::new(TOKEN)),
+        )
+        .unwrap()
+        .max_rate_limit_wait(self.data_max_wait);
+        let api = Arc::new(api);
         allow.allow(
             self.target.clone(),
             self.store.clone() as Arc<dyn Store>,
-            GitHost::from_api_url(&self.gh.api_url(), true).unwrap(),
-            Some(Arc::new(api)),
+            GitHubAccess {
+                host: GitHost::from_api_url(&self.gh.api_url(), true).unwrap(),
+                owner: None,
+                tokens: api.clone(),
+                data: Some(api),
+            },
         );
         let mut cfg = WorkerConfig::new(self.dir.path().join("work"));
         cfg.concurrency = concurrency;
@@ -132,11 +138,7 @@ impl Env {
         };
         cfg.poll_wait = Duration::from_millis(50);
         cfg.data_full_every = self.data_full_every;
-        let deps = WorkerDeps::new(
-            queue.clone() as Arc<dyn Queue>,
-            allow,
-            GitCredentials::new(Some(Secret::new(TOKEN))),
-        );
+        let deps = WorkerDeps::new(queue.clone() as Arc<dyn Queue>, allow);
         let drained = queue.clone();
         let summary = repovault_worker::run(cfg, deps, async move {
             drained.drained().await;

@@ -55,7 +55,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let githubs = open_githubs(
-        config.jobs.iter().map(|j| j.api_url.as_str()),
+        config.jobs.iter().map(|j| j.connection()),
         token.as_ref(),
         &config.metadata,
         for_planner,

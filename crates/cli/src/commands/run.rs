@@ -10,7 +10,6 @@ use clap::Args;
 use repovault_core::config::defaults;
 use repovault_core::ports::queue::Queue;
 use repovault_core::{Layout, Progress, RunId};
-use repovault_git::GitCredentials;
 use repovault_local::MemoryQueue;
 use repovault_planner::{PlannerConfig, PlannerDeps};
 use repovault_worker::{WorkerConfig, WorkerDeps};
@@ -60,8 +59,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ));
     let progress = Arc::new(Progress::default());
 
-    let api_urls = || config.jobs.iter().map(|j| j.api_url.as_str());
-    let planner_githubs = open_githubs(api_urls(), token.as_ref(), &config.metadata, for_planner)?;
+    let connections = || config.jobs.iter().map(|j| j.connection());
+    let planner_githubs =
+        open_githubs(connections(), token.as_ref(), &config.metadata, for_planner)?;
     let planner_deps = PlannerDeps {
         sources: sources_of(&config.jobs, &planner_githubs),
         data: data_of(&config.jobs, &planner_githubs),
@@ -86,19 +86,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     worker_cfg.retry = config.retry;
     worker_cfg.data_full_every = config.metadata.full_every;
     worker_cfg.git = config.git;
+    let job_connections: Vec<_> = connections().collect();
     let allow = allow_list(
         &targets,
-        &open_githubs(api_urls(), token.as_ref(), &config.metadata, for_workers)?,
+        &open_githubs(connections(), token.as_ref(), &config.metadata, for_workers)?,
         config
             .jobs
             .iter()
-            .map(|j| (&j.target, &j.git_host, j.api_url.as_str())),
+            .zip(&job_connections)
+            .map(|(j, c)| (&j.target, &j.git_host, c)),
     );
-    let mut worker_deps = WorkerDeps::new(
-        queue.clone() as Arc<dyn Queue>,
-        allow,
-        GitCredentials::new(token),
-    );
+    let mut worker_deps = WorkerDeps::new(queue.clone() as Arc<dyn Queue>, allow);
     worker_deps.progress = progress.clone();
     let display = ProgressLine::start(progress.clone());
     let in_process = queue.clone();

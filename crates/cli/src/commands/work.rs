@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::config::{RetryPolicy, defaults};
+use repovault_core::config::{Connection, RetryPolicy, defaults};
 use repovault_core::ports::queue::Queue;
 use repovault_core::{GitHost, Target};
-use repovault_git::GitCredentials;
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{
@@ -109,17 +108,13 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let flag_host = GitHost::from_api_url(&args.api_url, insecure)
         .map_err(|reason| InvalidConfig(format!("--api-url: {reason}")))?;
     let flag_targets = targets_of("--allow-target", &args.allow_targets, None)?;
-    let api_url = args.api_url.trim_end_matches('/').to_owned();
-    let mut entries: Vec<(Target, GitHost, String)> = flag_targets
+    let flag_connection = Connection::token(args.api_url.trim_end_matches('/'));
+    let mut entries: Vec<(Target, GitHost, Connection)> = flag_targets
         .into_iter()
-        .map(|t| (t, flag_host.clone(), api_url.clone()))
+        .map(|t| (t, flag_host.clone(), flag_connection.clone()))
         .collect();
     for job in config.iter().flat_map(|c| &c.jobs) {
-        entries.push((
-            job.target.clone(),
-            job.git_host.clone(),
-            job.api_url.clone(),
-        ));
+        entries.push((job.target.clone(), job.git_host.clone(), job.connection()));
     }
     let targets: Vec<Target> = entries.iter().map(|(t, _, _)| t.clone()).collect();
     let mut retry = config
@@ -158,19 +153,14 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
     let stores = open_targets(targets.iter(), &args.s3).await?;
     let githubs = open_githubs(
-        entries.iter().map(|(_, _, a)| a.as_str()),
+        entries.iter().map(|(_, _, c)| c.clone()),
         token.as_ref(),
         &metadata,
         for_workers,
     )?;
     let mut deps = WorkerDeps::new(
         Arc::new(queue) as Arc<dyn Queue>,
-        allow_list(
-            &stores,
-            &githubs,
-            entries.iter().map(|(t, h, a)| (t, h, a.as_str())),
-        ),
-        GitCredentials::new(token),
+        allow_list(&stores, &githubs, entries.iter().map(|(t, h, c)| (t, h, c))),
     );
     if let Some(protection) = repovault_aws::EcsTaskProtection::from_env() {
         tracing::info!("on ECS: the task is protected from scale-in while it holds jobs");

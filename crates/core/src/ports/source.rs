@@ -17,6 +17,8 @@ pub enum SourceError {
     Unauthorized { message: String },
     #[error("access denied: {message}")]
     Forbidden { message: String },
+    #[error("GitHub App authentication failed: {message}")]
+    App { message: String },
     #[error("rate limited; the API asks to wait {wait:?}")]
     RateLimited { wait: Duration },
     #[error("HTTP {status} from {url}: {message}")]
@@ -37,6 +39,7 @@ impl Classify for SourceError {
             SourceError::NotFound { .. }
             | SourceError::Unauthorized { .. }
             | SourceError::Forbidden { .. }
+            | SourceError::App { .. }
             | SourceError::Invalid { .. } => ErrorClass::Permanent,
             SourceError::RateLimited { wait } => ErrorClass::Retryable { after: Some(*wait) },
             SourceError::Http { status, .. } if *status < 500 && *status != 429 => {
@@ -44,6 +47,27 @@ impl Classify for SourceError {
             }
             SourceError::Http { .. } | SourceError::Transport { .. } => ErrorClass::RETRY,
         }
+    }
+}
+
+/// Where the token for git on a GitHub host comes from: a fixed token, or a GitHub
+/// App's installation tokens, renewed before they expire. Asked once per git session
+/// (a ref listing, a fetch, a batch of LFS downloads), so a long job keeps working past
+/// any one token's expiry.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A token valid for several minutes yet (`None`: anonymous).
+    async fn token(&self) -> Result<Option<crate::Secret>, SourceError>;
+}
+
+/// A token that never changes (a personal access token), or none.
+#[derive(Debug, Clone, Default)]
+pub struct FixedToken(pub Option<crate::Secret>);
+
+#[async_trait]
+impl TokenSource for FixedToken {
+    async fn token(&self) -> Result<Option<crate::Secret>, SourceError> {
+        Ok(self.0.clone())
     }
 }
 

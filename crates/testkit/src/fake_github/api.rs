@@ -26,8 +26,9 @@ pub(crate) enum Auth {
     Bad,
 }
 
-/// Who is calling: the configured token (as `Bearer`, `token` or Basic password),
-/// nobody, or somebody with wrong credentials.
+/// Who is calling: the configured token or an App installation token that has not
+/// expired (as `Bearer`, `token` or Basic password), nobody, or somebody with wrong
+/// credentials.
 pub(crate) fn auth_of(shared: &Shared, headers: &HeaderMap) -> Auth {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
@@ -51,6 +52,7 @@ pub(crate) fn auth_of(shared: &Shared, headers: &HeaderMap) -> Auth {
     };
     match (&shared.token, presented) {
         (Some(expected), Some(got)) if *expected == got => Auth::Token,
+        (_, Some(got)) if super::app::check_token(shared, &got) == Some(true) => Auth::Token,
         _ => Auth::Bad,
     }
 }
@@ -107,8 +109,15 @@ fn error_body(status: StatusCode, message: &str) -> Value {
 }
 
 pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
-    let auth = auth_of(shared, request.headers());
     let path = request.uri().path().to_owned();
+    if let Some(route) = path.strip_prefix(shared.api_prefix.as_str())
+        && let Some(response) =
+            super::app::handle(shared, request.method(), route, request.headers())
+    {
+        shared.lock().stats.api_requests += 1;
+        return response;
+    }
+    let auth = auth_of(shared, request.headers());
     let query: HashMap<String, String> = request
         .uri()
         .query()

@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub started_epoch: u64,
     /// Serve git protocol version 0 only.
     pub git_protocol_v0: bool,
+    /// A GitHub App installed on one owner.
+    pub app: Option<super::app::FakeApp>,
     pub inner: Mutex<Inner>,
 }
 
@@ -146,6 +148,13 @@ pub struct Stats {
     pub git_requests_with_credentials: u64,
     /// Every git request (any service, with or without credentials).
     pub git_requests: u64,
+    /// Every installation token the App endpoints minted, in order, with when it
+    /// expires (UNIX seconds).
+    pub app_tokens_minted: Vec<(String, u64)>,
+    /// Requests (API or git) made with an installation token after it expired, by token.
+    pub expired_token_uses: BTreeMap<String, u64>,
+    /// App requests refused for a bad JWT.
+    pub app_jwt_rejected: u64,
 }
 
 impl Stats {
@@ -181,6 +190,8 @@ pub(crate) struct Inner {
     /// Git requests of these repositories (lowercase `owner/name`) answered with a
     /// `301` to this base URL.
     pub git_redirects: HashMap<String, String>,
+    /// Installation tokens and when they expire (UNIX seconds).
+    pub app_tokens: HashMap<String, u64>,
     pub stats: Stats,
 }
 
