@@ -50,7 +50,7 @@ pub(crate) enum Client {
         installation: Installation,
         /// The installation's client, shared by every request (it caches the token:
         /// a clone would mint its own).
-        client: OnceCell<Octocrab>,
+        client: Box<OnceCell<Octocrab>>,
     },
 }
 
@@ -90,7 +90,7 @@ impl Client {
                         .build()
                         .map_err(|e| e.to_string())?,
                     installation: app.installation,
-                    client: OnceCell::new(),
+                    client: Box::default(),
                 }
             }
         })
