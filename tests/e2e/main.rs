@@ -19,6 +19,7 @@ mod distributed;
 mod fake_github_data;
 mod github_source;
 mod incremental;
+mod lfs;
 mod operator_input;
 
 mod procs;

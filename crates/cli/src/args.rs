@@ -101,6 +101,9 @@ pub struct SelectArgs {
     /// Don't back up the data beyond git (issues, pull requests, releases…).
     #[arg(long)]
     pub no_metadata: bool,
+    /// Also back up the Git LFS objects the repositories' refs point at.
+    #[arg(long)]
+    pub lfs: bool,
     /// Back up every repository in full (a new chain), even those whose refs equal the
     /// latest backup's.
     #[arg(long)]
@@ -208,7 +211,7 @@ impl SelectArgs {
                     options: RawOptions {
                         wiki: Some(!self.no_wiki),
                         metadata: Some(!self.no_metadata),
-                        ..RawOptions::default()
+                        lfs: Some(self.lfs),
                     },
                     ..RawJob::default()
                 })

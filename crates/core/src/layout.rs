@@ -125,6 +125,16 @@ impl Layout {
         format!("{}{}{kind}.bundle", self.packs_dir(owner, repo), stamp(at))
     }
 
+    /// Where a repository's Git LFS objects are stored, each once.
+    pub fn lfs_dir(&self, owner: &str, repo: &str) -> String {
+        format!("{}lfs/", self.repo_dir(owner, repo))
+    }
+
+    /// A Git LFS object of a repository, by its oid (the SHA-256 of its content).
+    pub fn lfs(&self, owner: &str, repo: &str, oid: &str) -> String {
+        format!("{}{oid}", self.lfs_dir(owner, repo))
+    }
+
     /// One snapshot's file of a repository's data beyond git, e.g. `issues`.
     pub fn data_file(&self, owner: &str, repo: &str, at: Timestamp, kind: &str) -> String {
         format!(
@@ -279,6 +289,15 @@ impl Layout {
     }
 
     /// Takes a chain link's key apart (`archive` is false); `None` for any other key.
+    /// The repository (`owner`, `repo`) of an LFS object's key.
+    pub fn parse_lfs(&self, key: &str) -> Option<(String, String)> {
+        let rest = key.strip_prefix(&self.repos_root())?;
+        let (owner, rest) = rest.split_once('/')?;
+        let (repo, oid) = rest.split_once("/lfs/")?;
+        let valid = oid.len() == 64 && oid.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| (owner.to_owned(), repo.to_owned()))
+    }
+
     pub fn parse_bundle(&self, key: &str) -> Option<BackupKey> {
         let rest = key.strip_prefix(&self.repos_root())?;
         let (owner, rest) = rest.split_once('/')?;

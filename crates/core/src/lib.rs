@@ -35,7 +35,8 @@ pub use layout::{BackupKey, Layout, parse_stamp, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
     ArchiveDigest, ArchiveRef, BackupFormat, BundleRef, DataFile, DataIndex, DataSummary,
-    LatestPointer, Manifest, Outcome, Plan, PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
+    LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo, RECORD_SCHEMA,
+    ResultRecord, WikiOutcome,
 };
 pub use refs::RefSet;
 pub use run_id::RunId;

@@ -71,6 +71,21 @@ pub struct ResultRecord {
     /// The repository's data beyond git in this backup (issues, pull requests…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataSummary>,
+    /// The Git LFS objects of this backup (`options.lfs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lfs: Option<LfsSummary>,
+}
+
+/// What a backup did with its repository's Git LFS objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LfsSummary {
+    /// Objects the backup lists (the refs point at them).
+    pub objects: usize,
+    /// Of those, downloaded and stored by this backup (the rest were stored already).
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    /// Objects the server has no content for (nothing stored; named in the manifest).
+    pub missing: usize,
 }
 
 /// What a backup holds of a repository's data beyond git, for the record and report.
@@ -158,6 +173,7 @@ impl ResultRecord {
             wiki: WikiOutcome::Skipped,
             error: None,
             data: None,
+            lfs: None,
         }
     }
 }
@@ -204,6 +220,23 @@ pub struct Manifest {
     /// starts a chain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// With `options.lfs`: every Git LFS object this backup's refs point at (stored
+    /// once per repository, under `lfs/<oid>`), sorted by oid. `None`: the backup was
+    /// made without `options.lfs` (its pointers were not looked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lfs: Option<Vec<LfsObject>>,
+    /// Of `lfs`, the objects the server did not have (a pointer committed without its
+    /// content): nothing is stored for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lfs_missing: Vec<String>,
+}
+
+/// A Git LFS object, as a pointer file names it: the SHA-256 of its content (the oid,
+/// 64 lowercase hex digits) and its size.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LfsObject {
+    pub oid: String,
+    pub size: u64,
 }
 
 /// How a backup's git data is stored.
@@ -233,6 +266,14 @@ impl Manifest {
     /// Every bundle this backup needs, the repository's and the wiki's.
     pub fn all_bundles(&self) -> impl Iterator<Item = &BundleRef> {
         self.bundles.iter().chain(&self.wiki_bundles)
+    }
+
+    /// The LFS objects this backup stored (listed and not missing on the server).
+    pub fn stored_lfs(&self) -> impl Iterator<Item = &LfsObject> {
+        self.lfs
+            .iter()
+            .flatten()
+            .filter(|o| !self.lfs_missing.contains(&o.oid))
     }
 }
 

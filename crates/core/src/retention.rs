@@ -168,10 +168,11 @@ pub struct Pruned {
 /// Applies `policy` to every repository's backups under `prefix` of `layout`: decides
 /// with [`RetentionPolicy::decide`] (the protected backup is the one each
 /// repository's `latest.json` names) and deletes what no rule keeps, with its
-/// manifest. Then the links of the chains (`packs/`): a link any kept backup's
-/// manifest lists stays, one no manifest lists goes once it is older than
-/// [`INCOMPLETE_GRACE`] (younger, a backup may be writing it). No kept backup is
-/// ever left with a missing link. Pass a [`DryRun`](crate::ports::store::DryRun)
+/// manifest. Then what backups share by reference, the links of the chains (`packs/`)
+/// and the Git LFS objects (`lfs/`): one any kept backup's manifest lists stays, one
+/// no manifest lists goes once it is older than [`INCOMPLETE_GRACE`] (younger, a
+/// backup may be writing it). No kept backup is ever left with a missing link or
+/// LFS object. Pass a [`DryRun`](crate::ports::store::DryRun)
 /// store to delete nothing.
 pub async fn prune(
     store: &dyn Store,
@@ -203,8 +204,14 @@ pub async fn prune(
     for object in &objects {
         if let Some(link) = layout.parse_bundle(&object.key) {
             let repo = by_repo.entry((link.owner, link.repo)).or_default();
-            repo.links
+            repo.shared
                 .push((object.key.clone(), link.at, object.last_modified));
+        } else if let Some((owner, repo)) = layout.parse_lfs(&object.key) {
+            // Its key has no time: its age is the store's (unknown: as new).
+            let at = object.last_modified.unwrap_or(now);
+            let repo = by_repo.entry((owner, repo)).or_default();
+            repo.shared
+                .push((object.key.clone(), at, object.last_modified));
         }
     }
     let mut out = Vec::new();
@@ -222,14 +229,17 @@ pub async fn prune(
                 if let Some(manifest) = manifest.filter(|m| *m != key) {
                     store.delete(&manifest).await?;
                 }
-            } else if !repo.links.is_empty()
+            } else if !repo.shared.is_empty()
                 && let Some(manifest) = manifest.filter(|_| backup.has_manifest)
             {
                 match store.get_json::<Manifest>(&manifest).await {
-                    Ok(Some(m)) => needed.extend(m.all_bundles().map(|b| b.key.clone())),
+                    Ok(Some(m)) => {
+                        needed.extend(m.all_bundles().map(|b| b.key.clone()));
+                        needed.extend(m.stored_lfs().map(|o| layout.lfs(&owner, &name, &o.oid)));
+                    }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(%manifest, error = %e, "a kept backup's manifest is unreadable; keeping every link of its repository");
+                        tracing::warn!(%manifest, error = %e, "a kept backup's manifest is unreadable; keeping every link and LFS object of its repository");
                         unreadable = true;
                     }
                 }
@@ -240,7 +250,7 @@ pub async fn prune(
                 kept,
             });
         }
-        for (key, at, stored) in repo.links {
+        for (key, at, stored) in repo.shared {
             let recent = now
                 .checked_sub(INCOMPLETE_GRACE)
                 .is_ok_and(|cutoff| stored.unwrap_or(at) > cutoff);
@@ -260,12 +270,13 @@ pub async fn prune(
     Ok(out)
 }
 
-/// One repository's backups and chain links, as `prune` finds them.
+/// One repository's backups, and the chain links and LFS objects they share, as
+/// `prune` finds them.
 #[derive(Default)]
 struct RepoObjects {
     backups: Vec<(String, StoredBackup)>,
-    /// Key, time in the key, time the store wrote it.
-    links: Vec<(String, Timestamp, Option<Timestamp>)>,
+    /// Key, time in the key (an LFS object's: the store's), time the store wrote it.
+    shared: Vec<(String, Timestamp, Option<Timestamp>)>,
 }
 
 /// One stored archive of a repository, as `prune` finds it.

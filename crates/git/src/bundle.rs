@@ -19,6 +19,7 @@ use futures::StreamExt;
 use repovault_core::RefSet;
 use repovault_core::ports::store::ByteStream;
 use sha1::{Digest, Sha1};
+use tempfile::TempDir;
 use tokio::sync::mpsc;
 
 use crate::GitError;
@@ -123,29 +124,36 @@ impl PackCheck {
     }
 }
 
-/// Object-level checks on the fly (`git.verify-objects`): the pack's bytes are also fed
-/// to `git index-pack --stdin --fsck-objects` in a scratch repository under
-/// `work_dir`, which computes every object's id and checks every object's syntax as it
+/// The pack indexed as it streams: its bytes are also fed to `git index-pack --stdin`
+/// in a scratch repository under `work_dir`, which computes every object's id and,
+/// with `fsck_objects` (`git.verify-objects`), checks every object's syntax as it
 /// passes. Connectivity needs the earlier links: that stays the restore drill's. The
-/// returned task ends with git's verdict once the returned stream has been drained.
+/// returned task ends with git's verdict and the scratch repository (for a look at
+/// the pack's objects: LFS pointers) once the returned stream has been drained.
 pub fn index_pack_tee(
     pack: ByteStream,
     work_dir: &Path,
-) -> Result<(ByteStream, tokio::task::JoinHandle<Result<(), GitError>>), GitError> {
+    fsck_objects: bool,
+) -> Result<
+    (
+        ByteStream,
+        tokio::task::JoinHandle<Result<TempDir, GitError>>,
+    ),
+    GitError,
+> {
     std::fs::create_dir_all(work_dir).map_err(GitError::Scratch)?;
     let scratch = tempfile::Builder::new()
         .prefix("index-pack-")
         .tempdir_in(work_dir)
         .map_err(GitError::Scratch)?;
     git2::Repository::init_bare(scratch.path())?;
-    let mut index = crate::restore::IndexPack::start(scratch.path(), true)?;
+    let mut index = crate::restore::IndexPack::start(scratch.path(), fsck_objects)?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let verdict = tokio::spawn(async move {
-        let _scratch = scratch;
         while let Some(chunk) = rx.recv().await {
             index.feed(&chunk).await;
         }
-        index.finish().await
+        index.finish().await.map(|()| scratch)
     });
     let teed = pack
         .then(move |chunk| {
@@ -247,7 +255,7 @@ mod tests {
                     .collect::<Vec<_>>(),
             )
             .boxed();
-            let (teed, verdict) = index_pack_tee(stream, work.path()).unwrap();
+            let (teed, verdict) = index_pack_tee(stream, work.path(), true).unwrap();
             let passed: Vec<_> = teed.collect().await;
             assert_eq!(
                 passed

@@ -41,6 +41,7 @@ pub mod archive;
 pub mod bundle;
 mod credentials;
 mod error;
+pub mod lfs;
 mod mirror;
 pub mod protocol;
 mod refs;

@@ -38,7 +38,7 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes
 
 /// How long a server may take to answer a request, and to send the next bytes of a
 /// pack; a stalled connection fails (and is retried) rather than hanging a job.
-const TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(120);
 /// Bytes of pack handed on at once.
 const CHUNK: usize = 1 << 20;
 
@@ -62,7 +62,7 @@ impl std::fmt::Debug for Remote {
 
 /// The process's HTTP client: connections are pooled per host, and the system's root
 /// certificates are loaded once.
-fn client() -> Result<HttpClient, String> {
+pub(crate) fn client() -> Result<HttpClient, String> {
     static CLIENT: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
@@ -343,7 +343,7 @@ fn failed(op: &'static str, url: &str, detail: String) -> GitError {
 }
 
 /// An error and its causes in one line (hyper's own text is only the outermost).
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -41,6 +41,9 @@ pub enum CheckError {
     /// A repository inside is not what the manifest says, or not whole.
     #[error("{0}")]
     Repository(String),
+    /// A Git LFS object the backup lists is missing or damaged.
+    #[error("LFS object {key}: {reason}")]
+    Lfs { key: String, reason: String },
     /// A link of a bundle chain is missing, damaged, or does not apply.
     #[error("link {position} of {of} ({key}): {reason}")]
     Link {
@@ -60,10 +63,12 @@ pub struct Checked {
 }
 
 /// Checks the backup at `key` (an archive, or a bundle chain's manifest) against its
-/// manifest: every byte downloaded once and hashed, size and SHA-256 compared. With
-/// `restore_to`, the repositories are restored there as the bytes arrive
-/// (`<name>.git`, `<name>.wiki.git`) and proven whole: exactly the manifest's refs,
-/// `git fsck --full` clean. The error says what is wrong, naming a damaged link.
+/// manifest: every byte downloaded once and hashed, size and SHA-256 compared, its Git
+/// LFS objects too (their SHA-256 is their oid). With `restore_to`, the repositories
+/// are restored there as the bytes arrive (`<name>.git`, `<name>.wiki.git`, LFS
+/// objects in `<name>.git/lfs/objects/`, where `git lfs push --all` finds them) and
+/// proven whole: exactly the manifest's refs, `git fsck --full` clean. The error says
+/// what is wrong, naming a damaged link or object.
 pub async fn check_backup(
     store: &dyn Store,
     layout: &Layout,
@@ -75,10 +80,116 @@ pub async fn check_backup(
         .get_json(&manifest_key)
         .await?
         .ok_or(CheckError::NoManifest(manifest_key))?;
-    match manifest.format {
+    let mut checked = match manifest.format {
         BackupFormat::TarZst => check_archive(store, key, manifest, restore_to).await,
         BackupFormat::BundleChain => check_chain(store, manifest, restore_to).await,
+    }?;
+    checked.size += check_lfs(store, layout, &checked.manifest, restore_to).await?;
+    Ok(checked)
+}
+
+/// LFS objects read (and restored) at once.
+const LFS_AT_ONCE: usize = 4;
+
+/// Reads every LFS object the backup stored, hashing it against its oid, and with
+/// `restore_to` writes it where git-lfs keeps objects in the restored repository.
+/// Returns the bytes read.
+async fn check_lfs(
+    store: &dyn Store,
+    layout: &Layout,
+    manifest: &Manifest,
+    restore_to: Option<&Path>,
+) -> Result<u64, CheckError> {
+    let (owner, name) = (&manifest.source.owner, &manifest.source.name);
+    let objects_dir = restore_to.map(|dir| dir.join(format!("{name}.git")).join("lfs/objects"));
+    let reads: Vec<_> = manifest
+        .stored_lfs()
+        .map(|object| {
+            let key = layout.lfs(owner, name, &object.oid);
+            let dest = objects_dir.as_ref().map(|dir| {
+                dir.join(&object.oid[..2])
+                    .join(&object.oid[2..4])
+                    .join(&object.oid)
+            });
+            async move {
+                read_lfs(store, &key, object, dest.as_deref())
+                    .await
+                    .map_err(|reason| CheckError::Lfs { key, reason })
+            }
+        })
+        .collect();
+    let sizes: Vec<Result<u64, CheckError>> = futures::stream::iter(reads)
+        .buffered(LFS_AT_ONCE)
+        .collect()
+        .await;
+    sizes.into_iter().sum()
+}
+
+/// Reads one LFS object, never past its size, and checks it; with `dest`, writes it
+/// there (through a temporary file, so a damaged object is never left in place).
+async fn read_lfs(
+    store: &dyn Store,
+    key: &str,
+    object: &repovault_core::LfsObject,
+    dest: Option<&Path>,
+) -> Result<u64, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = store
+        .get_stream(key)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("missing")?;
+    let mut file = match dest {
+        Some(dest) => {
+            let dir = dest.parent().expect("objects/aa/bb/oid");
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            let temp = dest.with_extension("part");
+            let file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| format!("{}: {e}", temp.display()))?;
+            Some((file, temp))
+        }
+        None => None,
+    };
+    let mut digest = ObjectDigest::default();
+    let mut read = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("download failed: {e}"))?;
+        read += chunk.len() as u64;
+        if read > object.size {
+            return Err(format!(
+                "more than the {} bytes its pointer says",
+                object.size
+            ));
+        }
+        digest.update(&chunk);
+        if let Some((file, temp)) = &mut file {
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("{}: {e}", temp.display()))?;
+        }
     }
+    let PutReceipt { size, sha256 } = digest.finish();
+    if size != object.size {
+        return Err(CheckError::Size {
+            found: size,
+            expected: object.size,
+        }
+        .to_string());
+    }
+    if sha256 != object.oid {
+        return Err(format!("sha256 {sha256}, its oid is {}", object.oid));
+    }
+    if let (Some((mut file, temp)), Some(dest)) = (file, dest) {
+        file.flush().await.map_err(|e| e.to_string())?;
+        drop(file);
+        tokio::fs::rename(&temp, dest)
+            .await
+            .map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
+    Ok(size)
 }
 
 /// Streams the archive at `key` once, hashing every byte and, with `extract_to`,

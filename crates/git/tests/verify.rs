@@ -73,6 +73,8 @@ async fn archived(store: &dyn Store, bare: &Path) -> String {
         bundles: Vec::new(),
         wiki_bundles: Vec::new(),
         base: None,
+        lfs: None,
+        lfs_missing: vec![],
     };
     let key = layout.archive("acme", "api", at);
     let entries = vec![Entry::Dir {

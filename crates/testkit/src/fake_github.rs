@@ -13,11 +13,14 @@
 //!   with the token, over the API and over git (`401` + `WWW-Authenticate` without it);
 //! - optional `/api/v3` prefix, as GitHub Enterprise serves the API;
 //! - a GitHub App ([`FakeApp`]): JWT-checked installation lookup and installation
-//!   tokens that expire after a set time and are refused (and counted) after it.
+//!   tokens that expire after a set time and are refused (and counted) after it;
+//! - Git LFS: the batch API beside each repository, objects served from a second
+//!   origin (GitHub's media host) against the header the batch answer gave.
 
 mod api;
 mod app;
 mod git_http;
+mod lfs;
 mod metadata;
 mod state;
 
@@ -86,9 +89,16 @@ impl FakeGitHub {
         let host = options.host.unwrap_or_else(|| "127.0.0.1".into());
         let listener = tokio::net::TcpListener::bind((host.as_str(), options.port)).await?;
         let addr = listener.local_addr()?;
-        let public = match options.public_host {
-            Some(h) => format!("http://{h}:{}", addr.port()),
-            None => format!("http://{addr}"),
+        // GitHub serves LFS objects from another host: so does the fake, from a
+        // second listener (another origin, which must never see the token).
+        let media = tokio::net::TcpListener::bind((host.as_str(), 0)).await?;
+        let media_addr = media.local_addr()?;
+        let (public, media_url) = match &options.public_host {
+            Some(h) => (
+                format!("http://{h}:{}", addr.port()),
+                format!("http://{h}:{}", media_addr.port()),
+            ),
+            None => (format!("http://{addr}"), format!("http://{media_addr}")),
         };
         let shared = Arc::new(Shared {
             token: options.token,
@@ -106,6 +116,7 @@ impl FakeGitHub {
                 .map_or(0, |d| d.as_secs()),
             git_protocol_v0: options.git_protocol_v0,
             app: options.app,
+            media_url,
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);
@@ -113,13 +124,20 @@ impl FakeGitHub {
             .fallback(dispatch)
             .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
+        let media_app = Router::new()
+            .fallback(|State(shared): State<Arc<Shared>>, request: Request| {
+                lfs::media(shared, request)
+            })
+            .with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await;
+            let stop = async {
+                let _ = stop_rx.await;
+            };
+            let _ = tokio::join!(
+                axum::serve(listener, app).with_graceful_shutdown(stop),
+                axum::serve(media, media_app).into_future(),
+            );
         });
         Ok(FakeGitHub {
             shared,
@@ -140,6 +158,12 @@ impl FakeGitHub {
 
     pub fn repo_path(&self, owner: &str, name: &str) -> PathBuf {
         self.shared.root.join(owner).join(format!("{name}.git"))
+    }
+
+    /// Where `owner/name`'s Git LFS objects are kept (`<oid>` files), as
+    /// [`crate::fixtures::commit_lfs`] writes them.
+    pub fn lfs_path(&self, owner: &str, name: &str) -> PathBuf {
+        self.shared.root.join(owner).join(format!("{name}.lfs"))
     }
 
     pub fn wiki_path(&self, owner: &str, name: &str) -> PathBuf {
@@ -276,7 +300,9 @@ impl FakeGitHub {
 
 async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
-    if git_http::is_git_path(&path) {
+    if lfs::batch_path(&path).is_some() {
+        lfs::batch(shared, request).await
+    } else if git_http::is_git_path(&path) {
         git_http::handle(shared, request).await
     } else {
         api::handle(&shared, request).await

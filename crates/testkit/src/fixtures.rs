@@ -143,3 +143,61 @@ pub fn large_repo(path: &Path, name: &str, bytes: usize) -> Repository {
     );
     repo
 }
+
+/// The Git LFS pointer file for `content`, and the object's oid (its SHA-256).
+pub fn lfs_pointer(content: &[u8]) -> (Vec<u8>, String) {
+    use sha2::Digest;
+    let oid = hex::encode(sha2::Sha256::digest(content));
+    let pointer = format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {}\n",
+        content.len()
+    );
+    (pointer.into_bytes(), oid)
+}
+
+/// Commits `content` on `branch` as git-lfs would: a pointer file `name` (and a
+/// `.gitattributes` tracking `*.bin`) in the repository, the content in
+/// `lfs_dir/<oid>`, where the fake GitHub's LFS server finds it. Returns the oid.
+pub fn commit_lfs(
+    repo: &Repository,
+    lfs_dir: &Path,
+    branch: &str,
+    name: &str,
+    content: &[u8],
+) -> String {
+    let (pointer, oid) = lfs_pointer(content);
+    std::fs::create_dir_all(lfs_dir).expect("lfs dir");
+    std::fs::write(lfs_dir.join(&oid), content).expect("lfs object");
+    commit(
+        repo,
+        branch,
+        &[
+            (
+                ".gitattributes",
+                b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+            ),
+            (name, &pointer),
+        ],
+        &format!("add {name} (LFS)"),
+    );
+    oid
+}
+
+/// A repository with Git LFS objects of `bytes` each (incompressible, all distinct)
+/// on several branches: `main` (two, one replaced later in its history), `design`
+/// and `data` (one each, plus what `main` had when they branched). Returns the
+/// repository and every object's oid.
+pub fn lfs_repo(path: &Path, lfs_dir: &Path, bytes: usize) -> (Repository, Vec<String>) {
+    let repo = standard_repo(path, "lfs");
+    let mut rng = fastrand::Rng::with_seed(bytes as u64 + 7);
+    let mut blob = || -> Vec<u8> { (0..bytes).map(|_| rng.u8(..)).collect() };
+    let mut oids = vec![commit_lfs(&repo, lfs_dir, "main", "model.bin", &blob())];
+    let main = repo.refname_to_id("refs/heads/main").expect("main");
+    set_ref(&repo, "refs/heads/design", main);
+    set_ref(&repo, "refs/heads/data", main);
+    oids.push(commit_lfs(&repo, lfs_dir, "design", "mockup.bin", &blob()));
+    oids.push(commit_lfs(&repo, lfs_dir, "data", "dataset.bin", &blob()));
+    oids.push(commit_lfs(&repo, lfs_dir, "main", "model.bin", &blob()));
+    oids.push(commit_lfs(&repo, lfs_dir, "main", "weights.bin", &blob()));
+    (repo, oids)
+}

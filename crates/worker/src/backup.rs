@@ -18,15 +18,33 @@ use repovault_git::{
     GitCredentials, GitError, RepoRefs, dir_size, list_remote_refs, mirror_clone, read_refs,
 };
 
+use crate::allow::GitHubAccess;
 use crate::error::BackupError;
+use crate::lfs::back_up_lfs;
 
 /// What a backup attempt needs besides the message.
 pub(crate) struct BackupContext<'a> {
     pub store: &'a dyn Store,
+    /// The token as the attempt began, for its git host.
     pub git: &'a GitCredentials,
+    /// Where fresh tokens come from, for work that starts later (LFS downloads).
+    pub github: &'a GitHubAccess,
     pub work_dir: &'a Path,
     pub archive: ArchiveOptions,
     pub settings: GitSettings,
+}
+
+impl BackupContext<'_> {
+    /// Credentials with a token that has minutes to live yet.
+    pub(crate) async fn fresh_git(&self) -> Result<GitCredentials, BackupError> {
+        let token = self
+            .github
+            .tokens
+            .token()
+            .await
+            .map_err(BackupError::Auth)?;
+        Ok(GitCredentials::new(token).scoped(self.github.host.clone()))
+    }
 }
 
 /// Backs up the repository `msg` names and returns its (unwritten) result record: as
@@ -141,6 +159,12 @@ async fn back_up_archive(
     let mirror_dir = work.path().join(format!("{}.git", repo.name));
     clone_in_place(&repo.clone_url, &mirror_dir, ctx.git).await?;
     let mirror = read_refs_blocking(&mirror_dir).await?;
+    let lfs = if msg.options.lfs {
+        let found = pointers_blocking(&mirror_dir).await?;
+        Some(back_up_lfs(ctx, msg, layout, &[], &[], found).await?)
+    } else {
+        None
+    };
 
     let wiki_dir = work.path().join(format!("{}.wiki.git", repo.name));
     let (wiki, wiki_refs) = if want_wiki {
@@ -187,6 +211,8 @@ async fn back_up_archive(
         bundles: Vec::new(),
         wiki_bundles: Vec::new(),
         base: None,
+        lfs: lfs.as_ref().map(|l| l.objects.clone()),
+        lfs_missing: lfs.as_ref().map(|l| l.missing.clone()).unwrap_or_default(),
     };
 
     let mut entries = vec![
@@ -252,6 +278,7 @@ async fn back_up_archive(
         wiki_refs_digest,
         empty: mirror.refs.is_empty(),
         wiki,
+        lfs: lfs.map(|l| l.summary),
         ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at)
     })
 }
@@ -352,6 +379,17 @@ where
 }
 
 /// `git clone --mirror`, retried in place on transient faults (from an empty `dest`).
+/// The LFS objects named by pointers among the blobs of the repository at `repo`.
+pub(crate) async fn pointers_blocking(
+    repo: &Path,
+) -> Result<std::collections::BTreeSet<repovault_core::LfsObject>, BackupError> {
+    let repo = repo.to_owned();
+    tokio::task::spawn_blocking(move || repovault_git::lfs::pointers_in(&repo))
+        .await
+        .map_err(|e| BackupError::Crashed(e.to_string()))?
+        .map_err(BackupError::from)
+}
+
 async fn clone_in_place(url: &str, dest: &Path, git: &GitCredentials) -> Result<(), BackupError> {
     retry_in_place(url, || async {
         if dest.exists() {

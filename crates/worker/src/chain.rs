@@ -15,14 +15,17 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
 use repovault_core::{
-    ArchiveRef, BackupFormat, BundleRef, JobMessage, LatestPointer, Layout, Manifest, Outcome,
-    RECORD_SCHEMA, ResultRecord, tool_version,
+    ArchiveRef, BackupFormat, BundleRef, JobMessage, LatestPointer, Layout, LfsObject, Manifest,
+    Outcome, RECORD_SCHEMA, ResultRecord, tool_version,
 };
 use repovault_git::protocol::Remote;
 use repovault_git::{GitError, RepoRefs, bundle};
 
-use crate::backup::{BackupContext, Listed, retry_in_place, verify_stored, wiki_outcome};
+use crate::backup::{
+    BackupContext, Listed, pointers_blocking, retry_in_place, verify_stored, wiki_outcome,
+};
 use crate::error::BackupError;
+use crate::lfs::back_up_lfs;
 
 /// Backs up the repository at `remote` as the next link of its chain. `listed`: its
 /// refs (and its wiki's) when the caller listed them already, to decide "unchanged".
@@ -82,7 +85,27 @@ pub(crate) async fn back_up(
     };
     let key = layout.bundle(&repo.owner, &repo.name, created_at, false);
     let (mut bundles, previous_refs) = previous(false);
-    let link = put_link(ctx, msg, remote, &main, &previous_refs, key, created_at).await?;
+    let (link, pointers) = put_link(
+        ctx,
+        msg,
+        remote,
+        &main,
+        &previous_refs,
+        key,
+        created_at,
+        msg.options.lfs,
+    )
+    .await?;
+    let lfs = match pointers {
+        Some(found) => {
+            let (known, known_missing) = base
+                .as_ref()
+                .map(|(_, m)| (m.lfs.clone().unwrap_or_default(), m.lfs_missing.clone()))
+                .unwrap_or_default();
+            Some(back_up_lfs(ctx, msg, layout, &known, &known_missing, found).await?)
+        }
+        None => None,
+    };
     let mut new_bytes = link.size;
     let own = link.clone();
     bundles.push(link);
@@ -91,7 +114,7 @@ pub(crate) async fn back_up(
         let key = layout.bundle(&repo.owner, &repo.name, created_at, true);
         let (links, previous_refs) = previous(true);
         wiki_bundles = links;
-        let link = put_link(
+        let (link, _) = put_link(
             ctx,
             msg,
             wiki_remote,
@@ -99,6 +122,7 @@ pub(crate) async fn back_up(
             &previous_refs,
             key,
             created_at,
+            false,
         )
         .await?;
         new_bytes += link.size;
@@ -123,6 +147,8 @@ pub(crate) async fn back_up(
         bundles,
         wiki_bundles,
         base: base.map(|(key, _)| key),
+        lfs: lfs.as_ref().map(|l| l.objects.clone()),
+        lfs_missing: lfs.as_ref().map(|l| l.missing.clone()).unwrap_or_default(),
     };
     let manifest_key = layout.manifest(&repo.owner, &repo.name, created_at);
     ctx.store.put_json(&manifest_key, &manifest).await?;
@@ -144,6 +170,7 @@ pub(crate) async fn back_up(
         wiki_refs_digest: manifest.wiki_refs.as_ref().map(|w| w.digest()),
         empty: manifest.refs.is_empty(),
         wiki: wiki_outcome(msg, wiki.is_some()),
+        lfs: lfs.map(|l| l.summary),
         ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at)
     })
 }
@@ -214,6 +241,12 @@ async fn chain_base(
     if manifest.format != BackupFormat::BundleChain || !young {
         return Ok(None);
     }
+    if msg.options.lfs && manifest.lfs.is_none() {
+        tracing::info!(
+            "LFS objects are backed up from now on: a new chain, so that every pointer is found"
+        );
+        return Ok(None);
+    }
     // Never build on a chain with a missing link: the new backup would not restore.
     for link in manifest.all_bundles() {
         if ctx.store.head(&link.key).await?.is_none() {
@@ -226,7 +259,9 @@ async fn chain_base(
 
 /// Streams one link into the store at `key`: a bundle of `refs` whose pack holds the
 /// objects not reachable from `previous` refs (all of them without previous refs).
-/// Retried in place on transient faults; verified once stored.
+/// Retried in place on transient faults; verified once stored. With `scan_lfs`, the
+/// pack is also indexed on the way and the LFS pointers among its blobs returned.
+#[allow(clippy::too_many_arguments)]
 async fn put_link(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
@@ -235,7 +270,8 @@ async fn put_link(
     previous: &repovault_core::RefSet,
     key: String,
     created_at: Timestamp,
-) -> Result<BundleRef, BackupError> {
+    scan_lfs: bool,
+) -> Result<(BundleRef, Option<BTreeSet<LfsObject>>), BackupError> {
     let wants: BTreeSet<String> = refs.refs.iter().map(|(_, oid)| oid.to_owned()).collect();
     let haves: BTreeSet<String> = previous.iter().map(|(_, oid)| oid.to_owned()).collect();
     let header = Bytes::from(bundle::header(&refs.refs, refs.head.as_deref(), &haves));
@@ -244,9 +280,9 @@ async fn put_link(
         (meta::BACKUP_DATE.to_owned(), created_at.to_string()),
         (meta::REFS_DIGEST.to_owned(), refs.refs.digest()),
     ]);
-    let (receipt, objects) = retry_in_place(&msg.repo.clone_url, || async {
+    let (receipt, objects, pointers) = retry_in_place(&msg.repo.clone_url, || async {
         // Every tip already in the chain: nothing to ask the server for.
-        let (pack, summary, objects_checked) = if wants.is_subset(&haves) {
+        let (pack, summary, indexed) = if wants.is_subset(&haves) {
             let pack = bundle::empty_pack();
             (
                 futures::stream::once(async move { Ok(pack) }).boxed(),
@@ -255,8 +291,9 @@ async fn put_link(
             )
         } else {
             let (pack, summary) = remote.fetch(&wants, &haves).await?;
-            if ctx.settings.verify_objects {
-                let (pack, verdict) = bundle::index_pack_tee(pack, ctx.work_dir)?;
+            if ctx.settings.verify_objects || scan_lfs {
+                let (pack, verdict) =
+                    bundle::index_pack_tee(pack, ctx.work_dir, ctx.settings.verify_objects)?;
                 (pack, Some(summary), Some(verdict))
             } else {
                 (pack, Some(summary), None)
@@ -269,14 +306,18 @@ async fn put_link(
         .chain(pack)
         .boxed();
         let receipt = ctx.store.put_stream(&key, body, &metadata).await?;
-        if let Some(verdict) = objects_checked {
-            verdict
+        let mut pointers = scan_lfs.then(BTreeSet::new);
+        if let Some(verdict) = indexed {
+            let scratch = verdict
                 .await
                 .map_err(|e| BackupError::Crashed(e.to_string()))?
                 .map_err(|e| BackupError::Verify {
                     key: key.clone(),
                     reason: e.to_string(),
                 })?;
+            if scan_lfs {
+                pointers = Some(pointers_blocking(scratch.path()).await?);
+            }
         }
         let objects = match summary {
             Some(summary) => {
@@ -287,15 +328,16 @@ async fn put_link(
             }
             None => 0,
         };
-        Ok((receipt, objects))
+        Ok((receipt, objects, pointers))
     })
     .await?;
     verify_stored(ctx.store, &key, receipt.size, &receipt.sha256).await?;
-    Ok(BundleRef {
+    let link = BundleRef {
         key,
         size: receipt.size,
         sha256: receipt.sha256,
         objects,
         created_at,
-    })
+    };
+    Ok((link, pointers))
 }

@@ -150,6 +150,7 @@ impl Attempt<'_> {
         let ctx = BackupContext {
             store: self.store,
             git: &git,
+            github: self.github,
             work_dir: &self.shared.cfg.work_dir,
             archive: self.shared.cfg.archive,
             settings: self.shared.cfg.git,

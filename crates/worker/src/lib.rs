@@ -50,6 +50,7 @@ mod chain;
 mod error;
 mod heartbeat;
 mod job;
+mod lfs;
 mod work_dir;
 
 use std::collections::HashMap;

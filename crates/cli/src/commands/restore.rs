@@ -115,6 +115,13 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             args.to.join(format!("{name}.wiki.git")).display()
         );
     }
+    let lfs = checked.manifest.stored_lfs().count();
+    if lfs > 0 {
+        println!(
+            "lfs: {lfs} object(s) in {} (to a new remote: git lfs push --all <remote>)",
+            bare.join("lfs/objects").display()
+        );
+    }
     if args.metadata {
         let to = args.to.join("data");
         match restore_data(store.as_ref(), &layout, &owner, &name, at, &to).await? {

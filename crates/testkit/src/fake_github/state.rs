@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub git_protocol_v0: bool,
     /// A GitHub App installed on one owner.
     pub app: Option<super::app::FakeApp>,
+    /// The LFS media host (another origin): `http://host:port`.
+    pub media_url: String,
     pub inner: Mutex<Inner>,
 }
 
@@ -155,6 +157,13 @@ pub struct Stats {
     pub expired_token_uses: BTreeMap<String, u64>,
     /// App requests refused for a bad JWT.
     pub app_jwt_rejected: u64,
+    /// LFS batch API requests.
+    pub lfs_batches: u64,
+    /// LFS objects served by the media host, and their bytes.
+    pub lfs_downloads: u64,
+    pub lfs_download_bytes: u64,
+    /// Requests to the media host that carried a token (`Basic`): must be none.
+    pub lfs_media_requests_with_token: u64,
 }
 
 impl Stats {
@@ -192,6 +201,8 @@ pub(crate) struct Inner {
     pub git_redirects: HashMap<String, String>,
     /// Installation tokens and when they expire (UNIX seconds).
     pub app_tokens: HashMap<String, u64>,
+    /// `Authorization` values the LFS batch API handed out for the media host.
+    pub lfs_media_auth: std::collections::HashSet<String>,
     pub stats: Stats,
 }
 

@@ -1,0 +1,151 @@
+//! A backup's Git LFS objects (`options.lfs`): each stored once per repository under
+//! `lfs/<oid>`, downloaded only when the store does not have it yet, streamed from
+//! GitHub into the store, and checked against its oid (the SHA-256 of its content)
+//! before the backup lists it.
+
+use std::collections::BTreeSet;
+
+use futures::StreamExt;
+use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
+use repovault_core::{JobMessage, Layout, LfsObject, LfsSummary};
+use repovault_git::lfs::{Answer, BATCH, Download, LfsRemote};
+
+use crate::backup::{BackupContext, retry_in_place};
+use crate::error::BackupError;
+
+/// Objects downloaded at once per job.
+const DOWNLOADS_AT_ONCE: usize = 4;
+
+/// The LFS objects a backup lists, and what it did to store them.
+pub(crate) struct LfsBackup {
+    /// Every object the backup needs, sorted by oid.
+    pub objects: Vec<LfsObject>,
+    /// Of those, the oids the server has no content for.
+    pub missing: Vec<String>,
+    pub summary: LfsSummary,
+}
+
+/// Stores the LFS objects named by `found` (pointers in the objects this backup
+/// fetched) that the store does not have, on top of `known` (the objects the backup it
+/// builds on lists; `known_missing` are tried again). Returns the list for the
+/// manifest.
+pub(crate) async fn back_up_lfs(
+    ctx: &BackupContext<'_>,
+    msg: &JobMessage,
+    layout: &Layout,
+    known: &[LfsObject],
+    known_missing: &[String],
+    found: BTreeSet<LfsObject>,
+) -> Result<LfsBackup, BackupError> {
+    let repo = &msg.repo;
+    let known_set: BTreeSet<&LfsObject> = known.iter().collect();
+    let mut to_check: Vec<LfsObject> = found
+        .iter()
+        .filter(|o| !known_set.contains(o))
+        .cloned()
+        .collect();
+    to_check.extend(
+        known
+            .iter()
+            .filter(|o| known_missing.contains(&o.oid))
+            .cloned(),
+    );
+    let mut needed = Vec::new();
+    for object in to_check {
+        let key = layout.lfs(&repo.owner, &repo.name, &object.oid);
+        match ctx.store.head(&key).await? {
+            Some(info) if info.size == object.size => {}
+            Some(info) => {
+                tracing::warn!(%key, size = info.size, expected = object.size, "a stored LFS object has the wrong size; `verify` names it");
+            }
+            None => needed.push(object),
+        }
+    }
+    let mut summary = LfsSummary::default();
+    let mut missing = Vec::new();
+    for batch in needed.chunks(BATCH) {
+        // A fresh token per batch: downloading gigabytes can outlast one.
+        let remote = LfsRemote::new(&repo.clone_url, &ctx.fresh_git().await?);
+        let answers =
+            retry_in_place(&repo.clone_url, || async { Ok(remote.batch(batch).await?) }).await?;
+        let mut downloads = Vec::new();
+        for answer in answers {
+            match answer {
+                Answer::Download(download) => downloads.push(download),
+                Answer::Unavailable(object, reason) => {
+                    tracing::warn!(oid = %object.oid, %reason, "the LFS server has no content for a pointer; nothing stored for it");
+                    missing.push(object.oid);
+                }
+            }
+        }
+        // Collected first: a lazy `map` in the stream trips the compiler's `Send` check.
+        let stores: Vec<_> = downloads
+            .iter()
+            .map(|download| store_object(ctx, msg, layout, &remote, download))
+            .collect();
+        let stored: Vec<Result<u64, BackupError>> = futures::stream::iter(stores)
+            .buffer_unordered(DOWNLOADS_AT_ONCE)
+            .collect()
+            .await;
+        for result in stored {
+            summary.uploaded_bytes += result?;
+            summary.uploaded += 1;
+        }
+    }
+    let mut objects: BTreeSet<LfsObject> = found;
+    objects.extend(known.iter().cloned());
+    missing.sort();
+    summary.objects = objects.len();
+    summary.missing = missing.len();
+    if summary.uploaded > 0 || !missing.is_empty() {
+        tracing::info!(
+            objects = summary.objects,
+            uploaded = summary.uploaded,
+            bytes = summary.uploaded_bytes,
+            missing = summary.missing,
+            "LFS objects stored"
+        );
+    }
+    Ok(LfsBackup {
+        objects: objects.into_iter().collect(),
+        missing,
+        summary,
+    })
+}
+
+/// Streams one object from the LFS server into the store and checks it: size and
+/// SHA-256 must be what the oid says, or nothing stays stored. Returns its size.
+async fn store_object(
+    ctx: &BackupContext<'_>,
+    msg: &JobMessage,
+    layout: &Layout,
+    remote: &LfsRemote,
+    download: &Download,
+) -> Result<u64, BackupError> {
+    let object = &download.object;
+    let key = layout.lfs(&msg.repo.owner, &msg.repo.name, &object.oid);
+    let metadata = ObjectMetadata::from([(meta::REPOSITORY.to_owned(), msg.repo.full_name())]);
+    let receipt = retry_in_place(&msg.repo.clone_url, || async {
+        let body = remote.download(download).await?;
+        match ctx.store.put_stream(&key, body, &metadata).await {
+            // Another backup of the repository stored it meanwhile.
+            Err(StoreError::AlreadyExists { .. }) => Ok(None),
+            other => Ok(Some(other?)),
+        }
+    })
+    .await?;
+    let Some(receipt) = receipt else {
+        return Ok(0);
+    };
+    if receipt.sha256 != object.oid || receipt.size != object.size {
+        ctx.store.delete(&key).await?;
+        return Err(BackupError::Verify {
+            key,
+            reason: format!(
+                "the LFS server sent {} bytes with SHA-256 {}, the pointer says {} bytes with {}",
+                receipt.size, receipt.sha256, object.size, object.oid
+            ),
+        });
+    }
+    Ok(receipt.size)
+}
