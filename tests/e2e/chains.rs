@@ -267,34 +267,10 @@ async fn the_readmes_restore_by_hand_commands_restore_a_chain_exactly() {
         let out = run_org(work.path(), &gh, &format!("d{day}"), &[]).await;
         assert!(out.status.success(), "{}", text(&out));
     }
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = &readme[readme
-        .find("### Restoring by hand")
-        .expect("the README section")..];
-    let start = section.find("```sh\n").unwrap() + 6;
-    let script = &section[start..start + section[start..].find("```").unwrap()];
     let manifest = backups_of(&work.path().join("backups"), "acme", "api")
         .pop()
         .unwrap();
-    let script = script
-        .replace(
-            "backups/repos/my-org/api",
-            manifest.parent().unwrap().to_str().unwrap(),
-        )
-        .replace(
-            "api-20261122T143605Z.manifest.json",
-            manifest.file_name().unwrap().to_str().unwrap(),
-        );
-    let out = std::process::Command::new("sh")
-        .args(["-ec", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_readme_restore(&manifest);
     let restored = manifest.parent().unwrap().join("api.git");
     assert_eq!(refs_of(&restored), refs_of(&gh.repo_path("acme", "api")));
     fsck(&restored);

@@ -8,7 +8,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use repovault_core::{Manifest, ResultRecord};
 use repovault_reporter::{RepoStatus, Report};
-use repovault_testkit::{FakeGitHub, FaultStatus, RepoSpec, ThrottledProxy, fixtures, org};
+use repovault_testkit::{
+    FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, RepoSpec, TEST_APP_PRIVATE_KEY,
+    ThrottledProxy, fixtures, org,
+};
 
 use crate::procs::Proc;
 use crate::support::*;
@@ -20,27 +23,48 @@ struct Deployment {
     stack: Stack,
     gh: FakeGitHub,
     dir: tempfile::TempDir,
+    /// Environment every role gets beside the stack's.
+    env: Vec<(String, String)>,
 }
 
 impl Deployment {
     async fn new(name: &str, max_receives: u32) -> Deployment {
+        Deployment::with(name, max_receives, github().await, "", vec![]).await
+    }
+
+    /// A deployment whose one job (`acme`) has `job_extra` (YAML lines of the job,
+    /// indented four spaces) and whose roles get `env`.
+    async fn with(
+        name: &str,
+        max_receives: u32,
+        gh: FakeGitHub,
+        job_extra: &str,
+        env: Vec<(String, String)>,
+    ) -> Deployment {
         let ls = LocalStack::connect().await;
         let stack = ls.stack(name, max_receives).await;
-        let gh = github().await;
         let dir = tempfile::tempdir().unwrap();
         // One config for every role, as a deployment would mount it.
         let config = format!(
-            "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n",
+            "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n{job_extra}",
             gh.api_url(),
             stack.target()
         );
         std::fs::write(dir.path().join("repovault.yml"), config).unwrap();
         std::fs::create_dir(dir.path().join("work")).unwrap();
-        Deployment { ls, stack, gh, dir }
+        Deployment {
+            ls,
+            stack,
+            gh,
+            dir,
+            env,
+        }
     }
 
     fn spawn(&self, name: &str, bin: &str, args: &[&str]) -> Proc {
-        Proc::spawn(name, bin, args, &self.stack.env(), self.dir.path())
+        let mut env = self.stack.env();
+        env.extend(self.env.iter().cloned());
+        Proc::spawn(name, bin, args, &env, self.dir.path())
     }
 
     /// Runs the planner to completion and returns the run id it printed.
@@ -153,6 +177,124 @@ impl Deployment {
         for w in workers.iter_mut() {
             let status = w.wait().await;
             assert!(status.success(), "{} exited {status}: {}", w.name, w.log());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_authenticated_as_a_github_app_back_up_lfs_objects_into_s3() {
+    // No personal token anywhere: the App's installation tokens (10 s each) are all
+    // the planner, the workers and the reporter have.
+    let gh = FakeGitHub::start(FakeGitHubOptions {
+        app: Some(FakeApp {
+            app_id: 99,
+            installation_id: 5,
+            owner: "acme".into(),
+            token_lifetime: Duration::from_secs(10),
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    gh.add_org("acme");
+    let (_, oids) = fixtures::lfs_repo(
+        &gh.repo_path("acme", "assets"),
+        &gh.lfs_path("acme", "assets"),
+        1 << 20,
+    );
+    gh.add_repo(RepoSpec::new("acme", "assets").private());
+    let names = org::standard_org(&gh, "acme", 3);
+    let d = Deployment::with(
+        "app-lfs",
+        3,
+        gh,
+        "    options: { lfs: true }\n    auth: { app-id: 99, private-key-env: APP_KEY }\n",
+        vec![
+            ("GITHUB_TOKEN".into(), String::new()),
+            ("APP_KEY".into(), TEST_APP_PRIVATE_KEY.into()),
+        ],
+    )
+    .await;
+    d.plan("app-1", &[]).await;
+    // The planner reads the job's `auth:` from the config; the worker is started as
+    // CloudFormation starts it: flags and environment only (`GITHUB_APP_ID`,
+    // `GITHUB_APP_INSTALLATION_ID`, the key in `GITHUB_APP_PRIVATE_KEY`).
+    let api = d.gh.api_url();
+    let target = d.stack.target();
+    let flags_worker = Proc::spawn(
+        "worker-flags",
+        "worker",
+        &[
+            "--allow-target",
+            &target,
+            "--api-url",
+            &api,
+            "--allow-insecure-http",
+            "--visibility-timeout",
+            "20s",
+            "--poll-wait",
+            "2s",
+            "--work-dir",
+            "work",
+        ],
+        &[
+            d.stack.env(),
+            vec![
+                ("GITHUB_TOKEN".into(), String::new()),
+                ("GITHUB_APP_ID".into(), "99".into()),
+                ("GITHUB_APP_INSTALLATION_ID".into(), "5".into()),
+                ("GITHUB_APP_PRIVATE_KEY".into(), TEST_APP_PRIVATE_KEY.into()),
+            ],
+        ]
+        .concat(),
+        d.dir.path(),
+    );
+    let mut workers = vec![flags_worker];
+    let (status, report) = d.report("app-1").await;
+    assert!(status.success(), "{report:#?}\n{}", workers[0].log());
+    assert_eq!(report.totals.ok, names.len() + 1, "{:#?}", report.totals);
+    d.stop(&mut workers).await;
+    let lfs = d.stack.keys(&d.ls, "repos/acme/assets/lfs/").await;
+    assert_eq!(lfs.len(), oids.len(), "{lfs:?}");
+    assert_eq!(
+        d.record("app-1", "assets").await.lfs.unwrap().uploaded,
+        oids.len()
+    );
+    let stats = d.gh.stats();
+    assert!(!stats.app_tokens_minted.is_empty());
+    assert_eq!(stats.lfs_media_requests_with_token, 0);
+    for name in &names {
+        d.verify(name).await;
+    }
+    // verify (with a restore drill) reads every LFS object back from S3 and checks it.
+    let out = tokio::process::Command::new(bin("repovault"))
+        .args([
+            "verify",
+            "--config",
+            "repovault.yml",
+            "--repo",
+            "acme/assets",
+            "--restore-drill",
+        ])
+        .current_dir(d.dir.path())
+        .envs(d.stack.env())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    for w in &workers {
+        assert!(
+            w.log().contains("backed up"),
+            "{} did no work: {}",
+            w.name,
+            w.log()
+        );
+        for (token, _) in &stats.app_tokens_minted {
+            assert!(
+                !w.log().contains(token.as_str()),
+                "{} logged a token",
+                w.name
+            );
         }
     }
 }

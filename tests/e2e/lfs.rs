@@ -177,6 +177,31 @@ async fn lfs_objects_restore_as_real_content_on_every_branch_and_are_stored_once
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readmes_restore_by_hand_commands_restore_lfs_content_too() {
+    let gh = github().await;
+    lfs_org(&gh);
+    let work = tempfile::tempdir().unwrap();
+    run_lfs(work.path(), &gh, "first", &[]).await;
+    let manifest = backups_of(&work.path().join("backups"), "acme", "assets")
+        .pop()
+        .unwrap();
+    run_readme_restore(&manifest);
+    let restored = manifest.parent().unwrap().join("api.git");
+    assert_eq!(refs_of(&restored), refs_of(&gh.repo_path("acme", "assets")));
+    git_lfs(
+        work.path(),
+        &[
+            "clone",
+            "--quiet",
+            &format!("file://{}", restored.display()),
+            "checkout",
+        ],
+    );
+    let content = std::fs::read(work.path().join("checkout/weights.bin")).unwrap();
+    assert_eq!(content.len(), OBJECT_BYTES, "a pointer, not the content");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verify_names_a_damaged_lfs_object_and_prune_releases_only_unlisted_ones() {
     let gh = github().await;
     let oids = lfs_org(&gh);
@@ -236,6 +261,27 @@ async fn verify_names_a_damaged_lfs_object_and_prune_releases_only_unlisted_ones
             "{oid} (released: {})",
             oid == gone
         );
+    }
+    let out = repovault(
+        work.path(),
+        &["verify", "--repo", "acme/assets", "--restore-drill"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_without_protocol_v2_gets_lfs_objects_beside_its_archive() {
+    let gh = github_v0().await;
+    let oids = lfs_org(&gh);
+    let work = tempfile::tempdir().unwrap();
+    run_lfs(work.path(), &gh, "archive", &[]).await;
+    let manifest = newest_manifest(work.path());
+    assert_eq!(manifest.format, repovault_core::BackupFormat::TarZst);
+    assert_eq!(manifest.stored_lfs().count(), oids.len());
+    for oid in &oids {
+        assert!(work.path().join("backups").join(lfs_key(oid)).exists());
     }
     let out = repovault(
         work.path(),

@@ -51,6 +51,24 @@ async fn out_of_range_values_are_refused_with_the_flag_named() {
             vec!["prune", "--keep-within", "213503982334602d"],
             "--keep-within",
         ),
+        // A worker serves any owner's jobs: an App needs its installation named.
+        (
+            vec![
+                "work",
+                "--queue-url",
+                q,
+                "--allow-target",
+                "./b",
+                "--app-id",
+                "7",
+            ],
+            "--app-installation-id",
+        ),
+        // The App's key is not where the flags say.
+        (
+            vec!["run", "--org", "acme", "--app-id", "7"],
+            "auth.private-key-env: GITHUB_APP_PRIVATE_KEY is not set",
+        ),
     ] {
         let (code, stderr) = run(&args, &[]).await;
         assert_eq!(code, Some(2), "{args:?}: {stderr}");

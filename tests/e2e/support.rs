@@ -257,3 +257,39 @@ pub async fn run_org(cwd: &Path, gh: &FakeGitHub, run_id: &str, extra: &[&str]) 
     args.extend_from_slice(extra);
     repovault(cwd, &args, &[]).await
 }
+
+/// Runs the README's "Restoring by hand" commands verbatim (every `sh` block of the
+/// section, in one shell) on the backup whose manifest is `manifest`: they leave
+/// `api.git` beside it.
+pub fn run_readme_restore(manifest: &Path) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("### Restoring by hand")
+        .expect("the README section");
+    let section = &readme[start..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut script = String::new();
+    for block in section.split("```sh\n").skip(1) {
+        script.push_str(&block[..block.find("```").expect("a closed block")]);
+    }
+    assert!(!script.is_empty(), "no commands in the section");
+    let script = script
+        .replace(
+            "backups/repos/my-org/api",
+            manifest.parent().unwrap().to_str().unwrap(),
+        )
+        .replace(
+            "api-20261122T143605Z.manifest.json",
+            manifest.file_name().unwrap().to_str().unwrap(),
+        );
+    let out = std::process::Command::new("sh")
+        .args(["-ec", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use repovault_core::config::{
-    Config, ConfigError, ConfigErrors, RawConfig, RawJob, RawOptions, RawSource, defaults,
+    Config, ConfigError, ConfigErrors, RawAuth, RawConfig, RawJob, RawOptions, RawSource, defaults,
     parse_duration,
 };
 
@@ -123,7 +123,39 @@ pub struct SelectArgs {
     #[arg(long, value_name = "FILE", env = "REPOVAULT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
     pub insecure: InsecureHttpArg,
+}
+
+/// A GitHub App instead of the token, on the command line (`auth:` in a config file).
+#[derive(Debug, Clone, Args)]
+pub struct AppArgs {
+    /// Authenticate as this GitHub App (its numeric id) instead of with the token.
+    #[arg(long, value_name = "ID", env = "GITHUB_APP_ID")]
+    pub app_id: Option<u64>,
+    /// File holding the App's private key (PEM) [default: the GITHUB_APP_PRIVATE_KEY
+    /// environment variable].
+    #[arg(long, value_name = "FILE", env = "GITHUB_APP_PRIVATE_KEY_FILE")]
+    pub app_key_file: Option<PathBuf>,
+    /// The App's installation [default: the one on each --org/--user].
+    #[arg(long, value_name = "ID", env = "GITHUB_APP_INSTALLATION_ID")]
+    pub app_installation_id: Option<u64>,
+}
+
+/// Where the App's private key is when no file is named.
+pub const APP_KEY_ENV: &str = "GITHUB_APP_PRIVATE_KEY";
+
+impl AppArgs {
+    /// The `auth:` these flags make, if `--app-id` is given.
+    pub fn raw(&self) -> Option<RawAuth> {
+        self.app_id.map(|id| RawAuth {
+            app_id: Some(id),
+            private_key_file: self.app_key_file.clone(),
+            private_key_env: self.app_key_file.is_none().then(|| APP_KEY_ENV.to_owned()),
+            installation_id: self.app_installation_id,
+        })
+    }
 }
 
 /// `--allow-insecure-http`, on every role that talks to GitHub.
@@ -213,6 +245,7 @@ impl SelectArgs {
                         metadata: Some(!self.no_metadata),
                         lfs: Some(self.lfs),
                     },
+                    auth: self.app.raw(),
                     ..RawJob::default()
                 })
                 .collect();
@@ -239,6 +272,12 @@ impl SelectArgs {
         let mut raw = read_config_file(&path)?;
         if self.token_file.is_some() {
             raw.token_file = self.token_file.clone();
+        }
+        if self.app.app_id.is_some() {
+            return Err(single(
+                "--app-id",
+                "with a config file, give each job an `auth:` instead",
+            ));
         }
         Ok((raw, ConfigOrigin::File))
     }

@@ -103,7 +103,7 @@ pub fn allow_list<'a>(
         let github = githubs[connection].clone();
         let access = GitHubAccess {
             host: host.clone(),
-            owner: connection.app.as_ref().map(|(_, o)| o.login().to_owned()),
+            owner: connection.owner.as_ref().map(|o| o.login().to_owned()),
             tokens: github.clone() as Arc<dyn TokenSource>,
             data: Some(github as Arc<dyn RepoData>),
         };
@@ -136,12 +136,14 @@ pub fn open_githubs(
                 }
                 GitHubAuth::Token(token.cloned())
             }
-            Some((app, owner)) => GitHubAuth::App(AppCredentials {
+            Some(app) => GitHubAuth::App(AppCredentials {
                 app_id: app.app_id,
                 private_key: load_app_key(&app.private_key)?,
-                installation: app
-                    .installation_id
-                    .map_or_else(|| Installation::On(owner.clone()), Installation::Id),
+                installation: match (app.installation_id, &connection.owner) {
+                    (Some(id), _) => Installation::Id(id),
+                    (None, Some(owner)) => Installation::On(owner.clone()),
+                    (None, None) => unreachable!("an App for any owner names its installation"),
+                },
             }),
         };
         let github = GitHubSource::new(&connection.api_url, auth).map_err(|e| {

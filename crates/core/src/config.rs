@@ -281,27 +281,31 @@ impl JobSpec {
     pub fn connection(&self) -> Connection {
         Connection {
             api_url: self.api_url.clone(),
-            app: self
-                .auth
-                .clone()
-                .map(|app| (app, self.selector.owner.clone())),
+            app: self.auth.clone(),
+            owner: self.auth.as_ref().map(|_| self.selector.owner.clone()),
         }
     }
 }
 
-/// A GitHub API and who is calling it: the token, or an App installation on an owner.
+/// A GitHub API and who is calling it: the token, or a GitHub App installation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Connection {
     pub api_url: String,
-    pub app: Option<(AppAuth, Owner)>,
+    /// A GitHub App's installation instead of the token.
+    pub app: Option<AppAuth>,
+    /// With `app`: the owner the installation is on (looked up from it unless
+    /// `installation_id` is given); its repositories' jobs use this connection.
+    /// `None`: any owner's.
+    pub owner: Option<Owner>,
 }
 
 impl Connection {
-    /// The API with the token (or anonymous).
+    /// The API with the token (or anonymous), for any owner.
     pub fn token(api_url: &str) -> Connection {
         Connection {
             api_url: api_url.to_owned(),
             app: None,
+            owner: None,
         }
     }
 }
@@ -599,6 +603,24 @@ fn resolve_job(
         options,
         retention,
     })
+}
+
+impl RawAuth {
+    /// The App this names, or every problem, each named by `key_of(field)`.
+    pub fn resolve(
+        self,
+        cwd: &Path,
+        key_of: impl Fn(&str) -> String,
+    ) -> Result<AppAuth, ConfigErrors> {
+        let mut errors = Vec::new();
+        let auth = resolve_auth(self, cwd, &key_of, &mut |key, reason| {
+            errors.push(ConfigError { key, reason })
+        });
+        match auth {
+            Some(auth) if errors.is_empty() => Ok(auth),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
 }
 
 fn resolve_auth(
@@ -902,7 +924,7 @@ jobs:
         );
         assert_eq!(auth.installation_id, None);
         assert_eq!(
-            config.jobs[0].connection().app.map(|(_, owner)| owner),
+            config.jobs[0].connection().owner,
             Some(Owner::Org("a".into()))
         );
         assert_eq!(

@@ -13,8 +13,8 @@ use repovault_core::{GitHost, Target};
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{
-    InsecureHttpArg, S3Args, check_concurrency, check_range, duration, load_config_file_with,
-    targets_of,
+    AppArgs, InsecureHttpArg, S3Args, check_concurrency, check_range, duration,
+    load_config_file_with, targets_of,
 };
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
@@ -62,6 +62,10 @@ pub struct WorkArgs {
     /// the token goes there and nowhere else. Config jobs use their own `api-url`.
     #[arg(long, env = "GITHUB_API_URL", default_value = defaults::API_URL)]
     pub api_url: String,
+    /// A GitHub App for the --allow-target targets (config jobs use their `auth:`);
+    /// a worker serves any owner's jobs, so it needs --app-installation-id.
+    #[command(flatten)]
+    pub app: AppArgs,
     #[command(flatten)]
     pub insecure: InsecureHttpArg,
     #[command(flatten)]
@@ -108,7 +112,27 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let flag_host = GitHost::from_api_url(&args.api_url, insecure)
         .map_err(|reason| InvalidConfig(format!("--api-url: {reason}")))?;
     let flag_targets = targets_of("--allow-target", &args.allow_targets, None)?;
-    let flag_connection = Connection::token(args.api_url.trim_end_matches('/'));
+    let mut flag_connection = Connection::token(args.api_url.trim_end_matches('/'));
+    if let Some(raw) = args.app.raw() {
+        if raw.installation_id.is_none() {
+            return Err(InvalidConfig(
+                "--app-installation-id: a worker's --allow-target jobs may be any owner's: name the App's installation".into(),
+            )
+            .into());
+        }
+        let cwd = std::env::current_dir()?;
+        let app = raw
+            .resolve(&cwd, |field| {
+                match field {
+                    "auth.app-id" => "--app-id",
+                    "auth.installation-id" => "--app-installation-id",
+                    _ => "--app-key-file",
+                }
+                .to_owned()
+            })
+            .map_err(|e| InvalidConfig(e.to_string()))?;
+        flag_connection.app = Some(app);
+    }
     let mut entries: Vec<(Target, GitHost, Connection)> = flag_targets
         .into_iter()
         .map(|t| (t, flag_host.clone(), flag_connection.clone()))
