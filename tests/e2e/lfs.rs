@@ -291,3 +291,23 @@ async fn a_server_without_protocol_v2_gets_lfs_objects_beside_its_archive() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn turning_lfs_on_backs_up_every_object_even_of_an_unchanged_repository() {
+    let gh = github().await;
+    let oids = lfs_org(&gh);
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "before", &["--no-metadata"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(newest_manifest(work.path()).lfs, None);
+    run_lfs(work.path(), &gh, "after", &[]).await;
+    let after = record(work.path(), "after");
+    assert_eq!(after.outcome, repovault_core::Outcome::Ok);
+    assert_eq!(after.lfs.unwrap().uploaded, oids.len());
+    assert_eq!(newest_manifest(work.path()).bundles.len(), 1, "a new chain");
+    run_lfs(work.path(), &gh, "again", &[]).await;
+    assert_eq!(
+        record(work.path(), "again").outcome,
+        repovault_core::Outcome::Unchanged
+    );
+}

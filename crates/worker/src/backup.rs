@@ -303,6 +303,17 @@ async fn unchanged(
         tracing::warn!(backup = %latest.archive.key, "latest.json names a backup that is gone; backing up again");
         return Ok(None);
     }
+    if msg.options.lfs {
+        // Made before LFS was turned on: its objects were never looked for.
+        let manifest: Option<Manifest> = store
+            .get_json(&latest.archive.manifest_key)
+            .await
+            .unwrap_or(None);
+        if manifest.is_none_or(|m| m.lfs.is_none()) {
+            tracing::info!("the latest backup has no LFS objects listed: backing up again");
+            return Ok(None);
+        }
+    }
     let wiki = wiki_outcome(msg, wiki_refs.is_some());
     Ok(Some(ResultRecord {
         archive: Some(latest.archive),
