@@ -44,6 +44,18 @@ fn newest_manifest(work: &Path) -> Manifest {
     serde_json::from_slice(&std::fs::read(manifests.last().unwrap()).unwrap()).unwrap()
 }
 
+/// `verify --restore-drill` of the repository: every link and LFS object read back,
+/// restored and checked.
+async fn assert_drill_passes(work: &Path) {
+    let out = repovault(
+        work,
+        &["verify", "--repo", "acme/assets", "--restore-drill"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 fn lfs_key(oid: &str) -> String {
     format!("repos/acme/assets/lfs/{oid}")
 }
@@ -262,13 +274,7 @@ async fn verify_names_a_damaged_lfs_object_and_prune_releases_only_unlisted_ones
             oid == gone
         );
     }
-    let out = repovault(
-        work.path(),
-        &["verify", "--repo", "acme/assets", "--restore-drill"],
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert_drill_passes(work.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -283,13 +289,7 @@ async fn a_server_without_protocol_v2_gets_lfs_objects_beside_its_archive() {
     for oid in &oids {
         assert!(work.path().join("backups").join(lfs_key(oid)).exists());
     }
-    let out = repovault(
-        work.path(),
-        &["verify", "--repo", "acme/assets", "--restore-drill"],
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    assert_drill_passes(work.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

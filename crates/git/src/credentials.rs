@@ -42,6 +42,17 @@ impl GitCredentials {
         }
     }
 
+    /// The `Authorization: Basic` value for a request to `url`, if `url` is on the
+    /// token's origin (marked sensitive: never logged by the HTTP stack).
+    pub(crate) fn authorization(&self, url: &str) -> Option<http::HeaderValue> {
+        self.token_for(url).map(|token| {
+            let mut value = http::HeaderValue::from_str(&format!("Basic {}", basic(token)))
+                .expect("base64 is a valid header");
+            value.set_sensitive(true);
+            value
+        })
+    }
+
     /// Environment for a `git` child process that talks to `url`: config entries
     /// passed through `GIT_CONFIG_COUNT`/`KEY_n`/`VALUE_n` (never argv, which any local
     /// user can read), no redirects followed (git would carry the header to wherever a
@@ -57,10 +68,9 @@ impl GitCredentials {
             ("http.lowSpeedTime".into(), "120".into()),
         ];
         if let (Some(token), Some(origin)) = (self.token_for(url), &self.origin) {
-            let basic = STANDARD.encode(format!("{TOKEN_USER}:{}", token.expose()));
             config.push((
                 format!("http.{origin}/.extraHeader"),
-                format!("Authorization: Basic {basic}"),
+                format!("Authorization: Basic {}", basic(token)),
             ));
         }
         let mut env = vec![
@@ -78,13 +88,14 @@ impl GitCredentials {
     pub(crate) fn redact(&self, text: &str) -> String {
         match &self.token {
             None => text.to_owned(),
-            Some(token) => {
-                let basic =
-                    Secret::new(STANDARD.encode(format!("{TOKEN_USER}:{}", token.expose())));
-                basic.redact(&token.redact(text))
-            }
+            Some(token) => Secret::new(basic(token)).redact(&token.redact(text)),
         }
     }
+}
+
+/// `x-access-token:<token>`, base64-encoded: HTTP Basic credentials GitHub accepts.
+fn basic(token: &Secret) -> String {
+    STANDARD.encode(format!("{TOKEN_USER}:{}", token.expose()))
 }
 
 #[cfg(test)]

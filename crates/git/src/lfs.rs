@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-use base64::Engine;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -22,7 +21,6 @@ use repovault_core::LfsObject;
 use repovault_core::ports::store::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::TOKEN_USER;
 use crate::error::classify_text;
 use crate::protocol::{TIMEOUT, client, error_text};
 use crate::{GitCredentials, GitError};
@@ -241,7 +239,7 @@ impl LfsRemote {
             .uri(&url)
             .header(ACCEPT, MEDIA_TYPE)
             .header(CONTENT_TYPE, MEDIA_TYPE);
-        if let Some(auth) = self.auth_for(&url) {
+        if let Some(auth) = self.creds.authorization(&url) {
             request = request.header(AUTHORIZATION, auth);
         }
         let mut stream = self
@@ -296,22 +294,10 @@ impl LfsRemote {
             .header
             .keys()
             .any(|k| k.eq_ignore_ascii_case("authorization"));
-        if !has_auth && let Some(auth) = self.auth_for(url) {
+        if !has_auth && let Some(auth) = self.creds.authorization(url) {
             request = request.header(AUTHORIZATION, auth);
         }
         self.send("lfs download", url, request, Bytes::new()).await
-    }
-
-    /// `Basic x-access-token:<token>` when `url` is on the token's origin.
-    fn auth_for(&self, url: &str) -> Option<HeaderValue> {
-        self.creds.token_for(url).map(|token| {
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{TOKEN_USER}:{}", token.expose()));
-            let mut value =
-                HeaderValue::from_str(&format!("Basic {basic}")).expect("base64 is a valid header");
-            value.set_sensitive(true);
-            value
-        })
     }
 
     async fn send(

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use gix_packetline::PacketLineRef;
@@ -30,7 +29,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::bundle::{PackCheck, PackSummary};
-use crate::credentials::TOKEN_USER;
 use crate::error::classify_text;
 use crate::{GitCredentials, GitError, RepoRefs};
 
@@ -103,14 +101,7 @@ impl Remote {
     /// answers with an older protocol, or with a repository whose object format is not
     /// SHA-1: the caller then falls back to `git clone`.
     pub async fn connect(url: &str, creds: &GitCredentials) -> Result<Option<Remote>, GitError> {
-        let auth = creds.token_for(url).map(|token| {
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{TOKEN_USER}:{}", token.expose()));
-            let mut value =
-                HeaderValue::from_str(&format!("Basic {basic}")).expect("base64 is a valid header");
-            value.set_sensitive(true);
-            value
-        });
+        let auth = creds.authorization(url);
         let mut remote = Remote {
             client: client().map_err(|e| failed("connect", url, e))?,
             url: url.trim_end_matches('/').to_owned(),
