@@ -25,4 +25,5 @@ mod operator_input;
 mod procs;
 mod run_local;
 mod support;
+mod telemetry;
 mod verify_restore;

@@ -22,19 +22,29 @@ use std::process::ExitCode;
 pub use args::GlobalArgs;
 pub use exit::{EXIT_CONFIG, EXIT_FAILED, EXIT_OK};
 
-/// Sets up logging and a runtime, runs `command`, and turns its result into an exit
-/// code: its own, or 2 with the error printed.
-pub fn start<F>(global: &GlobalArgs, command: F) -> ExitCode
+/// Sets up logging (and OpenTelemetry export when the environment asks, as
+/// `service`) and a runtime, runs `command`, exports what telemetry is left, and turns
+/// the command's result into an exit code: its own, or 2 with the error printed.
+pub fn start<F>(global: &GlobalArgs, service: &str, command: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<ExitCode>>,
 {
-    logging::init_logging(global.log_format, global.default_log_level());
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return exit::infrastructure_error(&e.into()),
+    let telemetry = repovault_telemetry::init(
+        global.log_format.json(),
+        global.default_log_level(),
+        service,
+    );
+    let code = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => {
+            let result = runtime.block_on(command);
+            drop(runtime);
+            match result {
+                Ok(code) => code,
+                Err(e) => exit::infrastructure_error(&e),
+            }
+        }
+        Err(e) => exit::infrastructure_error(&e.into()),
     };
-    match runtime.block_on(command) {
-        Ok(code) => code,
-        Err(e) => exit::infrastructure_error(&e),
-    }
+    telemetry.shutdown();
+    code
 }

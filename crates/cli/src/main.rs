@@ -54,7 +54,14 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse();
-    repovault_cli::start(&cli.global, async move {
+    // Each role reports as itself; `run` and the rest as `repovault`.
+    let service = match cli.command {
+        Command::Plan(_) => "repovault-planner",
+        Command::Work(_) => "repovault-worker",
+        Command::Report(_) => "repovault-reporter",
+        _ => "repovault",
+    };
+    repovault_cli::start(&cli.global, service, async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Plan(args) => plan::plan(args).await,

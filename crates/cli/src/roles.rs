@@ -54,15 +54,15 @@ pub fn run_role(name: &str) -> Option<ExitCode> {
     Some(match name {
         "planner" => {
             let cli = PlannerCli::parse();
-            crate::start(&cli.global, plan::plan(cli.args))
+            crate::start(&cli.global, "repovault-planner", plan::plan(cli.args))
         }
         "worker" => {
             let cli = WorkerCli::parse();
-            crate::start(&cli.global, work::work(cli.args))
+            crate::start(&cli.global, "repovault-worker", work::work(cli.args))
         }
         "reporter" => {
             let cli = ReporterCli::parse();
-            crate::start(&cli.global, report::report(cli.args))
+            crate::start(&cli.global, "repovault-reporter", report::report(cli.args))
         }
         _ => return None,
     })

@@ -211,6 +211,10 @@ pub struct JobMessage {
     pub target: Target,
     pub repo: RepoRef,
     pub options: JobOptions,
+    /// The W3C trace context (`traceparent`, `tracestate`) of the planner's span for
+    /// this job: the worker continues the trace. Empty without tracing.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub trace: std::collections::BTreeMap<String, String>,
 }
 
 /// Why a queue message could not be turned into a job. Always permanent: the message
@@ -242,6 +246,7 @@ impl JobMessage {
             target,
             repo,
             options,
+            trace: Default::default(),
         }
     }
 

@@ -162,6 +162,9 @@ impl GitHubSource {
             if let Some(remaining) = rate_limit::remaining(&headers) {
                 self.last_remaining
                     .store(remaining, std::sync::atomic::Ordering::Relaxed);
+                repovault_telemetry::metrics()
+                    .rate_limit_remaining
+                    .record(remaining, &[]);
             }
             let text = String::from_utf8_lossy(&body);
             if status == StatusCode::NOT_MODIFIED {

@@ -103,17 +103,21 @@ pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>,
             tracing::warn!(job = %job.name, repo = %repo.full_name(), "selected by an earlier job with the same target; planned once");
             continue;
         }
+        // Each job is its own trace, begun here and continued by the worker.
+        let span = tracing::info_span!(parent: None, "enqueue", repo = %repo.full_name(), run = %cfg.run_id, job = %job.name);
+        let mut message = JobMessage::new(
+            cfg.run_id.clone(),
+            job.name.clone(),
+            job.target.clone(),
+            repo,
+            job.options,
+        );
+        message.trace = repovault_telemetry::propagation::context_of(&span);
         by_target
             .entry(job.target.to_string())
             .or_insert_with(|| (job.target.clone(), Vec::new()))
             .1
-            .push(JobMessage::new(
-                cfg.run_id.clone(),
-                job.name.clone(),
-                job.target.clone(),
-                repo,
-                job.options,
-            ));
+            .push(message);
     }
     let mut planned = Vec::new();
     for (_, (target, messages)) in by_target {

@@ -26,6 +26,7 @@ use repovault_core::ports::store::{Store, StoreError};
 use repovault_core::{
     DataSummary, Layout, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target,
 };
+use repovault_telemetry::{kv, metrics};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -86,6 +87,9 @@ pub struct Report {
     pub schema: u32,
     pub run_id: RunId,
     pub target: Target,
+    /// When the run's plan was made (reports written before this field: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_at: Option<Timestamp>,
     pub generated_at: Timestamp,
     pub totals: Totals,
     /// Messages in the dead-letter queue when the report was made, if known.
@@ -157,6 +161,11 @@ pub async fn wait_for(
             Some(q) => Some(q.depth().await?),
             None => None,
         };
+        if let Some(depth) = depth {
+            metrics()
+                .queue_backlog
+                .record(depth.visible + depth.in_flight, &[]);
+        }
         let report = build(store, target, run, depth.map(|d| d.dead)).await?;
         // Approximate counts lag: believe "drained" when seen twice in a row, and only
         // once the planner has finished enqueueing (before, an empty queue means
@@ -327,6 +336,7 @@ pub async fn build(
         schema: RECORD_SCHEMA,
         run_id: run.clone(),
         target: target.clone(),
+        planned_at: Some(plan.created_at),
         generated_at: Timestamp::now(),
         totals,
         dead_letters,
@@ -373,8 +383,23 @@ fn count(totals: &mut Totals, line: &RepoReport) {
     }
 }
 
-/// Writes `report.json` and `report.md` for the report's run.
+/// Writes `report.json` and `report.md` for the report's run, and publishes its totals
+/// as metrics (`repovault.run.repositories`, `repovault.run.duration`).
 pub async fn write(store: &dyn Store, report: &Report) -> Result<(), ReporterError> {
+    let m = metrics();
+    let t = &report.totals;
+    for (status, n) in [
+        ("ok", t.ok),
+        ("unchanged", t.unchanged),
+        ("failed", t.failed),
+        ("missing", t.missing),
+    ] {
+        m.run_repositories.record(n as u64, &[kv("status", status)]);
+    }
+    if let Some(planned_at) = report.planned_at {
+        let took = report.generated_at.duration_since(planned_at).as_secs_f64();
+        m.run_duration.record(took.max(0.0), &[]);
+    }
     let layout = Layout::new(&report.target.prefix);
     store
         .put_json(&layout.report_json(&report.run_id), report)

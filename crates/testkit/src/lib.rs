@@ -15,6 +15,8 @@
 //! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
 //! - [`FakeEcsAgent`]: the ECS agent's task-protection endpoint.
 //! - [`contract`]: the `Store` and `Queue` contract suites every adapter passes.
+//! - [`OtlpReceiver`]: an OTLP/HTTP receiver decoding spans and metrics with the
+//!   official protobuf definitions.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -33,6 +35,7 @@ pub mod fixtures;
 pub mod history;
 pub mod localstack;
 pub mod org;
+mod otlp;
 mod throttle;
 
 pub use fake_ecs_agent::FakeEcsAgent;
@@ -40,6 +43,7 @@ pub use fake_github::{
     FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec, Stats,
     TEST_APP_PRIVATE_KEY, TOKEN_USER,
 };
+pub use otlp::{OtlpReceiver, ReceivedPoint, ReceivedSpan};
 pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).

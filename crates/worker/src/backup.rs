@@ -21,6 +21,8 @@ use repovault_git::{
 use crate::allow::GitHubAccess;
 use crate::error::BackupError;
 use crate::lfs::back_up_lfs;
+use repovault_telemetry::{kv, metrics};
+use tracing::Instrument;
 
 /// What a backup attempt needs besides the message.
 pub(crate) struct BackupContext<'a> {
@@ -157,7 +159,13 @@ async fn back_up_archive(
         .map_err(BackupError::WorkDir)?;
 
     let mirror_dir = work.path().join(format!("{}.git", repo.name));
-    clone_in_place(&repo.clone_url, &mirror_dir, ctx.git).await?;
+    let started = std::time::Instant::now();
+    clone_in_place(&repo.clone_url, &mirror_dir, ctx.git)
+        .instrument(tracing::info_span!("fetch", mode = "clone"))
+        .await?;
+    metrics()
+        .fetch_duration
+        .record(started.elapsed().as_secs_f64(), &[]);
     let mirror = read_refs_blocking(&mirror_dir).await?;
     let lfs = if msg.options.lfs {
         let found = pointers_blocking(&mirror_dir).await?;
@@ -248,6 +256,7 @@ async fn back_up_archive(
         ),
         (meta::REFS_DIGEST.to_owned(), refs_digest.clone()),
     ]);
+    let started = std::time::Instant::now();
     let receipt = ctx
         .store
         .put_stream(
@@ -255,7 +264,14 @@ async fn back_up_archive(
             stream_archive(entries, ctx.archive),
             &metadata,
         )
+        .instrument(tracing::info_span!("archive", key = %archive_key))
         .await?;
+    let m = metrics();
+    m.bytes_stored.add(receipt.size, &[kv("kind", "archive")]);
+    m.upload_throughput.record(
+        receipt.size as f64 / started.elapsed().as_secs_f64().max(1e-3),
+        &[],
+    );
     verify_stored(ctx.store, &archive_key, receipt.size, &receipt.sha256).await?;
 
     manifest.archive = Some(ArchiveDigest {
@@ -336,6 +352,7 @@ pub(crate) fn wiki_outcome(msg: &JobMessage, found: bool) -> WikiOutcome {
 }
 
 /// Checks that the store holds exactly what was streamed.
+#[tracing::instrument(name = "verify", skip_all, fields(key = %key))]
 pub(crate) async fn verify_stored(
     store: &dyn Store,
     key: &str,
@@ -378,6 +395,7 @@ where
     loop {
         match op().await {
             Err(e) if e.class().is_retryable() && tried < GIT_TRIES => {
+                metrics().retries.add(1, &[kv("where", "in_place")]);
                 let wait = delay.mul_f64(0.5 + fastrand::f64());
                 tracing::warn!(%url, error = %e, tried, wait_ms = wait.as_millis() as u64, "transient git fault; retrying in place");
                 tokio::time::sleep(wait).await;

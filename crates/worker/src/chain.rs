@@ -26,6 +26,7 @@ use crate::backup::{
 };
 use crate::error::BackupError;
 use crate::lfs::back_up_lfs;
+use repovault_telemetry::{kv, metrics};
 
 /// Backs up the repository at `remote` as the next link of its chain. `listed`: its
 /// refs (and its wiki's) when the caller listed them already, to decide "unchanged".
@@ -262,6 +263,7 @@ async fn chain_base(
 /// Retried in place on transient faults; verified once stored. With `scan_lfs`, the
 /// pack is also indexed on the way and the LFS pointers among its blobs returned.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "fetch", skip_all, fields(key = %key, bytes = tracing::field::Empty, objects = tracing::field::Empty))]
 async fn put_link(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
@@ -280,6 +282,7 @@ async fn put_link(
         (meta::BACKUP_DATE.to_owned(), created_at.to_string()),
         (meta::REFS_DIGEST.to_owned(), refs.refs.digest()),
     ]);
+    let started = std::time::Instant::now();
     let (receipt, objects, pointers) = retry_in_place(&msg.repo.clone_url, || async {
         // Every tip already in the chain: nothing to ask the server for.
         let (pack, summary, indexed) = if wants.is_subset(&haves) {
@@ -331,6 +334,18 @@ async fn put_link(
         Ok((receipt, objects, pointers))
     })
     .await?;
+    // The pack streamed from GitHub into the store: one time for both.
+    let took = started.elapsed().as_secs_f64();
+    let m = metrics();
+    m.fetch_duration.record(took, &[]);
+    m.bytes_fetched
+        .add(receipt.size.saturating_sub(header.len() as u64), &[]);
+    m.bytes_stored.add(receipt.size, &[kv("kind", "bundle")]);
+    m.upload_throughput
+        .record(receipt.size as f64 / took.max(1e-3), &[]);
+    let span = tracing::Span::current();
+    span.record("bytes", receipt.size);
+    span.record("objects", objects);
     verify_stored(ctx.store, &key, receipt.size, &receipt.sha256).await?;
     let link = BundleRef {
         key,

@@ -20,6 +20,7 @@ use crate::backup::{BackupContext, back_up};
 use crate::error::BackupError;
 use crate::heartbeat::with_heartbeat;
 use repovault_data::back_up_data;
+use repovault_telemetry::{kv, metrics, propagation};
 
 /// How a message left this worker's hands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
         }
         Err(e) => {
             tracing::error!(message_id = %lease.message_id, error = %e, "malformed job message; moving it to the dead-letter queue");
+            metrics().dead_lettered.add(1, &[kv("reason", "malformed")]);
             return dead_letter(&shared, &lease, &e.to_string()).await;
         }
     };
@@ -49,11 +51,27 @@ pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
         Ok(allowed) => allowed,
         Err(reason) => {
             tracing::error!(message_id = %lease.message_id, repo = %msg.repo.full_name(), %reason, "refusing job");
+            metrics().dead_lettered.add(1, &[kv("reason", "refused")]);
             return dead_letter(&shared, &lease, &reason).await;
         }
     };
-    let span = tracing::info_span!("job", run = %msg.run_id, repo = %msg.repo.full_name(), attempt = lease.receive_count);
-    Attempt {
+    let span = tracing::info_span!(
+        "job",
+        run = %msg.run_id,
+        repo = %msg.repo.full_name(),
+        attempt = lease.receive_count,
+        outcome = tracing::field::Empty,
+        bytes = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty,
+    );
+    // The planner's span for this job is the parent: one trace per job.
+    propagation::continue_from(&span, &msg.trace);
+    propagation::record_ids(&span);
+    let started = std::time::Instant::now();
+    let disposition = Attempt {
         shared: &shared,
         store: allowed.store.as_ref(),
         github: &allowed.github,
@@ -61,8 +79,36 @@ pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
         msg: &msg,
     }
     .run()
-    .instrument(span)
-    .await
+    .instrument(span.clone())
+    .await;
+    measure(&span, disposition, started.elapsed());
+    disposition
+}
+
+/// A finished attempt in the job's span and the metrics.
+fn measure(span: &tracing::Span, disposition: Disposition, took: Duration) {
+    let outcome = match disposition {
+        Disposition::Recorded(Outcome::Ok) => "ok",
+        Disposition::Recorded(Outcome::Unchanged) => "unchanged",
+        Disposition::Recorded(Outcome::Failed) | Disposition::DeadLettered => "failed",
+        Disposition::Skipped => "skipped",
+        Disposition::Retrying => {
+            metrics().retries.add(1, &[kv("where", "queue")]);
+            span.record("outcome", "retrying");
+            return;
+        }
+    };
+    if disposition == Disposition::DeadLettered {
+        metrics().dead_lettered.add(1, &[kv("reason", "failed")]);
+    }
+    span.record("outcome", outcome);
+    if outcome == "failed" {
+        span.record("otel.status_code", "ERROR");
+    }
+    metrics().jobs.add(1, &[kv("outcome", outcome)]);
+    metrics()
+        .job_duration
+        .record(took.as_secs_f64(), &[kv("outcome", outcome)]);
 }
 
 /// A message written by a newer release (a rolling deploy): another worker may
@@ -175,6 +221,7 @@ impl Attempt<'_> {
     /// `record` with the repository's data beyond git backed up on top of the latest
     /// snapshot. A failure there is the record's note, never the backup's failure: the
     /// previous snapshot stands and the next backup tries again.
+    #[tracing::instrument(name = "data", skip_all)]
     async fn with_data(&self, mut record: ResultRecord) -> ResultRecord {
         let Some(source) = self
             .github
@@ -282,6 +329,7 @@ impl Attempt<'_> {
             self.move_latest_data(index).await;
         }
         let bytes = record.archive.as_ref().map_or(0, |a| a.size);
+        tracing::Span::current().record("bytes", bytes);
         tracing::info!(?outcome, bytes, refs = record.refs_count, wiki = ?record.wiki, "backed up");
         self.shared.progress.finished(false, bytes);
         self.ack(Disposition::Recorded(outcome)).await
@@ -308,6 +356,7 @@ impl Attempt<'_> {
     /// instead of ours when another delivery wrote one first; a `failed` record is
     /// the exception, replaced by a success (say, a job redriven from the
     /// dead-letter queue).
+    #[tracing::instrument(name = "record", skip_all)]
     async fn write_record(
         &self,
         record: &ResultRecord,
@@ -338,6 +387,7 @@ impl Attempt<'_> {
             return self.retry(&error).await;
         }
         tracing::error!(error = %error, attempt, permanent = !class.is_retryable(), "backup failed");
+        tracing::Span::current().record("otel.status_message", error.to_string());
         let record = ResultRecord {
             error: Some(FailureInfo::from_error(&error)),
             ..ResultRecord::of_job(self.msg, Outcome::Failed, attempt, started_at)

@@ -12,6 +12,7 @@ use repovault_git::lfs::{Answer, BATCH, Download, LfsRemote};
 
 use crate::backup::{BackupContext, retry_in_place};
 use crate::error::BackupError;
+use repovault_telemetry::{kv, metrics};
 
 /// Objects downloaded at once per job.
 const DOWNLOADS_AT_ONCE: usize = 4;
@@ -29,6 +30,7 @@ pub(crate) struct LfsBackup {
 /// fetched) that the store does not have, on top of `known` (the objects the backup it
 /// builds on lists; `known_missing` are tried again). Returns the list for the
 /// manifest.
+#[tracing::instrument(name = "lfs", skip_all, fields(found = found.len()))]
 pub(crate) async fn back_up_lfs(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
@@ -137,6 +139,10 @@ async fn store_object(
     let Some(receipt) = receipt else {
         return Ok(0);
     };
+    metrics().bytes_fetched.add(receipt.size, &[]);
+    metrics()
+        .bytes_stored
+        .add(receipt.size, &[kv("kind", "lfs")]);
     if receipt.sha256 != object.oid || receipt.size != object.size {
         ctx.store.delete(&key).await?;
         return Err(BackupError::Verify {
