@@ -20,6 +20,7 @@ mod fake_github_data;
 mod github_source;
 mod incremental;
 mod lfs;
+mod notify;
 mod operator_input;
 
 mod procs;

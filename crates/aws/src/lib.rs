@@ -32,10 +32,12 @@
 //! ```
 
 mod s3_store;
+mod sns_topic;
 mod sqs_queue;
 mod task_protection;
 
 pub use s3_store::S3Store;
+pub use sns_topic::SnsTopic;
 pub use sqs_queue::SqsQueue;
 pub use task_protection::EcsTaskProtection;
 
@@ -79,6 +81,10 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 
 pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
+}
+
+pub fn sns_client(config: &SdkConfig) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(config)
 }
 
 /// Renders an SDK error (S3's or SQS's: the SDKs share the type) with its service code

@@ -8,12 +8,17 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use aws_config_cache::aws;
 use repovault_aws::{S3Store, SqsQueue};
-use repovault_core::config::{Connection, JobSpec, KeySource, MetadataSettings, defaults};
+use repovault_core::config::{
+    Connection, JobSpec, MetadataSettings, NotifyConfig, SecretSource, defaults,
+};
+use repovault_core::ports::notify::Notifier;
 use repovault_core::ports::source::{RepoData, Source, TokenSource};
 use repovault_core::ports::store::{Store, TargetStores};
 use repovault_core::{GitHost, Secret, StoreLocation, Target};
 use repovault_github::{AppCredentials, GitHubAuth, GitHubSource, Installation};
 use repovault_local::FsStore;
+use repovault_notify::{Slack, Webhook};
+use repovault_reporter::NotifySettings;
 use repovault_worker::{AllowList, GitHubAccess};
 
 use crate::args::S3Args;
@@ -37,14 +42,47 @@ pub fn load_token(token_file: Option<&Path>) -> anyhow::Result<Option<Secret>> {
     load_secret(token_file, defaults::TOKEN_ENV, "token-file")
 }
 
-/// A GitHub App's private key, from where `auth:` says.
-fn load_app_key(source: &KeySource) -> anyhow::Result<Secret> {
+/// A secret from where the configuration says; `key` names it in errors (`auth.private-key`
+/// → `auth.private-key-file: cannot read …`, `auth.private-key-env: X is not set`).
+fn load_secret_from(source: &SecretSource, key: &str) -> anyhow::Result<Secret> {
     match source {
-        KeySource::File(path) => Ok(load_secret(Some(path), "", "auth.private-key-file")?
-            .expect("a file gives a key or an error")),
-        KeySource::Env(var) => load_secret(None, var, "")?
-            .ok_or_else(|| InvalidConfig(format!("auth.private-key-env: {var} is not set")).into()),
+        SecretSource::File(path) => Ok(load_secret(Some(path), "", &format!("{key}-file"))?
+            .expect("a file gives a secret or an error")),
+        SecretSource::Env(var) => load_secret(None, var, "")?
+            .ok_or_else(|| InvalidConfig(format!("{key}-env: {var} is not set")).into()),
     }
+}
+
+/// The channels `notify:` names, ready to send.
+pub async fn open_notifiers(config: &NotifyConfig) -> anyhow::Result<NotifySettings> {
+    let mut channels: Vec<Arc<dyn Notifier>> = Vec::new();
+    if let Some(url) = &config.slack {
+        channels.push(Arc::new(Slack::new(load_secret_from(
+            url,
+            "notify.slack.url",
+        )?)));
+    }
+    if let Some((url, secret)) = &config.webhook {
+        let secret = secret
+            .as_ref()
+            .map(|s| load_secret_from(s, "notify.webhook.secret"))
+            .transpose()?;
+        channels.push(Arc::new(Webhook::new(
+            load_secret_from(url, "notify.webhook.url")?,
+            secret,
+        )));
+    }
+    if let Some(arn) = &config.sns_topic_arn {
+        channels.push(Arc::new(repovault_aws::SnsTopic::new(
+            repovault_aws::sns_client(aws().await),
+            arn,
+        )));
+    }
+    Ok(NotifySettings::new(
+        config.when,
+        config.max_listed,
+        channels,
+    ))
 }
 
 /// A secret from `file` if given (`key` names it in errors), else from `env`.
@@ -138,7 +176,7 @@ pub fn open_githubs(
             }
             Some(app) => GitHubAuth::App(AppCredentials {
                 app_id: app.app_id,
-                private_key: load_app_key(&app.private_key)?,
+                private_key: load_secret_from(&app.private_key, "auth.private-key")?,
                 installation: match (app.installation_id, &connection.owner) {
                     (Some(id), _) => Installation::Id(id),
                     (None, Some(owner)) => Installation::On(owner.clone()),

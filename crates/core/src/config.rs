@@ -50,6 +50,8 @@ pub mod defaults {
     pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
     pub const CONFIG_FILE: &str = "repovault.yml";
     pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
+    /// Failed repositories named in a notification.
+    pub const NOTIFY_MAX_LISTED: usize = 20;
 }
 
 // ---------------------------------------------------------------------------------
@@ -76,6 +78,41 @@ pub struct RawConfig {
     /// How git data is stored.
     #[serde(default)]
     pub git: RawGit,
+    /// Who is told how a run went.
+    #[serde(default)]
+    pub notify: RawNotify,
+}
+
+/// `notify:`: where the end of a run is told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawNotify {
+    /// `failure` (default), `always`, or `changes`.
+    pub when: Option<String>,
+    /// Failed repositories named in a message (the rest are counted).
+    pub max_listed: Option<usize>,
+    /// A Slack incoming webhook.
+    pub slack: Option<RawSecretUrl>,
+    /// A generic JSON webhook, signed with `secret-*` when given.
+    pub webhook: Option<RawSecretUrl>,
+    /// An SNS topic.
+    pub sns: Option<RawSns>,
+}
+
+/// A URL that is a secret (it carries credentials), and an optional signing secret.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSecretUrl {
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSns {
+    pub topic_arn: Option<String>,
 }
 
 /// `git:`: how repositories' git data is stored.
@@ -224,6 +261,42 @@ pub struct Config {
     pub allow_insecure_http: bool,
     pub metadata: MetadataSettings,
     pub git: GitSettings,
+    pub notify: NotifyConfig,
+}
+
+/// When a run is worth a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotifyWhen {
+    /// A repository failed or is missing.
+    #[default]
+    Failure,
+    /// Every run.
+    Always,
+    /// A repository failed, or repositories appeared or went since the run before.
+    Changes,
+}
+
+/// Where the end of a run is told (`notify:`, validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    pub when: NotifyWhen,
+    pub max_listed: usize,
+    pub slack: Option<SecretSource>,
+    /// The URL, and the secret that signs each body.
+    pub webhook: Option<(SecretSource, Option<SecretSource>)>,
+    pub sns_topic_arn: Option<String>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            when: NotifyWhen::Failure,
+            max_listed: defaults::NOTIFY_MAX_LISTED,
+            slack: None,
+            webhook: None,
+            sns_topic_arn: None,
+        }
+    }
 }
 
 /// How repositories' git data is stored (`git:`, validated).
@@ -314,14 +387,14 @@ impl Connection {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AppAuth {
     pub app_id: u64,
-    pub private_key: KeySource,
+    pub private_key: SecretSource,
     /// `None`: the installation on the job's owner, looked up with the App's JWT.
     pub installation_id: Option<u64>,
 }
 
 /// Where a private key is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum KeySource {
+pub enum SecretSource {
     File(PathBuf),
     Env(String),
 }
@@ -442,6 +515,7 @@ impl RawConfig {
                 Err(reason) => err("git.full-every".into(), reason),
             }
         }
+        let notify = resolve_notify(self.notify, cwd, &mut err);
         if self.jobs.is_empty() {
             err("jobs".into(), "at least one job is required".into());
         }
@@ -473,7 +547,118 @@ impl RawConfig {
             allow_insecure_http,
             metadata,
             git,
+            notify,
         })
+    }
+}
+
+/// `<what>-env` or `<what>-file` of `key`: exactly one (or neither, unless `required`).
+fn secret_source(
+    key: &str,
+    what: &str,
+    (env, file): (Option<String>, Option<PathBuf>),
+    required: bool,
+    cwd: &Path,
+    err: &mut impl FnMut(String, String),
+) -> Option<SecretSource> {
+    match (env, file) {
+        (Some(var), None) if !var.is_empty() => Some(SecretSource::Env(var)),
+        (None, Some(path)) => Some(SecretSource::File(cwd.join(path))),
+        (None, None) if !required => None,
+        (Some(_), Some(_)) => {
+            err(
+                key.to_owned(),
+                format!("set either `{what}-env` or `{what}-file`, not both"),
+            );
+            None
+        }
+        _ => {
+            err(
+                format!("{key}.{what}-env"),
+                format!(
+                    "the {what} is required: `{what}-env` naming the variable that holds it, or `{what}-file`"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn resolve_notify(
+    raw: RawNotify,
+    cwd: &Path,
+    err: &mut impl FnMut(String, String),
+) -> NotifyConfig {
+    let when = match raw.when.as_deref() {
+        None | Some("failure") => NotifyWhen::Failure,
+        Some("always") => NotifyWhen::Always,
+        Some("changes") => NotifyWhen::Changes,
+        Some(other) => {
+            err(
+                "notify.when".into(),
+                format!("{other:?}: use failure, always or changes"),
+            );
+            NotifyWhen::Failure
+        }
+    };
+    let max_listed = raw.max_listed.unwrap_or(defaults::NOTIFY_MAX_LISTED);
+    if !(1..=1000).contains(&max_listed) {
+        err(
+            "notify.max-listed".into(),
+            format!("must be between 1 and 1000, got {max_listed}"),
+        );
+    }
+    let slack = raw.slack.and_then(|s| {
+        if s.secret_env.is_some() || s.secret_file.is_some() {
+            err(
+                "notify.slack".into(),
+                "Slack webhooks are not signed: remove `secret-*`".into(),
+            );
+        }
+        secret_source(
+            "notify.slack",
+            "url",
+            (s.url_env, s.url_file),
+            true,
+            cwd,
+            err,
+        )
+    });
+    let webhook = raw.webhook.and_then(|w| {
+        let url = secret_source(
+            "notify.webhook",
+            "url",
+            (w.url_env, w.url_file),
+            true,
+            cwd,
+            err,
+        );
+        let secret = secret_source(
+            "notify.webhook",
+            "secret",
+            (w.secret_env, w.secret_file),
+            false,
+            cwd,
+            err,
+        );
+        Some((url?, secret))
+    });
+    let sns_topic_arn = raw.sns.and_then(|sns| match sns.topic_arn {
+        Some(arn) if arn.starts_with("arn:") && arn.contains(":sns:") => Some(arn),
+        other => {
+            err(
+                "notify.sns.topic-arn".into(),
+                format!("{other:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+            );
+            None
+        }
+    });
+    NotifyConfig {
+        when,
+        max_listed,
+        slack,
+        webhook,
+        sns_topic_arn,
     }
 }
 
@@ -639,24 +824,14 @@ fn resolve_auth(
         }
         id => id,
     };
-    let private_key = match (raw.private_key_file, raw.private_key_env) {
-        (Some(path), None) => Some(KeySource::File(cwd.join(path))),
-        (None, Some(var)) if !var.is_empty() => Some(KeySource::Env(var)),
-        (Some(_), Some(_)) => {
-            err(
-                key("auth"),
-                "set either `private-key-file` or `private-key-env`, not both".into(),
-            );
-            None
-        }
-        _ => {
-            err(
-                key("auth.private-key-file"),
-                "the App's private key is required (`private-key-file`, or `private-key-env` naming the variable that holds it)".into(),
-            );
-            None
-        }
-    };
+    let private_key = secret_source(
+        &key("auth"),
+        "private-key",
+        (raw.private_key_env, raw.private_key_file),
+        true,
+        cwd,
+        err,
+    );
     if raw.installation_id == Some(0) {
         err(
             key("auth.installation-id"),
@@ -911,6 +1086,37 @@ jobs:
     }
 
     #[test]
+    fn notify_channels_need_their_secrets_named_once() {
+        let with = |notify: &str| {
+            format!("jobs:\n  - source: {{ org: a }}\n    target: x\nnotify: {notify}\n")
+        };
+        let config = validate(&with(
+            "{ when: always, slack: { url-env: SLACK }, webhook: { url-file: hook, secret-env: S }, sns: { topic-arn: \"arn:aws:sns:eu-west-1:1:t\" } }",
+        ))
+        .unwrap();
+        assert_eq!(config.notify.when, NotifyWhen::Always);
+        assert_eq!(config.notify.slack, Some(SecretSource::Env("SLACK".into())));
+        assert_eq!(
+            config.notify.webhook,
+            Some((
+                SecretSource::File(Path::new("/work/hook").to_owned()),
+                Some(SecretSource::Env("S".into()))
+            ))
+        );
+        assert_eq!(
+            keys(validate(&with(
+                "{ when: sometimes, slack: {}, webhook: { url-env: A, url-file: b }, sns: { topic-arn: x } }"
+            ))),
+            vec![
+                "notify.when",
+                "notify.slack.url-env",
+                "notify.webhook",
+                "notify.sns.topic-arn"
+            ]
+        );
+    }
+
+    #[test]
     fn app_auth_needs_an_id_and_exactly_one_key_source() {
         let job = |auth: &str| {
             format!("jobs:\n  - source: {{ org: a }}\n    target: x\n    auth: {auth}\n")
@@ -920,7 +1126,7 @@ jobs:
         assert_eq!(auth.app_id, 7);
         assert_eq!(
             auth.private_key,
-            KeySource::File(Path::new("/work/k.pem").to_owned())
+            SecretSource::File(Path::new("/work/k.pem").to_owned())
         );
         assert_eq!(auth.installation_id, None);
         assert_eq!(
@@ -933,7 +1139,7 @@ jobs:
         );
         assert_eq!(
             keys(validate(&job("{ app-id: 7 }"))),
-            vec!["jobs[0].auth.private-key-file"]
+            vec!["jobs[0].auth.private-key-env"]
         );
         assert_eq!(
             keys(validate(&job(

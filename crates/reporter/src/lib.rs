@@ -14,6 +14,7 @@
 //! ```
 
 mod markdown;
+mod notify;
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 pub use markdown::markdown;
+pub use notify::{Delivery, NotifySettings, deliver, notification, notify};
 
 /// One repository's line in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -95,6 +97,9 @@ pub struct Report {
     /// Messages in the dead-letter queue when the report was made, if known.
     pub dead_letters: Option<u64>,
     pub repos: Vec<RepoReport>,
+    /// Who was told about the run, and whether it got through.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Delivery>,
 }
 
 impl Report {
@@ -191,27 +196,32 @@ pub async fn wait_for(
 /// The run whose plan was created last: run ids do not sort by time (`push-<sha>`
 /// after `nightly-…`), plans' `created_at` does.
 pub async fn latest_run(store: &dyn Store, target: &Target) -> Result<RunId, ReporterError> {
+    plans(store, target)
+        .await?
+        .into_iter()
+        .max_by_key(|plan| plan.created_at)
+        .map(|plan| plan.run_id)
+        .ok_or_else(|| ReporterError::NoRuns {
+            target: target.clone(),
+        })
+}
+
+/// Every run's plan in `target`.
+pub(crate) async fn plans(store: &dyn Store, target: &Target) -> Result<Vec<Plan>, ReporterError> {
     let layout = Layout::new(&target.prefix);
-    let plans: Vec<String> = store
+    let keys: Vec<String> = store
         .list(&layout.runs_root())
         .await?
         .into_iter()
         .map(|o| o.key)
         .filter(|k| k.ends_with("/plan.json"))
         .collect();
-    let created: Vec<Option<Plan>> = futures::stream::iter(plans)
+    let plans: Vec<Option<Plan>> = futures::stream::iter(keys)
         .map(|key| async move { store.get_json::<Plan>(&key).await })
         .buffer_unordered(32)
         .try_collect()
         .await?;
-    created
-        .into_iter()
-        .flatten()
-        .max_by_key(|plan| plan.created_at)
-        .map(|plan| plan.run_id)
-        .ok_or_else(|| ReporterError::NoRuns {
-            target: target.clone(),
-        })
+    Ok(plans.into_iter().flatten().collect())
 }
 
 /// Reads the plan and every record of `run` and accounts for each planned repository.
@@ -341,6 +351,7 @@ pub async fn build(
         totals,
         dead_letters,
         repos,
+        notifications: Vec::new(),
     })
 }
 

@@ -16,6 +16,7 @@ pub struct LocalStack {
     pub endpoint: String,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 /// One test's bucket, prefix, queue and dead-letter queue.
@@ -29,6 +30,40 @@ pub struct Stack {
 
 impl LocalStack {
     /// Connects, failing the test (never skipping it) if LocalStack is not running.
+    /// A new SNS topic whose messages land in a new SQS queue (as SNS's JSON
+    /// envelopes): returns the topic's ARN and the queue's URL.
+    pub async fn topic_into_queue(&self, name: &str) -> (String, String) {
+        let unique = format!("{name}-{:08x}", fastrand::u32(..));
+        let topic = self
+            .sns
+            .create_topic()
+            .name(&unique)
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .expect("topic ARN");
+        let queue_url = self
+            .sqs
+            .create_queue()
+            .queue_name(&unique)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue URL");
+        let queue_arn = format!("arn:aws:sqs:us-east-1:000000000000:{unique}");
+        self.sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe");
+        (topic, queue_url)
+    }
+
     pub async fn connect() -> LocalStack {
         match Self::try_connect(&endpoint()).await {
             Ok(ls) => ls,
@@ -54,7 +89,13 @@ impl LocalStack {
         if let Err(e) = sqs.list_queues().send().await {
             return Err(format!("LocalStack is not reachable at {endpoint} ({e})"));
         }
-        Ok(LocalStack { endpoint, s3, sqs })
+        let sns = aws_sdk_sns::Client::new(&config);
+        Ok(LocalStack {
+            endpoint,
+            s3,
+            sqs,
+            sns,
+        })
     }
 
     /// A fresh bucket and a queue whose dead-letter queue takes messages after

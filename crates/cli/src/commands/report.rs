@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use repovault_core::config::NotifyWhen;
 use repovault_core::ports::queue::Queue;
 use repovault_core::ports::store::Store;
 use repovault_core::{RunId, Target};
@@ -12,7 +13,17 @@ use tokio::time::Instant;
 
 use crate::args::{S3Args, duration, load_config_file, targets_of};
 use crate::exit::InvalidConfig;
-use crate::wiring::{open_queue, open_store};
+use crate::wiring::{open_notifiers, open_queue, open_store};
+
+/// `--notify-when`.
+fn notify_when(text: &str) -> Result<NotifyWhen, String> {
+    match text {
+        "failure" => Ok(NotifyWhen::Failure),
+        "always" => Ok(NotifyWhen::Always),
+        "changes" => Ok(NotifyWhen::Changes),
+        other => Err(format!("{other:?}: use failure, always or changes")),
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -36,6 +47,12 @@ pub struct ReportArgs {
     /// Wait up to this long for every planned repository to be recorded.
     #[arg(long, env = "REPOVAULT_REPORT_WAIT", default_value = "0s", value_parser = duration)]
     pub wait: Duration,
+    /// Publish how the run went to this SNS topic (besides the config's `notify:`).
+    #[arg(long, value_name = "ARN", env = "REPOVAULT_NOTIFY_SNS")]
+    pub notify_sns: Option<String>,
+    /// When to notify: failure, always or changes [default: the config's, else failure].
+    #[arg(long, value_name = "WHEN", env = "REPOVAULT_NOTIFY_WHEN", value_parser = notify_when)]
+    pub notify_when: Option<NotifyWhen>,
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -55,12 +72,23 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let mut notify = config
+        .as_ref()
+        .map(|c| c.notify.clone())
+        .unwrap_or_default();
+    if let Some(arn) = args.notify_sns {
+        notify.sns_topic_arn = Some(arn);
+    }
+    if let Some(when) = args.notify_when {
+        notify.when = when;
+    }
+    let notify = open_notifiers(&notify).await?;
     let deadline = Instant::now() + args.wait;
     let mut code = 0;
     for target in &targets {
         let store = open_store(target, &args.s3).await?;
         let run = resolve_run(store.as_ref(), target, &args.run_id).await?;
-        let report = repovault_reporter::wait_for(
+        let mut report = repovault_reporter::wait_for(
             store.as_ref(),
             target,
             &run,
@@ -68,6 +96,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             deadline,
         )
         .await?;
+        repovault_reporter::notify(store.as_ref(), &mut report, &notify).await;
         repovault_reporter::write(store.as_ref(), &report).await?;
         super::print_report(&report);
         code = code.max(report.exit_code());

@@ -18,8 +18,8 @@ use crate::args::{S3Args, SelectArgs};
 use crate::commands::shutdown_signal;
 use crate::progress::ProgressLine;
 use crate::wiring::{
-    allow_list, data_of, for_planner, for_workers, load_token, open_githubs, open_targets,
-    sources_of,
+    allow_list, data_of, for_planner, for_workers, load_token, open_githubs, open_notifiers,
+    open_targets, sources_of,
 };
 
 #[derive(Debug, Args)]
@@ -52,6 +52,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .run_id
         .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
     let token = load_token(config.token_file.as_deref())?;
+    // Opened first: a missing webhook URL is a configuration error, not a late surprise.
+    let notify = open_notifiers(&config.notify).await?;
     let targets = open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?;
     let queue = Arc::new(MemoryQueue::new(
         defaults::VISIBILITY_TIMEOUT,
@@ -119,9 +121,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for planned in &plans {
         let target = &planned.plan.target;
         let store = targets.get(target).context("store for a planned target")?;
-        let report =
+        let mut report =
             repovault_reporter::build(store.as_ref(), target, &run_id, Some(dead.len() as u64))
                 .await?;
+        repovault_reporter::notify(store.as_ref(), &mut report, &notify).await;
         repovault_reporter::write(store.as_ref(), &report).await?;
         super::print_report(&report);
         println!(
