@@ -416,3 +416,81 @@ async fn unusual_ref_names_survive_the_round_trip() {
             .any(|(name, _)| name.len() > 400)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dry_run_lists_what_would_be_backed_up_and_touches_nothing() {
+    let gh = github().await;
+    let names = org::standard_org(&gh, "acme", 3);
+    let work = tempfile::tempdir().unwrap();
+    let backups = work.path().join("backups");
+    let out = run_org(work.path(), &gh, "dry", &["--dry-run"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    for name in &names {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("new") && l.contains(&format!("acme/{name}"))),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("dry run: 3 to back up, 0 unchanged"),
+        "{stdout}"
+    );
+    assert!(!backups.exists(), "a dry run wrote to the store");
+    assert_eq!(gh.stats().total_fetches(), 0);
+
+    let out = run_org(work.path(), &gh, "real", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // A push to one repository: it alone would be backed up.
+    let repo = git2::Repository::open_bare(gh.repo_path("acme", &names[1])).unwrap();
+    fixtures::commit(&repo, "main", &[("f.txt", b"new")], "push");
+    gh.touch("acme", &names[1]);
+    let files_before = walk_count(&backups);
+    let fetches_before = gh.stats().total_fetches();
+    // `plan --dry-run` needs no queue.
+    let api = gh.api_url();
+    let out = repovault(
+        work.path(),
+        &[
+            "plan",
+            "--org",
+            "acme",
+            "--api-url",
+            &api,
+            "--allow-insecure-http",
+            "--dry-run",
+        ],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("dry run: 1 to back up, 2 unchanged"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("back up") && l.contains(&format!("acme/{}", names[1]))),
+        "{stdout}"
+    );
+    assert_eq!(
+        walk_count(&backups),
+        files_before,
+        "a dry run wrote to the store"
+    );
+    assert_eq!(gh.stats().total_fetches(), fetches_before);
+}
+
+fn walk_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() { walk_count(&path) } else { 1 }
+        })
+        .sum()
+}

@@ -40,3 +40,56 @@ pub(crate) fn print_report(report: &Report) {
         );
     }
 }
+
+/// `--dry-run` of `run` and `plan`: what a run would back up and what it would find
+/// unchanged, from the listing and each repository's `latest.json`. Nothing is written,
+/// fetched or enqueued.
+pub(crate) async fn dry_run(
+    config: &repovault_core::config::Config,
+    token: Option<&repovault_core::Secret>,
+    targets: &repovault_core::ports::store::TargetStores,
+    full: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    use crate::wiring::{for_planner, open_githubs, sources_of};
+    let githubs = open_githubs(
+        config.jobs.iter().map(|j| j.connection()),
+        token,
+        &config.metadata,
+        for_planner,
+    )?;
+    let cfg = repovault_planner::PlannerConfig {
+        run_id: repovault_core::RunId::generate(jiff::Timestamp::now()),
+        jobs: config.jobs.clone(),
+        only: vec![],
+        metadata_full_every: config.metadata.full_every,
+    };
+    let previews =
+        repovault_planner::preview(&cfg, &sources_of(&config.jobs, &githubs), targets, full)
+            .await?;
+    println!(
+        "{:<10} {:<50} {:<22} TARGET",
+        "ACTION", "REPOSITORY", "LAST BACKUP"
+    );
+    for p in &previews {
+        let action = match (p.would_back_up, p.last_backup) {
+            (true, None) => "new",
+            (true, Some(_)) => "back up",
+            (false, _) => "unchanged",
+        };
+        let last = p.last_backup.map_or_else(
+            || "-".to_owned(),
+            |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        );
+        println!(
+            "{action:<10} {:<50} {last:<22} {}",
+            p.repo.full_name(),
+            p.target
+        );
+    }
+    let changed = previews.iter().filter(|p| p.would_back_up).count();
+    println!(
+        "dry run: {changed} to back up, {} unchanged; nothing was written",
+        previews.len() - changed
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}

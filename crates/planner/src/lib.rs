@@ -95,7 +95,7 @@ pub enum PlannerError {
 
 /// Plans the run; returns one plan per target.
 pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>, PlannerError> {
-    let selected = select(&cfg, deps).await?;
+    let selected = select(&cfg, &deps.sources).await?;
     let mut by_target: BTreeMap<String, (Target, Vec<JobMessage>)> = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for (job, repo) in selected {
@@ -178,13 +178,67 @@ async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
     }
 }
 
+/// What a run would do with one repository (`--dry-run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub job: String,
+    pub repo: RepoRef,
+    pub target: Target,
+    /// The newest backup's time, if there is one.
+    pub last_backup: Option<Timestamp>,
+    /// Whether it would be backed up (pushed to since its last backup, never backed
+    /// up, or `full`), rather than found unchanged.
+    pub would_back_up: bool,
+}
+
+/// The repositories a run would plan, filters applied, and which of them changed
+/// since their last backup (GitHub's `pushed_at` against `latest.json`). Lists through
+/// the sources and reads `latest.json` from the targets; writes nothing and enqueues
+/// nothing. With `full`, every repository would be backed up.
+pub async fn preview(
+    cfg: &PlannerConfig,
+    sources: &HashMap<String, Arc<dyn Source>>,
+    targets: &TargetStores,
+    full: bool,
+) -> Result<Vec<Preview>, PlannerError> {
+    let mut previews = Vec::new();
+    for (job, repo) in select(cfg, sources).await? {
+        let store = targets
+            .get(&job.target)
+            .ok_or_else(|| PlannerError::Wiring {
+                job: job.name.clone(),
+                what: "store for the target",
+            })?;
+        let latest: Option<repovault_core::LatestPointer> = store
+            .get_json(&Layout::new(&job.target.prefix).latest(&repo.owner, &repo.name))
+            .await
+            .unwrap_or(None);
+        let last_backup = latest.map(|l| l.created_at);
+        let would_back_up = full
+            || match (last_backup, repo.pushed_at) {
+                // `pushed_at` has whole seconds: a push in the backup's second counts.
+                (Some(last), Some(pushed)) => pushed.as_second() >= last.as_second(),
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+        previews.push(Preview {
+            job: job.name.clone(),
+            target: job.target.clone(),
+            repo,
+            last_backup,
+            would_back_up,
+        });
+    }
+    Ok(previews)
+}
+
 /// Every (job, repository) pair to plan, filters applied.
 async fn select<'a>(
     cfg: &'a PlannerConfig,
-    deps: &PlannerDeps,
+    sources: &HashMap<String, Arc<dyn Source>>,
 ) -> Result<Vec<(&'a JobSpec, RepoRef)>, PlannerError> {
     let source_of = |job: &JobSpec| {
-        deps.sources
+        sources
             .get(&job.name)
             .cloned()
             .ok_or_else(|| PlannerError::Wiring {

@@ -18,9 +18,9 @@ use crate::wiring::{
 pub struct PlanArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// The SQS queue jobs go to.
-    #[arg(long, env = "REPOVAULT_QUEUE_URL")]
-    pub queue_url: String,
+    /// The SQS queue jobs go to (required unless --dry-run).
+    #[arg(long, env = "REPOVAULT_QUEUE_URL", required_unless_present = "dry_run")]
+    pub queue_url: Option<String>,
     /// Run id (default: the UTC start time plus a random suffix). Planning an existing
     /// run id again enqueues nothing twice.
     #[arg(long, env = "REPOVAULT_RUN_ID")]
@@ -28,6 +28,9 @@ pub struct PlanArgs {
     /// Plan only this repository (repeatable), e.g. from a push webhook.
     #[arg(long = "repo", value_name = "OWNER/NAME")]
     pub repos: Vec<String>,
+    /// List what would be enqueued and what is unchanged; write and enqueue nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -49,8 +52,13 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         .run_id
         .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
     let token = load_token(config.token_file.as_deref())?;
+    if args.dry_run {
+        let targets = open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?;
+        return super::dry_run(&config, token.as_ref(), &targets, args.select.full).await;
+    }
+    let queue_url = args.queue_url.expect("clap requires it without --dry-run");
     let queue = open_queue(
-        &args.queue_url,
+        &queue_url,
         repovault_core::config::defaults::VISIBILITY_TIMEOUT,
     )
     .await?;

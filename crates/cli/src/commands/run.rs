@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Where clones are made while archiving (default: the system temp dir).
     #[arg(long, env = "REPOVAULT_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
+    /// List what would be backed up and what is unchanged; write and fetch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub s3: S3Args,
 }
@@ -52,9 +55,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .run_id
         .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
     let token = load_token(config.token_file.as_deref())?;
+    let targets = open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?;
+    if args.dry_run {
+        return super::dry_run(&config, token.as_ref(), &targets, args.select.full).await;
+    }
     // Opened first: a missing webhook URL is a configuration error, not a late surprise.
     let notify = open_notifiers(&config.notify).await?;
-    let targets = open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?;
     let queue = Arc::new(MemoryQueue::new(
         defaults::VISIBILITY_TIMEOUT,
         config.retry.max_attempts,
