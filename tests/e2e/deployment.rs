@@ -186,6 +186,28 @@ async fn docker_compose_services_run_as_written() {
 }
 
 /// Resolves the intrinsic functions a task definition uses, with the test's values.
+/// `value` with a top-level `!If [Condition, then, else]` decided by `conditions`;
+/// `None` for `!Ref AWS::NoValue`.
+fn choose<'a>(value: &'a Value, conditions: &BTreeMap<&str, bool>) -> Option<&'a Value> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag.to_string() == "!If" => {
+            let branches = tagged.value.as_sequence().expect("!If [condition, a, b]");
+            let condition = branches[0].as_str().unwrap();
+            let holds = *conditions
+                .get(condition)
+                .unwrap_or_else(|| panic!("no value for condition {condition}"));
+            choose(&branches[if holds { 1 } else { 2 }], conditions)
+        }
+        Value::Tagged(tagged)
+            if tagged.tag.to_string() == "!Ref"
+                && tagged.value.as_str() == Some("AWS::NoValue") =>
+        {
+            None
+        }
+        other => Some(other),
+    }
+}
+
 fn resolve(value: &Value, refs: &BTreeMap<&str, String>) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -226,7 +248,14 @@ async fn ecs_task_definitions_run_as_written() {
     let template: Value =
         yaml_serde::from_str(&std::fs::read_to_string(repo_file("infra/repovault.yaml")).unwrap())
             .unwrap();
+    let (topic, _) = ls.topic_into_queue("ecs-notices").await;
+    let otlp = repovault_testkit::OtlpReceiver::start().await.unwrap();
+    // The defaults: a token, no LFS, an ADOT collector beside each task (the OTLP
+    // receiver stands in for it).
+    let conditions: BTreeMap<&str, bool> =
+        BTreeMap::from([("UseApp", false), ("UseLfs", false), ("UseTelemetry", true)]);
     let refs: BTreeMap<&str, String> = BTreeMap::from([
+        ("NotificationTopic", topic),
         ("JobQueue", stack.queue_url.clone()),
         ("BackupBucket", stack.bucket.clone()),
         ("GitHubOrg", "acme".to_owned()),
@@ -245,8 +274,8 @@ async fn ecs_task_definitions_run_as_written() {
     };
     let task = |name: &str| -> (Vec<String>, BTreeMap<String, String>) {
         let container = &template["Resources"][name]["Properties"]["ContainerDefinitions"][0];
-        let mut command: Vec<String> = container["Command"]
-            .as_sequence()
+        let mut command: Vec<String> = choose(&container["Command"], &conditions)
+            .and_then(Value::as_sequence)
             .unwrap()
             .iter()
             .map(|v| resolve(v, &refs))
@@ -258,6 +287,9 @@ async fn ecs_task_definitions_run_as_written() {
         }
         let mut env = aws();
         for var in container["Environment"].as_sequence().unwrap() {
+            let Some(var) = choose(var, &conditions) else {
+                continue;
+            };
             env.insert(
                 var["Name"].as_str().unwrap().to_owned(),
                 resolve(&var["Value"], &refs),
@@ -265,11 +297,23 @@ async fn ecs_task_definitions_run_as_written() {
         }
         // Secrets Manager injects the secret's value.
         for secret in container["Secrets"].as_sequence().into_iter().flatten() {
+            let Some(secret) = choose(secret, &conditions) else {
+                continue;
+            };
             env.insert(
                 secret["Name"].as_str().unwrap().to_owned(),
                 resolve(&secret["ValueFrom"], &refs),
             );
         }
+        // The collector sidecar listens on the task's localhost:4318.
+        assert_eq!(
+            env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(String::as_str),
+            Some("http://localhost:4318")
+        );
+        env.insert(
+            "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+            otlp.endpoint().to_owned(),
+        );
         assert!(
             !env.contains_key("GITHUB_TOKEN") || name != "ReporterTaskDefinition",
             "the reporter needs no token"
@@ -297,6 +341,17 @@ async fn ecs_task_definitions_run_as_written() {
         .expect("a report was written");
     let report = report_of(&stack, stack.get(&ls, report_key).await);
     assert_eq!((report.totals.planned, report.totals.ok), (12, 12));
+    // The reporter's JSON line the CloudWatch metric filters match.
+    assert!(
+        reporter
+            .log()
+            .lines()
+            .any(|l| l.contains("\"message\":\"run reported\"")
+                && l.contains("\"failed\":0")
+                && l.contains("\"missing\":0")),
+        "{}",
+        reporter.log()
+    );
     for w in &workers {
         w.signal(Signal::SIGTERM);
     }
@@ -306,4 +361,18 @@ async fn ecs_task_definitions_run_as_written() {
             .expect("stopped within StopTimeout");
         assert!(status.success(), "{}", w.log());
     }
+    // Every role exported to "the collector".
+    let services: std::collections::BTreeSet<String> =
+        otlp.spans().into_iter().map(|s| s.service).collect();
+    assert!(
+        ["repovault-planner", "repovault-worker"]
+            .iter()
+            .all(|s| services.contains(*s)),
+        "{services:?}"
+    );
+    assert!(
+        otlp.points()
+            .iter()
+            .any(|p| p.service == "repovault-reporter")
+    );
 }

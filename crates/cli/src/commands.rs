@@ -30,6 +30,9 @@ pub(crate) async fn shutdown_signal() {
 
 /// The summary line and every failed repository, on stdout.
 pub(crate) fn print_report(report: &Report) {
+    let t = &report.totals;
+    // One JSON line per run: CloudWatch metric filters turn it into the run alarms.
+    tracing::info!(run = %report.run_id, target = %report.target, planned = t.planned, ok = t.ok, unchanged = t.unchanged, failed = t.failed, missing = t.missing, "run reported");
     println!("{}", report.summary_line());
     for line in report.repos.iter().filter(|r| r.error.is_some()) {
         println!(
