@@ -190,7 +190,7 @@ async fn docker_compose_services_run_as_written() {
 /// `None` for `!Ref AWS::NoValue`.
 fn choose<'a>(value: &'a Value, conditions: &BTreeMap<&str, bool>) -> Option<&'a Value> {
     match value {
-        Value::Tagged(tagged) if tagged.tag.to_string() == "!If" => {
+        Value::Tagged(tagged) if tagged.tag == "!If" => {
             let branches = tagged.value.as_sequence().expect("!If [condition, a, b]");
             let condition = branches[0].as_str().unwrap();
             let holds = *conditions
@@ -199,7 +199,7 @@ fn choose<'a>(value: &'a Value, conditions: &BTreeMap<&str, bool>) -> Option<&'a
             choose(&branches[if holds { 1 } else { 2 }], conditions)
         }
         Value::Tagged(tagged)
-            if tagged.tag.to_string() == "!Ref"
+            if tagged.tag == "!Ref"
                 && tagged.value.as_str() == Some("AWS::NoValue") =>
         {
             None
