@@ -140,6 +140,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
     let (full, unchanged) = ctx.repovault_local().await?;
     scenarios.extend([floor, baseline, full, unchanged]);
     scenarios.push(ctx.verify_objects_local().await?);
+    scenarios.push(ctx.telemetry_local().await?);
     scenarios.extend(ctx.rss_local().await?);
     scenarios.extend(ctx.data_beyond_git().await?);
     scenarios.extend(ctx.daily_chain().await?);
@@ -362,6 +363,52 @@ impl Ctx<'_> {
             "one ref listing per repository, nothing fetched or stored",
         );
         Ok((f, u))
+    }
+
+    /// What exporting traces and metrics costs: full runs with
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` set (an OTLP receiver in this process decodes
+    /// everything) alternating with runs without, in the same loop.
+    async fn telemetry_local(&self) -> anyhow::Result<Scenario> {
+        let otlp = repovault_testkit::OtlpReceiver::start().await?;
+        let api = self.api();
+        let concurrency = self.args.concurrency.to_string();
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for run in 0..self.args.runs {
+            for export in [false, true] {
+                let dest = self.fresh("telemetry");
+                let dest_text = dest.to_string_lossy().into_owned();
+                let mut env = vec![("GITHUB_TOKEN", TOKEN), ("RUST_LOG", "warn")];
+                if export {
+                    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint()));
+                }
+                let (took, _) = run_sampled(
+                    self.repovault,
+                    &self.run_args(&dest_text, "telemetry", &api, &concurrency),
+                    &env,
+                    self.scratch,
+                )
+                .await?;
+                if export { &mut on } else { &mut off }.push(took);
+                std::fs::remove_dir_all(&dest)?;
+            }
+            eprintln!(
+                "telemetry run {}: off {:.1}s, on {:.1}s",
+                run + 1,
+                off[run].as_secs_f64(),
+                on[run].as_secs_f64()
+            );
+        }
+        anyhow::ensure!(!otlp.spans().is_empty(), "nothing was exported");
+        let off_secs = median(off).as_secs_f64();
+        let on_scenario = Scenario::new("repovault run (local folder), full, OTLP export on", on, "");
+        let overhead = on_scenario.median_secs / off_secs - 1.0;
+        Ok(Scenario {
+            note: format!(
+                "traces and metrics exported over OTLP/HTTP to a local receiver; export off in the same loop: {off_secs:.2}s, overhead {:+.1}%",
+                overhead * 100.0
+            ),
+            ..on_scenario
+        })
     }
 
     /// A full run with `git.verify-objects: true`: every pack also fed to `git

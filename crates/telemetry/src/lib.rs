@@ -101,10 +101,15 @@ pub fn init(json: bool, default_level: &str, service: &str) -> Telemetry {
     } else {
         (None, None)
     };
+    // Spans are exported from repovault's own crates at info level, whatever
+    // `RUST_LOG` asks of the logs: a quiet log must not mean no traces.
     let otel = tracer.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("repovault"))
-            .with_filter(filter())
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("repovault", tracing::Level::INFO),
+            )
     });
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = if json {
