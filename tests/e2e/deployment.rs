@@ -199,8 +199,7 @@ fn choose<'a>(value: &'a Value, conditions: &BTreeMap<&str, bool>) -> Option<&'a
             choose(&branches[if holds { 1 } else { 2 }], conditions)
         }
         Value::Tagged(tagged)
-            if tagged.tag == "!Ref"
-                && tagged.value.as_str() == Some("AWS::NoValue") =>
+            if tagged.tag == "!Ref" && tagged.value.as_str() == Some("AWS::NoValue") =>
         {
             None
         }

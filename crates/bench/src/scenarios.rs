@@ -400,7 +400,8 @@ impl Ctx<'_> {
         }
         anyhow::ensure!(!otlp.spans().is_empty(), "nothing was exported");
         let off_secs = median(off).as_secs_f64();
-        let on_scenario = Scenario::new("repovault run (local folder), full, OTLP export on", on, "");
+        let on_scenario =
+            Scenario::new("repovault run (local folder), full, OTLP export on", on, "");
         let overhead = on_scenario.median_secs / off_secs - 1.0;
         Ok(Scenario {
             note: format!(
