@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for every role: `repovault` plus `planner`, `worker` and `reporter` as
+# One image for every role: `repovault` plus `planner`, `worker`, `reporter` and `receiver` as
 # symlinks to it (it becomes the role it is invoked as). The container's command picks
 # one, e.g. `command: ["worker"]`. A second target, `fake-github`, serves a fixture
 # organization for the docker-compose demo.
@@ -43,7 +43,8 @@ FROM base AS runtime
 COPY --from=build /out/repovault /usr/local/bin/repovault
 RUN ln -s repovault /usr/local/bin/planner \
  && ln -s repovault /usr/local/bin/worker \
- && ln -s repovault /usr/local/bin/reporter
+ && ln -s repovault /usr/local/bin/reporter \
+ && ln -s repovault /usr/local/bin/receiver
 # No secrets here: the token comes from GITHUB_TOKEN (ECS: Secrets Manager) or a file.
 ENV REPOVAULT_WORK_DIR=/work
 USER 10001:10001

@@ -218,6 +218,20 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     /// Batches of 10, 16 batches in flight.
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        // SQS takes whole seconds, at most 15 minutes.
+        let seconds = delay.as_secs_f64().ceil().min(900.0) as i32;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(seconds)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| backend("send", &e))
+    }
+
     async fn send(&self, bodies: &[String]) -> Result<(), QueueError> {
         let mut batches = bodies.chunks(BATCH).map(<[String]>::to_vec);
         let mut in_flight = tokio::task::JoinSet::new();

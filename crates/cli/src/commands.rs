@@ -3,9 +3,11 @@
 pub mod ls;
 pub mod plan;
 pub mod prune;
+pub mod receive;
 pub mod report;
 pub mod restore;
 pub mod run;
+pub mod serve;
 pub mod show;
 pub mod verify;
 pub mod work;

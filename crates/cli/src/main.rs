@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use repovault_cli::GlobalArgs;
-use repovault_cli::commands::{ls, plan, prune, report, restore, run, show, verify, work};
+use repovault_cli::commands::{
+    ls, plan, prune, receive, report, restore, run, serve, show, verify, work,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +46,11 @@ enum Command {
     /// Print a repository's backed-up issues, pull requests, comments, reviews, labels,
     /// milestones or releases.
     Show(show::ShowArgs),
+    /// Receive GitHub webhooks and enqueue a backup of the repository that changed
+    /// (the `receiver` role; --ui adds the status page).
+    Receive(receive::ReceiveArgs),
+    /// Serve the status page and the read-only API.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Plan(_) => "repovault-planner",
         Command::Work(_) => "repovault-worker",
         Command::Report(_) => "repovault-reporter",
+        Command::Receive(_) => "repovault-receiver",
         _ => "repovault",
     };
     repovault_cli::start(&cli.global, service, async move {
@@ -72,6 +80,8 @@ fn main() -> ExitCode {
             Command::Prune(args) => prune::prune(args).await,
             Command::Ls(args) => ls::ls(args).await,
             Command::Show(args) => show::show(args).await,
+            Command::Receive(args) => receive::receive(args).await,
+            Command::Serve(args) => serve::serve(args).await,
         }
     })
 }

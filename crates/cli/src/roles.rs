@@ -1,4 +1,5 @@
-//! The distributed roles as standalone programs: `planner`, `worker`, `reporter`.
+//! The distributed roles as standalone programs: `planner`, `worker`, `reporter`,
+//! `receiver`.
 //!
 //! Each is its own binary, and `repovault` also becomes one when invoked under that
 //! name (a symlink, as in the container image: one binary, four commands).
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::GlobalArgs;
-use crate::commands::{plan, report, work};
+use crate::commands::{plan, receive, report, work};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +50,19 @@ struct ReporterCli {
     global: GlobalArgs,
 }
 
+#[derive(Debug, Parser)]
+#[command(
+    name = "receiver",
+    version,
+    about = "Receives GitHub webhooks and enqueues a backup job for the repository that changed"
+)]
+struct ReceiverCli {
+    #[command(flatten)]
+    args: receive::ReceiveArgs,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
 /// Runs the role `name` with the process's arguments; `None` if `name` is no role.
 pub fn run_role(name: &str) -> Option<ExitCode> {
     Some(match name {
@@ -59,6 +73,14 @@ pub fn run_role(name: &str) -> Option<ExitCode> {
         "worker" => {
             let cli = WorkerCli::parse();
             crate::start(&cli.global, "repovault-worker", work::work(cli.args))
+        }
+        "receiver" => {
+            let cli = ReceiverCli::parse();
+            crate::start(
+                &cli.global,
+                "repovault-receiver",
+                receive::receive(cli.args),
+            )
         }
         "reporter" => {
             let cli = ReporterCli::parse();

@@ -215,6 +215,21 @@ pub struct JobMessage {
     /// this job: the worker continues the trace. Empty without tracing.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub trace: std::collections::BTreeMap<String, String>,
+    /// What happened to the repository on GitHub, when a webhook says (`None`: back it
+    /// up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<RepoEvent>,
+}
+
+/// Something that happened to a repository on GitHub, from a `repository` webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum RepoEvent {
+    /// Deleted: nothing to fetch; its backups are kept and the deletion is recorded.
+    Deleted,
+    /// Renamed or transferred from `from` (`owner/name`): backed up under the new
+    /// name; the old name's backups say where it went.
+    Moved { from: String },
 }
 
 /// Why a queue message could not be turned into a job. Always permanent: the message
@@ -247,6 +262,7 @@ impl JobMessage {
             repo,
             options,
             trace: Default::default(),
+            event: None,
         }
     }
 

@@ -125,6 +125,11 @@ impl Layout {
         format!("{}{}{kind}.bundle", self.packs_dir(owner, repo), stamp(at))
     }
 
+    /// Says the repository left GitHub under this name (deleted, or moved and where).
+    pub fn gone(&self, owner: &str, repo: &str) -> String {
+        format!("{}gone.json", self.repo_dir(owner, repo))
+    }
+
     /// Where a repository's Git LFS objects are stored, each once.
     pub fn lfs_dir(&self, owner: &str, repo: &str) -> String {
         format!("{}lfs/", self.repo_dir(owner, repo))

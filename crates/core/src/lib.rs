@@ -30,13 +30,15 @@ pub mod retention;
 
 pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use github_host::GitHost;
-pub use job::{JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoRef, StoreLocation, Target};
+pub use job::{
+    JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation, Target,
+};
 pub use layout::{BackupKey, Layout, parse_stamp, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
     ArchiveDigest, ArchiveRef, BackupFormat, BundleRef, DataFile, DataIndex, DataSummary,
-    LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo, RECORD_SCHEMA,
-    ResultRecord, WikiOutcome,
+    GoneMarker, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo,
+    RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
 pub use refs::RefSet;
 pub use run_id::RunId;

@@ -74,6 +74,22 @@ pub struct ResultRecord {
     /// The Git LFS objects of this backup (`options.lfs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lfs: Option<LfsSummary>,
+    /// What else there is to say (a repository deleted on GitHub).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `repos/<owner>/<repo>/gone.json`: the repository is no longer on GitHub under this
+/// name. Its backups stay; this says why and where it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoneMarker {
+    pub schema: u32,
+    /// `deleted` or `moved`.
+    pub reason: String,
+    /// Where it went (`owner/name`), when moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub at: Timestamp,
 }
 
 /// What a backup did with its repository's Git LFS objects.
@@ -174,6 +190,7 @@ impl ResultRecord {
             error: None,
             data: None,
             lfs: None,
+            note: None,
         }
     }
 }

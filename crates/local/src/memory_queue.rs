@@ -9,6 +9,9 @@ use repovault_core::ports::queue::{Lease, Queue, QueueDepth, QueueError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// SQS's longest message delay.
+const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
 /// A message that left the queue for the dead-letter list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -50,6 +53,27 @@ struct Message {
 }
 
 impl MemoryQueue {
+    /// Adds `bodies`, visible after `delay`.
+    fn enqueue(&self, bodies: &[String], delay: Duration) {
+        let mut state = self.lock();
+        let visible_at = Instant::now() + delay;
+        for body in bodies {
+            let id = state.next_id;
+            state.next_id += 1;
+            state.messages.insert(
+                id,
+                Message {
+                    body: body.clone(),
+                    receive_count: 0,
+                    visible_at,
+                    receipt: None,
+                },
+            );
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
     pub fn new(visibility: Duration, max_receives: u32) -> Self {
         MemoryQueue {
             state: Mutex::new(State::default()),
@@ -116,23 +140,12 @@ fn lost(lease: &Lease) -> QueueError {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, bodies: &[String]) -> Result<(), QueueError> {
-        let mut state = self.lock();
-        let now = Instant::now();
-        for body in bodies {
-            let id = state.next_id;
-            state.next_id += 1;
-            state.messages.insert(
-                id,
-                Message {
-                    body: body.clone(),
-                    receive_count: 0,
-                    visible_at: now,
-                    receipt: None,
-                },
-            );
-        }
-        drop(state);
-        self.changed.notify_waiters();
+        self.enqueue(bodies, Duration::ZERO);
+        Ok(())
+    }
+
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.enqueue(&[body.to_owned()], delay.min(MAX_DELAY));
         Ok(())
     }
 

@@ -207,7 +207,7 @@ pub async fn latest_run(store: &dyn Store, target: &Target) -> Result<RunId, Rep
 }
 
 /// Every run's plan in `target`.
-pub(crate) async fn plans(store: &dyn Store, target: &Target) -> Result<Vec<Plan>, ReporterError> {
+pub async fn plans(store: &dyn Store, target: &Target) -> Result<Vec<Plan>, ReporterError> {
     let layout = Layout::new(&target.prefix);
     let keys: Vec<String> = store
         .list(&layout.runs_root())

@@ -261,6 +261,22 @@ pub async fn queue_contract(queue: &dyn Queue) {
     );
     queue.ack(&later[0]).await.unwrap();
 
+    // Sent with a delay: invisible until it passes, then delivered once.
+    queue
+        .send_delayed("job-delayed", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "a message sent with a delay was visible at once"
+    );
+    let delayed_send = receive_all(queue, 1).await;
+    assert_eq!(
+        (delayed_send[0].body.as_str(), delayed_send[0].receive_count),
+        ("job-delayed", 1)
+    );
+    queue.ack(&delayed_send[0]).await.unwrap();
+
     queue.dead_letter(dead, "contract: poison").await.unwrap();
     let depth = queue.depth().await.unwrap();
     assert!(depth.is_drained(), "{depth:?}");

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use repovault_core::ports::queue::Lease;
 use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
-    Classify, DataSummary, ErrorClass, FailureInfo, JOB_SCHEMA, JobMessage, LatestPointer, Layout,
-    MessageError, Outcome, RECORD_SCHEMA, ResultRecord,
+    Classify, DataSummary, ErrorClass, FailureInfo, GoneMarker, JOB_SCHEMA, JobMessage,
+    LatestPointer, Layout, MessageError, Outcome, RECORD_SCHEMA, RepoEvent, ResultRecord,
 };
 use repovault_git::GitCredentials;
 use tracing::Instrument;
@@ -173,6 +173,9 @@ impl Attempt<'_> {
             Err(e) => return self.retry(&e).await,
         }
         let started_at = Timestamp::now();
+        if self.msg.event == Some(RepoEvent::Deleted) {
+            return self.record_deletion(started_at).await;
+        }
         if self.lease.receive_count > 1 {
             // An earlier delivery may have died mid-upload: its lease has expired, so
             // what it left under this repository's prefix is abandoned. Other
@@ -213,7 +216,12 @@ impl Attempt<'_> {
         )
         .await;
         match result {
-            Ok(record) => self.succeed(record).await,
+            Ok(record) => {
+                if let Some(RepoEvent::Moved { from }) = &self.msg.event {
+                    self.mark_moved(from).await;
+                }
+                self.succeed(record).await
+            }
             Err(e) => self.fail(e, started_at).await,
         }
     }
@@ -333,6 +341,65 @@ impl Attempt<'_> {
         tracing::info!(?outcome, bytes, refs = record.refs_count, wiki = ?record.wiki, "backed up");
         self.shared.progress.finished(false, bytes);
         self.ack(Disposition::Recorded(outcome)).await
+    }
+
+    /// A repository deleted on GitHub: nothing to fetch. Its backups stay; `gone.json`
+    /// and the record say when it went, and the record points at its last backup.
+    async fn record_deletion(&self, started_at: Timestamp) -> Disposition {
+        let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
+        let marker = GoneMarker {
+            schema: RECORD_SCHEMA,
+            reason: "deleted".into(),
+            to: None,
+            at: started_at,
+        };
+        if let Err(e) = self
+            .store
+            .put_json(&self.layout().gone(owner, name), &marker)
+            .await
+        {
+            return self.retry(&e.into()).await;
+        }
+        let latest: Option<LatestPointer> = self
+            .store
+            .get_json(&self.layout().latest(owner, name))
+            .await
+            .unwrap_or(None);
+        tracing::info!(
+            last_backup = latest.as_ref().map(|l| l.archive.key.as_str()),
+            "deleted on GitHub; its backups are kept"
+        );
+        let record = ResultRecord {
+            archive: latest.map(|l| l.archive),
+            note: Some("deleted on GitHub; its backups are kept".into()),
+            ..ResultRecord::of_job(
+                self.msg,
+                Outcome::Unchanged,
+                self.lease.receive_count,
+                started_at,
+            )
+        };
+        self.succeed(record).await
+    }
+
+    /// A moved repository's old name says where it went (its backups stay there).
+    async fn mark_moved(&self, from: &str) {
+        let Some((owner, name)) = from.split_once('/') else {
+            return;
+        };
+        let marker = GoneMarker {
+            schema: RECORD_SCHEMA,
+            reason: "moved".into(),
+            to: Some(self.msg.repo.full_name()),
+            at: Timestamp::now(),
+        };
+        if let Err(e) = self
+            .store
+            .put_json(&self.layout().gone(owner, name), &marker)
+            .await
+        {
+            tracing::warn!(from, error = %e, "could not mark the old name as moved");
+        }
     }
 
     /// Points `latest.json` at a new data snapshot when git was unchanged.

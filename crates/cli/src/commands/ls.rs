@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use jiff::Timestamp;
-use repovault_core::{LatestPointer, Layout, Manifest};
+use repovault_core::{GoneMarker, LatestPointer, Layout, Manifest};
 use repovault_reporter::human_bytes;
 
 use crate::args::{FromArgs, owner_and_name};
@@ -57,24 +57,44 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         for list in by_repo.values_mut() {
             list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         }
+        // Repositories no longer on GitHub under their name: where they went.
+        let mut gone: BTreeMap<String, String> = BTreeMap::new();
+        for full in by_repo.keys() {
+            let (owner, name) = full.split_once('/').expect("owner/name");
+            if let Ok(Some(marker)) = store
+                .get_json::<GoneMarker>(&layout.gone(owner, name))
+                .await
+            {
+                let at = marker.at.strftime("%Y-%m-%d");
+                let text = match marker.to {
+                    Some(to) => format!("moved to {to} ({at})"),
+                    None => format!("deleted on GitHub ({at}); backups kept"),
+                };
+                gone.insert(full.clone(), text);
+            }
+        }
         println!("# {target}");
         match &repo {
             None => {
                 println!(
-                    "{:<40} {:>7}  {:<20}  {:>10}",
+                    "{:<40} {:>7}  {:<20}  {:>10}  NOTE",
                     "REPOSITORY", "BACKUPS", "NEWEST", "STORED"
                 );
                 for (full, list) in &by_repo {
                     let stored: u64 = list.iter().map(|(_, _, size)| size).sum();
                     println!(
-                        "{full:<40} {:>7}  {:<20}  {:>10}",
+                        "{full:<40} {:>7}  {:<20}  {:>10}  {}",
                         list.len(),
                         list[0].0.to_string(),
-                        human_bytes(stored)
+                        human_bytes(stored),
+                        gone.get(full).map_or("", String::as_str)
                     );
                 }
             }
             Some((owner, name)) => {
+                if let Some(note) = gone.get(&format!("{owner}/{name}")) {
+                    println!("{owner}/{name}: {note}");
+                }
                 let latest: Option<LatestPointer> =
                     store.get_json(&layout.latest(owner, name)).await?;
                 println!(

@@ -57,6 +57,10 @@ pub trait Queue: Send + Sync {
     /// Enqueues message bodies (the implementation batches as the backend requires).
     async fn send(&self, bodies: &[String]) -> Result<(), QueueError>;
 
+    /// Enqueues one message that becomes visible only after `delay` (at most 15
+    /// minutes, SQS's limit; longer is cut to that).
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError>;
+
     /// Receives up to `max` messages, waiting up to `wait` for the first one.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Lease>, QueueError>;
 

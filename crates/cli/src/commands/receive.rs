@@ -1,0 +1,93 @@
+//! `repovault receive`: GitHub webhooks in, single-repository backup jobs on the queue
+//! out (`repovault_receiver`); with `--ui`, the status page and API on the same port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use repovault_core::ports::queue::Queue;
+use repovault_receiver::{Receiver, ReceiverConfig};
+
+use crate::args::{S3Args, SelectArgs, duration};
+use crate::commands::serve::{StatusArgs, status_router};
+use crate::commands::shutdown_signal;
+use crate::exit::InvalidConfig;
+use crate::wiring::{load_secret, open_queue};
+
+/// Where the webhook secret is when no file is named.
+const SECRET_ENV: &str = "REPOVAULT_WEBHOOK_SECRET";
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// Which repositories are backed up, where and how: a config file or --org/--dest.
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Address to listen on (GitHub posts to http://ADDRESS/webhook).
+    #[arg(long, env = "REPOVAULT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The SQS queue jobs go to.
+    #[arg(long, env = "REPOVAULT_QUEUE_URL")]
+    pub queue_url: String,
+    /// File holding the webhook's secret [default: REPOVAULT_WEBHOOK_SECRET].
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_WEBHOOK_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// How long events for one repository coalesce into at most two jobs.
+    #[arg(long, env = "REPOVAULT_DEBOUNCE", default_value = "60s", value_parser = duration)]
+    pub debounce: Duration,
+    /// Also serve the status page and read-only API (as `repovault serve`).
+    #[arg(long)]
+    pub ui: bool,
+    #[command(flatten)]
+    pub status: StatusArgs,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// The receiver, ready to serve.
+pub async fn receiver(args: &ReceiveArgs) -> anyhow::Result<Arc<Receiver>> {
+    let config = args.select.load(&[], |_| {})?;
+    let secret = load_secret(args.secret_file.as_deref(), SECRET_ENV, "--secret-file")?
+        .ok_or_else(|| {
+            InvalidConfig(format!(
+                "--secret-file: the webhook secret is required (or {SECRET_ENV}); GitHub signs every delivery with it"
+            ))
+        })?;
+    if args.debounce > Duration::from_secs(15 * 60) {
+        return Err(InvalidConfig("--debounce: at most 15m (SQS's longest delay)".into()).into());
+    }
+    let queue = open_queue(
+        &args.queue_url,
+        repovault_core::config::defaults::VISIBILITY_TIMEOUT,
+    )
+    .await?;
+    Ok(Arc::new(Receiver::new(
+        ReceiverConfig {
+            secret,
+            jobs: config.jobs,
+            debounce: args.debounce,
+        },
+        Arc::new(queue) as Arc<dyn Queue>,
+    )))
+}
+
+pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
+    let receiver = receiver(&args).await?;
+    let mut app = repovault_receiver::server::router(receiver);
+    if args.ui {
+        let config = args.select.load(&[], |_| {})?;
+        let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
+        app = app.merge(status_router(&args.status, &targets, &args.s3, args.listen).await?);
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("--listen {}", args.listen))?;
+    tracing::info!(listen = %args.listen, debounce_secs = args.debounce.as_secs(), ui = args.ui, "receiving GitHub webhooks at /webhook");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}

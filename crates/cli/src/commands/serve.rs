@@ -1,0 +1,79 @@
+//! `repovault serve`: the status page and read-only API (`repovault_status`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use repovault_core::Target;
+use repovault_status::Status;
+
+use crate::args::{FromArgs, S3Args};
+use crate::commands::shutdown_signal;
+use crate::wiring::{load_secret, open_store};
+
+/// Where the API token is when no file is named.
+const TOKEN_ENV: &str = "REPOVAULT_API_TOKEN";
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// File holding the bearer token the API (and, beyond loopback, the pages) needs
+    /// [default: REPOVAULT_API_TOKEN].
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; beyond loopback the pages need the token too.
+    #[arg(long, env = "REPOVAULT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub status: StatusArgs,
+    #[command(flatten)]
+    pub from: FromArgs,
+}
+
+/// The status page's routes over `targets`.
+pub async fn status_router(
+    args: &StatusArgs,
+    targets: &[Target],
+    s3: &S3Args,
+    listen: SocketAddr,
+) -> anyhow::Result<axum::Router> {
+    let token = load_secret(
+        args.api_token_file.as_deref(),
+        TOKEN_ENV,
+        "--api-token-file",
+    )?;
+    let mut stores = Vec::new();
+    for target in targets {
+        if !stores.iter().any(|(t, _)| t == target) {
+            stores.push((target.clone(), open_store(target, s3).await?));
+        }
+    }
+    if token.is_none() {
+        tracing::warn!("no API token (--api-token-file or {TOKEN_ENV}): the API answers 401");
+    }
+    Ok(Arc::new(Status {
+        targets: stores,
+        token,
+        pages_need_token: !listen.ip().is_loopback(),
+    })
+    .router())
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let targets = args.from.targets()?;
+    let app = status_router(&args.status, &targets, &args.from.s3, args.listen).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("--listen {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "serving the status page");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
