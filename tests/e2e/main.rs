@@ -24,6 +24,7 @@ mod notify;
 mod operator_input;
 
 mod procs;
+mod receiver;
 mod run_local;
 mod support;
 mod telemetry;
