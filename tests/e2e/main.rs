@@ -26,6 +26,7 @@ mod operator_input;
 mod procs;
 mod receiver;
 mod run_local;
+mod status;
 mod support;
 mod telemetry;
 mod verify_restore;

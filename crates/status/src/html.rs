@@ -10,7 +10,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1rem;color:#1b
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}\
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}\
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;white-space:nowrap}\
-td.reason{white-space:normal}.failed,.missing{color:#b3261e;font-weight:600}\
+td.reason{white-space:normal;word-break:break-word}.failed,.missing{color:#b3261e;font-weight:600}\
 .ok{color:#1a7f37}.unchanged{color:#57606a}small{color:#57606a}";
 
 /// Escapes text for HTML.
@@ -56,37 +56,37 @@ pub fn index(runs: &[RunLine], repos: &[RepoLine], now: Timestamp) -> String {
     if runs.is_empty() {
         body.push_str("<p>No run yet.</p>");
     } else {
-        body.push_str(
-            "<div class=\"scroll\"><table><tr><th>Run</th><th>Started</th><th>Planned</th>\
-<th>OK</th><th>Unchanged</th><th>Failed</th><th>Missing</th></tr>",
-        );
+        body.push_str("<div class=\"scroll\"><table><tr><th>Run</th><th>Result</th></tr>");
         for run in runs {
-            let counts = match &run.totals {
-                Some(t) => format!(
-                    "<td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td class=\"{}\">{}</td>",
-                    t.planned,
-                    t.ok,
-                    t.unchanged,
-                    if t.failed > 0 { "failed" } else { "" },
-                    t.failed,
-                    if t.missing > 0 { "missing" } else { "" },
-                    t.missing
-                ),
-                None => "<td colspan=\"5\"><small>not reported yet</small></td>".into(),
+            let result = match &run.totals {
+                Some(t) => {
+                    let bad = |n: usize, what: &str| {
+                        let class = if n > 0 { "failed" } else { "" };
+                        format!("<span class=\"{class}\">{n} {what}</span>")
+                    };
+                    format!(
+                        "{} planned<br>{} ok, {} unchanged<br>{}, {}",
+                        t.planned,
+                        t.ok,
+                        t.unchanged,
+                        bad(t.failed, "failed"),
+                        bad(t.missing, "missing")
+                    )
+                }
+                None => "<small>not reported yet</small>".into(),
             };
             body.push_str(&format!(
-                "<tr><td>{}<br><small>{}</small></td><td>{} ago</td>{counts}</tr>",
+                "<tr><td>{}<br><small>{} ago &middot; {}</small></td><td class=\"reason\">{result}</td></tr>",
                 escape(&run.run_id),
-                escape(&run.target),
-                age(run.planned_at, now)
+                age(run.planned_at, now),
+                escape(&run.target)
             ));
         }
         body.push_str("</table></div>");
     }
     body.push_str(&format!("<h2>Repositories ({})</h2>", repos.len()));
     body.push_str(
-        "<div class=\"scroll\"><table><tr><th>Repository</th><th>Status</th>\
-<th>Last backup</th><th>Why</th></tr>",
+        "<div class=\"scroll\"><table><tr><th>Repository</th><th>Status</th><th>Last backup</th></tr>",
     );
     for repo in repos {
         let status = status_name(repo.status);
@@ -97,12 +97,12 @@ pub fn index(runs: &[RunLine], repos: &[RepoLine], now: Timestamp) -> String {
             .error
             .as_deref()
             .or(repo.gone.as_deref())
+            .map(|why| format!("<br><small>{}</small>", escape(why)))
             .unwrap_or_default();
         body.push_str(&format!(
-            "<tr><td><a href=\"/repo/{0}\">{0}</a></td><td class=\"{status}\">{status}</td>\
-<td>{last}</td><td class=\"reason\">{1}</td></tr>",
+            "<tr><td class=\"reason\"><a href=\"/repo/{0}\">{0}</a>{why}</td>\
+<td class=\"{status}\">{status}</td><td>{last}</td></tr>",
             escape(&repo.repository),
-            escape(why)
         ));
     }
     body.push_str("</table></div>");

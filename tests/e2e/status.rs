@@ -1,0 +1,144 @@
+//! The status page and read-only API (`repovault serve`): the API behind a bearer
+//! token, the page in a real browser (headless Chromium, Debian's package, which
+//! `scripts/test` installs), after a run with ok and failed repositories.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use repovault_testkit::localstack::eventually;
+use repovault_testkit::{FaultStatus, org};
+
+use crate::procs::Proc;
+use crate::support::*;
+
+const API_TOKEN: &str = "status-page-token";
+
+/// `repovault serve` on `listen`, reading `./backups` in `dir`, once it answers.
+async fn serve(dir: &Path, listen: &str) -> Proc {
+    let server = Proc::spawn(
+        "serve",
+        "repovault",
+        &["serve", "--from", "./backups", "--listen", listen],
+        &[("REPOVAULT_API_TOKEN".into(), API_TOKEN.into())],
+        dir,
+    );
+    let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    eventually("the status server to listen", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()
+    })
+    .await;
+    server
+}
+
+/// Headless Chromium: the page's rendered DOM, and a phone-sized screenshot.
+fn chromium(url: &str, screenshot: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                "--window-size=412,915",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(url)
+            .output()
+            .expect("chromium (scripts/test installs Debian's package)");
+        assert!(
+            out.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[&format!("--screenshot={}", screenshot.display())]);
+    run(&["--dump-dom"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_needs_the_token() {
+    let gh = github().await;
+    let names = org::standard_org(&gh, "acme", 3);
+    gh.fail_fetch("acme", &names[1], FaultStatus::Always(403));
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "nightly-1", &["--no-metadata"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = serve(work.path(), &listen).await;
+    let base = format!("http://{listen}");
+
+    // The API: only with the token.
+    for auth in [None, Some("Bearer wrong")] {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+        let (status, _) = http("GET", &format!("{base}/api/runs/latest"), &headers, vec![]).await;
+        assert_eq!(status, 401, "{auth:?}");
+    }
+    let bearer = format!("Bearer {API_TOKEN}");
+    let auth = [("authorization", bearer.as_str())];
+    let (status, body) = http("GET", &format!("{base}/api/runs/latest"), &auth, vec![]).await;
+    assert_eq!(status, 200, "{body}");
+    let latest: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(latest["run_id"], "nightly-1");
+    assert_eq!((latest["totals"]["ok"].as_u64(), latest["totals"]["failed"].as_u64()), (Some(2), Some(1)));
+    let (status, body) = http(
+        "GET",
+        &format!("{base}/api/backups?repo=acme/{}", names[0]),
+        &auth,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let backups: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(backups["backups"].as_array().unwrap().len(), 1);
+    assert_eq!(backups["backups"][0]["latest"], true);
+
+    // The page, rendered by Chromium: the run's counts, every repository, the failed
+    // one first with its reason; sized for a phone.
+    let shots = screenshot_dir();
+    let screenshot = shots.join("status-page.png");
+    let dom = chromium(&format!("{base}/"), &screenshot);
+    assert!(dom.contains("name=\"viewport\""), "not sized for a phone");
+    assert!(dom.contains("nightly-1"), "{dom}");
+    let failed = dom.find(&format!("acme/{}", names[1])).expect("the failed repository");
+    for ok in [&names[0], &names[2]] {
+        let at = dom.find(&format!("acme/{ok}")).expect("an ok repository");
+        assert!(failed < at, "the failure is not listed first");
+    }
+    assert!(dom.contains("403"), "the failure's reason is not shown");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "no screenshot");
+    // A repository's page.
+    let dom = chromium(&format!("{base}/repo/acme/{}", names[0]), &shots.join("repo-page.png"));
+    assert!(dom.contains("latest"), "{dom}");
+
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(server.wait().await.success(), "{}", server.log());
+
+    // Beyond loopback, the page needs the token too.
+    let port = free_port();
+    let mut open = serve(work.path(), &format!("0.0.0.0:{port}")).await;
+    let page = format!("http://127.0.0.1:{port}/");
+    assert_eq!(http("GET", &page, &[], vec![]).await.0, 401);
+    assert_eq!(http("GET", &page, &auth, vec![]).await.0, 200);
+    open.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(open.wait().await.success());
+}
+
+/// Where screenshots go: `docs/` with `REPOVAULT_UPDATE_SCREENSHOTS=1` (the README
+/// shows them), else the target directory.
+fn screenshot_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = if std::env::var("REPOVAULT_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        root.join("docs")
+    } else {
+        root.join("target/screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
