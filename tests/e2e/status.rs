@@ -23,9 +23,15 @@ async fn serve(dir: &Path, listen: &str) -> Proc {
         dir,
     );
     let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
-    eventually("the status server to listen", Duration::from_secs(30), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()
-    })
+    eventually(
+        "the status server to listen",
+        Duration::from_secs(30),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+        },
+    )
     .await;
     server
 }
@@ -85,7 +91,13 @@ async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_need
     assert_eq!(status, 200, "{body}");
     let latest: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(latest["run_id"], "nightly-1");
-    assert_eq!((latest["totals"]["ok"].as_u64(), latest["totals"]["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (
+            latest["totals"]["ok"].as_u64(),
+            latest["totals"]["failed"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
     let (status, body) = http(
         "GET",
         &format!("{base}/api/backups?repo=acme/{}", names[0]),
@@ -105,16 +117,24 @@ async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_need
     let dom = chromium(&format!("{base}/"), &screenshot);
     assert!(dom.contains("name=\"viewport\""), "not sized for a phone");
     assert!(dom.contains("nightly-1"), "{dom}");
-    let failed = dom.find(&format!("acme/{}", names[1])).expect("the failed repository");
+    let failed = dom
+        .find(&format!("acme/{}", names[1]))
+        .expect("the failed repository");
     for ok in [&names[0], &names[2]] {
         let at = dom.find(&format!("acme/{ok}")).expect("an ok repository");
         assert!(failed < at, "the failure is not listed first");
     }
     assert!(dom.contains("403"), "the failure's reason is not shown");
     let png = std::fs::read(&screenshot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "no screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "no screenshot"
+    );
     // A repository's page.
-    let dom = chromium(&format!("{base}/repo/acme/{}", names[0]), &shots.join("repo-page.png"));
+    let dom = chromium(
+        &format!("{base}/repo/acme/{}", names[0]),
+        &shots.join("repo-page.png"),
+    );
     assert!(dom.contains("latest"), "{dom}");
 
     server.signal(nix::sys::signal::Signal::SIGTERM);

@@ -27,6 +27,7 @@
 //! ([`RepoEvent::Moved`]), whose backups then say where it went; `deleted` asks the
 //! worker to record the deletion ([`RepoEvent::Deleted`]) and keep every backup.
 
+pub mod lambda;
 pub mod server;
 
 use std::collections::{HashMap, HashSet, VecDeque};

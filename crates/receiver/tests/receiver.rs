@@ -233,3 +233,64 @@ async fn renames_transfers_and_deletions_tell_the_worker() {
         ]
     );
 }
+
+/// A Lambda Function URL invocation (payload format 2.0), as AWS sends it.
+fn function_url_event(body: &str, headers: serde_json::Value, base64: bool) -> String {
+    use base64::Engine;
+    let body = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_owned()
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/webhook",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefghij",
+            "domainName": "abcdefghij.lambda-url.eu-west-1.on.aws",
+            "domainPrefix": "abcdefghij",
+            "http": {"method": "POST", "path": "/webhook", "protocol": "HTTP/1.1", "sourceIp": "140.82.115.1", "userAgent": "GitHub-Hookshot/abc"},
+            "requestId": "id", "routeKey": "$default", "stage": "$default",
+            "time": "29/Nov/2026:01:02:03 +0000", "timeEpoch": 1795914123000_u64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_lambda_entry_point_answers_a_function_url_invocation_like_the_server() {
+    let (receiver, queue) = setup(Duration::from_secs(1));
+    let payload = json!({"repository": repository("acme", "api")}).to_string();
+    let signed = json!({
+        "content-type": "application/json",
+        "x-github-event": "push",
+        "x-github-delivery": "lambda-1",
+        "x-hub-signature-256": sign(payload.as_bytes()),
+    });
+    for base64 in [false, true] {
+        let mut headers = signed.clone();
+        headers["x-github-delivery"] = json!(format!("lambda-{base64}"));
+        let request =
+            lambda_http::request::from_str(&function_url_event(&payload, headers, base64)).unwrap();
+        let response = repovault_receiver::lambda::handle(&receiver, request).await;
+        assert_eq!(response.status(), 202, "{:?}", response.body());
+    }
+    let unsigned = json!({"x-github-event": "push", "x-github-delivery": "lambda-x"});
+    let request =
+        lambda_http::request::from_str(&function_url_event(&payload, unsigned, false)).unwrap();
+    assert_eq!(
+        repovault_receiver::lambda::handle(&receiver, request)
+            .await
+            .status(),
+        401
+    );
+    // The second invocation fell in the first one's window: one job now, one delayed.
+    let messages = drain(&queue, 2).await;
+    assert!(messages.iter().all(|m| m.repo.full_name() == "acme/api"));
+}

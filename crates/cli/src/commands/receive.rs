@@ -76,6 +76,14 @@ pub async fn receiver(args: &ReceiveArgs) -> anyhow::Result<Arc<Receiver>> {
 
 pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     let receiver = receiver(&args).await?;
+    // In AWS Lambda (behind a Function URL): the runtime delivers the requests.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        tracing::info!("running as a Lambda function");
+        repovault_receiver::lambda::run(receiver)
+            .await
+            .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut app = repovault_receiver::server::router(receiver);
     if args.ui {
         let config = args.select.load(&[], |_| {})?;
