@@ -25,7 +25,7 @@ fn repo_file(path: &str) -> PathBuf {
 fn image_bin(dir: &Path) -> PathBuf {
     let bin_dir = dir.join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
-    for role in ["repovault", "planner", "worker", "reporter"] {
+    for role in ["repovault", "planner", "worker", "reporter", "receiver"] {
         std::os::unix::fs::symlink(bin("repovault"), bin_dir.join(role)).unwrap();
     }
     std::os::unix::fs::symlink(bin("fake-github"), bin_dir.join("fake-github")).unwrap();
@@ -173,6 +173,60 @@ async fn docker_compose_services_run_as_written() {
     assert!(status.success(), "{}\n{report:#?}", reporter.log());
     assert_eq!(report.totals.planned, 27);
     assert_eq!(report.totals.ok, 27);
+
+    // The receiver, with the status page: a signed ping, and the run on the page.
+    let port = crate::support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let receiver_cmd: Vec<String> = mapped("receiver")
+        .into_iter()
+        .map(|a| {
+            if a == "0.0.0.0:8080" {
+                listen.clone()
+            } else {
+                a
+            }
+        })
+        .collect();
+    let receiver_env = env("receiver", &mapping);
+    let mut receiver = spawn(
+        "receiver",
+        &bin_dir,
+        &receiver_cmd,
+        &receiver_env,
+        dir.path(),
+    );
+    let page = eventually("the receiver to serve", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let (status, page) =
+            crate::support::http("GET", &format!("http://{listen}/"), &[], vec![]).await;
+        (status == 200).then_some(page)
+    })
+    .await;
+    assert!(page.contains("demo"), "{page}");
+    let secret = &receiver_env["REPOVAULT_WEBHOOK_SECRET"];
+    let body = br#"{"zen":"Design for failure."}"#.to_vec();
+    let signature = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(&body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let (status, answer) = crate::support::http(
+        "POST",
+        &format!("http://{listen}/webhook"),
+        &[
+            ("x-github-event", "ping"),
+            ("x-github-delivery", "compose-ping"),
+            ("x-hub-signature-256", &signature),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!((status, answer.as_str()), (200, "pong"));
+    receiver.signal(Signal::SIGTERM);
+    assert!(receiver.wait().await.success(), "{}", receiver.log());
     for w in &workers {
         w.signal(Signal::SIGTERM);
     }
@@ -185,7 +239,6 @@ async fn docker_compose_services_run_as_written() {
     fake.signal(Signal::SIGTERM);
 }
 
-/// Resolves the intrinsic functions a task definition uses, with the test's values.
 /// `value` with a top-level `!If [Condition, then, else]` decided by `conditions`;
 /// `None` for `!Ref AWS::NoValue`.
 fn choose<'a>(value: &'a Value, conditions: &BTreeMap<&str, bool>) -> Option<&'a Value> {
@@ -207,6 +260,7 @@ fn choose<'a>(value: &'a Value, conditions: &BTreeMap<&str, bool>) -> Option<&'a
     }
 }
 
+/// Resolves the intrinsic functions a task definition uses, with the test's values.
 fn resolve(value: &Value, refs: &BTreeMap<&str, String>) -> String {
     match value {
         Value::String(s) => s.clone(),
