@@ -147,6 +147,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
     match LocalStack::try_connect(&args.aws_endpoint).await {
         Ok(ls) => {
             scenarios.extend(ctx.distributed(&ls).await?);
+            scenarios.push(ctx.push_latency(&ls).await?);
             scenarios.push(ctx.planner_scale(&ls).await?);
         }
         Err(e) => eprintln!("skipping the S3/SQS scenarios: {e} (scripts/bench starts LocalStack)"),
@@ -475,6 +476,131 @@ impl Ctx<'_> {
             std::fs::remove_dir_all(&dest)?;
         }
         Ok(out)
+    }
+
+    /// Push to backup: a warm worker and the receiver on LocalStack; for each of the
+    /// smallest repositories, a commit, then its signed `push` webhook; timed from the
+    /// delivery until the event's result record exists. Reports p50 (and the max).
+    async fn push_latency(&self, ls: &LocalStack) -> anyhow::Result<Scenario> {
+        const SECRET: &str = "bench-webhook-secret";
+        let stack = ls.stack("push", 5).await;
+        let env = self.aws_env(&stack);
+        let mut envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        envs.push(("REPOVAULT_WEBHOOK_SECRET", SECRET));
+        let (api, target) = (self.api(), stack.target());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let spawn = |role: &str, args: &[&str]| {
+            tokio::process::Command::new(self.role(role))
+                .args(args)
+                .envs(envs.iter().copied())
+                .current_dir(self.scratch)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+        };
+        let common = ["--api-url", &api, "--allow-insecure-http"];
+        let _receiver = spawn(
+            "receiver",
+            &[
+                &[
+                    "--org",
+                    ORG,
+                    "--dest",
+                    &target,
+                    "--no-metadata",
+                    "--listen",
+                    &listen,
+                ][..],
+                &common[..],
+            ]
+            .concat(),
+        )?;
+        let _worker = spawn(
+            "worker",
+            &[
+                &["--allow-target", &target, "--poll-wait", "20s"][..],
+                &common[..],
+            ]
+            .concat(),
+        )?;
+        // The receiver is up when it answers; the worker is warm once it has backed up
+        // one repository (below, not timed).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&listen).await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "the receiver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let small: Vec<&String> = self.fixture.repos.iter().rev().take(6).collect();
+        let mut latencies = Vec::new();
+        for (i, name) in small.iter().enumerate() {
+            let path = self.fixture.github.repo_path(ORG, name);
+            let repo = git2::Repository::open_bare(&path)?;
+            repovault_testkit::fixtures::commit(
+                &repo,
+                "main",
+                &[("push.txt", format!("{i}").as_bytes())],
+                "push",
+            );
+            self.fixture.github.touch(ORG, name);
+            let repository: serde_json::Value = serde_json::from_str(
+                &http_get(&format!("{api}/repos/{ORG}/{name}"), TOKEN).await?,
+            )?;
+            let body = serde_json::to_vec(
+                &serde_json::json!({"ref": "refs/heads/main", "repository": repository}),
+            )?;
+            let signature =
+                repovault_notify::signature(&repovault_core::Secret::new(SECRET), &body);
+            let delivery = format!("bench-{i}");
+            let start = Instant::now();
+            http_post(
+                &format!("http://{listen}/webhook"),
+                &[
+                    ("x-github-event", "push"),
+                    ("x-github-delivery", &delivery),
+                    ("x-hub-signature-256", &signature),
+                ],
+                body,
+            )
+            .await?;
+            loop {
+                let done = stack.keys(ls, "runs/").await.iter().any(|k| {
+                    k.contains(&format!("-{}", delivery.replace('-', "")))
+                        && k.ends_with(&format!("/results/{ORG}/{name}.json"))
+                });
+                if done {
+                    break;
+                }
+                anyhow::ensure!(
+                    start.elapsed() < Duration::from_secs(300),
+                    "push {i} was not backed up"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The first one warms the worker (connections, capabilities): not counted.
+            if i > 0 {
+                latencies.push(start.elapsed());
+            }
+            eprintln!(
+                "push {}: backed up {:.2}s after its webhook",
+                i + 1,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        let max = latencies.iter().max().copied().unwrap_or_default();
+        Ok(Scenario::new(
+            "push to backup (receiver + one warm worker, LocalStack)",
+            latencies,
+            format!(
+                "a signed push webhook until its event run's record exists; median of {} pushes to different repositories, max {:.2}s (target p50 ≤ 30 s)",
+                small.len() - 1,
+                max.as_secs_f64()
+            ),
+        )
+        .partial())
     }
 
     fn role(&self, name: &str) -> PathBuf {
@@ -887,4 +1013,44 @@ fn new_objects_pack_bytes(path: &Path, before: &[String]) -> anyhow::Result<u64>
     let out = child.wait_with_output()?;
     anyhow::ensure!(out.status.success(), "git pack-objects failed");
     Ok(out.stdout.len() as u64)
+}
+
+/// A GET with the token: the body.
+async fn http_get(url: &str, token: &str) -> anyhow::Result<String> {
+    let auth = format!("Bearer {token}");
+    http(
+        http::Method::GET,
+        url,
+        &[("authorization", &auth)],
+        Vec::new(),
+    )
+    .await
+}
+
+/// A POST: the body of a 2xx answer.
+async fn http_post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<String> {
+    http(http::Method::POST, url, headers, body).await
+}
+
+async fn http(
+    method: http::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> anyhow::Result<String> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let mut request = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = client
+        .request(request.body(http_body_util::Full::new(body.into()))?)
+        .await?;
+    let status = response.status();
+    let text =
+        String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes()).into_owned();
+    anyhow::ensure!(status.is_success(), "{url}: {status} {text}");
+    Ok(text)
 }
