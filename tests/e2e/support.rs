@@ -294,32 +294,7 @@ pub fn run_readme_restore(manifest: &Path) {
     );
 }
 
-/// One HTTP request from a test: `(status, body)`.
-pub async fn http(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> (u16, String) {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(
-            request
-                .body(http_body_util::Full::new(body.into()))
-                .unwrap(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
+pub use repovault_testkit::http::request as http;
 
 /// A free loopback port (bound, then released for the process under test).
 pub fn free_port() -> u16 {

@@ -1018,39 +1018,15 @@ fn new_objects_pack_bytes(path: &Path, before: &[String]) -> anyhow::Result<u64>
 /// A GET with the token: the body.
 async fn http_get(url: &str, token: &str) -> anyhow::Result<String> {
     let auth = format!("Bearer {token}");
-    http(
-        http::Method::GET,
-        url,
-        &[("authorization", &auth)],
-        Vec::new(),
-    )
-    .await
+    let (status, body) =
+        repovault_testkit::http::request("GET", url, &[("authorization", &auth)], Vec::new()).await;
+    anyhow::ensure!((200..300).contains(&status), "{url}: {status} {body}");
+    Ok(body)
 }
 
 /// A POST: the body of a 2xx answer.
 async fn http_post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> anyhow::Result<String> {
-    http(http::Method::POST, url, headers, body).await
-}
-
-async fn http(
-    method: http::Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Vec<u8>,
-) -> anyhow::Result<String> {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let mut request = http::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = client
-        .request(request.body(http_body_util::Full::new(body.into()))?)
-        .await?;
-    let status = response.status();
-    let text =
-        String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes()).into_owned();
-    anyhow::ensure!(status.is_success(), "{url}: {status} {text}");
+    let (status, text) = repovault_testkit::http::request("POST", url, headers, body).await;
+    anyhow::ensure!((200..300).contains(&status), "{url}: {status} {text}");
     Ok(text)
 }

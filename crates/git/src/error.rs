@@ -51,6 +51,29 @@ impl Classify for GitError {
     }
 }
 
+/// [`classify_text`] of a text that may hold a secret: sorted by what it says, then
+/// the secret removed. (Removed first, a short token could cut `404` out of `status
+/// code: 404` and turn a missing repository into a retried fault.)
+pub(crate) fn classify_secret_text(
+    op: &'static str,
+    url: &str,
+    raw: &str,
+    redact: impl Fn(&str) -> String,
+) -> GitError {
+    match classify_text(op, url, raw.to_owned()) {
+        GitError::Failed { op, url, detail } => GitError::Failed {
+            op,
+            url,
+            detail: redact(&detail),
+        },
+        GitError::AccessDenied { url, detail } => GitError::AccessDenied {
+            url,
+            detail: redact(&detail),
+        },
+        other => other,
+    }
+}
+
 /// Sorts an error text from git or libgit2 into not-found, denied, or other.
 pub(crate) fn classify_text(op: &'static str, url: &str, detail: String) -> GitError {
     let lower = detail.to_lowercase();
@@ -80,6 +103,19 @@ pub(crate) fn classify_text(op: &'static str, url: &str, detail: String) -> GitE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_removed_after_the_text_is_sorted() {
+        // A one-letter token appears inside "status": removed first, it would hide 404.
+        let err = classify_secret_text("ls-remote", "u", "unexpected http status code: 404", |t| {
+            t.replace('t', "***")
+        });
+        assert!(matches!(err, GitError::NotFound { .. }), "{err:?}");
+        let err = classify_secret_text("ls-remote", "u", "token t leaked", |t| {
+            t.replace('t', "***")
+        });
+        assert!(!err.to_string().contains(" t "), "{err}");
+    }
 
     #[test]
     fn sorts_git_messages() {

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use crate::error::classify_text;
+use crate::error::classify_secret_text;
 use crate::{GitCredentials, GitError};
 
 /// `git clone --mirror <url> <dest>`: every ref, bare, `HEAD` as on the remote.
@@ -43,13 +43,12 @@ pub(crate) async fn run_git(
     if output.status.success() {
         return Ok(());
     }
-    let detail = creds.redact(String::from_utf8_lossy(&output.stderr).trim());
-    let detail = if detail.is_empty() {
-        format!("git exited with {}", output.status)
-    } else {
-        detail
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let detail = match stderr.trim() {
+        "" => format!("git exited with {}", output.status),
+        text => text.to_owned(),
     };
-    Err(classify_text(op, url, detail))
+    Err(classify_secret_text(op, url, &detail, |t| creds.redact(t)))
 }
 
 /// Total bytes of the files under `path` (symlinks not followed).

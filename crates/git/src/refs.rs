@@ -7,7 +7,7 @@ use git2::{Cred, Direction, RemoteCallbacks, Repository};
 use repovault_core::RefSet;
 
 use crate::credentials::TOKEN_USER;
-use crate::error::classify_text;
+use crate::error::classify_secret_text;
 use crate::{GitCredentials, GitError};
 
 /// The refs of a repository and where its `HEAD` points.
@@ -48,7 +48,8 @@ pub fn read_refs(path: &Path) -> Result<RepoRefs, GitError> {
 /// config (a detached remote follows the first redirect to any host), so the remote
 /// lives in a throwaway bare repository configured with `http.followRedirects=false`.
 pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, GitError> {
-    let fail = |e: git2::Error| classify_text("ls-remote", url, creds.redact(e.message()));
+    let fail =
+        |e: git2::Error| classify_secret_text("ls-remote", url, e.message(), |t| creds.redact(t));
     let scratch = tempfile::tempdir().map_err(GitError::Scratch)?;
     let repo = Repository::init_bare(scratch.path())?;
     repo.config()?.set_str("http.followRedirects", "false")?;

@@ -10,6 +10,7 @@
 //! - [`fixtures`]: builders for real git repositories (standard, empty, wiki, unusual
 //!   ref names).
 //! - [`history`]: large repositories with long histories, via `git fast-import`.
+//! - [`http`]: one HTTP request, for tests that talk to a server.
 //! - [`org`]: whole fixture organizations in one call.
 //! - [`localstack`]: a fresh bucket and queues on LocalStack, and ways to look inside.
 //! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
@@ -33,6 +34,7 @@ mod fake_ecs_agent;
 mod fake_github;
 pub mod fixtures;
 pub mod history;
+pub mod http;
 pub mod localstack;
 pub mod org;
 mod otlp;
