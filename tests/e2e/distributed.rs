@@ -43,15 +43,8 @@ impl Deployment {
     ) -> Deployment {
         let ls = LocalStack::connect().await;
         let stack = ls.stack(name, max_receives).await;
-        let dir = tempfile::tempdir().unwrap();
         // One config for every role, as a deployment would mount it.
-        let config = format!(
-            "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n{job_extra}",
-            gh.api_url(),
-            stack.target()
-        );
-        std::fs::write(dir.path().join("repovault.yml"), config).unwrap();
-        std::fs::create_dir(dir.path().join("work")).unwrap();
+        let dir = deployment_dir(&gh, &stack.target(), job_extra);
         Deployment {
             ls,
             stack,

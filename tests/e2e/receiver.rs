@@ -29,17 +29,7 @@ impl Deployment {
         let ls = LocalStack::connect().await;
         let stack = ls.stack(name, 3).await;
         let gh = github().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("repovault.yml"),
-            format!(
-                "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n    options: {{ metadata: false }}\n",
-                gh.api_url(),
-                stack.target()
-            ),
-        )
-        .unwrap();
-        std::fs::create_dir(dir.path().join("work")).unwrap();
+        let dir = deployment_dir(&gh, &stack.target(), "    options: { metadata: false }\n");
         let port = free_port();
         let mut env = stack.env();
         env.push(("REPOVAULT_WEBHOOK_SECRET".into(), SECRET.into()));

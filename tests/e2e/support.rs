@@ -304,3 +304,20 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A working directory for the distributed roles: `repovault.yml` with one job `acme`
+/// (the fake's org, backed up into `target`; `job_extra`: more YAML lines of the job,
+/// indented four spaces) and an empty `work/`.
+pub fn deployment_dir(gh: &FakeGitHub, target: &str, job_extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("repovault.yml"),
+        format!(
+            "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\nconcurrency: 4\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {target}\n{job_extra}",
+            gh.api_url(),
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("work")).unwrap();
+    dir
+}

@@ -37,17 +37,7 @@ async fn one_job_is_one_trace_across_planner_and_worker_with_metrics_of_the_run(
     let stack = ls.stack("otel", 2).await;
     let gh = github().await;
     let names = org::standard_org(&gh, "acme", 4);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("repovault.yml"),
-        format!(
-            "allow-insecure-http: true\nretry: {{ base-delay: 1s, max-delay: 2s }}\njobs:\n  - name: acme\n    source: {{ org: acme, api-url: \"{}\" }}\n    target: {}\n    options: {{ metadata: false }}\n",
-            gh.api_url(),
-            stack.target()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("work")).unwrap();
+    let dir = deployment_dir(&gh, &stack.target(), "    options: { metadata: false }\n");
     let mut env = stack.env();
     env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp.endpoint().into()));
     // Exported at exit (and not before): every value below is the run's total.
