@@ -220,9 +220,15 @@ impl Receiver {
                 Answer::new(202, format!("backup of {key} enqueued"))
             }
             Err(e) => {
-                // GitHub shows the failure and the delivery can be redelivered.
+                // GitHub shows the failure and the delivery can be redelivered; the
+                // window is forgotten too, so the next event is not coalesced into a
+                // job that never reached the queue.
                 tracing::error!(repo = %key, error = %e, "could not enqueue");
                 self.forget(delivery.id);
+                self.windows
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
                 Answer::new(503, "could not enqueue; redeliver later")
             }
         }
