@@ -185,19 +185,7 @@ mod tests {
     /// A real pack of a small repository, made by git.
     fn real_pack() -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir.path())
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@example.com")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@example.com")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            out.stdout
-        };
+        let git = |args: &[&str]| crate::test_git(dir.path(), args);
         git(&["init", "-q"]);
         std::fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
         git(&["add", "a.txt"]);

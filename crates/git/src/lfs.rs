@@ -403,16 +403,7 @@ mod tests {
     fn pointers_are_found_among_blobs_of_every_branch_and_other_files_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .args(args)
-                .current_dir(dir.path())
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@example.com")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@example.com")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
+            crate::test_git(dir.path(), args);
         };
         let pointer = |oid: &str, size: u64| {
             format!("version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n")

@@ -48,6 +48,22 @@ mod refs;
 pub mod restore;
 pub mod verify;
 
+/// Runs `git args` in `dir` with a fixed identity for unit tests; its stdout.
+#[cfg(test)]
+pub(crate) fn test_git(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    out.stdout
+}
+
 pub use credentials::GitCredentials;
 pub use error::GitError;
 pub use mirror::{dir_size, mirror_clone};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::Queue;
 use repovault_receiver::{Receiver, ReceiverConfig};
 
@@ -47,9 +48,8 @@ pub struct ReceiveArgs {
     pub s3: S3Args,
 }
 
-/// The receiver, ready to serve.
-pub async fn receiver(args: &ReceiveArgs) -> anyhow::Result<Arc<Receiver>> {
-    let config = args.select.load(&[], |_| {})?;
+/// The receiver for `jobs`, ready to serve.
+async fn receiver(args: &ReceiveArgs, jobs: Vec<JobSpec>) -> anyhow::Result<Arc<Receiver>> {
     let secret = load_secret(args.secret_file.as_deref(), SECRET_ENV, "--secret-file")?
         .ok_or_else(|| {
             InvalidConfig(format!(
@@ -67,7 +67,7 @@ pub async fn receiver(args: &ReceiveArgs) -> anyhow::Result<Arc<Receiver>> {
     Ok(Arc::new(Receiver::new(
         ReceiverConfig {
             secret,
-            jobs: config.jobs,
+            jobs,
             debounce: args.debounce,
         },
         Arc::new(queue) as Arc<dyn Queue>,
@@ -75,7 +75,9 @@ pub async fn receiver(args: &ReceiveArgs) -> anyhow::Result<Arc<Receiver>> {
 }
 
 pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
-    let receiver = receiver(&args).await?;
+    let config = args.select.load(&[], |_| {})?;
+    let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
+    let receiver = receiver(&args, config.jobs).await?;
     // In AWS Lambda (behind a Function URL): the runtime delivers the requests.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!("running as a Lambda function");
@@ -86,8 +88,6 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     }
     let mut app = repovault_receiver::server::router(receiver);
     if args.ui {
-        let config = args.select.load(&[], |_| {})?;
-        let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
         app = app.merge(status_router(&args.status, &targets, &args.s3, args.listen).await?);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
