@@ -22,7 +22,7 @@ fn latest(work: &Path) -> std::path::PathBuf {
     let repo = work.join("backups/repos/acme/app");
     let pointer: repovault_core::LatestPointer =
         serde_json::from_slice(&std::fs::read(repo.join("latest.json")).unwrap()).unwrap();
-    work.join("backups").join(pointer.archive.manifest_key)
+    work.join("backups").join(pointer.backup.manifest_key)
 }
 
 /// The latest backup restores with repovault and by hand to exactly the source's

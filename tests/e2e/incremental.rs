@@ -65,7 +65,7 @@ async fn an_unchanged_org_is_listed_once_per_repo_and_nothing_is_uploaded() {
         &std::fs::read(backups.join("runs/second/results/acme/repo-000.json")).unwrap(),
     )
     .unwrap();
-    let archive = record.archive.unwrap();
+    let archive = record.backup.unwrap();
     assert!(backups.join(&archive.key).exists());
 }
 
@@ -108,7 +108,7 @@ async fn one_new_commit_means_exactly_one_new_archive() {
     )
     .unwrap();
     assert!(
-        newest.ends_with(&latest.archive.key),
+        newest.ends_with(&latest.backup.key),
         "latest.json moved to the new archive"
     );
 
@@ -140,7 +140,7 @@ async fn an_unreadable_latest_json_means_a_full_backup_not_a_failure() {
     )
     .unwrap();
     assert!(
-        backups.join(latest.archive.key).exists(),
+        backups.join(latest.backup.key).exists(),
         "latest.json was rewritten"
     );
 }

@@ -260,7 +260,7 @@ async fn a_signed_push_is_backed_up_bad_deliveries_enqueue_nothing_and_bursts_co
     )
     .unwrap();
     let manifest: repovault_core::Manifest =
-        serde_json::from_slice(&d.stack.get(&d.ls, &latest.archive.manifest_key).await).unwrap();
+        serde_json::from_slice(&d.stack.get(&d.ls, &latest.backup.manifest_key).await).unwrap();
     assert_eq!(manifest.refs.get("refs/heads/main"), Some(head.as_str()));
     d.stop().await;
 }

@@ -885,7 +885,7 @@ impl Ctx<'_> {
         let ratio = stored as f64 / (first_link + new_objects) as f64;
         let latest: repovault_core::LatestPointer =
             serde_json::from_slice(&std::fs::read(dest.join("repos/daily/active/latest.json"))?)?;
-        let chain_key = latest.archive.key;
+        let chain_key = latest.backup.key;
 
         // Restore the longest chain, then a full backup of the same state.
         let args = run("full".into(), true);
@@ -894,14 +894,14 @@ impl Ctx<'_> {
         let latest: repovault_core::LatestPointer =
             serde_json::from_slice(&std::fs::read(dest.join("repos/daily/active/latest.json"))?)?;
         let mut restores = Vec::new();
-        for key in [&chain_key, &latest.archive.key] {
+        for key in [&chain_key, &latest.backup.key] {
             let to = self.fresh("daily-restore").join("r");
             let args = [
                 "restore",
                 "daily/active",
                 "--from",
                 &dest_text,
-                "--archive",
+                "--backup",
                 key,
                 "--to",
                 to.to_str().expect("utf-8 path"),

@@ -278,7 +278,7 @@ impl Layout {
             .get_json::<crate::LatestPointer>(&self.latest(owner, name))
             .await?
         {
-            return Ok(Some(latest.archive.key));
+            return Ok(Some(latest.backup.key));
         }
         Ok(candidates.pop().map(|(_, k)| k))
     }

@@ -36,7 +36,7 @@ pub use job::{
 pub use layout::{BackupKey, Layout, parse_stamp, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
-    ArchiveDigest, ArchiveRef, BackupFormat, BundleRef, DataFile, DataIndex, DataSummary,
+    ArchiveDigest, BackupFormat, BackupRef, BundleRef, DataFile, DataIndex, DataSummary,
     GoneMarker, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo,
     RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };

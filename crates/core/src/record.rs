@@ -1,4 +1,4 @@
-//! What repovault writes to the store besides archives: result records, manifests,
+//! What repovault writes to the store besides git data: result records, manifests,
 //! plans and `latest.json` pointers. Each is versioned JSON (`schema: 1`).
 
 use jiff::Timestamp;
@@ -12,9 +12,9 @@ pub const RECORD_SCHEMA: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// A new archive was written and verified.
+    /// A new backup was written and verified.
     Ok,
-    /// The refs equal the latest backup's; the existing archive still stands.
+    /// The refs equal the latest backup's; the existing backup still stands.
     Unchanged,
     /// The backup failed; the record says why.
     Failed,
@@ -24,7 +24,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WikiOutcome {
-    /// Mirrored into the archive.
+    /// Backed up with the repository.
     Mirrored,
     /// The repository claims a wiki but none exists (GitHub answers 404 until the
     /// first page is written). Not an error.
@@ -33,9 +33,11 @@ pub enum WikiOutcome {
     Skipped,
 }
 
-/// An archive in the store and its digest.
+/// A backup in the store: its key (a chain's manifest, or a first-format archive),
+/// its manifest, and the size and SHA-256 of what it added (its own link, or the
+/// archive).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchiveRef {
+pub struct BackupRef {
     pub key: String,
     pub manifest_key: String,
     pub size: u64,
@@ -56,9 +58,10 @@ pub struct ResultRecord {
     pub attempt: u32,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
-    /// The archive holding this repository's state: the new one (`ok`) or the
-    /// existing one (`unchanged`).
-    pub archive: Option<ArchiveRef>,
+    /// The backup holding this repository's state: the new one (`ok`) or the
+    /// existing one (`unchanged`). Read from `archive` too, as earlier versions wrote it.
+    #[serde(alias = "archive")]
+    pub backup: Option<BackupRef>,
     pub refs_count: usize,
     pub refs_digest: Option<String>,
     /// Digest of the wiki's refs when the wiki was mirrored.
@@ -163,7 +166,7 @@ pub struct DataFile {
 }
 
 impl ResultRecord {
-    /// A record of `msg`'s repository with `outcome`, finished now; what it archived
+    /// A record of `msg`'s repository with `outcome`, finished now; what it backed up
     /// and found is filled in by the caller (`..ResultRecord::of_job(…)`).
     pub fn of_job(
         msg: &JobMessage,
@@ -181,7 +184,7 @@ impl ResultRecord {
             attempt,
             started_at,
             finished_at: Timestamp::now(),
-            archive: None,
+            backup: None,
             refs_count: 0,
             refs_digest: None,
             wiki_refs_digest: None,
@@ -195,11 +198,11 @@ impl ResultRecord {
     }
 }
 
-/// Describes one archive: what is inside it and where it came from.
+/// Describes one backup: its refs, how its git data is stored, where it came from.
 ///
-/// The same manifest is stored as `MANIFEST.json` inside the archive and beside it as
-/// `<repo>-<stamp>.manifest.json`; only the copy beside it has `archive` (an archive
-/// cannot contain its own digest).
+/// Stored as `<repo>-<stamp>.manifest.json`. A first-format backup also holds a copy
+/// as `MANIFEST.json` inside its archive; only the copy beside it has `archive` (an
+/// archive cannot contain its own digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema: u32,
@@ -216,8 +219,12 @@ pub struct Manifest {
     pub refs_digest: String,
     /// The wiki's refs, when the wiki was mirrored.
     pub wiki_refs: Option<RefSet>,
-    /// Bytes of the bare mirror (and wiki) on disk before compression.
-    pub mirror_bytes: u64,
+    /// Bytes of the repository's (and wiki's) git data: for a chain, the sizes of every
+    /// link it lists; for a first-format archive, the bare mirrors on disk before
+    /// compression (what extracting it may write). Read from `mirror_bytes` too, as
+    /// earlier versions wrote it.
+    #[serde(alias = "mirror_bytes")]
+    pub git_bytes: u64,
     /// The repository as the source described it.
     pub source: RepoRef,
     /// How the backup is stored; manifests written before bundle chains have none.
@@ -302,11 +309,13 @@ pub struct ArchiveDigest {
 }
 
 /// `repos/<owner>/<repo>/latest.json`: the newest good backup, moved only after a new
-/// archive is verified and its record written.
+/// backup is verified and its record written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatestPointer {
     pub schema: u32,
-    pub archive: ArchiveRef,
+    /// Read from `archive` too, as earlier versions wrote it.
+    #[serde(alias = "archive")]
+    pub backup: BackupRef,
     pub refs_digest: String,
     /// Digest of the wiki's refs when the wiki was mirrored.
     #[serde(default)]
@@ -339,5 +348,49 @@ pub struct PlannedRepo {
 impl PlannedRepo {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record, a `latest.json` and a manifest exactly as the version before the
+    /// rename wrote them (`archive`, `mirror_bytes`) are still read.
+    #[test]
+    fn reads_what_earlier_versions_wrote() {
+        let backup = r#"{"key": "repos/acme/api/api-20261122T143605Z.manifest.json",
+            "manifest_key": "repos/acme/api/api-20261122T143605Z.manifest.json",
+            "size": 1234, "sha256": "ab"}"#;
+        let record = format!(
+            r#"{{"schema": 1, "run_id": "r1", "job": "acme", "owner": "acme", "name": "api",
+            "outcome": "ok", "attempt": 1, "started_at": "2026-11-22T14:36:00Z",
+            "finished_at": "2026-11-22T14:36:05Z", "archive": {backup}, "refs_count": 3,
+            "refs_digest": "d", "wiki_refs_digest": null, "empty": false,
+            "wiki": "skipped", "error": null}}"#
+        );
+        let record: ResultRecord = serde_json::from_str(&record).unwrap();
+        assert_eq!(record.backup.as_ref().unwrap().size, 1234);
+        let latest = format!(
+            r#"{{"schema": 1, "archive": {backup}, "refs_digest": "d",
+            "created_at": "2026-11-22T14:36:05Z", "run_id": "r1"}}"#
+        );
+        let latest: LatestPointer = serde_json::from_str(&latest).unwrap();
+        assert_eq!(latest.backup, record.backup.unwrap());
+        let manifest = r#"{"schema": 1, "repository": "acme/api",
+            "created_at": "2026-11-22T14:36:05Z", "run_id": "r1", "tool": "repovault 0.1.0",
+            "default_branch": "main", "head": "refs/heads/main", "refs": {},
+            "refs_digest": "d", "wiki_refs": null, "mirror_bytes": 99,
+            "source": {"owner": "acme", "name": "api", "id": 1,
+              "clone_url": "https://github.com/acme/api.git", "default_branch": "main",
+              "pushed_at": null, "size_kb": 1, "private": false, "archived": false,
+              "fork": false, "has_wiki": false}}"#;
+        let manifest: Manifest = serde_json::from_str(manifest).unwrap();
+        assert_eq!(manifest.git_bytes, 99);
+        assert_eq!(manifest.format, BackupFormat::TarZst);
+        // What this version writes says `backup` and `git_bytes`.
+        let written = serde_json::to_value(&latest).unwrap();
+        assert!(written.get("backup").is_some() && written.get("archive").is_none());
+        assert!(serde_json::to_value(&manifest).unwrap()["git_bytes"] == 99);
     }
 }

@@ -217,7 +217,7 @@ pub async fn prune(
     let mut out = Vec::new();
     for ((owner, name), repo) in by_repo {
         let latest: Option<LatestPointer> = store.get_json(&layout.latest(&owner, &name)).await?;
-        let protected_at = latest.and_then(|l| Layout::backup_time(&l.archive.key));
+        let protected_at = latest.and_then(|l| Layout::backup_time(&l.backup.key));
         let backups: Vec<StoredBackup> = repo.backups.iter().map(|(_, b)| b.clone()).collect();
         let decisions = policy.decide(&backups, protected_at, now);
         let mut needed = BTreeSet::new();

@@ -224,7 +224,7 @@ async fn check_archive(
     });
     // What the files inside may add up to: the mirrors the manifest measured, plus the
     // manifest and metadata files written beside them.
-    let max_bytes = manifest.mirror_bytes.saturating_add(EXTRA_FILES_ALLOWANCE);
+    let max_bytes = manifest.git_bytes.saturating_add(EXTRA_FILES_ALLOWANCE);
     let extraction = match extract_to {
         None => {
             let mut hashed = Box::pin(hashed);

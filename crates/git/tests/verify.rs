@@ -66,7 +66,7 @@ async fn archived(store: &dyn Store, bare: &Path) -> String {
         refs_digest: refs.refs.digest(),
         refs: refs.refs,
         wiki_refs: None,
-        mirror_bytes: dir_size(bare).unwrap(),
+        git_bytes: dir_size(bare).unwrap(),
         source,
         format: repovault_core::BackupFormat::TarZst,
         archive: None,

@@ -52,7 +52,10 @@ pub struct RepoReport {
     pub name: String,
     pub status: RepoStatus,
     pub attempt: Option<u32>,
-    pub archive: Option<String>,
+    /// The key of the backup holding its state (read from `archive` too, as earlier
+    /// versions wrote it).
+    #[serde(alias = "archive")]
+    pub backup: Option<String>,
     pub size: Option<u64>,
     pub error: Option<String>,
     /// The data beyond git: what it cost and, if it could not be completed, why.
@@ -67,7 +70,7 @@ pub struct Totals {
     pub unchanged: usize,
     pub failed: usize,
     pub missing: usize,
-    /// Bytes of the archives written in this run.
+    /// Bytes of the backups written in this run.
     pub bytes_stored: u64,
     /// GitHub API requests spent on the data beyond git, and how many of them were
     /// answered `304 Not Modified` (free of rate limit).
@@ -292,7 +295,7 @@ pub async fn build(
                         name: name.to_owned(),
                         status: RepoStatus::Failed,
                         attempt: None,
-                        archive: None,
+                        backup: None,
                         size: None,
                         error: Some(format!(
                             "its result record {key} is unreadable ({source}); back it up again (planner --repo {owner}/{name})"
@@ -319,7 +322,7 @@ pub async fn build(
                 name: planned.name.clone(),
                 status: RepoStatus::Missing,
                 attempt: None,
-                archive: None,
+                backup: None,
                 size: None,
                 error: None,
                 data: None,
@@ -367,8 +370,8 @@ fn line_for(record: &ResultRecord) -> RepoReport {
         name: record.name.clone(),
         status,
         attempt: Some(record.attempt),
-        archive: record.archive.as_ref().map(|a| a.key.clone()),
-        size: record.archive.as_ref().map(|a| a.size),
+        backup: record.backup.as_ref().map(|a| a.key.clone()),
+        size: record.backup.as_ref().map(|a| a.size),
         error: record.error.as_ref().map(|e| e.message.clone()),
         data: record.data.clone(),
     }

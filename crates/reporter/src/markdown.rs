@@ -105,7 +105,7 @@ pub fn markdown(report: &Report) -> String {
         .collect();
     if !done.is_empty() {
         let _ = writeln!(out, "\n## Backed up\n");
-        let _ = writeln!(out, "| repository | status | size | archive |");
+        let _ = writeln!(out, "| repository | status | size | backup |");
         let _ = writeln!(out, "|---|---|---:|---|");
         for r in done {
             let status = if r.status == RepoStatus::Ok {
@@ -114,10 +114,10 @@ pub fn markdown(report: &Report) -> String {
                 "unchanged"
             };
             let size = r.size.map_or("-".to_owned(), human_bytes);
-            let archive = r.archive.as_deref().unwrap_or("-");
+            let backup = r.backup.as_deref().unwrap_or("-");
             let _ = writeln!(
                 out,
-                "| {}/{} | {status} | {size} | `{archive}` |",
+                "| {}/{} | {status} | {size} | `{backup}` |",
                 r.owner, r.name
             );
         }

@@ -256,7 +256,7 @@ impl Status {
                     _ => sizes.get(key.as_str()).copied().unwrap_or(0),
                 };
                 lines.push(BackupLine {
-                    latest: latest.as_ref().is_some_and(|l| l.archive.key == key),
+                    latest: latest.as_ref().is_some_and(|l| l.backup.key == key),
                     refs: manifest.as_ref().map_or(0, |m| m.refs.len()),
                     link: manifest
                         .as_ref()

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use repovault_core::config::GitSettings;
 use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, json_bytes, meta};
 use repovault_core::{
-    ArchiveDigest, ArchiveRef, BackupFormat, Classify, JobMessage, LatestPointer, Layout, Manifest,
+    ArchiveDigest, BackupFormat, BackupRef, Classify, JobMessage, LatestPointer, Layout, Manifest,
     Outcome, RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
 };
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
@@ -195,9 +195,9 @@ async fn back_up_archive(
         .store
         .free_second(|at| layout.archive(&repo.owner, &repo.name, at))
         .await?;
-    let mut mirror_bytes = dir_size(&mirror_dir).map_err(BackupError::WorkDir)?;
+    let mut git_bytes = dir_size(&mirror_dir).map_err(BackupError::WorkDir)?;
     if wiki == WikiOutcome::Mirrored {
-        mirror_bytes += dir_size(&wiki_dir).map_err(BackupError::WorkDir)?;
+        git_bytes += dir_size(&wiki_dir).map_err(BackupError::WorkDir)?;
     }
     let refs_digest = mirror.refs.digest();
     let wiki_refs_digest = wiki_refs.as_ref().map(RefSet::digest);
@@ -212,7 +212,7 @@ async fn back_up_archive(
         refs: mirror.refs.clone(),
         refs_digest: refs_digest.clone(),
         wiki_refs,
-        mirror_bytes,
+        git_bytes,
         source: repo.clone(),
         format: BackupFormat::TarZst,
         archive: None,
@@ -283,7 +283,7 @@ async fn back_up_archive(
     drop(work);
 
     Ok(ResultRecord {
-        archive: Some(ArchiveRef {
+        backup: Some(BackupRef {
             key: archive_key,
             manifest_key,
             size: receipt.size,
@@ -315,14 +315,14 @@ async fn unchanged(
     if latest.refs_digest != digest || latest.wiki_refs_digest != wiki_digest {
         return Ok(None);
     }
-    if store.head(&latest.archive.key).await?.is_none() {
-        tracing::warn!(backup = %latest.archive.key, "latest.json names a backup that is gone; backing up again");
+    if store.head(&latest.backup.key).await?.is_none() {
+        tracing::warn!(backup = %latest.backup.key, "latest.json names a backup that is gone; backing up again");
         return Ok(None);
     }
     if msg.options.lfs {
         // Made before LFS was turned on: its objects were never looked for.
         let manifest: Option<Manifest> = store
-            .get_json(&latest.archive.manifest_key)
+            .get_json(&latest.backup.manifest_key)
             .await
             .unwrap_or(None);
         if manifest.is_none_or(|m| m.lfs.is_none()) {
@@ -332,7 +332,7 @@ async fn unchanged(
     }
     let wiki = wiki_outcome(msg, wiki_refs.is_some());
     Ok(Some(ResultRecord {
-        archive: Some(latest.archive),
+        backup: Some(latest.backup),
         refs_count: refs.len(),
         refs_digest: Some(digest),
         wiki_refs_digest: wiki_digest,

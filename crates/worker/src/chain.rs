@@ -15,7 +15,7 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
 use repovault_core::{
-    ArchiveRef, BackupFormat, BundleRef, JobMessage, LatestPointer, Layout, LfsObject, Manifest,
+    BackupFormat, BackupRef, BundleRef, JobMessage, LatestPointer, Layout, LfsObject, Manifest,
     Outcome, RECORD_SCHEMA, ResultRecord, tool_version,
 };
 use repovault_git::protocol::Remote;
@@ -141,7 +141,7 @@ pub(crate) async fn back_up(
         refs: main.refs.clone(),
         refs_digest: main.refs.digest(),
         wiki_refs: wiki.as_ref().map(|(_, w)| w.refs.clone()),
-        mirror_bytes: bundles.iter().chain(&wiki_bundles).map(|b| b.size).sum(),
+        git_bytes: bundles.iter().chain(&wiki_bundles).map(|b| b.size).sum(),
         source: repo.clone(),
         format: BackupFormat::BundleChain,
         archive: None,
@@ -160,7 +160,7 @@ pub(crate) async fn back_up(
         "chain link stored"
     );
     Ok(ResultRecord {
-        archive: Some(ArchiveRef {
+        backup: Some(BackupRef {
             key: manifest_key.clone(),
             manifest_key,
             size: new_bytes,
@@ -222,7 +222,7 @@ async fn chain_base(
     let Some(latest) = latest.filter(|_| !msg.options.full) else {
         return Ok(None);
     };
-    let key = &latest.archive.manifest_key;
+    let key = &latest.backup.manifest_key;
     let manifest = match ctx.store.get_json::<Manifest>(key).await {
         Ok(Some(manifest)) => manifest,
         Ok(None) => return Ok(None),

@@ -295,9 +295,9 @@ impl Attempt<'_> {
             Err(e) => return self.retry(&e).await,
             Ok(Some(standing)) => {
                 // A duplicate delivery finished first: its archive stands, ours goes.
-                if let Some(ours) = record.archive.as_ref().filter(|ours| {
+                if let Some(ours) = record.backup.as_ref().filter(|ours| {
                     standing
-                        .archive
+                        .backup
                         .as_ref()
                         .is_none_or(|theirs| theirs.key != ours.key)
                 }) {
@@ -315,11 +315,11 @@ impl Attempt<'_> {
             Ok(None) => {}
         }
         if let (Outcome::Ok, Some(archive), Some(digest)) =
-            (outcome, &record.archive, &record.refs_digest)
+            (outcome, &record.backup, &record.refs_digest)
         {
             let latest = LatestPointer {
                 schema: RECORD_SCHEMA,
-                archive: archive.clone(),
+                backup: archive.clone(),
                 refs_digest: digest.clone(),
                 wiki_refs_digest: record.wiki_refs_digest.clone(),
                 created_at: record.finished_at,
@@ -336,7 +336,7 @@ impl Attempt<'_> {
         } else if let Some(index) = record.data.as_ref().and_then(|d| d.index.clone()) {
             self.move_latest_data(index).await;
         }
-        let bytes = record.archive.as_ref().map_or(0, |a| a.size);
+        let bytes = record.backup.as_ref().map_or(0, |a| a.size);
         tracing::Span::current().record("bytes", bytes);
         tracing::info!(?outcome, bytes, refs = record.refs_count, wiki = ?record.wiki, "backed up");
         self.shared.progress.finished(false, bytes);
@@ -366,11 +366,11 @@ impl Attempt<'_> {
             .await
             .unwrap_or(None);
         tracing::info!(
-            last_backup = latest.as_ref().map(|l| l.archive.key.as_str()),
+            last_backup = latest.as_ref().map(|l| l.backup.key.as_str()),
             "deleted on GitHub; its backups are kept"
         );
         let record = ResultRecord {
-            archive: latest.map(|l| l.archive),
+            backup: latest.map(|l| l.backup),
             note: Some("deleted on GitHub; its backups are kept".into()),
             ..ResultRecord::of_job(
                 self.msg,

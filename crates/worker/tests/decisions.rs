@@ -343,7 +343,7 @@ async fn two_deliveries_at_once_leave_one_archive_and_one_record() {
     );
     assert_eq!(env.backups().await, 1);
     let record = env.record("r1", "repo-000").await.unwrap();
-    let archive = record.archive.unwrap();
+    let archive = record.backup.unwrap();
     assert!(env.store.head(&archive.key).await.unwrap().is_some());
 }
 

@@ -108,7 +108,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                     };
                     let status = match (&manifest, &latest) {
                         (None, _) => "no manifest (incomplete)",
-                        (Some(_), Some(l)) if l.archive.key == *key => "latest",
+                        (Some(_), Some(l)) if l.backup.key == *key => "latest",
                         (Some(_), _) => "ok",
                     };
                     let refs = manifest

@@ -28,11 +28,12 @@ pub struct RestoreArgs {
     pub to: PathBuf,
     /// The newest backup at or before this time (`2026-11-20` means the end of that
     /// day, UTC; or a full timestamp) [default: the latest good backup].
-    #[arg(long, value_name = "DATE", conflicts_with = "archive")]
+    #[arg(long, value_name = "DATE", conflicts_with = "backup")]
     pub at: Option<String>,
-    /// Restore this archive key exactly.
-    #[arg(long, value_name = "KEY")]
-    pub archive: Option<String>,
+    /// Restore this backup exactly (its key, as `ls` and `verify` print it; `--archive`
+    /// is another name for it).
+    #[arg(long, value_name = "KEY", alias = "archive")]
+    pub backup: Option<String>,
     /// Also write the repository's data beyond git (issues, pull requests…) from the
     /// backup at or before the same time into `<DIR>/data/` as JSON Lines, with its
     /// release assets in `<DIR>/data/assets/`.
@@ -64,7 +65,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
         let layout = Layout::new(&target.prefix);
-        let key = match args.archive.as_deref() {
+        let key = match args.backup.as_deref() {
             Some(key) => store.head(key).await?.map(|_| key.to_owned()),
             None => {
                 layout

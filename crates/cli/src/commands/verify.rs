@@ -116,7 +116,7 @@ async fn select(
             }
             for object in records {
                 if let Some(record) = store.get_json::<ResultRecord>(&object.key).await?
-                    && let Some(archive) = record.archive
+                    && let Some(archive) = record.backup
                 {
                     keys.push(archive.key);
                 }
