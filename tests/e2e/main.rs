@@ -29,4 +29,5 @@ mod run_local;
 mod status;
 mod support;
 mod telemetry;
+mod untrusted_store;
 mod verify_restore;

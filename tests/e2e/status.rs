@@ -162,3 +162,66 @@ fn screenshot_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `ls` and the status page (its API and its page) show the same bytes for the same
+/// backup: one catalog computes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ls_and_the_status_page_show_the_same_bytes_for_each_backup() {
+    let gh = github().await;
+    let names = org::standard_org(&gh, "acme", 1);
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "r1", &["--no-metadata"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let repo = git2::Repository::open_bare(gh.repo_path("acme", &names[0])).unwrap();
+    repovault_testkit::fixtures::commit(&repo, "main", &[("new.txt", &[7u8; 3000])], "more");
+    let out = run_org(work.path(), &gh, "r2", &["--no-metadata"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let full = format!("acme/{}", names[0]);
+    let out = repovault(work.path(), &["ls", &full, "--from", "./backups"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let ls = String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = serve(work.path(), &listen).await;
+    let bearer = format!("Bearer {API_TOKEN}");
+    let auth = [("authorization", bearer.as_str())];
+    let base = format!("http://{listen}");
+    let (status, body) = http(
+        "GET",
+        &format!("{base}/api/backups?repo={full}"),
+        &auth,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (status, page) = http("GET", &format!("{base}/repo/{full}"), &auth, vec![]).await;
+    assert_eq!(status, 200, "{page}");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(server.wait().await.success(), "{}", server.log());
+
+    let backups = api["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2, "{body}");
+    let sizes: Vec<u64> = backups
+        .iter()
+        .map(|b| b["bytes_added"].as_u64().unwrap())
+        .collect();
+    assert_ne!(sizes[0], sizes[1], "two different links: {sizes:?}");
+    for backup in backups {
+        let at: jiff::Timestamp = backup["created_at"].as_str().unwrap().parse().unwrap();
+        let shown = repovault_reporter::human_bytes(backup["bytes_added"].as_u64().unwrap());
+        let line = ls
+            .lines()
+            .find(|l| l.starts_with(&at.to_string()))
+            .unwrap_or_else(|| panic!("no ls line for {at}:\n{ls}"));
+        assert!(line.contains(&shown), "ls says {line:?}, the API {shown}");
+        let row = format!(
+            "<td>{}</td><td>{}</td><td>{shown}</td>",
+            at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            backup["refs"]
+        );
+        assert!(page.contains(&row), "the page lacks {row:?}:\n{page}");
+    }
+}

@@ -514,9 +514,10 @@ async fn restore_pushes_with_its_own_token_never_the_backup_token() {
 
 #[tokio::test]
 async fn a_dry_run_prune_decides_what_the_real_one_does_and_deletes_nothing() {
+    use repovault_core::LatestPointer;
     use repovault_core::ports::store::{DryRun, Store};
-    use repovault_core::retention::{self, RetentionPolicy};
-    use repovault_core::{LatestPointer, Layout};
+    use repovault_core::retention::RetentionPolicy;
+    use repovault_repository::{Layout, PruneScope, Repository};
 
     let dir = tempfile::tempdir().unwrap();
     let fs = repovault_local::FsStore::new(dir.path());
@@ -553,13 +554,17 @@ async fn a_dry_run_prune_decides_what_the_real_one_does_and_deletes_nothing() {
         .put_json(&layout.latest("acme", "api"), &latest)
         .await
         .unwrap();
-    let policy = RetentionPolicy {
-        keep_last: Some(1),
-        ..Default::default()
-    };
+    let scopes = [PruneScope {
+        selector: None,
+        policy: RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        },
+    }];
     let now = day(10);
     let before = store.list("").await.unwrap();
-    let dry = retention::prune(&DryRun(store), &layout, "repos/", &policy, now)
+    let dry = Repository::new(&DryRun(store), "")
+        .prune(&scopes, now)
         .await
         .unwrap();
     assert_eq!(
@@ -567,7 +572,8 @@ async fn a_dry_run_prune_decides_what_the_real_one_does_and_deletes_nothing() {
         before,
         "a dry run deleted something"
     );
-    let real = retention::prune(store, &layout, "repos/", &policy, now)
+    let real = Repository::new(store, "")
+        .prune(&scopes, now)
         .await
         .unwrap();
     assert_eq!(dry, real);

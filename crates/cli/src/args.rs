@@ -451,12 +451,12 @@ impl FromArgs {
 
 /// `OWNER/NAME`.
 pub fn owner_and_name(text: &str) -> Result<(String, String), InvalidConfig> {
-    match text.split_once('/') {
-        Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok((owner.to_owned(), name.to_owned()))
-        }
-        _ => Err(InvalidConfig(format!("{text:?}: expected OWNER/NAME"))),
-    }
+    let Some((owner, name)) = text.split_once('/') else {
+        return Err(InvalidConfig(format!("{text:?}: expected OWNER/NAME")));
+    };
+    repovault_repository::Repository::check_names(owner, name)
+        .map_err(|e| InvalidConfig(format!("{text:?}: expected OWNER/NAME: {e}")))?;
+    Ok((owner.to_owned(), name.to_owned()))
 }
 
 /// `--at`: `2026-11-20` (the end of that day, UTC) or a full timestamp.

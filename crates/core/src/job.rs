@@ -63,7 +63,7 @@ impl RepoRef {
 
 /// Owner and repository names become object keys and directory names: only GitHub's
 /// own character set is accepted, and never `.` or `..`.
-fn validate_name(what: &str, value: &str) -> Result<(), String> {
+pub fn validate_name(what: &str, value: &str) -> Result<(), String> {
     let ok = !value.is_empty()
         && value.len() <= 100
         && value != "."
@@ -142,7 +142,7 @@ impl Target {
             }
             return Ok(Target {
                 store: format!("s3://{bucket}"),
-                prefix: crate::layout::normalize_prefix(prefix),
+                prefix: normalize_prefix(prefix),
             });
         }
         if let Some((scheme, _)) = url.split_once("://")
@@ -169,6 +169,16 @@ impl Target {
                 self.store.strip_prefix("file://").unwrap_or(&self.store),
             )),
         }
+    }
+}
+
+/// A key prefix in its one form: empty, or without a leading `/` and ending in one.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
     }
 }
 

@@ -1,28 +1,29 @@
 //! # repovault-core
 //!
 //! The domain of repovault and nothing else: job messages, result records and
-//! manifests (the versioned contracts), the object key layout, configuration and its
-//! validation, error classification, and the ports (`Queue`, `Store`, `Source`) that
-//! adapters implement. No AWS SDK, no HTTP client, no libgit2.
+//! manifests (the versioned contracts; where and how they are stored is
+//! `repovault-repository`'s), configuration and its validation, retention rules,
+//! error classification, and the ports (`Queue`, `Store`, `Source`) that adapters
+//! implement. No AWS SDK, no HTTP client, no libgit2.
 //!
 //! ```
-//! use repovault_core::{Layout, RunId};
+//! use repovault_core::{RunId, stamp};
 //!
-//! let layout = Layout::new("github/");
-//! let run: RunId = "nightly-1".parse().unwrap();
-//! assert_eq!(layout.plan(&run), "github/runs/nightly-1/plan.json");
+//! let at = "2026-11-22T14:36:00Z".parse().unwrap();
+//! let run = RunId::generate(at);
+//! assert!(run.to_string().starts_with(&stamp(at)));
 //! ```
 
 mod error;
 mod github_host;
 mod job;
-mod layout;
 mod progress;
 mod record;
 mod refs;
 mod run_id;
 mod secret;
 mod selector;
+mod stamp;
 
 pub mod config;
 pub mod ports;
@@ -32,18 +33,19 @@ pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use github_host::GitHost;
 pub use job::{
     JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation, Target,
+    normalize_prefix, validate_name,
 };
-pub use layout::{BackupKey, Layout, parse_stamp, stamp};
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
     ArchiveDigest, BackupFormat, BackupRef, BundleRef, DataFile, DataIndex, DataSummary,
     GoneMarker, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo,
     RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
-pub use refs::RefSet;
+pub use refs::{RefSet, is_object_id, is_ref_name};
 pub use run_id::RunId;
 pub use secret::Secret;
 pub use selector::{Owner, RepoSelector, Visibility};
+pub use stamp::{parse_stamp, stamp};
 
 /// `repovault <version>`, written into manifests.
 pub fn tool_version() -> String {

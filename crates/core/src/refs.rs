@@ -54,6 +54,46 @@ impl RefSet {
     }
 }
 
+/// Whether `name` is a ref name git accepts (`git check-ref-format`): components that
+/// do not begin with `.` or end with `.lock`, no `..`, no `@{`, no control character,
+/// space, `~`, `^`, `:`, `?`, `*`, `[` or a backslash, no empty component, not ending in `.`.
+/// A name read from a server or a store is checked before it is written anywhere (a
+/// newline would split a bundle's header).
+pub fn is_ref_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "@"
+        && !name.ends_with('.')
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name.chars().any(|c| {
+            c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+        })
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+}
+
+impl RefSet {
+    /// The first name that is not a valid ref name (see [`is_ref_name`]), if any.
+    pub fn invalid_name(&self) -> Option<&str> {
+        self.0.keys().map(String::as_str).find(|n| !is_ref_name(n))
+    }
+
+    /// The first object id that is not 40 (SHA-1) or 64 (SHA-256) lowercase hex
+    /// digits, if any.
+    pub fn invalid_oid(&self) -> Option<&str> {
+        self.0
+            .values()
+            .map(String::as_str)
+            .find(|oid| !is_object_id(oid))
+    }
+}
+
+/// Whether `oid` is a git object id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+pub fn is_object_id(oid: &str) -> bool {
+    matches!(oid.len(), 40 | 64) && oid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl FromIterator<(String, String)> for RefSet {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
         let mut set = RefSet::new();
@@ -81,6 +121,42 @@ mod tests {
         .collect();
         assert_eq!(set.len(), 2);
         assert_eq!(set.get("refs/tags/v1"), Some("c"));
+    }
+
+    #[test]
+    fn ref_names_follow_gits_rules() {
+        for good in [
+            "refs/heads/main",
+            "refs/pull/12/head",
+            "refs/tags/v1.0",
+            "refs/heads/a-b_c/d",
+        ] {
+            assert!(is_ref_name(good), "{good}");
+        }
+        for bad in [
+            "refs/heads/a\nb",
+            "refs/heads/..x",
+            "refs/heads/.hidden",
+            "refs/heads/x.lock",
+            "refs/heads/a b",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a:b",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[",
+            "refs/heads/a\\b",
+            "refs/heads//x",
+            "refs/heads/x/",
+            "refs/heads/x.",
+            "refs/heads/a@{1}",
+            "@",
+            "",
+        ] {
+            assert!(!is_ref_name(bad), "{bad:?}");
+        }
+        assert!(is_object_id(&"a".repeat(40)) && is_object_id(&"0".repeat(64)));
+        assert!(!is_object_id(&"A".repeat(40)) && !is_object_id("abc"));
     }
 
     #[test]

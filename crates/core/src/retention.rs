@@ -10,14 +10,11 @@
 //! repository) are always kept. An empty policy keeps everything: nothing is ever
 //! deleted without a rule saying so.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::ports::store::{Store, StoreError};
-use crate::{LatestPointer, Layout, Manifest};
 /// A retention policy (`retention:` of a job, validated).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
@@ -50,6 +47,10 @@ pub enum KeepReason {
     Incomplete,
     /// A link of the chain of a kept backup.
     Needed,
+    /// No job whose retention was applied selects this repository (its newest
+    /// manifest's `source` does not match any job's filters): its backups are not
+    /// any policy's to delete.
+    NotSelected,
 }
 
 impl KeepReason {
@@ -66,6 +67,7 @@ impl KeepReason {
             KeepReason::NoPolicy => "no retention policy",
             KeepReason::Incomplete => "no manifest yet (recent)",
             KeepReason::Needed => "needed by a kept backup",
+            KeepReason::NotSelected => "no job selects it",
         }
     }
 }
@@ -154,129 +156,6 @@ impl RetentionPolicy {
         }
         reasons
     }
-}
-
-/// What `prune` did with one backup, or with one link of a chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pruned {
-    pub key: String,
-    pub at: Timestamp,
-    /// Why it was kept; empty: it was deleted (a backup with its manifest).
-    pub kept: Vec<KeepReason>,
-}
-
-/// Applies `policy` to every repository's backups under `prefix` of `layout`: decides
-/// with [`RetentionPolicy::decide`] (the protected backup is the one each
-/// repository's `latest.json` names) and deletes what no rule keeps, with its
-/// manifest. Then what backups share by reference, the links of the chains (`packs/`)
-/// and the Git LFS objects (`lfs/`): one any kept backup's manifest lists stays, one
-/// no manifest lists goes once it is older than [`INCOMPLETE_GRACE`] (younger, a
-/// backup may be writing it). No kept backup is ever left with a missing link or
-/// LFS object. Pass a [`DryRun`](crate::ports::store::DryRun)
-/// store to delete nothing.
-pub async fn prune(
-    store: &dyn Store,
-    layout: &Layout,
-    prefix: &str,
-    policy: &RetentionPolicy,
-    now: Timestamp,
-) -> Result<Vec<Pruned>, StoreError> {
-    let objects = store.list(prefix).await?;
-    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let stored_at: BTreeMap<&str, Option<Timestamp>> = objects
-        .iter()
-        .map(|o| (o.key.as_str(), o.last_modified))
-        .collect();
-    let mut by_repo: BTreeMap<(String, String), RepoObjects> = BTreeMap::new();
-    for key in layout.backups_among(keys.iter().copied()) {
-        let backup = layout.parse_backup(&key).expect("a backup key");
-        let has_manifest = layout
-            .manifest_for(&key)
-            .is_some_and(|m| keys.contains(m.as_str()));
-        let stored = StoredBackup {
-            at: backup.at,
-            stored_at: stored_at[key.as_str()],
-            has_manifest,
-        };
-        let repo = by_repo.entry((backup.owner, backup.repo)).or_default();
-        repo.backups.push((key, stored));
-    }
-    for object in &objects {
-        if let Some(link) = layout.parse_bundle(&object.key) {
-            let repo = by_repo.entry((link.owner, link.repo)).or_default();
-            repo.shared
-                .push((object.key.clone(), link.at, object.last_modified));
-        } else if let Some((owner, repo)) = layout.parse_lfs(&object.key) {
-            // Its key has no time: its age is the store's (unknown: as new).
-            let at = object.last_modified.unwrap_or(now);
-            let repo = by_repo.entry((owner, repo)).or_default();
-            repo.shared
-                .push((object.key.clone(), at, object.last_modified));
-        }
-    }
-    let mut out = Vec::new();
-    for ((owner, name), repo) in by_repo {
-        let latest: Option<LatestPointer> = store.get_json(&layout.latest(&owner, &name)).await?;
-        let protected_at = latest.and_then(|l| Layout::backup_time(&l.backup.key));
-        let backups: Vec<StoredBackup> = repo.backups.iter().map(|(_, b)| b.clone()).collect();
-        let decisions = policy.decide(&backups, protected_at, now);
-        let mut needed = BTreeSet::new();
-        let mut unreadable = false;
-        for ((key, backup), kept) in repo.backups.into_iter().zip(decisions) {
-            let manifest = layout.manifest_for(&key);
-            if kept.is_empty() {
-                store.delete(&key).await?;
-                if let Some(manifest) = manifest.filter(|m| *m != key) {
-                    store.delete(&manifest).await?;
-                }
-            } else if !repo.shared.is_empty()
-                && let Some(manifest) = manifest.filter(|_| backup.has_manifest)
-            {
-                match store.get_json::<Manifest>(&manifest).await {
-                    Ok(Some(m)) => {
-                        needed.extend(m.all_bundles().map(|b| b.key.clone()));
-                        needed.extend(m.stored_lfs().map(|o| layout.lfs(&owner, &name, &o.oid)));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(%manifest, error = %e, "a kept backup's manifest is unreadable; keeping every link and LFS object of its repository");
-                        unreadable = true;
-                    }
-                }
-            }
-            out.push(Pruned {
-                key,
-                at: backup.at,
-                kept,
-            });
-        }
-        for (key, at, stored) in repo.shared {
-            let recent = now
-                .checked_sub(INCOMPLETE_GRACE)
-                .is_ok_and(|cutoff| stored.unwrap_or(at) > cutoff);
-            let kept = if needed.contains(&key) || unreadable {
-                vec![KeepReason::Needed]
-            } else if recent {
-                vec![KeepReason::Incomplete]
-            } else if policy.is_empty() {
-                vec![KeepReason::NoPolicy]
-            } else {
-                store.delete(&key).await?;
-                Vec::new()
-            };
-            out.push(Pruned { key, at, kept });
-        }
-    }
-    Ok(out)
-}
-
-/// One repository's backups, and the chain links and LFS objects they share, as
-/// `prune` finds them.
-#[derive(Default)]
-struct RepoObjects {
-    backups: Vec<(String, StoredBackup)>,
-    /// Key, time in the key (an LFS object's: the store's), time the store wrote it.
-    shared: Vec<(String, Timestamp, Option<Timestamp>)>,
 }
 
 /// One stored archive of a repository, as `prune` finds it.

@@ -15,7 +15,7 @@ impl RunId {
     pub fn generate(now: Timestamp) -> Self {
         RunId(format!(
             "{}-{:04x}",
-            crate::layout::stamp(now),
+            crate::stamp::stamp(now),
             fastrand::u16(..)
         ))
     }

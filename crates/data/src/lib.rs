@@ -18,10 +18,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::source::{Page, RepoData, SourceError};
-use repovault_core::ports::store::{
-    ByteStream, ObjectDigest, ObjectMetadata, Store, StoreError, meta,
-};
-use repovault_core::{DataFile, DataIndex, DataSummary, Layout, RECORD_SCHEMA};
+use repovault_core::ports::store::{ByteStream, ObjectMetadata, StoreError, meta};
+use repovault_core::{DataFile, DataIndex, DataSummary, RECORD_SCHEMA};
+use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
 
 /// How often every kind is read whole, not just what changed (deletions show then),
@@ -94,9 +93,7 @@ pub enum DataError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{key}: {reason}")]
-    Unreadable { key: String, reason: String },
+    Repo(#[from] RepoError),
 }
 
 /// Counts the API requests of one snapshot.
@@ -158,22 +155,23 @@ impl Counted<'_> {
 /// `latest.json` names). Returns the summary for the record and, when anything
 /// changed, the new snapshot's index key (else the previous one stands).
 pub async fn back_up_data(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     source: &dyn RepoData,
-    layout: &Layout,
     owner: &str,
     name: &str,
     previous_key: Option<&str>,
     full_every: Duration,
 ) -> Result<DataSummary, DataError> {
+    let (store, layout) = (repo.store(), repo.layout());
     let previous: Option<DataIndex> = match previous_key {
-        Some(key) => store.get_json(key).await?,
+        Some(key) => repo.data_index(owner, name, key).await?,
         None => None,
     };
     // Two snapshots never share, and overwrite, a directory.
     let now = store
         .free_second(|at| layout.data_index(owner, name, at))
-        .await?;
+        .await
+        .map_err(RepoError::from)?;
     let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Counted {
         source,
@@ -211,7 +209,7 @@ pub async fn back_up_data(
                                 .all(format!("{list}&since={since}"), None)
                                 .await?
                                 .unwrap_or_default();
-                            merge(read_items(store, &file.key).await?, fresh)
+                            merge(repo.read_items(&file.key).await?, fresh)
                         }
                         _ => api.all(list, None).await?.unwrap_or_default().0,
                     };
@@ -250,13 +248,8 @@ pub async fn back_up_data(
                     }
                 }
                 changed.push(kind.name.to_owned());
-                write_items(
-                    store,
-                    &layout.data_file(owner, name, now, kind.name),
-                    &items,
-                    etag,
-                )
-                .await?
+                repo.write_items(&layout.data_file(owner, name, now, kind.name), &items, etag)
+                    .await?
             }
         };
         kinds.insert(kind.name.to_owned(), file);
@@ -269,7 +262,7 @@ pub async fn back_up_data(
         (pulls, before) => {
             let pulls = match pulls {
                 Some(pulls) => pulls,
-                None => read_items(store, &kinds["pulls"].key).await?,
+                None => repo.read_items(&kinds["pulls"].key).await?,
             };
             let since = previous.as_ref().filter(|_| !full).map(|p| p.fetched_at);
             let updated: Vec<u64> = pulls
@@ -278,7 +271,7 @@ pub async fn back_up_data(
                 .filter_map(|p| p["number"].as_u64())
                 .collect();
             let mut items = match (before, since) {
-                (Some(file), Some(_)) => read_items(store, &file.key).await?,
+                (Some(file), Some(_)) => repo.read_items(&file.key).await?,
                 _ => Vec::new(),
             };
             items.retain(|r| pull_number(r).is_none_or(|n| !updated.contains(&n)));
@@ -287,13 +280,8 @@ pub async fn back_up_data(
                 items.extend(api.all(path, None).await?.unwrap_or_default().0);
             }
             changed.push(REVIEWS.to_owned());
-            write_items(
-                store,
-                &layout.data_file(owner, name, now, REVIEWS),
-                &items,
-                None,
-            )
-            .await?
+            repo.write_items(&layout.data_file(owner, name, now, REVIEWS), &items, None)
+                .await?
         }
     };
     kinds.insert(REVIEWS.to_owned(), reviews);
@@ -332,7 +320,7 @@ pub async fn back_up_data(
             if permitted {
                 changed.push(BRANCH_PROTECTION.to_owned());
                 let key = layout.data_file(owner, name, now, BRANCH_PROTECTION);
-                let file = write_items(store, &key, &rules, etag).await?;
+                let file = repo.write_items(&key, &rules, etag).await?;
                 kinds.insert(BRANCH_PROTECTION.to_owned(), file);
             } else {
                 not_permitted.push(BRANCH_PROTECTION.to_owned());
@@ -346,7 +334,7 @@ pub async fn back_up_data(
         .map(|p| p.assets.clone())
         .unwrap_or_default();
     if changed.iter().any(|k| k == "releases") {
-        let releases = read_items(store, &kinds["releases"].key).await?;
+        let releases = repo.read_items(&kinds["releases"].key).await?;
         let listed: Vec<u64> = releases
             .iter()
             .flat_map(|r| r["assets"].as_array().cloned().unwrap_or_default())
@@ -358,32 +346,31 @@ pub async fn back_up_data(
                 continue;
             }
             let key = layout.asset(owner, name, id);
-            let file =
-                match stored_asset(store, &key).await? {
-                    Some(file) => file,
-                    None => {
-                        let body = api
-                            .download(&format!("{base}/releases/assets/{id}"))
-                            .await?;
-                        match store.put_stream(&key, body, &ObjectMetadata::new()).await {
-                            Ok(receipt) => DataFile {
-                                key,
-                                items: 1,
-                                size: receipt.size,
-                                sha256: receipt.sha256,
-                                etag: None,
-                            },
-                            // Another backup of this repository stored it meanwhile.
-                            Err(StoreError::AlreadyExists { .. }) => stored_asset(store, &key)
-                                .await?
-                                .ok_or_else(|| DataError::Unreadable {
-                                    key: key.clone(),
-                                    reason: "vanished after it was stored".into(),
-                                })?,
-                            Err(e) => return Err(e.into()),
-                        }
+            let file = match stored_asset(repo, &key).await? {
+                Some(file) => file,
+                None => {
+                    let body = api
+                        .download(&format!("{base}/releases/assets/{id}"))
+                        .await?;
+                    match store.put_stream(&key, body, &ObjectMetadata::new()).await {
+                        Ok(receipt) => DataFile {
+                            key,
+                            items: 1,
+                            size: receipt.size,
+                            sha256: receipt.sha256,
+                            etag: None,
+                        },
+                        // Another backup of this repository stored it meanwhile.
+                        Err(StoreError::AlreadyExists { .. }) => stored_asset(repo, &key)
+                            .await?
+                            .ok_or_else(|| RepoError::Invalid {
+                                key: key.clone(),
+                                reason: "vanished after it was stored".into(),
+                            })?,
+                        Err(e) => return Err(RepoError::from(e).into()),
                     }
-                };
+                }
+            };
             assets.insert(id, file);
         }
     }
@@ -399,7 +386,7 @@ pub async fn back_up_data(
         changed,
         not_permitted,
     }
-    .write(store, &api, layout.data_index(owner, name, now))
+    .write(repo, &api, layout.data_index(owner, name, now))
     .await?;
     Ok(summary)
 }
@@ -424,7 +411,7 @@ impl Ending {
     /// new index was written.
     async fn write(
         self,
-        store: &dyn Store,
+        repo: &Repository<'_>,
         api: &Counted<'_>,
         index_key: String,
     ) -> Result<(DataSummary, bool), DataError> {
@@ -449,7 +436,7 @@ impl Ending {
                     assets: self.assets,
                     not_permitted: self.not_permitted.clone(),
                 };
-                store.put_json(&index_key, &index).await?;
+                repo.put_data_index(&index_key, &index).await?;
                 (index_key, true)
             }
         };
@@ -477,8 +464,9 @@ fn full_read_due(previous: Option<&DataIndex>, now: Timestamp, full_every: Durat
 }
 
 /// A release asset already in the store, as its index lists it.
-async fn stored_asset(store: &dyn Store, key: &str) -> Result<Option<DataFile>, DataError> {
-    Ok(store.head(key).await?.map(|info| DataFile {
+async fn stored_asset(repo: &Repository<'_>, key: &str) -> Result<Option<DataFile>, DataError> {
+    let info = repo.store().head(key).await.map_err(RepoError::from)?;
+    Ok(info.map(|info| DataFile {
         key: key.to_owned(),
         items: 1,
         size: info.size,
@@ -511,123 +499,26 @@ fn merge(old: Vec<Value>, fresh: Vec<Value>) -> Vec<Value> {
     by_id.into_values().collect()
 }
 
-/// Writes `items` as zstd-compressed JSON Lines, sorted by `id`.
-async fn write_items(
-    store: &dyn Store,
-    key: &str,
-    items: &[Value],
-    etag: Option<String>,
-) -> Result<DataFile, DataError> {
-    let mut sorted: Vec<&Value> = items.iter().collect();
-    sorted.sort_by_key(|v| v["id"].as_u64().unwrap_or(0));
-    let mut lines = Vec::new();
-    for item in sorted {
-        serde_json::to_writer(&mut lines, item).expect("JSON values serialise");
-        lines.push(b'\n');
-    }
-    let compressed = zstd::encode_all(lines.as_slice(), 3).map_err(|e| DataError::Unreadable {
-        key: key.to_owned(),
-        reason: e.to_string(),
-    })?;
-    let mut digest = ObjectDigest::default();
-    digest.update(&compressed);
-    let receipt = digest.finish();
-    store.put(key, compressed.into()).await?;
-    Ok(DataFile {
-        key: key.to_owned(),
-        items: items.len() as u64,
-        size: receipt.size,
-        sha256: receipt.sha256,
-        etag,
-    })
-}
-
-/// The data snapshot of `owner/name` to read back: the newest at or before `at`, or
-/// without `at` the one `latest.json` names. Returns its key and index.
-pub async fn snapshot_at(
-    store: &dyn Store,
-    layout: &Layout,
-    owner: &str,
-    name: &str,
-    at: Option<Timestamp>,
-) -> Result<Option<(String, DataIndex)>, DataError> {
-    let key = match at {
-        None => store
-            .get_json::<repovault_core::LatestPointer>(&layout.latest(owner, name))
-            .await?
-            .and_then(|l| l.data),
-        Some(at) => {
-            let dir = format!("{}data/", layout.repo_dir(owner, name));
-            store
-                .list(&dir)
-                .await?
-                .into_iter()
-                .filter_map(|o| {
-                    let stamp = o.key.strip_prefix(&dir)?.strip_suffix("/index.json")?;
-                    let t = repovault_core::parse_stamp(stamp)?;
-                    (t <= at).then_some((t, o.key))
-                })
-                .max()
-                .map(|(_, key)| key)
-        }
-    };
-    let Some(key) = key else { return Ok(None) };
-    let index = store
-        .get_json(&key)
-        .await?
-        .ok_or_else(|| DataError::Unreadable {
-            key: key.clone(),
-            reason: "missing".into(),
-        })?;
-    Ok(Some((key, index)))
-}
-
-/// The items of a JSON Lines (zstd) file of a data snapshot.
-pub async fn read_items(store: &dyn Store, key: &str) -> Result<Vec<Value>, DataError> {
-    let unreadable = |reason: String| DataError::Unreadable {
-        key: key.to_owned(),
-        reason,
-    };
-    let bytes = store
-        .get(key)
-        .await?
-        .ok_or_else(|| unreadable("missing".into()))?;
-    let text = zstd::decode_all(&bytes[..]).map_err(|e| unreadable(e.to_string()))?;
-    text.split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| serde_json::from_slice(line).map_err(|e| unreadable(e.to_string())))
-        .collect()
-}
-
-/// `orgs/<org>/latest.json`: the organization's newest data snapshot.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct OrgLatest {
-    data: String,
-}
-
 /// An organization's own data, once per run: its settings (what the token may read of
 /// them), members and teams, as zstd JSON Lines under `orgs/<org>/data/<stamp>/`.
 /// Read conditionally like a repository's; what the token may not read is recorded
 /// not permitted; nothing is written when nothing changed.
 pub async fn back_up_org_data(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     source: &dyn RepoData,
-    layout: &Layout,
     org: &str,
     full_every: Duration,
 ) -> Result<DataSummary, DataError> {
-    let latest_key = layout.org_latest(org);
-    let previous_key = store
-        .get_json::<OrgLatest>(&latest_key)
-        .await?
-        .map(|l| l.data);
+    let (store, layout) = (repo.store(), repo.layout());
+    let previous_key = repo.org_latest(org).await?;
     let previous: Option<DataIndex> = match &previous_key {
-        Some(key) => store.get_json(key).await?,
+        Some(key) => repo.org_data_index(org, key).await?,
         None => None,
     };
     let now = store
         .free_second(|at| layout.org_data_index(org, at))
-        .await?;
+        .await
+        .map_err(RepoError::from)?;
     let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Counted {
         source,
@@ -648,14 +539,14 @@ pub async fn back_up_org_data(
         Some(items) => {
             let key = layout.org_data_file(org, now, "settings");
             let same = match before("settings") {
-                Some(file) => read_items(store, &file.key).await? == items,
+                Some(file) => repo.read_items(&file.key).await? == items,
                 None => false,
             };
             let file = match before("settings") {
                 Some(file) if same => file.clone(),
                 _ => {
                     changed.push("settings".to_owned());
-                    write_items(store, &key, &items, None).await?
+                    repo.write_items(&key, &items, None).await?
                 }
             };
             kinds.insert("settings".to_owned(), file);
@@ -681,7 +572,8 @@ pub async fn back_up_org_data(
             (None, None) => continue,
             (Some((items, etag)), _) => {
                 changed.push(kind.to_owned());
-                write_items(store, &layout.org_data_file(org, now, kind), &items, etag).await?
+                repo.write_items(&layout.org_data_file(org, now, kind), &items, etag)
+                    .await?
             }
         };
         kinds.insert(kind.to_owned(), file);
@@ -697,13 +589,10 @@ pub async fn back_up_org_data(
         changed,
         not_permitted,
     }
-    .write(store, &api, layout.org_data_index(org, now))
+    .write(repo, &api, layout.org_data_index(org, now))
     .await?;
     if let (true, Some(index)) = (written, &summary.index) {
-        let latest = OrgLatest {
-            data: index.clone(),
-        };
-        store.put_json(&latest_key, &latest).await?;
+        repo.set_org_latest(org, index).await?;
     }
     Ok(summary)
 }

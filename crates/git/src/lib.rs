@@ -17,8 +17,6 @@
 //! - [`read_refs`]: the refs of a local bare repository, with libgit2.
 //! - [`restore`]: safe extraction (no path outside the destination, no links, nothing
 //!   executable, bounded by the manifest), fsck, push without hooks.
-//! - [`verify`]: a backup read back (every link of a chain, or an archive), hashed and,
-//!   for a drill, restored and checked against its manifest.
 //! - [`archive`]: a tar + zstd stream of directories and files, produced on a blocking
 //!   thread and consumed as a [`ByteStream`](repovault_core::ports::store::ByteStream).
 //!
@@ -46,7 +44,6 @@ mod mirror;
 pub mod protocol;
 mod refs;
 pub mod restore;
-pub mod verify;
 
 /// Runs `git args` in `dir` with a fixed identity for unit tests; its stdout.
 #[cfg(test)]

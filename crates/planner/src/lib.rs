@@ -34,9 +34,8 @@ use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::source::{RepoData, Source, SourceError};
 use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
-use repovault_core::{
-    JobMessage, Layout, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
-};
+use repovault_core::{JobMessage, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target};
+use repovault_repository::{Layout, RepoError, Repository};
 use serde::{Deserialize, Serialize};
 
 /// What to plan.
@@ -91,6 +90,8 @@ pub enum PlannerError {
     Queue(#[from] QueueError),
     #[error("job {job}: no {what} configured")]
     Wiring { job: String, what: &'static str },
+    #[error("{repo}: reading its latest backup: {source}")]
+    Latest { repo: String, source: RepoError },
 }
 
 /// Plans the run; returns one plan per target.
@@ -160,15 +161,9 @@ async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
         if !job.options.metadata || !done.insert((job.target.to_string(), org.to_lowercase())) {
             continue;
         }
-        let layout = Layout::new(&job.target.prefix);
-        match repovault_data::back_up_org_data(
-            store.as_ref(),
-            source.as_ref(),
-            &layout,
-            org,
-            cfg.metadata_full_every,
-        )
-        .await
+        let repo = Repository::new(store.as_ref(), &job.target.prefix);
+        match repovault_data::back_up_org_data(&repo, source.as_ref(), org, cfg.metadata_full_every)
+            .await
         {
             Ok(summary) => {
                 tracing::info!(org, items = summary.items, changed = ?summary.changed, not_permitted = ?summary.not_permitted, requests = summary.requests, not_modified = summary.not_modified, "organization data backed up")
@@ -209,10 +204,23 @@ pub async fn preview(
                 job: job.name.clone(),
                 what: "store for the target",
             })?;
-        let latest: Option<repovault_core::LatestPointer> = store
-            .get_json(&Layout::new(&job.target.prefix).latest(&repo.owner, &repo.name))
+        let latest = match Repository::new(store.as_ref(), &job.target.prefix)
+            .latest(&repo.owner, &repo.name)
             .await
-            .unwrap_or(None);
+        {
+            Ok(latest) => latest,
+            // The worker backs such a repository up in full, as one never backed up.
+            Err(e) if e.is_invalid() => {
+                tracing::warn!(error = %e, "latest.json is unreadable");
+                None
+            }
+            Err(source) => {
+                return Err(PlannerError::Latest {
+                    repo: repo.full_name(),
+                    source,
+                });
+            }
+        };
         let last_backup = latest.map(|l| l.created_at);
         let would_back_up = full
             || match (last_backup, repo.pushed_at) {

@@ -24,9 +24,8 @@ use std::time::Duration;
 
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::store::{Store, StoreError};
-use repovault_core::{
-    DataSummary, Layout, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target,
-};
+use repovault_core::{DataSummary, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target};
+use repovault_repository::Layout;
 use repovault_telemetry::{kv, metrics};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;

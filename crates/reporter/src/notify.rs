@@ -10,7 +10,8 @@ use std::time::Duration;
 use repovault_core::config::NotifyWhen;
 use repovault_core::ports::notify::{Notification, NotifiedFailure, Notifier};
 use repovault_core::ports::store::Store;
-use repovault_core::{Classify, Layout, Plan};
+use repovault_core::{Classify, Plan};
+use repovault_repository::Layout;
 use serde::{Deserialize, Serialize};
 
 use crate::{RepoStatus, Report, ReporterError};

@@ -2,7 +2,7 @@
 //! phone.
 
 use jiff::Timestamp;
-use repovault_reporter::RepoStatus;
+use repovault_reporter::{RepoStatus, human_bytes};
 
 use crate::{BackupLine, RepoLine, RunLine};
 
@@ -118,10 +118,10 @@ pub fn repo(full_name: &str, target: &str, backups: &[BackupLine]) -> String {
     );
     for b in backups {
         body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{} KiB</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             b.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-            b.refs,
-            b.bytes_added.div_ceil(1024),
+            b.refs.map_or("-".to_owned(), |n| n.to_string()),
+            human_bytes(b.bytes_added),
             b.link
                 .map_or_else(|| "archive".to_owned(), |n| n.to_string()),
             if b.latest { "latest" } else { "" }

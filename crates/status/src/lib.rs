@@ -24,11 +24,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::Store;
-use repovault_core::{GoneMarker, LatestPointer, Layout, Manifest, Secret, Target};
+use repovault_core::{Secret, Target};
 use repovault_reporter::{RepoStatus, Report, Totals};
+use repovault_repository::{Layout, Repository, Scope};
 use serde::Serialize;
 
 /// What the status server reads, and who may.
@@ -63,18 +63,8 @@ pub struct RepoLine {
     pub gone: Option<String>,
 }
 
-/// One backup of a repository.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupLine {
-    pub key: String,
-    pub created_at: Timestamp,
-    pub refs: usize,
-    /// Bytes this backup added (its link, or its archive).
-    pub bytes_added: u64,
-    /// Its place in its chain (`None`: a first-format archive).
-    pub link: Option<usize>,
-    pub latest: bool,
-}
+/// One backup of a repository: the catalog's entry, exactly what `repovault ls` shows.
+pub use repovault_repository::BackupEntry as BackupLine;
 
 impl Status {
     pub fn router(self: Arc<Self>) -> Router {
@@ -141,58 +131,29 @@ impl Status {
         let newest = self.latest_report().await;
         let mut lines: BTreeMap<(String, String), RepoLine> = BTreeMap::new();
         for (target, store) in &self.targets {
-            let layout = Layout::new(&target.prefix);
-            let Ok(objects) = store.list(&layout.repos_root()).await else {
-                continue;
-            };
-            let latest_keys: Vec<String> = objects
-                .into_iter()
-                .map(|o| o.key)
-                .filter(|k| k.ends_with("/latest.json") || k.ends_with("/gone.json"))
-                .collect();
-            let read: Vec<(String, Option<LatestPointer>, Option<GoneMarker>)> =
-                futures::stream::iter(latest_keys)
-                    .map(|key| {
-                        let store = store.clone();
-                        async move {
-                            if key.ends_with("/gone.json") {
-                                let gone = store.get_json(&key).await.unwrap_or(None);
-                                (key, None, gone)
-                            } else {
-                                let latest = store.get_json(&key).await.unwrap_or(None);
-                                (key, latest, None)
-                            }
-                        }
-                    })
-                    .buffer_unordered(32)
-                    .collect()
-                    .await;
-            let root = layout.repos_root();
-            for (key, latest, gone) in read {
-                let Some((owner, rest)) = key.strip_prefix(&root).and_then(|r| r.split_once('/'))
-                else {
+            let repo = Repository::new(store.as_ref(), &target.prefix);
+            let entries = match repo.repositories(Scope::All).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::warn!(%target, error = %e, "could not list the backups");
                     continue;
-                };
-                let name = rest.split('/').next().unwrap_or_default();
-                let line = lines
-                    .entry((target.to_string(), format!("{owner}/{name}")))
-                    .or_insert_with(|| RepoLine {
-                        repository: format!("{owner}/{name}"),
+                }
+            };
+            for entry in entries {
+                lines.insert(
+                    (target.to_string(), entry.full_name()),
+                    RepoLine {
+                        repository: entry.full_name(),
                         target: target.to_string(),
-                        last_backup: None,
+                        last_backup: entry.newest,
                         status: None,
                         error: None,
-                        gone: None,
-                    });
-                if let Some(latest) = latest {
-                    line.last_backup = Some(latest.created_at);
-                }
-                if let Some(gone) = gone {
-                    line.gone = Some(match gone.to {
-                        Some(to) => format!("moved to {to}"),
-                        None => "deleted on GitHub".into(),
-                    });
-                }
+                        gone: entry.gone.map(|gone| match gone.to {
+                            Some(to) => format!("moved to {to}"),
+                            None => "deleted on GitHub".into(),
+                        }),
+                    },
+                );
             }
         }
         if let Some(report) = &newest {
@@ -224,51 +185,16 @@ impl Status {
 
     /// A repository's backups, newest first, in the first target that has any.
     pub async fn backups(&self, owner: &str, name: &str) -> Option<(String, Vec<BackupLine>)> {
+        Repository::check_names(owner, name).ok()?;
         for (target, store) in &self.targets {
-            let layout = Layout::new(&target.prefix);
-            let Ok(objects) = store.list(&layout.repo_dir(owner, name)).await else {
-                continue;
-            };
-            let sizes: BTreeMap<&str, u64> =
-                objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
-            let keys = layout.backups_among(sizes.keys().copied());
-            if keys.is_empty() {
-                continue;
-            }
-            let latest: Option<LatestPointer> = store
-                .get_json(&layout.latest(owner, name))
+            match Repository::new(store.as_ref(), &target.prefix)
+                .catalog(owner, name)
                 .await
-                .unwrap_or(None);
-            let mut lines = Vec::new();
-            for key in keys {
-                let Some(backup) = layout.parse_backup(&key) else {
-                    continue;
-                };
-                let manifest: Option<Manifest> = match layout.manifest_for(&key) {
-                    Some(m) => store.get_json(&m).await.unwrap_or(None),
-                    None => None,
-                };
-                let bytes_added = match &manifest {
-                    Some(m) if !m.bundles.is_empty() => {
-                        m.bundles.last().map_or(0, |b| b.size)
-                            + m.wiki_bundles.last().map_or(0, |b| b.size)
-                    }
-                    _ => sizes.get(key.as_str()).copied().unwrap_or(0),
-                };
-                lines.push(BackupLine {
-                    latest: latest.as_ref().is_some_and(|l| l.backup.key == key),
-                    refs: manifest.as_ref().map_or(0, |m| m.refs.len()),
-                    link: manifest
-                        .as_ref()
-                        .filter(|m| !m.bundles.is_empty())
-                        .map(|m| m.bundles.len()),
-                    created_at: backup.at,
-                    bytes_added,
-                    key,
-                });
+            {
+                Ok(lines) if !lines.is_empty() => return Some((target.to_string(), lines)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%target, error = %e, "could not list the backups"),
             }
-            lines.sort_by_key(|l| std::cmp::Reverse(l.created_at));
-            return Some((target.to_string(), lines));
         }
         None
     }

@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::config::GitSettings;
-use repovault_core::ports::store::{ObjectMetadata, Store, StoreError, json_bytes, meta};
+use repovault_core::ports::store::{ObjectMetadata, Store, json_bytes, meta};
 use repovault_core::{
-    ArchiveDigest, BackupFormat, BackupRef, Classify, JobMessage, LatestPointer, Layout, Manifest,
-    Outcome, RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
+    ArchiveDigest, BackupFormat, BackupRef, Classify, JobMessage, LatestPointer, Manifest, Outcome,
+    RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
 };
 use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
 use repovault_git::protocol::Remote;
 use repovault_git::{
     GitCredentials, GitError, RepoRefs, dir_size, list_remote_refs, mirror_clone, read_refs,
 };
+use repovault_repository::{Layout, Repository};
 
 use crate::allow::GitHubAccess;
 use crate::error::BackupError;
@@ -26,7 +27,7 @@ use tracing::Instrument;
 
 /// What a backup attempt needs besides the message.
 pub(crate) struct BackupContext<'a> {
-    pub store: &'a dyn Store,
+    pub repo: &'a Repository<'a>,
     /// The token as the attempt began, for its git host.
     pub git: &'a GitCredentials,
     /// Where fresh tokens come from, for work that starts later (LFS downloads).
@@ -60,7 +61,7 @@ pub(crate) async fn back_up(
 ) -> Result<ResultRecord, BackupError> {
     let repo = &msg.repo;
     let layout = Layout::new(&msg.target.prefix);
-    let latest = latest_pointer(ctx.store, &layout, msg).await?;
+    let latest = latest_pointer(ctx.repo, msg).await?;
     // Backed up before: one ref listing (a single request) decides whether anything
     // changed. Without a latest backup nothing is asked twice.
     let listed = match latest.clone() {
@@ -68,7 +69,7 @@ pub(crate) async fn back_up(
             let listed = list_refs(ctx, msg).await?;
             let wiki = listed.wiki.as_ref().map(|w| &w.refs);
             if let Some(record) = unchanged(
-                ctx.store,
+                ctx.repo,
                 msg,
                 latest,
                 &listed.main.refs,
@@ -124,16 +125,12 @@ async fn list_refs(ctx: &BackupContext<'_>, msg: &JobMessage) -> Result<Listed, 
 /// The repository's `latest.json`, if any. An unreadable one is treated as none: the
 /// backup is then made in full, which writes a good one.
 async fn latest_pointer(
-    store: &dyn Store,
-    layout: &Layout,
+    repo: &Repository<'_>,
     msg: &JobMessage,
 ) -> Result<Option<LatestPointer>, BackupError> {
-    match store
-        .get_json::<LatestPointer>(&layout.latest(&msg.repo.owner, &msg.repo.name))
-        .await
-    {
+    match repo.latest(&msg.repo.owner, &msg.repo.name).await {
         Ok(latest) => Ok(latest),
-        Err(e @ StoreError::Corrupt { .. }) => {
+        Err(e) if e.is_invalid() => {
             tracing::warn!(error = %e, "latest.json is unreadable; backing up in full");
             Ok(None)
         }
@@ -192,7 +189,8 @@ async fn back_up_archive(
 
     // Two backups of a repository within one second would share a key.
     let created_at = ctx
-        .store
+        .repo
+        .store()
         .free_second(|at| layout.archive(&repo.owner, &repo.name, at))
         .await?;
     let mut git_bytes = dir_size(&mirror_dir).map_err(BackupError::WorkDir)?;
@@ -258,7 +256,8 @@ async fn back_up_archive(
     ]);
     let started = std::time::Instant::now();
     let receipt = ctx
-        .store
+        .repo
+        .store()
         .put_stream(
             &archive_key,
             stream_archive(entries, ctx.archive),
@@ -272,14 +271,20 @@ async fn back_up_archive(
         receipt.size as f64 / started.elapsed().as_secs_f64().max(1e-3),
         &[],
     );
-    verify_stored(ctx.store, &archive_key, receipt.size, &receipt.sha256).await?;
+    verify_stored(
+        ctx.repo.store(),
+        &archive_key,
+        receipt.size,
+        &receipt.sha256,
+    )
+    .await?;
 
     manifest.archive = Some(ArchiveDigest {
         size: receipt.size,
         sha256: receipt.sha256.clone(),
     });
     let manifest_key = layout.manifest(&repo.owner, &repo.name, created_at);
-    ctx.store.put_json(&manifest_key, &manifest).await?;
+    ctx.repo.store().put_json(&manifest_key, &manifest).await?;
     drop(work);
 
     Ok(ResultRecord {
@@ -302,7 +307,7 @@ async fn back_up_archive(
 /// The record of an unchanged repository, if the remote's refs (and its wiki's)
 /// equal those of the `latest` backup and that backup is still there.
 async fn unchanged(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     msg: &JobMessage,
     latest: LatestPointer,
     refs: &RefSet,
@@ -315,16 +320,17 @@ async fn unchanged(
     if latest.refs_digest != digest || latest.wiki_refs_digest != wiki_digest {
         return Ok(None);
     }
-    if store.head(&latest.backup.key).await?.is_none() {
+    if repo.store().head(&latest.backup.key).await?.is_none() {
         tracing::warn!(backup = %latest.backup.key, "latest.json names a backup that is gone; backing up again");
         return Ok(None);
     }
     if msg.options.lfs {
         // Made before LFS was turned on: its objects were never looked for.
-        let manifest: Option<Manifest> = store
-            .get_json(&latest.backup.manifest_key)
-            .await
-            .unwrap_or(None);
+        let manifest = match repo.manifest(&latest.backup.key).await {
+            Ok(manifest) => manifest,
+            Err(e) if e.is_invalid() => None,
+            Err(e) => return Err(e.into()),
+        };
         if manifest.is_none_or(|m| m.lfs.is_none()) {
             tracing::info!("the latest backup has no LFS objects listed: backing up again");
             return Ok(None);

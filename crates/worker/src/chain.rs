@@ -13,13 +13,14 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use futures::StreamExt;
 use jiff::Timestamp;
-use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
+use repovault_core::ports::store::{ObjectMetadata, meta};
 use repovault_core::{
-    BackupFormat, BackupRef, BundleRef, JobMessage, LatestPointer, Layout, LfsObject, Manifest,
-    Outcome, RECORD_SCHEMA, ResultRecord, tool_version,
+    BackupFormat, BackupRef, BundleRef, JobMessage, LatestPointer, LfsObject, Manifest, Outcome,
+    RECORD_SCHEMA, ResultRecord, tool_version,
 };
 use repovault_git::protocol::Remote;
 use repovault_git::{GitError, RepoRefs, bundle};
+use repovault_repository::Layout;
 
 use crate::backup::{
     BackupContext, Listed, pointers_blocking, retry_in_place, verify_stored, wiki_outcome,
@@ -66,7 +67,8 @@ pub(crate) async fn back_up(
     // The link is written first: its key decides the second (a killed attempt may
     // have left one without a manifest).
     let created_at = ctx
-        .store
+        .repo
+        .store()
         .free_second(|at| layout.bundle(&repo.owner, &repo.name, at, false))
         .await?;
     let previous = |wiki: bool| {
@@ -152,7 +154,7 @@ pub(crate) async fn back_up(
         lfs_missing: lfs.as_ref().map(|l| l.missing.clone()).unwrap_or_default(),
     };
     let manifest_key = layout.manifest(&repo.owner, &repo.name, created_at);
-    ctx.store.put_json(&manifest_key, &manifest).await?;
+    ctx.repo.store().put_json(&manifest_key, &manifest).await?;
     tracing::info!(
         links = manifest.bundles.len(),
         objects = own.objects,
@@ -223,10 +225,10 @@ async fn chain_base(
         return Ok(None);
     };
     let key = &latest.backup.manifest_key;
-    let manifest = match ctx.store.get_json::<Manifest>(key).await {
+    let manifest = match ctx.repo.manifest(&latest.backup.key).await {
         Ok(Some(manifest)) => manifest,
         Ok(None) => return Ok(None),
-        Err(e @ StoreError::Corrupt { .. }) => {
+        Err(e) if e.is_invalid() => {
             tracing::warn!(error = %e, "the latest manifest is unreadable; starting a new chain");
             return Ok(None);
         }
@@ -250,7 +252,7 @@ async fn chain_base(
     }
     // Never build on a chain with a missing link: the new backup would not restore.
     for link in manifest.all_bundles() {
-        if ctx.store.head(&link.key).await?.is_none() {
+        if ctx.repo.store().head(&link.key).await?.is_none() {
             tracing::warn!(link = %link.key, "a link of the latest backup's chain is missing; starting a new chain");
             return Ok(None);
         }
@@ -308,7 +310,7 @@ async fn put_link(
         })
         .chain(pack)
         .boxed();
-        let receipt = ctx.store.put_stream(&key, body, &metadata).await?;
+        let receipt = ctx.repo.store().put_stream(&key, body, &metadata).await?;
         let mut pointers = scan_lfs.then(BTreeSet::new);
         if let Some(verdict) = indexed {
             let scratch = verdict
@@ -346,7 +348,7 @@ async fn put_link(
     let span = tracing::Span::current();
     span.record("bytes", receipt.size);
     span.record("objects", objects);
-    verify_stored(ctx.store, &key, receipt.size, &receipt.sha256).await?;
+    verify_stored(ctx.repo.store(), &key, receipt.size, &receipt.sha256).await?;
     let link = BundleRef {
         key,
         size: receipt.size,

@@ -5,6 +5,7 @@ use repovault_core::ports::source::SourceError;
 use repovault_core::ports::store::StoreError;
 use repovault_core::{Classify, ErrorClass};
 use repovault_git::GitError;
+use repovault_repository::RepoError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BackupError {
@@ -12,6 +13,8 @@ pub(crate) enum BackupError {
     Git(#[from] GitError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
@@ -29,6 +32,7 @@ impl Classify for BackupError {
         match self {
             BackupError::Git(e) => e.class(),
             BackupError::Store(e) => e.class(),
+            BackupError::Repo(e) => e.class(),
             BackupError::Queue(e) => e.class(),
             BackupError::Auth(e) => e.class(),
             BackupError::Verify { .. } | BackupError::WorkDir(_) | BackupError::Crashed(_) => {

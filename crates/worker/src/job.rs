@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::queue::Lease;
-use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
     Classify, DataSummary, ErrorClass, FailureInfo, GoneMarker, JOB_SCHEMA, JobMessage,
-    LatestPointer, Layout, MessageError, Outcome, RECORD_SCHEMA, RepoEvent, ResultRecord,
+    LatestPointer, MessageError, Outcome, RECORD_SCHEMA, RepoEvent, ResultRecord,
 };
 use repovault_git::GitCredentials;
+use repovault_repository::Repository;
 use tracing::Instrument;
 
 use crate::Shared;
@@ -73,7 +73,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, lease: Lease) -> Disposition {
     let started = std::time::Instant::now();
     let disposition = Attempt {
         shared: &shared,
-        store: allowed.store.as_ref(),
+        repo: Repository::new(allowed.store.as_ref(), &msg.target.prefix),
         github: &allowed.github,
         lease: &lease,
         msg: &msg,
@@ -143,7 +143,7 @@ async fn dead_letter(shared: &Shared, lease: &Lease, reason: &str) -> Dispositio
 
 struct Attempt<'a> {
     shared: &'a Shared,
-    store: &'a dyn Store,
+    repo: Repository<'a>,
     /// The job's git host, its token, and its API for the data beyond git.
     github: &'a GitHubAccess,
     lease: &'a Lease,
@@ -151,15 +151,6 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
-    fn layout(&self) -> Layout {
-        Layout::new(&self.msg.target.prefix)
-    }
-
-    fn record_key(&self) -> String {
-        self.layout()
-            .result(&self.msg.run_id, &self.msg.repo.owner, &self.msg.repo.name)
-    }
-
     async fn run(self) -> Disposition {
         match self.existing_record().await {
             Ok(Some(outcome)) if outcome != Outcome::Failed => {
@@ -181,9 +172,15 @@ impl Attempt<'_> {
             // what it left under this repository's prefix is abandoned. Other
             // repositories' uploads are never touched.
             let dir = self
+                .repo
                 .layout()
                 .repo_dir(&self.msg.repo.owner, &self.msg.repo.name);
-            match self.store.abort_stale_uploads(&dir, started_at).await {
+            match self
+                .repo
+                .store()
+                .abort_stale_uploads(&dir, started_at)
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     aborted = n,
@@ -197,7 +194,7 @@ impl Attempt<'_> {
             Err(e) => return self.fail(BackupError::Auth(e), started_at).await,
         };
         let ctx = BackupContext {
-            store: self.store,
+            repo: &self.repo,
             git: &git,
             github: self.github,
             work_dir: &self.shared.cfg.work_dir,
@@ -240,22 +237,16 @@ impl Attempt<'_> {
             return record;
         };
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
-        let previous = match self
-            .store
-            .get_json::<LatestPointer>(&self.layout().latest(owner, name))
-            .await
-        {
+        let previous = match self.repo.latest(owner, name).await {
             Ok(latest) => latest.and_then(|l| l.data),
             Err(e) => {
                 tracing::warn!(error = %e, "latest.json unreadable: data read in full");
                 None
             }
         };
-        let layout = self.layout();
         let summary = back_up_data(
-            self.store,
+            &self.repo,
             source,
-            &layout,
             owner,
             name,
             previous.as_deref(),
@@ -285,7 +276,10 @@ impl Attempt<'_> {
     }
 
     async fn existing_record(&self) -> Result<Option<Outcome>, BackupError> {
-        let record: Option<ResultRecord> = self.store.get_json(&self.record_key()).await?;
+        let record = self
+            .repo
+            .record(&self.msg.run_id, &self.msg.repo.owner, &self.msg.repo.name)
+            .await?;
         Ok(record.map(|r| r.outcome))
     }
 
@@ -302,7 +296,7 @@ impl Attempt<'_> {
                         .is_none_or(|theirs| theirs.key != ours.key)
                 }) {
                     for key in [&ours.key, &ours.manifest_key] {
-                        if let Err(e) = self.store.delete(key).await {
+                        if let Err(e) = self.repo.store().delete(key).await {
                             tracing::warn!(key, error = %e, "could not remove a duplicate archive");
                         }
                     }
@@ -326,10 +320,11 @@ impl Attempt<'_> {
                 run_id: record.run_id.clone(),
                 data: record.data.as_ref().and_then(|d| d.index.clone()),
             };
-            let key = self
-                .layout()
-                .latest(&self.msg.repo.owner, &self.msg.repo.name);
-            if let Err(e) = self.store.put_json(&key, &latest).await {
+            if let Err(e) = self
+                .repo
+                .set_latest(&self.msg.repo.owner, &self.msg.repo.name, &latest)
+                .await
+            {
                 // The record stands; the next run simply does not skip this repository.
                 tracing::warn!(error = %e, "could not move latest.json");
             }
@@ -353,18 +348,17 @@ impl Attempt<'_> {
             to: None,
             at: started_at,
         };
-        if let Err(e) = self
-            .store
-            .put_json(&self.layout().gone(owner, name), &marker)
-            .await
-        {
+        if let Err(e) = self.repo.mark_gone(owner, name, &marker).await {
             return self.retry(&e.into()).await;
         }
-        let latest: Option<LatestPointer> = self
-            .store
-            .get_json(&self.layout().latest(owner, name))
-            .await
-            .unwrap_or(None);
+        let latest = match self.repo.latest(owner, name).await {
+            Ok(latest) => latest,
+            Err(e) if e.is_invalid() => {
+                tracing::warn!(error = %e, "latest.json is unreadable");
+                None
+            }
+            Err(e) => return self.retry(&e.into()).await,
+        };
         tracing::info!(
             last_backup = latest.as_ref().map(|l| l.backup.key.as_str()),
             "deleted on GitHub; its backups are kept"
@@ -393,56 +387,28 @@ impl Attempt<'_> {
             to: Some(self.msg.repo.full_name()),
             at: Timestamp::now(),
         };
-        if let Err(e) = self
-            .store
-            .put_json(&self.layout().gone(owner, name), &marker)
-            .await
-        {
+        if let Err(e) = self.repo.mark_gone(owner, name, &marker).await {
             tracing::warn!(from, error = %e, "could not mark the old name as moved");
         }
     }
 
     /// Points `latest.json` at a new data snapshot when git was unchanged.
     async fn move_latest_data(&self, index: String) {
-        let key = self
-            .layout()
-            .latest(&self.msg.repo.owner, &self.msg.repo.name);
-        match self.store.get_json::<LatestPointer>(&key).await {
-            Ok(Some(mut latest)) if latest.data.as_deref() != Some(index.as_str()) => {
-                latest.data = Some(index);
-                if let Err(e) = self.store.put_json(&key, &latest).await {
-                    tracing::warn!(error = %e, "could not move latest.json to the new data");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not read latest.json"),
+        if let Err(e) = self
+            .repo
+            .set_latest_data(&self.msg.repo.owner, &self.msg.repo.name, &index)
+            .await
+        {
+            tracing::warn!(error = %e, "could not move latest.json to the new data");
         }
     }
 
-    /// Writes the record once (`If-None-Match: *`). Returns the record that stands
-    /// instead of ours when another delivery wrote one first; a `failed` record is
-    /// the exception, replaced by a success (say, a job redriven from the
-    /// dead-letter queue).
     #[tracing::instrument(name = "record", skip_all)]
     async fn write_record(
         &self,
         record: &ResultRecord,
     ) -> Result<Option<ResultRecord>, BackupError> {
-        let key = self.record_key();
-        if self.store.put_json_if_absent(&key, record).await? == Created::Created {
-            return Ok(None);
-        }
-        match self.store.get_json::<ResultRecord>(&key).await? {
-            Some(standing)
-                if standing.outcome != Outcome::Failed || record.outcome == Outcome::Failed =>
-            {
-                Ok(Some(standing))
-            }
-            _ => {
-                self.store.put_json(&key, record).await?;
-                Ok(None)
-            }
-        }
+        Ok(self.repo.commit_record(record).await?)
     }
 
     async fn fail(&self, error: BackupError, started_at: Timestamp) -> Disposition {

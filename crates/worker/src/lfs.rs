@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 
 use futures::StreamExt;
 use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
-use repovault_core::{JobMessage, Layout, LfsObject, LfsSummary};
+use repovault_core::{JobMessage, LfsObject, LfsSummary};
 use repovault_git::lfs::{Answer, BATCH, Download, LfsRemote};
+use repovault_repository::Layout;
 
 use crate::backup::{BackupContext, retry_in_place};
 use crate::error::BackupError;
@@ -55,7 +56,7 @@ pub(crate) async fn back_up_lfs(
     let mut needed = Vec::new();
     for object in to_check {
         let key = layout.lfs(&repo.owner, &repo.name, &object.oid);
-        match ctx.store.head(&key).await? {
+        match ctx.repo.store().head(&key).await? {
             Some(info) if info.size == object.size => {}
             Some(info) => {
                 tracing::warn!(%key, size = info.size, expected = object.size, "a stored LFS object has the wrong size; `verify` names it");
@@ -129,7 +130,7 @@ async fn store_object(
     let metadata = ObjectMetadata::from([(meta::REPOSITORY.to_owned(), msg.repo.full_name())]);
     let receipt = retry_in_place(&msg.repo.clone_url, || async {
         let body = remote.download(download).await?;
-        match ctx.store.put_stream(&key, body, &metadata).await {
+        match ctx.repo.store().put_stream(&key, body, &metadata).await {
             // Another backup of the repository stored it meanwhile.
             Err(StoreError::AlreadyExists { .. }) => Ok(None),
             other => Ok(Some(other?)),
@@ -144,7 +145,7 @@ async fn store_object(
         .bytes_stored
         .add(receipt.size, &[kv("kind", "lfs")]);
     if receipt.sha256 != object.oid || receipt.size != object.size {
-        ctx.store.delete(&key).await?;
+        ctx.repo.store().delete(&key).await?;
         return Err(BackupError::Verify {
             key,
             reason: format!(

@@ -8,9 +8,10 @@ use repovault_core::config::RetryPolicy;
 use repovault_core::ports::queue::Queue;
 use repovault_core::ports::store::Store;
 use repovault_core::{
-    GitHost, JobMessage, JobOptions, Layout, Outcome, RepoRef, ResultRecord, RunId, Secret, Target,
+    GitHost, JobMessage, JobOptions, Outcome, RepoRef, ResultRecord, RunId, Secret, Target,
 };
 use repovault_local::{DeadLetter, FsStore, MemoryQueue};
+use repovault_repository::Layout;
 use repovault_testkit::{FakeGitHub, FakeGitHubOptions, FaultStatus, org};
 use repovault_worker::{AllowList, GitHubAccess, WorkerConfig, WorkerDeps, WorkerSummary};
 

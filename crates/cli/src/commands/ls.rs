@@ -1,12 +1,10 @@
 //! `repovault ls`: what is backed up, newest first.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Args;
-use jiff::Timestamp;
-use repovault_core::{GoneMarker, LatestPointer, Layout, Manifest};
 use repovault_reporter::human_bytes;
+use repovault_repository::{Repository, Scope, describe_gone};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::wiring::open_store;
@@ -24,110 +22,57 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
-        let layout = Layout::new(&target.prefix);
-        let prefix = match &repo {
-            Some((owner, name)) => layout.repo_dir(owner, name),
-            None => layout.repos_root(),
-        };
-        let objects = store.list(&prefix).await?;
-        let sizes: BTreeMap<&str, u64> = objects.iter().map(|o| (o.key.as_str(), o.size)).collect();
-        // owner/name → [(time, key, bytes this backup added)]
-        let mut by_repo: BTreeMap<String, Vec<(Timestamp, String, u64)>> = BTreeMap::new();
-        for key in layout.backups_among(sizes.keys().copied()) {
-            let backup = layout.parse_backup(&key).expect("a backup key");
-            let size = if backup.archive {
-                sizes[key.as_str()]
-            } else {
-                [false, true]
-                    .iter()
-                    .filter_map(|wiki| {
-                        sizes.get(
-                            layout
-                                .bundle(&backup.owner, &backup.repo, backup.at, *wiki)
-                                .as_str(),
-                        )
-                    })
-                    .sum()
-            };
-            by_repo
-                .entry(format!("{}/{}", backup.owner, backup.repo))
-                .or_default()
-                .push((backup.at, key, size));
-        }
-        for list in by_repo.values_mut() {
-            list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-        }
-        // Repositories no longer on GitHub under their name: where they went.
-        let mut gone: BTreeMap<String, String> = BTreeMap::new();
-        for full in by_repo.keys() {
-            let (owner, name) = full.split_once('/').expect("owner/name");
-            if let Ok(Some(marker)) = store
-                .get_json::<GoneMarker>(&layout.gone(owner, name))
-                .await
-            {
-                let at = marker.at.strftime("%Y-%m-%d");
-                let text = match marker.to {
-                    Some(to) => format!("moved to {to} ({at})"),
-                    None => format!("deleted on GitHub ({at}); backups kept"),
-                };
-                gone.insert(full.clone(), text);
-            }
-        }
+        let repository = Repository::new(store.as_ref(), &target.prefix);
         println!("# {target}");
         match &repo {
             None => {
+                let entries = repository.repositories(Scope::All).await?;
                 println!(
                     "{:<40} {:>7}  {:<20}  {:>10}  NOTE",
                     "REPOSITORY", "BACKUPS", "NEWEST", "STORED"
                 );
-                for (full, list) in &by_repo {
-                    let stored: u64 = list.iter().map(|(_, _, size)| size).sum();
+                for entry in &entries {
                     println!(
-                        "{full:<40} {:>7}  {:<20}  {:>10}  {}",
-                        list.len(),
-                        list[0].0.to_string(),
-                        human_bytes(stored),
-                        gone.get(full).map_or("", String::as_str)
+                        "{:<40} {:>7}  {:<20}  {:>10}  {}",
+                        entry.full_name(),
+                        entry.backups,
+                        entry.newest.map_or("-".to_owned(), |t| t.to_string()),
+                        human_bytes(entry.stored),
+                        entry.gone.as_ref().map(describe_gone).unwrap_or_default()
                     );
+                }
+                if entries.is_empty() {
+                    println!("(no backups)");
                 }
             }
             Some((owner, name)) => {
-                if let Some(note) = gone.get(&format!("{owner}/{name}")) {
-                    println!("{owner}/{name}: {note}");
+                if let Some(gone) = repository.gone(owner, name).await? {
+                    println!("{owner}/{name}: {}", describe_gone(&gone));
                 }
-                let latest: Option<LatestPointer> =
-                    store.get_json(&layout.latest(owner, name)).await?;
+                let backups = repository.catalog(owner, name).await?;
                 println!(
                     "{:<20}  {:>10}  {:>6}  {:>5}  STATUS",
                     "DATE", "ADDED", "REFS", "LINK"
                 );
-                for (at, key, size) in by_repo.values().flatten() {
-                    let manifest = match layout.manifest_for(key) {
-                        Some(m) => store.get_json::<Manifest>(&m).await.ok().flatten(),
-                        None => None,
+                for backup in &backups {
+                    let status = match (&backup.problem, backup.latest) {
+                        (Some(problem), _) => problem.as_str(),
+                        (None, true) => "latest",
+                        (None, false) => "ok",
                     };
-                    let status = match (&manifest, &latest) {
-                        (None, _) => "no manifest (incomplete)",
-                        (Some(_), Some(l)) if l.backup.key == *key => "latest",
-                        (Some(_), _) => "ok",
-                    };
-                    let refs = manifest
-                        .as_ref()
-                        .map_or("-".to_owned(), |m| m.refs.len().to_string());
-                    // The backup's place in its chain (1: a full one); `-` for an archive.
-                    let link = manifest
-                        .filter(|m| !m.bundles.is_empty())
-                        .map_or("-".to_owned(), |m| m.bundles.len().to_string());
+                    let or_dash = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
                     println!(
-                        "{:<20}  {:>10}  {refs:>6}  {link:>5}  {status}",
-                        at.to_string(),
-                        human_bytes(*size)
+                        "{:<20}  {:>10}  {:>6}  {:>5}  {status}",
+                        backup.created_at.to_string(),
+                        human_bytes(backup.bytes_added),
+                        or_dash(backup.refs),
+                        or_dash(backup.link),
                     );
                 }
+                if backups.is_empty() {
+                    println!("(no backups)");
+                }
             }
-        }
-        if by_repo.is_empty() {
-            println!("(no backups)");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use jiff::Timestamp;
+use repovault_core::Target;
 use repovault_core::config::RawRetention;
 use repovault_core::ports::store::{DryRun, Store};
-use repovault_core::retention::{self, RetentionPolicy};
-use repovault_core::{Layout, Target};
+use repovault_repository::{PruneScope, Repository};
 
 use crate::args::FromArgs;
 use crate::exit::InvalidConfig;
@@ -29,40 +29,48 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         .keep
         .resolve(|rule| format!("--{rule}"))
         .map_err(|e| InvalidConfig(e.to_string()))?;
-    // What to prune: with --keep-* flags, every repository of the targets read; else
-    // each job of the configuration with its own policy (its owner's repositories).
-    let scopes: Vec<(Target, Option<String>, RetentionPolicy)> = if !flags.is_empty() {
-        args.from
-            .targets()?
-            .into_iter()
-            .map(|t| (t, None, flags))
-            .collect()
+    // With --keep-* flags: every repository of the targets read, under that policy.
+    // Else each target under the policies of the configuration's jobs that write to
+    // it, each applied to the repositories its job selects (a job without
+    // `retention:` keeps everything it selects).
+    let mut targets: Vec<(Target, Vec<PruneScope>)> = Vec::new();
+    if !flags.is_empty() {
+        for target in args.from.targets()? {
+            let scope = PruneScope {
+                selector: None,
+                policy: flags,
+            };
+            targets.push((target, vec![scope]));
+        }
     } else {
         let config = args.from.config()?.ok_or_else(|| {
             InvalidConfig("no retention policy: pass --keep-* flags, or a --config whose jobs have `retention:`".into())
         })?;
-        config
-            .jobs
-            .into_iter()
-            .filter(|j| !j.retention.is_empty())
-            .map(|j| {
-                (
-                    j.target,
-                    Some(j.selector.owner.login().to_owned()),
-                    j.retention,
-                )
-            })
-            .collect()
-    };
-    if scopes.is_empty() {
-        return Err(InvalidConfig(
-            "no job has a `retention:` policy; nothing would ever be deleted".into(),
-        )
-        .into());
+        if config.jobs.iter().all(|j| j.retention.is_empty()) {
+            return Err(InvalidConfig(
+                "no job has a `retention:` policy; nothing would ever be deleted".into(),
+            )
+            .into());
+        }
+        for job in config.jobs {
+            let scope = PruneScope {
+                selector: Some(job.selector),
+                policy: job.retention,
+            };
+            match targets.iter_mut().find(|(t, _)| *t == job.target) {
+                Some((_, scopes)) => scopes.push(scope),
+                None => targets.push((job.target, vec![scope])),
+            }
+        }
     }
     let now = Timestamp::now();
     let (mut kept, mut deleted) = (0usize, 0usize);
-    for (target, owner, policy) in scopes {
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for (target, scopes) in targets {
         let store = open_store(&target, &args.from.s3).await?;
         let dry_run = DryRun(store.as_ref());
         let store: &dyn Store = if args.dry_run {
@@ -70,20 +78,11 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         } else {
             store.as_ref()
         };
-        let layout = Layout::new(&target.prefix);
-        let prefix = match &owner {
-            Some(owner) => format!("{}{owner}/", layout.repos_root()),
-            None => layout.repos_root(),
-        };
-        for pruned in retention::prune(store, &layout, &prefix, &policy, now).await? {
+        let repo = Repository::new(store, &target.prefix);
+        for pruned in repo.prune(&scopes, now).await? {
             let (key, at) = (&pruned.key, pruned.at);
             if pruned.kept.is_empty() {
                 deleted += 1;
-                let verb = if args.dry_run {
-                    "would delete"
-                } else {
-                    "deleted"
-                };
                 println!("{verb} {key} ({at})");
             } else {
                 kept += 1;
@@ -92,11 +91,6 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let verb = if args.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
     println!("{kept} kept, {deleted} {verb}");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,15 +1,14 @@
 //! `repovault restore`: get a repository back as a bare repository (and its wiki),
 //! checked against its manifest, optionally pushed as a mirror to a new remote.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
-use jiff::Timestamp;
-use repovault_core::{GitHost, Layout};
+use repovault_core::GitHost;
 use repovault_git::GitCredentials;
-use repovault_git::verify::check_backup;
+use repovault_repository::{Repository, RestoreError, RestoreRequest};
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::exit::InvalidConfig;
@@ -54,144 +53,82 @@ pub struct RestoreArgs {
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let (owner, name) = owner_and_name(&args.repo)?;
     let at = args.at.as_deref().map(parse_at).transpose()?;
-    if args.to.exists() && std::fs::read_dir(&args.to)?.next().is_some() {
-        return Err(InvalidConfig(format!(
-            "--to: {} exists and is not empty",
-            args.to.display()
-        ))
-        .into());
-    }
-    let mut found = None;
+    // Refused before anything is read: the push token is needed at the end.
+    let push = match &args.push_to {
+        Some(url) => Some((url, push_credentials(url, &args)?)),
+        None => None,
+    };
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
-        let layout = Layout::new(&target.prefix);
+        let repo = Repository::new(store.as_ref(), &target.prefix);
         let key = match args.backup.as_deref() {
             Some(key) => store.head(key).await?.map(|_| key.to_owned()),
-            None => {
-                layout
-                    .restore_point(store.as_ref(), &owner, &name, at)
-                    .await?
+            None => repo.restore_point(&owner, &name, at).await?,
+        };
+        let Some(key) = key else { continue };
+        let request = RestoreRequest {
+            owner: &owner,
+            name: &name,
+            key: &key,
+            to: &args.to,
+            data: args.metadata.then_some(at),
+        };
+        let restored = match repo.restore(&request).await {
+            Ok(restored) => restored,
+            Err(RestoreError::Destination(reason)) => {
+                return Err(InvalidConfig(format!("--to: {reason}")).into());
             }
+            Err(e @ (RestoreError::Check { .. } | RestoreError::Repo(_))) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(crate::EXIT_FAILED));
+            }
+            Err(e) => return Err(e.into()),
         };
-        if let Some(key) = key {
-            found = Some((store, layout, key));
-            break;
-        }
-    }
-    let Some((store, layout, key)) = found else {
-        bail!("no backup of {owner}/{name} matches");
-    };
-
-    // Extract beside the destination, check, then move into place: a failed restore
-    // leaves nothing behind.
-    let parent = absolute_parent(&args.to)?;
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("--to: creating {}", parent.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".repovault-restore-")
-        .tempdir_in(&parent)?;
-    let checked = match check_backup(store.as_ref(), &layout, &key, Some(staging.path())).await {
-        Ok(checked) => checked,
-        Err(reason) => {
-            eprintln!("error: {key}: {reason}");
-            return Ok(ExitCode::from(crate::EXIT_FAILED));
-        }
-    };
-    if args.to.exists() {
-        std::fs::remove_dir(&args.to)?;
-    }
-    std::fs::rename(staging.keep(), &args.to)
-        .with_context(|| format!("--to: moving into {}", args.to.display()))?;
-
-    let bare = args.to.join(format!("{name}.git"));
-    println!(
-        "restored {owner}/{name} from {key} ({}, {} refs) to {}",
-        checked.manifest.created_at,
-        checked.manifest.refs.len(),
-        bare.display()
-    );
-    if checked.manifest.wiki_refs.is_some() {
+        let manifest = &restored.checked.manifest;
         println!(
-            "wiki: {}",
-            args.to.join(format!("{name}.wiki.git")).display()
+            "restored {owner}/{name} from {key} ({}, {} refs) to {}",
+            manifest.created_at,
+            manifest.refs.len(),
+            restored.repo_dir.display()
         );
-    }
-    let lfs = checked.manifest.stored_lfs().count();
-    if lfs > 0 {
-        println!(
-            "lfs: {lfs} object(s) in {} (to a new remote: git lfs push --all <remote>)",
-            bare.join("lfs/objects").display()
-        );
-    }
-    if args.metadata {
-        let to = args.to.join("data");
-        match restore_data(store.as_ref(), &layout, &owner, &name, at, &to).await? {
-            Some(items) => println!("data: {items} item(s) in {}", to.display()),
-            None => println!("data: none backed up"),
+        if let Some(wiki) = &restored.wiki_dir {
+            println!("wiki: {}", wiki.display());
         }
+        if restored.lfs_objects > 0 {
+            println!(
+                "lfs: {} object(s) in {} (to a new remote: git lfs push --all <remote>)",
+                restored.lfs_objects,
+                restored.repo_dir.join("lfs/objects").display()
+            );
+        }
+        if args.metadata {
+            match restored.data_items {
+                Some(items) => println!(
+                    "data: {items} item(s) in {}",
+                    args.to.join("data").display()
+                ),
+                None => println!("data: none backed up"),
+            }
+        }
+        if let Some((url, creds)) = push {
+            repovault_git::restore::push_mirror(&restored.repo_dir, url, &creds).await?;
+            println!("pushed every ref to {url}");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    if let Some(url) = &args.push_to {
-        // A URL gets the push token, scoped to its host; a local path needs none.
-        let creds = if url.contains("://") {
-            let host =
-                GitHost::of_url(url).map_err(|e| InvalidConfig(format!("--push-to: {e}")))?;
-            let token = load_secret(
-                args.push_token_file.as_deref(),
-                PUSH_TOKEN_ENV,
-                "--push-token-file",
-            )?;
-            GitCredentials::new(token).scoped(host)
-        } else {
-            GitCredentials::new(None)
-        };
-        repovault_git::restore::push_mirror(&bare, url, &creds).await?;
-        println!("pushed every ref to {url}");
-    }
-    Ok(ExitCode::SUCCESS)
+    bail!("no backup of {owner}/{name} matches");
 }
 
-fn absolute_parent(path: &Path) -> anyhow::Result<PathBuf> {
-    let absolute = std::path::absolute(path)?;
-    Ok(absolute.parent().map(Path::to_owned).unwrap_or(absolute))
-}
-
-/// Writes the data snapshot of `owner/name` (the one `at` selects) into `to`: one JSON
-/// Lines file per kind, the index, and the release assets. Returns the item count.
-async fn restore_data(
-    store: &dyn repovault_core::ports::store::Store,
-    layout: &Layout,
-    owner: &str,
-    name: &str,
-    at: Option<Timestamp>,
-    to: &Path,
-) -> anyhow::Result<Option<u64>> {
-    use futures::StreamExt;
-    use tokio::io::AsyncWriteExt;
-    let Some((_, index)) = repovault_data::snapshot_at(store, layout, owner, name, at).await?
-    else {
-        return Ok(None);
-    };
-    std::fs::create_dir_all(to.join("assets"))?;
-    let mut total = 0;
-    for (kind, file) in &index.kinds {
-        let mut lines = Vec::new();
-        for item in repovault_data::read_items(store, &file.key).await? {
-            serde_json::to_writer(&mut lines, &item)?;
-            lines.push(b'\n');
-            total += 1;
-        }
-        std::fs::write(to.join(format!("{kind}.jsonl")), lines)?;
+/// The push token, scoped to `url`'s host; a local path needs none.
+fn push_credentials(url: &str, args: &RestoreArgs) -> anyhow::Result<GitCredentials> {
+    if !url.contains("://") {
+        return Ok(GitCredentials::new(None));
     }
-    for (id, file) in &index.assets {
-        let Some(mut body) = store.get_stream(&file.key).await? else {
-            bail!("release asset {} is missing", file.key);
-        };
-        let mut out = tokio::fs::File::create(to.join("assets").join(id.to_string())).await?;
-        while let Some(chunk) = body.next().await {
-            out.write_all(&chunk?).await?;
-        }
-        out.flush().await?;
-    }
-    std::fs::write(to.join("index.json"), serde_json::to_vec_pretty(&index)?)?;
-    Ok(Some(total))
+    let host = GitHost::of_url(url).map_err(|e| InvalidConfig(format!("--push-to: {e}")))?;
+    let token = load_secret(
+        args.push_token_file.as_deref(),
+        PUSH_TOKEN_ENV,
+        "--push-token-file",
+    )?;
+    Ok(GitCredentials::new(token).scoped(host))
 }

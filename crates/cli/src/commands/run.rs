@@ -9,9 +9,10 @@ use anyhow::Context;
 use clap::Args;
 use repovault_core::config::defaults;
 use repovault_core::ports::queue::Queue;
-use repovault_core::{Layout, Progress, RunId};
+use repovault_core::{Progress, RunId};
 use repovault_local::MemoryQueue;
 use repovault_planner::{PlannerConfig, PlannerDeps};
+use repovault_repository::Layout;
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{S3Args, SelectArgs};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use repovault_core::Layout;
+use repovault_repository::Repository;
 use serde_json::Value;
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
@@ -53,16 +53,14 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let at = args.at.as_deref().map(parse_at).transpose()?;
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
-        let layout = Layout::new(&target.prefix);
-        let Some((key, index)) =
-            repovault_data::snapshot_at(store.as_ref(), &layout, &owner, &name, at).await?
-        else {
+        let repo = Repository::new(store.as_ref(), &target.prefix);
+        let Some((key, index)) = repo.data_snapshot(&owner, &name, at).await? else {
             continue;
         };
         let Some(file) = index.kinds.get(&args.kind) else {
             bail!("{key} has no {}", args.kind);
         };
-        let items = repovault_data::read_items(store.as_ref(), &file.key).await?;
+        let items = repo.read_items(&file.key).await?;
         eprintln!(
             "{} {} of {owner}/{name} as of {}",
             items.len(),

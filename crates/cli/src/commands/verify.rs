@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use repovault_core::ports::store::Store;
-use repovault_core::{Layout, ResultRecord, RunId};
+use repovault_core::RunId;
 use repovault_reporter::human_bytes;
+use repovault_repository::{Repository, Scope, check_backup};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
 use crate::wiring::open_store;
-use repovault_git::verify::check_backup;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -54,8 +53,8 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (mut checked, mut failed) = (0usize, 0usize);
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
-        let layout = Layout::new(&target.prefix);
-        let mut keys = select(store.as_ref(), &layout, args.run.as_ref(), repo.as_ref()).await?;
+        let repository = Repository::new(store.as_ref(), &target.prefix);
+        let mut keys = select(&repository, args.run.as_ref(), repo.as_ref()).await?;
         if let Some(share) = args.sample {
             let wanted = ((keys.len() as f64) * share / 100.0).ceil() as usize;
             fastrand::shuffle(&mut keys);
@@ -70,7 +69,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             };
             let drill = scratch.as_ref().map(|d| d.path().join("restore"));
             checked += 1;
-            match check_backup(store.as_ref(), &layout, &key, drill.as_deref()).await {
+            match check_backup(&repository, &key, drill.as_deref()).await {
                 Ok(ok) => {
                     let drilled = if args.restore_drill {
                         format!(", restore drill ok ({} refs)", ok.manifest.refs.len())
@@ -100,35 +99,22 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Archive keys to check: a run's, a repository's, or every one.
+/// Backup keys to check: a run's, a repository's, or every one.
 async fn select(
-    store: &dyn Store,
-    layout: &Layout,
+    repository: &Repository<'_>,
     run: Option<&RunId>,
     repo: Option<&(String, String)>,
 ) -> anyhow::Result<Vec<String>> {
     let mut keys: Vec<String> = match (run, repo) {
         (Some(run), _) => {
-            let mut keys = Vec::new();
-            let records = store.list(&layout.results_dir(run)).await?;
-            if records.is_empty() && store.head(&layout.plan(run)).await?.is_none() {
+            let backups = repository.run_backups(run).await?;
+            if backups.is_none() {
                 return Err(InvalidConfig(format!("--run: no run {run} here")).into());
             }
-            for object in records {
-                if let Some(record) = store.get_json::<ResultRecord>(&object.key).await?
-                    && let Some(archive) = record.backup
-                {
-                    keys.push(archive.key);
-                }
-            }
-            keys
+            backups.unwrap_or_default()
         }
-        (None, Some((owner, name))) => {
-            layout
-                .backup_keys(store, &layout.repo_dir(owner, name))
-                .await?
-        }
-        (None, None) => layout.backup_keys(store, &layout.repos_root()).await?,
+        (None, Some((owner, name))) => repository.backup_keys(Scope::Repo(owner, name)).await?,
+        (None, None) => repository.backup_keys(Scope::All).await?,
     };
     keys.sort();
     keys.dedup();

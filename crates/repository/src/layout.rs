@@ -6,6 +6,8 @@
 //! <prefix>repos/<owner>/<repo>/packs/<YYYYMMDDTHHMMSSZ>.wiki.bundle     the wiki's link
 //! <prefix>repos/<owner>/<repo>/<repo>-<YYYYMMDDTHHMMSSZ>.tar.zst        a first-format archive
 //! <prefix>repos/<owner>/<repo>/latest.json                              newest good backup
+//! <prefix>repos/<owner>/<repo>/gone.json                                deleted or moved on GitHub
+//! <prefix>repos/<owner>/<repo>/lfs/<oid>                                a Git LFS object, stored once
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/<kind>.jsonl.zst            issues, pulls… (zstd JSON Lines)
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/index.json                  that data snapshot
 //! <prefix>repos/<owner>/<repo>/assets/<asset-id>                        a release asset, stored once
@@ -16,37 +18,27 @@
 //! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
 //! <prefix>runs/<run-id>/report.json, report.md                          the reporter's output
 //! ```
+//!
+//! Keys are built from names the caller has validated (a job message's, an
+//! operator's argument); keys read back from a store are taken apart by the `parse_*`
+//! functions, which accept only valid owner and repository names and oids.
 
 use jiff::Timestamp;
-use jiff::civil::DateTime;
-use jiff::tz::TimeZone;
-
-use crate::RunId;
-use crate::ports::store::{Store, StoreError};
+use repovault_core::{RunId, normalize_prefix, parse_stamp, stamp, validate_name};
 
 const ARCHIVE_SUFFIX: &str = ".tar.zst";
 const MANIFEST_SUFFIX: &str = ".manifest.json";
-const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
-/// A key prefix in its one form: empty, or without a leading `/` and ending in one.
-pub fn normalize_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("{trimmed}/")
-    }
+/// Whether `text` is a Git LFS oid as repovault stores them: 64 lowercase hex digits
+/// (the SHA-256 of the object's content).
+pub fn is_oid(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The UTC timestamp format used in keys and run ids: `YYYYMMDDTHHMMSSZ`.
-pub fn stamp(at: Timestamp) -> String {
-    at.strftime(STAMP_FORMAT).to_string()
-}
-
-/// Parses a `YYYYMMDDTHHMMSSZ` stamp.
-pub fn parse_stamp(text: &str) -> Option<Timestamp> {
-    let civil = DateTime::strptime(STAMP_FORMAT, text).ok()?;
-    Some(civil.to_zoned(TimeZone::UTC).ok()?.timestamp())
+/// Whether `owner` and `repo` are names a key may be built from (GitHub's character
+/// set, never `.` or `..`).
+pub fn valid_names(owner: &str, repo: &str) -> bool {
+    validate_name("owner", owner).is_ok() && validate_name("name", repo).is_ok()
 }
 
 /// Builds keys under one target prefix (empty, or ending in `/`).
@@ -155,6 +147,39 @@ impl Layout {
         format!("{}assets/{id}", self.repo_dir(owner, repo))
     }
 
+    /// Whether `key` is a data snapshot's index of `owner/repo`.
+    pub fn is_data_index_of(&self, key: &str, owner: &str, repo: &str) -> bool {
+        self.data_stamp(key, owner, repo, "index.json")
+    }
+
+    /// Whether `key` is the `kind` file of one of `owner/repo`'s data snapshots.
+    pub fn is_data_file_of(&self, key: &str, owner: &str, repo: &str, kind: &str) -> bool {
+        self.data_stamp(key, owner, repo, &format!("{kind}.jsonl.zst"))
+    }
+
+    /// Whether `key` is `repos/<owner>/<repo>/data/<stamp>/<file>`.
+    fn data_stamp(&self, key: &str, owner: &str, repo: &str, file: &str) -> bool {
+        key.strip_prefix(&format!("{}data/", self.repo_dir(owner, repo)))
+            .and_then(|rest| rest.strip_suffix(file)?.strip_suffix('/'))
+            .is_some_and(|stamp| parse_stamp(stamp).is_some())
+    }
+
+    /// The data snapshot indexes among `keys` (a listing of `repo_dir`), with their
+    /// times.
+    pub fn data_indexes_among<'a>(
+        &self,
+        owner: &str,
+        repo: &str,
+        keys: impl Iterator<Item = &'a str>,
+    ) -> Vec<(Timestamp, String)> {
+        let dir = format!("{}data/", self.repo_dir(owner, repo));
+        keys.filter_map(|key| {
+            let stamp = key.strip_prefix(&dir)?.strip_suffix("/index.json")?;
+            Some((parse_stamp(stamp)?, key.to_owned()))
+        })
+        .collect()
+    }
+
     /// One snapshot's index of a repository's data beyond git.
     pub fn data_index(&self, owner: &str, repo: &str, at: Timestamp) -> String {
         format!(
@@ -220,23 +245,8 @@ impl Layout {
         format!("{}report.md", self.run_dir(run))
     }
 
-    /// Every backup key under `prefix`, oldest first per repository: an archive, or a
-    /// manifest that has no archive beside it (a bundle chain's backup).
-    pub async fn backup_keys(
-        &self,
-        store: &dyn Store,
-        prefix: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let keys: Vec<String> = store
-            .list(prefix)
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
-        Ok(self.backups_among(keys.iter().map(String::as_str)))
-    }
-
-    /// The backup keys among `keys` (see [`Layout::backup_keys`]), sorted.
+    /// The backup keys among `keys`, sorted (oldest first per repository): an
+    /// archive, or a manifest that has no archive beside it (a bundle chain's backup).
     pub fn backups_among<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Vec<String> {
         let keys: std::collections::BTreeSet<&str> = keys.collect();
         keys.iter()
@@ -251,38 +261,6 @@ impl Layout {
             .collect()
     }
 
-    /// The archive to restore of `owner/name`: the newest at or before `at`, or without
-    /// `at` the one `latest.json` names (else the newest). `None` if there is none.
-    pub async fn restore_point(
-        &self,
-        store: &dyn Store,
-        owner: &str,
-        name: &str,
-        at: Option<Timestamp>,
-    ) -> Result<Option<String>, StoreError> {
-        let mut candidates: Vec<(Timestamp, String)> = self
-            .backup_keys(store, &self.repo_dir(owner, name))
-            .await?
-            .into_iter()
-            .filter_map(|key| self.parse_backup(&key).map(|a| (a.at, key)))
-            .collect();
-        candidates.sort();
-        if let Some(at) = at {
-            return Ok(candidates
-                .into_iter()
-                .rev()
-                .find(|(t, _)| *t <= at)
-                .map(|(_, k)| k));
-        }
-        if let Some(latest) = store
-            .get_json::<crate::LatestPointer>(&self.latest(owner, name))
-            .await?
-        {
-            return Ok(Some(latest.backup.key));
-        }
-        Ok(candidates.pop().map(|(_, k)| k))
-    }
-
     /// The backup time in a backup key, whatever prefix the key has (a backup's
     /// identity survives a copy to another prefix or bucket).
     pub fn backup_time(key: &str) -> Option<Timestamp> {
@@ -293,22 +271,24 @@ impl Layout {
         parse_stamp(stem.rsplit_once('-')?.1)
     }
 
-    /// Takes a chain link's key apart (`archive` is false); `None` for any other key.
     /// The repository (`owner`, `repo`) of an LFS object's key.
     pub fn parse_lfs(&self, key: &str) -> Option<(String, String)> {
         let rest = key.strip_prefix(&self.repos_root())?;
         let (owner, rest) = rest.split_once('/')?;
         let (repo, oid) = rest.split_once("/lfs/")?;
-        let valid = oid.len() == 64 && oid.bytes().all(|b| b.is_ascii_hexdigit());
-        valid.then(|| (owner.to_owned(), repo.to_owned()))
+        (is_oid(oid) && valid_names(owner, repo)).then(|| (owner.to_owned(), repo.to_owned()))
     }
 
+    /// Takes a chain link's key apart (`archive` is false); `None` for any other key.
     pub fn parse_bundle(&self, key: &str) -> Option<BackupKey> {
         let rest = key.strip_prefix(&self.repos_root())?;
         let (owner, rest) = rest.split_once('/')?;
         let (repo, file) = rest.split_once("/packs/")?;
         let stem = file.strip_suffix(".bundle")?;
         let at = parse_stamp(stem.strip_suffix(".wiki").unwrap_or(stem))?;
+        if !valid_names(owner, repo) {
+            return None;
+        }
         Some(BackupKey {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
@@ -327,6 +307,9 @@ impl Layout {
             None => (file.strip_suffix(MANIFEST_SUFFIX)?, false),
         };
         let at = parse_stamp(stem.strip_prefix(repo)?.strip_prefix('-')?)?;
+        if !valid_names(owner, repo) {
+            return None;
+        }
         Some(BackupKey {
             owner: owner.to_owned(),
             repo: repo.to_owned(),

@@ -4,16 +4,24 @@
 //! archive, extracted safely as it streams; a bundle chain is its links, each
 //! checked and, for a drill, its pack indexed into a new bare repository (links a
 //! few at once: each pack stands alone), the refs then set from the manifest.
+//!
+//! Directories are named from the backup's key (whose names [`Layout::parse_backup`]
+//! accepts only when valid), never from the manifest: stored content cannot choose
+//! where a restore writes.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store, StoreError};
-use repovault_core::{BackupFormat, BundleRef, Layout, Manifest, RefSet};
+use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store};
+use repovault_core::{BackupFormat, BundleRef, Manifest, RefSet};
+use repovault_git::restore::{
+    ExtractError, IndexPack, extract_archive, fsck, init_bare, make_safe, set_refs, unresolved_refs,
+};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::restore::{ExtractError, extract_archive, fsck, make_safe, unresolved_refs};
+use crate::error::RepoError;
+use crate::repository::Repository;
 
 /// Why an archive does not check out. The text is what `verify` prints after `FAIL`.
 #[derive(Debug, thiserror::Error)]
@@ -22,12 +30,15 @@ pub enum CheckError {
     NotABackup,
     #[error("its manifest {0} is missing")]
     NoManifest(String),
+    /// The manifest is not JSON, or names what is not this backup's.
+    #[error("its manifest is unusable: {0}")]
+    Manifest(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
     #[error("its manifest has no archive digest")]
     NoDigest,
     #[error("the archive is missing")]
     Missing,
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error("download failed: {0}")]
     Download(std::io::Error),
     #[error("cannot extract: {0}")]
@@ -70,21 +81,31 @@ pub struct Checked {
 /// proven whole: exactly the manifest's refs, `git fsck --full` clean. The error says
 /// what is wrong, naming a damaged link or object.
 pub async fn check_backup(
-    store: &dyn Store,
-    layout: &Layout,
+    repo: &Repository<'_>,
     key: &str,
     restore_to: Option<&Path>,
 ) -> Result<Checked, CheckError> {
-    let manifest_key = layout.manifest_for(key).ok_or(CheckError::NotABackup)?;
-    let manifest: Manifest = store
-        .get_json(&manifest_key)
-        .await?
-        .ok_or(CheckError::NoManifest(manifest_key))?;
+    let layout = repo.layout();
+    let backup = layout.parse_backup(key).ok_or(CheckError::NotABackup)?;
+    let manifest = repo
+        .manifest(key)
+        .await
+        .map_err(|e| match e {
+            RepoError::Invalid { reason, .. } => CheckError::Manifest(reason),
+            other => CheckError::Repo(other),
+        })?
+        .ok_or_else(|| CheckError::NoManifest(layout.manifest_for(key).expect("a backup key")))?;
+    let store = repo.store();
+    let name = &backup.repo;
     let mut checked = match manifest.format {
-        BackupFormat::TarZst => check_archive(store, key, manifest, restore_to).await,
-        BackupFormat::BundleChain => check_chain(store, manifest, restore_to).await,
+        BackupFormat::TarZst => check_archive(store, key, name, manifest, restore_to).await,
+        BackupFormat::BundleChain => check_chain(store, name, manifest, restore_to).await,
     }?;
-    checked.size += check_lfs(store, layout, &checked.manifest, restore_to).await?;
+    let lfs = checked.manifest.stored_lfs().map(|object| {
+        let key = layout.lfs(&backup.owner, name, &object.oid);
+        (key, object)
+    });
+    checked.size += check_lfs(store, lfs, name, restore_to).await?;
     Ok(checked)
 }
 
@@ -94,18 +115,16 @@ const LFS_AT_ONCE: usize = 4;
 /// Reads every LFS object the backup stored, hashing it against its oid, and with
 /// `restore_to` writes it where git-lfs keeps objects in the restored repository.
 /// Returns the bytes read.
-async fn check_lfs(
+async fn check_lfs<'m>(
     store: &dyn Store,
-    layout: &Layout,
-    manifest: &Manifest,
+    objects: impl Iterator<Item = (String, &'m repovault_core::LfsObject)>,
+    name: &str,
     restore_to: Option<&Path>,
 ) -> Result<u64, CheckError> {
-    let (owner, name) = (&manifest.source.owner, &manifest.source.name);
     let objects_dir = restore_to.map(|dir| dir.join(format!("{name}.git")).join("lfs/objects"));
-    let reads: Vec<_> = manifest
-        .stored_lfs()
-        .map(|object| {
-            let key = layout.lfs(owner, name, &object.oid);
+    let reads: Vec<_> = objects
+        .map(|(key, object)| {
+            // The oid was checked to be 64 hex digits when the manifest was read.
             let dest = objects_dir.as_ref().map(|dir| {
                 dir.join(&object.oid[..2])
                     .join(&object.oid[2..4])
@@ -197,11 +216,16 @@ async fn read_lfs(
 async fn check_archive(
     store: &dyn Store,
     key: &str,
+    name: &str,
     manifest: Manifest,
     extract_to: Option<&Path>,
 ) -> Result<Checked, CheckError> {
     let expected = manifest.archive.clone().ok_or(CheckError::NoDigest)?;
-    let stream = store.get_stream(key).await?.ok_or(CheckError::Missing)?;
+    let stream = store
+        .get_stream(key)
+        .await
+        .map_err(RepoError::from)?
+        .ok_or(CheckError::Missing)?;
     let digest = Arc::new(Mutex::new(ObjectDigest::default()));
     let tally = digest.clone();
     let mut downloaded = 0u64;
@@ -265,7 +289,6 @@ async fn check_archive(
         });
     }
     if let Some(dir) = extract_to {
-        let name = &manifest.source.name;
         check_repo(&dir.join(format!("{name}.git")), &manifest.refs)
             .map_err(CheckError::Repository)?;
         if let Some(wiki) = &manifest.wiki_refs {
@@ -280,10 +303,10 @@ async fn check_archive(
 /// `restore_to`, restores them into new bare repositories there.
 async fn check_chain(
     store: &dyn Store,
+    name: &str,
     manifest: Manifest,
     restore_to: Option<&Path>,
 ) -> Result<Checked, CheckError> {
-    let name = &manifest.source.name;
     let mut size = 0;
     let mut parts = vec![(
         &manifest.bundles,
@@ -307,7 +330,7 @@ async fn check_chain(
         }
         let repo = restore_to.map(|to| to.join(&dir));
         if let Some(repo) = &repo {
-            crate::restore::init_bare(repo)
+            init_bare(repo)
                 .await
                 .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
         }
@@ -330,7 +353,7 @@ async fn check_chain(
             })?;
         }
         if let Some(repo) = &repo {
-            crate::restore::set_refs(repo, refs, head)
+            set_refs(repo, refs, head)
                 .await
                 .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
             check_repo(repo, refs).map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
@@ -357,9 +380,7 @@ async fn read_link(
         .map_err(|e| e.to_string())?
         .ok_or("the bundle is missing")?;
     let mut index = match repo {
-        Some(repo) => {
-            Some(crate::restore::IndexPack::start(repo, false).map_err(|e| e.to_string())?)
-        }
+        Some(repo) => Some(IndexPack::start(repo, false).map_err(|e| e.to_string())?),
         None => None,
     };
     let mut header = Some(Vec::new());
@@ -425,7 +446,7 @@ const EXTRA_FILES_ALLOWANCE: u64 = 64 << 20;
 /// and is whole.
 fn check_repo(path: &Path, expected: &RefSet) -> Result<(), String> {
     make_safe(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let found = crate::read_refs(path)
+    let found = repovault_git::read_refs(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .refs;
     if &found != expected {

@@ -1,0 +1,55 @@
+//! # repovault-repository
+//!
+//! The backup repository: the one place that knows how backups are laid out in a
+//! store and reads and writes them (the role `rustic_core::Repository` plays for
+//! restic).
+//!
+//! - [`Layout`]: every object key, built here and nowhere else; keys read back are
+//!   taken apart only when their names are valid.
+//! - [`Repository`]: a store and a prefix; manifests, `latest.json`, `gone.json`,
+//!   result records and data snapshots, each validated as it is read (a manifest must
+//!   name the repository its key names, its links must be that repository's, its LFS
+//!   oids 64 hex digits, a data index's kinds plain names) under one error policy
+//!   ([`RepoError`]: absent is `None`, unreadable is `Invalid`, a store fault is
+//!   `Store`).
+//! - the catalog ([`Repository::catalog`], [`Repository::repositories`]): what `ls` and
+//!   the status page list, each figure computed once.
+//! - [`check_backup`] and [`Repository::restore`]: a backup read back, hashed and, for
+//!   a drill or a restore, rebuilt and proven whole; paths come from the operator's
+//!   `OWNER/NAME`, never from stored content.
+//! - [`Repository::prune`]: retention applied per job to the repositories that job
+//!   selects (the rules themselves are `repovault_core::retention`'s).
+//!
+//! ```no_run
+//! # async fn demo(store: &dyn repovault_core::ports::store::Store) -> Result<(), repovault_repository::RepoError> {
+//! use repovault_repository::{Repository, Scope};
+//!
+//! let repo = Repository::new(store, "github/");
+//! for entry in repo.repositories(Scope::All).await? {
+//!     println!("{}: {} backups", entry.full_name(), entry.backups);
+//! }
+//! if let Some(latest) = repo.latest("acme", "api").await? {
+//!     println!("newest: {}", latest.backup.key);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod catalog;
+mod check;
+mod data;
+mod error;
+mod layout;
+mod prune;
+mod repository;
+mod restore;
+mod validate;
+
+pub use catalog::{BackupEntry, RepoEntry, describe_gone};
+pub use check::{CheckError, Checked, check_backup};
+pub use data::MAX_ITEMS_BYTES;
+pub use error::RepoError;
+pub use layout::{BackupKey, Layout, is_oid, valid_names};
+pub use prune::{PruneScope, Pruned};
+pub use repository::{Repository, Scope};
+pub use restore::{RestoreError, RestoreRequest, Restored};
+pub use validate::is_kind;

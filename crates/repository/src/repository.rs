@@ -1,0 +1,262 @@
+//! [`Repository`]: one target's backups, read and written through one place.
+
+use jiff::Timestamp;
+use repovault_core::ports::store::{Created, Store};
+use repovault_core::{
+    GoneMarker, LatestPointer, Manifest, Outcome, ResultRecord, RunId, validate_name,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::RepoError;
+use crate::layout::Layout;
+use crate::validate;
+
+/// The backups under one target: a store and a key prefix in it (the role restic's
+/// repository plays). Every key is built by its [`Layout`]; everything read back is
+/// validated before it is returned (see [`crate::validate`]) and follows one error
+/// policy ([`RepoError`]): absent is `None`, unreadable is [`RepoError::Invalid`],
+/// a store fault is [`RepoError::Store`].
+#[derive(Clone)]
+pub struct Repository<'a> {
+    store: &'a dyn Store,
+    layout: Layout,
+}
+
+impl std::fmt::Debug for Repository<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("prefix", &self.layout.prefix())
+            .finish()
+    }
+}
+
+/// Which repositories a listing covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'n> {
+    All,
+    Owner(&'n str),
+    Repo(&'n str, &'n str),
+}
+
+impl<'a> Repository<'a> {
+    pub fn new(store: &'a dyn Store, prefix: &str) -> Self {
+        Repository {
+            store,
+            layout: Layout::new(prefix),
+        }
+    }
+
+    pub fn store(&self) -> &'a dyn Store {
+        self.store
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Checks names given from outside (an operator's `OWNER/NAME`) before any key or
+    /// path is built from them.
+    pub fn check_names(owner: &str, name: &str) -> Result<(), RepoError> {
+        validate_name("owner", owner)
+            .and_then(|()| validate_name("name", name))
+            .map_err(RepoError::Name)
+    }
+
+    /// Reads JSON at `key`: `None` if absent, [`RepoError::Invalid`] if not what `T`
+    /// is.
+    pub(crate) async fn read<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, RepoError> {
+        Ok(self.store.get_json(key).await?)
+    }
+
+    pub(crate) async fn write<T: Serialize>(&self, key: &str, value: &T) -> Result<(), RepoError> {
+        Ok(self.store.put_json(key, value).await?)
+    }
+
+    /// The key prefix of `scope`.
+    pub fn prefix_of(&self, scope: Scope<'_>) -> String {
+        match scope {
+            Scope::All => self.layout.repos_root(),
+            Scope::Owner(owner) => format!("{}{owner}/", self.layout.repos_root()),
+            Scope::Repo(owner, name) => self.layout.repo_dir(owner, name),
+        }
+    }
+
+    /// Every backup key in `scope`, sorted (oldest first per repository).
+    pub async fn backup_keys(&self, scope: Scope<'_>) -> Result<Vec<String>, RepoError> {
+        let keys: Vec<String> = self
+            .store
+            .list(&self.prefix_of(scope))
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        Ok(self.layout.backups_among(keys.iter().map(String::as_str)))
+    }
+
+    /// The backup to restore of `owner/name`: the newest at or before `at`, or without
+    /// `at` the one `latest.json` names (else the newest). `None` if there is none.
+    pub async fn restore_point(
+        &self,
+        owner: &str,
+        name: &str,
+        at: Option<Timestamp>,
+    ) -> Result<Option<String>, RepoError> {
+        let mut candidates: Vec<(Timestamp, String)> = self
+            .backup_keys(Scope::Repo(owner, name))
+            .await?
+            .into_iter()
+            .filter_map(|key| self.layout.parse_backup(&key).map(|b| (b.at, key)))
+            .collect();
+        candidates.sort();
+        if let Some(at) = at {
+            return Ok(candidates
+                .into_iter()
+                .rev()
+                .find(|(t, _)| *t <= at)
+                .map(|(_, k)| k));
+        }
+        if let Some(latest) = self.latest(owner, name).await? {
+            return Ok(Some(latest.backup.key));
+        }
+        Ok(candidates.pop().map(|(_, k)| k))
+    }
+
+    /// The manifest of the backup at `backup_key` (a chain's manifest, or an archive),
+    /// checked against the repository the key names. `None`: no manifest there.
+    pub async fn manifest(&self, backup_key: &str) -> Result<Option<Manifest>, RepoError> {
+        let backup = self
+            .layout
+            .parse_backup(backup_key)
+            .ok_or_else(|| RepoError::invalid(backup_key, "not a backup key"))?;
+        let key = self
+            .layout
+            .manifest_for(backup_key)
+            .expect("a backup key has a manifest key");
+        let Some(manifest) = self.read::<Manifest>(&key).await? else {
+            return Ok(None);
+        };
+        validate::manifest(&self.layout, &backup.owner, &backup.repo, &manifest)
+            .map_err(|reason| RepoError::invalid(&key, reason))?;
+        Ok(Some(manifest))
+    }
+
+    /// `latest.json` of `owner/name`: the newest good backup (and data snapshot).
+    pub async fn latest(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<LatestPointer>, RepoError> {
+        let key = self.layout.latest(owner, name);
+        let Some(latest) = self.read::<LatestPointer>(&key).await? else {
+            return Ok(None);
+        };
+        validate::latest(&self.layout, owner, name, &latest)
+            .map_err(|reason| RepoError::invalid(&key, reason))?;
+        Ok(Some(latest))
+    }
+
+    /// Moves `latest.json` of `owner/name`.
+    pub async fn set_latest(
+        &self,
+        owner: &str,
+        name: &str,
+        latest: &LatestPointer,
+    ) -> Result<(), RepoError> {
+        self.write(&self.layout.latest(owner, name), latest).await
+    }
+
+    /// Points `latest.json` at a new data snapshot (git unchanged). Without a
+    /// `latest.json` there is nothing to point from: the next backup writes one.
+    pub async fn set_latest_data(
+        &self,
+        owner: &str,
+        name: &str,
+        index: &str,
+    ) -> Result<(), RepoError> {
+        match self.latest(owner, name).await? {
+            Some(mut latest) if latest.data.as_deref() != Some(index) => {
+                latest.data = Some(index.to_owned());
+                self.set_latest(owner, name, &latest).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `gone.json` of `owner/name`: deleted on GitHub, or moved (and where).
+    pub async fn gone(&self, owner: &str, name: &str) -> Result<Option<GoneMarker>, RepoError> {
+        let key = self.layout.gone(owner, name);
+        let Some(marker) = self.read::<GoneMarker>(&key).await? else {
+            return Ok(None);
+        };
+        validate::gone(&marker).map_err(|reason| RepoError::invalid(&key, reason))?;
+        Ok(Some(marker))
+    }
+
+    pub async fn mark_gone(
+        &self,
+        owner: &str,
+        name: &str,
+        marker: &GoneMarker,
+    ) -> Result<(), RepoError> {
+        self.write(&self.layout.gone(owner, name), marker).await
+    }
+
+    /// The record of `owner/name` in `run`.
+    pub async fn record(
+        &self,
+        run: &RunId,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<ResultRecord>, RepoError> {
+        self.read(&self.layout.result(run, owner, name)).await
+    }
+
+    /// The backups a run wrote or confirmed (its records' `backup`); `None` when there
+    /// is no such run (no plan and no record).
+    pub async fn run_backups(&self, run: &RunId) -> Result<Option<Vec<String>>, RepoError> {
+        let records = self.store.list(&self.layout.results_dir(run)).await?;
+        if records.is_empty() && self.store.head(&self.layout.plan(run)).await?.is_none() {
+            return Ok(None);
+        }
+        let mut keys = Vec::new();
+        for object in records {
+            if let Some(record) = self.read::<ResultRecord>(&object.key).await?
+                && let Some(backup) = record.backup
+            {
+                keys.push(backup.key);
+            }
+        }
+        Ok(Some(keys))
+    }
+
+    /// Writes `record` once (`If-None-Match: *`): the commit point of a job. Returns the
+    /// record that stands instead when another delivery wrote one first; a `failed`
+    /// record is the exception, replaced by a success (say, a job redriven from the
+    /// dead-letter queue).
+    pub async fn commit_record(
+        &self,
+        record: &ResultRecord,
+    ) -> Result<Option<ResultRecord>, RepoError> {
+        let key = self
+            .layout
+            .result(&record.run_id, &record.owner, &record.name);
+        if self.store.put_json_if_absent(&key, record).await? == Created::Created {
+            return Ok(None);
+        }
+        match self.read::<ResultRecord>(&key).await? {
+            Some(standing)
+                if standing.outcome != Outcome::Failed || record.outcome == Outcome::Failed =>
+            {
+                Ok(Some(standing))
+            }
+            _ => {
+                self.write(&key, record).await?;
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! What content read back from a store must be before anything is built from it.
+//!
+//! Whoever can write the store (a compromised worker, a folder copied from elsewhere)
+//! can write any bytes under any key. A manifest, pointer or index is used only once
+//! every name, key and oid in it belongs to the backup that holds it: the repository
+//! its key names, links and LFS objects of that repository, data files of its
+//! snapshots. Paths on disk are never built from stored content (see `restore`).
+
+use repovault_core::{DataIndex, GoneMarker, LatestPointer, Manifest, RefSet, validate_name};
+
+use crate::layout::{Layout, is_oid};
+
+/// A data kind's name as it may appear in an index (and become a file name on
+/// restore): lowercase letters, digits and `-`, at most 64.
+pub fn is_kind(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+        && !name.starts_with('-')
+}
+
+/// Checks a manifest read from `key`, the backup of `owner/name`: names the field at
+/// fault.
+pub(crate) fn manifest(
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    m: &Manifest,
+) -> Result<(), String> {
+    let full = format!("{owner}/{name}");
+    if m.repository != full {
+        return Err(format!(
+            "repository {:?} is not this backup's repository ({full})",
+            m.repository
+        ));
+    }
+    if m.source.owner != owner {
+        return Err(format!(
+            "source.owner {:?} is not this backup's owner ({owner})",
+            m.source.owner
+        ));
+    }
+    if m.source.name != name {
+        return Err(format!(
+            "source.name {:?} is not this backup's repository ({full})",
+            m.source.name
+        ));
+    }
+    refs("refs", &m.refs)?;
+    if let Some(wiki) = &m.wiki_refs {
+        refs("wiki_refs", wiki)?;
+    }
+    if let Some(head) = &m.head
+        && !repovault_core::is_ref_name(head)
+    {
+        return Err(format!("head {head:?} is not a ref name"));
+    }
+    for (field, links) in [("bundles", &m.bundles), ("wiki_bundles", &m.wiki_bundles)] {
+        for (i, link) in links.iter().enumerate() {
+            let own = layout
+                .parse_bundle(&link.key)
+                .is_some_and(|b| b.owner == owner && b.repo == name);
+            if !own {
+                return Err(format!(
+                    "{field}[{i}].key {:?} is not a link of {full}'s chain",
+                    link.key
+                ));
+            }
+        }
+    }
+    if let Some(base) = &m.base {
+        let own = layout
+            .parse_backup(base)
+            .is_some_and(|b| b.owner == owner && b.repo == name);
+        if !own {
+            return Err(format!("base {base:?} is not a backup of {full}"));
+        }
+    }
+    for (i, object) in m.lfs.iter().flatten().enumerate() {
+        if !is_oid(&object.oid) {
+            return Err(format!(
+                "lfs[{i}].oid {:?} is not 64 lowercase hex digits",
+                object.oid
+            ));
+        }
+    }
+    if let Some(oid) = m.lfs_missing.iter().find(|oid| !is_oid(oid)) {
+        return Err(format!(
+            "lfs_missing {oid:?} is not 64 lowercase hex digits"
+        ));
+    }
+    Ok(())
+}
+
+fn refs(field: &str, refs: &RefSet) -> Result<(), String> {
+    if let Some(name) = refs.invalid_name() {
+        return Err(format!("{field}: {name:?} is not a ref name"));
+    }
+    if let Some(oid) = refs.invalid_oid() {
+        return Err(format!("{field}: {oid:?} is not an object id"));
+    }
+    Ok(())
+}
+
+/// Checks `latest.json` of `owner/name`.
+pub(crate) fn latest(
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    l: &LatestPointer,
+) -> Result<(), String> {
+    let own = |key: &str| {
+        layout
+            .parse_backup(key)
+            .is_some_and(|b| b.owner == owner && b.repo == name)
+    };
+    if !own(&l.backup.key) {
+        return Err(format!(
+            "backup.key {:?} is not a backup of {owner}/{name}",
+            l.backup.key
+        ));
+    }
+    if !own(&l.backup.manifest_key) {
+        return Err(format!(
+            "backup.manifest_key {:?} is not a backup of {owner}/{name}",
+            l.backup.manifest_key
+        ));
+    }
+    if let Some(data) = &l.data
+        && !layout.is_data_index_of(data, owner, name)
+    {
+        return Err(format!(
+            "data {data:?} is not a data snapshot of {owner}/{name}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a data snapshot's index of `owner/name`.
+pub(crate) fn data_index(
+    layout: &Layout,
+    owner: &str,
+    name: &str,
+    index: &DataIndex,
+) -> Result<(), String> {
+    if index.repository != format!("{owner}/{name}") {
+        return Err(format!(
+            "repository {:?} is not {owner}/{name}",
+            index.repository
+        ));
+    }
+    for (kind, file) in &index.kinds {
+        if !is_kind(kind) {
+            return Err(format!(
+                "kinds: {kind:?} is not a kind name (lowercase letters, digits and -)"
+            ));
+        }
+        if !layout.is_data_file_of(&file.key, owner, name, kind) {
+            return Err(format!(
+                "kinds.{kind}.key {:?} is not a {kind} file of {owner}/{name}",
+                file.key
+            ));
+        }
+    }
+    for (id, file) in &index.assets {
+        if file.key != layout.asset(owner, name, *id) {
+            return Err(format!(
+                "assets.{id}.key {:?} is not release asset {id} of {owner}/{name}",
+                file.key
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `gone.json`: where a moved repository went must be a repository's name.
+pub(crate) fn gone(marker: &GoneMarker) -> Result<(), String> {
+    match marker.reason.as_str() {
+        "deleted" | "moved" => {}
+        other => return Err(format!("reason {other:?} is neither deleted nor moved")),
+    }
+    if let Some(to) = &marker.to {
+        let valid = to.split_once('/').is_some_and(|(o, n)| {
+            validate_name("owner", o).is_ok() && validate_name("name", n).is_ok()
+        });
+        if !valid {
+            return Err(format!("to {to:?} is not OWNER/NAME"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_plain_words() {
+        assert!(is_kind("issues") && is_kind("issue-comments") && is_kind("branch-protection"));
+        for bad in ["../../x", "", "Issues", "a/b", "-x", "a.b", &"x".repeat(65)] {
+            assert!(!is_kind(bad), "{bad:?}");
+        }
+    }
+}
