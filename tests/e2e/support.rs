@@ -104,7 +104,7 @@ pub struct Extracted {
 }
 
 /// Restores the backup whose manifest is at `manifest` with standard tools only, as
-/// the README tells a user to: `tar --zstd -xf` for an archive; for a bundle chain
+/// docs/OPERATING.md tells a user to: `tar --zstd -xf` for an archive; for a bundle chain
 /// `git clone --mirror` of the first link, `git fetch --prune` of each next one, and
 /// `git symbolic-ref HEAD`.
 pub fn extract(manifest: &Path) -> Extracted {
