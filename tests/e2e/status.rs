@@ -150,7 +150,7 @@ async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_need
     assert!(open.wait().await.success());
 }
 
-/// Where screenshots go: `docs/` with `REPOVAULT_UPDATE_SCREENSHOTS=1` (the README
+/// Where screenshots go: `docs/` with `REPOVAULT_UPDATE_SCREENSHOTS=1` (docs/OPERATING.md
 /// shows them), else the target directory.
 fn screenshot_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -104,7 +104,7 @@ pub struct Extracted {
 }
 
 /// Restores the backup whose manifest is at `manifest` with standard tools only, as
-/// the README tells a user to: `tar --zstd -xf` for an archive; for a bundle chain
+/// docs/OPERATING.md tells a user to: `tar --zstd -xf` for an archive; for a bundle chain
 /// `git clone --mirror` of the first link, `git fetch --prune` of each next one, and
 /// `git symbolic-ref HEAD`.
 pub fn extract(manifest: &Path) -> Extracted {
@@ -258,17 +258,26 @@ pub async fn run_org(cwd: &Path, gh: &FakeGitHub, run_id: &str, extra: &[&str]) 
     repovault(cwd, &args, &[]).await
 }
 
-/// Runs the README's "Restoring by hand" commands verbatim (every `sh` block of the
-/// section, in one shell) on the backup whose manifest is `manifest`: they leave
+/// Runs the "Restoring by hand" commands of the operator's guide (`docs/OPERATING.md`,
+/// where the README points) verbatim: every `sh` block of the section, up to the next
+/// heading, in one shell, on the backup whose manifest is `manifest`. They leave
 /// `api.git` beside it.
 pub fn run_readme_restore(manifest: &Path) {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let start = readme
-        .find("### Restoring by hand")
-        .expect("the README section");
-    let section = &readme[start..];
-    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/OPERATING.md"))
+            .unwrap();
+    let heading = "### Restoring by hand\n";
+    let start = guide
+        .find(heading)
+        .expect("the section in docs/OPERATING.md")
+        + heading.len();
+    let section = &guide[start..];
+    let end = ["\n## ", "\n### "]
+        .iter()
+        .filter_map(|next| section.find(next))
+        .min()
+        .unwrap_or(section.len());
+    let section = &section[..end];
     let mut script = String::new();
     for block in section.split("```sh\n").skip(1) {
         script.push_str(&block[..block.find("```").expect("a closed block")]);

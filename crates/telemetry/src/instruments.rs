@@ -1,6 +1,6 @@
 //! Every metric repovault exports, named and described in one place (OpenTelemetry
-//! naming: dotted lowercase names, UCUM units, `{thing}` for counts). The README's
-//! metrics table lists the same.
+//! naming: dotted lowercase names, UCUM units, `{thing}` for counts). The metrics
+//! table of `docs/OPERATING.md` lists the same.
 
 use std::sync::OnceLock;
 
