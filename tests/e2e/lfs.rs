@@ -278,13 +278,13 @@ async fn verify_names_a_damaged_lfs_object_and_prune_releases_only_unlisted_ones
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_server_without_protocol_v2_gets_lfs_objects_beside_its_archive() {
+async fn a_server_without_protocol_v2_gets_the_same_chain_and_lfs_objects() {
     let gh = github_v0().await;
     let oids = lfs_org(&gh);
     let work = tempfile::tempdir().unwrap();
-    run_lfs(work.path(), &gh, "archive", &[]).await;
+    run_lfs(work.path(), &gh, "v0", &[]).await;
     let manifest = newest_manifest(work.path());
-    assert_eq!(manifest.format, repovault_core::BackupFormat::TarZst);
+    assert_eq!(manifest.format, repovault_core::BackupFormat::BundleChain);
     assert_eq!(manifest.stored_lfs().count(), oids.len());
     for oid in &oids {
         assert!(work.path().join("backups").join(lfs_key(oid)).exists());

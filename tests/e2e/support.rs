@@ -35,7 +35,8 @@ pub async fn github() -> FakeGitHub {
 }
 
 /// A fake GitHub that accepts [`TOKEN`] and speaks git protocol v0 only, as an old
-/// server would: backups are then first-format archives (`git clone` + tar.zst).
+/// server would: backups then take the fallback (a mirror clone with the git CLI,
+/// packed by `git pack-objects` into the same chain links).
 pub async fn github_v0() -> FakeGitHub {
     FakeGitHub::start(FakeGitHubOptions {
         token: Some(TOKEN.into()),

@@ -3,20 +3,20 @@
 use std::path::{Path, PathBuf};
 
 use repovault_core::Manifest;
-use repovault_testkit::{fixtures, org};
+use repovault_testkit::{first_format, fixtures, org};
 use sha2::Digest;
 
 use crate::support::*;
 
-/// A backed-up org in the first format (a server speaking git protocol v0 only, so
-/// tar.zst archives): the fake GitHub, a work dir with `backups/`. Reading this
-/// format must keep working.
+/// A backed-up org in the first format (tar.zst archives, as earlier versions wrote
+/// them; nothing writes it now, and reading it must keep working): the fake GitHub, a
+/// work dir with `backups/`.
 async fn backed_up(n: usize) -> (repovault_testkit::FakeGitHub, tempfile::TempDir) {
-    let gh = github_v0().await;
+    let gh = github().await;
     org::showcase_org(&gh, "acme", n);
     let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "r1", &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let store = repovault_local::FsStore::new(work.path().join("backups"));
+    first_format::back_up_owner(&gh, "acme", &store, "", jiff::Timestamp::now()).await;
     (gh, work)
 }
 
@@ -127,7 +127,7 @@ async fn restore_drill_passes_on_good_archives_and_names_each_bad_one() {
     );
     let out = repovault(
         work.path(),
-        &["verify", "--run", "r1", "--sample", "10%"],
+        &["verify", "--run", first_format::RUN, "--sample", "10%"],
         &[],
     )
     .await;
@@ -199,31 +199,17 @@ async fn restore_gives_back_a_bare_repository_and_its_wiki_and_can_push_a_mirror
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restore_picks_by_date_and_ls_lists_newest_first() {
-    let gh = github_v0().await;
+    let gh = github().await;
     org::standard_org(&gh, "acme", 1);
     let work = tempfile::tempdir().unwrap();
     let backups = work.path().join("backups");
-    let out = repovault(
-        work.path(),
-        &[
-            "run",
-            "--org",
-            "acme",
-            "--api-url",
-            &gh.api_url(),
-            "--allow-insecure-http",
-        ],
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
-    // Pretend that backup was taken in 2025, then back up a newer state.
+    // A first-format backup taken in 2025, then a newer state backed up (a chain: the
+    // archive is no base to build on).
+    let store = repovault_local::FsStore::new(&backups);
+    let at = "2025-01-01T00:00:00Z".parse().unwrap();
+    first_format::back_up_owner(&gh, "acme", &store, "", at).await;
     let old = archive_of(&backups_of(&backups, "acme", "repo-000")[0]);
     let old_refs = extract(&manifest_path(&old)).manifest.refs;
-    let renamed = old.with_file_name("repo-000-20250101T000000Z.tar.zst");
-    std::fs::rename(&old, &renamed).unwrap();
-    std::fs::rename(manifest_path(&old), manifest_path(&renamed)).unwrap();
-    std::fs::remove_file(backups.join("repos/acme/repo-000/latest.json")).unwrap();
     let repo = git2::Repository::open_bare(gh.repo_path("acme", "repo-000")).unwrap();
     fixtures::commit(&repo, "main", &[("later.txt", b"later")], "later work");
     let out = repovault(
@@ -329,7 +315,16 @@ async fn a_malicious_archive_cannot_write_outside_the_target() {
     );
     std::fs::write(&archive, builder.into_inner().unwrap().finish().unwrap()).unwrap();
     let template = archive_of(&backups_of(&backups, "acme", "empty")[0]);
-    std::fs::copy(manifest_path(&template), manifest_path(&archive)).unwrap();
+    // The empty repository's manifest, made this repository's.
+    let mut manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(manifest_path(&template)).unwrap()).unwrap();
+    manifest.repository = "acme/evil".into();
+    manifest.source.name = "evil".into();
+    std::fs::write(
+        manifest_path(&archive),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
     reseal(&archive);
 
     let to = work.path().join("restore-here");

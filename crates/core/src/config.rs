@@ -28,6 +28,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::retention::RetentionPolicy;
+use crate::retry::RetryPolicy;
 use crate::{GitHost, JobOptions, Owner, RepoSelector, Target, Visibility};
 
 /// Every default lives here.
@@ -48,6 +49,10 @@ pub mod defaults {
     pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
     /// How long a received job stays invisible before the heartbeat must extend it.
     pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+    /// How long a worker's receive call waits for messages (SQS allows up to 20 s).
+    pub const POLL_WAIT: Duration = Duration::from_secs(20);
+    /// How long running jobs may take to finish once a worker is told to stop.
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
     pub const CONFIG_FILE: &str = "repovault.yml";
     pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
     /// Failed repositories named in a notification.
@@ -397,38 +402,6 @@ pub struct AppAuth {
 pub enum SecretSource {
     File(PathBuf),
     Env(String),
-}
-
-/// How failed attempts are retried: exponential backoff with jitter, bounded by the
-/// queue's receive count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Deliveries of one job before it is recorded failed and dead-lettered.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: defaults::MAX_ATTEMPTS,
-            base_delay: defaults::RETRY_BASE_DELAY,
-            max_delay: defaults::RETRY_MAX_DELAY,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The delay before attempt `attempt + 1`: `base × 2^(attempt-1)`, capped, with up
-    /// to 20% jitter, and never shorter than what the server asked for.
-    pub fn delay(&self, attempt: u32, asked: Option<Duration>) -> Duration {
-        let exp = attempt.saturating_sub(1).min(20);
-        let backoff = self.base_delay.saturating_mul(1 << exp).min(self.max_delay);
-        let jitter = backoff.mul_f64(fastrand::f64() * 0.2);
-        let delay = backoff.saturating_sub(jitter);
-        asked.map_or(delay, |asked| asked.max(delay))
-    }
 }
 
 /// One configuration problem: the key at fault and why.

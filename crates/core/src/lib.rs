@@ -14,6 +14,7 @@
 //! assert!(run.to_string().starts_with(&stamp(at)));
 //! ```
 
+mod clock;
 mod error;
 mod github_host;
 mod job;
@@ -28,7 +29,9 @@ mod stamp;
 pub mod config;
 pub mod ports;
 pub mod retention;
+pub mod retry;
 
+pub use clock::{Clock, SystemClock};
 pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use github_host::GitHost;
 pub use job::{

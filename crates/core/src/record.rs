@@ -166,13 +166,14 @@ pub struct DataFile {
 }
 
 impl ResultRecord {
-    /// A record of `msg`'s repository with `outcome`, finished now; what it backed up
-    /// and found is filled in by the caller (`..ResultRecord::of_job(…)`).
+    /// A record of `msg`'s repository with `outcome`, finished at `finished_at`; what
+    /// it backed up and found is filled in by the caller (`..ResultRecord::of_job(…)`).
     pub fn of_job(
         msg: &JobMessage,
         outcome: Outcome,
         attempt: u32,
         started_at: Timestamp,
+        finished_at: Timestamp,
     ) -> ResultRecord {
         ResultRecord {
             schema: RECORD_SCHEMA,
@@ -183,7 +184,7 @@ impl ResultRecord {
             outcome,
             attempt,
             started_at,
-            finished_at: Timestamp::now(),
+            finished_at,
             backup: None,
             refs_count: 0,
             refs_digest: None,

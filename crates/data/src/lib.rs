@@ -161,6 +161,7 @@ pub async fn back_up_data(
     name: &str,
     previous_key: Option<&str>,
     full_every: Duration,
+    now: Timestamp,
 ) -> Result<DataSummary, DataError> {
     let (store, layout) = (repo.store(), repo.layout());
     let previous: Option<DataIndex> = match previous_key {
@@ -169,7 +170,7 @@ pub async fn back_up_data(
     };
     // Two snapshots never share, and overwrite, a directory.
     let now = store
-        .free_second(|at| layout.data_index(owner, name, at))
+        .free_second(now, |at| layout.data_index(owner, name, at))
         .await
         .map_err(RepoError::from)?;
     let full = full_read_due(previous.as_ref(), now, full_every);
@@ -508,6 +509,7 @@ pub async fn back_up_org_data(
     source: &dyn RepoData,
     org: &str,
     full_every: Duration,
+    now: Timestamp,
 ) -> Result<DataSummary, DataError> {
     let (store, layout) = (repo.store(), repo.layout());
     let previous_key = repo.org_latest(org).await?;
@@ -516,7 +518,7 @@ pub async fn back_up_org_data(
         None => None,
     };
     let now = store
-        .free_second(|at| layout.org_data_index(org, at))
+        .free_second(now, |at| layout.org_data_index(org, at))
         .await
         .map_err(RepoError::from)?;
     let full = full_read_due(previous.as_ref(), now, full_every);

@@ -25,12 +25,14 @@ pub enum GitError {
         "{url} redirects to {to}; redirects are not followed (a renamed or moved repository is backed up under its new name by the next plan)"
     )]
     Redirected { url: String, to: String },
+    /// The repository is one repovault cannot back up (an object format other than
+    /// SHA-1).
+    #[error("{url}: {detail}")]
+    Unsupported { url: String, detail: String },
     #[error("could not run git: {0}")]
     Spawn(io::Error),
     #[error("libgit2: {0}")]
     Lib(#[from] git2::Error),
-    #[error("archive: {0}")]
-    Archive(io::Error),
     /// A scratch directory could not be made (disk full, temp dir unwritable).
     #[error("scratch directory: {0}")]
     Scratch(io::Error),
@@ -42,11 +44,9 @@ impl Classify for GitError {
             GitError::NotFound { .. }
             | GitError::AccessDenied { .. }
             | GitError::Redirected { .. }
+            | GitError::Unsupported { .. }
             | GitError::Spawn(_) => ErrorClass::Permanent,
-            GitError::Failed { .. }
-            | GitError::Lib(_)
-            | GitError::Archive(_)
-            | GitError::Scratch(_) => ErrorClass::RETRY,
+            GitError::Failed { .. } | GitError::Lib(_) | GitError::Scratch(_) => ErrorClass::RETRY,
         }
     }
 }

@@ -4,21 +4,21 @@
 //!
 //! - [`protocol`]: git's smart HTTP protocol v2, spoken directly: `ls-refs`, then one
 //!   `fetch` whose pack streams out as it arrives, checked by [`bundle::PackCheck`].
-//!   The token goes in one `Authorization` header to its own origin; no redirect is
+//!   A server that speaks only protocol v0 lists its refs in its first answer. The
+//!   token goes in one `Authorization` header to its own origin; no redirect is
 //!   followed.
 //! - [`bundle`]: git bundle headers and the pack check (signature, object count,
 //!   trailing SHA-1).
-//! - [`mirror_clone`] (the fallback for servers without protocol v2): `git clone --mirror` with the `git` CLI (multi-threaded
-//!   index-pack, LFS-capable). The token travels in the child's environment as an
-//!   `http.<origin>.extraHeader` config entry for the token's own origin only, never
-//!   in its argv or in a URL; redirects are not followed.
-//! - [`list_remote_refs`]: one round trip to the remote with libgit2 (the fallback's
-//!   incremental check).
+//! - [`mirror_clone`] and [`pack_objects`] (the fallback for servers without protocol
+//!   v2): `git clone --mirror` with the `git` CLI, then the same self-contained pack a
+//!   v2 fetch gives, made by `git pack-objects`. The token travels in the child's
+//!   environment as an `http.<origin>.extraHeader` config entry for the token's own
+//!   origin only, never in its argv or in a URL; redirects are not followed.
 //! - [`read_refs`]: the refs of a local bare repository, with libgit2.
-//! - [`restore`]: safe extraction (no path outside the destination, no links, nothing
-//!   executable, bounded by the manifest), fsck, push without hooks.
-//! - [`archive`]: a tar + zstd stream of directories and files, produced on a blocking
-//!   thread and consumed as a [`ByteStream`](repovault_core::ports::store::ByteStream).
+//! - [`restore`]: the pieces of reading backups back: `git index-pack` fed a pack as
+//!   it streams, refs set, fsck; safe extraction of first-format archives (no path
+//!   outside the destination, no links, nothing executable, bounded by the manifest);
+//!   push without hooks.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), repovault_git::GitError> {
@@ -35,7 +35,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod archive;
 pub mod bundle;
 mod credentials;
 mod error;
@@ -63,5 +62,5 @@ pub(crate) fn test_git(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
 
 pub use credentials::GitCredentials;
 pub use error::GitError;
-pub use mirror::{dir_size, mirror_clone};
-pub use refs::{RepoRefs, list_remote_refs, read_refs};
+pub use mirror::{dir_size, mirror_clone, pack_objects};
+pub use refs::{RepoRefs, read_refs};

@@ -7,6 +7,10 @@
 //! and `POST git-upload-pack` with `command=fetch`, our `want`s and `have`s and
 //! `done` in one round. No redirect is followed, and the token is sent only when the
 //! URL is on the origin the credentials are scoped to.
+//!
+//! A server that answers `info/refs` in protocol version 0 has listed every ref in
+//! that answer ([`Connected::V0`]): one request tells whether anything changed, and
+//! the caller fetches with the git CLI only then.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -95,12 +99,22 @@ fn agent() -> String {
     format!("repovault/{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// What a server said to `GET info/refs`.
+#[derive(Debug)]
+pub enum Connected {
+    /// It speaks protocol version 2: a session for `ls-refs` and `fetch`.
+    V2(Box<Remote>),
+    /// It speaks only version 0, whose answer lists every ref (and `HEAD`'s target):
+    /// fetching needs the git CLI.
+    V0(RepoRefs),
+}
+
 impl Remote {
     /// Opens a session: `GET info/refs` with `Git-Protocol: version=2` (once per server
-    /// and process: the capabilities are the server's). `Ok(None)` when the server
-    /// answers with an older protocol, or with a repository whose object format is not
-    /// SHA-1: the caller then falls back to `git clone`.
-    pub async fn connect(url: &str, creds: &GitCredentials) -> Result<Option<Remote>, GitError> {
+    /// and process: the capabilities are the server's). A server that answers with
+    /// protocol version 0 gives its refs instead ([`Connected::V0`]). A repository
+    /// whose object format is not SHA-1 is refused (a v2 bundle cannot hold it).
+    pub async fn connect(url: &str, creds: &GitCredentials) -> Result<Connected, GitError> {
         let auth = creds.authorization(url);
         let mut remote = Remote {
             client: client().map_err(|e| failed("connect", url, e))?,
@@ -116,7 +130,7 @@ impl Remote {
             .ok();
         if let Some(object_format) = origin.as_ref().and_then(|o| known_v2(o, None)) {
             remote.object_format = object_format;
-            return Ok(Some(remote));
+            return Ok(Connected::V2(Box::new(remote)));
         }
         let body = remote
             .request(Method::GET, "info/refs?service=git-upload-pack", None)
@@ -127,9 +141,11 @@ impl Remote {
         if lines.peek().is_some_and(|l| l.starts_with("# service=")) {
             lines.next();
         }
-        if lines.next().as_deref() != Some("version 2") {
-            return Ok(None);
+        if lines.peek().map(String::as_str) != Some("version 2") {
+            let refs = v0_refs(lines).map_err(|e| remote.failed("connect", e))?;
+            return Ok(Connected::V0(refs));
         }
+        lines.next();
         let capabilities: Vec<String> = lines.collect();
         let has = |name: &str| {
             capabilities
@@ -137,21 +153,29 @@ impl Remote {
                 .any(|c| c == name || c.starts_with(&format!("{name}=")))
         };
         if !has("ls-refs") || !has("fetch") {
-            return Ok(None);
+            return Err(remote.failed(
+                "connect",
+                "the server speaks protocol version 2 without ls-refs and fetch",
+            ));
         }
         if let Some(format) = capabilities
             .iter()
             .find_map(|c| c.strip_prefix("object-format="))
         {
             if format != "sha1" {
-                return Ok(None);
+                return Err(unsupported_format(url, format));
             }
             remote.object_format = true;
         }
         if let Some(origin) = &origin {
             known_v2(origin, Some(remote.object_format));
         }
-        Ok(Some(remote))
+        Ok(Connected::V2(Box::new(remote)))
+    }
+
+    /// The repository's URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Every ref of the repository and where `HEAD` points (`ls-refs` with `symrefs`).
@@ -324,6 +348,51 @@ impl Remote {
 }
 
 type BodyReader = StreamReader<ByteStream, Bytes>;
+
+/// A repository in an object format other than SHA-1: refused, never backed up wrong.
+fn unsupported_format(url: &str, format: &str) -> GitError {
+    GitError::Unsupported {
+        url: url.to_owned(),
+        detail: format!("object format {format}: only SHA-1 repositories can be backed up"),
+    }
+}
+
+/// The refs of a protocol version 0 advertisement: `<oid> <name>` lines, the first
+/// with the capabilities after a NUL (`symref=HEAD:<target>`, `object-format=`); an
+/// empty repository advertises only `capabilities^{}`.
+fn v0_refs(lines: impl Iterator<Item = String>) -> Result<RepoRefs, String> {
+    let mut head = None;
+    let mut refs = RefSet::new();
+    for (i, line) in lines.enumerate() {
+        let (line, capabilities) = match line.split_once('\0') {
+            Some((line, caps)) if i == 0 => (line.to_owned(), caps.to_owned()),
+            _ => (line, String::new()),
+        };
+        for capability in capabilities.split(' ') {
+            if let Some(target) = capability.strip_prefix("symref=HEAD:") {
+                head = Some(target.to_owned());
+            }
+            if let Some(format) = capability.strip_prefix("object-format=")
+                && format != "sha1"
+            {
+                return Err(format!(
+                    "object format {format}: only SHA-1 repositories can be backed up"
+                ));
+            }
+        }
+        let Some((oid, name)) = line.split_once(' ') else {
+            return Err(format!("unexpected line {line:?}"));
+        };
+        if name == "capabilities^{}" || name == "HEAD" {
+            continue;
+        }
+        if !repovault_core::is_object_id(oid) || oid.len() != 40 {
+            return Err(format!("unexpected object id in {line:?}"));
+        }
+        refs.insert(name, oid);
+    }
+    Ok(RepoRefs { head, refs })
+}
 
 fn failed(op: &'static str, url: &str, detail: String) -> GitError {
     GitError::Failed {

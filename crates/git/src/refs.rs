@@ -1,14 +1,11 @@
-//! Ref listings with libgit2: a local bare repository, or a remote in one round trip.
+//! The refs of a local bare repository, read with libgit2.
 
-use std::cell::Cell;
 use std::path::Path;
 
-use git2::{Cred, Direction, RemoteCallbacks, Repository};
+use git2::Repository;
 use repovault_core::RefSet;
 
-use crate::credentials::TOKEN_USER;
-use crate::error::classify_secret_text;
-use crate::{GitCredentials, GitError};
+use crate::GitError;
 
 /// The refs of a repository and where its `HEAD` points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,48 +33,6 @@ pub fn read_refs(path: &Path) -> Result<RepoRefs, GitError> {
         };
         if let Some(oid) = target {
             refs.insert(name, oid.to_string());
-        }
-    }
-    Ok(RepoRefs { head, refs })
-}
-
-/// Lists a remote's refs without fetching anything (`git ls-remote`), in-process.
-/// Blocking: call it from a blocking thread.
-///
-/// No redirect is followed: libgit2 takes that setting only from a repository's
-/// config (a detached remote follows the first redirect to any host), so the remote
-/// lives in a throwaway bare repository configured with `http.followRedirects=false`.
-pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, GitError> {
-    let fail =
-        |e: git2::Error| classify_secret_text("ls-remote", url, e.message(), |t| creds.redact(t));
-    let scratch = tempfile::tempdir().map_err(GitError::Scratch)?;
-    let repo = Repository::init_bare(scratch.path())?;
-    repo.config()?.set_str("http.followRedirects", "false")?;
-    let mut remote = repo.remote_anonymous(url).map_err(fail)?;
-    let tried = Cell::new(false);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(|asking, _user, _allowed| {
-        // libgit2 asks again after every 401; answer once, then give up. The token
-        // goes only to its own origin, whatever URL libgit2 ended up at.
-        match creds.token_for(asking) {
-            Some(token) if !tried.replace(true) => {
-                Cred::userpass_plaintext(TOKEN_USER, token.expose())
-            }
-            _ => Err(git2::Error::from_str(
-                "authentication failed: credentials refused or missing",
-            )),
-        }
-    });
-    let connection = remote
-        .connect_auth(Direction::Fetch, Some(callbacks), None)
-        .map_err(fail)?;
-    let mut head = None;
-    let mut refs = RefSet::new();
-    for advertised in connection.list().map_err(fail)? {
-        if advertised.name() == "HEAD" {
-            head = advertised.symref_target().map(str::to_owned);
-        } else {
-            refs.insert(advertised.name().to_owned(), advertised.oid().to_string());
         }
     }
     Ok(RepoRefs { head, refs })

@@ -34,7 +34,9 @@ use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::source::{RepoData, Source, SourceError};
 use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
-use repovault_core::{JobMessage, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target};
+use repovault_core::{
+    Clock, JobMessage, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
+};
 use repovault_repository::{Layout, RepoError, Repository};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +61,9 @@ pub struct PlannerDeps {
     /// Per job name, the API for the organization's own data (settings, members,
     /// teams), backed up once per run; none: not backed up.
     pub data: HashMap<String, Arc<dyn RepoData>>,
+    /// Where "now" comes from (the plan's time, when organizations' data is due to be
+    /// read whole).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The plan of one target and how many jobs this call enqueued for it.
@@ -136,6 +141,7 @@ pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>,
                 messages,
                 store.as_ref(),
                 deps.queue.as_ref(),
+                deps.clock.as_ref(),
             )
             .await?,
         );
@@ -162,8 +168,14 @@ async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
             continue;
         }
         let repo = Repository::new(store.as_ref(), &job.target.prefix);
-        match repovault_data::back_up_org_data(&repo, source.as_ref(), org, cfg.metadata_full_every)
-            .await
+        match repovault_data::back_up_org_data(
+            &repo,
+            source.as_ref(),
+            org,
+            cfg.metadata_full_every,
+            deps.clock.now(),
+        )
+        .await
         {
             Ok(summary) => {
                 tracing::info!(org, items = summary.items, changed = ?summary.changed, not_permitted = ?summary.not_permitted, requests = summary.requests, not_modified = summary.not_modified, "organization data backed up")
@@ -297,13 +309,14 @@ async fn plan_target(
     messages: Vec<JobMessage>,
     store: &dyn Store,
     queue: &dyn Queue,
+    clock: &dyn Clock,
 ) -> Result<Planned, PlannerError> {
     let layout = Layout::new(&target.prefix);
     let plan_key = layout.plan(run_id);
     let fresh = Plan {
         schema: RECORD_SCHEMA,
         run_id: run_id.clone(),
-        created_at: Timestamp::now(),
+        created_at: clock.now(),
         target: target.clone(),
         repos: messages
             .iter()
@@ -352,7 +365,7 @@ async fn plan_target(
     let mark = EnqueuedMark {
         schema: RECORD_SCHEMA,
         enqueued: bodies.len(),
-        at: Timestamp::now(),
+        at: clock.now(),
     };
     store.put_json(&layout.enqueued(run_id), &mark).await?;
     tracing::info!(run = %run_id, store = %target, planned = plan.repos.len(), enqueued = bodies.len(), "planned");

@@ -475,7 +475,7 @@ mod tests {
             "options": {"wiki": false, "metadata": false, "lfs": false},
         }))
         .unwrap();
-        let record = ResultRecord::of_job(&msg, Outcome::Ok, 1, Timestamp::now());
+        let record = ResultRecord::of_job(&msg, Outcome::Ok, 1, Timestamp::now(), Timestamp::now());
         store
             .put_json(&Layout::new("").result(run, "acme", name), &record)
             .await

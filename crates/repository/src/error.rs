@@ -19,6 +19,10 @@ pub enum RepoError {
     /// (naming the field).
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
+    /// The store does not hold what was just written to it (size or SHA-256 differ, or
+    /// the object is missing after its upload): worth another try.
+    #[error("{key}: {reason}")]
+    Mismatch { key: String, reason: String },
     /// A name given to the repository (an operator's argument) that no key may be built
     /// from.
     #[error("{0}")]
@@ -56,6 +60,7 @@ impl Classify for RepoError {
     fn class(&self) -> ErrorClass {
         match self {
             RepoError::Store(e) => e.class(),
+            RepoError::Mismatch { .. } => ErrorClass::RETRY,
             RepoError::Invalid { .. } | RepoError::Name(_) => ErrorClass::Permanent,
         }
     }

@@ -12,6 +12,9 @@
 //!   oids 64 hex digits, a data index's kinds plain names) under one error policy
 //!   ([`RepoError`]: absent is `None`, unreadable is `Invalid`, a store fault is
 //!   `Store`).
+//! - the chain writer ([`Repository::chain_base`], [`Repository::begin_backup`],
+//!   [`NewBackup`]): what a new backup builds on, its links (git bundles) and the
+//!   manifest that makes it a restore point; the worker fetches, this writes.
 //! - the catalog ([`Repository::catalog`], [`Repository::repositories`]): what `ls` and
 //!   the status page list, each figure computed once.
 //! - [`check_backup`] and [`Repository::restore`]: a backup read back, hashed and, for
@@ -35,6 +38,7 @@
 //! ```
 
 mod catalog;
+mod chain;
 mod check;
 mod data;
 mod error;
@@ -45,6 +49,7 @@ mod restore;
 mod validate;
 
 pub use catalog::{BackupEntry, RepoEntry, describe_gone};
+pub use chain::{Base, ChainRules, Found, NewBackup, StoredLink};
 pub use check::{CheckError, Checked, check_backup};
 pub use data::MAX_ITEMS_BYTES;
 pub use error::RepoError;

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use repovault_core::ports::store::{ObjectMetadata, Store};
-use repovault_core::{ArchiveDigest, Manifest, RefSet, RepoRef};
-use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
-use repovault_git::{dir_size, read_refs};
+use repovault_core::ports::store::Store;
+use repovault_core::{Manifest, RefSet, RepoRef};
+use repovault_git::read_refs;
 use repovault_local::FsStore;
 use repovault_repository::{CheckError, Layout, Repository, check_backup};
+use repovault_testkit::first_format;
 
 /// A bare repository with one commit on `main`, made with the git CLI.
 fn bare_repo(dir: &Path) -> std::path::PathBuf {
@@ -45,60 +45,16 @@ fn bare_repo(dir: &Path) -> std::path::PathBuf {
     bare
 }
 
-/// Archives `bare` into `store` with its manifest; returns the archive key.
+/// A first-format backup of `bare` in `store`; returns the archive key.
 async fn archived(store: &dyn Store, bare: &Path) -> String {
-    let layout = Layout::new("");
     let at = jiff::Timestamp::from_second(1_790_000_000).unwrap();
-    let refs = read_refs(bare).unwrap();
     let source: RepoRef = serde_json::from_value(serde_json::json!({
         "owner": "acme", "name": "api", "id": 1, "clone_url": "https://github.com/acme/api.git",
         "default_branch": "main", "pushed_at": null, "size_kb": 1, "private": false,
         "archived": false, "fork": false, "has_wiki": false,
     }))
     .unwrap();
-    let mut manifest = Manifest {
-        schema: 1,
-        repository: "acme/api".into(),
-        created_at: at,
-        run_id: "r1".parse().unwrap(),
-        tool: "test".into(),
-        default_branch: Some("main".into()),
-        head: refs.head.clone(),
-        refs_digest: refs.refs.digest(),
-        refs: refs.refs,
-        wiki_refs: None,
-        git_bytes: dir_size(bare).unwrap(),
-        source,
-        format: repovault_core::BackupFormat::TarZst,
-        archive: None,
-        bundles: Vec::new(),
-        wiki_bundles: Vec::new(),
-        base: None,
-        lfs: None,
-        lfs_missing: vec![],
-    };
-    let key = layout.archive("acme", "api", at);
-    let entries = vec![Entry::Dir {
-        name: "api.git".into(),
-        path: bare.to_owned(),
-    }];
-    let receipt = store
-        .put_stream(
-            &key,
-            stream_archive(entries, ArchiveOptions::default()),
-            &ObjectMetadata::new(),
-        )
-        .await
-        .unwrap();
-    manifest.archive = Some(ArchiveDigest {
-        size: receipt.size,
-        sha256: receipt.sha256,
-    });
-    store
-        .put_json(&layout.manifest("acme", "api", at), &manifest)
-        .await
-        .unwrap();
-    key
+    first_format::write_backup(store, "", &source, bare, None, at).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,6 +177,30 @@ impl FakeGitHub {
         format!("{}/{owner}/{name}.git", self.shared.base_url)
     }
 
+    /// `owner`'s repositories as a job message carries them.
+    pub fn repo_refs(&self, owner: &str) -> Vec<repovault_core::RepoRef> {
+        let inner = self.shared.lock();
+        inner
+            .repos
+            .values()
+            .filter(|r| r.spec.owner == owner)
+            .map(|r| repovault_core::RepoRef {
+                owner: r.spec.owner.clone(),
+                name: r.spec.name.clone(),
+                id: r.id,
+                clone_url: self.clone_url(&r.spec.owner, &r.spec.name),
+                default_branch: Some(r.spec.default_branch.clone()),
+                pushed_at: Some(r.pushed_at),
+                size_kb: r.size_kb,
+                private: r.spec.private,
+                archived: r.spec.archived,
+                fork: r.spec.fork,
+                has_wiki: r.spec.has_wiki,
+                topics: r.spec.topics.clone(),
+            })
+            .collect()
+    }
+
     pub fn add_org(&self, login: &str) {
         self.shared.lock().add_owner(login, state::OwnerKind::Org);
     }

@@ -32,6 +32,7 @@
 pub mod contract;
 mod fake_ecs_agent;
 mod fake_github;
+pub mod first_format;
 pub mod fixtures;
 pub mod history;
 pub mod http;

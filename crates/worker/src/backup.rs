@@ -1,351 +1,166 @@
-//! One repository's backup: a link of its bundle chain (see `chain`), or, from a
-//! server without git protocol v2, mirror → archive → upload → verify → manifest.
+//! One repository's git backup: its refs listed (one request), and unless they equal
+//! the latest backup's, the next link of its bundle chain (and its wiki's) written
+//! through the repository's chain writer, its LFS objects stored, its manifest
+//! committed.
+//!
+//! Each link's pack comes from the server in one protocol v2 `fetch` (the previous
+//! backup's tips as `have`s), streamed through a check into the store; from a server
+//! that speaks only protocol v0 it comes from a mirror clone, packed by `git
+//! pack-objects` with the same tips excluded: the same links either way.
 
-use std::future::Future;
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
+use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::config::GitSettings;
-use repovault_core::ports::store::{ObjectMetadata, Store, json_bytes, meta};
-use repovault_core::{
-    ArchiveDigest, BackupFormat, BackupRef, Classify, JobMessage, LatestPointer, Manifest, Outcome,
-    RECORD_SCHEMA, RefSet, ResultRecord, WikiOutcome, tool_version,
-};
-use repovault_git::archive::{ArchiveOptions, Entry, stream_archive};
-use repovault_git::protocol::Remote;
-use repovault_git::{
-    GitCredentials, GitError, RepoRefs, dir_size, list_remote_refs, mirror_clone, read_refs,
-};
-use repovault_repository::{Layout, Repository};
+use repovault_core::ports::store::ByteStream;
+use repovault_core::{Clock, JobMessage, LfsObject, Outcome, RefSet, ResultRecord, WikiOutcome};
+use repovault_git::bundle::{self, PackSummary};
+use repovault_git::{RepoRefs, pack_objects};
+use repovault_repository::{ChainRules, Found, NewBackup, Repository, StoredLink};
+use repovault_telemetry::{kv, metrics};
+use tokio::sync::oneshot;
+use tracing::Instrument;
 
-use crate::allow::GitHubAccess;
 use crate::error::BackupError;
 use crate::lfs::back_up_lfs;
-use repovault_telemetry::{kv, metrics};
-use tracing::Instrument;
+use crate::remote::{Git, Server, pointers};
 
 /// What a backup attempt needs besides the message.
 pub(crate) struct BackupContext<'a> {
     pub repo: &'a Repository<'a>,
-    /// The token as the attempt began, for its git host.
-    pub git: &'a GitCredentials,
-    /// Where fresh tokens come from, for work that starts later (LFS downloads).
-    pub github: &'a GitHubAccess,
+    pub git: &'a Git<'a>,
     pub work_dir: &'a Path,
-    pub archive: ArchiveOptions,
     pub settings: GitSettings,
+    pub clock: &'a dyn Clock,
 }
 
-impl BackupContext<'_> {
-    /// Credentials with a token that has minutes to live yet.
-    pub(crate) async fn fresh_git(&self) -> Result<GitCredentials, BackupError> {
-        let token = self
-            .github
-            .tokens
-            .token()
-            .await
-            .map_err(BackupError::Auth)?;
-        Ok(GitCredentials::new(token).scoped(self.github.host.clone()))
-    }
+/// A part of the backup: the repository, or its wiki.
+struct Part<'s> {
+    wiki: bool,
+    server: &'s Server,
+    listed: RepoRefs,
 }
 
-/// Backs up the repository `msg` names and returns its (unwritten) result record: as
-/// the next link of its bundle chain when the server speaks git protocol v2 (always
-/// GitHub's), else as a `git clone --mirror` in a tar.zst archive.
+/// Backs up the repository `msg` names and returns its (unwritten) result record.
 pub(crate) async fn back_up(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
     attempt: u32,
     started_at: Timestamp,
 ) -> Result<ResultRecord, BackupError> {
-    let repo = &msg.repo;
-    let layout = Layout::new(&msg.target.prefix);
-    let latest = latest_pointer(ctx.repo, msg).await?;
-    // Backed up before: one ref listing (a single request) decides whether anything
-    // changed. Without a latest backup nothing is asked twice.
-    let listed = match latest.clone() {
-        Some(latest) if !msg.options.full => {
-            let listed = list_refs(ctx, msg).await?;
-            let wiki = listed.wiki.as_ref().map(|w| &w.refs);
-            if let Some(record) = unchanged(
-                ctx.repo,
-                msg,
-                latest,
-                &listed.main.refs,
-                wiki,
-                attempt,
-                started_at,
-            )
-            .await?
-            {
-                return Ok(record);
-            }
-            Some(listed)
-        }
-        _ => None,
-    };
-    let url = &repo.clone_url;
-    if let Some(remote) =
-        retry_in_place(url, || async { Ok(Remote::connect(url, ctx.git).await?) }).await?
-    {
-        return crate::chain::back_up(
-            ctx, msg, &layout, &remote, latest, listed, attempt, started_at,
-        )
-        .await;
-    }
-    tracing::info!(%url, "the server does not speak git protocol v2: git clone --mirror into a tar.zst archive");
-    back_up_archive(ctx, msg, &layout, attempt, started_at).await
-}
-
-/// A repository's refs and its wiki's (`None`: no wiki wanted, or none exists).
-pub(crate) struct Listed {
-    pub main: RepoRefs,
-    pub wiki: Option<RepoRefs>,
-}
-
-/// Lists the refs of the repository and, when wanted, its wiki (`git ls-remote`:
-/// one request each), retried in place.
-async fn list_refs(ctx: &BackupContext<'_>, msg: &JobMessage) -> Result<Listed, BackupError> {
-    let main = list_remote_blocking(&msg.repo.clone_url, ctx.git).await?;
-    let wiki = if msg.options.wiki && msg.repo.has_wiki {
-        match list_remote_blocking(&msg.repo.wiki_url(), ctx.git).await {
-            Ok(wiki) => Some(wiki),
-            // GitHub reports has_wiki for every repository with wikis enabled, but the
-            // wiki repository exists only once a page is written.
-            Err(BackupError::Git(GitError::NotFound { .. })) => None,
-            Err(e) => return Err(e),
-        }
-    } else {
-        None
-    };
-    Ok(Listed { main, wiki })
-}
-
-/// The repository's `latest.json`, if any. An unreadable one is treated as none: the
-/// backup is then made in full, which writes a good one.
-async fn latest_pointer(
-    repo: &Repository<'_>,
-    msg: &JobMessage,
-) -> Result<Option<LatestPointer>, BackupError> {
-    match repo.latest(&msg.repo.owner, &msg.repo.name).await {
-        Ok(latest) => Ok(latest),
+    let (repo, source) = (ctx.repo, &msg.repo);
+    let latest = match repo.latest(&source.owner, &source.name).await {
+        Ok(latest) => latest,
         Err(e) if e.is_invalid() => {
             tracing::warn!(error = %e, "latest.json is unreadable; backing up in full");
-            Ok(None)
+            None
         }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// `git clone --mirror` (and the wiki's) into one tar.zst archive.
-async fn back_up_archive(
-    ctx: &BackupContext<'_>,
-    msg: &JobMessage,
-    layout: &Layout,
-    attempt: u32,
-    started_at: Timestamp,
-) -> Result<ResultRecord, BackupError> {
-    let repo = &msg.repo;
-    let want_wiki = msg.options.wiki && repo.has_wiki;
-    std::fs::create_dir_all(ctx.work_dir).map_err(BackupError::WorkDir)?;
-    // Removed when dropped: on success, on error, on cancellation and on panic.
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", repo.name))
-        .tempdir_in(ctx.work_dir)
-        .map_err(BackupError::WorkDir)?;
-
-    let mirror_dir = work.path().join(format!("{}.git", repo.name));
-    let started = std::time::Instant::now();
-    clone_in_place(&repo.clone_url, &mirror_dir, ctx.git)
-        .instrument(tracing::info_span!("fetch", mode = "clone"))
-        .await?;
-    metrics()
-        .fetch_duration
-        .record(started.elapsed().as_secs_f64(), &[]);
-    let mirror = read_refs_blocking(&mirror_dir).await?;
-    let lfs = if msg.options.lfs {
-        let found = pointers_blocking(&mirror_dir).await?;
-        Some(back_up_lfs(ctx, msg, layout, &[], &[], found).await?)
+        Err(e) => return Err(e.into()),
+    };
+    let server = ctx.git.connect(&source.clone_url).await?;
+    let main = server.refs(ctx.git).await?;
+    let wiki = if msg.options.wiki && source.has_wiki {
+        ctx.git.wiki(&source.wiki_url()).await?
     } else {
         None
     };
+    let wiki_outcome = wiki_outcome(msg, wiki.is_some());
+    let wiki_listed = wiki.as_ref().map(|(_, refs)| &refs.refs);
+    if let Some(latest) = latest.as_ref().filter(|_| !msg.options.full)
+        && repo
+            .still_current(latest, &main.refs, wiki_listed, msg.options.lfs)
+            .await?
+    {
+        return Ok(ResultRecord {
+            backup: Some(latest.backup.clone()),
+            refs_count: main.refs.len(),
+            refs_digest: Some(main.refs.digest()),
+            wiki_refs_digest: wiki_listed.map(RefSet::digest),
+            empty: main.refs.is_empty(),
+            wiki: wiki_outcome,
+            ..ResultRecord::of_job(
+                msg,
+                Outcome::Unchanged,
+                attempt,
+                started_at,
+                ctx.clock.now(),
+            )
+        });
+    }
 
-    let wiki_dir = work.path().join(format!("{}.wiki.git", repo.name));
-    let (wiki, wiki_refs) = if want_wiki {
-        match clone_in_place(&repo.wiki_url(), &wiki_dir, ctx.git).await {
-            Ok(()) => (
-                WikiOutcome::Mirrored,
-                Some(read_refs_blocking(&wiki_dir).await?.refs),
-            ),
-            // GitHub reports has_wiki for every repository with wikis enabled, but the
-            // wiki repository exists only once a page is written.
-            Err(BackupError::Git(GitError::NotFound { .. })) => (WikiOutcome::Absent, None),
-            Err(e) => return Err(e),
+    let rules = ChainRules {
+        full: msg.options.full,
+        full_every: ctx.settings.full_every,
+        lfs: msg.options.lfs,
+    };
+    let now = ctx.clock.now();
+    let base = repo.chain_base(latest.as_ref(), &rules, now).await?;
+    let mut new = repo.begin_backup(source, &msg.run_id, base, now).await?;
+    // Removed when dropped: on success, on error, on cancellation and on panic.
+    std::fs::create_dir_all(ctx.work_dir).map_err(BackupError::WorkDir)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("{}-", source.name))
+        .tempdir_in(ctx.work_dir)
+        .map_err(BackupError::WorkDir)?;
+    let part = Part {
+        wiki: false,
+        server: &server,
+        listed: main,
+    };
+    let (refs, found) = put_part(ctx, &mut new, part, msg.options.lfs, scratch.path()).await?;
+    let wiki_refs = match wiki {
+        Some((server, listed)) => {
+            let part = Part {
+                wiki: true,
+                server: &server,
+                listed,
+            };
+            Some(
+                put_part(ctx, &mut new, part, false, scratch.path())
+                    .await?
+                    .0,
+            )
         }
-    } else {
-        (WikiOutcome::Skipped, None)
+        None => None,
     };
-
-    // Two backups of a repository within one second would share a key.
-    let created_at = ctx
-        .repo
-        .store()
-        .free_second(|at| layout.archive(&repo.owner, &repo.name, at))
-        .await?;
-    let mut git_bytes = dir_size(&mirror_dir).map_err(BackupError::WorkDir)?;
-    if wiki == WikiOutcome::Mirrored {
-        git_bytes += dir_size(&wiki_dir).map_err(BackupError::WorkDir)?;
-    }
-    let refs_digest = mirror.refs.digest();
-    let wiki_refs_digest = wiki_refs.as_ref().map(RefSet::digest);
-    let mut manifest = Manifest {
-        schema: RECORD_SCHEMA,
-        repository: repo.full_name(),
-        created_at,
-        run_id: msg.run_id.clone(),
-        tool: tool_version(),
-        default_branch: repo.default_branch.clone(),
-        head: mirror.head.clone(),
-        refs: mirror.refs.clone(),
-        refs_digest: refs_digest.clone(),
-        wiki_refs,
-        git_bytes,
-        source: repo.clone(),
-        format: BackupFormat::TarZst,
-        archive: None,
-        bundles: Vec::new(),
-        wiki_bundles: Vec::new(),
-        base: None,
-        lfs: lfs.as_ref().map(|l| l.objects.clone()),
-        lfs_missing: lfs.as_ref().map(|l| l.missing.clone()).unwrap_or_default(),
+    let lfs = match found {
+        Some(found) => {
+            let (known, known_missing) = new.base_lfs();
+            Some(back_up_lfs(ctx, msg, &known, &known_missing, found).await?)
+        }
+        None => None,
     };
-
-    let mut entries = vec![
-        Entry::File {
-            name: "MANIFEST.json".into(),
-            bytes: json_bytes(&manifest).to_vec(),
-        },
-        Entry::Dir {
-            name: format!("{}.git", repo.name),
-            path: mirror_dir.clone(),
-        },
-    ];
-    if wiki == WikiOutcome::Mirrored {
-        entries.push(Entry::Dir {
-            name: format!("{}.wiki.git", repo.name),
-            path: wiki_dir.clone(),
-        });
-    }
-    if msg.options.metadata {
-        entries.push(Entry::File {
-            name: "metadata/repository.json".into(),
-            bytes: json_bytes(repo).to_vec(),
-        });
-    }
-
-    let archive_key = layout.archive(&repo.owner, &repo.name, created_at);
-    let metadata = ObjectMetadata::from([
-        (meta::REPOSITORY.to_owned(), repo.full_name()),
-        (meta::BACKUP_DATE.to_owned(), created_at.to_string()),
-        (
-            meta::DEFAULT_BRANCH.to_owned(),
-            repo.default_branch.clone().unwrap_or_default(),
-        ),
-        (meta::REFS_DIGEST.to_owned(), refs_digest.clone()),
-    ]);
-    let started = std::time::Instant::now();
-    let receipt = ctx
-        .repo
-        .store()
-        .put_stream(
-            &archive_key,
-            stream_archive(entries, ctx.archive),
-            &metadata,
-        )
-        .instrument(tracing::info_span!("archive", key = %archive_key))
-        .await?;
-    let m = metrics();
-    m.bytes_stored.add(receipt.size, &[kv("kind", "archive")]);
-    m.upload_throughput.record(
-        receipt.size as f64 / started.elapsed().as_secs_f64().max(1e-3),
-        &[],
-    );
-    verify_stored(
-        ctx.repo.store(),
-        &archive_key,
-        receipt.size,
-        &receipt.sha256,
-    )
-    .await?;
-
-    manifest.archive = Some(ArchiveDigest {
-        size: receipt.size,
-        sha256: receipt.sha256.clone(),
+    // An empty repository advertises no `HEAD`: its default branch is where it points.
+    let head = refs.head.or_else(|| {
+        source
+            .default_branch
+            .as_ref()
+            .map(|branch| format!("refs/heads/{branch}"))
     });
-    let manifest_key = layout.manifest(&repo.owner, &repo.name, created_at);
-    ctx.repo.store().put_json(&manifest_key, &manifest).await?;
-    drop(work);
-
+    let found = Found {
+        head,
+        refs: refs.refs,
+        wiki_refs: wiki_refs.map(|w| w.refs),
+        lfs: lfs.as_ref().map(|l| (l.objects.clone(), l.missing.clone())),
+    };
+    let (backup, manifest) = new.commit(found).await?;
+    tracing::info!(
+        links = manifest.bundles.len(),
+        bytes = backup.size,
+        "chain link stored"
+    );
     Ok(ResultRecord {
-        backup: Some(BackupRef {
-            key: archive_key,
-            manifest_key,
-            size: receipt.size,
-            sha256: receipt.sha256,
-        }),
-        refs_count: mirror.refs.len(),
-        refs_digest: Some(refs_digest),
-        wiki_refs_digest,
-        empty: mirror.refs.is_empty(),
-        wiki,
+        backup: Some(backup),
+        refs_count: manifest.refs.len(),
+        refs_digest: Some(manifest.refs_digest.clone()),
+        wiki_refs_digest: manifest.wiki_refs.as_ref().map(RefSet::digest),
+        empty: manifest.refs.is_empty(),
+        wiki: wiki_outcome,
         lfs: lfs.map(|l| l.summary),
-        ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at)
+        ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at, ctx.clock.now())
     })
-}
-
-/// The record of an unchanged repository, if the remote's refs (and its wiki's)
-/// equal those of the `latest` backup and that backup is still there.
-async fn unchanged(
-    repo: &Repository<'_>,
-    msg: &JobMessage,
-    latest: LatestPointer,
-    refs: &RefSet,
-    wiki_refs: Option<&RefSet>,
-    attempt: u32,
-    started_at: Timestamp,
-) -> Result<Option<ResultRecord>, BackupError> {
-    let digest = refs.digest();
-    let wiki_digest = wiki_refs.map(RefSet::digest);
-    if latest.refs_digest != digest || latest.wiki_refs_digest != wiki_digest {
-        return Ok(None);
-    }
-    if repo.store().head(&latest.backup.key).await?.is_none() {
-        tracing::warn!(backup = %latest.backup.key, "latest.json names a backup that is gone; backing up again");
-        return Ok(None);
-    }
-    if msg.options.lfs {
-        // Made before LFS was turned on: its objects were never looked for.
-        let manifest = match repo.manifest(&latest.backup.key).await {
-            Ok(manifest) => manifest,
-            Err(e) if e.is_invalid() => None,
-            Err(e) => return Err(e.into()),
-        };
-        if manifest.is_none_or(|m| m.lfs.is_none()) {
-            tracing::info!("the latest backup has no LFS objects listed: backing up again");
-            return Ok(None);
-        }
-    }
-    let wiki = wiki_outcome(msg, wiki_refs.is_some());
-    Ok(Some(ResultRecord {
-        backup: Some(latest.backup),
-        refs_count: refs.len(),
-        refs_digest: Some(digest),
-        wiki_refs_digest: wiki_digest,
-        empty: refs.is_empty(),
-        wiki,
-        ..ResultRecord::of_job(msg, Outcome::Unchanged, attempt, started_at)
-    }))
 }
 
 /// What happened to the wiki, given whether one was found.
@@ -357,104 +172,151 @@ pub(crate) fn wiki_outcome(msg: &JobMessage, found: bool) -> WikiOutcome {
     }
 }
 
-/// Checks that the store holds exactly what was streamed.
-#[tracing::instrument(name = "verify", skip_all, fields(key = %key))]
-pub(crate) async fn verify_stored(
-    store: &dyn Store,
-    key: &str,
-    size: u64,
-    sha256: &str,
-) -> Result<(), BackupError> {
-    let fail = |reason: String| BackupError::Verify {
-        key: key.to_owned(),
-        reason,
+/// A pack on its way, its summary once drained, and with a scratch repository being
+/// built from it, the task that ends with that repository.
+type Pack = (
+    ByteStream,
+    Option<oneshot::Receiver<PackSummary>>,
+    Option<tokio::task::JoinHandle<Result<tempfile::TempDir, repovault_git::GitError>>>,
+);
+
+/// Writes one part's link: the refs it stored, and with `scan_lfs` the LFS pointers
+/// among the objects it added. Retried in place on transient faults.
+#[tracing::instrument(name = "fetch", skip_all, fields(wiki = part.wiki, bytes = tracing::field::Empty, objects = tracing::field::Empty))]
+async fn put_part(
+    ctx: &BackupContext<'_>,
+    new: &mut NewBackup<'_>,
+    part: Part<'_>,
+    scan_lfs: bool,
+    scratch: &Path,
+) -> Result<(RepoRefs, Option<BTreeSet<LfsObject>>), BackupError> {
+    let Part {
+        wiki,
+        server,
+        listed,
+    } = part;
+    let haves = new.haves(wiki);
+    let started = std::time::Instant::now();
+    let (refs, stored, objects, pointers) = match server {
+        Server::V2(remote) => {
+            let refs = listed;
+            let wants = tips(&refs.refs);
+            let (stored, objects, pointers) = ctx
+                .git
+                .in_place(remote.url(), || async {
+                    let pack = if wants.is_subset(&haves) {
+                        empty()
+                    } else {
+                        let (pack, summary) = remote.fetch(&wants, &haves).await?;
+                        tee(ctx, pack, summary, scan_lfs)?
+                    };
+                    store(new, wiki, &refs, pack, scan_lfs).await
+                })
+                .await?;
+            (refs, stored, objects, pointers)
+        }
+        Server::V0 { url, .. } => {
+            let dir = scratch.join(if wiki { "wiki.git" } else { "repo.git" });
+            let refs = ctx
+                .git
+                .mirror(url, &dir)
+                .instrument(tracing::info_span!("clone"))
+                .await?;
+            let wants = tips(&refs.refs);
+            let pack = if wants.is_subset(&haves) {
+                empty()
+            } else {
+                let (pack, summary) = pack_objects(&dir, &wants, &haves).await?;
+                (pack, Some(summary), None)
+            };
+            let (stored, objects, _) = store(new, wiki, &refs, pack, false).await?;
+            let pointers = match scan_lfs {
+                true => Some(pointers(&dir).await?),
+                false => None,
+            };
+            (refs, stored, objects, pointers)
+        }
     };
-    let info = store
-        .head(key)
-        .await?
-        .ok_or_else(|| fail("the object is missing after upload".into()))?;
-    if info.size != size {
-        return Err(fail(format!("stored {} bytes, streamed {size}", info.size)));
-    }
-    match info.metadata.get(meta::SHA256) {
-        Some(stored) if stored == sha256 => Ok(()),
-        other => Err(fail(format!("stored sha256 {other:?}, streamed {sha256}"))),
-    }
+    // The pack streamed from GitHub into the store: one time for both.
+    let took = started.elapsed().as_secs_f64();
+    let size = stored.receipt.size;
+    let m = metrics();
+    m.fetch_duration.record(took, &[]);
+    m.bytes_fetched
+        .add(size.saturating_sub(stored.header_len as u64), &[]);
+    m.bytes_stored.add(size, &[kv("kind", "bundle")]);
+    m.upload_throughput
+        .record(size as f64 / took.max(1e-3), &[]);
+    let span = tracing::Span::current();
+    span.record("bytes", size);
+    span.record("objects", objects);
+    new.add_link(wiki, stored, objects);
+    Ok((refs, pointers))
 }
 
-/// Tries of one git operation before a transient fault (a 5xx, a reset connection, a
-/// timeout) fails the attempt: a flaky network costs no queue delivery.
-const GIT_TRIES: u32 = 3;
-/// The first wait between tries; it doubles, with jitter.
-const GIT_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Every distinct object the refs point at: what a link's pack must reach.
+fn tips(refs: &RefSet) -> BTreeSet<String> {
+    refs.iter().map(|(_, oid)| oid.to_owned()).collect()
+}
 
-/// Runs `op` until it succeeds, fails for good, or has been tried [`GIT_TRIES`] times.
-pub(crate) async fn retry_in_place<T, Fut>(
-    url: &str,
-    mut op: impl FnMut() -> Fut,
-) -> Result<T, BackupError>
-where
-    Fut: Future<Output = Result<T, BackupError>>,
-{
-    let mut delay = GIT_RETRY_DELAY;
-    let mut tried = 1;
-    loop {
-        match op().await {
-            Err(e) if e.class().is_retryable() && tried < GIT_TRIES => {
-                metrics().retries.add(1, &[kv("where", "in_place")]);
-                let wait = delay.mul_f64(0.5 + fastrand::f64());
-                tracing::warn!(%url, error = %e, tried, wait_ms = wait.as_millis() as u64, "transient git fault; retrying in place");
-                tokio::time::sleep(wait).await;
-                delay *= 2;
-                tried += 1;
-            }
-            result => return result,
-        }
+/// Every tip already in the chain: nothing to ask the server for.
+fn empty() -> Pack {
+    let pack = bundle::empty_pack();
+    (
+        futures::stream::once(async move { Ok(pack) }).boxed(),
+        None,
+        None,
+    )
+}
+
+/// With `git.verify-objects` or LFS, the pack is also indexed into a scratch
+/// repository as it streams (every object's id computed; with verify-objects, checked).
+fn tee(
+    ctx: &BackupContext<'_>,
+    pack: ByteStream,
+    summary: oneshot::Receiver<PackSummary>,
+    scan_lfs: bool,
+) -> Result<Pack, BackupError> {
+    if !(ctx.settings.verify_objects || scan_lfs) {
+        return Ok((pack, Some(summary), None));
     }
+    let (pack, verdict) = bundle::index_pack_tee(pack, ctx.work_dir, ctx.settings.verify_objects)?;
+    Ok((pack, Some(summary), Some(verdict)))
 }
 
-/// `git clone --mirror`, retried in place on transient faults (from an empty `dest`).
-/// The LFS objects named by pointers among the blobs of the repository at `repo`.
-pub(crate) async fn pointers_blocking(
-    repo: &Path,
-) -> Result<std::collections::BTreeSet<repovault_core::LfsObject>, BackupError> {
-    let repo = repo.to_owned();
-    tokio::task::spawn_blocking(move || repovault_git::lfs::pointers_in(&repo))
-        .await
-        .map_err(|e| BackupError::Crashed(e.to_string()))?
-        .map_err(BackupError::from)
-}
-
-async fn clone_in_place(url: &str, dest: &Path, git: &GitCredentials) -> Result<(), BackupError> {
-    retry_in_place(url, || async {
-        if dest.exists() {
-            std::fs::remove_dir_all(dest).map_err(BackupError::WorkDir)?;
-        }
-        mirror_clone(url, dest, git)
+/// Stores one link and waits for what the pack's reader and indexer found: its object
+/// count and, with `scan_lfs`, the LFS pointers among its blobs.
+async fn store(
+    new: &NewBackup<'_>,
+    wiki: bool,
+    refs: &RepoRefs,
+    (pack, summary, indexed): Pack,
+    scan_lfs: bool,
+) -> Result<(StoredLink, u32, Option<BTreeSet<LfsObject>>), BackupError> {
+    let stored = new
+        .put_link(wiki, &refs.refs, refs.head.as_deref(), pack)
+        .await?;
+    let mut found = None;
+    if let Some(verdict) = indexed {
+        let scratch = verdict
             .await
-            .map_err(BackupError::from)
-    })
-    .await
-}
-
-/// A remote's refs (`ls-remote`), retried in place on transient faults.
-async fn list_remote_blocking(url: &str, git: &GitCredentials) -> Result<RepoRefs, BackupError> {
-    retry_in_place(url, || {
-        let (url, git) = (url.to_owned(), git.clone());
-        async move {
-            tokio::task::spawn_blocking(move || list_remote_refs(&url, &git))
-                .await
-                .map_err(|e| BackupError::Crashed(e.to_string()))?
-                .map_err(BackupError::from)
+            .map_err(|e| BackupError::Crashed(e.to_string()))?
+            .map_err(|e| BackupError::Verify {
+                key: stored.key.clone(),
+                reason: e.to_string(),
+            })?;
+        if scan_lfs {
+            found = Some(pointers(scratch.path()).await?);
         }
-    })
-    .await
-}
-
-async fn read_refs_blocking(path: &Path) -> Result<RepoRefs, BackupError> {
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || read_refs(&path))
-        .await
-        .map_err(|e| BackupError::Crashed(e.to_string()))?
-        .map_err(BackupError::from)
+    }
+    let objects = match summary {
+        Some(summary) => {
+            summary
+                .await
+                .map_err(|_| BackupError::Crashed("the pack reader stopped".into()))?
+                .objects
+        }
+        None => 0,
+    };
+    Ok((stored, objects, found))
 }

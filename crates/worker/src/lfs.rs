@@ -9,11 +9,10 @@ use futures::StreamExt;
 use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
 use repovault_core::{JobMessage, LfsObject, LfsSummary};
 use repovault_git::lfs::{Answer, BATCH, Download, LfsRemote};
-use repovault_repository::Layout;
-
-use crate::backup::{BackupContext, retry_in_place};
-use crate::error::BackupError;
 use repovault_telemetry::{kv, metrics};
+
+use crate::backup::BackupContext;
+use crate::error::BackupError;
 
 /// Objects downloaded at once per job.
 const DOWNLOADS_AT_ONCE: usize = 4;
@@ -35,12 +34,11 @@ pub(crate) struct LfsBackup {
 pub(crate) async fn back_up_lfs(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
-    layout: &Layout,
     known: &[LfsObject],
     known_missing: &[String],
     found: BTreeSet<LfsObject>,
 ) -> Result<LfsBackup, BackupError> {
-    let repo = &msg.repo;
+    let (repo, layout) = (&msg.repo, ctx.repo.layout());
     let known_set: BTreeSet<&LfsObject> = known.iter().collect();
     let mut to_check: Vec<LfsObject> = found
         .iter()
@@ -68,9 +66,11 @@ pub(crate) async fn back_up_lfs(
     let mut missing = Vec::new();
     for batch in needed.chunks(BATCH) {
         // A fresh token per batch: downloading gigabytes can outlast one.
-        let remote = LfsRemote::new(&repo.clone_url, &ctx.fresh_git().await?);
-        let answers =
-            retry_in_place(&repo.clone_url, || async { Ok(remote.batch(batch).await?) }).await?;
+        let remote = LfsRemote::new(&repo.clone_url, &ctx.git.fresh().await?);
+        let answers = ctx
+            .git
+            .in_place(&repo.clone_url, || async { Ok(remote.batch(batch).await?) })
+            .await?;
         let mut downloads = Vec::new();
         for answer in answers {
             match answer {
@@ -84,7 +84,7 @@ pub(crate) async fn back_up_lfs(
         // Collected first: a lazy `map` in the stream trips the compiler's `Send` check.
         let stores: Vec<_> = downloads
             .iter()
-            .map(|download| store_object(ctx, msg, layout, &remote, download))
+            .map(|download| store_object(ctx, msg, &remote, download))
             .collect();
         let stored: Vec<Result<u64, BackupError>> = futures::stream::iter(stores)
             .buffer_unordered(DOWNLOADS_AT_ONCE)
@@ -121,22 +121,26 @@ pub(crate) async fn back_up_lfs(
 async fn store_object(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
-    layout: &Layout,
     remote: &LfsRemote,
     download: &Download,
 ) -> Result<u64, BackupError> {
     let object = &download.object;
-    let key = layout.lfs(&msg.repo.owner, &msg.repo.name, &object.oid);
+    let key = ctx
+        .repo
+        .layout()
+        .lfs(&msg.repo.owner, &msg.repo.name, &object.oid);
     let metadata = ObjectMetadata::from([(meta::REPOSITORY.to_owned(), msg.repo.full_name())]);
-    let receipt = retry_in_place(&msg.repo.clone_url, || async {
-        let body = remote.download(download).await?;
-        match ctx.repo.store().put_stream(&key, body, &metadata).await {
-            // Another backup of the repository stored it meanwhile.
-            Err(StoreError::AlreadyExists { .. }) => Ok(None),
-            other => Ok(Some(other?)),
-        }
-    })
-    .await?;
+    let receipt = ctx
+        .git
+        .in_place(&msg.repo.clone_url, || async {
+            let body = remote.download(download).await?;
+            match ctx.repo.store().put_stream(&key, body, &metadata).await {
+                // Another backup of the repository stored it meanwhile.
+                Err(StoreError::AlreadyExists { .. }) => Ok(None),
+                other => Ok(Some(other?)),
+            }
+        })
+        .await?;
     let Some(receipt) = receipt else {
         return Ok(0);
     };

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use repovault_core::config::RetryPolicy;
 use repovault_core::ports::queue::Queue;
 use repovault_core::ports::store::Store;
+use repovault_core::retry::RetryPolicy;
 use repovault_core::{
     GitHost, JobMessage, JobOptions, Outcome, RepoRef, ResultRecord, RunId, Secret, Target,
 };

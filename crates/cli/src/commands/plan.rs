@@ -73,6 +73,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         data: data_of(&config.jobs, &githubs),
         targets: open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?,
         queue: Arc::new(queue) as Arc<dyn Queue>,
+        clock: std::sync::Arc::new(repovault_core::SystemClock),
     };
     let planned = repovault_planner::run(
         PlannerConfig {

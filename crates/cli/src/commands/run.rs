@@ -76,6 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         data: data_of(&config.jobs, &planner_githubs),
         targets: targets.clone(),
         queue: queue.clone() as Arc<dyn Queue>,
+        clock: std::sync::Arc::new(repovault_core::SystemClock),
     };
     let planner_cfg = PlannerConfig {
         run_id: run_id.clone(),

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::config::{Connection, RetryPolicy, defaults};
+use repovault_core::config::{Connection, defaults};
 use repovault_core::ports::queue::Queue;
+use repovault_core::retry::RetryPolicy;
 use repovault_core::{GitHost, Target};
 use repovault_worker::{WorkerConfig, WorkerDeps};
 

@@ -273,14 +273,15 @@ impl dyn Store + '_ {
         self.put(key, json_bytes(value)).await
     }
 
-    /// The current time, to the second, moved forward past every second whose key
+    /// `now`, to the second, moved forward past every second whose key
     /// (`key_at(second)`) is already taken: stamps for keys that must not collide
-    /// (an archive, a data snapshot) within one second.
+    /// (a chain link, a data snapshot) within one second.
     pub async fn free_second(
         &self,
+        now: Timestamp,
         key_at: impl Fn(Timestamp) -> String,
     ) -> Result<Timestamp, StoreError> {
-        let mut at = Timestamp::from_second(Timestamp::now().as_second()).expect("now is valid");
+        let mut at = Timestamp::from_second(now.as_second()).expect("a valid time");
         while self.head(&key_at(at)).await?.is_some() {
             at += jiff::SignedDuration::from_secs(1);
         }
