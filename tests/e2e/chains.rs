@@ -277,3 +277,70 @@ async fn the_readmes_restore_by_hand_commands_restore_a_chain_exactly() {
     let head = std::fs::read_to_string(restored.join("HEAD")).unwrap();
     assert_eq!(head.trim(), "ref: refs/heads/main");
 }
+
+/// An empty repository advertises no `HEAD`: its backup names its default branch, and
+/// a restore (by repovault, and by hand with the documented commands) points `HEAD`
+/// there, as GitHub had it, not at git's own default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_empty_repository_restores_with_head_on_its_default_branch() {
+    let gh = github().await;
+    gh.add_org("acme");
+    fixtures::init_bare(&gh.repo_path("acme", "app"), "trunk");
+    let mut spec = RepoSpec::new("acme", "app").has_wiki(false);
+    spec.default_branch = "trunk".into();
+    gh.add_repo(spec);
+    let work = tempfile::tempdir().unwrap();
+    let manifest = back_up(work.path(), &gh, "r1").await;
+    assert!(manifest.refs.is_empty());
+    assert_eq!(manifest.head.as_deref(), Some("refs/heads/trunk"));
+
+    let to = work.path().join("restored");
+    let out = repovault(
+        work.path(),
+        &["restore", "acme/app", "--to", to.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let head = std::process::Command::new("git")
+        .args(["symbolic-ref", "HEAD"])
+        .current_dir(to.join("app.git"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&head.stdout).trim(),
+        "refs/heads/trunk"
+    );
+    run_readme_restore(&latest(work.path()));
+}
+
+/// A server that speaks only git protocol v0 gets the same chain: its first answer
+/// lists the refs (one request tells "unchanged"), and a change adds a link holding
+/// only the new objects, packed from a mirror clone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_without_protocol_v2_gets_the_same_chain() {
+    let gh = github_v0().await;
+    gh.add_org("acme");
+    let repo = fixtures::standard_repo(&gh.repo_path("acme", "app"), "app");
+    gh.add_repo(RepoSpec::new("acme", "app").has_wiki(false));
+    let work = tempfile::tempdir().unwrap();
+    let first = back_up(work.path(), &gh, "r1").await;
+    assert_eq!(first.format, BackupFormat::BundleChain);
+    assert_eq!(first.bundles.len(), 1);
+
+    let before = gh.stats();
+    let again = back_up(work.path(), &gh, "r2").await;
+    assert_eq!(again.created_at, first.created_at, "unchanged");
+    let after = gh.stats();
+    assert_eq!(
+        after.git_requests - before.git_requests,
+        1,
+        "one request decides unchanged"
+    );
+
+    fixtures::commit(&repo, "main", &[("new.txt", b"new")], "more");
+    let second = back_up(work.path(), &gh, "r3").await;
+    assert_eq!(second.bundles.len(), 2);
+    assert_eq!(second.bundles[1].objects, 3, "commit, tree, blob");
+    assert_restores(work.path(), &gh, "v0").await;
+}

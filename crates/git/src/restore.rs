@@ -257,7 +257,8 @@ impl IndexPack {
 }
 
 /// Gives the bare repository at `repo` exactly `refs` and points `HEAD` at `head`
-/// when it is one of them (libgit2, on a blocking thread).
+/// (a branch that need not exist: an empty repository's `HEAD` names its default
+/// branch) (libgit2, on a blocking thread).
 pub async fn set_refs(repo: &Path, refs: &RefSet, head: Option<&str>) -> Result<(), GitError> {
     let (repo, refs, head) = (repo.to_owned(), refs.clone(), head.map(str::to_owned));
     tokio::task::spawn_blocking(move || {
@@ -265,7 +266,7 @@ pub async fn set_refs(repo: &Path, refs: &RefSet, head: Option<&str>) -> Result<
         for (name, oid) in refs.iter() {
             repo.reference(name, git2::Oid::from_str(oid)?, true, "restore")?;
         }
-        if let Some(head) = head.filter(|h| refs.get(h).is_some()) {
+        if let Some(head) = head {
             repo.set_head(&head)?;
         }
         Ok(())

@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 pub mod contract;
 mod fake_ecs_agent;
 mod fake_github;
@@ -41,6 +42,7 @@ pub mod org;
 mod otlp;
 mod throttle;
 
+pub use clock::ManualClock;
 pub use fake_ecs_agent::FakeEcsAgent;
 pub use fake_github::{
     FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec, Stats,

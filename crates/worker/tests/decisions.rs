@@ -8,7 +8,8 @@ use repovault_core::ports::queue::Queue;
 use repovault_core::ports::store::Store;
 use repovault_core::retry::RetryPolicy;
 use repovault_core::{
-    GitHost, JobMessage, JobOptions, Outcome, RepoRef, ResultRecord, RunId, Secret, Target,
+    Clock, GitHost, JobMessage, JobOptions, Manifest, Outcome, RepoRef, ResultRecord, RunId,
+    Secret, Target,
 };
 use repovault_local::{DeadLetter, FsStore, MemoryQueue};
 use repovault_repository::Layout;
@@ -41,6 +42,10 @@ struct Env {
     data_full_every: Duration,
     /// The longest rate-limit wait the worker's GitHub client sits out.
     data_max_wait: Duration,
+    /// The worker's clock (the system's when `None`).
+    clock: Option<Arc<dyn Clock>>,
+    /// What the worker writes through instead of `store` (a fault injector over it).
+    writes_through: Option<Arc<dyn Store>>,
 }
 
 impl Env {
@@ -66,6 +71,8 @@ impl Env {
             dir,
             data_full_every: repovault_data::FULL_REFRESH,
             data_max_wait: Duration::from_secs(60),
+            clock: None,
+            writes_through: None,
         }
     }
 
@@ -120,9 +127,13 @@ impl Env {
         .unwrap()
         .max_rate_limit_wait(self.data_max_wait);
         let api = Arc::new(api);
+        let store = self
+            .writes_through
+            .clone()
+            .unwrap_or_else(|| self.store.clone() as Arc<dyn Store>);
         allow.allow(
             self.target.clone(),
-            self.store.clone() as Arc<dyn Store>,
+            store,
             GitHubAccess {
                 host: GitHost::from_api_url(&self.gh.api_url(), true).unwrap(),
                 owner: None,
@@ -139,6 +150,9 @@ impl Env {
         };
         cfg.poll_wait = Duration::from_millis(50);
         cfg.data_full_every = self.data_full_every;
+        if let Some(clock) = &self.clock {
+            cfg.clock = clock.clone();
+        }
         let deps = WorkerDeps::new(queue.clone() as Arc<dyn Queue>, allow);
         let drained = queue.clone();
         let summary = repovault_worker::run(cfg, deps, async move {
@@ -330,6 +344,148 @@ async fn a_redelivery_of_a_recorded_job_is_acked_and_not_redone() {
     assert_eq!(again.skipped, 1, "{again:?} {dead:?}");
     assert_eq!(env.gh.stats().total_fetches(), fetches, "fetched again");
     assert_eq!(env.backups().await, 1);
+}
+
+/// A chain grows by one link a day; the first backup once its first link is
+/// `git.full-every` (30 days) old starts a new chain, without `--full`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_31st_daily_backup_starts_a_new_chain() {
+    let mut env = Env::new().await;
+    let clock = Arc::new(repovault_testkit::ManualClock::new(
+        "2026-01-01T03:00:00Z".parse().unwrap(),
+    ));
+    env.clock = Some(clock.clone());
+    let repo = git2::Repository::open_bare(env.gh.repo_path("acme", "repo-000")).unwrap();
+    for day in 1..=31 {
+        let file = format!("day-{day}.txt");
+        repovault_testkit::fixtures::commit(&repo, "main", &[(&file, b"more")], "a day's work");
+        let run = format!("day-{day}");
+        let (summary, _) = env
+            .work(vec![env.message(&run, "repo-000").to_body()], 1)
+            .await;
+        assert_eq!(summary.ok, 1, "day {day}: {summary:?}");
+        let record = env.record(&run, "repo-000").await.unwrap();
+        let backup = record.backup.unwrap();
+        let manifest: Manifest = (env.store.as_ref() as &dyn Store)
+            .get_json(&backup.manifest_key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            manifest.created_at,
+            clock.now(),
+            "day {day}: keys follow the clock"
+        );
+        let expected = if day <= 30 { day } else { 1 };
+        assert_eq!(manifest.bundles.len(), expected, "day {day}");
+        assert_eq!(manifest.base.is_some(), expected > 1, "day {day}");
+        clock.advance(jiff::SignedDuration::from_hours(24));
+    }
+}
+
+/// A job whose task panics is retried like any transient fault, and on its last
+/// delivery its repository is recorded `failed` with the panic's message: never
+/// "missing" from the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_panics_is_recorded_failed_on_its_last_delivery() {
+    let mut env = Env::new().await;
+    env.writes_through = Some(Arc::new(PanicsOnLinks(env.store.clone())));
+    let (summary, dead) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 2)
+        .await;
+    assert_eq!(
+        (summary.retried, summary.dead_lettered),
+        (1, 1),
+        "{summary:?}"
+    );
+    let record = env.record("r1", "repo-000").await.expect("a record");
+    assert_eq!(record.outcome, Outcome::Failed);
+    assert_eq!(record.attempt, 2);
+    let error = record.error.unwrap();
+    assert!(
+        error.message.contains("panicked") && error.message.contains("link upload blew up"),
+        "{error:?}"
+    );
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].reason.contains("panicked"), "{:?}", dead[0].reason);
+}
+
+/// A store that panics when a chain link is uploaded, and otherwise is the one it
+/// wraps.
+struct PanicsOnLinks(Arc<FsStore>);
+
+#[async_trait::async_trait]
+impl Store for PanicsOnLinks {
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: repovault_core::ports::store::ByteStream,
+        metadata: &repovault_core::ports::store::ObjectMetadata,
+    ) -> Result<repovault_core::ports::store::PutReceipt, repovault_core::ports::store::StoreError>
+    {
+        if key.contains("/packs/") {
+            panic!("link upload blew up");
+        }
+        self.0.put_stream(key, body, metadata).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+    ) -> Result<(), repovault_core::ports::store::StoreError> {
+        self.0.put(key, body).await
+    }
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+    ) -> Result<repovault_core::ports::store::Created, repovault_core::ports::store::StoreError>
+    {
+        self.0.put_if_absent(key, body).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<bytes::Bytes>, repovault_core::ports::store::StoreError> {
+        self.0.get(key).await
+    }
+    async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<
+        Option<repovault_core::ports::store::ByteStream>,
+        repovault_core::ports::store::StoreError,
+    > {
+        self.0.get_stream(key).await
+    }
+    async fn head(
+        &self,
+        key: &str,
+    ) -> Result<
+        Option<repovault_core::ports::store::ObjectInfo>,
+        repovault_core::ports::store::StoreError,
+    > {
+        self.0.head(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<
+        Vec<repovault_core::ports::store::ObjectInfo>,
+        repovault_core::ports::store::StoreError,
+    > {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), repovault_core::ports::store::StoreError> {
+        self.0.delete(key).await
+    }
+    async fn abort_stale_uploads(
+        &self,
+        prefix: &str,
+        before: jiff::Timestamp,
+    ) -> Result<usize, repovault_core::ports::store::StoreError> {
+        self.0.abort_stale_uploads(prefix, before).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
