@@ -11,11 +11,39 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use repovault_core::ports::queue::{Lease, Queue, QueueDepth, QueueError};
+use repovault_core::retry::RetryPolicy;
+use repovault_core::{Classify, ErrorClass};
 
 /// SQS's limit on entries per batch call.
 const BATCH: usize = 10;
 /// SQS's limit on a message's visibility timeout.
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+/// Tries of a batch whose entries SQS refused in part.
+const BATCH_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base_delay: Duration::from_millis(400),
+    max_delay: Duration::from_millis(6400),
+};
+
+/// Why a batch was not sent.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    /// The SDK gave up on the request (after its own retries): not tried again.
+    #[error(transparent)]
+    Sdk(QueueError),
+    /// SQS refused some entries: those are sent again.
+    #[error("{0}")]
+    Partial(String),
+}
+
+impl Classify for BatchError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            BatchError::Sdk(_) => ErrorClass::Permanent,
+            BatchError::Partial(_) => ErrorClass::RETRY,
+        }
+    }
+}
 
 /// A job queue and its dead-letter queue (found through the redrive policy).
 #[derive(Debug, Clone)]
@@ -121,53 +149,59 @@ impl SqsQueue {
         self.max_receive_count
     }
 
-    /// Sends up to 10 bodies, retrying entries SQS reports as failed.
+    /// Sends up to 10 bodies, retrying (by [`BATCH_RETRY`]) the entries SQS reports
+    /// as failed; a request the SDK gave up on (after its own retries) is not tried
+    /// again.
     async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError> {
-        let mut pending: Vec<(usize, &String)> = bodies.iter().enumerate().collect();
-        for attempt in 1..=5 {
-            let entries = pending
-                .iter()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body.as_str())
-                        .build()
-                        .expect("id and body set")
-                })
-                .collect();
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| backend("send", &e))?;
-            if out.failed().is_empty() {
-                return Ok(());
-            }
-            let failed: HashMap<&str, &str> = out
-                .failed()
-                .iter()
-                .map(|f| (f.id(), f.message().unwrap_or(f.code())))
-                .collect();
-            tracing::warn!(
-                failed = failed.len(),
-                attempt,
-                "some messages of a batch were not sent; retrying them"
-            );
-            pending.retain(|(i, _)| failed.contains_key(i.to_string().as_str()));
-            if attempt == 5 {
-                let reasons: Vec<&str> = failed.values().copied().collect();
-                return Err(QueueError::Backend(format!(
-                    "{} messages could not be sent: {}",
-                    pending.len(),
-                    reasons.join("; ")
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-        }
-        Ok(())
+        let pending = std::sync::Mutex::new(bodies.iter().enumerate().collect::<Vec<_>>());
+        let sent = BATCH_RETRY
+            .run(
+                || async {
+                    let batch = pending.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let entries = batch
+                        .iter()
+                        .map(|(i, body)| {
+                            SendMessageBatchRequestEntry::builder()
+                                .id(i.to_string())
+                                .message_body(body.as_str())
+                                .build()
+                                .expect("id and body set")
+                        })
+                        .collect();
+                    let out = self
+                        .client
+                        .send_message_batch()
+                        .queue_url(&self.url)
+                        .set_entries(Some(entries))
+                        .send()
+                        .await
+                        .map_err(|e| BatchError::Sdk(backend("send", &e)))?;
+                    if out.failed().is_empty() {
+                        return Ok(());
+                    }
+                    let failed: HashMap<&str, &str> = out
+                        .failed()
+                        .iter()
+                        .map(|f| (f.id(), f.message().unwrap_or(f.code())))
+                        .collect();
+                    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+                    pending.retain(|(i, _)| failed.contains_key(i.to_string().as_str()));
+                    let reasons: Vec<&str> = failed.values().copied().collect();
+                    Err(BatchError::Partial(format!(
+                        "{} messages could not be sent: {}",
+                        pending.len(),
+                        reasons.join("; ")
+                    )))
+                },
+                |e, attempt, _| {
+                    tracing::warn!(attempt, error = %e, "some messages of a batch were not sent; retrying them");
+                },
+            )
+            .await;
+        sent.map_err(|e| match e {
+            BatchError::Sdk(e) => e,
+            BatchError::Partial(reason) => QueueError::Backend(reason),
+        })
     }
 
     async fn change_visibility(&self, lease: &Lease, to: Duration) -> Result<(), QueueError> {

@@ -54,7 +54,9 @@ impl RetryPolicy {
 
     /// Runs `op` until it succeeds, fails with an error retrying cannot help, or has
     /// been tried `max_attempts` times; before each retry `on_retry` is told the error,
-    /// the failed attempt's number and the wait (for logs and metrics).
+    /// the failed attempt's number and the wait (for logs and metrics). An error whose
+    /// server asks for a longer wait than `max_delay` is returned at once: waiting that
+    /// long in place holds everything up (the queue can wait instead).
     pub async fn run<T, E, Fut>(
         &self,
         mut op: impl FnMut() -> Fut,
@@ -71,6 +73,9 @@ impl RetryPolicy {
                     let ErrorClass::Retryable { after } = e.class() else {
                         return Err(e);
                     };
+                    if after.is_some_and(|asked| asked > self.max_delay) {
+                        return Err(e);
+                    }
                     let wait = self.delay(attempt, after);
                     on_retry(&e, attempt, wait);
                     tokio::time::sleep(wait).await;

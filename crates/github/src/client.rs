@@ -1,24 +1,44 @@
 //! A rate-limit aware GET on top of octocrab's authenticated transport.
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use repovault_core::Secret;
+use repovault_core::config::defaults;
 use repovault_core::ports::source::{SourceError, TokenSource};
+use repovault_core::retry::RetryPolicy;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::auth::{Client, GitHubAuth};
 use crate::link::{next_link, path_and_query};
 use crate::rate_limit;
 
-/// Attempts for one request on 5xx or transport errors.
-const MAX_ATTEMPTS: u32 = 4;
-/// Requests at once per client unless configured.
-const DEFAULT_IN_FLIGHT: usize = 4;
+/// Tries of one request on 5xx or transport errors (rate limits are waited out
+/// without counting).
+const RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(8),
+};
+
+/// The process's limit on requests at once to each API (every client of one API URL
+/// shares it, so a process with a planner and workers stays within it). Sized by the
+/// first client made for that API.
+fn in_flight(api_url: &str, n: usize) -> Arc<Semaphore> {
+    static LIMITS: Mutex<BTreeMap<String, Arc<Semaphore>>> = Mutex::new(BTreeMap::new());
+    LIMITS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(api_url.to_owned())
+        .or_insert_with(|| Arc::new(Semaphore::new(n.max(1))))
+        .clone()
+}
 
 /// The GitHub REST API as a repository source.
 pub struct GitHubSource {
@@ -27,13 +47,17 @@ pub struct GitHubSource {
     max_rate_limit_wait: Duration,
     /// Share of the rate limit left to other roles (see `rate_limit::pace`).
     reserve: f64,
-    /// At most this many requests at once (GitHub's secondary limits punish more).
-    in_flight: tokio::sync::Semaphore,
+    /// At most this many requests at once to this API from the process (GitHub's
+    /// secondary limits punish more).
+    in_flight: Arc<Semaphore>,
     /// Set from a response's rate-limit headers: the next request waits until then.
     paused_until: Mutex<Option<Instant>>,
     /// `x-ratelimit-remaining` of the last response (`u64::MAX`: none yet).
     last_remaining: std::sync::atomic::AtomicU64,
 }
+
+/// A response body as octocrab hands it over.
+type Body = http_body_util::combinators::BoxBody<Bytes, octocrab::Error>;
 
 /// One successful response, body read.
 pub(crate) struct Response {
@@ -50,12 +74,13 @@ impl GitHubSource {
             url: api_url.to_owned(),
             message,
         })?;
+        let api_url = api_url.trim_end_matches('/').to_owned();
         Ok(GitHubSource {
             client,
-            api_url: api_url.trim_end_matches('/').to_owned(),
+            in_flight: in_flight(&api_url, defaults::REQUESTS_IN_FLIGHT),
+            api_url,
             max_rate_limit_wait: Duration::from_secs(3600),
             reserve: 0.0,
-            in_flight: tokio::sync::Semaphore::new(DEFAULT_IN_FLIGHT),
             paused_until: Mutex::new(None),
             last_remaining: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
@@ -81,9 +106,10 @@ impl GitHubSource {
         self
     }
 
-    /// At most `n` API requests at once from this client.
+    /// At most `n` API requests at once to this client's API from this process (the
+    /// first client of an API sets it; later ones share it).
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.in_flight = tokio::sync::Semaphore::new(n.max(1));
+        self.in_flight = in_flight(&self.api_url, n);
         self
     }
 
@@ -137,75 +163,23 @@ impl GitHubSource {
         request_headers: &HeaderMap,
     ) -> Result<Response, SourceError> {
         let octocrab = self.client.octocrab().await?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.wait_if_paused(path).await?;
-            let sent = {
-                let _slot = self.in_flight.acquire().await.expect("never closed");
-                send(octocrab, path, request_headers).await
-            };
-            let (status, headers, body) = match sent {
-                Ok(parts) => parts,
-                Err(message) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(url = %self.url(path), %message, attempt, "GitHub request failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(message) => {
-                    return Err(SourceError::Transport {
-                        url: self.url(path),
-                        message,
-                    });
-                }
-            };
-            if let Some(remaining) = rate_limit::remaining(&headers) {
-                self.last_remaining
-                    .store(remaining, std::sync::atomic::Ordering::Relaxed);
-                repovault_telemetry::metrics()
-                    .rate_limit_remaining
-                    .record(remaining, &[]);
-            }
-            let text = String::from_utf8_lossy(&body);
-            if status == StatusCode::NOT_MODIFIED {
-                return Ok(Response {
-                    status,
-                    headers,
-                    body,
-                });
-            }
-            if status.is_success() {
-                if let Some(pause) = rate_limit::pace(&headers, now_epoch(), self.reserve) {
-                    tracing::debug!(
-                        pause_ms = pause.as_millis() as u64,
-                        remaining = ?rate_limit::remaining(&headers),
-                        "pacing GitHub requests to the rate limit"
-                    );
-                    *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Instant::now() + pause);
-                }
-                return Ok(Response {
-                    status,
-                    headers,
-                    body,
-                });
-            }
-            if let Some(wait) = rate_limit::wait_for(status, &headers, &text, now_epoch()) {
-                if wait > self.max_rate_limit_wait {
-                    return Err(SourceError::RateLimited { wait });
-                }
-                tracing::warn!(url = %self.url(path), wait_secs = wait.as_secs(), status = status.as_u16(), "GitHub rate limit hit; waiting as asked");
-                tokio::time::sleep(wait).await;
-                attempt = 0;
-                continue;
-            }
-            if status.is_server_error() && attempt < MAX_ATTEMPTS {
-                tracing::warn!(url = %self.url(path), status = status.as_u16(), attempt, "GitHub server error; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-            return Err(self.error_for(path, status, &text));
-        }
+        let response = self
+            .retrying(path, || self.request(octocrab, path, request_headers))
+            .await?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| SourceError::Transport {
+                url: self.url(path),
+                message: e.to_string(),
+            })?
+            .to_bytes();
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     /// `GET path` whose body is returned as it streams in. Transport faults and 5xx
@@ -217,33 +191,80 @@ impl GitHubSource {
     ) -> Result<repovault_core::ports::store::ByteStream, SourceError> {
         use futures::StreamExt;
         let octocrab = self.client.octocrab().await?;
-        let mut attempt = 0;
+        let response = self
+            .retrying(path, || self.request(octocrab, path, request_headers))
+            .await?;
+        let body = http_body_util::BodyDataStream::new(response.into_body());
+        Ok(body
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .boxed())
+    }
+
+    /// `op` retried on 5xx and transport errors by [`RETRY`]; a rate limit longer
+    /// than this client waits is returned at once (waits within it were sat out by
+    /// [`Self::request`]).
+    async fn retrying<T, Fut>(&self, path: &str, op: impl FnMut() -> Fut) -> Result<T, SourceError>
+    where
+        Fut: std::future::Future<Output = Result<T, SourceError>>,
+    {
+        let policy = RetryPolicy {
+            max_delay: RETRY.max_delay.min(self.max_rate_limit_wait),
+            ..RETRY
+        };
+        policy
+            .run(op, |e, attempt, wait| {
+                repovault_telemetry::metrics()
+                    .retries
+                    .add(1, &[repovault_telemetry::kv("where", "in_place")]);
+                tracing::warn!(url = %self.url(path), error = %e, attempt, wait_ms = wait.as_millis() as u64, "GitHub request failed; retrying");
+            })
+            .await
+    }
+
+    /// One try of `GET path` within the in-flight limit: the response once its head
+    /// is in (a success, or a `304 Not Modified`), rate limits waited out (not a try),
+    /// anything else an error that says whether another try may help.
+    async fn request(
+        &self,
+        octocrab: &octocrab::Octocrab,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<http::Response<Body>, SourceError> {
         loop {
-            attempt += 1;
             self.wait_if_paused(path).await?;
-            let response = match octocrab
-                ._get_with_headers(path, Some(request_headers.clone()))
-                .await
-            {
-                Ok(response) => response,
-                Err(e) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(url = %self.url(path), error = %e, attempt, "GitHub download failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(SourceError::Transport {
+            let response = {
+                let _slot = self.in_flight.acquire().await.expect("never closed");
+                octocrab
+                    ._get_with_headers(path, Some(headers.clone()))
+                    .await
+                    .map_err(|e| SourceError::Transport {
                         url: self.url(path),
                         message: e.to_string(),
-                    });
-                }
+                    })?
             };
             let status = response.status();
+            let headers = response.headers();
+            if let Some(remaining) = rate_limit::remaining(headers) {
+                self.last_remaining
+                    .store(remaining, std::sync::atomic::Ordering::Relaxed);
+                repovault_telemetry::metrics()
+                    .rate_limit_remaining
+                    .record(remaining, &[]);
+            }
+            if status == StatusCode::NOT_MODIFIED {
+                return Ok(response);
+            }
             if status.is_success() {
-                let body = http_body_util::BodyDataStream::new(response.into_body());
-                return Ok(body
-                    .map(|chunk| chunk.map_err(std::io::Error::other))
-                    .boxed());
+                if let Some(pause) = rate_limit::pace(headers, now_epoch(), self.reserve) {
+                    tracing::debug!(
+                        pause_ms = pause.as_millis() as u64,
+                        remaining = ?rate_limit::remaining(headers),
+                        "pacing GitHub requests to the rate limit"
+                    );
+                    *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now() + pause);
+                }
+                return Ok(response);
             }
             let (parts, body) = response.into_parts();
             let body = body
@@ -256,12 +277,8 @@ impl GitHubSource {
                 if wait > self.max_rate_limit_wait {
                     return Err(SourceError::RateLimited { wait });
                 }
+                tracing::warn!(url = %self.url(path), wait_secs = wait.as_secs(), status = status.as_u16(), "GitHub rate limit hit; waiting as asked");
                 tokio::time::sleep(wait).await;
-                attempt = 0;
-                continue;
-            }
-            if status.is_server_error() && attempt < MAX_ATTEMPTS {
-                tokio::time::sleep(backoff(attempt)).await;
                 continue;
             }
             return Err(self.error_for(path, status, &text));
@@ -317,24 +334,6 @@ impl TokenSource for GitHubSource {
     async fn token(&self) -> Result<Option<Secret>, SourceError> {
         self.client.git_token().await
     }
-}
-
-async fn send(
-    octocrab: &octocrab::Octocrab,
-    path: &str,
-    headers: &HeaderMap,
-) -> Result<(StatusCode, HeaderMap, Bytes), String> {
-    let response = octocrab
-        ._get_with_headers(path, Some(headers.clone()))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status, parts.headers, body))
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500 * (1 << attempt.min(6)))
 }
 
 fn now_epoch() -> u64 {

@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use repovault_core::Plan;
 use repovault_core::config::NotifyWhen;
 use repovault_core::ports::notify::{Notification, NotifiedFailure, Notifier};
 use repovault_core::ports::store::Store;
-use repovault_core::{Classify, Plan};
+use repovault_core::retry::RetryPolicy;
 use repovault_repository::Layout;
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +24,8 @@ pub struct NotifySettings {
     /// Failed repositories named in a message; the rest are counted.
     pub max_listed: usize,
     pub channels: Vec<Arc<dyn Notifier>>,
-    /// Attempts per channel, and the wait before the second (doubling).
-    pub attempts: u32,
-    pub backoff: Duration,
+    /// Tries per channel, and the waits between them.
+    pub retry: RetryPolicy,
 }
 
 impl NotifySettings {
@@ -34,8 +34,11 @@ impl NotifySettings {
             when,
             max_listed,
             channels,
-            attempts: 3,
-            backoff: Duration::from_secs(1),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(4),
+            },
         }
     }
 
@@ -140,26 +143,26 @@ pub async fn notification(
     })
 }
 
-/// Sends `notification` to every channel, each retried on transient errors with
-/// doubling waits. Never fails: what went wrong is in the returned deliveries (and
+/// Sends `notification` to every channel, each retried on transient errors by the
+/// settings' policy. Never fails: what went wrong is in the returned deliveries (and
 /// logged, without the channel's URL).
 pub async fn deliver(settings: &NotifySettings, notification: &Notification) -> Vec<Delivery> {
     let mut deliveries = Vec::new();
     for channel in &settings.channels {
-        let mut wait = settings.backoff;
         let mut attempts = 0;
-        let error = loop {
-            attempts += 1;
-            match channel.send(notification).await {
-                Ok(()) => break None,
-                Err(e) if e.class().is_retryable() && attempts < settings.attempts => {
-                    tracing::warn!(channel = channel.channel(), error = %e, attempts, "notification not delivered; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => break Some(e.to_string()),
-            }
-        };
+        let sent = settings
+            .retry
+            .run(
+                || {
+                    attempts += 1;
+                    channel.send(notification)
+                },
+                |e, attempt, _| {
+                    tracing::warn!(channel = channel.channel(), error = %e, attempts = attempt, "notification not delivered; retrying");
+                },
+            )
+            .await;
+        let error = sent.err().map(|e| e.to_string());
         match &error {
             None => {
                 tracing::info!(channel = channel.channel(), attempts, event = %notification.event, "notification delivered")

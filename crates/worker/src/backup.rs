@@ -43,13 +43,21 @@ struct Part<'s> {
     listed: RepoRefs,
 }
 
-/// Backs up the repository `msg` names and returns its (unwritten) result record.
+/// What a backup attempt found and did.
+pub(crate) struct BackedUp {
+    /// Its (unwritten) result record.
+    pub record: ResultRecord,
+    /// The newest data snapshot as `latest.json` named it before this backup.
+    pub previous_data: Option<String>,
+}
+
+/// Backs up the repository `msg` names.
 pub(crate) async fn back_up(
     ctx: &BackupContext<'_>,
     msg: &JobMessage,
     attempt: u32,
     started_at: Timestamp,
-) -> Result<ResultRecord, BackupError> {
+) -> Result<BackedUp, BackupError> {
     let (repo, source) = (ctx.repo, &msg.repo);
     let latest = match repo.latest(&source.owner, &source.name).await {
         Ok(latest) => latest,
@@ -59,6 +67,7 @@ pub(crate) async fn back_up(
         }
         Err(e) => return Err(e.into()),
     };
+    let previous_data = latest.as_ref().and_then(|l| l.data.clone());
     let server = ctx.git.connect(&source.clone_url).await?;
     let main = server.refs(ctx.git).await?;
     let wiki = if msg.options.wiki && source.has_wiki {
@@ -73,7 +82,7 @@ pub(crate) async fn back_up(
             .still_current(latest, &main.refs, wiki_listed, msg.options.lfs)
             .await?
     {
-        return Ok(ResultRecord {
+        let record = ResultRecord {
             backup: Some(latest.backup.clone()),
             refs_count: main.refs.len(),
             refs_digest: Some(main.refs.digest()),
@@ -87,6 +96,10 @@ pub(crate) async fn back_up(
                 started_at,
                 ctx.clock.now(),
             )
+        };
+        return Ok(BackedUp {
+            record,
+            previous_data,
         });
     }
 
@@ -151,7 +164,7 @@ pub(crate) async fn back_up(
         bytes = backup.size,
         "chain link stored"
     );
-    Ok(ResultRecord {
+    let record = ResultRecord {
         backup: Some(backup),
         refs_count: manifest.refs.len(),
         refs_digest: Some(manifest.refs_digest.clone()),
@@ -160,6 +173,10 @@ pub(crate) async fn back_up(
         wiki: wiki_outcome,
         lfs: lfs.map(|l| l.summary),
         ..ResultRecord::of_job(msg, Outcome::Ok, attempt, started_at, ctx.clock.now())
+    };
+    Ok(BackedUp {
+        record,
+        previous_data,
     })
 }
 

@@ -223,8 +223,8 @@ impl Attempt<'_> {
                 settings: self.job.git,
                 clock: self.job.clock.as_ref(),
             };
-            let record = back_up(&ctx, self.msg, self.delivery.attempt(), started_at).await?;
-            Ok::<_, BackupError>(self.with_data(record).await)
+            let done = back_up(&ctx, self.msg, self.delivery.attempt(), started_at).await?;
+            Ok::<_, BackupError>(self.with_data(done.record, done.previous_data).await)
         }
         .await;
         match result {
@@ -238,11 +238,11 @@ impl Attempt<'_> {
         }
     }
 
-    /// `record` with the repository's data beyond git backed up on top of the latest
-    /// snapshot. A failure there is the record's note, never the backup's failure: the
-    /// previous snapshot stands and the next backup tries again.
+    /// `record` with the repository's data beyond git backed up on top of the
+    /// `previous` snapshot. A failure there is the record's note, never the backup's
+    /// failure: the previous snapshot stands and the next backup tries again.
     #[tracing::instrument(name = "data", skip_all)]
-    async fn with_data(&self, mut record: ResultRecord) -> ResultRecord {
+    async fn with_data(&self, mut record: ResultRecord, previous: Option<String>) -> ResultRecord {
         let Some(source) = self
             .github
             .data
@@ -252,13 +252,6 @@ impl Attempt<'_> {
             return record;
         };
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
-        let previous = match self.repo.latest(owner, name).await {
-            Ok(latest) => latest.and_then(|l| l.data),
-            Err(e) => {
-                tracing::warn!(error = %e, "latest.json unreadable: data read in full");
-                None
-            }
-        };
         let summary = back_up_data(
             &self.repo,
             source,
