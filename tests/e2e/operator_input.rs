@@ -137,3 +137,31 @@ async fn errors_name_each_cause_once_and_say_what_to_do() {
         "{stderr}"
     );
 }
+
+/// A worker's settings come from its flags, then its config file, then the queue, then
+/// the defaults: `retry.max-attempts` may say fewer attempts than the queue's
+/// `maxReceiveCount`, never more (SQS would dead-letter a job before its failure is
+/// recorded), and saying more is refused naming the key.
+#[tokio::test]
+async fn a_workers_attempts_may_not_exceed_the_queues_redrive_count() {
+    let ls = repovault_testkit::localstack::LocalStack::connect().await;
+    let stack = ls.stack("attempts", 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.yml"),
+        format!(
+            "retry: {{ max-attempts: 5 }}\njobs:\n  - source: {{ org: acme }}\n    target: {}\n",
+            stack.target()
+        ),
+    )
+    .unwrap();
+    let env: Vec<(String, String)> = stack.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = repovault(dir.path(), &["work", "--config", "c.yml"], &env).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("retry.max-attempts") && stderr.contains("maxReceiveCount (3)"),
+        "{stderr}"
+    );
+}

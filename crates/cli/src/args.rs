@@ -71,6 +71,34 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
+/// A duration flag whose default lives in `core::config::defaults`: parsed as `500ms`,
+/// `30s`, `5m`, `2h`, and shown the same way in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationArg(pub Duration);
+
+impl std::str::FromStr for DurationArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_duration(text).map(DurationArg)
+    }
+}
+
+impl std::fmt::Display for DurationArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        if d.subsec_millis() != 0 {
+            write!(f, "{}ms", d.as_millis())
+        } else if d.as_secs() != 0 && d.as_secs().is_multiple_of(3600) {
+            write!(f, "{}h", d.as_secs() / 3600)
+        } else if d.as_secs() != 0 && d.as_secs().is_multiple_of(60) {
+            write!(f, "{}m", d.as_secs() / 60)
+        } else {
+            write!(f, "{}s", d.as_secs())
+        }
+    }
+}
+
 /// What to back up: a YAML config file, or the quick path with flags.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
@@ -113,7 +141,7 @@ pub struct SelectArgs {
         long,
         value_name = "DIR|URL",
         env = "REPOVAULT_DEST",
-        default_value = "./backups"
+        default_value = defaults::DEST
     )]
     pub dest: String,
     /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
@@ -376,16 +404,25 @@ fn flag_for(key: &str) -> Option<&'static str> {
 pub struct S3Args {
     /// Multipart part size in MiB (at least 5). Memory per upload is about
     /// part size × (parts in flight + 1).
-    #[arg(long, env = "REPOVAULT_PART_SIZE_MB", default_value_t = 8)]
+    #[arg(long, env = "REPOVAULT_PART_SIZE_MB", default_value_t = defaults::PART_SIZE_MB)]
     pub part_size_mb: usize,
-    /// Parts uploaded at once per archive.
-    #[arg(long, env = "REPOVAULT_PARTS_IN_FLIGHT", default_value_t = 3)]
+    /// Parts uploaded at once per upload.
+    #[arg(long, env = "REPOVAULT_PARTS_IN_FLIGHT", default_value_t = defaults::PARTS_IN_FLIGHT)]
     pub parts_in_flight: usize,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_defaults_show_as_they_are_typed() {
+        for text in ["5m", "25s", "2h", "500ms", "0s", "90s"] {
+            let parsed: DurationArg = text.parse().unwrap();
+            assert_eq!(parsed.to_string(), text);
+        }
+        assert_eq!(DurationArg(defaults::VISIBILITY_TIMEOUT).to_string(), "5m");
+    }
 
     #[test]
     fn flag_errors_name_the_flag() {

@@ -208,7 +208,7 @@ pub fn for_planner(github: GitHubSource) -> GitHubSource {
 /// and leaves 5% of the budget to the planner.
 pub fn for_workers(github: GitHubSource) -> GitHubSource {
     github
-        .max_rate_limit_wait(Duration::from_secs(300))
+        .max_rate_limit_wait(defaults::WORKER_MAX_RATE_LIMIT_WAIT)
         .reserve(0.05)
 }
 

@@ -47,12 +47,33 @@ pub mod defaults {
     pub const MAX_ATTEMPTS: u32 = 5;
     pub const RETRY_BASE_DELAY: Duration = Duration::from_secs(5);
     pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(300);
-    /// How long a received job stays invisible before the heartbeat must extend it.
-    pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
-    /// How long a worker's receive call waits for messages (SQS allows up to 20 s).
+    /// How long a received job stays invisible before the heartbeat must extend it
+    /// (renewed every third of it).
+    pub const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
+    /// The shortest visibility timeout: a renewal must have time to reach the queue.
+    pub const MIN_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(6);
+    /// SQS's longest visibility timeout.
+    pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+    /// How long a worker's receive call waits for messages.
     pub const POLL_WAIT: Duration = Duration::from_secs(20);
+    /// SQS's longest long poll.
+    pub const MAX_POLL_WAIT: Duration = Duration::from_secs(20);
     /// How long running jobs may take to finish once a worker is told to stop.
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+    /// The longest GitHub rate-limit wait a worker sits out before it records the data
+    /// beyond git incomplete (the planner waits up to an hour).
+    pub const WORKER_MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
+    /// Where `run`'s quick path writes backups.
+    pub const DEST: &str = "./backups";
+    /// Where the receiver and status page listen.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// The receiver's per-repository window: one job at once, one at its end.
+    pub const DEBOUNCE: Duration = Duration::from_secs(60);
+    /// The longest debounce window (SQS delays messages by at most 15 minutes).
+    pub const MAX_DEBOUNCE: Duration = Duration::from_secs(15 * 60);
+    /// S3 multipart part size, MiB, and parts uploaded at once per upload.
+    pub const PART_SIZE_MB: usize = 8;
+    pub const PARTS_IN_FLIGHT: usize = 3;
     pub const CONFIG_FILE: &str = "repovault.yml";
     pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
     /// Failed repositories named in a notification.

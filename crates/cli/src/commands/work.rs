@@ -1,4 +1,9 @@
 //! `repovault work` / `worker`: back up repositories from the SQS queue until SIGTERM.
+//!
+//! Each setting is resolved in one order: a flag (or its environment variable), then
+//! the `--config` file, then the queue (its redrive policy's `maxReceiveCount` is the
+//! number of attempts unless `retry.max-attempts` is configured, which may not exceed
+//! it), then the default in `core::config::defaults`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +19,7 @@ use repovault_core::{GitHost, Target};
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{
-    AppArgs, InsecureHttpArg, S3Args, check_concurrency, check_range, duration,
+    AppArgs, DurationArg, InsecureHttpArg, S3Args, check_concurrency, check_range,
     load_config_file_with, targets_of,
 };
 use crate::commands::shutdown_signal;
@@ -39,20 +44,22 @@ pub struct WorkArgs {
     /// token-file settings apply.
     #[arg(short, long, env = "REPOVAULT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Jobs at once [default: 4].
+    /// Jobs at once [default: the config's `concurrency`, else 4].
     #[arg(long, env = "REPOVAULT_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// How long a received job stays invisible to other workers; a heartbeat renews it.
-    #[arg(long, env = "REPOVAULT_VISIBILITY_TIMEOUT", default_value = "5m", value_parser = duration)]
-    pub visibility_timeout: Duration,
+    /// How long a received job stays invisible to other workers; a heartbeat renews it
+    /// every third of it.
+    #[arg(long, env = "REPOVAULT_VISIBILITY_TIMEOUT", default_value_t = DurationArg(defaults::VISIBILITY_TIMEOUT))]
+    pub visibility_timeout: DurationArg,
     /// On SIGTERM, how long running jobs may take before they are released.
-    #[arg(long, env = "REPOVAULT_SHUTDOWN_GRACE", default_value = "25s", value_parser = duration)]
-    pub shutdown_grace: Duration,
-    /// Long-poll wait of one receive (SQS allows up to 20 s). On SIGTERM the poll in
-    /// progress is allowed to finish, so shutdown takes at least this long.
-    #[arg(long, env = "REPOVAULT_POLL_WAIT", default_value = "20s", value_parser = duration)]
-    pub poll_wait: Duration,
-    /// Where clones are made [default: the system temp dir].
+    #[arg(long, env = "REPOVAULT_SHUTDOWN_GRACE", default_value_t = DurationArg(defaults::SHUTDOWN_GRACE))]
+    pub shutdown_grace: DurationArg,
+    /// Long-poll wait of one receive (at most 20 s, SQS's longest). On SIGTERM the poll
+    /// in progress is allowed to finish, so shutdown takes at least this long.
+    #[arg(long, env = "REPOVAULT_POLL_WAIT", default_value_t = DurationArg(defaults::POLL_WAIT))]
+    pub poll_wait: DurationArg,
+    /// Scratch space (LFS and verify-objects indexing, the fallback's clones)
+    /// [default: the config's `work-dir`, else the system temp dir].
     #[arg(long, env = "REPOVAULT_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
     /// File holding the GitHub token [default: GITHUB_TOKEN].
@@ -73,12 +80,6 @@ pub struct WorkArgs {
     pub s3: S3Args,
 }
 
-/// The shortest visibility timeout: the heartbeat renews it every third, and a renewal
-/// must have time to reach the queue.
-const MIN_VISIBILITY: Duration = Duration::from_secs(6);
-/// SQS's longest visibility timeout.
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
-
 /// ECS task protection as the worker's busy observer.
 struct Protection(repovault_aws::EcsTaskProtection);
 
@@ -90,6 +91,11 @@ impl repovault_worker::BusyObserver for Protection {
 
 pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let insecure = args.insecure.allow_insecure_http;
+    if let Some(n) = args.concurrency {
+        check_concurrency(n)?;
+    }
+    // Flags first: they override the file's settings before it is validated.
+    let mut configured_attempts = None;
     let config = args
         .config
         .as_deref()
@@ -98,18 +104,31 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
                 if insecure {
                     raw.allow_insecure_http = Some(true);
                 }
+                if args.concurrency.is_some() {
+                    raw.concurrency = args.concurrency;
+                }
+                if args.work_dir.is_some() {
+                    raw.work_dir = args.work_dir.clone();
+                }
+                if args.token_file.is_some() {
+                    raw.token_file = args.token_file.clone();
+                }
+                configured_attempts = raw.retry.max_attempts;
             })
         })
         .transpose()?;
     check_range(
         "--visibility-timeout",
-        args.visibility_timeout,
-        MIN_VISIBILITY,
-        MAX_VISIBILITY,
+        args.visibility_timeout.0,
+        defaults::MIN_VISIBILITY_TIMEOUT,
+        defaults::MAX_VISIBILITY_TIMEOUT,
     )?;
-    if let Some(n) = args.concurrency {
-        check_concurrency(n)?;
-    }
+    check_range(
+        "--poll-wait",
+        args.poll_wait.0,
+        Duration::ZERO,
+        defaults::MAX_POLL_WAIT,
+    )?;
     let flag_host = GitHost::from_api_url(&args.api_url, insecure)
         .map_err(|reason| InvalidConfig(format!("--api-url: {reason}")))?;
     let flag_targets = targets_of("--allow-target", &args.allow_targets, None)?;
@@ -145,10 +164,17 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     let mut retry = config
         .as_ref()
         .map_or_else(RetryPolicy::default, |c| c.retry);
-    let concurrency = config.as_ref().map(|c| c.concurrency);
+    let concurrency = config
+        .as_ref()
+        .map_or(args.concurrency.unwrap_or(defaults::CONCURRENCY), |c| {
+            c.concurrency
+        });
     let metadata = config.as_ref().map(|c| c.metadata).unwrap_or_default();
     let git = config.as_ref().map(|c| c.git).unwrap_or_default();
-    let (work_dir, token_file) = config.map_or((None, None), |c| (c.work_dir, c.token_file));
+    let (work_dir, token_file) = match config {
+        Some(c) => (c.work_dir, c.token_file),
+        None => (args.work_dir, args.token_file),
+    };
     if targets.is_empty() {
         return Err(InvalidConfig(
             "--allow-target: the worker needs at least one target it may write to (or --config)"
@@ -156,26 +182,33 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let token = load_token(args.token_file.as_deref().or(token_file.as_deref()))?;
-    let queue = open_queue(&args.queue_url, args.visibility_timeout).await?;
-    // The queue's redrive policy decides when SQS gives up; the worker's last attempt
-    // (the one that records the failure) must be the same one.
-    retry.max_attempts = queue.max_receive_count();
-    let base = args
-        .work_dir
-        .or(work_dir)
-        .unwrap_or_else(std::env::temp_dir);
+    let token = load_token(token_file.as_deref())?;
+    let queue = open_queue(&args.queue_url, args.visibility_timeout.0).await?;
+    // The queue's redrive policy decides when SQS gives up: the worker's last attempt
+    // (the one that records the failure) must come no later.
+    let queue_attempts = queue.max_receive_count();
+    retry.max_attempts = match configured_attempts {
+        Some(n) if n > queue_attempts => {
+            return Err(InvalidConfig(format!(
+                "retry.max-attempts: {n} is more than the queue's maxReceiveCount ({queue_attempts}): SQS would dead-letter a job before its failure is recorded"
+            ))
+            .into());
+        }
+        Some(n) => n,
+        None => queue_attempts,
+    };
+    let base = work_dir.unwrap_or_else(std::env::temp_dir);
     let mut cfg = WorkerConfig::new(
         repovault_worker::claim_work_dir(&base)
             .with_context(|| format!("work dir {}", base.display()))?,
     );
-    cfg.concurrency = args.concurrency.or(concurrency).unwrap_or(cfg.concurrency);
+    cfg.concurrency = concurrency;
     cfg.retry = retry;
     cfg.data_full_every = metadata.full_every;
     cfg.git = git;
-    cfg.visibility_timeout = args.visibility_timeout;
-    cfg.shutdown_grace = args.shutdown_grace;
-    cfg.poll_wait = args.poll_wait.min(Duration::from_secs(20));
+    cfg.visibility_timeout = args.visibility_timeout.0;
+    cfg.shutdown_grace = args.shutdown_grace.0;
+    cfg.poll_wait = args.poll_wait.0;
     let stores = open_targets(targets.iter(), &args.s3).await?;
     let githubs = open_githubs(
         entries.iter().map(|(_, _, c)| c.clone()),
