@@ -32,6 +32,7 @@ pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use github_host::GitHost;
 pub use job::{
     JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation, Target,
+    check_login, check_repo_name,
 };
 pub use layout::{BackupKey, Layout, parse_stamp, stamp};
 pub use progress::{Progress, ProgressSnapshot};
