@@ -432,14 +432,14 @@ pub(crate) mod tests {
 
     #[test]
     fn every_name_in_a_message_is_checked_and_the_error_names_its_field() {
-        for (owner, name) in [
-            ("../x", "api"),
-            ("acme/evil", "api"),
-            ("acme\n", "api"),
-            ("-acme", "api"),
-            ("a.b", "api"),
-            ("", "api"),
-            (&"a".repeat(40), "api"),
+        for owner in [
+            "../x",
+            "acme/evil",
+            "acme\n",
+            "-acme",
+            "a.b",
+            "",
+            &"a".repeat(40),
         ] {
             let mut m = message();
             m.repo.owner = owner.into();
