@@ -218,7 +218,7 @@ async fn docker_compose_services_run_as_written() {
         &format!("http://{listen}/webhook"),
         &[
             ("x-github-event", "ping"),
-            ("x-github-delivery", "compose-ping"),
+            ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
             ("x-hub-signature-256", &signature),
         ],
         body,

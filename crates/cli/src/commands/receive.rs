@@ -86,7 +86,8 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut app = repovault_receiver::server::router(receiver);
+    let limits = repovault_receiver::server::ServerLimits::default();
+    let mut app = repovault_receiver::server::router(receiver, &limits);
     if args.ui {
         app = app.merge(status_router(&args.status, &targets, &args.s3, args.listen).await?);
     }
@@ -94,8 +95,6 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
     tracing::info!(listen = %args.listen, debounce_secs = args.debounce.as_secs(), ui = args.ui, "receiving GitHub webhooks at /webhook");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    repovault_receiver::server::serve(listener, app, &limits, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -72,8 +72,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
     tracing::info!(listen = %args.listen, "serving the status page");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // The receiver's connection loop: the same timeouts and connection limit.
+    let limits = repovault_receiver::server::ServerLimits::default();
+    repovault_receiver::server::serve(listener, app, &limits, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
