@@ -356,6 +356,18 @@ async fn lone_receiver(
     dir: &std::path::Path,
     nofile: u32,
 ) -> (Proc, String) {
+    lone_receiver_with(stack, gh, dir, nofile, &[], &[]).await
+}
+
+/// [`lone_receiver`] with more arguments and environment.
+async fn lone_receiver_with(
+    stack: &Stack,
+    gh: &FakeGitHub,
+    dir: &std::path::Path,
+    nofile: u32,
+    extra_args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> (Proc, String) {
     std::fs::write(
         dir.join("repovault.yml"),
         format!(
@@ -370,6 +382,11 @@ async fn lone_receiver(
     let mut env = stack.env();
     env.push(("REPOVAULT_WEBHOOK_SECRET".into(), SECRET.into()));
     env.push(("RUST_LOG".into(), "warn".into()));
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let receiver_bin = bin("receiver");
     let limit = format!("--nofile={nofile}:{nofile}");
     let receiver = Proc::spawn_program(
@@ -383,7 +400,10 @@ async fn lone_receiver(
             "repovault.yml",
             "--listen",
             &listen,
-        ],
+        ]
+        .into_iter()
+        .chain(extra_args.iter().copied())
+        .collect::<Vec<_>>(),
         &env,
         dir,
     );
@@ -609,6 +629,77 @@ async fn six_hundred_replays_with_long_delivery_ids_are_refused_and_memory_stays
     .await;
     assert_eq!((status, answer.as_str()), (200, "pong"));
     assert_eq!(stack.queue_depth(&ls).await, 0);
+    receiver.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(receiver.wait().await.success(), "{}", receiver.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_token_the_status_page_beside_the_receiver_answers_only_loopback_host_names() {
+    let ls = LocalStack::connect().await;
+    let stack = ls.stack("receiver-ui", 3).await;
+    let gh = github().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A private repository's name, in the store the page reads.
+    let gone = serde_json::json!({"schema": 1, "reason": "deleted", "at": "2026-11-29T01:02:03Z"});
+    stack
+        .put(
+            &ls,
+            &format!("{}repos/acme/private-plans/gone.json", stack.prefix),
+            serde_json::to_vec(&gone).unwrap(),
+        )
+        .await;
+    let (mut receiver, listen) =
+        lone_receiver_with(&stack, &gh, dir.path(), 1024, &["--ui"], &[]).await;
+    let port = listen.rsplit(':').next().unwrap();
+    let page = format!("http://{listen}/");
+    // What a tunnel, a reverse proxy or a DNS-rebinding page forwards: another host
+    // name.
+    for (host, path) in [
+        ("attacker.example", "/"),
+        ("attacker.example:8080", "/repo/acme/private-plans"),
+        ("127.0.0.1.attacker.example", "/"),
+        ("localhost.attacker.example", "/api/runs/latest"),
+    ] {
+        let (status, body) = http(
+            "GET",
+            &format!("http://{listen}{path}"),
+            &[("host", host)],
+            vec![],
+        )
+        .await;
+        assert!(
+            status == 421 || status == 401,
+            "Host {host}: {status} {body}"
+        );
+        assert!(!body.contains("private-plans"), "Host {host}: {body}");
+    }
+    // Loopback names, with or without the port: the page.
+    for host in [
+        listen.clone(),
+        format!("localhost:{port}"),
+        "localhost".into(),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, body) = http("GET", &page, &[("host", &host)], vec![]).await;
+        assert_eq!(status, 200, "Host {host}: {body}");
+        assert!(body.contains("acme/private-plans"), "{body}");
+    }
+    // The webhook is not the page's: GitHub's Host is the public name.
+    let body = br#"{"zen":"Speak like a human.","hook_id":3}"#.to_vec();
+    let signature = sign(SECRET, &body);
+    let (status, _) = http(
+        "POST",
+        &format!("http://{listen}/webhook"),
+        &[
+            ("host", "hooks.example.com"),
+            ("x-github-event", "ping"),
+            ("x-github-delivery", &guid(3)),
+            ("x-hub-signature-256", &signature),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(status, 200);
     receiver.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(receiver.wait().await.success(), "{}", receiver.log());
 }

@@ -204,6 +204,18 @@ impl Stack {
         object.body.collect().await.unwrap().into_bytes().to_vec()
     }
 
+    /// Writes an object (as a store would; for fixtures).
+    pub async fn put(&self, ls: &LocalStack, key: &str, body: Vec<u8>) {
+        ls.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e}"));
+    }
+
     /// Downloads an object into `dir` and returns its path.
     pub async fn download(&self, ls: &LocalStack, key: &str, dir: &std::path::Path) -> PathBuf {
         let path = dir.join(key.rsplit('/').next().unwrap());

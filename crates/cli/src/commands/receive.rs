@@ -89,7 +89,7 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     let limits = repovault_receiver::server::ServerLimits::default();
     let mut app = repovault_receiver::server::router(receiver, &limits);
     if args.ui {
-        app = app.merge(status_router(&args.status, &targets, &args.s3, args.listen).await?);
+        app = app.merge(status_router(&args.status, &targets, &args.s3).await?);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

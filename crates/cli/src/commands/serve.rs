@@ -19,15 +19,20 @@ const TOKEN_ENV: &str = "REPOVAULT_API_TOKEN";
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// File holding the bearer token the API (and, beyond loopback, the pages) needs
-    /// [default: REPOVAULT_API_TOKEN].
+    /// File holding the bearer token the API and the pages need [default:
+    /// REPOVAULT_API_TOKEN]. Without one, only requests to localhost, 127.0.0.1 or
+    /// [::1] are answered, and the API not at all.
     #[arg(long, value_name = "FILE", env = "REPOVAULT_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
+    /// Serve the pages without the token (the API still needs it): for a page meant
+    /// to be public, or a proxy that authenticates its users itself.
+    #[arg(long)]
+    pub public_pages: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; beyond loopback the pages need the token too.
+    /// Address to listen on.
     #[arg(long, env = "REPOVAULT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     #[command(flatten)]
@@ -41,7 +46,6 @@ pub async fn status_router(
     args: &StatusArgs,
     targets: &[Target],
     s3: &S3Args,
-    listen: SocketAddr,
 ) -> anyhow::Result<axum::Router> {
     let token = load_secret(
         args.api_token_file.as_deref(),
@@ -55,19 +59,16 @@ pub async fn status_router(
         }
     }
     if token.is_none() {
-        tracing::warn!("no API token (--api-token-file or {TOKEN_ENV}): the API answers 401");
+        tracing::warn!(
+            "no API token (--api-token-file or {TOKEN_ENV}): the API answers 401, and only requests to localhost, 127.0.0.1 or [::1] are answered"
+        );
     }
-    Ok(Arc::new(Status {
-        targets: stores,
-        token,
-        pages_need_token: !listen.ip().is_loopback(),
-    })
-    .router())
+    Ok(Arc::new(Status::new(stores, token, args.public_pages)).router())
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let targets = args.from.targets()?;
-    let app = status_router(&args.status, &targets, &args.from.s3, args.listen).await?;
+    let app = status_router(&args.status, &targets, &args.from.s3).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
