@@ -227,6 +227,58 @@ async fn docker_compose_services_run_as_written() {
     assert_eq!((status, answer.as_str()), (200, "pong"));
     receiver.signal(Signal::SIGTERM);
     assert!(receiver.wait().await.success(), "{}", receiver.log());
+
+    // The same service pointed at a real organization (GitHub over https): the demo's
+    // published secrets are refused (exit 2, naming where they came from); secrets of
+    // one's own are not.
+    let mut real_cmd: Vec<String> = receiver_cmd
+        .iter()
+        .filter(|a| *a != "--allow-insecure-http")
+        .cloned()
+        .collect();
+    let api = real_cmd.iter().position(|a| a == "--api-url").unwrap() + 1;
+    real_cmd[api] = "https://api.github.com".into();
+    let mut refused = spawn(
+        "receiver-real-org",
+        &bin_dir,
+        &real_cmd,
+        &receiver_env,
+        dir.path(),
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), refused.wait())
+        .await
+        .expect("the receiver exits at once");
+    assert_eq!(status.code(), Some(2), "{}", refused.log());
+    assert!(
+        refused.log().contains("REPOVAULT_WEBHOOK_SECRET") && refused.log().contains("demo"),
+        "{}",
+        refused.log()
+    );
+    let mut own_env = receiver_env.clone();
+    own_env.insert(
+        "REPOVAULT_WEBHOOK_SECRET".into(),
+        "w".repeat(16) + "-own-webhook-secret",
+    );
+    own_env.insert(
+        "REPOVAULT_API_TOKEN".into(),
+        "t".repeat(16) + "-own-api-token",
+    );
+    let mut own = spawn("receiver-own", &bin_dir, &real_cmd, &own_env, dir.path());
+    eventually(
+        "the receiver with its own secrets to serve",
+        Duration::from_secs(30),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()?;
+            let (status, _) =
+                crate::support::http("GET", &format!("http://{listen}/healthz"), &[], vec![]).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+    own.signal(Signal::SIGTERM);
+    assert!(own.wait().await.success(), "{}", own.log());
     for w in &workers {
         w.signal(Signal::SIGTERM);
     }

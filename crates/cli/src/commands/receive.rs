@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use repovault_core::Secret;
 use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::Queue;
 use repovault_receiver::{Receiver, ReceiverConfig};
 
 use crate::args::{S3Args, SelectArgs, duration};
-use crate::commands::serve::{StatusArgs, status_router};
+use crate::commands::serve::{StatusArgs, load_api_token, status_router};
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{load_secret, open_queue};
+use crate::wiring::{check_secret_strength, load_secret, open_queue};
 
 /// Where the webhook secret is when no file is named.
 const SECRET_ENV: &str = "REPOVAULT_WEBHOOK_SECRET";
@@ -48,14 +49,28 @@ pub struct ReceiveArgs {
     pub s3: S3Args,
 }
 
-/// The receiver for `jobs`, ready to serve.
-async fn receiver(args: &ReceiveArgs, jobs: Vec<JobSpec>) -> anyhow::Result<Arc<Receiver>> {
+/// The webhook's secret, checked (see [`check_secret_strength`]).
+fn webhook_secret(args: &ReceiveArgs, real_github: bool) -> anyhow::Result<Secret> {
     let secret = load_secret(args.secret_file.as_deref(), SECRET_ENV, "--secret-file")?
         .ok_or_else(|| {
             InvalidConfig(format!(
                 "--secret-file: the webhook secret is required (or {SECRET_ENV}); GitHub signs every delivery with it"
             ))
         })?;
+    let what = match &args.secret_file {
+        Some(_) => "--secret-file".to_owned(),
+        None => SECRET_ENV.to_owned(),
+    };
+    check_secret_strength(&secret, &what, real_github)?;
+    Ok(secret)
+}
+
+/// The receiver for `jobs`, ready to serve.
+async fn receiver(
+    args: &ReceiveArgs,
+    secret: Secret,
+    jobs: Vec<JobSpec>,
+) -> anyhow::Result<Arc<Receiver>> {
     if args.debounce > Duration::from_secs(15 * 60) {
         return Err(InvalidConfig("--debounce: at most 15m (SQS's longest delay)".into()).into());
     }
@@ -76,8 +91,19 @@ async fn receiver(args: &ReceiveArgs, jobs: Vec<JobSpec>) -> anyhow::Result<Arc<
 
 pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     let config = args.select.load(&[], |_| {})?;
+    // Secrets are checked before anything is opened.
+    let real_github = config
+        .jobs
+        .iter()
+        .any(|j| j.api_url.starts_with("https://"));
+    let secret = webhook_secret(&args, real_github)?;
+    let api_token = if args.ui {
+        Some(load_api_token(&args.status, real_github)?)
+    } else {
+        None
+    };
     let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
-    let receiver = receiver(&args, config.jobs).await?;
+    let receiver = receiver(&args, secret, config.jobs).await?;
     // In AWS Lambda (behind a Function URL): the runtime delivers the requests.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!("running as a Lambda function");
@@ -88,8 +114,8 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     }
     let limits = repovault_receiver::server::ServerLimits::default();
     let mut app = repovault_receiver::server::router(receiver, &limits);
-    if args.ui {
-        app = app.merge(status_router(&args.status, &targets, &args.s3).await?);
+    if let Some(token) = api_token {
+        app = app.merge(status_router(&args.status, &targets, &args.s3, token).await?);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

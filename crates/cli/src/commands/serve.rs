@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::Target;
+use repovault_core::{Secret, Target};
 use repovault_status::Status;
 
 use crate::args::{FromArgs, S3Args};
 use crate::commands::shutdown_signal;
-use crate::wiring::{load_secret, open_store};
+use crate::wiring::{check_secret_strength, load_secret, open_store};
 
 /// Where the API token is when no file is named.
 const TOKEN_ENV: &str = "REPOVAULT_API_TOKEN";
@@ -41,17 +41,31 @@ pub struct ServeArgs {
     pub from: FromArgs,
 }
 
-/// The status page's routes over `targets`.
-pub async fn status_router(
-    args: &StatusArgs,
-    targets: &[Target],
-    s3: &S3Args,
-) -> anyhow::Result<axum::Router> {
+/// The API token, if one is configured, checked (see [`check_secret_strength`];
+/// `real_github`: the process also serves jobs of a GitHub reached over https).
+pub fn load_api_token(args: &StatusArgs, real_github: bool) -> anyhow::Result<Option<Secret>> {
     let token = load_secret(
         args.api_token_file.as_deref(),
         TOKEN_ENV,
         "--api-token-file",
     )?;
+    if let Some(token) = &token {
+        let what = match &args.api_token_file {
+            Some(_) => "--api-token-file",
+            None => TOKEN_ENV,
+        };
+        check_secret_strength(token, what, real_github)?;
+    }
+    Ok(token)
+}
+
+/// The status page's routes over `targets`, with `token` (see [`load_api_token`]).
+pub async fn status_router(
+    args: &StatusArgs,
+    targets: &[Target],
+    s3: &S3Args,
+    token: Option<Secret>,
+) -> anyhow::Result<axum::Router> {
     let mut stores = Vec::new();
     for target in targets {
         if !stores.iter().any(|(t, _)| t == target) {
@@ -68,7 +82,9 @@ pub async fn status_router(
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let targets = args.from.targets()?;
-    let app = status_router(&args.status, &targets, &args.from.s3).await?;
+    // `serve` reads a store, not GitHub: the demo's values are only too short or not.
+    let token = load_api_token(&args.status, false)?;
+    let app = status_router(&args.status, &targets, &args.from.s3, token).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
