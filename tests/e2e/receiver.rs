@@ -703,3 +703,70 @@ async fn without_a_token_the_status_page_beside_the_receiver_answers_only_loopba
     receiver.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(receiver.wait().await.success(), "{}", receiver.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_webhook_secret_is_read_from_secrets_manager_at_start() {
+    let ls = LocalStack::connect().await;
+    let stack = ls.stack("receiver-sm", 3).await;
+    let gh = github().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stored = "a-webhook-secret-kept-in-secrets-manager";
+    let arn = ls.create_secret("webhook", stored).await;
+    // The ARN in the environment, as CloudFormation sets it; no secret value.
+    let (mut receiver, listen) = lone_receiver_with(
+        &stack,
+        &gh,
+        dir.path(),
+        1024,
+        &[],
+        &[
+            ("REPOVAULT_WEBHOOK_SECRET", ""),
+            ("REPOVAULT_WEBHOOK_SECRET_ARN", &arn),
+        ],
+    )
+    .await;
+    let body = br#"{"zen":"Mind your words, they are important.","hook_id":5}"#.to_vec();
+    let deliver = |secret: &str| {
+        let signature = sign(secret, &body);
+        let body = body.clone();
+        let url = format!("http://{listen}/webhook");
+        async move {
+            http(
+                "POST",
+                &url,
+                &[
+                    ("x-github-event", "ping"),
+                    ("x-github-delivery", &guid(5)),
+                    ("x-hub-signature-256", &signature),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    assert_eq!(deliver(SECRET).await.0, 401, "signed with another secret");
+    assert_eq!(deliver(stored).await, (200, "pong".into()));
+    receiver.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(receiver.wait().await.success(), "{}", receiver.log());
+
+    // A secret that cannot be read: the receiver does not start, and says which.
+    let mut env = stack.env();
+    env.push(("REPOVAULT_WEBHOOK_SECRET_ARN".into(), format!("{arn}-gone")));
+    let mut missing = Proc::spawn(
+        "receiver-missing",
+        "receiver",
+        &[
+            "--config",
+            "repovault.yml",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ],
+        &env,
+        dir.path(),
+    );
+    let status = tokio::time::timeout(Duration::from_secs(60), missing.wait())
+        .await
+        .expect("the receiver exits");
+    assert_eq!(status.code(), Some(2), "{}", missing.log());
+    assert!(missing.log().contains("-gone"), "{}", missing.log());
+}

@@ -102,6 +102,13 @@ pub fn load_secret(file: Option<&Path>, env: &str, key: &str) -> anyhow::Result<
         .map(Secret::new))
 }
 
+/// A secret's value from AWS Secrets Manager; `key` names where its id came from.
+pub async fn load_aws_secret(id: &str, key: &str) -> anyhow::Result<Secret> {
+    repovault_aws::read_secret(&repovault_aws::secrets_client(aws().await), id)
+        .await
+        .with_context(|| key.to_owned())
+}
+
 /// The shortest webhook secret or API token accepted: a short one can be guessed
 /// (an HMAC is only as strong as its key).
 pub const MIN_SECRET_CHARS: usize = 16;

@@ -18,10 +18,12 @@ use crate::args::{S3Args, SelectArgs, duration};
 use crate::commands::serve::{StatusArgs, load_api_token, status_router};
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{check_secret_strength, load_secret, open_queue};
+use crate::wiring::{check_secret_strength, load_aws_secret, load_secret, open_queue};
 
 /// Where the webhook secret is when no file is named.
 const SECRET_ENV: &str = "REPOVAULT_WEBHOOK_SECRET";
+/// Where the ARN of the webhook secret's Secrets Manager entry is.
+const SECRET_ARN_ENV: &str = "REPOVAULT_WEBHOOK_SECRET_ARN";
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
@@ -37,6 +39,16 @@ pub struct ReceiveArgs {
     /// File holding the webhook's secret [default: REPOVAULT_WEBHOOK_SECRET].
     #[arg(long, value_name = "FILE", env = "REPOVAULT_WEBHOOK_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+    /// AWS Secrets Manager secret (ARN or name) holding the webhook's secret, read
+    /// once at start: the Lambda function's way, whose environment then holds no
+    /// secret value.
+    #[arg(
+        long,
+        value_name = "ARN",
+        env = SECRET_ARN_ENV,
+        conflicts_with = "secret_file"
+    )]
+    pub secret_arn: Option<String>,
     /// How long events for one repository coalesce into at most two jobs.
     #[arg(long, env = "REPOVAULT_DEBOUNCE", default_value = "60s", value_parser = duration)]
     pub debounce: Duration,
@@ -49,12 +61,19 @@ pub struct ReceiveArgs {
     pub s3: S3Args,
 }
 
-/// The webhook's secret, checked (see [`check_secret_strength`]).
-fn webhook_secret(args: &ReceiveArgs, real_github: bool) -> anyhow::Result<Secret> {
+/// The webhook's secret (from Secrets Manager, a file or the environment), checked
+/// (see [`check_secret_strength`]).
+async fn webhook_secret(args: &ReceiveArgs, real_github: bool) -> anyhow::Result<Secret> {
+    if let Some(arn) = &args.secret_arn {
+        let what = format!("--secret-arn (or {SECRET_ARN_ENV})");
+        let secret = load_aws_secret(arn, &what).await?;
+        check_secret_strength(&secret, &what, real_github)?;
+        return Ok(secret);
+    }
     let secret = load_secret(args.secret_file.as_deref(), SECRET_ENV, "--secret-file")?
         .ok_or_else(|| {
             InvalidConfig(format!(
-                "--secret-file: the webhook secret is required (or {SECRET_ENV}); GitHub signs every delivery with it"
+                "--secret-file: the webhook secret is required (or {SECRET_ENV}, or --secret-arn); GitHub signs every delivery with it"
             ))
         })?;
     let what = match &args.secret_file {
@@ -96,7 +115,7 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .iter()
         .any(|j| j.api_url.starts_with("https://"));
-    let secret = webhook_secret(&args, real_github)?;
+    let secret = webhook_secret(&args, real_github).await?;
     let api_token = if args.ui {
         Some(load_api_token(&args.status, real_github)?)
     } else {
