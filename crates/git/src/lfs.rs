@@ -65,7 +65,7 @@ pub fn parse_pointer(text: &[u8]) -> Option<LfsObject> {
 /// `git cat-file` processes.
 pub fn pointers_in(repo: &Path) -> Result<BTreeSet<LfsObject>, GitError> {
     let git = || {
-        let mut cmd = std::process::Command::new("git");
+        let mut cmd = crate::child::git();
         cmd.env("GIT_DIR", repo)
             .stderr(std::process::Stdio::piped());
         cmd

@@ -39,6 +39,7 @@
 
 pub mod archive;
 pub mod bundle;
+mod child;
 mod credentials;
 mod error;
 pub mod lfs;

@@ -4,8 +4,6 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 
-use tokio::process::Command;
-
 use crate::error::classify_secret_text;
 use crate::{GitCredentials, GitError};
 
@@ -28,7 +26,7 @@ pub(crate) async fn run_git(
     cwd: Option<&Path>,
     creds: &GitCredentials,
 ) -> Result<(), GitError> {
-    let mut command = Command::new("git");
+    let mut command = crate::child::git_async();
     command
         .args(args)
         .envs(creds.git_env(url))
