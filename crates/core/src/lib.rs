@@ -41,7 +41,7 @@ pub use record::{
     GoneMarker, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo,
     RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
-pub use refs::RefSet;
+pub use refs::{RefSet, check_ref_name};
 pub use run_id::RunId;
 pub use secret::Secret;
 pub use selector::{Owner, RepoSelector, Visibility};

@@ -16,10 +16,12 @@ impl RefSet {
         RefSet::default()
     }
 
-    /// Adds a ref if it is a real ref (under `refs/`, not a peeled entry).
+    /// Adds a ref if it is a real ref: under `refs/`, not a peeled entry, and a name
+    /// git accepts ([`check_ref_name`]; a newline in a name would split a bundle's
+    /// header).
     pub fn insert(&mut self, name: impl Into<String>, oid: impl Into<String>) {
         let name = name.into();
-        if name.starts_with("refs/") && !name.ends_with("^{}") {
+        if name.starts_with("refs/") && check_ref_name(&name).is_ok() {
             self.0.insert(name, oid.into());
         }
     }
@@ -54,6 +56,52 @@ impl RefSet {
     }
 }
 
+/// Whether git accepts `name` as a ref's full name (`git check-ref-format`): at
+/// least two `/`-separated components, none empty, none starting with `.` or ending
+/// in `.lock`; no `..`, no `@{`, not `@`, not ending in `.`; no control character,
+/// space, `~`, `^`, `:`, `?`, `*`, `[` or `\`. The error says which rule it breaks.
+pub fn check_ref_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name == "@" {
+        return Err("it is `@`");
+    }
+    if let Some(bad) = name.chars().find(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
+        return Err(if bad.is_ascii_control() {
+            "it has a control character"
+        } else {
+            "it has a space or one of ~ ^ : ? * [ \\"
+        });
+    }
+    if name.contains("..") {
+        return Err("it has `..`");
+    }
+    if name.contains("@{") {
+        return Err("it has `@{`");
+    }
+    if name.ends_with('.') {
+        return Err("it ends with `.`");
+    }
+    if !name.contains('/') {
+        return Err("it has one component only");
+    }
+    for component in name.split('/') {
+        if component.is_empty() {
+            return Err("it has an empty component (a leading, trailing or double `/`)");
+        }
+        if component.starts_with('.') {
+            return Err("a component starts with `.`");
+        }
+        if component.ends_with(".lock") {
+            return Err("a component ends with `.lock`");
+        }
+    }
+    Ok(())
+}
+
 impl FromIterator<(String, String)> for RefSet {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
         let mut set = RefSet::new();
@@ -81,6 +129,56 @@ mod tests {
         .collect();
         assert_eq!(set.len(), 2);
         assert_eq!(set.get("refs/tags/v1"), Some("c"));
+    }
+
+    #[test]
+    fn ref_names_follow_gits_rules() {
+        for ok in [
+            "refs/heads/main",
+            "refs/heads/release/x#",
+            "refs/tags/v1.0",
+            "refs/heads/caf\u{e9}",
+            "refs/pull/123/head",
+            "refs/heads/a.b",
+            "refs/heads/@",
+        ] {
+            assert_eq!(check_ref_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "main",
+            "refs/heads/a\nb",
+            "refs/heads/a\rb",
+            "refs/heads/a\u{0}b",
+            "refs/heads/a\u{7f}",
+            "refs/heads/a b",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a:b",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[b",
+            "refs/heads/a\\b",
+            "refs/heads/a..b",
+            "refs/heads/a@{1}",
+            "refs/heads/.hidden",
+            "refs/heads/x.lock",
+            "refs/heads/x.",
+            "refs/heads/",
+            "refs//heads",
+            "/refs/heads/x",
+            "@",
+        ] {
+            assert!(check_ref_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_git_would_refuse_is_never_a_ref() {
+        let mut set = RefSet::new();
+        set.insert("refs/heads/a\nb", "1");
+        set.insert("refs/heads/ok", "2");
+        assert_eq!(set.len(), 1);
     }
 
     #[test]

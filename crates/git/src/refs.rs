@@ -75,7 +75,11 @@ pub fn list_remote_refs(url: &str, creds: &GitCredentials) -> Result<RepoRefs, G
     let mut refs = RefSet::new();
     for advertised in connection.list().map_err(fail)? {
         if advertised.name() == "HEAD" {
-            head = advertised.symref_target().map(str::to_owned);
+            // A target git would refuse is no target (refs are checked by `insert`).
+            head = advertised
+                .symref_target()
+                .filter(|t| repovault_core::check_ref_name(t).is_ok())
+                .map(str::to_owned);
         } else {
             refs.insert(advertised.name().to_owned(), advertised.oid().to_string());
         }
