@@ -549,12 +549,14 @@ impl Ctx<'_> {
             let repository: serde_json::Value = serde_json::from_str(
                 &http_get(&format!("{api}/repos/{ORG}/{name}"), TOKEN).await?,
             )?;
-            let body = serde_json::to_vec(
-                &serde_json::json!({"ref": "refs/heads/main", "repository": repository}),
-            )?;
+            let body = serde_json::to_vec(&serde_json::json!({
+                "ref": "refs/heads/main", "after": repo.refname_to_id("refs/heads/main")?.to_string(),
+                "commits": [], "repository": repository,
+            }))?;
             let signature =
                 repovault_notify::signature(&repovault_core::Secret::new(SECRET), &body);
-            let delivery = format!("bench-{i}");
+            // GitHub's delivery ids are GUIDs; the receiver takes no other.
+            let delivery = format!("{i:08x}-0000-4000-8000-00000000beec");
             let start = Instant::now();
             http_post(
                 &format!("http://{listen}/webhook"),
