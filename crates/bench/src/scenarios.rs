@@ -555,8 +555,9 @@ impl Ctx<'_> {
             }))?;
             let signature =
                 repovault_notify::signature(&repovault_core::Secret::new(SECRET), &body);
-            // GitHub's delivery ids are GUIDs; the receiver takes no other.
-            let delivery = format!("{i:08x}-0000-4000-8000-00000000beec");
+            // GitHub's delivery ids are GUIDs; the receiver takes no other, and names
+            // the event's run after its first 8 characters.
+            let delivery = format!("beec{i:04x}-0000-4000-8000-000000000000");
             let start = Instant::now();
             http_post(
                 &format!("http://{listen}/webhook"),
@@ -570,7 +571,7 @@ impl Ctx<'_> {
             .await?;
             loop {
                 let done = stack.keys(ls, "runs/").await.iter().any(|k| {
-                    k.contains(&format!("-{}", delivery.replace('-', "")))
+                    k.contains(&format!("-{}/", &delivery[..8]))
                         && k.ends_with(&format!("/results/{ORG}/{name}.json"))
                 });
                 if done {
