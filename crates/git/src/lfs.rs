@@ -23,7 +23,7 @@
 //! - a refused link makes the object unavailable, with the reason: no request is made;
 //! - a download is the pointer's size (the answer's is ignored): a longer or shorter
 //!   body fails, and no more than the pointer's size is passed on;
-//! - the answer itself is read up to [`MAX_BATCH_ANSWER`] bytes, within the timeout.
+//! - the answer itself is read up to 2 MiB, within the timeout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};

@@ -13,7 +13,7 @@
 //!   one that is not in the middle of a request (a half-open connection, or an idle
 //!   keep-alive one), so a flood of half-open connections cannot keep GitHub out;
 //! - a body must say its size (`Content-Length`, as GitHub's do, else `411`); over
-//!   [`MAX_BODY`](crate::MAX_BODY), `413` before a byte of it is read; it must arrive
+//!   [`MAX_BODY`], `413` before a byte of it is read; it must arrive
 //!   within [`ServerLimits::body_timeout`] (30 s, else `408`);
 //! - bodies over 64 KiB are read [`ServerLimits::large_bodies`] (4) at once; another
 //!   is answered `503` at once (GitHub shows it; redeliver it). Memory for bodies is

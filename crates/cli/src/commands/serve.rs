@@ -21,7 +21,7 @@ const TOKEN_ENV: &str = "REPOVAULT_API_TOKEN";
 pub struct StatusArgs {
     /// File holding the bearer token the API and the pages need [default:
     /// REPOVAULT_API_TOKEN]. Without one, only requests to localhost, 127.0.0.1 or
-    /// [::1] are answered, and the API not at all.
+    /// `[::1]` are answered, and the API not at all.
     #[arg(long, value_name = "FILE", env = "REPOVAULT_API_TOKEN_FILE")]
     pub api_token_file: Option<PathBuf>,
     /// Serve the pages without the token (the API still needs it): for a page meant
@@ -41,7 +41,7 @@ pub struct ServeArgs {
     pub from: FromArgs,
 }
 
-/// The API token, if one is configured, checked (see [`check_secret_strength`];
+/// The API token, if one is configured, checked (see `check_secret_strength`;
 /// `real_github`: the process also serves jobs of a GitHub reached over https).
 pub fn load_api_token(args: &StatusArgs, real_github: bool) -> anyhow::Result<Option<Secret>> {
     let token = load_secret(
