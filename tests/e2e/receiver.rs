@@ -391,7 +391,7 @@ async fn lone_receiver_with(
     let limit = format!("--nofile={nofile}:{nofile}");
     let receiver = Proc::spawn_program(
         "receiver",
-        std::path::Path::new("/usr/bin/prlimit"),
+        std::path::Path::new("prlimit"),
         &[
             &limit,
             "--",
