@@ -11,15 +11,27 @@
   - no role may delete object versions (versioning is the undo of a delete), and
     a role's s3:DeleteObject never reaches the runs/ records;
   - when the template takes a KMS key (a KmsKeyArn parameter), every role that reads
-    the secret, the queues or the bucket may use it (kms:Decrypt).
+    the secret, the queues or the bucket may use it (kms:Decrypt);
+  - no secret value in any environment (a Lambda function's or a container's): no
+    `{{resolve:secretsmanager:…}}` or `{{resolve:ssm-secure:…}}`, no NoEcho parameter,
+    and nothing named like a secret (SECRET, TOKEN, PASSWORD, PRIVATE_KEY) unless the
+    name says it is a reference to one (…_ARN, …_FILE, …_NAME, …_ID). Anyone allowed
+    lambda:GetFunctionConfiguration or ecs:DescribeTaskDefinition reads environments;
+  - every function behind a public Function URL (AuthType NONE) has reserved
+    concurrency, so a flood cannot take the account's shared Lambda concurrency.
 
 Usage: check_security.py TEMPLATE...                      exit 1 on any violation
        check_security.py --expect-violations TEMPLATE...  exit 1 unless each has some
 (the second form keeps the checker honest against a deliberately insecure template).
 """
+import json
+import re
 import sys
 
 from cfnlint.decode import decode
+
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE_KEY", re.IGNORECASE)
+REFERENCE_SUFFIXES = ("_ARN", "_FILE", "_NAME", "_ID")
 
 
 def as_list(value):
@@ -65,8 +77,82 @@ def unconditional(stmt):
     return stmt
 
 
-def check(template):
+def environments(template):
+    """Every environment variable a resource sets: (resource, variable, value)."""
+    for name, res in (template.get("Resources") or {}).items():
+        props = res.get("Properties") or {}
+        env = props.get("Environment")
+        if isinstance(env, dict):
+            for variable, value in (env.get("Variables") or {}).items():
+                yield name, variable, value
+        for container in as_list(props.get("ContainerDefinitions") or []):
+            container = unconditional(container)
+            if not isinstance(container, dict):
+                continue
+            for entry in as_list(container.get("Environment") or []):
+                entry = unconditional(entry)
+                if isinstance(entry, dict):
+                    yield name, entry.get("Name"), entry.get("Value")
+
+
+def refs(value):
+    """The names a value refers to with Ref or ${...} in a Sub."""
+    if isinstance(value, dict):
+        found = set()
+        if isinstance(value.get("Ref"), str):
+            found.add(value["Ref"])
+        sub = value.get("Fn::Sub")
+        if sub:
+            text = sub if isinstance(sub, str) else sub[0]
+            found.update(n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text))
+        for v in value.values():
+            found |= refs(v)
+        return found
+    if isinstance(value, list):
+        return set().union(*[refs(v) for v in value]) if value else set()
+    return set()
+
+
+def secret_in_environment(template):
     problems = []
+    no_echo = {n for n, p in (template.get("Parameters") or {}).items() if str(p.get("NoEcho")).lower() == "true"}
+    for resource, variable, value in environments(template):
+        text = json.dumps(value)
+        if "{{resolve:secretsmanager:" in text or "{{resolve:ssm-secure:" in text:
+            problems.append(f"{resource}: environment variable {variable} holds a secret resolved at deploy time")
+        elif refs(value) & no_echo:
+            problems.append(f"{resource}: environment variable {variable} holds a NoEcho parameter")
+        elif isinstance(variable, str) and SECRET_NAME.search(variable) and not variable.upper().endswith(REFERENCE_SUFFIXES):
+            problems.append(f"{resource}: environment variable {variable} is named like a secret (pass its ARN, or a file)")
+    return problems
+
+
+def function_named(value):
+    """The function resource a TargetFunctionArn names (!Ref F or !GetAtt F.Arn)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            return value["Ref"]
+        getatt = value.get("Fn::GetAtt")
+        if getatt:
+            return as_list(getatt)[0].split(".")[0] if isinstance(getatt, str) else getatt[0]
+    return None
+
+
+def unreserved_public_functions(template):
+    problems = []
+    functions = dict(resources(template, "AWS::Lambda::Function"))
+    for url, props in resources(template, "AWS::Lambda::Url"):
+        if props.get("AuthType") != "NONE":
+            continue
+        target = function_named(props.get("TargetFunctionArn"))
+        reserved = (functions.get(target) or {}).get("ReservedConcurrentExecutions")
+        if reserved is None or (isinstance(reserved, int) and reserved <= 0):
+            problems.append(f"function {target} behind the public Function URL {url}: no ReservedConcurrentExecutions")
+    return problems
+
+
+def check(template):
+    problems = secret_in_environment(template) + unreserved_public_functions(template)
     policies = [p for _, p in resources(template, "AWS::S3::BucketPolicy")]
     for name, props in resources(template, "AWS::S3::Bucket"):
         block = props.get("PublicAccessBlockConfiguration") or {}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Starts LocalStack (S3 + SQS + SNS) on the host, no Docker, no internet: a venv from
+# Starts LocalStack (S3 + SQS + SNS + Secrets Manager) on the host, no Docker, no internet: a venv from
 # exact pins (created once, re-created when constraints.txt changes), the server in the
-# background on 127.0.0.1:$LOCALSTACK_PORT, waits until S3, SQS and SNS run, and
+# background on 127.0.0.1:$LOCALSTACK_PORT, waits until S3, SQS, SNS and Secrets Manager run, and
 # prints its PID on stdout (progress goes to stderr). Stop it with stop.sh PID.
 #
 # localstack-core 4.13.1 is the newest release that runs on Python 3.11. Pins that
@@ -34,7 +34,7 @@ if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$STAMP" ]; then
   # moto-ext: LocalStack's SNS provider is built on it (notifications are tested on SNS).
   "$VENV/bin/pip" install -q --disable-pip-version-check -c "$CONSTRAINTS" \
       "localstack-core[base-runtime]==$LS_VERSION" "moto-ext==$(sed -n 's/^moto-ext==//p' "$CONSTRAINTS")" >&2
-  "$VENV/bin/python" -c 'import localstack.aws.components, localstack.services.sqs.provider, localstack.services.s3.provider, localstack.services.sns.provider' >&2
+  "$VENV/bin/python" -c 'import localstack.aws.components, localstack.services.sqs.provider, localstack.services.s3.provider, localstack.services.sns.provider, localstack.services.secretsmanager.provider' >&2
   # Pre-build the service catalog: otherwise the first start parses every botocore
   # model (+5 s, ~480 MB RSS).
   mkdir -p "$FS_ROOT/usr/lib/localstack"
@@ -51,7 +51,7 @@ fi
 # DNS_ADDRESS=0, DISABLE_EVENTS, SKIP_SSL_CERT_DOWNLOAD: no DNS server, no outbound calls.
 # LOCALSTACK_HOST + SQS_ENDPOINT_STRATEGY=path: queue URLs http://127.0.0.1:PORT/queue/<region>/<acct>/<name>.
 # S3 bodies go to the hard-coded /tmp/localstack-s3-storage/<bucket>: use distinct bucket names.
-env GATEWAY_SERVER=hypercorn GATEWAY_LISTEN="127.0.0.1:$PORT" SERVICES=s3,sqs,sns \
+env GATEWAY_SERVER=hypercorn GATEWAY_LISTEN="127.0.0.1:$PORT" SERVICES=s3,sqs,sns,secretsmanager \
     EAGER_SERVICE_LOADING=1 DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
     LOCALSTACK_HOST="127.0.0.1:$PORT" SQS_ENDPOINT_STRATEGY=path SQS_DISABLE_CLOUDWATCH_METRICS=1 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$FS_ROOT" \
@@ -69,7 +69,7 @@ while time.time() < deadline:
         sys.exit("server process exited")
     try:
         h = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/_localstack/health", timeout=2))
-        if all(h["services"].get(s) == "running" for s in ("s3", "sqs", "sns")):
+        if all(h["services"].get(s) == "running" for s in ("s3", "sqs", "sns", "secretsmanager")):
             sys.exit(0)
     except Exception:
         pass

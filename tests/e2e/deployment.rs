@@ -218,7 +218,7 @@ async fn docker_compose_services_run_as_written() {
         &format!("http://{listen}/webhook"),
         &[
             ("x-github-event", "ping"),
-            ("x-github-delivery", "compose-ping"),
+            ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
             ("x-hub-signature-256", &signature),
         ],
         body,
@@ -227,6 +227,58 @@ async fn docker_compose_services_run_as_written() {
     assert_eq!((status, answer.as_str()), (200, "pong"));
     receiver.signal(Signal::SIGTERM);
     assert!(receiver.wait().await.success(), "{}", receiver.log());
+
+    // The same service pointed at a real organization (GitHub over https): the demo's
+    // published secrets are refused (exit 2, naming where they came from); secrets of
+    // one's own are not.
+    let mut real_cmd: Vec<String> = receiver_cmd
+        .iter()
+        .filter(|a| *a != "--allow-insecure-http")
+        .cloned()
+        .collect();
+    let api = real_cmd.iter().position(|a| a == "--api-url").unwrap() + 1;
+    real_cmd[api] = "https://api.github.com".into();
+    let mut refused = spawn(
+        "receiver-real-org",
+        &bin_dir,
+        &real_cmd,
+        &receiver_env,
+        dir.path(),
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), refused.wait())
+        .await
+        .expect("the receiver exits at once");
+    assert_eq!(status.code(), Some(2), "{}", refused.log());
+    assert!(
+        refused.log().contains("REPOVAULT_WEBHOOK_SECRET") && refused.log().contains("demo"),
+        "{}",
+        refused.log()
+    );
+    let mut own_env = receiver_env.clone();
+    own_env.insert(
+        "REPOVAULT_WEBHOOK_SECRET".into(),
+        "w".repeat(16) + "-own-webhook-secret",
+    );
+    own_env.insert(
+        "REPOVAULT_API_TOKEN".into(),
+        "t".repeat(16) + "-own-api-token",
+    );
+    let mut own = spawn("receiver-own", &bin_dir, &real_cmd, &own_env, dir.path());
+    eventually(
+        "the receiver with its own secrets to serve",
+        Duration::from_secs(30),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()?;
+            let (status, _) =
+                crate::support::http("GET", &format!("http://{listen}/healthz"), &[], vec![]).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+    own.signal(Signal::SIGTERM);
+    assert!(own.wait().await.success(), "{}", own.log());
     for w in &workers {
         w.signal(Signal::SIGTERM);
     }
@@ -428,4 +480,85 @@ async fn ecs_task_definitions_run_as_written() {
             .iter()
             .any(|p| p.service == "repovault-reporter")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_receiver_function_runs_as_written_with_its_secret_read_at_start() {
+    let ls = LocalStack::connect().await;
+    let stack = ls.stack("lambda", 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = image_bin(dir.path());
+    let template: Value =
+        yaml_serde::from_str(&std::fs::read_to_string(repo_file("infra/repovault.yaml")).unwrap())
+            .unwrap();
+    let function = &template["Resources"]["ReceiverFunction"]["Properties"];
+    let secret = "a-webhook-secret-from-secrets-manager";
+    let arn = ls.create_secret("webhook", secret).await;
+    let refs: BTreeMap<&str, String> = BTreeMap::from([
+        ("JobQueue", stack.queue_url.clone()),
+        ("BackupBucket", stack.bucket.clone()),
+        ("GitHubOrg", "acme".to_owned()),
+        // The receiver calls no GitHub API: the template's https default stands.
+        ("GitHubApiUrl", "https://api.github.com".to_owned()),
+        ("WebhookDebounce", "60s".to_owned()),
+        ("WebhookSecret", arn),
+    ]);
+    let command: Vec<String> = function["ImageConfig"]["Command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| resolve(v, &refs))
+        .collect();
+    // What Lambda gives the function: its role (the endpoint stands in for it) and
+    // the template's environment, which holds the secret's ARN and no secret.
+    let mut env: BTreeMap<String, String> = stack
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect();
+    for (name, value) in function["Environment"]["Variables"].as_mapping().unwrap() {
+        let value = resolve(value, &refs);
+        assert!(!value.contains(secret), "{name:?} holds the secret");
+        env.insert(name.as_str().unwrap().to_owned(), value);
+    }
+    // Outside Lambda (no AWS_LAMBDA_RUNTIME_API) the same binary serves HTTP.
+    let port = crate::support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    env.insert("REPOVAULT_LISTEN".into(), listen.clone());
+    let mut receiver = spawn("receiver", &bin_dir, &command, &env, dir.path());
+    eventually("the receiver to serve", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let (status, _) =
+            crate::support::http("GET", &format!("http://{listen}/healthz"), &[], vec![]).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    let body = br#"{"zen":"Non-blocking is better than blocking.","hook_id":9}"#.to_vec();
+    let signature = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(&body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let (status, answer) = crate::support::http(
+        "POST",
+        &format!("http://{listen}/webhook"),
+        &[
+            ("x-github-event", "ping"),
+            ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("x-hub-signature-256", &signature),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, "pong"),
+        "{}",
+        receiver.log()
+    );
+    receiver.signal(Signal::SIGTERM);
+    assert!(receiver.wait().await.success(), "{}", receiver.log());
 }

@@ -311,3 +311,33 @@ async fn turning_lfs_on_backs_up_every_object_even_of_an_unchanged_repository() 
         repovault_core::Outcome::Unchanged
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_answer_pointing_at_the_cloud_metadata_address_is_refused_without_a_request() {
+    let gh = github().await;
+    let oids = lfs_org(&gh);
+    // A hostile (or compromised) LFS server: its links lead to the instance
+    // metadata service, which hands out the machine's cloud credentials.
+    gh.lfs_links_to("http://169.254.169.254/latest/meta-data");
+    let work = tempfile::tempdir().unwrap();
+    run_lfs(work.path(), &gh, "metadata-1", &[]).await;
+    let manifest = newest_manifest(work.path());
+    let mut missing = manifest.lfs_missing.clone();
+    missing.sort();
+    let mut expected = oids.clone();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(
+        missing, expected,
+        "every object is unavailable, none fetched"
+    );
+    let stats = gh.stats();
+    assert!(stats.lfs_batches >= 1);
+    assert_eq!(stats.lfs_downloads, 0);
+    for oid in &oids {
+        assert!(
+            !work.path().join("backups").join(lfs_key(oid)).exists(),
+            "{oid} was stored"
+        );
+    }
+}

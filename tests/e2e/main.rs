@@ -17,6 +17,7 @@ mod contract;
 mod deployment;
 mod distributed;
 mod fake_github_data;
+mod git_children;
 mod github_source;
 mod incremental;
 mod lfs;

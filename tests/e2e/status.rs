@@ -13,15 +13,17 @@ use crate::support::*;
 
 const API_TOKEN: &str = "status-page-token";
 
-/// `repovault serve` on `listen`, reading `./backups` in `dir`, once it answers.
-async fn serve(dir: &Path, listen: &str) -> Proc {
-    let server = Proc::spawn(
-        "serve",
-        "repovault",
-        &["serve", "--from", "./backups", "--listen", listen],
-        &[("REPOVAULT_API_TOKEN".into(), API_TOKEN.into())],
-        dir,
-    );
+/// `repovault serve` on `listen`, reading `./backups` in `dir`, with the API token
+/// or without, and `extra` arguments, once it answers.
+async fn serve(dir: &Path, listen: &str, token: bool, extra: &[&str]) -> Proc {
+    let env: Vec<(String, String)> = if token {
+        vec![("REPOVAULT_API_TOKEN".into(), API_TOKEN.into())]
+    } else {
+        vec![]
+    };
+    let mut args = vec!["serve", "--from", "./backups", "--listen", listen];
+    args.extend_from_slice(extra);
+    let server = Proc::spawn("serve", "repovault", &args, &env, dir);
     let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
     eventually(
         "the status server to listen",
@@ -66,7 +68,8 @@ fn chromium(url: &str, screenshot: &Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_needs_the_token() {
+async fn the_status_page_shows_failures_first_in_a_real_browser_and_needs_the_token_or_a_loopback_host()
+ {
     let gh = github().await;
     let names = org::standard_org(&gh, "acme", 3);
     gh.fail_fetch("acme", &names[1], FaultStatus::Always(403));
@@ -76,14 +79,17 @@ async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_need
 
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = serve(work.path(), &listen).await;
+    let mut server = serve(work.path(), &listen, true, &[]).await;
     let base = format!("http://{listen}");
 
-    // The API: only with the token.
-    for auth in [None, Some("Bearer wrong")] {
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
-        let (status, _) = http("GET", &format!("{base}/api/runs/latest"), &headers, vec![]).await;
-        assert_eq!(status, 401, "{auth:?}");
+    // With a token, the API and the pages need it (on loopback too).
+    for path in ["/api/runs/latest", "/", &format!("/repo/acme/{}", names[0])] {
+        for auth in [None, Some("Bearer wrong")] {
+            let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+            let (status, body) = http("GET", &format!("{base}{path}"), &headers, vec![]).await;
+            assert_eq!(status, 401, "{path} {auth:?}");
+            assert!(!body.contains(&names[0]), "{body}");
+        }
     }
     let bearer = format!("Bearer {API_TOKEN}");
     let auth = [("authorization", bearer.as_str())];
@@ -109,6 +115,30 @@ async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_need
     let backups: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(backups["backups"].as_array().unwrap().len(), 1);
     assert_eq!(backups["backups"][0]["latest"], true);
+    let (status, body) = http("GET", &format!("{base}/"), &auth, vec![]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(&names[1]), "{body}");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(server.wait().await.success(), "{}", server.log());
+
+    // Without a token, on loopback: the page for loopback names only (no tunnel, no
+    // proxy, no DNS rebinding reaches it); the API not at all.
+    let mut local = serve(work.path(), &listen, false, &[]).await;
+    for host in [
+        "attacker.example",
+        "attacker.example:80",
+        "127.0.0.1.nip.io",
+    ] {
+        let (status, body) = http("GET", &format!("{base}/"), &[("host", host)], vec![]).await;
+        assert_eq!(status, 421, "Host {host}: {body}");
+        assert!(!body.contains(&names[1]), "{body}");
+    }
+    assert_eq!(
+        http("GET", &format!("{base}/api/runs/latest"), &[], vec![])
+            .await
+            .0,
+        401
+    );
 
     // The page, rendered by Chromium: the run's counts, every repository, the failed
     // one first with its reason; sized for a phone.
@@ -136,16 +166,25 @@ async fn the_status_page_shows_failures_first_in_a_real_browser_and_the_api_need
         &shots.join("repo-page.png"),
     );
     assert!(dom.contains("latest"), "{dom}");
+    local.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(local.wait().await.success(), "{}", local.log());
 
-    server.signal(nix::sys::signal::Signal::SIGTERM);
-    assert!(server.wait().await.success(), "{}", server.log());
-
-    // Beyond loopback, the page needs the token too.
+    // Beyond loopback, with --public-pages: the pages for anyone, the API with the
+    // token only.
     let port = free_port();
-    let mut open = serve(work.path(), &format!("0.0.0.0:{port}")).await;
+    let mut open = serve(
+        work.path(),
+        &format!("0.0.0.0:{port}"),
+        true,
+        &["--public-pages"],
+    )
+    .await;
     let page = format!("http://127.0.0.1:{port}/");
-    assert_eq!(http("GET", &page, &[], vec![]).await.0, 401);
-    assert_eq!(http("GET", &page, &auth, vec![]).await.0, 200);
+    let (status, body) = http("GET", &page, &[("host", "status.example.com")], vec![]).await;
+    assert_eq!(status, 200, "{body}");
+    let api = format!("http://127.0.0.1:{port}/api/runs/latest");
+    assert_eq!(http("GET", &api, &[], vec![]).await.0, 401);
+    assert_eq!(http("GET", &api, &auth, vec![]).await.0, 200);
     open.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(open.wait().await.success());
 }
@@ -184,7 +223,7 @@ async fn ls_and_the_status_page_show_the_same_bytes_for_each_backup() {
 
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut server = serve(work.path(), &listen).await;
+    let mut server = serve(work.path(), &listen, true, &[]).await;
     let bearer = format!("Bearer {API_TOKEN}");
     let auth = [("authorization", bearer.as_str())];
     let base = format!("http://{listen}");

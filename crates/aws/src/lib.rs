@@ -14,6 +14,7 @@
 //!   explicit move to the dead-letter queue found through the queue's redrive policy.
 //!
 //! - [`EcsTaskProtection`]: ECS task scale-in protection while a worker holds jobs.
+//! - [`read_secret`]: a secret's value from Secrets Manager, read at start.
 //!
 //! The store and queue work against AWS, LocalStack, MinIO or R2: `AWS_ENDPOINT_URL` (or
 //! `AWS_ENDPOINT_URL_S3` / `_SQS`) selects the endpoint, and S3 path-style addressing
@@ -32,11 +33,13 @@
 //! ```
 
 mod s3_store;
+mod secrets;
 mod sns_topic;
 mod sqs_queue;
 mod task_protection;
 
 pub use s3_store::S3Store;
+pub use secrets::{SecretError, read_secret, secrets_client};
 pub use sns_topic::SnsTopic;
 pub use sqs_queue::SqsQueue;
 pub use task_protection::EcsTaskProtection;

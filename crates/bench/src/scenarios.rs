@@ -549,12 +549,15 @@ impl Ctx<'_> {
             let repository: serde_json::Value = serde_json::from_str(
                 &http_get(&format!("{api}/repos/{ORG}/{name}"), TOKEN).await?,
             )?;
-            let body = serde_json::to_vec(
-                &serde_json::json!({"ref": "refs/heads/main", "repository": repository}),
-            )?;
+            let body = serde_json::to_vec(&serde_json::json!({
+                "ref": "refs/heads/main", "after": repo.refname_to_id("refs/heads/main")?.to_string(),
+                "commits": [], "repository": repository,
+            }))?;
             let signature =
                 repovault_notify::signature(&repovault_core::Secret::new(SECRET), &body);
-            let delivery = format!("bench-{i}");
+            // GitHub's delivery ids are GUIDs; the receiver takes no other, and names
+            // the event's run after its first 8 characters.
+            let delivery = format!("beec{i:04x}-0000-4000-8000-000000000000");
             let start = Instant::now();
             http_post(
                 &format!("http://{listen}/webhook"),
@@ -568,7 +571,7 @@ impl Ctx<'_> {
             .await?;
             loop {
                 let done = stack.keys(ls, "runs/").await.iter().any(|k| {
-                    k.contains(&format!("-{}", delivery.replace('-', "")))
+                    k.contains(&format!("-{}/", &delivery[..8]))
                         && k.ends_with(&format!("/results/{ORG}/{name}.json"))
                 });
                 if done {

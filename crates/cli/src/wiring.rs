@@ -102,6 +102,48 @@ pub fn load_secret(file: Option<&Path>, env: &str, key: &str) -> anyhow::Result<
         .map(Secret::new))
 }
 
+/// A secret's value from AWS Secrets Manager; `key` names where its id came from.
+pub async fn load_aws_secret(id: &str, key: &str) -> anyhow::Result<Secret> {
+    repovault_aws::read_secret(&repovault_aws::secrets_client(aws().await), id)
+        .await
+        .with_context(|| key.to_owned())
+}
+
+/// The shortest webhook secret or API token accepted: a short one can be guessed
+/// (an HMAC is only as strong as its key).
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Secrets published with the docker-compose demo: fine against its fake GitHub,
+/// never for a real one.
+const DEMO_SECRETS: &[&str] = &[
+    "demo-webhook-secret",
+    "demo-api-token",
+    "demo-status-api-token",
+];
+
+/// Refuses a webhook secret or API token shorter than [`MIN_SECRET_CHARS`], or one of
+/// the demo's published values when `real_github` (a job reaches GitHub over https:
+/// github.com, GHE.com or a GitHub Enterprise Server; the demo's fake GitHub is plain
+/// http). `what` names the flag and the variable it came from.
+pub fn check_secret_strength(
+    secret: &Secret,
+    what: &str,
+    real_github: bool,
+) -> Result<(), InvalidConfig> {
+    let chars = secret.expose().chars().count();
+    if chars < MIN_SECRET_CHARS {
+        return Err(InvalidConfig(format!(
+            "{what}: {chars} characters; at least {MIN_SECRET_CHARS} are needed (e.g. `openssl rand -hex 32`)"
+        )));
+    }
+    if real_github && DEMO_SECRETS.contains(&secret.expose()) {
+        return Err(InvalidConfig(format!(
+            "{what}: the docker-compose demo's published value, refused against a real GitHub (an https API URL); set your own (e.g. `openssl rand -hex 32`)"
+        )));
+    }
+    Ok(())
+}
+
 /// Opens the store a target names.
 pub async fn open_store(target: &Target, s3: &S3Args) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match target.location() {
@@ -237,4 +279,22 @@ pub fn sources_of(jobs: &[JobSpec], githubs: &GitHubs) -> HashMap<String, Arc<dy
             (job.name.clone(), github)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secrets_are_refused_and_demo_ones_only_against_a_real_github() {
+        let what = "--secret-file (or REPOVAULT_WEBHOOK_SECRET)";
+        let err = check_secret_strength(&Secret::new("fifteen-chars-x"), what, false).unwrap_err();
+        assert!(err.0.contains(what) && err.0.contains("16"), "{err}");
+        assert!(check_secret_strength(&Secret::new("sixteen-chars-xx"), what, true).is_ok());
+        for demo in ["demo-webhook-secret", "demo-status-api-token"] {
+            assert!(check_secret_strength(&Secret::new(demo), what, false).is_ok());
+            let err = check_secret_strength(&Secret::new(demo), what, true).unwrap_err();
+            assert!(err.0.contains(what) && err.0.contains("demo"), "{err}");
+        }
+    }
 }

@@ -78,6 +78,12 @@ impl GitHost {
         })
     }
 
+    /// Whether this origin is plain http: only ever the case when the operator
+    /// opted in (`allow-insecure-http`, for a test server).
+    pub fn is_plain_http(&self) -> bool {
+        self.scheme == "http"
+    }
+
     /// `true` if `url` is on this origin: same scheme, host and port, no user info.
     pub fn serves(&self, url: &str) -> bool {
         Url::parse(url).is_ok_and(|u| {

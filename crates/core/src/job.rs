@@ -47,34 +47,95 @@ impl RepoRef {
         format!("{base}.wiki.git")
     }
 
-    /// Checks the fields that end up in object keys and paths.
+    /// Checks the fields that end up in object keys and paths; the error names the
+    /// field (`repo.owner`, `repo.name`).
     pub fn validate(&self) -> Result<(), String> {
-        validate_name("owner", &self.owner)?;
-        validate_name("name", &self.name)?;
+        check_login("repo.owner", &self.owner)?;
+        check_repo_name("repo.name", &self.name)?;
         if !(self.clone_url.starts_with("https://") || self.clone_url.starts_with("http://")) {
             return Err(format!(
-                "clone_url {:?} is not an http(s) URL",
-                self.clone_url
+                "repo.clone_url: {} is not an http(s) URL",
+                quoted(&self.clone_url)
             ));
         }
         Ok(())
     }
 }
 
-/// Owner and repository names become object keys and directory names: only GitHub's
-/// own character set is accepted, and never `.` or `..`.
-pub fn validate_name(what: &str, value: &str) -> Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 100
-        && value != "."
-        && value != ".."
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+/// At most 64 characters of `value`, escaped (no control character reaches a log
+/// or a terminal), in quotes.
+fn quoted(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if value.chars().nth(64).is_some() {
+        out.push_str("...");
+    }
+    format!("\"{out}\"")
+}
+
+/// A GitHub login (a user or an organization): 1 to 39 ASCII letters, digits and
+/// hyphens, not starting with a hyphen; an Enterprise Managed User's login adds
+/// `_<shortcode>` (letters and digits). Owner names become object keys and
+/// directories, so nothing else is accepted.
+pub fn check_login(field: &str, value: &str) -> Result<(), String> {
+    let (login, shortcode) = match value.split_once('_') {
+        Some((login, code)) => (login, Some(code)),
+        None => (value, None),
+    };
+    let ok = (1..=39).contains(&login.len())
+        && !login.starts_with('-')
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && shortcode.is_none_or(|c| {
+            (1..=32).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid repository {what} {value:?}"))
+        Err(format!(
+            "{field}: {} is not a GitHub login (1 to 39 letters, digits or hyphens, not starting with a hyphen)",
+            quoted(value)
+        ))
+    }
+}
+
+/// A GitHub repository name: 1 to 100 ASCII letters, digits, `.`, `_` and `-`, and
+/// never `.` or `..` (names become object keys and directories).
+pub fn check_repo_name(field: &str, value: &str) -> Result<(), String> {
+    let ok = (1..=100).contains(&value.len())
+        && value != "."
+        && value != ".."
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field}: {} is not a GitHub repository name (1 to 100 letters, digits, '.', '_' or '-'; not '.' or '..')",
+            quoted(value)
+        ))
+    }
+}
+
+impl RepoEvent {
+    /// Checks the names the event carries (`event.from` is `owner/name`).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            RepoEvent::Deleted => Ok(()),
+            RepoEvent::Moved { from } => {
+                let Some((owner, name)) = from.split_once('/') else {
+                    return Err(format!("event.from: {} is not OWNER/NAME", quoted(from)));
+                };
+                check_login("event.from", owner)?;
+                check_repo_name("event.from", name)
+            }
+        }
     }
 }
 
@@ -293,8 +354,19 @@ impl JobMessage {
         }
         let message: JobMessage =
             serde_json::from_value(value).map_err(|e| MessageError::Invalid(e.to_string()))?;
-        message.repo.validate().map_err(MessageError::Invalid)?;
+        message.validate()?;
         Ok(message)
+    }
+
+    /// Checks every name the message carries (the repository's owner and name, a
+    /// moved repository's old name) with GitHub's rules: they become object keys,
+    /// directories and API paths. The error names the field.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        self.repo.validate().map_err(MessageError::Invalid)?;
+        if let Some(event) = &self.event {
+            event.validate().map_err(MessageError::Invalid)?;
+        }
+        Ok(())
     }
 }
 
@@ -358,6 +430,77 @@ pub(crate) mod tests {
             JobMessage::parse(&m.to_body()),
             Err(MessageError::Invalid(_))
         ));
+    }
+
+    /// The error of parsing `m`, which must be refused as invalid.
+    fn invalid(m: &JobMessage) -> String {
+        match JobMessage::parse(&m.to_body()) {
+            Err(MessageError::Invalid(why)) => why,
+            other => panic!("{m:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_name_in_a_message_is_checked_and_the_error_names_its_field() {
+        for owner in [
+            "../x",
+            "acme/evil",
+            "acme\n",
+            "-acme",
+            "a.b",
+            "",
+            &"a".repeat(40),
+        ] {
+            let mut m = message();
+            m.repo.owner = owner.into();
+            let why = invalid(&m);
+            assert!(why.contains("repo.owner"), "{owner:?}: {why}");
+        }
+        for name in [
+            "../x",
+            "a/b",
+            "..",
+            ".",
+            "a\u{7}b",
+            "a b",
+            "x\n",
+            &"n".repeat(101),
+        ] {
+            let mut m = message();
+            m.repo.name = name.into();
+            let why = invalid(&m);
+            assert!(why.contains("repo.name"), "{name:?}: {why}");
+        }
+        for from in [
+            "../x", "acme", "acme/a/b", "acme/..", "ac me/x", "acme/x\n", "/x",
+        ] {
+            let mut m = message();
+            m.event = Some(RepoEvent::Moved { from: from.into() });
+            let why = invalid(&m);
+            assert!(why.contains("event.from"), "{from:?}: {why}");
+        }
+        // GitHub's own names pass, Enterprise Managed Users' logins included.
+        for (owner, name, from) in [
+            ("acme", "api", "acme/old-name"),
+            ("a-b-1", "x.y_z-1", "octocat_shortcode/.github"),
+            (&"a".repeat(39), &"n".repeat(100), "o/n"),
+        ] {
+            let mut m = message();
+            m.repo.owner = owner.into();
+            m.repo.name = name.into();
+            m.repo.clone_url = format!("https://github.com/{owner}/{name}.git");
+            m.event = Some(RepoEvent::Moved { from: from.into() });
+            assert_eq!(JobMessage::parse(&m.to_body()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn a_refused_name_is_quoted_escaped_and_short() {
+        let mut m = message();
+        m.repo.name = format!("\u{1b}[31m{}", "x".repeat(400_000));
+        let why = invalid(&m);
+        assert!(!why.contains('\u{1b}'), "{why:?}");
+        assert!(why.len() < 300, "{} bytes", why.len());
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
 pub use github_host::GitHost;
 pub use job::{
     JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation, Target,
-    normalize_prefix, validate_name,
+    check_login, check_repo_name, normalize_prefix,
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
@@ -44,7 +44,7 @@ pub use record::{
     GoneMarker, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan, PlannedRepo,
     RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
-pub use refs::{RefSet, is_object_id, is_ref_name};
+pub use refs::{RefSet, check_ref_name, is_object_id};
 pub use run_id::RunId;
 pub use secret::Secret;
 pub use selector::{Owner, RepoSelector, Visibility};

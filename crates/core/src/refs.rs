@@ -16,10 +16,12 @@ impl RefSet {
         RefSet::default()
     }
 
-    /// Adds a ref if it is a real ref (under `refs/`, not a peeled entry).
+    /// Adds a ref if it is a real ref: under `refs/`, not a peeled entry, and a name
+    /// git accepts ([`check_ref_name`]; a newline in a name would split a bundle's
+    /// header).
     pub fn insert(&mut self, name: impl Into<String>, oid: impl Into<String>) {
         let name = name.into();
-        if name.starts_with("refs/") && !name.ends_with("^{}") {
+        if name.starts_with("refs/") && check_ref_name(&name).is_ok() {
             self.0.insert(name, oid.into());
         }
     }
@@ -54,29 +56,60 @@ impl RefSet {
     }
 }
 
-/// Whether `name` is a ref name git accepts (`git check-ref-format`): components that
-/// do not begin with `.` or end with `.lock`, no `..`, no `@{`, no control character,
-/// space, `~`, `^`, `:`, `?`, `*`, `[` or a backslash, no empty component, not ending in `.`.
-/// A name read from a server or a store is checked before it is written anywhere (a
-/// newline would split a bundle's header).
-pub fn is_ref_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "@"
-        && !name.ends_with('.')
-        && !name.contains("..")
-        && !name.contains("@{")
-        && !name.chars().any(|c| {
-            c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
-        })
-        && name
-            .split('/')
-            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+/// Whether git accepts `name` as a ref's full name (`git check-ref-format`): at
+/// least two `/`-separated components, none empty, none starting with `.` or ending
+/// in `.lock`; no `..`, no `@{`, not `@`, not ending in `.`; no control character,
+/// space, `~`, `^`, `:`, `?`, `*`, `[` or `\`. The error says which rule it breaks.
+pub fn check_ref_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name == "@" {
+        return Err("it is `@`");
+    }
+    if let Some(bad) = name.chars().find(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
+        return Err(if bad.is_ascii_control() {
+            "it has a control character"
+        } else {
+            "it has a space or one of ~ ^ : ? * [ \\"
+        });
+    }
+    if name.contains("..") {
+        return Err("it has `..`");
+    }
+    if name.contains("@{") {
+        return Err("it has `@{`");
+    }
+    if name.ends_with('.') {
+        return Err("it ends with `.`");
+    }
+    if !name.contains('/') {
+        return Err("it has one component only");
+    }
+    for component in name.split('/') {
+        if component.is_empty() {
+            return Err("it has an empty component (a leading, trailing or double `/`)");
+        }
+        if component.starts_with('.') {
+            return Err("a component starts with `.`");
+        }
+        if component.ends_with(".lock") {
+            return Err("a component ends with `.lock`");
+        }
+    }
+    Ok(())
 }
 
 impl RefSet {
-    /// The first name that is not a valid ref name (see [`is_ref_name`]), if any.
+    /// The first name that is not a valid ref name (see [`check_ref_name`]), if any: a
+    /// set read back from a store did not pass through [`RefSet::insert`].
     pub fn invalid_name(&self) -> Option<&str> {
-        self.0.keys().map(String::as_str).find(|n| !is_ref_name(n))
+        self.0
+            .keys()
+            .map(String::as_str)
+            .find(|n| check_ref_name(n).is_err())
     }
 
     /// The first object id that is not 40 (SHA-1) or 64 (SHA-256) lowercase hex
@@ -125,36 +158,56 @@ mod tests {
 
     #[test]
     fn ref_names_follow_gits_rules() {
-        for good in [
+        for ok in [
             "refs/heads/main",
-            "refs/pull/12/head",
+            "refs/heads/release/x#",
             "refs/tags/v1.0",
-            "refs/heads/a-b_c/d",
+            "refs/heads/caf\u{e9}",
+            "refs/pull/123/head",
+            "refs/heads/a.b",
+            "refs/heads/@",
         ] {
-            assert!(is_ref_name(good), "{good}");
+            assert_eq!(check_ref_name(ok), Ok(()), "{ok}");
         }
         for bad in [
+            "",
+            "main",
             "refs/heads/a\nb",
-            "refs/heads/..x",
-            "refs/heads/.hidden",
-            "refs/heads/x.lock",
+            "refs/heads/a\rb",
+            "refs/heads/a\u{0}b",
+            "refs/heads/a\u{7f}",
             "refs/heads/a b",
             "refs/heads/a~1",
             "refs/heads/a^",
             "refs/heads/a:b",
             "refs/heads/a?",
             "refs/heads/a*",
-            "refs/heads/a[",
+            "refs/heads/a[b",
             "refs/heads/a\\b",
-            "refs/heads//x",
-            "refs/heads/x/",
-            "refs/heads/x.",
+            "refs/heads/a..b",
             "refs/heads/a@{1}",
+            "refs/heads/.hidden",
+            "refs/heads/x.lock",
+            "refs/heads/x.",
+            "refs/heads/",
+            "refs//heads",
+            "/refs/heads/x",
             "@",
-            "",
         ] {
-            assert!(!is_ref_name(bad), "{bad:?}");
+            assert!(check_ref_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_name_git_would_refuse_is_never_a_ref() {
+        let mut set = RefSet::new();
+        set.insert("refs/heads/a\nb", "1");
+        set.insert("refs/heads/ok", "2");
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn object_ids_are_lowercase_hex_of_a_hash() {
         assert!(is_object_id(&"a".repeat(40)) && is_object_id(&"0".repeat(64)));
         assert!(!is_object_id(&"A".repeat(40)) && !is_object_id("abc"));
     }

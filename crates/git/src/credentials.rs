@@ -34,6 +34,13 @@ impl GitCredentials {
         }
     }
 
+    /// Whether plain http (and loopback addresses) may be used: the credentials are
+    /// scoped to a plain-http origin, which the configuration allows only with
+    /// `allow-insecure-http` (a test server).
+    pub(crate) fn allows_plain_http(&self) -> bool {
+        self.origin.as_ref().is_some_and(GitHost::is_plain_http)
+    }
+
     /// The token, if `url` is on the origin it belongs to.
     pub(crate) fn token_for(&self, url: &str) -> Option<&Secret> {
         match (&self.token, &self.origin) {

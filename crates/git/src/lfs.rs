@@ -6,10 +6,28 @@
 //! `href` and the headers to send with it. GitHub serves the objects from another
 //! host: the token goes only to the repository's origin (the batch request, and a
 //! download there that brings no `Authorization` of its own); a download elsewhere
-//! gets exactly the headers the batch answer gave. No redirect is followed.
+//! gets the headers the batch answer gave, except hop-by-hop ones and `Host`. No
+//! redirect is followed.
+//!
+//! A batch answer is not trusted further than that (a compromised or impersonated
+//! server could point anywhere):
+//!
+//! - a link must be `https`, or on the repository's own origin; plain `http` only
+//!   when the configuration allows it (`allow-insecure-http`, which is what
+//!   credentials scoped to a plain-http origin mean);
+//! - a link to an IP address in a private, link-local (cloud metadata), shared,
+//!   unspecified or non-unicast range is refused, however it is written
+//!   (`2852039166`, `[::ffff:169.254.169.254]`); a loopback address too, unless plain
+//!   http is allowed (a test server on this machine). Host names are not resolved
+//!   here: a name that resolves to such an address is the residual risk;
+//! - a refused link makes the object unavailable, with the reason: no request is made;
+//! - a download is the pointer's size (the answer's is ignored): a longer or shorter
+//!   body fails, and no more than the pointer's size is passed on;
+//! - the answer itself is read up to 2 MiB, within the timeout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -17,8 +35,8 @@ use futures::TryStreamExt;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyDataStream, Full};
-use repovault_core::LfsObject;
 use repovault_core::ports::store::ByteStream;
+use repovault_core::{GitHost, LfsObject};
 use serde::{Deserialize, Serialize};
 
 use crate::error::classify_text;
@@ -29,6 +47,24 @@ use crate::{GitCredentials, GitError};
 const MAX_POINTER: u64 = 1024;
 /// Objects per batch request (GitHub's limit is 100).
 pub const BATCH: usize = 100;
+/// The largest batch answer read: 100 objects' links and headers take a few
+/// kilobytes each.
+pub(crate) const MAX_BATCH_ANSWER: usize = 2 << 20;
+/// Headers of a batch answer never sent on: hop-by-hop ones, and those the HTTP
+/// client sets itself.
+const DROPPED_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
 const MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
 
 /// The object a pointer file names, if `text` is one (spec v1: `version`, then
@@ -65,7 +101,7 @@ pub fn parse_pointer(text: &[u8]) -> Option<LfsObject> {
 /// `git cat-file` processes.
 pub fn pointers_in(repo: &Path) -> Result<BTreeSet<LfsObject>, GitError> {
     let git = || {
-        let mut cmd = std::process::Command::new("git");
+        let mut cmd = crate::child::git();
         cmd.env("GIT_DIR", repo)
             .stderr(std::process::Stdio::piped());
         cmd
@@ -164,6 +200,8 @@ pub struct LfsRemote {
     /// `<repo>.git/info/lfs`.
     endpoint: String,
     creds: GitCredentials,
+    /// The repository's origin: a link there is as trusted as the batch API.
+    origin: Option<GitHost>,
 }
 
 #[derive(Serialize)]
@@ -183,7 +221,6 @@ struct BatchResponse {
 #[derive(Deserialize)]
 struct BatchObject {
     oid: String,
-    size: u64,
     #[serde(default)]
     actions: Option<Actions>,
     #[serde(default)]
@@ -221,6 +258,45 @@ impl LfsRemote {
         LfsRemote {
             endpoint: format!("{base}/info/lfs"),
             creds: creds.clone(),
+            origin: GitHost::of_url(&base).ok(),
+        }
+    }
+
+    /// The link a batch answer gave, if it may be followed (see the module docs);
+    /// else why not.
+    fn check_href(&self, href: &str) -> Result<url::Url, String> {
+        let shown: String = href.chars().take(100).collect();
+        let url = url::Url::parse(href).map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("{shown:?} carries credentials"));
+        }
+        if self
+            .origin
+            .as_ref()
+            .is_some_and(|origin| origin.serves(url.as_str()))
+        {
+            return Ok(url);
+        }
+        let plain_http = self.creds.allows_plain_http();
+        match url.scheme() {
+            "https" => {}
+            "http" if plain_http => {}
+            "http" => return Err(format!("{shown:?} is plain http")),
+            other => return Err(format!("{shown:?}: the scheme {other:?} is not https")),
+        }
+        let why = match url.host() {
+            None => Some("it has no host"),
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                (!plain_http && (name == "localhost" || name.ends_with(".localhost")))
+                    .then_some("a loopback address")
+            }
+            Some(url::Host::Ipv4(ip)) => internal_v4(ip, plain_http),
+            Some(url::Host::Ipv6(ip)) => internal_v6(ip, plain_http),
+        };
+        match why {
+            Some(why) => Err(format!("{shown:?}: {why}")),
+            None => Ok(url),
         }
     }
 
@@ -242,40 +318,74 @@ impl LfsRemote {
         if let Some(auth) = self.creds.authorization(&url) {
             request = request.header(AUTHORIZATION, auth);
         }
-        let mut stream = self
-            .send("lfs batch", &url, request, Bytes::from(body))
+        let stream = self
+            .send("lfs batch", &url, request, Bytes::from(body), None)
             .await?;
-        let mut body = Vec::new();
-        while let Some(chunk) = stream.try_next().await.transpose() {
-            body.extend_from_slice(
-                &chunk.map_err(|e| self.failed("lfs batch", &url, e.to_string()))?,
-            );
-        }
+        let body = self.read_answer(&url, stream).await?;
         let response: BatchResponse = serde_json::from_slice(&body)
             .map_err(|e| self.failed("lfs batch", &url, format!("unreadable answer: {e}")))?;
-        let asked: BTreeSet<&str> = objects.iter().map(|o| o.oid.as_str()).collect();
+        // The pointers asked about, by oid: an answer is about one of them, and its
+        // size is the pointer's, whatever the answer says.
+        let asked: BTreeMap<&str, &LfsObject> =
+            objects.iter().map(|o| (o.oid.as_str(), o)).collect();
         Ok(response
             .objects
             .into_iter()
-            .filter(|o| asked.contains(o.oid.as_str()))
-            .map(|o| {
-                let object = LfsObject {
-                    oid: o.oid,
-                    size: o.size,
-                };
-                match (o.actions.and_then(|a| a.download), o.error) {
-                    (Some(action), None) => Answer::Download(Download {
-                        object,
-                        href: action.href,
-                        header: action.header,
-                    }),
+            .filter_map(|o| {
+                let object = (*asked.get(o.oid.as_str())?).clone();
+                Some(match (o.actions.and_then(|a| a.download), o.error) {
+                    (Some(action), None) => match self.check_href(&action.href) {
+                        Ok(href) => Answer::Download(Download {
+                            object,
+                            href: href.into(),
+                            header: action
+                                .header
+                                .into_iter()
+                                .filter(|(name, _)| {
+                                    !DROPPED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                                })
+                                .collect(),
+                        }),
+                        Err(why) => {
+                            tracing::warn!(oid = %object.oid, %why, "an LFS download link was refused; nothing is asked of it");
+                            Answer::Unavailable(object, format!("download link refused: {why}"))
+                        }
+                    },
                     (_, Some(error)) => {
                         Answer::Unavailable(object, format!("{} {}", error.code, error.message))
                     }
                     (None, None) => Answer::Unavailable(object, "no download offered".into()),
-                }
+                })
             })
             .collect())
+    }
+
+    /// A batch answer, whole: at most [`MAX_BATCH_ANSWER`] bytes, within the timeout.
+    async fn read_answer(&self, url: &str, mut stream: ByteStream) -> Result<Vec<u8>, GitError> {
+        let mut body = Vec::new();
+        let read = tokio::time::timeout(TIMEOUT, async {
+            while let Some(chunk) = stream.try_next().await.transpose() {
+                let chunk = chunk.map_err(|e| self.failed("lfs batch", url, e.to_string()))?;
+                if body.len() + chunk.len() > MAX_BATCH_ANSWER {
+                    return Err(self.failed(
+                        "lfs batch",
+                        url,
+                        format!("the answer is larger than {MAX_BATCH_ANSWER} bytes"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| {
+            self.failed(
+                "lfs batch",
+                url,
+                format!("no whole answer within {TIMEOUT:?}"),
+            )
+        })?;
+        read.map(|()| body)
     }
 
     /// The object's bytes as they arrive.
@@ -297,15 +407,22 @@ impl LfsRemote {
         if !has_auth && let Some(auth) = self.creds.authorization(url) {
             request = request.header(AUTHORIZATION, auth);
         }
-        self.send("lfs download", url, request, Bytes::new()).await
+        let size = download.object.size;
+        let body = self
+            .send("lfs download", url, request, Bytes::new(), Some(size))
+            .await?;
+        Ok(exactly(body, size))
     }
 
+    /// Sends one request; the body of a `200`. With `size`, a `Content-Length`
+    /// other than it is refused before a byte is read.
     async fn send(
         &self,
         op: &'static str,
         url: &str,
         request: http::request::Builder,
         body: Bytes,
+        size: Option<u64>,
     ) -> Result<ByteStream, GitError> {
         let request = request
             .header(
@@ -334,6 +451,20 @@ impl LfsRemote {
         }
         match status {
             StatusCode::OK => {
+                let announced = response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if let (Some(size), Some(announced)) = (size, announced)
+                    && announced != size
+                {
+                    return Err(self.failed(
+                        op,
+                        url,
+                        format!("the server announced {announced} bytes; the pointer says {size}"),
+                    ));
+                }
                 let body = BodyDataStream::new(response.into_body())
                     .map_err(|e| std::io::Error::other(error_text(&e)));
                 let idle = tokio_stream::StreamExt::timeout(body, TIMEOUT);
@@ -367,6 +498,90 @@ impl LfsRemote {
             detail: self.creds.redact(&detail),
         }
     }
+}
+
+/// Why an IPv4 address is no place for a download link, if it is not.
+fn internal_v4(ip: Ipv4Addr, loopback_allowed: bool) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    if ip.is_loopback() {
+        return (!loopback_allowed).then_some("a loopback address");
+    }
+    if ip.is_link_local() {
+        Some("a link-local address (cloud metadata lives there)")
+    } else if ip.is_private() {
+        Some("a private address")
+    } else if a == 100 && (b & 0xc0) == 64 {
+        Some("a shared (carrier-grade NAT) address")
+    } else if a == 0 {
+        Some("an unspecified address")
+    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
+        Some("not a unicast address")
+    } else {
+        None
+    }
+}
+
+/// Why an IPv6 address is no place for a download link, if it is not (an
+/// IPv4-mapped or NAT64 address is judged by its IPv4 address).
+fn internal_v6(ip: Ipv6Addr, loopback_allowed: bool) -> Option<&'static str> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return internal_v4(v4, loopback_allowed);
+    }
+    let s = ip.segments();
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        return internal_v4(Ipv4Addr::new(a, b, c, d), loopback_allowed);
+    }
+    if ip.is_loopback() {
+        (!loopback_allowed).then_some("a loopback address")
+    } else if ip.is_unspecified() {
+        Some("an unspecified address")
+    } else if (s[0] & 0xffc0) == 0xfe80 {
+        Some("a link-local address")
+    } else if (s[0] & 0xfe00) == 0xfc00 {
+        Some("a unique local (private) address")
+    } else if ip.is_multicast() {
+        Some("not a unicast address")
+    } else {
+        None
+    }
+}
+
+/// `body`, which must be exactly `size` bytes: an error item as soon as more
+/// arrives (nothing past `size` is passed on), or at the end if fewer did.
+fn exactly(body: ByteStream, size: u64) -> ByteStream {
+    let state = (body, 0u64, false);
+    Box::pin(futures::stream::unfold(
+        state,
+        move |(mut body, seen, done)| async move {
+            if done {
+                return None;
+            }
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    let seen = seen + chunk.len() as u64;
+                    if seen > size {
+                        let e = std::io::Error::other(format!(
+                            "the LFS server sent more than the pointer's {size} bytes"
+                        ));
+                        Some((Err(e), (body, seen, true)))
+                    } else {
+                        Some((Ok(chunk), (body, seen, false)))
+                    }
+                }
+                Ok(None) if seen < size => {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("the LFS server sent {seen} of the pointer's {size} bytes"),
+                    );
+                    Some((Err(e), (body, seen, true)))
+                }
+                Ok(None) => None,
+                Err(e) => Some((Err(e), (body, seen, true))),
+            }
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -436,5 +651,252 @@ mod tests {
                 "https://github.com/a/b.git/info/lfs"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::routing::{get, post};
+    use repovault_core::GitHost;
+
+    use super::*;
+
+    const OID: &str = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
+
+    /// What the media host saw: each request's headers.
+    type Seen = Arc<Mutex<Vec<http::HeaderMap>>>;
+
+    /// A media host serving `body` for any path; and what it saw.
+    async fn media(body: Vec<u8>) -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let app = Router::new().fallback(get(move |request: Request| {
+            log.lock().unwrap().push(request.headers().clone());
+            let body = body.clone();
+            async move { Body::from(body) }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    /// A repository whose batch API answers every object with `answer(oid, size)`
+    /// as its `actions.download` (or the whole body, when `raw`); its clone URL.
+    async fn repository(answer: serde_json::Value, raw: Option<Vec<u8>>) -> String {
+        let app = Router::new().route(
+            "/o/r.git/info/lfs/objects/batch",
+            post(move || {
+                let body = raw
+                    .clone()
+                    .unwrap_or_else(|| answer.to_string().into_bytes());
+                async move { Body::from(body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/o/r.git", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn pointer() -> LfsObject {
+        LfsObject {
+            oid: OID.into(),
+            size: 5,
+        }
+    }
+
+    fn answer_with(href: &str, size: u64, header: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"objects": [{
+            "oid": OID, "size": size,
+            "actions": {"download": {"href": href, "header": header}},
+        }]})
+    }
+
+    /// Credentials scoped to the repository's own origin: plain http is allowed only
+    /// because that origin is plain http (the configuration opted in).
+    fn scoped(url: &str) -> GitCredentials {
+        GitCredentials::new(None).scoped(GitHost::of_url(url).unwrap())
+    }
+
+    async fn batch(url: &str, creds: &GitCredentials) -> Answer {
+        let mut answers = LfsRemote::new(url, creds)
+            .batch(&[pointer()])
+            .await
+            .unwrap();
+        assert_eq!(answers.len(), 1);
+        answers.remove(0)
+    }
+
+    #[tokio::test]
+    async fn hrefs_to_internal_addresses_other_schemes_or_with_credentials_are_refused() {
+        for href in [
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "http://2852039166/latest/meta-data/",
+            "http://0xa9fea9fe/latest/",
+            "http://[::ffff:169.254.169.254]/latest/",
+            "http://[fe80::1]/x",
+            "https://10.0.0.5/x",
+            "https://172.16.3.4/x",
+            "https://192.168.1.1/x",
+            "https://100.64.0.1/x",
+            "https://[fd00::1]/x",
+            "https://0.0.0.0/x",
+            "file:///etc/passwd",
+            "ftp://media.example/x",
+            "https://user:pass@media.example/x",
+            "not a url",
+        ] {
+            let url = repository(answer_with(href, 5, serde_json::json!({})), None).await;
+            match batch(&url, &scoped(&url)).await {
+                Answer::Unavailable(object, reason) => {
+                    assert_eq!(object, pointer());
+                    assert!(reason.contains("refused"), "{href}: {reason}");
+                }
+                Answer::Download(d) => panic!("{href} was accepted: {d:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_and_plain_http_only_when_the_configuration_allows_plain_http() {
+        let (media_url, seen) = media(b"hello".to_vec()).await;
+        let href = format!("{media_url}/o/r/{OID}");
+        let url = repository(answer_with(&href, 5, serde_json::json!({})), None).await;
+        // Unscoped credentials (as for an https GitHub): refused, and nothing is
+        // asked of the media host.
+        match batch(&url, &GitCredentials::new(None)).await {
+            Answer::Unavailable(_, reason) => assert!(reason.contains("refused"), "{reason}"),
+            Answer::Download(d) => panic!("accepted: {d:?}"),
+        }
+        assert!(seen.lock().unwrap().is_empty(), "a request was made");
+        // Scoped to the plain-http origin (`allow-insecure-http`): a test server.
+        let Answer::Download(download) = batch(&url, &scoped(&url)).await else {
+            panic!("refused")
+        };
+        let remote = LfsRemote::new(&url, &scoped(&url));
+        let bytes = collect(remote.download(&download).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(bytes, b"hello");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    async fn collect(mut stream: ByteStream) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.try_next().await? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn hop_by_hop_and_host_headers_from_the_answer_are_dropped() {
+        let (media_url, seen) = media(b"hello".to_vec()).await;
+        let href = format!("{media_url}/o/r/{OID}");
+        let header = serde_json::json!({
+            "Authorization": "RemoteAuth abc",
+            "X-Media-Token": "t",
+            "Host": "metadata.google.internal",
+            "Connection": "close, x-media-token",
+            "Keep-Alive": "timeout=5",
+            "Transfer-Encoding": "chunked",
+            "TE": "trailers",
+            "Upgrade": "h2c",
+            "Proxy-Authorization": "Basic eA==",
+            "Content-Length": "0",
+        });
+        let url = repository(answer_with(&href, 5, header), None).await;
+        let Answer::Download(download) = batch(&url, &scoped(&url)).await else {
+            panic!("refused")
+        };
+        let remote = LfsRemote::new(&url, &scoped(&url));
+        assert_eq!(
+            collect(remote.download(&download).await.unwrap())
+                .await
+                .unwrap(),
+            b"hello"
+        );
+        let seen = seen.lock().unwrap();
+        let headers = &seen[0];
+        assert_eq!(headers["authorization"], "RemoteAuth abc");
+        assert_eq!(headers["x-media-token"], "t");
+        assert_eq!(
+            headers["host"].to_str().unwrap(),
+            media_url.trim_start_matches("http://")
+        );
+        for dropped in [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+        ] {
+            assert!(!headers.contains_key(dropped), "{dropped}: {headers:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_download_stops_at_the_pointers_size_whatever_the_answer_says() {
+        // The answer claims 1 GiB; the pointer says 5 bytes; the host sends 10 MiB.
+        let (media_url, _) = media(vec![b'x'; 10 << 20]).await;
+        let href = format!("{media_url}/o/r/{OID}");
+        let url = repository(answer_with(&href, 1 << 30, serde_json::json!({})), None).await;
+        let Answer::Download(download) = batch(&url, &scoped(&url)).await else {
+            panic!("refused")
+        };
+        assert_eq!(
+            download.object,
+            pointer(),
+            "the pointer's size, not the answer's"
+        );
+        let remote = LfsRemote::new(&url, &scoped(&url));
+        let mut taken = 0;
+        let err = match remote.download(&download).await {
+            Err(e) => e.to_string(),
+            Ok(mut stream) => loop {
+                match stream.try_next().await {
+                    Ok(Some(chunk)) => taken += chunk.len(),
+                    Ok(None) => panic!("the whole body was passed on"),
+                    Err(e) => break e.to_string(),
+                }
+            },
+        };
+        assert!(taken <= 5, "{taken} bytes passed on");
+        assert!(err.contains('5'), "{err}");
+        // Fewer bytes than the pointer says: an error too, at the end.
+        let (media_url, _) = media(b"hel".to_vec()).await;
+        let href = format!("{media_url}/o/r/{OID}");
+        let url = repository(answer_with(&href, 5, serde_json::json!({})), None).await;
+        let Answer::Download(download) = batch(&url, &scoped(&url)).await else {
+            panic!("refused")
+        };
+        let remote = LfsRemote::new(&url, &scoped(&url));
+        let short = match remote.download(&download).await {
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+            Ok(stream) => collect(stream).await,
+        };
+        assert!(short.is_err(), "{short:?}");
+    }
+
+    #[tokio::test]
+    async fn a_batch_answer_over_the_cap_is_refused() {
+        let huge = format!(
+            "{{\"objects\": [], \"padding\": \"{}\"}}",
+            "p".repeat(MAX_BATCH_ANSWER + 1)
+        );
+        let url = repository(serde_json::json!({}), Some(huge.into_bytes())).await;
+        let err = LfsRemote::new(&url, &scoped(&url))
+            .batch(&[pointer()])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than"), "{err}");
     }
 }

@@ -36,6 +36,7 @@
 //! ```
 
 pub mod bundle;
+mod child;
 mod credentials;
 mod error;
 pub mod lfs;

@@ -4,8 +4,6 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 
-use tokio::process::Command;
-
 use crate::error::classify_secret_text;
 use crate::{GitCredentials, GitError};
 
@@ -28,7 +26,7 @@ pub(crate) async fn run_git(
     cwd: Option<&Path>,
     creds: &GitCredentials,
 ) -> Result<(), GitError> {
-    let mut command = Command::new("git");
+    let mut command = crate::child::git_async();
     command
         .args(args)
         .envs(creds.git_env(url))
@@ -101,7 +99,7 @@ pub async fn pack_objects(
     for oid in &present {
         revs.push_str(&format!("^{oid}\n"));
     }
-    let mut child = Command::new("git")
+    let mut child = crate::child::git_async()
         .args([
             "pack-objects",
             "--revs",

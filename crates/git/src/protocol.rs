@@ -43,6 +43,15 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(120);
 /// Bytes of pack handed on at once.
 const CHUNK: usize = 1 << 20;
+/// The largest version 2 capability advertisement (`GET info/refs`): a real one is a
+/// few hundred bytes. (A version 0 answer lists every ref: it may be as large as a
+/// ref listing.)
+const MAX_ADVERTISEMENT: usize = 1 << 20;
+/// The largest ref listing read (`ls-refs`): about 700,000 refs, GitHub's pull
+/// request refs included.
+pub(crate) const MAX_REF_LISTING: usize = 64 << 20;
+/// How long an advertisement or a ref listing may take to arrive, whole.
+pub(crate) const LISTING_DEADLINE: Duration = Duration::from_secs(300);
 
 /// A repository on a server that speaks protocol version 2.
 pub struct Remote {
@@ -54,6 +63,8 @@ pub struct Remote {
     creds: GitCredentials,
     /// The server advertised `object-format`: requests must name it.
     object_format: bool,
+    /// How long a ref listing may take to arrive, whole.
+    listing_deadline: Duration,
 }
 
 impl std::fmt::Debug for Remote {
@@ -122,6 +133,7 @@ impl Remote {
             auth,
             creds: creds.clone(),
             object_format: false,
+            listing_deadline: LISTING_DEADLINE,
         };
         // Capabilities belong to the server: once one repository's advertisement said
         // version 2, the next repositories there skip the round trip.
@@ -135,7 +147,23 @@ impl Remote {
         let body = remote
             .request(Method::GET, "info/refs?service=git-upload-pack", None)
             .await?;
-        let body = read_all(&remote, body).await?;
+        let (body, whole) = read_capped(&remote, "connect", body, MAX_REF_LISTING).await?;
+        // An old server lists every ref here (as large as a ref listing may be); a
+        // version 2 advertisement this large is not a real one.
+        let v2 = body[..body.len().min(128)]
+            .windows(9)
+            .any(|w| w == b"version 2");
+        let limit = if v2 {
+            MAX_ADVERTISEMENT
+        } else {
+            MAX_REF_LISTING
+        };
+        if !whole || body.len() > limit {
+            return Err(remote.failed(
+                "connect",
+                format!("the answer to info/refs is larger than {limit} bytes"),
+            ));
+        }
         let lines = data_lines(&body, true).map_err(|e| remote.failed("connect", e))?;
         let mut lines = lines.into_iter().peekable();
         if lines.peek().is_some_and(|l| l.starts_with("# service=")) {
@@ -184,20 +212,53 @@ impl Remote {
         let body = self
             .request(Method::POST, "git-upload-pack", Some(request))
             .await?;
-        let body = read_all(self, body).await?;
+        let (body, whole) = read_capped(self, "ls-refs", body, MAX_REF_LISTING).await?;
+        if !whole {
+            return Err(self.failed(
+                "ls-refs",
+                format!("the ref listing is larger than {MAX_REF_LISTING} bytes"),
+            ));
+        }
         let lines = data_lines(&body, false).map_err(|e| self.failed("ls-refs", e))?;
         let mut head = None;
         let mut refs = RefSet::new();
+        // A name becomes a line of a bundle's header and a path in a repository:
+        // one git would refuse fails the listing.
+        let check = |name: &str| {
+            repovault_core::check_ref_name(name).map_err(|why| {
+                let shown: String = name.chars().take(100).collect();
+                self.failed("ls-refs", format!("invalid ref name {shown:?}: {why}"))
+            })
+        };
         for line in lines {
             let mut parts = line.split(' ');
             let (Some(oid), Some(name)) = (parts.next(), parts.next()) else {
-                return Err(self.failed("ls-refs", format!("unexpected line {line:?}")));
+                let shown: String = line.chars().take(100).collect();
+                return Err(self.failed("ls-refs", format!("unexpected line {shown:?}")));
             };
+            // `<oid> <name>( <attribute>)*`: anything else after the name is a
+            // name with a space in it.
+            if !parts
+                .clone()
+                .all(|a| a.starts_with("symref-target:") || a.starts_with("peeled:"))
+            {
+                let shown: String = line.chars().take(100).collect();
+                return Err(self.failed(
+                    "ls-refs",
+                    format!("invalid ref name in {shown:?}: a space, or an unknown attribute"),
+                ));
+            }
             if name == "HEAD" {
                 head = parts
                     .find_map(|a| a.strip_prefix("symref-target:"))
                     .map(str::to_owned);
-            } else if oid.len() == 40 && oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if let Some(target) = &head {
+                    check(target)?;
+                }
+                continue;
+            }
+            check(name)?;
+            if oid.len() == 40 && oid.bytes().all(|b| b.is_ascii_hexdigit()) {
                 refs.insert(name, oid);
             } else if oid != "unborn" {
                 // A SHA-256 repository on a SHA-1 server's origin: never a silently
@@ -414,14 +475,28 @@ pub(crate) fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// A small response body, whole (advertisements and ref lists).
-async fn read_all(remote: &Remote, mut body: BodyReader) -> Result<Vec<u8>, GitError> {
+/// A response body (an advertisement, a ref listing), at most `cap` bytes of it,
+/// whole within the remote's listing deadline: the bytes, and whether that was all.
+async fn read_capped(
+    remote: &Remote,
+    op: &'static str,
+    body: BodyReader,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), GitError> {
     use tokio::io::AsyncReadExt;
+    let deadline = remote.listing_deadline;
     let mut out = Vec::new();
-    body.read_to_end(&mut out)
-        .await
-        .map_err(|e| remote.failed("ls-refs", e.to_string()))?;
-    Ok(out)
+    let read = tokio::time::timeout(deadline, async {
+        // One byte past the cap tells a body of exactly `cap` bytes from a longer one.
+        let mut limited = body.take(cap as u64 + 1);
+        limited.read_to_end(&mut out).await
+    })
+    .await
+    .map_err(|_| remote.failed(op, format!("the answer was not whole within {deadline:?}")))?;
+    read.map_err(|e| remote.failed(op, e.to_string()))?;
+    let whole = out.len() <= cap;
+    out.truncate(cap);
+    Ok((out, whole))
 }
 
 /// The data lines of a pkt-line response, without their newline, up to its flush
@@ -505,4 +580,211 @@ fn read_pack(body: impl Read, tx: &mpsc::Sender<io::Result<Bytes>>) -> Result<Pa
         }
     }
     check.finish().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::{get, post};
+
+    use super::*;
+
+    /// pkt-lines: each of `lines` as a data line, then a flush.
+    pub(crate) fn pkt(lines: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in lines {
+            gix_packetline::blocking_io::encode::data_to_write(line.as_bytes(), &mut out).unwrap();
+        }
+        gix_packetline::blocking_io::encode::flush_to_write(&mut out).unwrap();
+        out
+    }
+
+    /// A version 2 capability advertisement.
+    fn advertisement() -> Vec<u8> {
+        let mut out = pkt(&["# service=git-upload-pack\n"]);
+        out.extend(pkt(&["version 2\n", "ls-refs\n", "fetch=shallow\n"]));
+        out
+    }
+
+    /// A server at `http://127.0.0.1:<port>/o/r.git` answering `info/refs` and
+    /// `git-upload-pack` with the bodies given; returns its URL and how many requests
+    /// it got.
+    /// The session of a server that speaks version 2.
+    fn v2(connected: Connected) -> Box<Remote> {
+        match connected {
+            Connected::V2(remote) => remote,
+            Connected::V0(_) => panic!("the server answered in protocol version 0"),
+        }
+    }
+
+    pub(crate) async fn server(
+        info_refs: impl Fn() -> Body + Send + Sync + 'static,
+        upload_pack: impl Fn() -> Body + Send + Sync + 'static,
+    ) -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (a, b) = (hits.clone(), hits.clone());
+        let info_refs = Arc::new(info_refs);
+        let upload_pack = Arc::new(upload_pack);
+        let app = Router::new()
+            .route(
+                "/o/r.git/info/refs",
+                get(move || {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    let body = info_refs();
+                    async move { body }
+                }),
+            )
+            .route(
+                "/o/r.git/git-upload-pack",
+                post(move || {
+                    b.fetch_add(1, Ordering::SeqCst);
+                    let body = upload_pack();
+                    async move { body }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/o/r.git", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, hits)
+    }
+
+    fn creds() -> GitCredentials {
+        GitCredentials::new(None)
+    }
+
+    #[tokio::test]
+    async fn a_ref_name_git_would_refuse_fails_the_listing() {
+        let oid = "a".repeat(40);
+        for name in [
+            "refs/heads/a\nb",
+            "refs/heads/x..y",
+            "refs/heads/@{1}",
+            "refs/heads/a b",
+            "main",
+        ] {
+            let line = format!("{oid} {name}\n");
+            let (url, _) = server(
+                || Body::from(advertisement()),
+                move || Body::from(pkt(&[line.as_str()])),
+            )
+            .await;
+            let remote = v2(Remote::connect(&url, &creds()).await.unwrap());
+            let err = remote.ls_refs().await.unwrap_err().to_string();
+            assert!(err.contains("invalid ref name"), "{name:?}: {err}");
+            assert!(!err.contains('\n'), "{err:?}");
+        }
+        // HEAD's target is a ref name too.
+        let head = format!("{oid} HEAD symref-target:refs/heads/a..b\n");
+        let (url, _) = server(
+            || Body::from(advertisement()),
+            move || Body::from(pkt(&[head.as_str()])),
+        )
+        .await;
+        let remote = v2(Remote::connect(&url, &creds()).await.unwrap());
+        let err = remote.ls_refs().await.unwrap_err().to_string();
+        assert!(err.contains("invalid ref name"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_ref_listing_over_the_cap_is_refused_without_reading_it_all() {
+        // 65 MiB of well-formed ref lines, made as they are sent.
+        let line = pkt(&[&format!(
+            "{} refs/heads/{}\n",
+            "b".repeat(40),
+            "x".repeat(900)
+        )]);
+        let line = Bytes::from(line[..line.len() - 4].to_vec());
+        let lines = (MAX_REF_LISTING / line.len()) + 1_000;
+        let (url, _) = server(
+            || Body::from(advertisement()),
+            move || {
+                let line = line.clone();
+                Body::from_stream(futures::stream::iter(
+                    (0..lines).map(move |_| Ok::<_, std::io::Error>(line.clone())),
+                ))
+            },
+        )
+        .await;
+        let remote = v2(Remote::connect(&url, &creds()).await.unwrap());
+        let err = remote.ls_refs().await.unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_advertisement_over_the_cap_is_refused_and_an_old_servers_falls_back() {
+        let capability = format!("x-{}\n", "y".repeat(60_000));
+        let (url, _) = server(
+            move || {
+                let mut body = pkt(&["# service=git-upload-pack\n"]);
+                let many: Vec<&str> = std::iter::once("version 2\n")
+                    .chain(std::iter::repeat_n(capability.as_str(), 40))
+                    .collect();
+                body.extend(pkt(&many));
+                Body::from(body)
+            },
+            Body::empty,
+        )
+        .await;
+        let err = Remote::connect(&url, &creds())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than"), "{err}");
+        // Protocol v0 advertises every ref in `info/refs`: as many as a listing may
+        // hold, they are the repository's refs.
+        let oid = "c".repeat(40);
+        let (url, _) = server(
+            move || {
+                let mut body = pkt(&["# service=git-upload-pack\n"]);
+                let first = format!("{oid} HEAD\0multi_ack side-band-64k\n");
+                let refs: Vec<String> = (0..40_000)
+                    .map(|i| format!("{oid} refs/heads/branch-{i:06}\n"))
+                    .collect();
+                let lines: Vec<&str> = std::iter::once(first.as_str())
+                    .chain(refs.iter().map(String::as_str))
+                    .collect();
+                body.extend(pkt(&lines));
+                Body::from(body)
+            },
+            Body::empty,
+        )
+        .await;
+        match Remote::connect(&url, &creds()).await.unwrap() {
+            Connected::V0(refs) => assert_eq!(refs.refs.len(), 40_000),
+            Connected::V2(_) => panic!("a version 0 answer taken for version 2"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_trickles_in_fails_within_the_deadline() {
+        let oid = "d".repeat(40);
+        let (url, _) = server(
+            || Body::from(advertisement()),
+            move || {
+                let line = Bytes::from(pkt(&[&format!("{oid} refs/heads/main\n")])[..50].to_vec());
+                // A byte every 50 ms: never idle for the per-read timeout, never done.
+                Body::from_stream(futures::stream::unfold(0usize, move |i| {
+                    let line = line.clone();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Some((
+                            Ok::<_, std::io::Error>(line.slice(i % 50..i % 50 + 1)),
+                            i + 1,
+                        ))
+                    }
+                }))
+            },
+        )
+        .await;
+        let mut remote = v2(Remote::connect(&url, &creds()).await.unwrap());
+        remote.listing_deadline = Duration::from_secs(2);
+        let started = std::time::Instant::now();
+        let err = remote.ls_refs().await.unwrap_err().to_string();
+        assert!(err.contains("not whole within 2s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }

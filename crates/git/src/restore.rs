@@ -4,7 +4,6 @@ use std::ffi::OsStr;
 use std::fs::OpenOptions;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 
 use repovault_core::RefSet;
 
@@ -155,7 +154,7 @@ pub fn make_safe(repo: &Path) -> io::Result<()> {
 /// when git is not installed (the drill then relies on [`unresolved_refs`]); the error
 /// is git's complaint.
 pub fn fsck(repo: &Path) -> Result<bool, String> {
-    let out = match Command::new("git")
+    let out = match crate::child::git()
         .args(["fsck", "--full", "--no-dangling", "--no-progress"])
         .current_dir(repo)
         .env("GIT_CONFIG_COUNT", "1")
@@ -207,7 +206,7 @@ pub struct IndexPack {
 impl IndexPack {
     /// Starts git; with `fsck_objects`, every object's syntax is checked too.
     pub fn start(repo: &Path, fsck_objects: bool) -> Result<IndexPack, GitError> {
-        let mut child = tokio::process::Command::new("git")
+        let mut child = crate::child::git_async()
             .args(["index-pack", "--stdin"])
             .args(fsck_objects.then_some("--fsck-objects"))
             .env("GIT_DIR", repo)

@@ -43,6 +43,16 @@ fn repository(owner: &str, name: &str) -> serde_json::Value {
     })
 }
 
+/// A delivery id in GitHub's form (a GUID), distinct for each `n`.
+fn guid(n: u32) -> String {
+    format!("{n:08x}-cc78-11e3-81ab-4c9367dc0958")
+}
+
+/// A `push` event's payload for `repository`.
+fn push(repository: serde_json::Value) -> serde_json::Value {
+    json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": "1".repeat(40), "commits": [], "repository": repository})
+}
+
 fn sign(body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body);
@@ -55,16 +65,26 @@ async fn deliver(
     id: &str,
     payload: &serde_json::Value,
 ) -> Answer {
-    let body = serde_json::to_vec(payload).unwrap();
-    let signature = sign(&body);
+    deliver_body(receiver, event, id, &serde_json::to_vec(payload).unwrap()).await
+}
+
+/// Delivers `body` exactly as given, correctly signed.
+async fn deliver_body(receiver: &Receiver, event: &str, id: &str, body: &[u8]) -> Answer {
+    let signature = sign(body);
     receiver
         .handle(Delivery {
             event: Some(event),
             id: Some(id),
             signature: Some(&signature),
-            body: &body,
+            body,
         })
         .await
+}
+
+/// Messages on the queue, delayed ones included.
+async fn depth(queue: &MemoryQueue) -> u64 {
+    let depth = queue.depth().await.unwrap();
+    depth.visible + depth.in_flight
 }
 
 /// Every message on the queue, delayed ones included (waiting out their delay).
@@ -91,8 +111,8 @@ async fn a_signed_push_enqueues_one_job_for_its_repository() {
     let answer = deliver(
         &receiver,
         "push",
-        "d-1",
-        &json!({"ref": "refs/heads/main", "repository": repository("acme", "api")}),
+        &guid(1),
+        &push(repository("acme", "api")),
     )
     .await;
     assert_eq!(answer.status, 202, "{answer:?}");
@@ -111,12 +131,12 @@ async fn a_signed_push_enqueues_one_job_for_its_repository() {
 #[tokio::test]
 async fn unsigned_wrongly_signed_and_malformed_deliveries_enqueue_nothing() {
     let (receiver, queue) = setup(Duration::from_secs(60));
-    let body = serde_json::to_vec(&json!({"repository": repository("acme", "api")})).unwrap();
+    let body = serde_json::to_vec(&push(repository("acme", "api"))).unwrap();
     for signature in [None, Some("sha256=00"), Some(&*sign(b"another body"))] {
         let answer = receiver
             .handle(Delivery {
                 event: Some("push"),
-                id: Some("x"),
+                id: Some(&guid(1)),
                 signature,
                 body: &body,
             })
@@ -127,7 +147,7 @@ async fn unsigned_wrongly_signed_and_malformed_deliveries_enqueue_nothing() {
     let answer = receiver
         .handle(Delivery {
             event: Some("push"),
-            id: Some("y"),
+            id: Some(&guid(2)),
             signature: Some(&sign(garbage)),
             body: garbage,
         })
@@ -136,48 +156,48 @@ async fn unsigned_wrongly_signed_and_malformed_deliveries_enqueue_nothing() {
     let ping = deliver(
         &receiver,
         "ping",
-        "p",
-        &json!({"zen": "Keep it logically awesome."}),
+        &guid(3),
+        &json!({"zen": "Keep it logically awesome.", "hook_id": 1}),
     )
     .await;
     assert_eq!(ping.status, 200);
-    let depth = queue.depth().await.unwrap();
-    assert_eq!(depth.visible + depth.in_flight, 0);
+    assert_eq!(depth(&queue).await, 0);
 }
 
 #[tokio::test]
 async fn a_replayed_delivery_and_unconfigured_repositories_enqueue_nothing() {
     let (receiver, queue) = setup(Duration::ZERO);
-    let payload = json!({"repository": repository("acme", "api")});
+    let payload = push(repository("acme", "api"));
     assert_eq!(
-        deliver(&receiver, "push", "same", &payload).await.status,
+        deliver(&receiver, "push", &guid(1), &payload).await.status,
         202
     );
-    let replay = deliver(&receiver, "push", "same", &payload).await;
+    let replay = deliver(&receiver, "push", &guid(1), &payload).await;
     assert_eq!((replay.status, replay.body.as_str()), (200, "seen before"));
     for (n, payload) in [
-        json!({"repository": repository("other-org", "api")}),
-        json!({"repository": repository("acme", "skip-me")}),
+        push(repository("other-org", "api")),
+        push(repository("acme", "skip-me")),
     ]
     .iter()
     .enumerate()
     {
-        let answer = deliver(&receiver, "push", &format!("o{n}"), payload).await;
+        let answer = deliver(&receiver, "push", &guid(10 + n as u32), payload).await;
         assert_eq!(answer.status, 202);
         assert!(answer.body.contains("ignored"), "{answer:?}");
     }
     assert_eq!(drain(&queue, 1).await.len(), 1);
-    let depth = queue.depth().await.unwrap();
-    assert_eq!(depth.visible + depth.in_flight, 0);
+    assert_eq!(depth(&queue).await, 0);
 }
 
 #[tokio::test]
 async fn a_burst_of_twenty_pushes_makes_at_most_two_jobs() {
     let (receiver, queue) = setup(Duration::from_secs(1));
-    let payload = json!({"repository": repository("acme", "api")});
     let mut enqueued = 0;
     for i in 0..20 {
-        let answer = deliver(&receiver, "push", &format!("burst-{i}"), &payload).await;
+        // Twenty pushes: twenty different bodies.
+        let mut payload = push(repository("acme", "api"));
+        payload["after"] = json!(format!("{i:040}"));
+        let answer = deliver(&receiver, "push", &guid(i), &payload).await;
         assert_eq!(answer.status, 202);
         enqueued += usize::from(answer.body.contains("enqueued"));
     }
@@ -202,7 +222,7 @@ async fn renames_transfers_and_deletions_tell_the_worker() {
     let deleted = json!({"action": "deleted", "repository": repository("acme", "gone")});
     for (i, payload) in [renamed, transferred, deleted].iter().enumerate() {
         assert_eq!(
-            deliver(&receiver, "repository", &format!("r{i}"), payload)
+            deliver(&receiver, "repository", &guid(i as u32), payload)
                 .await
                 .status,
             202
@@ -266,22 +286,28 @@ fn function_url_event(body: &str, headers: serde_json::Value, base64: bool) -> S
 #[tokio::test]
 async fn the_lambda_entry_point_answers_a_function_url_invocation_like_the_server() {
     let (receiver, queue) = setup(Duration::from_secs(1));
-    let payload = json!({"repository": repository("acme", "api")}).to_string();
-    let signed = json!({
-        "content-type": "application/json",
-        "x-github-event": "push",
-        "x-github-delivery": "lambda-1",
-        "x-hub-signature-256": sign(payload.as_bytes()),
-    });
+    let payload = |n: u32| {
+        let mut push = push(repository("acme", "api"));
+        push["after"] = json!(format!("{n:040}"));
+        push.to_string()
+    };
     for base64 in [false, true] {
-        let mut headers = signed.clone();
-        headers["x-github-delivery"] = json!(format!("lambda-{base64}"));
+        // Two pushes (two bodies), one delivered base64-encoded.
+        let n = u32::from(base64);
+        let headers = json!({
+            "content-type": "application/json",
+            "x-github-event": "push",
+            "x-github-delivery": guid(n),
+            "x-hub-signature-256": sign(payload(n).as_bytes()),
+        });
         let request =
-            lambda_http::request::from_str(&function_url_event(&payload, headers, base64)).unwrap();
+            lambda_http::request::from_str(&function_url_event(&payload(n), headers, base64))
+                .unwrap();
         let response = repovault_receiver::lambda::handle(&receiver, request).await;
         assert_eq!(response.status(), 202, "{:?}", response.body());
     }
-    let unsigned = json!({"x-github-event": "push", "x-github-delivery": "lambda-x"});
+    let payload = payload(5);
+    let unsigned = json!({"x-github-event": "push", "x-github-delivery": guid(9)});
     let request =
         lambda_http::request::from_str(&function_url_event(&payload, unsigned, false)).unwrap();
     assert_eq!(
@@ -293,4 +319,213 @@ async fn the_lambda_entry_point_answers_a_function_url_invocation_like_the_serve
     // The second invocation fell in the first one's window: one job now, one delayed.
     let messages = drain(&queue, 2).await;
     assert!(messages.iter().all(|m| m.repo.full_name() == "acme/api"));
+}
+
+/// GitHub's `repository` `renamed` payload: `acme/new-name`, formerly `from`.
+fn renamed(from: &str) -> serde_json::Value {
+    json!({
+        "action": "renamed", "repository": repository("acme", "new-name"),
+        "changes": {"repository": {"name": {"from": from}}},
+        "sender": {"login": "octocat"}
+    })
+}
+
+#[tokio::test]
+async fn a_captured_body_resent_with_fresh_delivery_ids_makes_one_job() {
+    let (receiver, queue) = setup(Duration::from_secs(60));
+    let body = serde_json::to_vec(&renamed("old-name")).unwrap();
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        answers.push(deliver_body(&receiver, "repository", &guid(i), &body).await);
+    }
+    assert_eq!(answers[0].status, 202, "{:?}", answers[0]);
+    for answer in &answers[1..] {
+        assert_eq!((answer.status, answer.body.as_str()), (200, "seen before"));
+    }
+    assert_eq!(drain(&queue, 1).await.len(), 1);
+    assert_eq!(depth(&queue).await, 0, "one job for twenty deliveries");
+}
+
+#[tokio::test]
+async fn delivery_ids_are_accepted_only_in_githubs_guid_form() {
+    let (receiver, queue) = setup(Duration::ZERO);
+    let body = serde_json::to_vec(&push(repository("acme", "api"))).unwrap();
+    let long = "a".repeat(389 << 10);
+    for id in [
+        Some("d-1"),
+        Some(""),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc095"),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958a"),
+        Some("72d3162ezcc78-11e3-81ab-4c9367dc0958"),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc095g"),
+        Some(long.as_str()),
+        None,
+    ] {
+        let answer = receiver
+            .handle(Delivery {
+                event: Some("push"),
+                id,
+                signature: Some(&sign(&body)),
+                body: &body,
+            })
+            .await;
+        assert_eq!(
+            answer.status,
+            400,
+            "{:?}",
+            id.map(|i| &i[..i.len().min(40)])
+        );
+        assert!(answer.body.contains("X-GitHub-Delivery"), "{answer:?}");
+        assert!(answer.body.len() < 200, "the answer quotes the id");
+    }
+    assert_eq!(depth(&queue).await, 0);
+    let answer = deliver_body(
+        &receiver,
+        "push",
+        "72D3162E-CC78-11E3-81AB-4C9367DC0958",
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+}
+
+#[tokio::test]
+async fn six_hundred_replays_with_long_delivery_ids_are_refused() {
+    let (receiver, queue) = setup(Duration::ZERO);
+    let body = serde_json::to_vec(
+        &json!({"zen": "Half measures are as bad as nothing at all.", "hook_id": 7}),
+    )
+    .unwrap();
+    for i in 0..600 {
+        // ~389 KiB each, distinct.
+        let id = format!("{}{i:04}", "0".repeat(389 << 10));
+        let answer = deliver_body(&receiver, "ping", &id, &body).await;
+        assert_eq!(answer.status, 400, "replay {i}: {answer:?}");
+    }
+    assert_eq!(depth(&queue).await, 0);
+}
+
+#[tokio::test]
+async fn a_body_relabelled_as_another_event_makes_no_job() {
+    let (receiver, queue) = setup(Duration::ZERO);
+    let issue = json!({"number": 1, "title": "t", "user": {"login": "octocat"}});
+    let comment = json!({"id": 9, "body": "hm", "user": {"login": "octocat"}});
+    let issue_comment = json!({
+        "action": "deleted", "issue": issue, "comment": comment,
+        "repository": repository("acme", "api"),
+    });
+    let issues =
+        json!({"action": "opened", "issue": issue, "repository": repository("acme", "api")});
+    let relabelled = [
+        // A signed comment deletion, sent as a repository deletion.
+        ("repository", issue_comment.clone()),
+        // A rename or transfer says what changed.
+        (
+            "repository",
+            json!({"action": "renamed", "repository": repository("acme", "api")}),
+        ),
+        (
+            "repository",
+            json!({"action": "transferred", "repository": repository("acme", "api"), "changes": {}}),
+        ),
+        (
+            "repository",
+            json!({"repository": repository("acme", "api")}),
+        ),
+        // A push is not a branch creation, nor a repository event.
+        ("create", push(repository("acme", "api"))),
+        ("repository", push(repository("acme", "api"))),
+        (
+            "push",
+            json!({"action": "deleted", "repository": repository("acme", "api")}),
+        ),
+        ("issue_comment", issues.clone()),
+        ("issues", issue_comment.clone()),
+        ("ping", issue_comment.clone()),
+    ];
+    for (i, (event, payload)) in relabelled.iter().enumerate() {
+        let answer = deliver(&receiver, event, &guid(i as u32), payload).await;
+        assert_eq!(answer.status, 400, "{event}: {payload}: {answer:?}");
+    }
+    assert_eq!(depth(&queue).await, 0, "a relabelled delivery made a job");
+    // Under its own name, the comment's deletion is an ordinary change: a backup.
+    let answer = deliver(&receiver, "issue_comment", &guid(100), &issue_comment).await;
+    assert_eq!(answer.status, 202, "{answer:?}");
+    let jobs = drain(&queue, 1).await;
+    assert_eq!(jobs[0].event, None);
+}
+
+#[tokio::test]
+async fn names_github_would_not_allow_make_no_job_and_the_answer_names_the_field() {
+    let (receiver, queue) = setup(Duration::ZERO);
+    let mut bad_owner = repository("acme", "api");
+    bad_owner["owner"]["login"] = json!("ac\nme");
+    let mut bad_name = repository("acme", "api");
+    bad_name["name"] = json!("..");
+    let transferred = json!({
+        "action": "transferred", "repository": repository("acme", "moved"),
+        "changes": {"owner": {"from": {"user": {"login": "../../etc"}}}}
+    });
+    for (i, (event, payload, field)) in [
+        ("repository", renamed("../../evil"), "event.from"),
+        ("repository", renamed("a\u{1b}[2J"), "event.from"),
+        ("repository", transferred, "event.from"),
+        ("push", push(bad_owner), "repo.owner"),
+        ("push", push(bad_name), "repo.name"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = deliver(&receiver, event, &guid(i as u32), &payload).await;
+        assert_eq!(answer.status, 400, "{payload}: {answer:?}");
+        assert!(
+            answer.body.contains(field),
+            "{answer:?} should name {field}"
+        );
+        assert!(!answer.body.contains('\u{1b}'), "{answer:?}");
+    }
+    assert_eq!(depth(&queue).await, 0);
+}
+
+#[tokio::test]
+async fn repository_events_coalesce_per_repository_and_action() {
+    let (receiver, _queue) = setup(Duration::from_secs(60));
+    let edited = |n: u32| {
+        json!({
+            "action": "edited", "repository": repository("acme", "api"),
+            "changes": {"description": {"from": format!("description {n}")}}
+        })
+    };
+    let mut answers = Vec::new();
+    for n in 0..3 {
+        answers.push(deliver(&receiver, "repository", &guid(n), &edited(n)).await);
+    }
+    let deleted = json!({"action": "deleted", "repository": repository("acme", "api")});
+    answers.push(deliver(&receiver, "repository", &guid(10), &deleted).await);
+    answers.push(
+        deliver(
+            &receiver,
+            "push",
+            &guid(11),
+            &push(repository("acme", "api")),
+        )
+        .await,
+    );
+    let said: Vec<&str> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 202, "{a:?}");
+            if a.body.contains("enqueued") {
+                "enqueued"
+            } else {
+                a.body.as_str()
+            }
+        })
+        .collect();
+    // Edits: one now, one at the window's end, the third coalesced; the deletion and
+    // the push each open their own window.
+    assert_eq!(
+        said,
+        ["enqueued", "enqueued", "coalesced", "enqueued", "enqueued"]
+    );
 }

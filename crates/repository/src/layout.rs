@@ -24,7 +24,7 @@
 //! functions, which accept only valid owner and repository names and oids.
 
 use jiff::Timestamp;
-use repovault_core::{RunId, normalize_prefix, parse_stamp, stamp, validate_name};
+use repovault_core::{RunId, check_login, check_repo_name, normalize_prefix, parse_stamp, stamp};
 
 const ARCHIVE_SUFFIX: &str = ".tar.zst";
 const MANIFEST_SUFFIX: &str = ".manifest.json";
@@ -35,10 +35,10 @@ pub fn is_oid(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Whether `owner` and `repo` are names a key may be built from (GitHub's character
-/// set, never `.` or `..`).
+/// Whether `owner` and `repo` are names a key may be built from (GitHub's rules for
+/// logins and repository names: never `.`, `..` or a `/`).
 pub fn valid_names(owner: &str, repo: &str) -> bool {
-    validate_name("owner", owner).is_ok() && validate_name("name", repo).is_ok()
+    check_login("owner", owner).is_ok() && check_repo_name("name", repo).is_ok()
 }
 
 /// Builds keys under one target prefix (empty, or ending in `/`).

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use repovault_core::ports::store::{Created, Store};
 use repovault_core::{
-    GoneMarker, LatestPointer, Manifest, Outcome, ResultRecord, RunId, validate_name,
+    GoneMarker, LatestPointer, Manifest, Outcome, ResultRecord, RunId, check_login, check_repo_name,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,8 +58,8 @@ impl<'a> Repository<'a> {
     /// Checks names given from outside (an operator's `OWNER/NAME`) before any key or
     /// path is built from them.
     pub fn check_names(owner: &str, name: &str) -> Result<(), RepoError> {
-        validate_name("owner", owner)
-            .and_then(|()| validate_name("name", name))
+        check_login("owner", owner)
+            .and_then(|()| check_repo_name("name", name))
             .map_err(RepoError::Name)
     }
 

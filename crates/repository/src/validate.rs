@@ -6,7 +6,9 @@
 //! its key names, links and LFS objects of that repository, data files of its
 //! snapshots. Paths on disk are never built from stored content (see `restore`).
 
-use repovault_core::{DataIndex, GoneMarker, LatestPointer, Manifest, RefSet, validate_name};
+use repovault_core::{DataIndex, GoneMarker, LatestPointer, Manifest, RefSet, check_ref_name};
+
+use crate::layout::valid_names;
 
 use crate::layout::{Layout, is_oid};
 
@@ -52,7 +54,7 @@ pub(crate) fn manifest(
         refs("wiki_refs", wiki)?;
     }
     if let Some(head) = &m.head
-        && !repovault_core::is_ref_name(head)
+        && check_ref_name(head).is_err()
     {
         return Err(format!("head {head:?} is not a ref name"));
     }
@@ -181,9 +183,7 @@ pub(crate) fn gone(marker: &GoneMarker) -> Result<(), String> {
         other => return Err(format!("reason {other:?} is neither deleted nor moved")),
     }
     if let Some(to) = &marker.to {
-        let valid = to.split_once('/').is_some_and(|(o, n)| {
-            validate_name("owner", o).is_ok() && validate_name("name", n).is_ok()
-        });
+        let valid = to.split_once('/').is_some_and(|(o, n)| valid_names(o, n));
         if !valid {
             return Err(format!("to {to:?} is not OWNER/NAME"));
         }

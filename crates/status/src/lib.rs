@@ -9,14 +9,29 @@
 //! - `GET /api/runs/latest`: the newest run's report (JSON);
 //! - `GET /api/backups?repo=OWNER/NAME`: a repository's backups (JSON).
 //!
-//! Plain server-rendered HTML, no script, readable on a phone. The API needs
-//! `Authorization: Bearer <token>` (compared in constant time); the pages need it too
-//! unless the server listens on loopback only.
+//! Plain server-rendered HTML, no script, readable on a phone.
+//!
+//! Who may read:
+//!
+//! - the API always needs `Authorization: Bearer <token>` (compared in constant
+//!   time);
+//! - the pages need it too, unless [`Status::public_pages`] says otherwise
+//!   (`--public-pages`, given explicitly);
+//! - without a token configured, only requests whose `Host` is a loopback name
+//!   (`localhost`, `127.0.0.1`, `[::1]`, any port) are answered; any other gets
+//!   `421 Misdirected Request`. A tunnel, a reverse proxy or a DNS-rebinding page
+//!   forwards another name, so none of them publishes the page by accident.
+//!
+//! The front page's model (every `latest.json` and `gone.json`, the newest report)
+//! is read at most once per [`PAGE_TTL`], however many requests ask for it: a flood
+//! of requests does not become a flood of store reads.
 
 mod html;
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -31,13 +46,49 @@ use repovault_reporter::{RepoStatus, Report, Totals};
 use repovault_repository::{Layout, Repository, Scope};
 use serde::Serialize;
 
+/// How long the front page's model and the latest report are reused.
+pub const PAGE_TTL: Duration = Duration::from_secs(5);
+
 /// What the status server reads, and who may.
 pub struct Status {
     pub targets: Vec<(Target, Arc<dyn Store>)>,
-    /// The API's bearer token (`None`: the API answers 401).
+    /// The bearer token (`None`: the API answers 401, and only loopback `Host`
+    /// names are answered at all).
     pub token: Option<Secret>,
-    /// Pages need the token too (the server listens beyond loopback).
-    pub pages_need_token: bool,
+    /// Pages without the token (the API still needs it).
+    pub public_pages: bool,
+    /// The front page's model, and when it was read.
+    index: Cached<Arc<IndexModel>>,
+    /// The newest run's report, and when it was read.
+    latest: Cached<Option<Arc<Report>>>,
+}
+
+/// What the front page shows.
+struct IndexModel {
+    runs: Vec<RunLine>,
+    repos: Vec<RepoLine>,
+}
+
+/// One value, read again once it is older than [`PAGE_TTL`]. Requests that find it
+/// stale while it is being read wait for that read instead of starting their own.
+struct Cached<T>(tokio::sync::Mutex<Option<(tokio::time::Instant, T)>>);
+
+impl<T: Clone> Cached<T> {
+    fn new() -> Self {
+        Cached(tokio::sync::Mutex::new(None))
+    }
+
+    async fn get_or_read<F: Future<Output = T>>(&self, read: impl FnOnce() -> F) -> T {
+        let mut slot = self.0.lock().await;
+        if let Some((at, value)) = &*slot
+            && at.elapsed() < PAGE_TTL
+        {
+            return value.clone();
+        }
+        let value = read().await;
+        *slot = Some((tokio::time::Instant::now(), value.clone()));
+        value
+    }
 }
 
 /// One run, as the page lists it.
@@ -67,6 +118,20 @@ pub struct RepoLine {
 pub use repovault_repository::BackupEntry as BackupLine;
 
 impl Status {
+    pub fn new(
+        targets: Vec<(Target, Arc<dyn Store>)>,
+        token: Option<Secret>,
+        public_pages: bool,
+    ) -> Status {
+        Status {
+            targets,
+            token,
+            public_pages,
+            index: Cached::new(),
+            latest: Cached::new(),
+        }
+    }
+
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/", get(index))
@@ -205,11 +270,49 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The API always needs the bearer token; the pages when they are reachable beyond
-/// loopback.
+/// Whether a `Host` value names this machine's loopback interface: `localhost`,
+/// an address in 127.0.0.0/8, `[::1]`, each with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((inner, port)) = rest.split_once(']') else {
+                return false;
+            };
+            if !inner.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback()) {
+                return false;
+            }
+            ("localhost", port)
+        }
+        None => host.split_at(host.find(':').unwrap_or(host.len())),
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = name.eq_ignore_ascii_case("localhost")
+        || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
+    port_ok && name_ok
+}
+
+/// The API always needs the bearer token; the pages too unless they are public.
+/// Without a token configured, only loopback `Host` names are answered.
 async fn guard(State(status): State<Arc<Status>>, request: Request, next: Next) -> Response {
+    if status.token.is_none() {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        if !host.is_some_and(loopback_host) {
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                "without an API token this server answers only to localhost, 127.0.0.1 and [::1]",
+            )
+                .into_response();
+        }
+    }
     let api = request.uri().path().starts_with("/api/");
-    if api || status.pages_need_token {
+    if api || (status.token.is_some() && !status.public_pages) {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -234,9 +337,16 @@ async fn guard(State(status): State<Arc<Status>>, request: Request, next: Next) 
 }
 
 async fn index(State(status): State<Arc<Status>>) -> Html<String> {
-    let runs = status.runs(10).await;
-    let repos = status.repos().await;
-    Html(html::index(&runs, &repos, Timestamp::now()))
+    let model = status
+        .index
+        .get_or_read(|| async {
+            Arc::new(IndexModel {
+                runs: status.runs(10).await,
+                repos: status.repos().await,
+            })
+        })
+        .await;
+    Html(html::index(&model.runs, &model.repos, Timestamp::now()))
 }
 
 async fn repo_page(
@@ -252,8 +362,12 @@ async fn repo_page(
 }
 
 async fn latest_run_api(State(status): State<Arc<Status>>) -> Response {
-    match status.latest_report().await {
-        Some(report) => axum::Json(report).into_response(),
+    let latest = status
+        .latest
+        .get_or_read(|| async { status.latest_report().await.map(Arc::new) })
+        .await;
+    match latest {
+        Some(report) => axum::Json(report.as_ref()).into_response(),
         None => (StatusCode::NOT_FOUND, "no run has been reported").into_response(),
     }
 }
@@ -278,5 +392,227 @@ async fn backups_api(
         }))
         .into_response(),
         None => (StatusCode::NOT_FOUND, "no backups of that repository").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use axum::body::Body;
+    use bytes::Bytes;
+    use repovault_core::ports::store::{
+        ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, StoreError,
+    };
+    use repovault_local::FsStore;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A store that counts its reads.
+    struct Counting {
+        inner: FsStore,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Store for Counting {
+        async fn put_stream(
+            &self,
+            key: &str,
+            body: ByteStream,
+            metadata: &ObjectMetadata,
+        ) -> Result<PutReceipt, StoreError> {
+            self.inner.put_stream(key, body, metadata).await
+        }
+        async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+            self.inner.put(key, body).await
+        }
+        async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<Created, StoreError> {
+            self.inner.put_if_absent(key, body).await
+        }
+        async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get(key).await
+        }
+        async fn get_stream(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_stream(key).await
+        }
+        async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.head(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn abort_stale_uploads(
+            &self,
+            prefix: &str,
+            before: Timestamp,
+        ) -> Result<usize, StoreError> {
+            self.inner.abort_stale_uploads(prefix, before).await
+        }
+    }
+
+    const TOKEN: &str = "a-token-of-thirty-two-characters";
+
+    /// A status server over a folder holding one deleted repository,
+    /// `acme/private-plans`; and the store, to count its reads.
+    async fn status(
+        token: Option<&str>,
+        public_pages: bool,
+    ) -> (Router, Arc<Counting>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Counting {
+            inner: FsStore::new(dir.path()),
+            reads: AtomicUsize::new(0),
+        });
+        let gone = br#"{"schema":1,"reason":"deleted","at":"2026-11-29T01:02:03Z"}"#;
+        store
+            .put(
+                "repos/acme/private-plans/gone.json",
+                Bytes::from_static(gone),
+            )
+            .await
+            .unwrap();
+        let target =
+            Target::parse(dir.path().to_str().unwrap(), std::path::Path::new("/")).unwrap();
+        let status = Status::new(
+            vec![(target, store.clone() as Arc<dyn Store>)],
+            token.map(Secret::new),
+            public_pages,
+        );
+        (Arc::new(status).router(), store, dir)
+    }
+
+    /// `GET path` with `headers`: the status and the body.
+    async fn get(router: &Router, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut request = axum::http::Request::builder().uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[test]
+    fn loopback_host_names_with_or_without_a_port() {
+        for host in [
+            "localhost",
+            "LocalHost:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.1.2.3:1",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(loopback_host(host), "{host}");
+        }
+        for host in [
+            "attacker.example",
+            "attacker.example:8080",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io",
+            "localhost:",
+            "localhost:80:80",
+            "localhost:123456",
+            "10.0.0.1",
+            "[::2]:80",
+            "[::1",
+            "0.0.0.0:8080",
+            "",
+        ] {
+            assert!(!loopback_host(host), "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_token_only_loopback_host_names_are_answered_and_never_the_api() {
+        let (router, _, _dir) = status(None, false).await;
+        for host in [
+            "attacker.example",
+            "attacker.example:8080",
+            "127.0.0.1.nip.io",
+        ] {
+            for path in ["/", "/repo/acme/private-plans", "/api/runs/latest"] {
+                let (code, body) = get(&router, path, &[("host", host)]).await;
+                assert_eq!(code, 421, "{host}{path}");
+                assert!(!body.contains("private-plans"), "{body}");
+            }
+        }
+        for host in ["localhost:8080", "127.0.0.1", "[::1]:80"] {
+            let (code, body) = get(&router, "/", &[("host", host)]).await;
+            assert_eq!(code, 200, "{host}");
+            assert!(body.contains("acme/private-plans"), "{body}");
+        }
+        let (code, _) = get(&router, "/api/runs/latest", &[("host", "localhost")]).await;
+        assert_eq!(code, 401);
+    }
+
+    #[tokio::test]
+    async fn with_a_token_the_pages_need_it_too_unless_they_are_public() {
+        let bearer = format!("Bearer {TOKEN}");
+        let (router, _, _dir) = status(Some(TOKEN), false).await;
+        for host in ["localhost", "status.example.com"] {
+            for auth in [None, Some("Bearer wrong"), Some(TOKEN)] {
+                let mut headers = vec![("host", host)];
+                headers.extend(auth.map(|a| ("authorization", a)));
+                let (code, body) = get(&router, "/", &headers).await;
+                assert_eq!(code, 401, "{host} {auth:?}");
+                assert!(!body.contains("private-plans"), "{body}");
+            }
+            let (code, _) = get(&router, "/", &[("host", host), ("authorization", &bearer)]).await;
+            assert_eq!(code, 200, "{host}");
+        }
+        let (router, _, _dir) = status(Some(TOKEN), true).await;
+        let (code, body) = get(&router, "/", &[("host", "status.example.com")]).await;
+        assert_eq!(code, 200);
+        assert!(body.contains("acme/private-plans"), "{body}");
+        let (code, _) = get(
+            &router,
+            "/api/runs/latest",
+            &[("host", "status.example.com")],
+        )
+        .await;
+        assert_eq!(code, 401, "the API still needs the token");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_page_requests_reads_the_store_once_per_ttl() {
+        let (router, store, _dir) = status(None, false).await;
+        let host = [("host", "localhost")];
+        assert_eq!(get(&router, "/", &host).await.0, 200);
+        let once = store.reads.load(Ordering::SeqCst);
+        assert!(once > 0);
+        let flood: Vec<_> = (0..50).map(|_| get(&router, "/", &host)).collect();
+        for (code, _) in futures::future::join_all(flood).await {
+            assert_eq!(code, 200);
+        }
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            once,
+            "read again within the TTL"
+        );
+        tokio::time::advance(PAGE_TTL + Duration::from_secs(1)).await;
+        assert_eq!(get(&router, "/", &host).await.0, 200);
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            2 * once,
+            "read again after the TTL"
+        );
     }
 }

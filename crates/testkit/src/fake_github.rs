@@ -316,6 +316,12 @@ impl FakeGitHub {
         self.shared.lock().set_slow_fetch(owner, name, times, delay);
     }
 
+    /// The LFS batch API's download links point at `base` (`<base>/<owner>/<repo>/<oid>`)
+    /// instead of the media host: a hostile or compromised server.
+    pub fn lfs_links_to(&self, base: &str) {
+        self.shared.lock().lfs_links_to = Some(base.trim_end_matches('/').to_owned());
+    }
+
     /// Counters of what was served.
     pub fn stats(&self) -> Stats {
         self.shared.lock().stats.clone()

@@ -1,4 +1,4 @@
-//! LocalStack (S3 + SQS), started by `scripts/test` (or `scripts/bench`): a fresh
+//! LocalStack (S3 + SQS + SNS + Secrets Manager), started by `scripts/test` (or `scripts/bench`): a fresh
 //! bucket, queue and dead-letter queue per user, and helpers to look inside them.
 
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ pub struct LocalStack {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 /// One test's bucket, prefix, queue and dead-letter queue.
@@ -90,12 +91,28 @@ impl LocalStack {
             return Err(format!("LocalStack is not reachable at {endpoint} ({e})"));
         }
         let sns = aws_sdk_sns::Client::new(&config);
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
         Ok(LocalStack {
             endpoint,
             s3,
             sqs,
             sns,
+            secrets,
         })
+    }
+
+    /// A new secret in Secrets Manager holding `value`: its ARN.
+    pub async fn create_secret(&self, name: &str, value: &str) -> String {
+        let name = format!("rv-{name}-{:08x}", fastrand::u32(..));
+        let created = self
+            .secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create secret {name}: {e}"));
+        created.arn().expect("an ARN").to_owned()
     }
 
     /// A fresh bucket and a queue whose dead-letter queue takes messages after
@@ -202,6 +219,18 @@ impl Stack {
             .await
             .unwrap_or_else(|e| panic!("get {key}: {e}"));
         object.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    /// Writes an object (as a store would; for fixtures).
+    pub async fn put(&self, ls: &LocalStack, key: &str, body: Vec<u8>) {
+        ls.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e}"));
     }
 
     /// Downloads an object into `dir` and returns its path.

@@ -9,18 +9,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use repovault_core::Secret;
 use repovault_core::config::JobSpec;
 use repovault_core::ports::queue::Queue;
 use repovault_receiver::{Receiver, ReceiverConfig};
 
 use crate::args::{S3Args, SelectArgs, duration};
-use crate::commands::serve::{StatusArgs, status_router};
+use crate::commands::serve::{StatusArgs, load_api_token, status_router};
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{load_secret, open_queue};
+use crate::wiring::{check_secret_strength, load_aws_secret, load_secret, open_queue};
 
 /// Where the webhook secret is when no file is named.
 const SECRET_ENV: &str = "REPOVAULT_WEBHOOK_SECRET";
+/// Where the ARN of the webhook secret's Secrets Manager entry is.
+const SECRET_ARN_ENV: &str = "REPOVAULT_WEBHOOK_SECRET_ARN";
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
@@ -36,6 +39,16 @@ pub struct ReceiveArgs {
     /// File holding the webhook's secret [default: REPOVAULT_WEBHOOK_SECRET].
     #[arg(long, value_name = "FILE", env = "REPOVAULT_WEBHOOK_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
+    /// AWS Secrets Manager secret (ARN or name) holding the webhook's secret, read
+    /// once at start: the Lambda function's way, whose environment then holds no
+    /// secret value.
+    #[arg(
+        long,
+        value_name = "ARN",
+        env = SECRET_ARN_ENV,
+        conflicts_with = "secret_file"
+    )]
+    pub secret_arn: Option<String>,
     /// How long events for one repository coalesce into at most two jobs.
     #[arg(long, env = "REPOVAULT_DEBOUNCE", default_value = "60s", value_parser = duration)]
     pub debounce: Duration,
@@ -48,14 +61,35 @@ pub struct ReceiveArgs {
     pub s3: S3Args,
 }
 
-/// The receiver for `jobs`, ready to serve.
-async fn receiver(args: &ReceiveArgs, jobs: Vec<JobSpec>) -> anyhow::Result<Arc<Receiver>> {
+/// The webhook's secret (from Secrets Manager, a file or the environment), checked
+/// (see [`check_secret_strength`]).
+async fn webhook_secret(args: &ReceiveArgs, real_github: bool) -> anyhow::Result<Secret> {
+    if let Some(arn) = &args.secret_arn {
+        let what = format!("--secret-arn (or {SECRET_ARN_ENV})");
+        let secret = load_aws_secret(arn, &what).await?;
+        check_secret_strength(&secret, &what, real_github)?;
+        return Ok(secret);
+    }
     let secret = load_secret(args.secret_file.as_deref(), SECRET_ENV, "--secret-file")?
         .ok_or_else(|| {
             InvalidConfig(format!(
-                "--secret-file: the webhook secret is required (or {SECRET_ENV}); GitHub signs every delivery with it"
+                "--secret-file: the webhook secret is required (or {SECRET_ENV}, or --secret-arn); GitHub signs every delivery with it"
             ))
         })?;
+    let what = match &args.secret_file {
+        Some(_) => "--secret-file".to_owned(),
+        None => SECRET_ENV.to_owned(),
+    };
+    check_secret_strength(&secret, &what, real_github)?;
+    Ok(secret)
+}
+
+/// The receiver for `jobs`, ready to serve.
+async fn receiver(
+    args: &ReceiveArgs,
+    secret: Secret,
+    jobs: Vec<JobSpec>,
+) -> anyhow::Result<Arc<Receiver>> {
     if args.debounce > Duration::from_secs(15 * 60) {
         return Err(InvalidConfig("--debounce: at most 15m (SQS's longest delay)".into()).into());
     }
@@ -76,8 +110,19 @@ async fn receiver(args: &ReceiveArgs, jobs: Vec<JobSpec>) -> anyhow::Result<Arc<
 
 pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     let config = args.select.load(&[], |_| {})?;
+    // Secrets are checked before anything is opened.
+    let real_github = config
+        .jobs
+        .iter()
+        .any(|j| j.api_url.starts_with("https://"));
+    let secret = webhook_secret(&args, real_github).await?;
+    let api_token = if args.ui {
+        Some(load_api_token(&args.status, real_github)?)
+    } else {
+        None
+    };
     let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
-    let receiver = receiver(&args, config.jobs).await?;
+    let receiver = receiver(&args, secret, config.jobs).await?;
     // In AWS Lambda (behind a Function URL): the runtime delivers the requests.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!("running as a Lambda function");
@@ -86,16 +131,15 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut app = repovault_receiver::server::router(receiver);
-    if args.ui {
-        app = app.merge(status_router(&args.status, &targets, &args.s3, args.listen).await?);
+    let limits = repovault_receiver::server::ServerLimits::default();
+    let mut app = repovault_receiver::server::router(receiver, &limits);
+    if let Some(token) = api_token {
+        app = app.merge(status_router(&args.status, &targets, &args.s3, token).await?);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
     tracing::info!(listen = %args.listen, debounce_secs = args.debounce.as_secs(), ui = args.ui, "receiving GitHub webhooks at /webhook");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    repovault_receiver::server::serve(listener, app, &limits, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -78,6 +78,10 @@ pub(crate) async fn batch(shared: Arc<Shared>, request: Request) -> Response {
         );
     }
     let store = shared.root.join(owner).join(format!("{repo}.lfs"));
+    let links_to = inner
+        .lfs_links_to
+        .clone()
+        .unwrap_or_else(|| shared.media_url.clone());
     let remote_auth = format!("RemoteAuth {}", random_chars(32));
     inner.lfs_media_auth.insert(remote_auth.clone());
     let objects: Vec<Value> = asked["objects"]
@@ -95,7 +99,7 @@ pub(crate) async fn batch(shared: Arc<Shared>, request: Request) -> Response {
                 json!({
                     "oid": oid, "size": size, "authenticated": true,
                     "actions": {"download": {
-                        "href": format!("{}/{owner}/{repo}/{oid}", shared.media_url),
+                        "href": format!("{links_to}/{owner}/{repo}/{oid}"),
                         "header": {"Authorization": remote_auth},
                         "expires_in": 3600,
                     }},

@@ -203,6 +203,9 @@ pub(crate) struct Inner {
     pub app_tokens: HashMap<String, u64>,
     /// `Authorization` values the LFS batch API handed out for the media host.
     pub lfs_media_auth: std::collections::HashSet<String>,
+    /// Where the LFS batch API's download links point instead of the media host
+    /// (a hostile or compromised server): `<base>/<owner>/<repo>/<oid>`.
+    pub lfs_links_to: Option<String>,
     pub stats: Stats,
 }
 
