@@ -27,6 +27,7 @@ mod selector;
 mod stamp;
 
 pub mod config;
+pub mod defaults;
 pub mod ports;
 pub mod retention;
 pub mod retry;

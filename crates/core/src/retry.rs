@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::config::defaults;
+use crate::defaults;
 use crate::error::{Classify, ErrorClass};
 
 /// How often to try, and how long to wait in between: exponential backoff from

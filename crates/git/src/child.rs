@@ -9,6 +9,11 @@
 //! what one command needs (`GIT_DIR`, config entries).
 
 use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::error::classify_secret_text;
+use crate::{GitCredentials, GitError};
 
 /// What a `git` child keeps from repovault's environment.
 const KEPT: &[&str] = &[
@@ -106,4 +111,36 @@ mod tests {
         assert!(seen.lines().any(|l| l.starts_with("PATH=")), "{seen}");
         assert!(seen.lines().any(|l| l == "LC_ALL=C"), "{seen}");
     }
+}
+
+/// Runs `git <args>` talking to `url` with `creds`, killed if the future is dropped;
+/// a failure is classified from git's stderr, with the token redacted.
+pub(crate) async fn run_git(
+    op: &'static str,
+    url: &str,
+    args: &[&OsStr],
+    cwd: Option<&Path>,
+    creds: &GitCredentials,
+) -> Result<(), GitError> {
+    let mut command = git_async();
+    command
+        .args(args)
+        .envs(creds.git_env(url))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = cwd {
+        command.current_dir(dir);
+    }
+    let output = command.output().await.map_err(GitError::Spawn)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let detail = match stderr.trim() {
+        "" => format!("git exited with {}", output.status),
+        text => text.to_owned(),
+    };
+    Err(classify_secret_text(op, url, &detail, |t| creds.redact(t)))
 }

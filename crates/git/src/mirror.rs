@@ -4,7 +4,6 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::error::classify_secret_text;
 use crate::{GitCredentials, GitError};
 
 /// `git clone --mirror <url> <dest>`: every ref, bare, `HEAD` as on the remote.
@@ -14,39 +13,7 @@ use crate::{GitCredentials, GitError};
 pub async fn mirror_clone(url: &str, dest: &Path, creds: &GitCredentials) -> Result<(), GitError> {
     let args = ["clone", "--mirror", "--quiet", "--no-local", "--", url].map(OsStr::new);
     let args: Vec<&OsStr> = args.into_iter().chain([dest.as_os_str()]).collect();
-    run_git("clone", url, &args, None, creds).await
-}
-
-/// Runs `git <args>` talking to `url` with `creds`, killed if the future is dropped;
-/// a failure is classified from git's stderr, with the token redacted.
-pub(crate) async fn run_git(
-    op: &'static str,
-    url: &str,
-    args: &[&OsStr],
-    cwd: Option<&Path>,
-    creds: &GitCredentials,
-) -> Result<(), GitError> {
-    let mut command = crate::child::git_async();
-    command
-        .args(args)
-        .envs(creds.git_env(url))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(dir) = cwd {
-        command.current_dir(dir);
-    }
-    let output = command.output().await.map_err(GitError::Spawn)?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let detail = match stderr.trim() {
-        "" => format!("git exited with {}", output.status),
-        text => text.to_owned(),
-    };
-    Err(classify_secret_text(op, url, &detail, |t| creds.redact(t)))
+    crate::child::run_git("clone", url, &args, None, creds).await
 }
 
 /// Total bytes of the files under `path` (symlinks not followed).
@@ -67,7 +34,7 @@ pub fn dir_size(path: &Path) -> std::io::Result<u64> {
 /// `git pack-objects --revs --stdout` in the local repository `repo`: every object
 /// reachable from `wants` and not from those of `haves` the repository has, as a
 /// self-contained pack (offset deltas, never thin), streamed and checked as it passes
-/// like a fetched pack ([`crate::protocol::Remote::fetch`]). The fallback's way to
+/// like a fetched pack (a protocol v2 fetch's). The fallback's way to
 /// the same chain links as protocol v2 gives.
 pub async fn pack_objects(
     repo: &Path,

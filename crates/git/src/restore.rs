@@ -282,7 +282,7 @@ async fn local_git(
     cwd: Option<&Path>,
 ) -> Result<(), GitError> {
     let name = path.display().to_string();
-    crate::mirror::run_git(op, &name, args, cwd, &GitCredentials::new(None)).await
+    crate::child::run_git(op, &name, args, cwd, &GitCredentials::new(None)).await
 }
 
 /// `git push --mirror <url>` from a bare repository: every ref, to a new remote. No
@@ -301,7 +301,7 @@ pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Resu
         url,
     ]
     .map(OsStr::new);
-    crate::mirror::run_git("push", url, &args, Some(repo), creds).await
+    crate::child::run_git("push", url, &args, Some(repo), creds).await
 }
 
 #[cfg(test)]

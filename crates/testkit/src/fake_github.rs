@@ -33,9 +33,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
 use tokio::sync::oneshot;
 
-pub use app::{FakeApp, TEST_APP_PRIVATE_KEY};
+pub use app::TEST_APP_PRIVATE_KEY;
 pub use metadata::MetadataSpec;
-pub use state::{FaultStatus, RepoSpec, Stats};
+pub use state::{FakeApp, FaultStatus, RepoSpec, Stats};
 use state::{Inner, Shared};
 
 /// A running fake GitHub. Stops when dropped.

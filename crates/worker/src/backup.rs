@@ -141,7 +141,7 @@ pub(crate) async fn back_up(
     let lfs = match found {
         Some(found) => {
             let (known, known_missing) = new.base_lfs();
-            Some(back_up_lfs(ctx, msg, &known, &known_missing, found).await?)
+            Some(back_up_lfs(ctx.repo, ctx.git, msg, &known, &known_missing, found).await?)
         }
         None => None,
     };

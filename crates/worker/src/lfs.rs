@@ -11,8 +11,10 @@ use repovault_core::{JobMessage, LfsObject, LfsSummary};
 use repovault_git::lfs::{Answer, BATCH, Download, LfsRemote};
 use repovault_telemetry::{kv, metrics};
 
-use crate::backup::BackupContext;
+use repovault_repository::Repository;
+
 use crate::error::BackupError;
+use crate::remote::Git;
 
 /// Objects downloaded at once per job.
 const DOWNLOADS_AT_ONCE: usize = 4;
@@ -32,13 +34,14 @@ pub(crate) struct LfsBackup {
 /// manifest.
 #[tracing::instrument(name = "lfs", skip_all, fields(found = found.len()))]
 pub(crate) async fn back_up_lfs(
-    ctx: &BackupContext<'_>,
+    repo: &Repository<'_>,
+    git: &Git<'_>,
     msg: &JobMessage,
     known: &[LfsObject],
     known_missing: &[String],
     found: BTreeSet<LfsObject>,
 ) -> Result<LfsBackup, BackupError> {
-    let (repo, layout) = (&msg.repo, ctx.repo.layout());
+    let (source, layout) = (&msg.repo, repo.layout());
     let known_set: BTreeSet<&LfsObject> = known.iter().collect();
     let mut to_check: Vec<LfsObject> = found
         .iter()
@@ -53,8 +56,8 @@ pub(crate) async fn back_up_lfs(
     );
     let mut needed = Vec::new();
     for object in to_check {
-        let key = layout.lfs(&repo.owner, &repo.name, &object.oid);
-        match ctx.repo.store().head(&key).await? {
+        let key = layout.lfs(&source.owner, &source.name, &object.oid);
+        match repo.store().head(&key).await? {
             Some(info) if info.size == object.size => {}
             Some(info) => {
                 tracing::warn!(%key, size = info.size, expected = object.size, "a stored LFS object has the wrong size; `verify` names it");
@@ -66,10 +69,11 @@ pub(crate) async fn back_up_lfs(
     let mut missing = Vec::new();
     for batch in needed.chunks(BATCH) {
         // A fresh token per batch: downloading gigabytes can outlast one.
-        let remote = LfsRemote::new(&repo.clone_url, &ctx.git.fresh().await?);
-        let answers = ctx
-            .git
-            .in_place(&repo.clone_url, || async { Ok(remote.batch(batch).await?) })
+        let remote = LfsRemote::new(&source.clone_url, &git.fresh().await?);
+        let answers = git
+            .in_place(&source.clone_url, || async {
+                Ok(remote.batch(batch).await?)
+            })
             .await?;
         let mut downloads = Vec::new();
         for answer in answers {
@@ -84,7 +88,7 @@ pub(crate) async fn back_up_lfs(
         // Collected first: a lazy `map` in the stream trips the compiler's `Send` check.
         let stores: Vec<_> = downloads
             .iter()
-            .map(|download| store_object(ctx, msg, &remote, download))
+            .map(|download| store_object(repo, git, msg, &remote, download))
             .collect();
         let stored: Vec<Result<u64, BackupError>> = futures::stream::iter(stores)
             .buffer_unordered(DOWNLOADS_AT_ONCE)
@@ -119,22 +123,21 @@ pub(crate) async fn back_up_lfs(
 /// Streams one object from the LFS server into the store and checks it: size and
 /// SHA-256 must be what the oid says, or nothing stays stored. Returns its size.
 async fn store_object(
-    ctx: &BackupContext<'_>,
+    repo: &Repository<'_>,
+    git: &Git<'_>,
     msg: &JobMessage,
     remote: &LfsRemote,
     download: &Download,
 ) -> Result<u64, BackupError> {
     let object = &download.object;
-    let key = ctx
-        .repo
+    let key = repo
         .layout()
         .lfs(&msg.repo.owner, &msg.repo.name, &object.oid);
     let metadata = ObjectMetadata::from([(meta::REPOSITORY.to_owned(), msg.repo.full_name())]);
-    let receipt = ctx
-        .git
+    let receipt = git
         .in_place(&msg.repo.clone_url, || async {
             let body = remote.download(download).await?;
-            match ctx.repo.store().put_stream(&key, body, &metadata).await {
+            match repo.store().put_stream(&key, body, &metadata).await {
                 // Another backup of the repository stored it meanwhile.
                 Err(StoreError::AlreadyExists { .. }) => Ok(None),
                 other => Ok(Some(other?)),
@@ -149,7 +152,7 @@ async fn store_object(
         .bytes_stored
         .add(receipt.size, &[kv("kind", "lfs")]);
     if receipt.sha256 != object.oid || receipt.size != object.size {
-        ctx.repo.store().delete(&key).await?;
+        repo.store().delete(&key).await?;
         return Err(BackupError::Verify {
             key,
             reason: format!(

@@ -7,29 +7,18 @@
 //! pair below), `iss` the App's id, issued no later than now, expiring within ten
 //! minutes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use super::state::Shared;
+use super::state::{FakeApp, Shared};
 
 /// The test App's private key (PKCS#1 PEM, as GitHub hands App keys out). Test use only.
 pub const TEST_APP_PRIVATE_KEY: &str = include_str!("app/test-app-key.pem");
 const TEST_APP_PUBLIC_KEY: &str = include_str!("app/test-app-key.pub.pem");
-
-/// A GitHub App installed on `owner`.
-#[derive(Debug, Clone)]
-pub struct FakeApp {
-    pub app_id: u64,
-    pub installation_id: u64,
-    /// The organization (or user) the App is installed on.
-    pub owner: String,
-    /// How long an installation token lives (GitHub: one hour).
-    pub token_lifetime: Duration,
-}
 
 /// The App endpoints' answer, or `None` when `path` is not one of them.
 pub(crate) fn handle(

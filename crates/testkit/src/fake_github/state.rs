@@ -22,7 +22,7 @@ pub(crate) struct Shared {
     /// Serve git protocol version 0 only.
     pub git_protocol_v0: bool,
     /// A GitHub App installed on one owner.
-    pub app: Option<super::app::FakeApp>,
+    pub app: Option<FakeApp>,
     /// The LFS media host (another origin): `http://host:port`.
     pub media_url: String,
     pub inner: Mutex<Inner>,
@@ -45,6 +45,17 @@ pub(crate) struct OwnerEntry {
     pub login: String,
     pub id: u64,
     pub kind: OwnerKind,
+}
+
+/// A GitHub App installed on `owner`.
+#[derive(Debug, Clone)]
+pub struct FakeApp {
+    pub app_id: u64,
+    pub installation_id: u64,
+    /// The organization (or user) the App is installed on.
+    pub owner: String,
+    /// How long an installation token lives (GitHub: one hour).
+    pub token_lifetime: Duration,
 }
 
 /// A repository to register with the fake.
