@@ -73,6 +73,38 @@ fn git_from(environment: impl IntoIterator<Item = (OsString, OsString)>) -> std:
     command
 }
 
+/// Runs `git <args>` talking to `url` with `creds`, killed if the future is dropped;
+/// a failure is classified from git's stderr, with the token redacted.
+pub(crate) async fn run_git(
+    op: &'static str,
+    url: &str,
+    args: &[&OsStr],
+    cwd: Option<&Path>,
+    creds: &GitCredentials,
+) -> Result<(), GitError> {
+    let mut command = git_async();
+    command
+        .args(args)
+        .envs(creds.git_env(url))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = cwd {
+        command.current_dir(dir);
+    }
+    let output = command.output().await.map_err(GitError::Spawn)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let detail = match stderr.trim() {
+        "" => format!("git exited with {}", output.status),
+        text => text.to_owned(),
+    };
+    Err(classify_secret_text(op, url, &detail, |t| creds.redact(t)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,36 +143,4 @@ mod tests {
         assert!(seen.lines().any(|l| l.starts_with("PATH=")), "{seen}");
         assert!(seen.lines().any(|l| l == "LC_ALL=C"), "{seen}");
     }
-}
-
-/// Runs `git <args>` talking to `url` with `creds`, killed if the future is dropped;
-/// a failure is classified from git's stderr, with the token redacted.
-pub(crate) async fn run_git(
-    op: &'static str,
-    url: &str,
-    args: &[&OsStr],
-    cwd: Option<&Path>,
-    creds: &GitCredentials,
-) -> Result<(), GitError> {
-    let mut command = git_async();
-    command
-        .args(args)
-        .envs(creds.git_env(url))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(dir) = cwd {
-        command.current_dir(dir);
-    }
-    let output = command.output().await.map_err(GitError::Spawn)?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let detail = match stderr.trim() {
-        "" => format!("git exited with {}", output.status),
-        text => text.to_owned(),
-    };
-    Err(classify_secret_text(op, url, &detail, |t| creds.redact(t)))
 }
