@@ -436,6 +436,7 @@ impl Ending {
                     kinds: self.kinds,
                     assets: self.assets,
                     not_permitted: self.not_permitted.clone(),
+                    failed: BTreeMap::new(),
                 };
                 repo.put_data_index(&index_key, &index).await?;
                 (index_key, true)
@@ -450,6 +451,7 @@ impl Ending {
             not_permitted: self.not_permitted,
             rate_remaining: api.source.rate_remaining(),
             error: None,
+            failed: BTreeMap::new(),
         };
         Ok((summary, written))
     }
