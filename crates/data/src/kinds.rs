@@ -179,5 +179,7 @@ mod tests {
             .map(|k| k.name)
             .collect();
         assert_eq!(assets, ["releases"]);
+        // An organization has no place for release assets.
+        assert!(ORG_KINDS.iter().all(|k| !k.assets));
     }
 }

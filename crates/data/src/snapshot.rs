@@ -532,6 +532,25 @@ mod tests {
     }
 
     #[test]
+    fn indexes_and_summaries_without_failures_read_and_write_as_before() {
+        let earlier = r#"{"schema": 1, "repository": "acme/api",
+            "fetched_at": "2026-11-22T12:00:00Z", "full_at": "2026-11-20T12:00:00Z",
+            "kinds": {}, "not_permitted": ["teams"]}"#;
+        let index: DataIndex = serde_json::from_str(earlier).unwrap();
+        assert!(index.failed.is_empty());
+        let written = serde_json::to_value(&index).unwrap();
+        assert!(written.get("failed").is_none(), "{written}");
+
+        let summary = Snapshot::new(Some(index), at(NOW), false).summary(None, 1, 1, None);
+        let written = serde_json::to_value(&summary).unwrap();
+        assert!(written.get("failed").is_none() && written.get("error").is_none());
+        let earlier = r#"{"index": null, "items": 0, "changed": [], "requests": 0,
+            "not_modified": 0, "error": "HTTP 502"}"#;
+        let summary: DataSummary = serde_json::from_str(earlier).unwrap();
+        assert!(summary.failed.is_empty());
+    }
+
+    #[test]
     fn unchanged_without_a_previous_file_is_a_failure() {
         let mut snapshot = Snapshot::new(None, at(NOW), true);
         snapshot.unchanged("labels");
