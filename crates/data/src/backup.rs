@@ -183,7 +183,14 @@ async fn read_kinds(
                 let plan = plan(kind, &base, snapshot.previous.as_ref(), snapshot.full);
                 let read = read(api, repo, &subject, kind, plan, snapshot).await;
                 match settle(kind.access, read)? {
-                    Settled::Outcome(outcome) => outcome,
+                    Settled::Outcome(outcome) => {
+                        snapshot.answered(false);
+                        outcome
+                    }
+                    Settled::Failing(error) => {
+                        snapshot.answered(true);
+                        Outcome::Failed(error)
+                    }
                     Settled::Stop(why) => {
                         snapshot.stop(why.clone());
                         Outcome::Failed(why)

@@ -58,9 +58,11 @@
 //! index is written, so the next run has their `ETag`s. A kind read from one that
 //! failed (reviews, from pull requests) fails with it.
 //!
-//! A rate limit the client will not wait out, or a refused token, stops the reading:
-//! that kind and every later one are recorded failed ("not read: …") and keep their
-//! previous files, and what was read so far is indexed as above. So nothing
+//! A rate limit the client will not wait out, or a refused token, stops the reading,
+//! as do three kinds in a row failing with server errors or timeouts (GitHub is
+//! failing, and each further kind would cost its retries too): that kind and every
+//! later one are recorded failed ("not read: …") and keep their previous files, and
+//! what was read so far is indexed as above. So nothing
 //! half-written is left unindexed: every file a snapshot writes is named by its index.
 //! Only a store failure ([`DataError`]) ends a snapshot without an index; its files
 //! are then deleted again (what the failing store will not delete is logged).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use repovault_core::ports::source::SourceError;
-use repovault_core::{DataFile, DataIndex, DataSummary, KindFailure, RECORD_SCHEMA};
+use repovault_core::{Classify, DataFile, DataIndex, DataSummary, KindFailure, RECORD_SCHEMA};
 use repovault_repository::RepoError;
 use serde_json::Value;
 
@@ -40,10 +40,18 @@ pub(crate) enum KindError {
     Repo(#[from] RepoError),
 }
 
+/// Kinds in a row that fail with a server error or a timeout (after the client's
+/// retries) before reading stops: GitHub is failing, and every further kind would
+/// cost its retries too.
+pub(crate) const FAILING_IN_ROW: u32 = 3;
+
 /// What a kind's read means for the snapshot.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Settled {
     Outcome(Outcome),
+    /// The kind failed with what may be GitHub failing as a whole (a `5xx` or a
+    /// timeout the client's retries did not get past).
+    Failing(String),
     /// Reading must stop here: this kind and every later one are not read, for this
     /// reason (the rate limit would make us wait too long; the token was refused).
     Stop(String),
@@ -71,6 +79,7 @@ pub(crate) fn settle(
         SourceError::Forbidden { .. } | SourceError::NotFound { .. } if access == Access::Admin => {
             Settled::Outcome(Outcome::NotPermitted)
         }
+        error if error.class().is_retryable() => Settled::Failing(error.to_string()),
         error => Settled::Outcome(Outcome::Failed(error.to_string())),
     })
 }
@@ -123,6 +132,8 @@ pub(crate) struct Snapshot {
     held: BTreeMap<String, Vec<Value>>,
     /// Why reading stopped, once it has.
     stopped: Option<String>,
+    /// Kinds in a row GitHub answered with a server error or a timeout.
+    failing_in_row: u32,
     /// Files this snapshot wrote: removed when it cannot be indexed.
     written: Vec<String>,
 }
@@ -143,6 +154,7 @@ impl Snapshot {
             failed: BTreeMap::new(),
             held: BTreeMap::new(),
             stopped: None,
+            failing_in_row: 0,
             written: Vec::new(),
         }
     }
@@ -154,6 +166,17 @@ impl Snapshot {
 
     pub fn stop(&mut self, why: String) {
         self.stopped = Some(why);
+    }
+
+    /// GitHub answered a kind; `failing`: with a server error or a timeout. After
+    /// [`FAILING_IN_ROW`] such kinds in a row, reading stops.
+    pub fn answered(&mut self, failing: bool) {
+        self.failing_in_row = if failing { self.failing_in_row + 1 } else { 0 };
+        if self.failing_in_row >= FAILING_IN_ROW && self.stopped.is_none() {
+            self.stopped = Some(format!(
+                "GitHub is failing ({FAILING_IN_ROW} kinds in a row answered with server errors or timeouts)"
+            ));
+        }
     }
 
     pub fn state(&self, kind: &str) -> State {
@@ -370,7 +393,7 @@ mod tests {
             what: "/repos/acme/api/branches".into(),
         };
         let failed = |read, access| match settle(access, read).unwrap() {
-            Settled::Outcome(Outcome::Failed(e)) => e,
+            Settled::Outcome(Outcome::Failed(e)) | Settled::Failing(e) => e,
             other => panic!("{other:?}"),
         };
         assert!(failed(source(not_found()), Access::Reader).contains("/repos/acme/api/branches"));
@@ -390,6 +413,20 @@ mod tests {
             reason: "not zstd".into(),
         };
         assert!(failed(Err(unreadable.into()), Access::Reader).contains("old/issues"));
+        // A server error or a timeout may be GitHub failing as a whole; a 404 is not.
+        let bad_gateway = SourceError::Http {
+            status: 502,
+            url: "/repos/acme/api/labels".into(),
+            message: "Bad Gateway".into(),
+        };
+        assert!(matches!(
+            settle(Access::Reader, source(bad_gateway)).unwrap(),
+            Settled::Failing(e) if e.contains("502")
+        ));
+        assert!(matches!(
+            settle(Access::Reader, source(not_found())).unwrap(),
+            Settled::Outcome(Outcome::Failed(_))
+        ));
 
         assert_eq!(
             settle(Access::Admin, source(not_found())).unwrap(),
@@ -417,6 +454,23 @@ mod tests {
         assert_eq!(
             settle(Access::Reader, Ok(Outcome::Unchanged)).unwrap(),
             Settled::Outcome(Outcome::Unchanged)
+        );
+    }
+
+    #[test]
+    fn reading_stops_when_github_fails_kind_after_kind() {
+        let mut snapshot = Snapshot::new(None, at(NOW), true);
+        snapshot.answered(true);
+        snapshot.answered(true);
+        snapshot.answered(false);
+        snapshot.answered(true);
+        snapshot.answered(true);
+        assert_eq!(snapshot.stopped(), None, "never three in a row");
+        snapshot.answered(true);
+        assert!(
+            snapshot
+                .stopped()
+                .is_some_and(|why| why.contains("GitHub is failing"))
         );
     }
 

@@ -440,3 +440,28 @@ async fn a_kind_that_failed_is_read_whole_not_since_the_snapshot_that_missed_it(
 async fn index_of(store: &dyn Store, summary: &DataSummary) -> DataIndex {
     index(store, summary.index.as_deref().unwrap()).await
 }
+
+#[tokio::test]
+async fn when_github_fails_kind_after_kind_the_rest_is_not_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path());
+    let github = Script::repository();
+    let server_error = || SourceError::Http {
+        status: 503,
+        url: "/repos/acme/api/…".into(),
+        message: "Service Unavailable".into(),
+    };
+    for endpoint in ["issues", "issues/comments", "issues/events"] {
+        github.fail(endpoint, server_error);
+    }
+    let summary = back_up(&store, &github, None, "2026-11-22T12:00:00Z").await;
+    assert_eq!(
+        github.asked().len(),
+        3,
+        "one request for each of three kinds"
+    );
+    assert_eq!(summary.failed.len(), 16, "{summary:?}");
+    assert!(summary.failed["labels"].contains("GitHub is failing"));
+    assert!(summary.failed["issues"].contains("503"));
+    assert!(unindexed(&store).await.is_empty());
+}
