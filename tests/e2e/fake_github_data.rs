@@ -252,3 +252,64 @@ async fn a_private_repositorys_data_needs_the_token() {
     stream.read_to_string(&mut raw).await.unwrap();
     assert!(raw.starts_with("HTTP/1.1 404"), "{raw}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_branch_is_served_by_its_percent_encoded_name() {
+    let gh = fake_with_data().await;
+    gh.protect_branch("acme", "api", "release/x#");
+    let branches = all(&gh, "/repos/acme/api/branches?protected=true").await;
+    let names: Vec<&str> = branches
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main", "release/x#"]);
+    let rules = get(
+        &gh,
+        "/repos/acme/api/branches/release%2Fx%23/protection",
+        &[],
+    )
+    .await;
+    assert_eq!(rules.status, 200);
+    assert!(rules.json()["required_status_checks"].is_object());
+    // Unencoded, the name is two segments: another (unprotected) branch.
+    let split = get(&gh, "/repos/acme/api/branches/release/x%23/protection", &[]).await;
+    assert_eq!(split.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withheld_endpoint_answers_its_status_whatever_the_query() {
+    let gh = fake_with_data().await;
+    gh.withhold("acme", "api", "branches", Some(404));
+    let withheld = get(
+        &gh,
+        "/repos/acme/api/branches?protected=true&per_page=100",
+        &[],
+    )
+    .await;
+    assert_eq!(withheld.status, 404);
+    assert_eq!(withheld.json()["message"], "Not Found");
+    // Only that endpoint: a branch's rules and the other kinds are served.
+    let rules = get(&gh, "/repos/acme/api/branches/main/protection", &[]).await;
+    assert_eq!(rules.status, 200);
+    assert_eq!(get(&gh, "/repos/acme/api/labels", &[]).await.status, 200);
+
+    gh.withhold("acme", "api", "pulls/comments", Some(500));
+    assert_eq!(
+        get(&gh, "/repos/acme/api/pulls/comments", &[]).await.status,
+        500
+    );
+    assert_eq!(
+        get(&gh, "/repos/acme/api/pulls?state=all", &[])
+            .await
+            .status,
+        200
+    );
+
+    gh.withhold("acme", "api", "branches", None);
+    assert_eq!(
+        get(&gh, "/repos/acme/api/branches?protected=true", &[])
+            .await
+            .status,
+        200
+    );
+}

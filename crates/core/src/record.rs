@@ -126,10 +126,16 @@ pub struct DataSummary {
     /// The token's rate-limit budget left afterwards, as GitHub said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_remaining: Option<u64>,
-    /// Set when the data could not be completed: the index is the previous one, and
-    /// the next backup tries again. The git backup is not affected.
+    /// Set when the data could not be completed, and why: some kinds could not be read
+    /// (`failed` names them; the index is written without their new data), or none at
+    /// all (the index is the previous one). The next backup tries again; the git
+    /// backup is not affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Kinds that could not be read this time (a 404, a 500, a timeout…), with the
+    /// error: each kept the previous snapshot's file, if there was one.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failed: std::collections::BTreeMap<String, String>,
 }
 
 /// A snapshot of a repository's data beyond git: every kind's JSON Lines file (zstd),
@@ -151,6 +157,20 @@ pub struct DataIndex {
     /// Kinds the token may not read: recorded, not an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_permitted: Vec<String>,
+    /// Kinds that could not be read for this snapshot, and why. Each keeps, in
+    /// `kinds`, the file of the last snapshot that read it (none if none did); the
+    /// next backup reads it again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failed: std::collections::BTreeMap<String, KindFailure>,
+}
+
+/// Why a kind of a [`DataIndex`] could not be read, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindFailure {
+    /// The request and what went wrong (`… not found`, `HTTP 500 from …`).
+    pub error: String,
+    /// The first snapshot of the failures in a row: how long the kind's file is stale.
+    pub since: Timestamp,
 }
 
 /// One kind's file in a [`DataIndex`].

@@ -243,6 +243,29 @@ impl FakeGitHub {
         repo.meta.admin_denied = !admin;
     }
 
+    /// Protects the branch `branch` of `owner/name` (any name: `release/x#`, `ünï`):
+    /// it is listed by `branches?protected=true`, its rules served at
+    /// `branches/{branch}/protection` with the name percent-encoded.
+    pub fn protect_branch(&self, owner: &str, name: &str, branch: &str) {
+        let api = self.api_url();
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        let repo_api = format!("{api}/repos/{}/{}", repo.spec.owner, repo.spec.name);
+        repo.meta.protect(branch, &repo_api);
+    }
+
+    /// `GET /repos/{owner}/{name}/{endpoint}` (any query; `endpoint` as `branches` or
+    /// `pulls/comments`) answers `status` from now on, as a repository with that
+    /// feature disabled or a server without the endpoint would; `None` serves it again.
+    pub fn withhold(&self, owner: &str, name: &str, endpoint: &str, status: Option<u16>) {
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        match status {
+            Some(status) => repo.meta.withheld.insert(endpoint.to_owned(), status),
+            None => repo.meta.withheld.remove(endpoint),
+        };
+    }
+
     /// Deletes issue `number` of `owner/name` and its comments.
     pub fn delete_issue(&self, owner: &str, name: &str, number: u64) {
         let mut inner = self.shared.lock();

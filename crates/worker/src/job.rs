@@ -278,6 +278,7 @@ impl Attempt<'_> {
                     not_permitted: vec![],
                     rate_remaining: None,
                     error: Some(e.to_string()),
+                    failed: Default::default(),
                 }
             }
         });

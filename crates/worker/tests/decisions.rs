@@ -661,9 +661,11 @@ async fn a_deleted_issue_disappears_at_the_full_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_data_cannot_be_read_the_git_backup_still_succeeds() {
-    let env = Env::new().await;
+    let mut env = Env::new().await;
     with_data(&env);
-    // The API fails every try of the first data request (git is unaffected).
+    // 5xx are retried in place: keep the waits short.
+    env.data_max_wait = Duration::from_millis(100);
+    // The API fails every try of the first data requests (git is unaffected).
     env.gh.api_error_next(10, 500);
     let (summary, _) = env
         .work(vec![env.message("r1", "repo-000").to_body()], 1)
@@ -676,7 +678,13 @@ async fn when_the_data_cannot_be_read_the_git_backup_still_succeeds() {
         data.error.as_deref().is_some_and(|e| e.contains("500")),
         "{data:?}"
     );
-    assert!(data.index.is_none());
+    // The kinds that could not be read are named; what could be read is indexed.
+    assert!(data.failed.contains_key("issues"), "{data:?}");
+    assert!(data.failed.values().all(|e| e.contains("500")), "{data:?}");
+    assert!(data.failed.len() < 16, "{data:?}");
+    let index = data.index.expect("the other kinds are indexed");
+    assert!(!data_items(&env, &index, "labels").await.is_empty());
+    assert!(data_files(&env).await.1.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -755,6 +763,14 @@ async fn a_budget_that_runs_out_leaves_the_data_incomplete_and_the_next_run_comp
         "hammered a 403: {:?}",
         env.gh.stats()
     );
+    // Reading stopped at the limit: the kinds not read are named, and what was
+    // read is indexed, so nothing is left that no index names.
+    assert!(
+        data.failed.values().any(|e| e.contains("rate limited")),
+        "{data:?}"
+    );
+    assert!(data.index.is_some(), "{data:?}");
+    assert!(data_files(&env).await.1.is_empty());
 
     // Allowed to wait for the window to reset, the next backup completes.
     env.data_max_wait = Duration::from_secs(10);
@@ -762,6 +778,7 @@ async fn a_budget_that_runs_out_leaves_the_data_incomplete_and_the_next_run_comp
         .await;
     let data = env.record("r2", "repo-000").await.unwrap().data.unwrap();
     assert!(data.error.is_none(), "{data:?}");
+    assert!(data.failed.is_empty(), "{data:?}");
     assert_eq!(data.items, ALL_ITEMS);
 }
 
@@ -798,4 +815,211 @@ async fn what_the_token_may_not_read_is_recorded_not_permitted() {
             .len(),
         34
     );
+}
+
+/// Every file under `repos/acme/repo-000/data/`, and of those the ones no index there
+/// names (debris: nothing would ever read or delete them).
+async fn data_files(env: &Env) -> (Vec<String>, Vec<String>) {
+    let store = env.store.as_ref() as &dyn Store;
+    let files: Vec<String> = store
+        .list("repos/acme/repo-000/data/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let mut named = std::collections::BTreeSet::new();
+    for key in files.iter().filter(|k| k.ends_with("/index.json")) {
+        let index: repovault_core::DataIndex = store.get_json(key).await.unwrap().unwrap();
+        named.insert(key.clone());
+        named.extend(index.kinds.into_values().map(|f| f.key));
+    }
+    let unindexed = files
+        .iter()
+        .filter(|k| !named.contains(*k))
+        .cloned()
+        .collect();
+    (files, unindexed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_the_api_does_not_serve_costs_that_kind_only() {
+    let env = Env::new().await;
+    with_data(&env);
+    // A server without the endpoint (or a repository with the feature disabled).
+    env.gh.withhold("acme", "repo-000", "branches", Some(404));
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    let index_key = data.index.clone().expect("the other kinds are indexed");
+    assert_eq!(
+        data.failed.keys().collect::<Vec<_>>(),
+        ["branch-protection"],
+        "{data:?}"
+    );
+    assert!(
+        data.failed["branch-protection"].contains("not found"),
+        "{data:?}"
+    );
+    assert!(
+        data.error
+            .as_deref()
+            .is_some_and(|e| e.contains("branch-protection")),
+        "the report lists it: {data:?}"
+    );
+    let index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
+        .get_json(&index_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!index.kinds.contains_key("branch-protection"));
+    assert!(
+        index.failed["branch-protection"]
+            .error
+            .contains("not found"),
+        "{index:?}"
+    );
+    assert_eq!(index.kinds.len(), 15, "every other kind: {index:?}");
+    assert_eq!(data.items, ALL_ITEMS - 1);
+    assert_eq!(data_items(&env, &index_key, "issues").await.len(), 34);
+    let (files, unindexed) = data_files(&env).await;
+    assert!(unindexed.is_empty(), "{unindexed:?}");
+
+    // Nothing changed: every kind but the missing one is a 304, nothing is written.
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    assert_eq!((again.requests, again.not_modified), (15, 14), "{again:?}");
+    assert!(again.changed.is_empty(), "{again:?}");
+    assert_eq!(again.index, data.index);
+    assert_eq!(data_files(&env).await, (files, vec![]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_that_fails_keeps_its_previous_file_and_is_read_again_next_time() {
+    let mut env = Env::new().await;
+    with_data(&env);
+    // 5xx are retried in place: keep the waits short.
+    env.data_max_wait = Duration::from_millis(100);
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let first = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    let first_index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
+        .get_json(first.index.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A new comment, and the comments endpoint failing: the issue lands, the comment
+    // waits for the next backup.
+    env.gh
+        .add_issue_comment("acme", "repo-000", 5, "a comment added later");
+    env.gh
+        .withhold("acme", "repo-000", "issues/comments", Some(500));
+    env.work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    let second = env.record("r2", "repo-000").await.unwrap().data.unwrap();
+    assert_eq!(second.changed, ["issues"], "{second:?}");
+    assert_eq!(
+        second.failed.keys().collect::<Vec<_>>(),
+        ["issue-comments"],
+        "{second:?}"
+    );
+    assert!(
+        second.failed["issue-comments"].contains("500"),
+        "{second:?}"
+    );
+    let index_key = second.index.clone().unwrap();
+    assert_ne!(Some(index_key.as_str()), first.index.as_deref());
+    let index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
+        .get_json(&index_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        index.kinds["issue-comments"], first_index.kinds["issue-comments"],
+        "the previous file, with its ETag"
+    );
+    assert!(index.failed.contains_key("issue-comments"));
+    assert_eq!(
+        data_items(&env, &index_key, "issue-comments").await.len(),
+        68
+    );
+    assert!(data_files(&env).await.1.is_empty());
+
+    // Served again: the next backup reads it and the snapshot is whole again.
+    env.gh.withhold("acme", "repo-000", "issues/comments", None);
+    env.work(vec![env.message("r3", "repo-000").to_body()], 1)
+        .await;
+    let third = env.record("r3", "repo-000").await.unwrap().data.unwrap();
+    assert!(
+        third.error.is_none() && third.failed.is_empty(),
+        "{third:?}"
+    );
+    let index_key = third.index.unwrap();
+    let comments = data_items(&env, &index_key, "issue-comments").await;
+    assert_eq!(comments.len(), 69);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["body"] == "a comment added later")
+    );
+    let index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
+        .get_json(&index_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(index.failed.is_empty(), "{index:?}");
+    assert!(data_files(&env).await.1.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_branches_are_backed_up_whatever_their_names() {
+    let env = Env::new().await;
+    with_data(&env);
+    let names = ["main", "release/x#", "ünïcödé", "a b?c=d&e%f+g"];
+    for branch in &names[1..] {
+        env.gh.protect_branch("acme", "repo-000", branch);
+    }
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    assert!(data.error.is_none(), "{data:?}");
+    assert!(data.not_permitted.is_empty(), "{data:?}");
+    let rules = data_items(&env, data.index.as_deref().unwrap(), "branch-protection").await;
+    let mut backed_up: Vec<&str> = rules
+        .iter()
+        .map(|r| r["branch"].as_str().unwrap())
+        .collect();
+    backed_up.sort();
+    let mut expected = names.to_vec();
+    expected.sort();
+    assert_eq!(backed_up, expected);
+    assert!(rules.iter().all(|r| r["enforce_admins"]["enabled"] == true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_are_kept_as_scheme_and_host_only() {
+    let env = Env::new().await;
+    with_data(&env);
+    env.work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
+    let hooks = data_items(&env, data.index.as_deref().unwrap(), "hooks").await;
+    assert_eq!(hooks[0]["config"]["url"], "https://hooks.slack.com");
+    assert_eq!(hooks[0]["config"]["content_type"], "json");
+    // The fake's webhook URL carries a password, a secret path and a token: none of it
+    // is anywhere in the store.
+    let store = env.store.as_ref() as &dyn Store;
+    for object in store.list("").await.unwrap() {
+        let bytes = store.get(&object.key).await.unwrap().unwrap();
+        let text = match object.key.ends_with(".zst") {
+            true => zstd::decode_all(&bytes[..]).unwrap(),
+            false => bytes.to_vec(),
+        };
+        let text = String::from_utf8_lossy(&text);
+        for secret in ["hunter2", "s3cr3t", "XXXXsecretpath", "T0001"] {
+            assert!(!text.contains(secret), "{secret} in {}", object.key);
+        }
+    }
 }

@@ -464,6 +464,11 @@ impl Ctx<'_> {
             }
             items
         };
+        if let Some(status) = meta.withheld.get(&rest.join("/")) {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND);
+            let message = status.canonical_reason().unwrap_or("Error");
+            return json_response(status, &error_body(status, message), self.quota, &[]);
+        }
         match rest {
             [] => json_response(
                 StatusCode::OK,
@@ -516,7 +521,9 @@ impl Ctx<'_> {
                 if meta.admin_denied || !self.authed {
                     return self.no_admin_rights();
                 }
-                match meta.protected_branches.get(*branch) {
+                // Named as a path segment: percent-encoded (`release%2Fx%23`).
+                let branch = super::metadata::decode_segment(branch).unwrap_or_default();
+                match meta.protected_branches.get(&branch) {
                     Some(protection) => json_response(StatusCode::OK, protection, self.quota, &[]),
                     None => json_response(
                         StatusCode::NOT_FOUND,

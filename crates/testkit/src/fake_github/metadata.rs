@@ -48,6 +48,9 @@ pub(crate) struct RepoMeta {
     pub admin_denied: bool,
     /// Branch protection by branch name (admin rights to read).
     pub protected_branches: BTreeMap<String, Value>,
+    /// Endpoints under `/repos/{o}/{r}/` (say `branches`) answered with this status
+    /// whatever the query: a feature disabled on the repository, a server without it.
+    pub withheld: BTreeMap<String, u16>,
     next_id: u64,
 }
 
@@ -232,7 +235,9 @@ impl RepoMeta {
         );
         meta.admin.insert("hooks", vec![json!({
             "id": hook, "type": "Repository", "name": "web", "active": true, "events": ["push"],
-            "config": { "url": "https://ci.example.com/hook", "content_type": "json",
+            // Slack's incoming webhook URLs are credentials, as are `user:pass@` and
+            // `?token=`: a backup keeps none of them.
+            "config": { "url": "https://ci:hunter2@hooks.slack.com/services/T0001/B0002/XXXXsecretpath?token=s3cr3t", "content_type": "json",
                         "insecure_ssl": "0", "secret": "********" },
             "created_at": time(0), "updated_at": time(0), "url": format!("{repo_api}/hooks/{hook}"),
         })]);
@@ -241,10 +246,16 @@ impl RepoMeta {
             "read_only": true, "verified": true, "created_at": time(0), "url": format!("{repo_api}/keys/{key}"),
         })]);
         meta.admin.insert("rulesets", vec![]);
-        meta.protected_branches.insert(
-            "main".to_owned(),
+        meta.protect("main", &repo_api);
+        meta
+    }
+
+    /// Protects `branch` (GitHub's usual rules), whatever its name.
+    pub fn protect(&mut self, branch: &str, repo_api: &str) {
+        self.protected_branches.insert(
+            branch.to_owned(),
             json!({
-                "url": format!("{repo_api}/branches/main/protection"),
+                "url": format!("{repo_api}/branches/{}/protection", encode_segment(branch)),
                 "required_status_checks": { "strict": true, "contexts": ["ci"] },
                 "enforce_admins": { "enabled": true },
                 "required_pull_request_reviews": { "required_approving_review_count": 1, "dismiss_stale_reviews": true },
@@ -253,7 +264,6 @@ impl RepoMeta {
                 "allow_deletions": { "enabled": false },
             }),
         );
-        meta
     }
 
     /// A new comment on issue `number`, written now (it moves the issue's `updated_at`).
@@ -284,4 +294,36 @@ impl RepoMeta {
                 .is_some_and(|u| u.ends_with(&issue_url_suffix))
         });
     }
+}
+
+/// `segment` percent-encoded for a URL path: every byte but unreserved ones.
+fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A path segment as its client meant it: every `%XX` decoded, as GitHub does.
+/// `None` if that is not UTF-8 or an escape is malformed.
+pub(crate) fn decode_segment(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }

@@ -1,0 +1,229 @@
+//! A snapshot's reading, writing and indexing: one uniform loop over a table of kinds.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use repovault_core::ports::source::RepoData;
+use repovault_core::{DataIndex, DataSummary};
+use repovault_repository::{Layout, RepoError, Repository};
+
+use crate::DataError;
+use crate::kinds::{Kind, ORG_KINDS, REPO_KINDS};
+use crate::plan::{full_read_due, plan};
+use crate::read::{Api, read};
+use crate::snapshot::{Outcome, Settled, Snapshot, settle};
+
+/// Whose data a snapshot holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    Repo { owner: &'a str, name: &'a str },
+    Org(&'a str),
+}
+
+impl Subject<'_> {
+    /// As the index names it: `owner/name`, or the organization.
+    pub fn name(&self) -> String {
+        match self {
+            Subject::Repo { owner, name } => format!("{owner}/{name}"),
+            Subject::Org(org) => (*org).to_owned(),
+        }
+    }
+
+    /// Its API path, which every kind's path is under.
+    pub fn api_base(&self) -> String {
+        match self {
+            Subject::Repo { owner, name } => format!("/repos/{owner}/{name}"),
+            Subject::Org(org) => format!("/orgs/{org}"),
+        }
+    }
+
+    fn file(&self, layout: &Layout, at: Timestamp, kind: &str) -> String {
+        match self {
+            Subject::Repo { owner, name } => layout.data_file(owner, name, at, kind),
+            Subject::Org(org) => layout.org_data_file(org, at, kind),
+        }
+    }
+
+    fn index(&self, layout: &Layout, at: Timestamp) -> String {
+        match self {
+            Subject::Repo { owner, name } => layout.data_index(owner, name, at),
+            Subject::Org(org) => layout.org_data_index(org, at),
+        }
+    }
+
+    /// Where release asset `id` is stored (repositories only).
+    pub fn asset(&self, layout: &Layout, id: u64) -> Option<String> {
+        match self {
+            Subject::Repo { owner, name } => Some(layout.asset(owner, name, id)),
+            Subject::Org(_) => None,
+        }
+    }
+}
+
+/// Backs up `owner/name`'s data beyond git on top of `previous_key` (the snapshot
+/// `latest.json` names). Returns the summary for the record: its `index` is the new
+/// snapshot's when anything changed, else the previous one, which stands.
+///
+/// What GitHub answers costs the kind concerned only (see the crate's docs). An error
+/// is a store that could not be read or written; no file this call wrote is then
+/// left behind (unless the store fails to delete it too).
+pub async fn back_up_data(
+    repo: &Repository<'_>,
+    source: &dyn RepoData,
+    owner: &str,
+    name: &str,
+    previous_key: Option<&str>,
+    full_every: Duration,
+    now: Timestamp,
+) -> Result<DataSummary, DataError> {
+    let previous = match previous_key {
+        Some(key) => repo
+            .data_index(owner, name, key)
+            .await?
+            .map(|index| (key.to_owned(), index)),
+        None => None,
+    };
+    let subject = Subject::Repo { owner, name };
+    let (summary, _) =
+        back_up(repo, source, subject, REPO_KINDS, previous, full_every, now).await?;
+    Ok(summary)
+}
+
+/// An organization's own data, once per run: its settings (what the token may read of
+/// them), members and teams, as zstd JSON Lines under `orgs/<org>/data/<stamp>/`,
+/// read like a repository's; `orgs/<org>/latest.json` names the newest snapshot.
+pub async fn back_up_org_data(
+    repo: &Repository<'_>,
+    source: &dyn RepoData,
+    org: &str,
+    full_every: Duration,
+    now: Timestamp,
+) -> Result<DataSummary, DataError> {
+    let previous = match repo.org_latest(org).await? {
+        Some(key) => repo
+            .org_data_index(org, &key)
+            .await?
+            .map(|index| (key, index)),
+        None => None,
+    };
+    let subject = Subject::Org(org);
+    let (summary, written) =
+        back_up(repo, source, subject, ORG_KINDS, previous, full_every, now).await?;
+    if let (true, Some(index)) = (written, &summary.index) {
+        repo.set_org_latest(org, index).await?;
+    }
+    Ok(summary)
+}
+
+/// Reads `kinds` of `subject` on top of `previous` (its index key and index) and
+/// writes the snapshot, unless nothing changed. Returns its summary and whether a new
+/// index was written.
+async fn back_up(
+    repo: &Repository<'_>,
+    source: &dyn RepoData,
+    subject: Subject<'_>,
+    kinds: &[Kind],
+    previous: Option<(String, DataIndex)>,
+    full_every: Duration,
+    now: Timestamp,
+) -> Result<(DataSummary, bool), DataError> {
+    let layout = repo.layout();
+    // Two snapshots never share, and overwrite, a directory.
+    let now = repo
+        .store()
+        .free_second(now, |at| subject.index(layout, at))
+        .await
+        .map_err(RepoError::from)?;
+    let (previous_key, previous) = previous.unzip();
+    let full = full_read_due(previous.as_ref(), now, full_every);
+    let mut api = Api::new(source);
+    let mut snapshot = Snapshot::new(previous, now, full);
+    let indexed = async {
+        read_kinds(repo, &mut api, subject, kinds, &mut snapshot).await?;
+        if snapshot.is_unchanged() {
+            return Ok(None);
+        }
+        let key = subject.index(layout, now);
+        repo.put_data_index(&key, &snapshot.index(&subject.name()))
+            .await?;
+        Ok::<_, DataError>(Some(key))
+    }
+    .await;
+    let indexed = match indexed {
+        Ok(indexed) => indexed,
+        Err(e) => {
+            discard(repo, snapshot.written()).await;
+            return Err(e);
+        }
+    };
+    let written = indexed.is_some();
+    let index = indexed.or(previous_key);
+    let summary = snapshot.summary(
+        index,
+        api.requests,
+        api.not_modified,
+        source.rate_remaining(),
+    );
+    Ok((summary, written))
+}
+
+/// Reads every kind of `kinds` into `snapshot`, writing the files of those read anew.
+async fn read_kinds(
+    repo: &Repository<'_>,
+    api: &mut Api<'_>,
+    subject: Subject<'_>,
+    kinds: &[Kind],
+    snapshot: &mut Snapshot,
+) -> Result<(), DataError> {
+    let base = subject.api_base();
+    for kind in kinds {
+        let outcome = match snapshot.stopped() {
+            Some(why) => Outcome::Failed(format!("not read: {why}")),
+            None => {
+                let plan = plan(kind, &base, snapshot.previous.as_ref(), snapshot.full);
+                let read = read(api, repo, &subject, kind, plan, snapshot).await;
+                match settle(kind.access, read)? {
+                    Settled::Outcome(outcome) => {
+                        snapshot.answered(false);
+                        outcome
+                    }
+                    Settled::Failing(error) => {
+                        snapshot.answered(true);
+                        Outcome::Failed(error)
+                    }
+                    Settled::Stop(why) => {
+                        snapshot.stop(why.clone());
+                        Outcome::Failed(why)
+                    }
+                }
+            }
+        };
+        match outcome {
+            Outcome::Read {
+                items,
+                etag,
+                assets,
+            } => {
+                let key = subject.file(repo.layout(), snapshot.now, kind.name);
+                snapshot.wrote(&key);
+                let file = repo.write_items(&key, &items, etag).await?;
+                let held = kinds.iter().any(|k| k.read.reads_from() == Some(kind.name));
+                snapshot.read(kind.name, file, assets, held.then_some(items));
+            }
+            Outcome::Unchanged => snapshot.unchanged(kind.name),
+            Outcome::NotPermitted => snapshot.not_permitted(kind.name),
+            Outcome::Failed(error) => snapshot.failed(kind.name, error),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the files of a snapshot that cannot be indexed: no index would name them.
+/// What cannot be removed (the store is failing) is logged; nothing ever reads it.
+async fn discard(repo: &Repository<'_>, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = repo.store().delete(key).await {
+            tracing::warn!(key, error = %e, "could not remove a data file no index names");
+        }
+    }
+}

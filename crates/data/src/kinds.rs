@@ -1,0 +1,185 @@
+//! The kinds of data a snapshot holds, one entry each: the name of its file, how it is
+//! read, who may read it and what is taken out before it is stored. Adding a kind is
+//! adding an entry; the loop that reads them (`backup`) knows no kind by name.
+
+use serde_json::Value;
+
+use crate::items;
+
+/// One kind of data and how it is read.
+#[derive(Debug)]
+pub(crate) struct Kind {
+    /// The file's name in the snapshot (`<name>.jsonl.zst`) and the index's key.
+    pub name: &'static str,
+    pub read: Read,
+    pub access: Access,
+    /// Applied to every item before it is stored: what must never reach the store.
+    pub sanitise: Option<fn(&mut Value)>,
+    /// Its items list release assets (`assets[].id`), each stored once under its id.
+    pub assets: bool,
+}
+
+/// How a kind is read. Paths are under the subject's API path (`/repos/<o>/<r>`,
+/// `/orgs/<org>`), with their fixed query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// One list, conditionally (`If-None-Match` with the previous file's `ETag`): a
+    /// `304` keeps the previous file, anything else is read whole.
+    List(&'static str),
+    /// A list sortable by `updated`: probed conditionally with its most recently
+    /// updated item; when that changed, read whole or, with `since` and a previous
+    /// file, only what changed since the previous snapshot, merged into it by `id`.
+    Probed { path: &'static str, since: bool },
+    /// One object without a validator, kept when its content did not change.
+    Object(&'static str),
+    /// Per pull request of the kind `of`: those updated since the previous snapshot
+    /// (all of them when read whole); unchanged while `of` is.
+    PerPullRequest { of: &'static str },
+    /// The protected branches (a conditional list), then each branch's rules, which
+    /// need admin rights: a `403`/`404` there makes the kind not permitted.
+    PerProtectedBranch,
+}
+
+impl Read {
+    /// The kind this one is read from, which must come before it in the table.
+    pub fn reads_from(self) -> Option<&'static str> {
+        match self {
+            Read::PerPullRequest { of } => Some(of),
+            _ => None,
+        }
+    }
+}
+
+/// Who may read a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Whoever may read the subject: any error is the kind's failure.
+    Reader,
+    /// Admin rights: a `403` (or the `404` GitHub answers to hide it) is recorded
+    /// "not permitted", not an error.
+    Admin,
+}
+
+const fn reader(name: &'static str, read: Read) -> Kind {
+    Kind {
+        name,
+        read,
+        access: Access::Reader,
+        sanitise: None,
+        assets: false,
+    }
+}
+
+const fn admin(name: &'static str, path: &'static str) -> Kind {
+    Kind {
+        access: Access::Admin,
+        ..reader(name, Read::List(path))
+    }
+}
+
+/// A repository's kinds, in the order they are read.
+pub(crate) const REPO_KINDS: &[Kind] = &[
+    reader(
+        "issues",
+        Read::Probed {
+            path: "issues?state=all",
+            since: true,
+        },
+    ),
+    reader(
+        "issue-comments",
+        Read::Probed {
+            path: "issues/comments",
+            since: true,
+        },
+    ),
+    reader("issue-events", Read::List("issues/events")),
+    reader(
+        "pulls",
+        Read::Probed {
+            path: "pulls?state=all",
+            since: false,
+        },
+    ),
+    reader("reviews", Read::PerPullRequest { of: "pulls" }),
+    reader(
+        "review-comments",
+        Read::Probed {
+            path: "pulls/comments",
+            since: true,
+        },
+    ),
+    reader("commit-comments", Read::List("comments")),
+    reader("labels", Read::List("labels")),
+    reader("milestones", Read::List("milestones?state=all")),
+    Kind {
+        assets: true,
+        ..reader("releases", Read::List("releases"))
+    },
+    admin("collaborators", "collaborators?affiliation=all"),
+    admin("teams", "teams"),
+    Kind {
+        sanitise: Some(items::sanitise_webhook),
+        ..admin("hooks", "hooks")
+    },
+    admin("deploy-keys", "keys"),
+    admin("rulesets", "rulesets"),
+    reader("branch-protection", Read::PerProtectedBranch),
+];
+
+/// An organization's own kinds (`/orgs/<org>`): its settings (what the token may read
+/// of them), members and teams.
+pub(crate) const ORG_KINDS: &[Kind] = &[
+    Kind {
+        access: Access::Admin,
+        ..reader("settings", Read::Object(""))
+    },
+    reader("members", Read::List("members")),
+    admin("teams", "teams"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_read_after_the_kind_it_reads_from() {
+        for table in [REPO_KINDS, ORG_KINDS] {
+            for (i, kind) in table.iter().enumerate() {
+                if let Some(of) = kind.read.reads_from() {
+                    let at = table.iter().position(|k| k.name == of);
+                    assert!(at.is_some_and(|at| at < i), "{} reads {of}", kind.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kind_names_are_unique_file_names() {
+        for table in [REPO_KINDS, ORG_KINDS] {
+            let mut names: Vec<&str> = table.iter().map(|k| k.name).collect();
+            assert!(names.iter().all(|n| repovault_repository::is_kind(n)));
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), table.len());
+        }
+    }
+
+    #[test]
+    fn only_webhooks_are_sanitised_and_only_releases_hold_assets() {
+        let sanitised: Vec<&str> = REPO_KINDS
+            .iter()
+            .filter(|k| k.sanitise.is_some())
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(sanitised, ["hooks"]);
+        let assets: Vec<&str> = REPO_KINDS
+            .iter()
+            .filter(|k| k.assets)
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(assets, ["releases"]);
+        // An organization has no place for release assets.
+        assert!(ORG_KINDS.iter().all(|k| !k.assets));
+    }
+}

@@ -1,0 +1,267 @@
+//! The I/O of reading one kind: the requests its [`Plan`] names, through the
+//! [`RepoData`] port, and the release assets its items list, streamed into the store.
+
+use std::collections::BTreeMap;
+
+use repovault_core::DataFile;
+use repovault_core::ports::source::{Page, RepoData, SourceError};
+use repovault_core::ports::store::{ByteStream, ObjectMetadata, StoreError, meta};
+use repovault_repository::{RepoError, Repository};
+use serde_json::Value;
+
+use crate::backup::Subject;
+use crate::items;
+use crate::kinds::Kind;
+use crate::plan::{self, Plan, Then};
+use crate::snapshot::{Due, KindError, Outcome, Snapshot, due};
+
+/// The API as one snapshot uses it: every request counted.
+pub(crate) struct Api<'a> {
+    pub source: &'a dyn RepoData,
+    pub requests: u64,
+    /// Of those, answered `304 Not Modified`.
+    pub not_modified: u64,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(source: &'a dyn RepoData) -> Self {
+        Api {
+            source,
+            requests: 0,
+            not_modified: 0,
+        }
+    }
+
+    async fn page(&mut self, path: &str, etag: Option<&str>) -> Result<Page, SourceError> {
+        self.requests += 1;
+        let page = self.source.page(path, etag).await?;
+        if page == Page::NotModified {
+            self.not_modified += 1;
+        }
+        Ok(page)
+    }
+
+    async fn object(&mut self, path: &str) -> Result<Value, SourceError> {
+        self.requests += 1;
+        self.source.object(path).await
+    }
+
+    async fn download(&mut self, path: &str) -> Result<ByteStream, SourceError> {
+        self.requests += 1;
+        self.source.download(path).await
+    }
+
+    /// Every item from `path` on, following `Link` pages; `None` if the first page is
+    /// unchanged (given `etag`). Returns the first page's `ETag`.
+    async fn all(
+        &mut self,
+        path: &str,
+        etag: Option<&str>,
+    ) -> Result<Option<(Vec<Value>, Option<String>)>, SourceError> {
+        let (mut items, first_etag, mut next) = match self.page(path, etag).await? {
+            Page::NotModified => return Ok(None),
+            Page::Fetched { items, etag, next } => (items, etag, next),
+        };
+        while let Some(path) = next {
+            match self.page(&path, None).await? {
+                Page::Fetched {
+                    items: more,
+                    next: following,
+                    ..
+                } => {
+                    items.extend(more);
+                    next = following;
+                }
+                Page::NotModified => break,
+            }
+        }
+        Ok(Some((items, first_etag)))
+    }
+
+    /// Every item at `path`, unconditionally.
+    async fn every(&mut self, path: &str) -> Result<Vec<Value>, SourceError> {
+        Ok(self.all(path, None).await?.unwrap_or_default().0)
+    }
+}
+
+/// Reads `kind` of `subject` as `plan` says, on top of `snapshot` so far: sanitised,
+/// with its release assets stored. Nothing of the snapshot is written here.
+pub(crate) async fn read(
+    api: &mut Api<'_>,
+    repo: &Repository<'_>,
+    subject: &Subject<'_>,
+    kind: &Kind,
+    plan: Plan,
+    snapshot: &Snapshot,
+) -> Result<Outcome, KindError> {
+    let (mut items, etag) = match plan {
+        Plan::List { path, etag } => match api.all(&path, etag.as_deref()).await? {
+            None => return Ok(Outcome::Unchanged),
+            Some(read) => read,
+        },
+        Plan::Probe { probe, etag, then } => {
+            let (newest, etag) = match api.page(&probe, etag.as_deref()).await? {
+                Page::NotModified => return Ok(Outcome::Unchanged),
+                Page::Fetched { items, etag, .. } => (items, etag),
+            };
+            let items = match then {
+                // Nothing there at all: the probe saw it.
+                _ if newest.is_empty() => Vec::new(),
+                Then::Whole(path) => api.every(&path).await?,
+                Then::Merge { path, into } => {
+                    let fresh = api.every(&path).await?;
+                    items::merge(repo.read_items(&into).await?, fresh)
+                }
+            };
+            (items, etag)
+        }
+        Plan::Object { path, compare_with } => {
+            let items = vec![api.object(&path).await?];
+            if let Some(key) = compare_with
+                && repo.read_items(&key).await? == items
+            {
+                return Ok(Outcome::Unchanged);
+            }
+            (items, None)
+        }
+        Plan::PerPullRequest {
+            of,
+            base,
+            since,
+            retain,
+        } => {
+            match due(snapshot.state(of), retain.is_some()) {
+                Due::Unchanged => return Ok(Outcome::Unchanged),
+                Due::Blocked => {
+                    return Ok(Outcome::Failed(format!(
+                        "not read: it is read from {of}, which could not be"
+                    )));
+                }
+                Due::Read => {}
+            }
+            let read_back;
+            let pulls = match (snapshot.held(of), snapshot.file(of)) {
+                (Some(pulls), _) => pulls,
+                (None, Some(file)) => {
+                    read_back = repo.read_items(&file.key).await?;
+                    &read_back
+                }
+                (None, None) => &[],
+            };
+            let updated = items::pull_requests_updated(pulls, since);
+            let mut items = match &retain {
+                Some(key) => items::reviews_kept(repo.read_items(key).await?, &updated),
+                None => Vec::new(),
+            };
+            for number in updated {
+                items.extend(api.every(&plan::reviews_path(&base, number)).await?);
+            }
+            (items, None)
+        }
+        Plan::PerProtectedBranch { list, etag, base } => {
+            let Some((branches, etag)) = api.all(&list, etag.as_deref()).await? else {
+                return Ok(Outcome::Unchanged);
+            };
+            let mut rules = Vec::new();
+            for branch in branches.iter().filter_map(|b| b["name"].as_str()) {
+                match api.object(&plan::protection_path(&base, branch)).await {
+                    Ok(mut rule) => {
+                        if let Some(rule) = rule.as_object_mut() {
+                            rule.insert("branch".into(), Value::from(branch));
+                        }
+                        rules.push(rule);
+                    }
+                    // Reading a branch's rules needs admin rights (GitHub may hide
+                    // them with a 404).
+                    Err(SourceError::Forbidden { .. } | SourceError::NotFound { .. }) => {
+                        return Ok(Outcome::NotPermitted);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            (rules, etag)
+        }
+    };
+    if let Some(sanitise) = kind.sanitise {
+        items.iter_mut().for_each(sanitise);
+    }
+    let assets = match kind.assets {
+        true => Some(store_assets(api, repo, subject, &items, snapshot.assets()).await?),
+        false => None,
+    };
+    Ok(Outcome::Read {
+        items,
+        etag,
+        assets,
+    })
+}
+
+/// Every release asset `releases` list, each stored once under its id: those in
+/// `stored` as they are, the others streamed from GitHub into the store.
+async fn store_assets(
+    api: &mut Api<'_>,
+    repo: &Repository<'_>,
+    subject: &Subject<'_>,
+    releases: &[Value],
+    stored: &BTreeMap<u64, DataFile>,
+) -> Result<BTreeMap<u64, DataFile>, KindError> {
+    let (mut assets, missing) = items::release_assets(releases, stored);
+    for id in missing {
+        let Some(key) = subject.asset(repo.layout(), id) else {
+            return Err(
+                RepoError::Name(format!("{} holds no release assets", subject.name())).into(),
+            );
+        };
+        let file = match stored_asset(repo, &key).await? {
+            // Stored by an earlier backup whose snapshot did not get to list it.
+            Some(file) => file,
+            None => {
+                let path = plan::asset_path(&subject.api_base(), id);
+                let body = api.download(&path).await?;
+                match repo
+                    .store()
+                    .put_stream(&key, body, &ObjectMetadata::new())
+                    .await
+                {
+                    Ok(receipt) => DataFile {
+                        key,
+                        items: 1,
+                        size: receipt.size,
+                        sha256: receipt.sha256,
+                        etag: None,
+                    },
+                    // The download broke off: GitHub's fault, not the store's.
+                    Err(StoreError::Aborted { source, .. }) => {
+                        return Err(SourceError::Transport {
+                            url: path,
+                            message: source.to_string(),
+                        }
+                        .into());
+                    }
+                    // Another backup of this repository stored it meanwhile.
+                    Err(StoreError::AlreadyExists { .. }) => stored_asset(repo, &key)
+                        .await?
+                        .ok_or_else(|| RepoError::Invalid {
+                            key: key.clone(),
+                            reason: "vanished after it was stored".into(),
+                        })?,
+                    Err(e) => return Err(RepoError::from(e).into()),
+                }
+            }
+        };
+        assets.insert(id, file);
+    }
+    Ok(assets)
+}
+
+/// A release asset already in the store, as its index lists it.
+async fn stored_asset(repo: &Repository<'_>, key: &str) -> Result<Option<DataFile>, RepoError> {
+    let info = repo.store().head(key).await?;
+    Ok(info.map(|info| DataFile {
+        key: key.to_owned(),
+        items: 1,
+        size: info.size,
+        sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
+        etag: None,
+    }))
+}
