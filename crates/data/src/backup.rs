@@ -5,60 +5,14 @@ use std::time::Duration;
 use jiff::Timestamp;
 use repovault_core::ports::source::RepoData;
 use repovault_core::{DataIndex, DataSummary};
-use repovault_repository::{Layout, RepoError, Repository};
+use repovault_repository::{RepoError, Repository};
 
 use crate::DataError;
 use crate::kinds::{Kind, ORG_KINDS, REPO_KINDS};
 use crate::plan::{full_read_due, plan};
 use crate::read::{Api, read};
 use crate::snapshot::{Outcome, Settled, Snapshot, settle};
-
-/// Whose data a snapshot holds.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Subject<'a> {
-    Repo { owner: &'a str, name: &'a str },
-    Org(&'a str),
-}
-
-impl Subject<'_> {
-    /// As the index names it: `owner/name`, or the organization.
-    pub fn name(&self) -> String {
-        match self {
-            Subject::Repo { owner, name } => format!("{owner}/{name}"),
-            Subject::Org(org) => (*org).to_owned(),
-        }
-    }
-
-    /// Its API path, which every kind's path is under.
-    pub fn api_base(&self) -> String {
-        match self {
-            Subject::Repo { owner, name } => format!("/repos/{owner}/{name}"),
-            Subject::Org(org) => format!("/orgs/{org}"),
-        }
-    }
-
-    fn file(&self, layout: &Layout, at: Timestamp, kind: &str) -> String {
-        match self {
-            Subject::Repo { owner, name } => layout.data_file(owner, name, at, kind),
-            Subject::Org(org) => layout.org_data_file(org, at, kind),
-        }
-    }
-
-    fn index(&self, layout: &Layout, at: Timestamp) -> String {
-        match self {
-            Subject::Repo { owner, name } => layout.data_index(owner, name, at),
-            Subject::Org(org) => layout.org_data_index(org, at),
-        }
-    }
-
-    /// Where release asset `id` is stored (repositories only).
-    pub fn asset(&self, layout: &Layout, id: u64) -> Option<String> {
-        match self {
-            Subject::Repo { owner, name } => Some(layout.asset(owner, name, id)),
-            Subject::Org(_) => None,
-        }
-    }
-}
+use crate::subject::Subject;
 
 /// Backs up `owner/name`'s data beyond git on top of `previous_key` (the snapshot
 /// `latest.json` names). Returns the summary for the record: its `index` is the new

@@ -76,6 +76,7 @@ mod kinds;
 mod plan;
 mod read;
 mod snapshot;
+mod subject;
 
 use std::time::Duration;
 

@@ -9,11 +9,11 @@ use repovault_core::ports::store::{ByteStream, ObjectMetadata, StoreError, meta}
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
 
-use crate::backup::Subject;
 use crate::items;
 use crate::kinds::Kind;
 use crate::plan::{self, Plan, Then};
 use crate::snapshot::{Due, KindError, Outcome, Snapshot, due};
+use crate::subject::Subject;
 
 /// The API as one snapshot uses it: every request counted.
 pub(crate) struct Api<'a> {
