@@ -581,7 +581,7 @@ impl Store for S3Store {
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        before: Timestamp,
+        begun: std::ops::Range<Timestamp>,
     ) -> Result<usize, StoreError> {
         let listed = self
             .client
@@ -597,7 +597,7 @@ impl Store for S3Store {
                 continue;
             };
             let started = upload.initiated().map(|t| t.secs()).unwrap_or(i64::MIN);
-            if started >= before.as_second() {
+            if started < begun.start.as_second() || started >= begun.end.as_second() {
                 continue;
             }
             self.client

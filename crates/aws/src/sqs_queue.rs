@@ -292,6 +292,9 @@ impl Queue for SqsQueue {
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .visibility_timeout(self.visibility.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(
+                MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
+            )
             .send()
             .await
             .map_err(|e| backend("receive", &e))?;
@@ -299,15 +302,20 @@ impl Queue for SqsQueue {
             .messages()
             .iter()
             .filter_map(|m| {
+                let attribute = |name| m.attributes().and_then(|a| a.get(&name));
                 Some(Lease {
                     message_id: m.message_id()?.to_owned(),
                     receipt: m.receipt_handle()?.to_owned(),
                     body: m.body().unwrap_or_default().to_owned(),
-                    receive_count: m
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    receive_count: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(1),
+                    // Epoch milliseconds.
+                    first_received: attribute(
+                        MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
+                    )
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
                 })
             })
             .collect())

@@ -179,9 +179,9 @@ impl Store for RefusesIndexes {
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        before: Timestamp,
+        begun: std::ops::Range<Timestamp>,
     ) -> Result<usize, StoreError> {
-        self.0.abort_stale_uploads(prefix, before).await
+        self.0.abort_stale_uploads(prefix, begun).await
     }
 }
 

@@ -287,12 +287,13 @@ impl Store for FsStore {
     }
 
     /// Removes the temp files of uploads to keys under `prefix` (a directory prefix,
-    /// ending in `/`) not written to since `before`: an upload in progress writes
-    /// continuously, so only those of a killed process go.
+    /// ending in `/`) last written to within `begun` (begun no earlier than its start;
+    /// untouched since its end): an upload in progress writes continuously, so only
+    /// those of a killed process go.
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        before: Timestamp,
+        begun: std::ops::Range<Timestamp>,
     ) -> Result<usize, StoreError> {
         let dir_part = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
         if dir_part.split('/').any(|s| s == ".." || s == ".") {
@@ -300,12 +301,12 @@ impl Store for FsStore {
         }
         let dir = self.temp_root().join(dir_part);
         let prefix = prefix.to_owned();
-        run_blocking(move || remove_stale_temp_files(&dir, before).map_err(io_err(&prefix))).await
+        run_blocking(move || remove_stale_temp_files(&dir, &begun).map_err(io_err(&prefix))).await
     }
 }
 
-/// Temp files under `dir` (recursively) untouched since `before`.
-fn remove_stale_temp_files(dir: &Path, before: Timestamp) -> io::Result<usize> {
+/// Temp files under `dir` (recursively) last written within `begun`.
+fn remove_stale_temp_files(dir: &Path, begun: &std::ops::Range<Timestamp>) -> io::Result<usize> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -315,8 +316,8 @@ fn remove_stale_temp_files(dir: &Path, before: Timestamp) -> io::Result<usize> {
     for entry in entries.flatten() {
         let meta = entry.metadata()?;
         if meta.is_dir() {
-            removed += remove_stale_temp_files(&entry.path(), before)?;
-        } else if meta.is_file() && modified(&meta).is_some_and(|at| at < before) {
+            removed += remove_stale_temp_files(&entry.path(), begun)?;
+        } else if meta.is_file() && modified(&meta).is_some_and(|at| begun.contains(&at)) {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => removed += 1,
                 // Finished (renamed into place) since we listed it.
@@ -419,7 +420,7 @@ mod tests {
         assert!(matches!(err, StoreError::Aborted { .. }), "{err}");
         assert!(store.head("k").await.unwrap().is_none());
         let mut left = 0;
-        remove_stale_temp_files(&store.temp_root(), Timestamp::MAX)
+        remove_stale_temp_files(&store.temp_root(), &(Timestamp::MIN..Timestamp::MAX))
             .map(|n| left += n)
             .unwrap();
         assert_eq!(left, 0, "temp file left behind");
@@ -433,10 +434,12 @@ mod tests {
         let x2 = store.temp_file("repos/a/x/x-2.tar.zst").unwrap();
         let y = store.temp_file("repos/a/y/y-1.tar.zst").unwrap();
         let written = modified(&x1.as_file().metadata().unwrap()).unwrap();
-        // Only what was untouched before the cut-off goes, only under the prefix.
+        // Only what was untouched before the cut-off goes, only under the prefix, and
+        // only what was begun within the window.
+        let long_ago = written - jiff::SignedDuration::from_secs(3600);
         assert_eq!(
             store
-                .abort_stale_uploads("repos/a/x/", written)
+                .abort_stale_uploads("repos/a/x/", long_ago..written)
                 .await
                 .unwrap(),
             0,
@@ -445,7 +448,15 @@ mod tests {
         let later = written + jiff::SignedDuration::from_secs(1);
         assert_eq!(
             store
-                .abort_stale_uploads("repos/a/x/", later)
+                .abort_stale_uploads("repos/a/x/", later..later)
+                .await
+                .unwrap(),
+            0,
+            "an upload begun before the window was touched"
+        );
+        assert_eq!(
+            store
+                .abort_stale_uploads("repos/a/x/", long_ago..later)
                 .await
                 .unwrap(),
             2

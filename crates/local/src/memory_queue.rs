@@ -48,6 +48,8 @@ struct State {
 struct Message {
     body: String,
     receive_count: u32,
+    /// When it was first delivered.
+    first_received: Option<jiff::Timestamp>,
     visible_at: Instant,
     receipt: Option<String>,
 }
@@ -65,6 +67,7 @@ impl MemoryQueue {
                 Message {
                     body: body.clone(),
                     receive_count: 0,
+                    first_received: None,
                     visible_at,
                     receipt: None,
                 },
@@ -189,11 +192,13 @@ impl Queue for MemoryQueue {
                     m.receive_count += 1;
                     m.visible_at = now + self.visibility;
                     m.receipt = Some(receipt.clone());
+                    let first_received = *m.first_received.get_or_insert_with(jiff::Timestamp::now);
                     leases.push(Lease {
                         message_id: id.to_string(),
                         receipt,
                         body: m.body.clone(),
                         receive_count: m.receive_count,
+                        first_received: Some(first_received),
                     });
                 }
                 if !leases.is_empty() || now >= deadline {

@@ -14,7 +14,7 @@ use crate::validate;
 
 /// The backups under one target: a store and a key prefix in it (the role restic's
 /// repository plays). Every key is built by its [`Layout`]; everything read back is
-/// validated before it is returned (see [`crate::validate`]) and follows one error
+/// validated before it is returned (see the crate's docs) and follows one error
 /// policy ([`RepoError`]): absent is `None`, unreadable is [`RepoError::Invalid`],
 /// a store fault is [`RepoError::Store`].
 #[derive(Clone)]
@@ -203,6 +203,11 @@ impl<'a> Repository<'a> {
         marker: &GoneMarker,
     ) -> Result<(), RepoError> {
         self.write(&self.layout.gone(owner, name), marker).await
+    }
+
+    /// Removes `gone.json` of `owner/name` (it is on GitHub again); none is fine.
+    pub async fn clear_gone(&self, owner: &str, name: &str) -> Result<(), RepoError> {
+        Ok(self.store.delete(&self.layout.gone(owner, name)).await?)
     }
 
     /// The record of `owner/name` in `run`.

@@ -454,9 +454,9 @@ mod tests {
         async fn abort_stale_uploads(
             &self,
             prefix: &str,
-            before: Timestamp,
+            begun: std::ops::Range<Timestamp>,
         ) -> Result<usize, StoreError> {
-            self.inner.abort_stale_uploads(prefix, before).await
+            self.inner.abort_stale_uploads(prefix, begun).await
         }
     }
 

@@ -153,7 +153,10 @@ async fn aborted_streams_store_nothing(store: &dyn Store) {
     // Nothing unfinished is left behind to abort later.
     assert_eq!(
         store
-            .abort_stale_uploads("contract/aborted/", jiff::Timestamp::MAX)
+            .abort_stale_uploads(
+                "contract/aborted/",
+                jiff::Timestamp::MIN..jiff::Timestamp::MAX
+            )
             .await
             .unwrap(),
         0
@@ -170,27 +173,38 @@ async fn invalid_keys(store: &dyn Store) {
     }
 }
 
-/// Aborting stale uploads touches only uploads under the prefix. `start_upload`
-/// begins an upload to a key and leaves it unfinished (as a killed process would).
+/// Aborting stale uploads touches only uploads under the prefix begun within the
+/// window. `start_upload` begins an upload to a key and leaves it unfinished (as a
+/// killed process would).
 pub async fn stale_uploads_contract<F, Fut>(store: &dyn Store, start_upload: F)
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5);
     start_upload("contract/stale/a/a-1.bin".into()).await;
     start_upload("contract/stale/a/a-2.bin".into()).await;
     start_upload("contract/stale/b/b-1.bin".into()).await;
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5);
+    let earlier = before - jiff::SignedDuration::from_secs(3600);
     assert_eq!(
         store
-            .abort_stale_uploads("contract/stale/a/", later)
+            .abort_stale_uploads("contract/stale/a/", earlier..before)
+            .await
+            .unwrap(),
+        0,
+        "uploads begun after the window were touched"
+    );
+    assert_eq!(
+        store
+            .abort_stale_uploads("contract/stale/a/", before..later)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         store
-            .abort_stale_uploads("contract/stale/a/", later)
+            .abort_stale_uploads("contract/stale/a/", before..later)
             .await
             .unwrap(),
         0,
@@ -198,7 +212,7 @@ where
     );
     assert_eq!(
         store
-            .abort_stale_uploads("contract/stale/b/", later)
+            .abort_stale_uploads("contract/stale/b/", before..later)
             .await
             .unwrap(),
         1,

@@ -14,6 +14,7 @@ use repovault_core::{
     LatestPointer, MessageError, Outcome, Progress, RECORD_SCHEMA, RepoEvent, ResultRecord,
 };
 use repovault_data::back_up_data;
+use repovault_git::GitError;
 use repovault_repository::Repository;
 use repovault_telemetry::{kv, metrics, propagation};
 use tracing::Instrument;
@@ -193,17 +194,31 @@ impl Attempt<'_> {
         }
         let started_at = self.now();
         if self.msg.event == Some(RepoEvent::Deleted) {
-            return self.record_deletion(started_at).await;
+            // A webhook's word is not enough to mark a repository gone: GitHub is asked.
+            match self.absent(&self.msg.repo.clone_url).await {
+                Ok(true) => return self.record_deletion(started_at).await,
+                Ok(false) => tracing::warn!(
+                    "a deletion event for a repository GitHub still serves: backing it up instead"
+                ),
+                Err(e) => return self.fail(e, started_at).await,
+            }
         }
-        if self.delivery.attempt() > 1 {
+        if let Some(first) = self
+            .delivery
+            .lease
+            .first_received
+            .filter(|_| self.delivery.attempt() > 1)
+        {
             // An earlier delivery may have died mid-upload: its lease has expired, so
-            // what it left under this repository's prefix is abandoned. Other
-            // repositories' uploads are never touched.
-            let dir = self.repo.layout().repo_dir(owner, name);
+            // the chain links it began uploading since the message's first delivery are
+            // abandoned. Another job's uploads of the same repository (begun before) and
+            // other repositories' are never touched; LFS objects and assets, whose keys
+            // every job shares, are left to the bucket's lifecycle rule.
+            let dir = self.repo.layout().packs_dir(owner, name);
             match self
                 .repo
                 .store()
-                .abort_stale_uploads(&dir, started_at)
+                .abort_stale_uploads(&dir, first..started_at)
                 .await
             {
                 Ok(0) => {}
@@ -314,6 +329,10 @@ impl Attempt<'_> {
         if let (Outcome::Ok, Some(backup), Some(digest)) =
             (outcome, &record.backup, &record.refs_digest)
         {
+            // Backed up under this name: whatever an earlier event said, it is on GitHub.
+            if let Err(e) = self.repo.clear_gone(owner, name).await {
+                tracing::warn!(error = %e, "could not remove gone.json");
+            }
             let latest = LatestPointer {
                 schema: RECORD_SCHEMA,
                 backup: backup.clone(),
@@ -378,11 +397,50 @@ impl Attempt<'_> {
         self.succeed(record).await
     }
 
-    /// A moved repository's old name says where it went (its backups stay there).
+    /// Whether GitHub no longer serves the repository at `url` (not found, or
+    /// redirected elsewhere: a renamed repository's old name).
+    async fn absent(&self, url: &str) -> Result<bool, BackupError> {
+        let git = Git::start(self.github).await?;
+        // Listing the refs asks the server even when its capabilities are cached.
+        let listed = async { git.connect(url).await?.refs(&git).await };
+        match listed.await {
+            Ok(_) => Ok(false),
+            Err(BackupError::Git(GitError::NotFound { .. } | GitError::Redirected { .. })) => {
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A moved repository's old name says where it went (its backups stay there), once
+    /// GitHub no longer serves the old name.
     async fn mark_moved(&self, from: &str) {
         let Some((owner, name)) = from.split_once('/') else {
             return;
         };
+        let source = &self.msg.repo;
+        let Some(base) = source
+            .clone_url
+            .strip_suffix(".git")
+            .unwrap_or(&source.clone_url)
+            .strip_suffix(&source.full_name())
+        else {
+            return;
+        };
+        match self.absent(&format!("{base}{from}.git")).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    from,
+                    "a move event whose old name GitHub still serves: not marked moved"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(from, error = %e, "could not tell whether the old name is gone: not marked moved");
+                return;
+            }
+        }
         let marker = GoneMarker {
             schema: RECORD_SCHEMA,
             reason: "moved".into(),

@@ -346,6 +346,46 @@ async fn a_redelivery_of_a_recorded_job_is_acked_and_not_redone() {
     assert_eq!(env.backups().await, 1);
 }
 
+/// A `deleted` webhook is not taken on its word: while GitHub still serves the
+/// repository it is backed up as usual and nothing says it is gone; once GitHub answers
+/// 404 it is marked gone, and a later backup under that name clears the mark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_is_confirmed_with_github_and_undone_by_a_later_backup() {
+    let env = Env::new().await;
+    let gone = Layout::new("").gone("acme", "repo-000");
+    let deleted = |run: &str| {
+        let mut msg = env.message(run, "repo-000");
+        msg.event = Some(repovault_core::RepoEvent::Deleted);
+        msg.to_body()
+    };
+    let store = env.store.as_ref() as &dyn Store;
+    let (summary, _) = env.work(vec![deleted("r1")], 1).await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    assert!(
+        store.head(&gone).await.unwrap().is_none(),
+        "marked gone on a webhook's word"
+    );
+
+    env.gh.delete_repo("acme", "repo-000");
+    let (summary, _) = env.work(vec![deleted("r2")], 1).await;
+    assert_eq!(summary.unchanged, 1, "{summary:?}");
+    assert!(store.head(&gone).await.unwrap().is_some());
+
+    // Back on GitHub (re-created, with new work): backed up, no longer gone.
+    env.gh
+        .add_repo(repovault_testkit::RepoSpec::new("acme", "repo-000").has_wiki(false));
+    let repo = git2::Repository::open_bare(env.gh.repo_path("acme", "repo-000")).unwrap();
+    repovault_testkit::fixtures::commit(&repo, "main", &[("back.txt", b"back")], "back");
+    let (summary, _) = env
+        .work(vec![env.message("r3", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    assert!(
+        store.head(&gone).await.unwrap().is_none(),
+        "still marked gone"
+    );
+}
+
 /// A chain grows by one link a day; the first backup once its first link is
 /// `git.full-every` (30 days) old starts a new chain, without `--full`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,9 +522,9 @@ impl Store for PanicsOnLinks {
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        before: jiff::Timestamp,
+        begun: std::ops::Range<jiff::Timestamp>,
     ) -> Result<usize, repovault_core::ports::store::StoreError> {
-        self.0.abort_stale_uploads(prefix, before).await
+        self.0.abort_stale_uploads(prefix, begun).await
     }
 }
 

@@ -69,14 +69,23 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         );
         for item in &items {
             if args.json {
+                // JSON escapes every control character.
                 println!("{item}");
             } else {
-                println!("{}", line(&args.kind, item));
+                println!("{}", printable(&line(&args.kind, item)));
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
     bail!("no backup of {owner}/{name}'s data beyond git matches")
+}
+
+/// `text` with every control character (an escape sequence from an issue's title could
+/// repaint or rewrite the terminal) replaced by `�`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// One readable line for an item of `kind`.
@@ -123,5 +132,22 @@ fn line(kind: &str, item: &Value) -> String {
             text(&item["updated_at"]),
             first_line(&item["body"])
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_github_cannot_drive_the_terminal() {
+        let issue = serde_json::json!({
+            "number": 7, "state": "open", "comments": 0,
+            "title": "\u{1b}]0;pwned\u{7}\u{1b}[2Jfine\rtitle",
+            "user": {"login": "mallory\u{1b}[31m"},
+        });
+        let shown = printable(&line("issues", &issue));
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("fine") && shown.contains("title"), "{shown}");
     }
 }

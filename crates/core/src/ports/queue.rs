@@ -16,6 +16,9 @@ pub struct Lease {
     pub body: String,
     /// How many times the message has been delivered, this delivery included.
     pub receive_count: u32,
+    /// When the queue first delivered the message (`None`: it does not say): no
+    /// earlier attempt of it began before.
+    pub first_received: Option<jiff::Timestamp>,
 }
 
 /// Messages by state, as far as the queue can tell.

@@ -156,12 +156,14 @@ pub trait Store: Send + Sync {
     /// Deletes an object; deleting a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Aborts unfinished uploads under `prefix` begun before `before`, the leftovers of
-    /// a process killed mid-upload. Returns how many were aborted.
+    /// Aborts unfinished uploads under `prefix` begun within `begun` (a process killed
+    /// mid-upload leaves them; another process's uploads in progress under the same
+    /// prefix, begun outside the window, are left alone). Returns how many were
+    /// aborted.
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        before: Timestamp,
+        begun: std::ops::Range<Timestamp>,
     ) -> Result<usize, StoreError>;
 }
 
@@ -247,7 +249,7 @@ impl Store for DryRun<'_> {
     async fn abort_stale_uploads(
         &self,
         _prefix: &str,
-        _before: Timestamp,
+        _begun: std::ops::Range<Timestamp>,
     ) -> Result<usize, StoreError> {
         Ok(0)
     }
