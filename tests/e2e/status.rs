@@ -264,3 +264,23 @@ async fn ls_and_the_status_page_show_the_same_bytes_for_each_backup() {
         assert!(page.contains(&row), "the page lacks {row:?}:\n{page}");
     }
 }
+
+/// A reader that leaves early (`repovault ls | head`) stops `ls` quietly with 141, as
+/// SIGPIPE stops a Unix tool, not with a panic.
+#[test]
+fn ls_into_a_closed_pipe_stops_quietly() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("backups")).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(bin("repovault"))
+        .args(["ls", "--from", "./backups"])
+        .current_dir(work.path())
+        .env_remove("REPOVAULT_CONFIG")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use repovault_core::Invalid;
 use repovault_core::config::{
     Config, ConfigError, ConfigErrors, RawAuth, RawConfig, RawJob, RawOptions, RawSource, defaults,
     parse_duration,
@@ -67,7 +68,7 @@ pub fn check_concurrency(n: usize) -> Result<(), InvalidConfig> {
 }
 
 /// `500ms`, `30s`, `5m`, `2h` for clap.
-pub fn duration(text: &str) -> Result<Duration, String> {
+pub fn duration(text: &str) -> Result<Duration, Invalid> {
     parse_duration(text)
 }
 
@@ -77,9 +78,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 pub struct DurationArg(pub Duration);
 
 impl std::str::FromStr for DurationArg {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, Invalid> {
         parse_duration(text).map(DurationArg)
     }
 }

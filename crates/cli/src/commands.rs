@@ -12,6 +12,7 @@ pub mod show;
 pub mod verify;
 pub mod work;
 
+use crate::out::outln;
 use repovault_reporter::Report;
 
 /// Ctrl-C or SIGTERM.
@@ -31,19 +32,20 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// The summary line and every failed repository, on stdout.
-pub(crate) fn print_report(report: &Report) {
+pub(crate) fn print_report(report: &Report) -> anyhow::Result<()> {
     let t = &report.totals;
     // One JSON line per run: CloudWatch metric filters turn it into the run alarms.
     tracing::info!(run = %report.run_id, target = %report.target, planned = t.planned, ok = t.ok, unchanged = t.unchanged, failed = t.failed, missing = t.missing, "run reported");
-    println!("{}", report.summary_line());
+    outln!("{}", report.summary_line());
     for line in report.repos.iter().filter(|r| r.error.is_some()) {
-        println!(
+        outln!(
             "  failed {}/{}: {}",
             line.owner,
             line.name,
             line.error.as_deref().unwrap_or_default()
         );
     }
+    Ok(())
 }
 
 /// `--dry-run` of `run` and `plan`: what a run would back up and what it would find
@@ -71,9 +73,11 @@ pub(crate) async fn dry_run(
     let previews =
         repovault_planner::preview(&cfg, &sources_of(&config.jobs, &githubs), targets, full)
             .await?;
-    println!(
+    outln!(
         "{:<10} {:<50} {:<22} TARGET",
-        "ACTION", "REPOSITORY", "LAST BACKUP"
+        "ACTION",
+        "REPOSITORY",
+        "LAST BACKUP"
     );
     for p in &previews {
         let action = match (p.would_back_up, p.last_backup) {
@@ -85,14 +89,14 @@ pub(crate) async fn dry_run(
             || "-".to_owned(),
             |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
         );
-        println!(
+        outln!(
             "{action:<10} {:<50} {last:<22} {}",
             p.repo.full_name(),
             p.target
         );
     }
     let changed = previews.iter().filter(|p| p.would_back_up).count();
-    println!(
+    outln!(
         "dry run: {changed} to back up, {} unchanged; nothing was written",
         previews.len() - changed
     );

@@ -1,5 +1,6 @@
 //! Exit codes: 0 all good, 1 some repositories failed, 2 configuration or
-//! infrastructure failure.
+//! infrastructure failure, 141 standard output closed early (as a Unix tool killed by
+//! SIGPIPE reports it).
 
 use std::process::ExitCode;
 
@@ -8,6 +9,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Invalid configuration, or infrastructure (store, queue, API) unusable.
 pub const EXIT_CONFIG: u8 = 2;
+/// Standard output's reader went away (`repovault ls | head`): stopped quietly.
+pub const EXIT_STDOUT_CLOSED: u8 = 128 + 13;
 
 /// Prints `error: <err>` with its causes, each once, and returns exit code 2.
 pub fn infrastructure_error(err: &anyhow::Error) -> ExitCode {

@@ -12,6 +12,7 @@ mod args;
 pub mod commands;
 mod exit;
 mod logging;
+mod out;
 mod progress;
 pub mod roles;
 mod wiring;
@@ -40,6 +41,7 @@ where
             drop(runtime);
             match result {
                 Ok(code) => code,
+                Err(e) if e.is::<out::StdoutClosed>() => ExitCode::from(exit::EXIT_STDOUT_CLOSED),
                 Err(e) => exit::infrastructure_error(&e),
             }
         }

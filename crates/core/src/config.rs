@@ -24,15 +24,20 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use regex::Regex;
 use serde::Deserialize;
 
-use crate::retention::RetentionPolicy;
+use crate::Invalid;
 use crate::retry::RetryPolicy;
-use crate::{GitHost, JobOptions, Owner, RepoSelector, Target, Visibility};
+
+mod job;
+mod notify;
 
 /// Every default lives in one module, re-exported here where configuration is read.
 pub use crate::defaults;
+use job::resolve_job;
+pub use job::{AppAuth, Connection, JobSpec, RawAuth, RawJob, RawOptions, RawRetention, RawSource};
+use notify::resolve_notify;
+pub use notify::{NotifyConfig, NotifyWhen, RawNotify, RawSecretUrl, RawSns};
 
 // ---------------------------------------------------------------------------------
 // Raw: exactly what the file says.
@@ -61,38 +66,6 @@ pub struct RawConfig {
     /// Who is told how a run went.
     #[serde(default)]
     pub notify: RawNotify,
-}
-
-/// `notify:`: where the end of a run is told.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawNotify {
-    /// `failure` (default), `always`, or `changes`.
-    pub when: Option<String>,
-    /// Failed repositories named in a message (the rest are counted).
-    pub max_listed: Option<usize>,
-    /// A Slack incoming webhook.
-    pub slack: Option<RawSecretUrl>,
-    /// A generic JSON webhook, signed with `secret-*` when given.
-    pub webhook: Option<RawSecretUrl>,
-    /// An SNS topic.
-    pub sns: Option<RawSns>,
-}
-
-/// A URL that is a secret (it carries credentials), and an optional signing secret.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawSecretUrl {
-    pub url_env: Option<String>,
-    pub url_file: Option<PathBuf>,
-    pub secret_env: Option<String>,
-    pub secret_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawSns {
-    pub topic_arn: Option<String>,
 }
 
 /// `git:`: how repositories' git data is stored.
@@ -124,109 +97,6 @@ pub struct RawRetry {
     pub max_delay: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawJob {
-    pub name: Option<String>,
-    pub source: RawSource,
-    pub target: Option<String>,
-    #[serde(default)]
-    pub options: RawOptions,
-    #[serde(default)]
-    pub retention: RawRetention,
-    /// A GitHub App to authenticate as, instead of the token.
-    pub auth: Option<RawAuth>,
-}
-
-/// `auth:` of a job: a GitHub App installation.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawAuth {
-    pub app_id: Option<u64>,
-    /// The App's private key (PEM, as GitHub hands it out).
-    pub private_key_file: Option<PathBuf>,
-    /// The environment variable holding the private key (on ECS: injected from
-    /// Secrets Manager, as the token is).
-    pub private_key_env: Option<String>,
-    /// The installation; found from the job's owner when absent.
-    pub installation_id: Option<u64>,
-}
-
-/// `retention:` of a job, and `prune`'s `--keep-*` flags (with the `clap` feature): one
-/// list of rules for both; see [`crate::retention`] for what each keeps.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-#[cfg_attr(feature = "clap", derive(clap::Args))]
-pub struct RawRetention {
-    /// Keep the N newest backups of each repository.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
-    pub keep_last: Option<u32>,
-    /// Keep the newest backup of each of the last N hours with backups.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest backup of each of the last N days with backups.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest backup of each of the last N ISO weeks with backups.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest backup of each of the last N months with backups.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest backup of each of the last N years with backups.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
-    pub keep_yearly: Option<u32>,
-    /// Keep every backup younger than this: `30d`, `12w`, `48h`.
-    #[cfg_attr(feature = "clap", arg(long, value_name = "DURATION"))]
-    pub keep_within: Option<String>,
-}
-
-impl RawRetention {
-    /// The policy, or every problem, each named by `key_of(rule)` (`keep-last` →
-    /// `jobs[0].retention.keep-last`, or `--keep-last` for flags).
-    pub fn resolve(
-        &self,
-        key_of: impl Fn(&str) -> String,
-    ) -> Result<RetentionPolicy, ConfigErrors> {
-        let mut errors = Vec::new();
-        let policy = resolve_retention(self, &key_of, &mut |key, reason| {
-            errors.push(ConfigError { key, reason })
-        });
-        if errors.is_empty() {
-            Ok(policy)
-        } else {
-            Err(ConfigErrors(errors))
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawSource {
-    pub org: Option<String>,
-    pub user: Option<String>,
-    /// GitHub Enterprise: `https://github.example.com/api/v3`.
-    pub api_url: Option<String>,
-    #[serde(default)]
-    pub include: Vec<String>,
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    pub forks: Option<bool>,
-    pub archived: Option<bool>,
-    pub visibility: Option<Visibility>,
-    #[serde(default)]
-    pub topics: Vec<String>,
-    pub max_size_mb: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct RawOptions {
-    pub wiki: Option<bool>,
-    pub metadata: Option<bool>,
-    pub lfs: Option<bool>,
-}
-
 // ---------------------------------------------------------------------------------
 // Resolved: validated, defaults applied.
 
@@ -242,41 +112,6 @@ pub struct Config {
     pub metadata: MetadataSettings,
     pub git: GitSettings,
     pub notify: NotifyConfig,
-}
-
-/// When a run is worth a message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum NotifyWhen {
-    /// A repository failed or is missing.
-    #[default]
-    Failure,
-    /// Every run.
-    Always,
-    /// A repository failed, or repositories appeared or went since the run before.
-    Changes,
-}
-
-/// Where the end of a run is told (`notify:`, validated).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotifyConfig {
-    pub when: NotifyWhen,
-    pub max_listed: usize,
-    pub slack: Option<SecretSource>,
-    /// The URL, and the secret that signs each body.
-    pub webhook: Option<(SecretSource, Option<SecretSource>)>,
-    pub sns_topic_arn: Option<String>,
-}
-
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig {
-            when: NotifyWhen::Failure,
-            max_listed: defaults::NOTIFY_MAX_LISTED,
-            slack: None,
-            webhook: None,
-            sns_topic_arn: None,
-        }
-    }
 }
 
 /// How repositories' git data is stored (`git:`, validated).
@@ -311,65 +146,6 @@ impl Default for MetadataSettings {
             requests_in_flight: defaults::REQUESTS_IN_FLIGHT,
         }
     }
-}
-
-/// One job: a source selection and where its backups go.
-#[derive(Debug, Clone)]
-pub struct JobSpec {
-    pub name: String,
-    pub api_url: String,
-    /// Where git is served for `api_url`: the only host that gets the token.
-    pub git_host: GitHost,
-    pub selector: RepoSelector,
-    pub target: Target,
-    pub options: JobOptions,
-    pub retention: RetentionPolicy,
-    /// A GitHub App to authenticate as; `None`: the token.
-    pub auth: Option<AppAuth>,
-}
-
-impl JobSpec {
-    /// The GitHub connection this job's requests go through: jobs with equal
-    /// connections share one client (one rate-limit budget, one token cache).
-    pub fn connection(&self) -> Connection {
-        Connection {
-            api_url: self.api_url.clone(),
-            app: self.auth.clone(),
-            owner: self.auth.as_ref().map(|_| self.selector.owner.clone()),
-        }
-    }
-}
-
-/// A GitHub API and who is calling it: the token, or a GitHub App installation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Connection {
-    pub api_url: String,
-    /// A GitHub App's installation instead of the token.
-    pub app: Option<AppAuth>,
-    /// With `app`: the owner the installation is on (looked up from it unless
-    /// `installation_id` is given); its repositories' jobs use this connection.
-    /// `None`: any owner's.
-    pub owner: Option<Owner>,
-}
-
-impl Connection {
-    /// The API with the token (or anonymous), for any owner.
-    pub fn token(api_url: &str) -> Connection {
-        Connection {
-            api_url: api_url.to_owned(),
-            app: None,
-            owner: None,
-        }
-    }
-}
-
-/// A GitHub App installation to authenticate as (`auth:`, validated).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AppAuth {
-    pub app_id: u64,
-    pub private_key: SecretSource,
-    /// `None`: the installation on the job's owner, looked up with the App's JWT.
-    pub installation_id: Option<u64>,
 }
 
 /// Where a private key is read from.
@@ -439,7 +215,7 @@ impl RawConfig {
         if let Some(text) = &self.metadata.full_every {
             match parse_duration(text) {
                 Ok(d) => metadata.full_every = d,
-                Err(reason) => err("metadata.full-every".into(), reason),
+                Err(Invalid(reason)) => err("metadata.full-every".into(), reason),
             }
         }
         if let Some(n) = self.metadata.requests_in_flight {
@@ -460,7 +236,7 @@ impl RawConfig {
             match parse_duration(text) {
                 Ok(d) if !d.is_zero() => git.full_every = d,
                 Ok(_) => err("git.full-every".into(), "must be longer than 0s".into()),
-                Err(reason) => err("git.full-every".into(), reason),
+                Err(Invalid(reason)) => err("git.full-every".into(), reason),
             }
         }
         let notify = resolve_notify(self.notify, cwd, &mut err);
@@ -532,84 +308,6 @@ fn secret_source(
     }
 }
 
-fn resolve_notify(
-    raw: RawNotify,
-    cwd: &Path,
-    err: &mut impl FnMut(String, String),
-) -> NotifyConfig {
-    let when = match raw.when.as_deref() {
-        None | Some("failure") => NotifyWhen::Failure,
-        Some("always") => NotifyWhen::Always,
-        Some("changes") => NotifyWhen::Changes,
-        Some(other) => {
-            err(
-                "notify.when".into(),
-                format!("{other:?}: use failure, always or changes"),
-            );
-            NotifyWhen::Failure
-        }
-    };
-    let max_listed = raw.max_listed.unwrap_or(defaults::NOTIFY_MAX_LISTED);
-    if !(1..=1000).contains(&max_listed) {
-        err(
-            "notify.max-listed".into(),
-            format!("must be between 1 and 1000, got {max_listed}"),
-        );
-    }
-    let slack = raw.slack.and_then(|s| {
-        if s.secret_env.is_some() || s.secret_file.is_some() {
-            err(
-                "notify.slack".into(),
-                "Slack webhooks are not signed: remove `secret-*`".into(),
-            );
-        }
-        secret_source(
-            "notify.slack",
-            "url",
-            (s.url_env, s.url_file),
-            true,
-            cwd,
-            err,
-        )
-    });
-    let webhook = raw.webhook.and_then(|w| {
-        let url = secret_source(
-            "notify.webhook",
-            "url",
-            (w.url_env, w.url_file),
-            true,
-            cwd,
-            err,
-        );
-        let secret = secret_source(
-            "notify.webhook",
-            "secret",
-            (w.secret_env, w.secret_file),
-            false,
-            cwd,
-            err,
-        );
-        Some((url?, secret))
-    });
-    let sns_topic_arn = raw.sns.and_then(|sns| match sns.topic_arn {
-        Some(arn) if arn.starts_with("arn:") && arn.contains(":sns:") => Some(arn),
-        other => {
-            err(
-                "notify.sns.topic-arn".into(),
-                format!("{other:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
-            );
-            None
-        }
-    });
-    NotifyConfig {
-        when,
-        max_listed,
-        slack,
-        webhook,
-        sns_topic_arn,
-    }
-}
-
 fn resolve_retry(raw: &RawRetry, err: &mut impl FnMut(String, String)) -> RetryPolicy {
     let mut policy = RetryPolicy::default();
     if let Some(n) = raw.max_attempts {
@@ -628,7 +326,7 @@ fn resolve_retry(raw: &RawRetry, err: &mut impl FnMut(String, String)) -> RetryP
         if let Some(text) = value {
             match parse_duration(text) {
                 Ok(d) => *slot = d,
-                Err(reason) => err(key.into(), reason),
+                Err(Invalid(reason)) => err(key.into(), reason),
             }
         }
     }
@@ -641,248 +339,18 @@ fn resolve_retry(raw: &RawRetry, err: &mut impl FnMut(String, String)) -> RetryP
     policy
 }
 
-fn resolve_job(
-    i: usize,
-    raw: RawJob,
-    cwd: &Path,
-    allow_insecure_http: bool,
-    err: &mut impl FnMut(String, String),
-) -> Option<JobSpec> {
-    let key = |k: &str| format!("jobs[{i}].{k}");
-    let src = raw.source;
-    let owner = match (src.org, src.user) {
-        (Some(org), None) => Some(Owner::Org(org)),
-        (None, Some(user)) => Some(Owner::User(user)),
-        (Some(_), Some(_)) => {
-            err(key("source"), "set either `org` or `user`, not both".into());
-            None
-        }
-        (None, None) => {
-            err(key("source"), "set `org` or `user`".into());
-            None
-        }
-    };
-    if let Some(owner) = &owner
-        && !valid_login(owner.login())
-    {
-        let field = if matches!(owner, Owner::Org(_)) {
-            "org"
-        } else {
-            "user"
-        };
-        err(
-            key(&format!("source.{field}")),
-            format!("{:?} is not a valid GitHub login", owner.login()),
-        );
-    }
-    let name = raw
-        .name
-        .or_else(|| owner.as_ref().map(|o| o.login().to_owned()))
-        .unwrap_or_default();
-    if !name.is_empty() && !valid_job_name(&name) {
-        err(
-            key("name"),
-            format!("{name:?}: use letters, digits, '.', '_' and '-'"),
-        );
-    }
-    let api_url = src.api_url.unwrap_or_else(|| defaults::API_URL.to_owned());
-    let api_url = api_url.trim_end_matches('/').to_owned();
-    let git_host = GitHost::from_api_url(&api_url, allow_insecure_http)
-        .map_err(|reason| err(key("source.api-url"), reason))
-        .ok();
-    let include = compile_all(&src.include, &key("source.include"), err);
-    let exclude = compile_all(&src.exclude, &key("source.exclude"), err);
-    let target = match raw.target {
-        None => {
-            err(
-                key("target"),
-                "a target is required (a path or s3://bucket/prefix)".into(),
-            );
-            None
-        }
-        Some(url) => Target::parse(&url, cwd)
-            .map_err(|reason| err(key("target"), reason))
-            .ok(),
-    };
-    let defaults = JobOptions::default();
-    let options = JobOptions {
-        wiki: raw.options.wiki.unwrap_or(defaults.wiki),
-        metadata: raw.options.metadata.unwrap_or(defaults.metadata),
-        lfs: raw.options.lfs.unwrap_or(defaults.lfs),
-        full: false,
-    };
-    let retention = resolve_retention(
-        &raw.retention,
-        &|rule: &str| key(&format!("retention.{rule}")),
-        err,
-    );
-    let auth = raw.auth.and_then(|raw| resolve_auth(raw, cwd, &key, err));
-    Some(JobSpec {
-        auth,
-        name,
-        api_url,
-        git_host: git_host?,
-        selector: RepoSelector {
-            owner: owner?,
-            include: include?,
-            exclude: exclude?,
-            forks: src.forks.unwrap_or(true),
-            archived: src.archived.unwrap_or(true),
-            visibility: src.visibility.unwrap_or_default(),
-            topics: src.topics,
-            max_size_kb: src.max_size_mb.map(|mb| mb.saturating_mul(1024)),
-        },
-        target: target?,
-        options,
-        retention,
-    })
-}
-
-impl RawAuth {
-    /// The App this names, or every problem, each named by `key_of(field)`.
-    pub fn resolve(
-        self,
-        cwd: &Path,
-        key_of: impl Fn(&str) -> String,
-    ) -> Result<AppAuth, ConfigErrors> {
-        let mut errors = Vec::new();
-        let auth = resolve_auth(self, cwd, &key_of, &mut |key, reason| {
-            errors.push(ConfigError { key, reason })
-        });
-        match auth {
-            Some(auth) if errors.is_empty() => Ok(auth),
-            _ => Err(ConfigErrors(errors)),
-        }
-    }
-}
-
-fn resolve_auth(
-    raw: RawAuth,
-    cwd: &Path,
-    key: &dyn Fn(&str) -> String,
-    err: &mut impl FnMut(String, String),
-) -> Option<AppAuth> {
-    let app_id = match raw.app_id {
-        Some(0) | None => {
-            err(
-                key("auth.app-id"),
-                "the App's numeric id is required (the App's settings page shows it)".into(),
-            );
-            None
-        }
-        id => id,
-    };
-    let private_key = secret_source(
-        &key("auth"),
-        "private-key",
-        (raw.private_key_env, raw.private_key_file),
-        true,
-        cwd,
-        err,
-    );
-    if raw.installation_id == Some(0) {
-        err(
-            key("auth.installation-id"),
-            "must be the installation's numeric id (leave it out to find it from the owner)".into(),
-        );
-        return None;
-    }
-    Some(AppAuth {
-        app_id: app_id?,
-        private_key: private_key?,
-        installation_id: raw.installation_id,
-    })
-}
-
-fn resolve_retention(
-    raw: &RawRetention,
-    key_of: &dyn Fn(&str) -> String,
-    err: &mut impl FnMut(String, String),
-) -> RetentionPolicy {
-    for (name, value) in [
-        ("keep-last", raw.keep_last),
-        ("keep-hourly", raw.keep_hourly),
-        ("keep-daily", raw.keep_daily),
-        ("keep-weekly", raw.keep_weekly),
-        ("keep-monthly", raw.keep_monthly),
-        ("keep-yearly", raw.keep_yearly),
-    ] {
-        if value == Some(0) {
-            err(
-                key_of(name),
-                "must be at least 1 (leave it out to not use the rule)".into(),
-            );
-        }
-    }
-    let keep_within = raw.keep_within.as_deref().and_then(|text| {
-        parse_duration(text)
-            .map_err(|reason| err(key_of("keep-within"), reason))
-            .ok()
-    });
-    RetentionPolicy {
-        keep_last: raw.keep_last,
-        keep_hourly: raw.keep_hourly,
-        keep_daily: raw.keep_daily,
-        keep_weekly: raw.keep_weekly,
-        keep_monthly: raw.keep_monthly,
-        keep_yearly: raw.keep_yearly,
-        keep_within,
-    }
-}
-
-fn compile_all(
-    patterns: &[String],
-    key: &str,
-    err: &mut impl FnMut(String, String),
-) -> Option<Vec<Regex>> {
-    let mut ok = true;
-    let compiled = patterns
-        .iter()
-        .enumerate()
-        .filter_map(|(j, p)| match Regex::new(p) {
-            Ok(re) => Some(re),
-            Err(e) => {
-                ok = false;
-                let reason = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
-                err(
-                    format!("{key}[{j}]"),
-                    format!("invalid regex {p:?}: {reason}"),
-                );
-                None
-            }
-        })
-        .collect();
-    ok.then_some(compiled)
-}
-
-fn valid_login(login: &str) -> bool {
-    !login.is_empty()
-        && login.len() <= 39
-        && !login.starts_with('-')
-        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-fn valid_job_name(name: &str) -> bool {
-    name.len() <= 100
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
 /// Parses `500ms`, `30s`, `5m`, `2h`, `7d`, `4w`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, Invalid> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let not_a_duration = || format!("{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d");
+    let not_a_duration = || {
+        Invalid(format!(
+            "{text:?} is not a duration like 500ms, 30s, 5m, 2h or 7d"
+        ))
+    };
     let n: u64 = digits.parse().map_err(|_| not_a_duration())?;
     let millis_per_unit: u64 = match unit {
         "ms" => 1,
@@ -895,7 +363,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     match n.checked_mul(millis_per_unit) {
         Some(ms) if ms <= MAX_DURATION.as_millis() as u64 => Ok(Duration::from_millis(ms)),
-        _ => Err(format!("{text:?} is too long: at most 100 years (36500d)")),
+        _ => Err(Invalid(format!(
+            "{text:?} is too long: at most 100 years (36500d)"
+        ))),
     }
 }
 
@@ -905,6 +375,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{JobOptions, Owner};
 
     fn validate(yaml: &str) -> Result<Config, ConfigErrors> {
         RawConfig::from_yaml(yaml)?.validate(Path::new("/work"))
@@ -1123,7 +594,7 @@ jobs:
             "36501d",
             "99999999999w",
         ] {
-            let err = parse_duration(huge).unwrap_err();
+            let err = parse_duration(huge).unwrap_err().0;
             assert!(err.contains("too long"), "{huge}: {err}");
         }
         assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));

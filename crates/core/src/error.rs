@@ -34,6 +34,20 @@ impl ErrorClass {
     }
 }
 
+/// A value from outside that repovault refuses: a configuration key, a flag, a queue
+/// message's field, a URL in an API answer. The text names the value and why (and the
+/// field, when the check knows it; otherwise the caller names the key). Retrying
+/// cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Classify for Invalid {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
 /// Implemented by every error that can end a job.
 pub trait Classify: std::error::Error {
     fn class(&self) -> ErrorClass;

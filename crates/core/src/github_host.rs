@@ -7,24 +7,28 @@ use std::fmt;
 
 use url::Url;
 
+use crate::Invalid;
+
 /// The error text for a plain-http URL without the opt-in, naming what to do.
-fn insecure(url: &str) -> String {
-    format!(
+fn insecure(url: &str) -> Invalid {
+    Invalid(format!(
         "{url:?} is plain http: the token would cross the network unencrypted; \
          use https, or pass --allow-insecure-http (config `allow-insecure-http: true`) \
          for a local test server"
-    )
+    ))
 }
 
 /// Refuses a plain `http://` URL unless `allow_insecure_http`. The message names the
 /// URL, not the key: the caller names the key.
-fn check_scheme(url: &str, allow_insecure_http: bool) -> Result<(), String> {
-    let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+fn check_scheme(url: &str, allow_insecure_http: bool) -> Result<(), Invalid> {
+    let parsed = Url::parse(url).map_err(|e| Invalid(format!("{url:?} is not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if allow_insecure_http => Ok(()),
         "http" => Err(insecure(url)),
-        other => Err(format!("{url:?}: unsupported scheme {other:?}; use https")),
+        other => Err(Invalid(format!(
+            "{url:?}: unsupported scheme {other:?}; use https"
+        ))),
     }
 }
 
@@ -41,17 +45,17 @@ impl GitHost {
     /// `https://api.SUB.ghe.com` → `SUB.ghe.com`, GitHub Enterprise Server
     /// `https://HOST/api/v3` → `HOST`; any other URL (a test server) serves git on its
     /// own origin.
-    pub fn from_api_url(api_url: &str, allow_insecure_http: bool) -> Result<GitHost, String> {
+    pub fn from_api_url(api_url: &str, allow_insecure_http: bool) -> Result<GitHost, Invalid> {
         check_scheme(api_url, allow_insecure_http)?;
-        let url = Url::parse(api_url).map_err(|e| format!("{api_url:?}: {e}"))?;
+        let url = Url::parse(api_url).map_err(|e| Invalid(format!("{api_url:?}: {e}")))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "{api_url:?} must not carry credentials; use token-file or GITHUB_TOKEN"
-            ));
+            )));
         }
         let host = url
             .host_str()
-            .ok_or_else(|| format!("{api_url:?} has no host"))?
+            .ok_or_else(|| Invalid(format!("{api_url:?} has no host")))?
             .to_ascii_lowercase();
         let path = url.path().trim_end_matches('/');
         let host = match (host.strip_prefix("api."), path) {
@@ -66,11 +70,11 @@ impl GitHost {
     }
 
     /// The origin of any URL (for a push target named by the operator).
-    pub fn of_url(url: &str) -> Result<GitHost, String> {
-        let parsed = Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    pub fn of_url(url: &str) -> Result<GitHost, Invalid> {
+        let parsed = Url::parse(url).map_err(|e| Invalid(format!("{url:?} is not a URL: {e}")))?;
         let host = parsed
             .host_str()
-            .ok_or_else(|| format!("{url:?} has no host"))?;
+            .ok_or_else(|| Invalid(format!("{url:?} has no host")))?;
         Ok(GitHost {
             scheme: parsed.scheme().to_owned(),
             host: host.to_ascii_lowercase(),
@@ -99,11 +103,11 @@ impl GitHost {
     /// Accepts `clone_url` only if it is `<origin>/<owner>/<name>` or `….git`, with no
     /// query, fragment or user info: a job message cannot send the token, or name a
     /// repository other than its own, anywhere else.
-    pub fn check_clone_url(&self, clone_url: &str, owner: &str, name: &str) -> Result<(), String> {
+    pub fn check_clone_url(&self, clone_url: &str, owner: &str, name: &str) -> Result<(), Invalid> {
         let refuse = |why: &str| {
-            Err(format!(
+            Err(Invalid(format!(
                 "clone_url {clone_url:?} refused: {why} (expected {self}/{owner}/{name}.git)"
-            ))
+            )))
         };
         let Ok(url) = Url::parse(clone_url) else {
             return refuse("not a URL");
@@ -160,7 +164,9 @@ mod tests {
 
     #[test]
     fn plain_http_needs_the_opt_in_and_says_so() {
-        let err = GitHost::from_api_url("http://ghe.internal/api/v3", false).unwrap_err();
+        let err = GitHost::from_api_url("http://ghe.internal/api/v3", false)
+            .unwrap_err()
+            .0;
         assert!(err.contains("--allow-insecure-http"), "{err}");
         assert!(err.contains("allow-insecure-http: true"), "{err}");
         assert!(GitHost::from_api_url("http://ghe.internal/api/v3", true).is_ok());
@@ -190,7 +196,7 @@ mod tests {
             ("https://github.com/acme/api.git?x=1", "query"),
             ("not a url", "URL"),
         ] {
-            let err = gh.check_clone_url(bad, "acme", "api").unwrap_err();
+            let err = gh.check_clone_url(bad, "acme", "api").unwrap_err().0;
             assert!(err.contains(why), "{bad}: {err}");
         }
     }

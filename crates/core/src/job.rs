@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::RunId;
+use crate::{Invalid, RunId};
 
 /// The job message schema this build writes and understands.
 pub const JOB_SCHEMA: u32 = 1;
@@ -49,14 +49,14 @@ impl RepoRef {
 
     /// Checks the fields that end up in object keys and paths; the error names the
     /// field (`repo.owner`, `repo.name`).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         check_login("repo.owner", &self.owner)?;
         check_repo_name("repo.name", &self.name)?;
         if !(self.clone_url.starts_with("https://") || self.clone_url.starts_with("http://")) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "repo.clone_url: {} is not an http(s) URL",
                 quoted(&self.clone_url)
-            ));
+            )));
         }
         Ok(())
     }
@@ -77,36 +77,40 @@ fn quoted(value: &str) -> String {
     format!("\"{out}\"")
 }
 
-/// A GitHub login (a user or an organization): 1 to 39 ASCII letters, digits and
-/// hyphens, not starting with a hyphen; an Enterprise Managed User's login adds
-/// `_<shortcode>` (letters and digits). Owner names become object keys and
-/// directories, so nothing else is accepted.
-pub fn check_login(field: &str, value: &str) -> Result<(), String> {
+/// Whether `value` is a GitHub login; see [`check_login`].
+pub(crate) fn is_login(value: &str) -> bool {
     let (login, shortcode) = match value.split_once('_') {
         Some((login, code)) => (login, Some(code)),
         None => (value, None),
     };
-    let ok = (1..=39).contains(&login.len())
+    (1..=39).contains(&login.len())
         && !login.starts_with('-')
         && login
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && shortcode.is_none_or(|c| {
             (1..=32).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
-    if ok {
+        })
+}
+
+/// A GitHub login (a user or an organization): 1 to 39 ASCII letters, digits and
+/// hyphens, not starting with a hyphen; an Enterprise Managed User's login adds
+/// `_<shortcode>` (letters and digits). Owner names become object keys and
+/// directories, so nothing else is accepted.
+pub fn check_login(field: &str, value: &str) -> Result<(), Invalid> {
+    if is_login(value) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Invalid(format!(
             "{field}: {} is not a GitHub login (1 to 39 letters, digits or hyphens, not starting with a hyphen)",
             quoted(value)
-        ))
+        )))
     }
 }
 
 /// A GitHub repository name: 1 to 100 ASCII letters, digits, `.`, `_` and `-`, and
 /// never `.` or `..` (names become object keys and directories).
-pub fn check_repo_name(field: &str, value: &str) -> Result<(), String> {
+pub fn check_repo_name(field: &str, value: &str) -> Result<(), Invalid> {
     let ok = (1..=100).contains(&value.len())
         && value != "."
         && value != ".."
@@ -116,21 +120,24 @@ pub fn check_repo_name(field: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(Invalid(format!(
             "{field}: {} is not a GitHub repository name (1 to 100 letters, digits, '.', '_' or '-'; not '.' or '..')",
             quoted(value)
-        ))
+        )))
     }
 }
 
 impl RepoEvent {
     /// Checks the names the event carries (`event.from` is `owner/name`).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         match self {
             RepoEvent::Deleted => Ok(()),
             RepoEvent::Moved { from } => {
                 let Some((owner, name)) = from.split_once('/') else {
-                    return Err(format!("event.from: {} is not OWNER/NAME", quoted(from)));
+                    return Err(Invalid(format!(
+                        "event.from: {} is not OWNER/NAME",
+                        quoted(from)
+                    )));
                 };
                 check_login("event.from", owner)?;
                 check_repo_name("event.from", name)
@@ -183,10 +190,10 @@ pub enum StoreLocation {
 impl Target {
     /// Parses a user-facing target: `s3://bucket[/prefix]`, `file:///path` or a path.
     /// Relative paths are made absolute against `cwd`.
-    pub fn parse(url: &str, cwd: &Path) -> Result<Target, String> {
+    pub fn parse(url: &str, cwd: &Path) -> Result<Target, Invalid> {
         let url = url.trim();
         if url.is_empty() {
-            return Err("target is empty".into());
+            return Err(Invalid("target is empty".into()));
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -195,11 +202,11 @@ impl Target {
                     c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-')
                 });
             if !bucket_ok {
-                return Err(format!("invalid S3 bucket name {bucket:?}"));
+                return Err(Invalid(format!("invalid S3 bucket name {bucket:?}")));
             }
             let prefix = prefix.trim_matches('/');
             if prefix.split('/').any(|part| part == ".." || part == ".") {
-                return Err(format!("invalid prefix {prefix:?}"));
+                return Err(Invalid(format!("invalid prefix {prefix:?}")));
             }
             return Ok(Target {
                 store: format!("s3://{bucket}"),
@@ -209,9 +216,9 @@ impl Target {
         if let Some((scheme, _)) = url.split_once("://")
             && scheme != "file"
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "unsupported target scheme {scheme:?}: use a path, file:///path or s3://bucket/prefix"
-            ));
+            )));
         }
         let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
         let absolute = normalize(&cwd.join(path));
@@ -362,9 +369,11 @@ impl JobMessage {
     /// moved repository's old name) with GitHub's rules: they become object keys,
     /// directories and API paths. The error names the field.
     pub fn validate(&self) -> Result<(), MessageError> {
-        self.repo.validate().map_err(MessageError::Invalid)?;
+        self.repo
+            .validate()
+            .map_err(|e| MessageError::Invalid(e.0))?;
         if let Some(event) = &self.event {
-            event.validate().map_err(MessageError::Invalid)?;
+            event.validate().map_err(|e| MessageError::Invalid(e.0))?;
         }
         Ok(())
     }

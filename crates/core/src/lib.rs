@@ -33,7 +33,7 @@ pub mod retention;
 pub mod retry;
 
 pub use clock::{Clock, SystemClock};
-pub use error::{Classify, ErrorClass, FailureInfo, error_chain};
+pub use error::{Classify, ErrorClass, FailureInfo, Invalid, error_chain};
 pub use github_host::GitHost;
 pub use job::{
     JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation, Target,

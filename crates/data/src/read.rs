@@ -208,9 +208,11 @@ async fn store_assets(
     let (mut assets, missing) = items::release_assets(releases, stored);
     for id in missing {
         let Some(key) = subject.asset(repo.layout(), id) else {
-            return Err(
-                RepoError::Name(format!("{} holds no release assets", subject.name())).into(),
-            );
+            return Err(RepoError::Name(repovault_core::Invalid(format!(
+                "{} holds no release assets",
+                subject.name()
+            )))
+            .into());
         };
         let file = match stored_asset(repo, &key).await? {
             // Stored by an earlier backup whose snapshot did not get to list it.

@@ -306,7 +306,7 @@ impl Receiver {
             .and_then(|()| repo_event.as_ref().map_or(Ok(()), RepoEvent::validate))
         {
             tracing::warn!(delivery = id, event, error = %e, "a name GitHub would not allow; ignored");
-            return Err(Answer::new(400, e));
+            return Err(Answer::new(400, e.0));
         }
         let Some(job) = self.job_for(&repo) else {
             tracing::info!(repo = %repo.full_name(), event, "no configured job backs this repository up; ignored");

@@ -25,8 +25,8 @@ pub enum RepoError {
     Mismatch { key: String, reason: String },
     /// A name given to the repository (an operator's argument) that no key may be built
     /// from.
-    #[error("{0}")]
-    Name(String),
+    #[error(transparent)]
+    Name(#[from] repovault_core::Invalid),
 }
 
 impl From<StoreError> for RepoError {

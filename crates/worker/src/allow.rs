@@ -75,7 +75,7 @@ impl AllowList {
                 .check_clone_url(&repo.clone_url, &repo.owner, &repo.name)
             {
                 Ok(()) => matching.push(access),
-                Err(reason) => reasons.push(reason),
+                Err(reason) => reasons.push(reason.0),
             }
         }
         let for_owner = |a: &&&GitHubAccess| {

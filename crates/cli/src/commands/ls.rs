@@ -7,6 +7,7 @@ use repovault_reporter::human_bytes;
 use repovault_repository::{Repository, Scope, describe_gone};
 
 use crate::args::{FromArgs, owner_and_name};
+use crate::out::outln;
 use crate::wiring::open_store;
 
 #[derive(Debug, Args)]
@@ -23,16 +24,19 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     for target in args.from.targets()? {
         let store = open_store(&target, &args.from.s3).await?;
         let repository = Repository::new(store.as_ref(), &target.prefix);
-        println!("# {target}");
+        outln!("# {target}");
         match &repo {
             None => {
                 let entries = repository.repositories(Scope::All).await?;
-                println!(
+                outln!(
                     "{:<40} {:>7}  {:<20}  {:>10}  NOTE",
-                    "REPOSITORY", "BACKUPS", "NEWEST", "STORED"
+                    "REPOSITORY",
+                    "BACKUPS",
+                    "NEWEST",
+                    "STORED"
                 );
                 for entry in &entries {
-                    println!(
+                    outln!(
                         "{:<40} {:>7}  {:<20}  {:>10}  {}",
                         entry.full_name(),
                         entry.backups,
@@ -42,17 +46,20 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                     );
                 }
                 if entries.is_empty() {
-                    println!("(no backups)");
+                    outln!("(no backups)");
                 }
             }
             Some((owner, name)) => {
                 if let Some(gone) = repository.gone(owner, name).await? {
-                    println!("{owner}/{name}: {}", describe_gone(&gone));
+                    outln!("{owner}/{name}: {}", describe_gone(&gone));
                 }
                 let backups = repository.catalog(owner, name).await?;
-                println!(
+                outln!(
                     "{:<20}  {:>10}  {:>6}  {:>5}  STATUS",
-                    "DATE", "ADDED", "REFS", "LINK"
+                    "DATE",
+                    "ADDED",
+                    "REFS",
+                    "LINK"
                 );
                 for backup in &backups {
                     let status = match (&backup.problem, backup.latest) {
@@ -61,7 +68,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                         (None, false) => "ok",
                     };
                     let or_dash = |n: Option<usize>| n.map_or("-".to_owned(), |n| n.to_string());
-                    println!(
+                    outln!(
                         "{:<20}  {:>10}  {:>6}  {:>5}  {status}",
                         backup.created_at.to_string(),
                         human_bytes(backup.bytes_added),
@@ -70,7 +77,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                     );
                 }
                 if backups.is_empty() {
-                    println!("(no backups)");
+                    outln!("(no backups)");
                 }
             }
         }

@@ -10,6 +10,7 @@ use repovault_core::ports::queue::Queue;
 use repovault_planner::{PlannerConfig, PlannerDeps};
 
 use crate::args::{S3Args, SelectArgs};
+use crate::out::outln;
 use crate::wiring::{
     data_of, for_planner, load_token, open_githubs, open_queue, open_targets, sources_of,
 };
@@ -88,6 +89,6 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let total: usize = planned.iter().map(|p| p.plan.repos.len()).sum();
     let enqueued: usize = planned.iter().map(|p| p.enqueued).sum();
     tracing::info!(run = %run_id, planned = total, enqueued, "plan complete");
-    println!("{run_id}");
+    outln!("{run_id}");
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use repovault_repository::{PruneScope, Repository};
 
 use crate::args::FromArgs;
 use crate::exit::InvalidConfig;
+use crate::out::outln;
 use crate::wiring::open_store;
 
 #[derive(Debug, Args)]
@@ -83,14 +84,14 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
             let (key, at) = (&pruned.key, pruned.at);
             if pruned.kept.is_empty() {
                 deleted += 1;
-                println!("{verb} {key} ({at})");
+                outln!("{verb} {key} ({at})");
             } else {
                 kept += 1;
                 let why: Vec<&str> = pruned.kept.iter().map(|r| r.as_str()).collect();
-                println!("keep   {key} ({})", why.join(", "));
+                outln!("keep   {key} ({})", why.join(", "));
             }
         }
     }
-    println!("{kept} kept, {deleted} {verb}");
+    outln!("{kept} kept, {deleted} {verb}");
     Ok(ExitCode::SUCCESS)
 }

@@ -98,7 +98,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .await?;
         repovault_reporter::notify(store.as_ref(), &mut report, &notify).await;
         repovault_reporter::write(store.as_ref(), &report).await?;
-        super::print_report(&report);
+        super::print_report(&report)?;
         code = code.max(report.exit_code());
     }
     Ok(ExitCode::from(code as u8))

@@ -12,6 +12,7 @@ use repovault_repository::{Repository, RestoreError, RestoreRequest};
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::exit::InvalidConfig;
+use crate::out::outln;
 use crate::wiring::{load_secret, open_store};
 
 /// Where `restore --push-to` takes its token from.
@@ -85,17 +86,17 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
         let manifest = &restored.checked.manifest;
-        println!(
+        outln!(
             "restored {owner}/{name} from {key} ({}, {} refs) to {}",
             manifest.created_at,
             manifest.refs.len(),
             restored.repo_dir.display()
         );
         if let Some(wiki) = &restored.wiki_dir {
-            println!("wiki: {}", wiki.display());
+            outln!("wiki: {}", wiki.display());
         }
         if restored.lfs_objects > 0 {
-            println!(
+            outln!(
                 "lfs: {} object(s) in {} (to a new remote: git lfs push --all <remote>)",
                 restored.lfs_objects,
                 restored.repo_dir.join("lfs/objects").display()
@@ -103,16 +104,16 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         }
         if args.metadata {
             match restored.data_items {
-                Some(items) => println!(
+                Some(items) => outln!(
                     "data: {items} item(s) in {}",
                     args.to.join("data").display()
                 ),
-                None => println!("data: none backed up"),
+                None => outln!("data: none backed up"),
             }
         }
         if let Some((url, creds)) = push {
             repovault_git::restore::push_mirror(&restored.repo_dir, url, &creds).await?;
-            println!("pushed every ref to {url}");
+            outln!("pushed every ref to {url}");
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -17,6 +17,7 @@ use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{S3Args, SelectArgs};
 use crate::commands::shutdown_signal;
+use crate::out::outln;
 use crate::progress::ProgressLine;
 use crate::wiring::{
     allow_list, data_of, for_planner, for_workers, load_token, open_githubs, open_notifiers,
@@ -134,8 +135,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .await?;
         repovault_reporter::notify(store.as_ref(), &mut report, &notify).await;
         repovault_reporter::write(store.as_ref(), &report).await?;
-        super::print_report(&report);
-        println!(
+        super::print_report(&report)?;
+        outln!(
             "report: {}/{}",
             target,
             Layout::new(&target.prefix).report_md(&run_id)

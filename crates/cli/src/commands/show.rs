@@ -9,6 +9,7 @@ use repovault_repository::Repository;
 use serde_json::Value;
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
+use crate::out::outln;
 use crate::wiring::open_store;
 
 /// What `show` can list: the files of a data snapshot.
@@ -70,9 +71,9 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         for item in &items {
             if args.json {
                 // JSON escapes every control character.
-                println!("{item}");
+                outln!("{item}");
             } else {
-                println!("{}", printable(&line(&args.kind, item)));
+                outln!("{}", printable(&line(&args.kind, item)));
             }
         }
         return Ok(ExitCode::SUCCESS);

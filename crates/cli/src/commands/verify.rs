@@ -11,6 +11,7 @@ use repovault_repository::{Repository, Scope, check_backup};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
+use crate::out::outln;
 use crate::wiring::open_store;
 
 #[derive(Debug, Args)]
@@ -76,16 +77,16 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     };
-                    println!("ok    {key}  {}  sha256 ok{drilled}", human_bytes(ok.size));
+                    outln!("ok    {key}  {}  sha256 ok{drilled}", human_bytes(ok.size));
                 }
                 Err(reason) => {
                     failed += 1;
-                    println!("FAIL  {key}: {reason}");
+                    outln!("FAIL  {key}: {reason}");
                 }
             }
         }
     }
-    println!(
+    outln!(
         "verified {checked} backup(s): {} ok, {failed} failed",
         checked - failed
     );
