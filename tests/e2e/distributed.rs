@@ -391,6 +391,95 @@ async fn a_worker_killed_mid_upload_loses_nothing_and_leaves_no_orphan_upload() 
     );
 }
 
+/// A push's job and the nightly job of one repository overlap on S3. The push's job
+/// is a redelivery (its first delivery was taken and dropped, as by a worker that died
+/// before uploading), so it cleans up unfinished uploads: only those begun since its
+/// first delivery. The nightly job's upload, begun before and held open meanwhile, is
+/// untouched, and both jobs complete at their first try of an upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_jobs_of_one_repository_on_s3_both_complete() {
+    let d = Deployment::new("overlap", 5).await;
+    d.gh.add_org("acme");
+    fixtures::large_repo(&d.gh.repo_path("acme", "big"), "big", 24 << 20);
+    d.gh.add_repo(RepoSpec::new("acme", "big").has_wiki(false));
+    d.plan("nightly", &[]).await;
+
+    // Worker A takes the nightly job through a slow link it can be held on.
+    let upstream = d.ls.endpoint.trim_start_matches("http://").parse().unwrap();
+    let proxy = ThrottledProxy::start(upstream, 3 << 20).await.unwrap();
+    let args = [
+        "--config",
+        "repovault.yml",
+        "--concurrency",
+        "1",
+        "--visibility-timeout",
+        "120s",
+        "--poll-wait",
+        "2s",
+        "--work-dir",
+        "work-a",
+        "--part-size-mb",
+        "5",
+        "--parts-in-flight",
+        "1",
+    ];
+    let mut a = vec![Proc::spawn(
+        "worker-a",
+        "worker",
+        &args,
+        &d.stack.env_via(&proxy.url()),
+        d.dir.path(),
+    )];
+    eventually(
+        "worker A to start its multipart upload",
+        Duration::from_secs(60),
+        || async { (!d.stack.multipart_uploads(&d.ls).await.is_empty()).then_some(()) },
+    )
+    .await;
+    proxy.pause();
+
+    // The push's job: its first delivery is dropped, so B gets the second.
+    d.plan("push", &["--repo", "acme/big"]).await;
+    let first =
+        d.ls.sqs
+            .receive_message()
+            .queue_url(&d.stack.queue_url)
+            .visibility_timeout(1)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(first.messages().len(), 1, "{first:?}");
+    assert!(first.messages()[0].body().unwrap().contains("\"push\""));
+    let mut b = vec![d.worker("worker-b")];
+    let (status, report) = d.report("push").await;
+    assert!(status.success(), "{report:#?}\n{}", b[0].log());
+    assert!(
+        !d.stack.multipart_uploads(&d.ls).await.is_empty(),
+        "A's upload is held open while B works\n{}\n{}",
+        a[0].log(),
+        b[0].log()
+    );
+    proxy.resume();
+    let (status, report) = d.report("nightly").await;
+    assert!(status.success(), "{report:#?}\n{}", a[0].log());
+    d.stop(&mut a).await;
+    d.stop(&mut b).await;
+
+    let (nightly, push) = (
+        d.record("nightly", "big").await,
+        d.record("push", "big").await,
+    );
+    assert_eq!(push.attempt, 2, "{push:?}");
+    assert_eq!(nightly.attempt, 1, "{nightly:?}\n{}", a[0].log());
+    assert!(
+        !b[0].log().contains("cleaned up unfinished uploads"),
+        "B aborted an upload it did not begin: {}",
+        b[0].log()
+    );
+    assert_eq!(d.backups_of("big").await.len(), 2);
+    assert!(d.stack.multipart_uploads(&d.ls).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_worker_a_stopped_worker_and_flaky_git_lose_nothing_with_three_deliveries() {
     // Three deliveries per job, as a cautious production queue would allow.

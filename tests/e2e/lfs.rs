@@ -130,6 +130,16 @@ async fn lfs_objects_restore_as_real_content_on_every_branch_and_are_stored_once
     let push = record(work.path(), "push").lfs.unwrap();
     assert_eq!((push.objects, push.uploaded), (oids.len(), 0));
     assert_eq!(newest_manifest(work.path()).bundles.len(), 2);
+    // A tag on a commit already backed up: a link with an empty pack, and still
+    // every object listed (the base's list carried forward).
+    let head = repo.refname_to_id("refs/heads/main").unwrap();
+    repo.reference("refs/tags/v1", head, false, "tag").unwrap();
+    run_lfs(work.path(), &gh, "tag", &[]).await;
+    let tag = record(work.path(), "tag").lfs.unwrap();
+    assert_eq!((tag.objects, tag.uploaded), (oids.len(), 0));
+    let manifest = newest_manifest(work.path());
+    assert_eq!(manifest.bundles.len(), 3);
+    assert_eq!(manifest.stored_lfs().count(), oids.len());
     assert_eq!(
         gh.stats().lfs_downloads,
         oids.len() as u64,

@@ -264,3 +264,72 @@ async fn a_data_index_cannot_steer_restore_metadata_outside_to() {
         .collect();
     assert!(strays.is_empty(), "a failed restore left {strays:?}");
 }
+
+/// A data file whose bytes are not the ones its index records (a kind's file swapped
+/// for another kind's, still valid zstd JSON Lines; a truncated release asset) is not
+/// restored as if it were: `restore --metadata` (exit 1) and `show` (exit 2) name the
+/// file, and nothing lands in `--to`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_data_file_that_is_not_the_one_indexed_is_refused() {
+    let gh = github().await;
+    gh.add_org("acme");
+    fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
+    gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false));
+    gh.add_metadata(
+        "acme",
+        "api",
+        repovault_testkit::MetadataSpec {
+            issues: 3,
+            comments_per_issue: 1,
+            pulls: 1,
+            reviews_per_pull: 1,
+            releases: 1,
+            asset_bytes: 4 << 10,
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let backups = work.path().join("backups");
+    let latest: LatestPointer =
+        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
+            .unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(backups.join(latest.data.unwrap())).unwrap())
+            .unwrap();
+    let restore = || {
+        repovault(
+            work.path(),
+            &["restore", "acme/api", "--to", "out", "--metadata"],
+            &[],
+        )
+    };
+    let refused = |out: &std::process::Output, code: i32, key: &str| {
+        assert_eq!(out.status.code(), Some(code), "{}", text(out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(key),
+            "{key}: {}",
+            text(out)
+        );
+        assert!(!work.path().join("out").exists(), "{}", text(out));
+    };
+
+    let key_of = |kind: &str| index["kinds"][kind]["key"].as_str().unwrap().to_owned();
+    let (labels, issues) = (
+        backups.join(key_of("labels")),
+        backups.join(key_of("issues")),
+    );
+    let original = std::fs::read(&labels).unwrap();
+    assert_ne!(original, std::fs::read(&issues).unwrap());
+    std::fs::copy(&issues, &labels).unwrap();
+    refused(&restore().await, 1, &key_of("labels"));
+    let out = repovault(work.path(), &["show", "labels", "acme/api"], &[]).await;
+    refused(&out, 2, &key_of("labels"));
+    std::fs::write(&labels, original).unwrap();
+
+    let (_, asset) = index["assets"].as_object().unwrap().iter().next().unwrap();
+    let asset_key = asset["key"].as_str().unwrap();
+    let bytes = std::fs::read(backups.join(asset_key)).unwrap();
+    std::fs::write(backups.join(asset_key), &bytes[..bytes.len() - 1]).unwrap();
+    refused(&restore().await, 1, asset_key);
+}

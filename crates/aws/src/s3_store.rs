@@ -178,8 +178,9 @@ fn to_map(metadata: &ObjectMetadata) -> HashMap<String, String> {
         .collect()
 }
 
+/// An S3 time, to its full precision.
 fn timestamp(t: &aws_sdk_s3::primitives::DateTime) -> Option<Timestamp> {
-    Timestamp::from_second(t.secs()).ok()
+    Timestamp::new(t.secs(), t.subsec_nanos() as i32).ok()
 }
 
 /// An in-progress multipart upload: parts go up a few at a time; if it is dropped
@@ -596,8 +597,11 @@ impl Store for S3Store {
             let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
                 continue;
             };
-            let started = upload.initiated().map(|t| t.secs()).unwrap_or(i64::MIN);
-            if started < begun.start.as_second() || started >= begun.end.as_second() {
+            // To the store's precision (a store that keeps whole seconds rounds down:
+            // an upload begun in the window's first second is then left alone, for the
+            // bucket's lifecycle rule, rather than another job's taken for ours).
+            let started = upload.initiated().and_then(timestamp);
+            if !started.is_some_and(|started| begun.contains(&started)) {
                 continue;
             }
             self.client

@@ -1,6 +1,6 @@
 //! Standard output for what commands print. A reader that goes away early
-//! (`repovault ls | head`) ends the command quietly with success, as it ends `git log`,
-//! instead of the panic `println!` gives.
+//! (`repovault ls | head`) ends the command quietly with exit 141, as SIGPIPE ends
+//! `git log`, instead of the panic `println!` gives.
 
 use std::io::Write;
 

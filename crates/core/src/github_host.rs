@@ -69,9 +69,18 @@ impl GitHost {
         })
     }
 
-    /// The origin of any URL (for a push target named by the operator).
+    /// The origin of any URL (for a push target named by the operator). A URL that
+    /// carries credentials is refused: a token belongs in a file or the environment,
+    /// never in a URL that is echoed, logged and kept in shell history.
     pub fn of_url(url: &str) -> Result<GitHost, Invalid> {
         let parsed = Url::parse(url).map_err(|e| Invalid(format!("{url:?} is not a URL: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(Invalid(format!(
+                "{}://{}…: a URL must not carry credentials",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("?")
+            )));
+        }
         let host = parsed
             .host_str()
             .ok_or_else(|| Invalid(format!("{url:?} has no host")))?;
@@ -143,6 +152,18 @@ mod tests {
 
     fn host(api: &str) -> String {
         GitHost::from_api_url(api, true).unwrap().to_string()
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused_without_echoing_them() {
+        let err = GitHost::of_url("https://x-access-token:ghp_secret@github.com/a/b.git")
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("credentials") && !err.contains("ghp_secret"),
+            "{err}"
+        );
+        assert!(GitHost::of_url("https://github.com/a/b.git").is_ok());
     }
 
     #[test]

@@ -52,6 +52,14 @@ impl RepoRef {
     pub fn validate(&self) -> Result<(), Invalid> {
         check_login("repo.owner", &self.owner)?;
         check_repo_name("repo.name", &self.name)?;
+        if let Some(branch) = &self.default_branch
+            && crate::check_ref_name(&format!("refs/heads/{branch}")).is_err()
+        {
+            return Err(Invalid(format!(
+                "repo.default_branch: {} is not a branch name",
+                quoted(branch)
+            )));
+        }
         if !(self.clone_url.starts_with("https://") || self.clone_url.starts_with("http://")) {
             return Err(Invalid(format!(
                 "repo.clone_url: {} is not an http(s) URL",
@@ -479,6 +487,12 @@ pub(crate) mod tests {
             m.repo.name = name.into();
             let why = invalid(&m);
             assert!(why.contains("repo.name"), "{name:?}: {why}");
+        }
+        for branch in ["a..b", "x\n", "a b", "main.lock", "../x"] {
+            let mut m = message();
+            m.repo.default_branch = Some(branch.into());
+            let why = invalid(&m);
+            assert!(why.contains("repo.default_branch"), "{branch:?}: {why}");
         }
         for from in [
             "../x", "acme", "acme/a/b", "acme/..", "ac me/x", "acme/x\n", "/x",

@@ -181,7 +181,8 @@ impl RetentionPolicy {
     /// alone count toward `keep-*`. One without a manifest (left by a crash between
     /// upload and manifest) is kept while it may still be in progress, then deleted.
     /// The backup at `protected_at` (the newest verified one, by its identity, not its
-    /// key) is always kept; without one, the newest complete archive is. A time in a
+    /// key) is always kept; without one, or when it is not among `backups` (it
+    /// completed after they were listed), the newest complete archive is. A time in a
     /// key later than `now` (a skewed clock) is replaced by the store's own time, so a
     /// future-stamped archive does not hold the newest slot forever.
     pub fn decide(
@@ -201,7 +202,11 @@ impl RetentionPolicy {
         let complete: Vec<usize> = (0..backups.len())
             .filter(|&i| backups[i].has_manifest)
             .collect();
-        let protected_at = protected_at.or_else(|| complete.iter().map(|&i| backups[i].at).max());
+        // `latest.json` may name a backup that completed after the listing was taken:
+        // then the newest listed one, its chain's base, is protected too.
+        let protected_at = protected_at
+            .filter(|at| complete.iter().any(|&i| backups[i].at == *at))
+            .or_else(|| complete.iter().map(|&i| backups[i].at).max());
         let times: Vec<Timestamp> = complete.iter().map(|&i| effective(&backups[i])).collect();
         let protected: Vec<bool> = complete
             .iter()
@@ -541,6 +546,19 @@ mod tests {
                 ],
                 None,
                 vec!["delete", "newest good backup", "delete"],
+            ),
+            (
+                "latest.json naming a backup newer than the listing protects the newest listed",
+                RetentionPolicy {
+                    keep_within: Some(std::time::Duration::from_secs(3600)),
+                    ..Default::default()
+                },
+                vec![
+                    b("2026-11-01T00:00:00Z", true),
+                    b("2026-11-02T00:00:00Z", true),
+                ],
+                Some("2026-11-22T11:59:00Z"),
+                vec!["delete", "newest good backup"],
             ),
             (
                 "a future-stamped archive is judged by the store's time and loses its slot",

@@ -411,7 +411,7 @@ impl LfsRemote {
         let body = self
             .send("lfs download", url, request, Bytes::new(), Some(size))
             .await?;
-        Ok(exactly(body, size))
+        Ok(exactly(body, size, download.object.oid.clone()))
     }
 
     /// Sends one request; the body of a `200`. With `size`, a `Content-Length`
@@ -548,37 +548,55 @@ fn internal_v6(ip: Ipv6Addr, loopback_allowed: bool) -> Option<&'static str> {
     }
 }
 
-/// `body`, which must be exactly `size` bytes: an error item as soon as more
-/// arrives (nothing past `size` is passed on), or at the end if fewer did.
-fn exactly(body: ByteStream, size: u64) -> ByteStream {
-    let state = (body, 0u64, false);
+/// `body`, which must be exactly the object: `size` bytes whose SHA-256 is `oid`. An
+/// error item as soon as more arrives (nothing past `size` is passed on), or in place
+/// of the end if fewer did or the content is not the object's, so a store that the
+/// stream is written into keeps nothing of it.
+fn exactly(body: ByteStream, size: u64, oid: String) -> ByteStream {
+    use sha2::Digest;
+    let state = (body, 0u64, sha2::Sha256::new(), false);
     Box::pin(futures::stream::unfold(
         state,
-        move |(mut body, seen, done)| async move {
-            if done {
-                return None;
-            }
-            match body.try_next().await {
-                Ok(Some(chunk)) => {
-                    let seen = seen + chunk.len() as u64;
-                    if seen > size {
-                        let e = std::io::Error::other(format!(
-                            "the LFS server sent more than the pointer's {size} bytes"
-                        ));
-                        Some((Err(e), (body, seen, true)))
-                    } else {
-                        Some((Ok(chunk), (body, seen, false)))
+        move |(mut body, seen, mut hasher, done)| {
+            let oid = oid.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                match body.try_next().await {
+                    Ok(Some(chunk)) => {
+                        let seen = seen + chunk.len() as u64;
+                        if seen > size {
+                            let e = std::io::Error::other(format!(
+                                "the LFS server sent more than the pointer's {size} bytes"
+                            ));
+                            return Some((Err(e), (body, seen, hasher, true)));
+                        }
+                        hasher.update(&chunk);
+                        Some((Ok(chunk), (body, seen, hasher, false)))
                     }
+                    Ok(None) if seen < size => {
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!("the LFS server sent {seen} of the pointer's {size} bytes"),
+                        );
+                        Some((Err(e), (body, seen, hasher, true)))
+                    }
+                    Ok(None) => {
+                        let sha256 = hex::encode(hasher.finalize_reset());
+                        if sha256 == oid {
+                            return None;
+                        }
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!(
+                                "the LFS server sent content with SHA-256 {sha256}, not the pointer's {oid}"
+                            ),
+                        );
+                        Some((Err(e), (body, seen, hasher, true)))
+                    }
+                    Err(e) => Some((Err(e), (body, seen, hasher, true))),
                 }
-                Ok(None) if seen < size => {
-                    let e = std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("the LFS server sent {seen} of the pointer's {size} bytes"),
-                    );
-                    Some((Err(e), (body, seen, true)))
-                }
-                Ok(None) => None,
-                Err(e) => Some((Err(e), (body, seen, true))),
             }
         },
     ))
@@ -666,7 +684,8 @@ mod hostile_tests {
 
     use super::*;
 
-    const OID: &str = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
+    /// SHA-256 of `hello`, the media host's usual content.
+    const OID: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
     /// What the media host saw: each request's headers.
     type Seen = Arc<Mutex<Vec<http::HeaderMap>>>;
@@ -883,6 +902,21 @@ mod hostile_tests {
             Ok(stream) => collect(stream).await,
         };
         assert!(short.is_err(), "{short:?}");
+        // The pointer's size but not its content: an error in place of the end, so a
+        // store keeps nothing.
+        let (media_url, _) = media(b"wrong".to_vec()).await;
+        let href = format!("{media_url}/o/r/{OID}");
+        let url = repository(answer_with(&href, 5, serde_json::json!({})), None).await;
+        let Answer::Download(download) = batch(&url, &scoped(&url)).await else {
+            panic!("refused")
+        };
+        let remote = LfsRemote::new(&url, &scoped(&url));
+        let forged = match remote.download(&download).await {
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+            Ok(stream) => collect(stream).await,
+        };
+        let err = forged.unwrap_err().to_string();
+        assert!(err.contains("SHA-256"), "{err}");
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::store::{Store, StoreError};
 use repovault_core::{DataSummary, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target};
-use repovault_repository::Layout;
+use repovault_repository::{Layout, RepoError, Repository};
 use repovault_telemetry::{kv, metrics};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -242,18 +242,30 @@ pub async fn build(
                 run: run.clone(),
                 target: target.clone(),
             })?;
-    let keys: Vec<String> = store
-        .list(&layout.results_dir(run))
+    // Each record is named by its key and read through the repository crate, so it is
+    // checked to be that repository's and that run's.
+    let results_dir = layout.results_dir(run);
+    let names: Vec<(String, String)> = store
+        .list(&results_dir)
         .await?
         .into_iter()
-        .map(|o| o.key)
-        .filter(|k| k.ends_with(".json"))
+        .filter_map(|o| {
+            let (owner, name) = o
+                .key
+                .strip_prefix(&results_dir)?
+                .strip_suffix(".json")?
+                .split_once('/')?;
+            Some((owner.to_owned(), name.to_owned()))
+        })
         .collect();
-    let results_dir = layout.results_dir(run);
-    let read: Vec<(String, Result<Option<ResultRecord>, StoreError>)> = futures::stream::iter(keys)
-        .map(|key| async move {
-            let record = store.get_json::<ResultRecord>(&key).await;
-            (key, record)
+    let repository = Repository::new(store, &target.prefix);
+    let read: Vec<_> = futures::stream::iter(names)
+        .map(|(owner, name)| {
+            let repository = &repository;
+            async move {
+                let record = repository.record(run, &owner, &name).await;
+                (owner, name, record)
+            }
         })
         .buffer_unordered(32)
         .collect()
@@ -261,50 +273,36 @@ pub async fn build(
     // A record that cannot be read is that repository's problem, not the report's:
     // it is reported failed with the reason, and every other repository is accounted.
     let mut by_repo: BTreeMap<String, RepoReport> = BTreeMap::new();
-    for (key, record) in read {
-        match record {
-            Ok(Some(r)) => {
-                by_repo.insert(
-                    format!("{}/{}", r.owner, r.name).to_lowercase(),
-                    line_for(&r),
-                );
-            }
-            Ok(None) => {}
-            Err(StoreError::Corrupt { source, .. }) => {
-                let Some((owner, name)) = key
-                    .strip_prefix(&results_dir)
-                    .and_then(|rest| rest.strip_suffix(".json"))
-                    .and_then(|rest| rest.split_once('/'))
-                else {
-                    continue;
-                };
-                tracing::error!(key, error = %source, "unreadable result record");
+    for (owner, name, record) in read {
+        let line = match record {
+            Ok(Some(r)) => line_for(&r),
+            Ok(None) => continue,
+            Err(RepoError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable result record");
                 let job = plan
                     .repos
                     .iter()
                     .find(|p| {
-                        p.owner.eq_ignore_ascii_case(owner) && p.name.eq_ignore_ascii_case(name)
+                        p.owner.eq_ignore_ascii_case(&owner) && p.name.eq_ignore_ascii_case(&name)
                     })
                     .map_or_else(String::new, |p| p.job.clone());
-                by_repo.insert(
-                    format!("{owner}/{name}").to_lowercase(),
-                    RepoReport {
-                        job,
-                        owner: owner.to_owned(),
-                        name: name.to_owned(),
-                        status: RepoStatus::Failed,
-                        attempt: None,
-                        backup: None,
-                        size: None,
-                        error: Some(format!(
-                            "its result record {key} is unreadable ({source}); back it up again (planner --repo {owner}/{name})"
-                        )),
-                        data: None,
-                    },
-                );
+                RepoReport {
+                    job,
+                    status: RepoStatus::Failed,
+                    attempt: None,
+                    backup: None,
+                    size: None,
+                    error: Some(format!(
+                        "its result record is unreadable ({e}); back it up again (planner --repo {owner}/{name})"
+                    )),
+                    data: None,
+                    owner,
+                    name,
+                }
             }
-            Err(e) => return Err(e.into()),
-        }
+        };
+        by_repo.insert(format!("{}/{}", line.owner, line.name).to_lowercase(), line);
     }
 
     let mut totals = Totals {

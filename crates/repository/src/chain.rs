@@ -207,14 +207,6 @@ impl Repository<'_> {
 }
 
 impl NewBackup<'_> {
-    pub fn created_at(&self) -> Timestamp {
-        self.created_at
-    }
-
-    pub fn base(&self) -> Option<&Base> {
-        self.base.as_ref()
-    }
-
     /// The tips the new link's pack need not hold (the base's, when it has a chain for
     /// the repository or wiki): the fetch's `have`s and the bundle's prerequisites.
     pub fn haves(&self, wiki: bool) -> BTreeSet<String> {
@@ -245,7 +237,7 @@ impl NewBackup<'_> {
     }
 
     /// Where the new link of the repository (or wiki) goes.
-    pub fn link_key(&self, wiki: bool) -> String {
+    fn link_key(&self, wiki: bool) -> String {
         self.repo
             .layout()
             .bundle(&self.source.owner, &self.source.name, self.created_at, wiki)
@@ -279,6 +271,14 @@ impl NewBackup<'_> {
             receipt,
             header_len,
         })
+    }
+
+    /// Removes a stored link whose pack then failed its checks: the attempt leaves
+    /// nothing behind and can be tried again under the same key (keys are create-only).
+    pub async fn discard_link(&self, link: StoredLink) {
+        if let Err(e) = self.repo.store().delete(&link.key).await {
+            tracing::warn!(key = %link.key, error = %e, "could not remove a link that failed its checks");
+        }
     }
 
     /// Adds a stored link (holding `objects` objects) to the backup's chain.
@@ -356,14 +356,20 @@ impl NewBackup<'_> {
 impl Repository<'_> {
     /// Streams `body` into the store at `key` (create-only) and checks that the store
     /// holds exactly what streamed: size and SHA-256.
-    pub async fn put_verified(
+    pub(crate) async fn put_verified(
         &self,
         key: &str,
         body: ByteStream,
         metadata: &ObjectMetadata,
     ) -> Result<PutReceipt, RepoError> {
         let receipt = self.store().put_stream(key, body, metadata).await?;
-        self.verify_stored(key, &receipt).await?;
+        if let Err(e) = self.verify_stored(key, &receipt).await {
+            // Not what streamed: nothing of this attempt stays.
+            if let Err(delete) = self.store().delete(key).await {
+                tracing::warn!(key, error = %delete, "could not remove an object that failed its check");
+            }
+            return Err(e);
+        }
         Ok(receipt)
     }
 

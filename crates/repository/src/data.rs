@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use jiff::Timestamp;
-use repovault_core::ports::store::ObjectDigest;
+use repovault_core::ports::store::{ObjectDigest, PutReceipt};
 use repovault_core::{DataFile, DataIndex};
 use serde_json::Value;
 
@@ -82,28 +82,68 @@ impl Repository<'_> {
     pub async fn read_items(&self, key: &str) -> Result<Vec<Value>, RepoError> {
         let bytes = self
             .store()
-            .get(key)
+            .get_capped(key, MAX_ITEMS_BYTES)
             .await?
             .ok_or_else(|| RepoError::invalid(key, "missing"))?;
-        let mut text = Vec::new();
-        zstd::Decoder::new(&bytes[..])
-            .and_then(|d| d.take(MAX_ITEMS_BYTES + 1).read_to_end(&mut text))
-            .map_err(|e| RepoError::invalid(key, format!("not zstd: {e}")))?;
-        if text.len() as u64 > MAX_ITEMS_BYTES {
-            return Err(RepoError::invalid(
-                key,
-                format!("decompresses to more than {MAX_ITEMS_BYTES} bytes"),
-            ));
-        }
-        text.split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                serde_json::from_slice(line)
-                    .map_err(|e| RepoError::invalid(key, format!("a line is not JSON: {e}")))
-            })
-            .collect()
+        decode_items(key, &bytes)
     }
 
+    /// The items of `file` as an index lists it, once the stored file is checked to be
+    /// that one: its size and SHA-256.
+    pub async fn read_file(&self, file: &DataFile) -> Result<Vec<Value>, RepoError> {
+        let key = &file.key;
+        let bytes = self
+            .store()
+            .get_capped(key, MAX_ITEMS_BYTES)
+            .await?
+            .ok_or_else(|| RepoError::invalid(key, "missing"))?;
+        let mut digest = ObjectDigest::default();
+        digest.update(&bytes);
+        check_content(file, &digest.finish())?;
+        decode_items(key, &bytes)
+    }
+}
+
+/// Whether what was read of `file` is what its index recorded: its size, and its
+/// SHA-256 where the index has one.
+pub(crate) fn check_content(file: &DataFile, read: &PutReceipt) -> Result<(), RepoError> {
+    if read.size != file.size {
+        return Err(RepoError::invalid(
+            &file.key,
+            format!("{} bytes, the index records {}", read.size, file.size),
+        ));
+    }
+    if !file.sha256.is_empty() && read.sha256 != file.sha256 {
+        return Err(RepoError::invalid(
+            &file.key,
+            format!("SHA-256 {}, the index records {}", read.sha256, file.sha256),
+        ));
+    }
+    Ok(())
+}
+
+/// The items of a zstd JSON Lines file, decompressed up to [`MAX_ITEMS_BYTES`].
+fn decode_items(key: &str, bytes: &[u8]) -> Result<Vec<Value>, RepoError> {
+    let mut text = Vec::new();
+    zstd::Decoder::new(bytes)
+        .and_then(|d| d.take(MAX_ITEMS_BYTES + 1).read_to_end(&mut text))
+        .map_err(|e| RepoError::invalid(key, format!("not zstd: {e}")))?;
+    if text.len() as u64 > MAX_ITEMS_BYTES {
+        return Err(RepoError::invalid(
+            key,
+            format!("decompresses to more than {MAX_ITEMS_BYTES} bytes"),
+        ));
+    }
+    text.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line)
+                .map_err(|e| RepoError::invalid(key, format!("a line is not JSON: {e}")))
+        })
+        .collect()
+}
+
+impl Repository<'_> {
     /// Writes `items` at `key` as zstd-compressed JSON Lines, sorted by `id`.
     pub async fn write_items(
         &self,

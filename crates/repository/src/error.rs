@@ -36,6 +36,10 @@ impl From<StoreError> for RepoError {
                 key,
                 reason: format!("not valid JSON for what is stored there: {source}"),
             },
+            StoreError::TooLarge { key, limit } => RepoError::Invalid {
+                key,
+                reason: format!("larger than {limit} bytes, the most read of it"),
+            },
             other => RepoError::Store(other),
         }
     }

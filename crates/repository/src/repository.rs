@@ -35,7 +35,6 @@ impl std::fmt::Debug for Repository<'_> {
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'n> {
     All,
-    Owner(&'n str),
     Repo(&'n str, &'n str),
 }
 
@@ -80,7 +79,6 @@ impl<'a> Repository<'a> {
     pub fn prefix_of(&self, scope: Scope<'_>) -> String {
         match scope {
             Scope::All => self.layout.repos_root(),
-            Scope::Owner(owner) => format!("{}{owner}/", self.layout.repos_root()),
             Scope::Repo(owner, name) => self.layout.repo_dir(owner, name),
         }
     }
@@ -217,7 +215,13 @@ impl<'a> Repository<'a> {
         owner: &str,
         name: &str,
     ) -> Result<Option<ResultRecord>, RepoError> {
-        self.read(&self.layout.result(run, owner, name)).await
+        let key = self.layout.result(run, owner, name);
+        let Some(record) = self.read::<ResultRecord>(&key).await? else {
+            return Ok(None);
+        };
+        validate::record(&self.layout, run, owner, name, &record)
+            .map_err(|reason| RepoError::invalid(&key, reason))?;
+        Ok(Some(record))
     }
 
     /// The backups a run wrote or confirmed (its records' `backup`); `None` when there
@@ -239,9 +243,10 @@ impl<'a> Repository<'a> {
     }
 
     /// Writes `record` once (`If-None-Match: *`): the commit point of a job. Returns the
-    /// record that stands instead when another delivery wrote one first; a `failed`
-    /// record is the exception, replaced by a success (say, a job redriven from the
-    /// dead-letter queue).
+    /// record that stands instead when another delivery wrote one first. A `failed`
+    /// record is the exception: a later attempt's record replaces it (a job redriven
+    /// from the dead-letter queue that succeeds, or fails again with today's error); so
+    /// is one that cannot be read.
     pub async fn commit_record(
         &self,
         record: &ResultRecord,
@@ -252,12 +257,13 @@ impl<'a> Repository<'a> {
         if self.store.put_json_if_absent(&key, record).await? == Created::Created {
             return Ok(None);
         }
-        match self.read::<ResultRecord>(&key).await? {
-            Some(standing)
-                if standing.outcome != Outcome::Failed || record.outcome == Outcome::Failed =>
-            {
-                Ok(Some(standing))
-            }
+        match self
+            .record(&record.run_id, &record.owner, &record.name)
+            .await
+        {
+            Ok(Some(standing)) if standing.outcome != Outcome::Failed => Ok(Some(standing)),
+            Err(e) if !e.is_invalid() => Err(e),
+            // Failed, or unreadable: replaced.
             _ => {
                 self.write(&key, record).await?;
                 Ok(None)

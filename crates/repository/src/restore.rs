@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use repovault_core::ports::store::ObjectDigest;
 use tokio::io::AsyncWriteExt;
 
 use crate::check::{CheckError, Checked, check_backup};
@@ -157,7 +158,7 @@ impl Repository<'_> {
         for (kind, file) in &index.kinds {
             // `kind` was checked to be a plain name when the index was read.
             let mut lines = Vec::new();
-            for item in self.read_items(&file.key).await? {
+            for item in self.read_file(file).await? {
                 serde_json::to_writer(&mut lines, &item).expect("JSON values serialise");
                 lines.push(b'\n');
                 total += 1;
@@ -178,20 +179,23 @@ impl Repository<'_> {
             let mut out = tokio::fs::File::create(&path)
                 .await
                 .map_err(write_err(&path))?;
-            let mut read = 0u64;
+            let mut read = ObjectDigest::default();
+            let mut bytes = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(write_err(&path))?;
-                read += chunk.len() as u64;
-                if read > file.size {
+                bytes += chunk.len() as u64;
+                if bytes > file.size {
                     return Err(RepoError::invalid(
                         &file.key,
                         format!("more than the {} bytes the index records", file.size),
                     )
                     .into());
                 }
+                read.update(&chunk);
                 out.write_all(&chunk).await.map_err(write_err(&path))?;
             }
             out.flush().await.map_err(write_err(&path))?;
+            crate::data::check_content(file, &read.finish())?;
         }
         let path = to.join("index.json");
         std::fs::write(

@@ -6,7 +6,9 @@
 //! its key names, links and LFS objects of that repository, data files of its
 //! snapshots. Paths on disk are never built from stored content (see `restore`).
 
-use repovault_core::{DataIndex, GoneMarker, LatestPointer, Manifest, RefSet, check_ref_name};
+use repovault_core::{
+    DataIndex, GoneMarker, LatestPointer, Manifest, RefSet, ResultRecord, RunId, check_ref_name,
+};
 
 use crate::layout::valid_names;
 
@@ -135,6 +137,42 @@ pub(crate) fn latest(
         return Err(format!(
             "data {data:?} is not a data snapshot of {owner}/{name}"
         ));
+    }
+    Ok(())
+}
+
+/// Checks a run's record of `owner/name`: it is that run's and that repository's, and
+/// the backup it names is one of the repository's.
+pub(crate) fn record(
+    layout: &Layout,
+    run: &RunId,
+    owner: &str,
+    name: &str,
+    r: &ResultRecord,
+) -> Result<(), String> {
+    if r.run_id != *run {
+        return Err(format!(
+            "run_id {} is not this record's run ({run})",
+            r.run_id
+        ));
+    }
+    if r.owner != owner || r.name != name {
+        return Err(format!(
+            "{}/{} is not this record's repository ({owner}/{name})",
+            r.owner, r.name
+        ));
+    }
+    if let Some(backup) = &r.backup {
+        for (field, key) in [("key", &backup.key), ("manifest_key", &backup.manifest_key)] {
+            let own = layout
+                .parse_backup(key)
+                .is_some_and(|b| b.owner == owner && b.repo == name);
+            if !own {
+                return Err(format!(
+                    "backup.{field} {key:?} is not a backup of {owner}/{name}"
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -41,6 +41,24 @@ pub async fn store_contract(store: &dyn Store, large: usize) {
     streaming(store, large).await;
     aborted_streams_store_nothing(store).await;
     invalid_keys(store).await;
+    capped_reads(store, large).await;
+}
+
+/// A read into memory stops at its cap: an object larger is refused, not held.
+async fn capped_reads(store: &dyn Store, len: usize) {
+    let key = "contract/capped/big.bin";
+    store.put(key, body(len)).await.unwrap();
+    let whole = store.get_capped(key, len as u64).await.unwrap().unwrap();
+    assert_eq!(whole.len(), len);
+    let err = store.get_capped(key, len as u64 - 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(
+        store
+            .get_capped("contract/capped/none", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn conditional_create(store: &dyn Store) {

@@ -313,27 +313,41 @@ async fn store(
     let stored = new
         .put_link(wiki, &refs.refs, refs.head.as_deref(), pack)
         .await?;
-    let mut found = None;
-    if let Some(verdict) = indexed {
-        let scratch = verdict
-            .await
-            .map_err(|e| BackupError::Crashed(e.to_string()))?
-            .map_err(|e| BackupError::Verify {
-                key: stored.key.clone(),
-                reason: e.to_string(),
-            })?;
-        if scan_lfs {
-            found = Some(pointers(scratch.path()).await?);
+    let checked = async {
+        // An empty pack (every tip already in the chain) holds no new pointers: the
+        // base's list is carried forward by the LFS step.
+        let mut found = scan_lfs.then(BTreeSet::new);
+        if let Some(verdict) = indexed {
+            let scratch = verdict
+                .await
+                .map_err(|e| BackupError::Crashed(e.to_string()))?
+                .map_err(|e| BackupError::Verify {
+                    key: stored.key.clone(),
+                    reason: e.to_string(),
+                })?;
+            if scan_lfs {
+                found = Some(pointers(scratch.path()).await?);
+            }
+        }
+        let objects = match summary {
+            Some(summary) => {
+                summary
+                    .await
+                    .map_err(|_| BackupError::Crashed("the pack reader stopped".into()))?
+                    .objects
+            }
+            None => 0,
+        };
+        Ok((objects, found))
+    }
+    .await;
+    match checked {
+        Ok((objects, found)) => Ok((stored, objects, found)),
+        Err(e) => {
+            // The link is stored but its pack failed a check: nothing of this attempt
+            // stays, and a try in place can store it again.
+            new.discard_link(stored).await;
+            Err(e)
         }
     }
-    let objects = match summary {
-        Some(summary) => {
-            summary
-                .await
-                .map_err(|_| BackupError::Crashed("the pack reader stopped".into()))?
-                .objects
-        }
-        None => 0,
-    };
-    Ok((stored, objects, found))
 }

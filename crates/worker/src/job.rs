@@ -190,6 +190,10 @@ impl Attempt<'_> {
                 return self.delivery.ack(Disposition::Skipped).await;
             }
             Ok(_) => {}
+            Err(e) if e.is_invalid() => tracing::warn!(
+                error = %e,
+                "this run's record of the repository is unreadable: backing it up again and replacing the record"
+            ),
             Err(e) => return self.delivery.retry(e.class()).await,
         }
         let started_at = self.now();
@@ -306,13 +310,20 @@ impl Attempt<'_> {
         match self.write_record(&record).await {
             Err(e) => return self.delivery.retry(e.class()).await,
             Ok(Some(standing)) => {
-                // A duplicate delivery finished first: its backup stands, ours goes.
-                if let Some(ours) = record.backup.as_ref().filter(|ours| {
-                    standing
-                        .backup
-                        .as_ref()
-                        .is_none_or(|theirs| theirs.key != ours.key)
-                }) {
+                // A duplicate delivery finished first: its backup stands, ours goes. Only
+                // a backup this attempt wrote is ours: an unchanged record names the
+                // repository's existing backup.
+                if let Some(ours) = record
+                    .backup
+                    .as_ref()
+                    .filter(|_| outcome == Outcome::Ok)
+                    .filter(|ours| {
+                        standing
+                            .backup
+                            .as_ref()
+                            .is_none_or(|theirs| theirs.key != ours.key)
+                    })
+                {
                     for key in [&ours.key, &ours.manifest_key] {
                         if let Err(e) = self.repo.store().delete(key).await {
                             tracing::warn!(key, error = %e, "could not remove a duplicate backup");

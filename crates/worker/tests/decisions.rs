@@ -286,6 +286,49 @@ async fn a_persistent_git_fault_fails_after_the_tries_in_place() {
     assert!(record.error.unwrap().retryable);
 }
 
+/// A job redriven from the dead-letter queue that fails again goes back there, and
+/// its record says the new attempt's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redriven_job_that_fails_again_is_dead_lettered_again() {
+    let env = Env::new().await;
+    env.gh
+        .fail_fetch("acme", "repo-000", FaultStatus::Always(503));
+    let body = env.message("r1", "repo-000").to_body();
+    let (_, dead) = env.work(vec![body.clone()], 1).await;
+    assert_eq!(dead.len(), 1);
+    let first = env.record("r1", "repo-000").await.unwrap();
+    // The redrive: the same message, delivered afresh.
+    let (summary, dead) = env.work(vec![body], 1).await;
+    assert_eq!(
+        (summary.dead_lettered, summary.skipped),
+        (1, 0),
+        "{summary:?}"
+    );
+    assert_eq!(dead.len(), 1);
+    let second = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!(second.outcome, Outcome::Failed);
+    assert!(second.finished_at > first.finished_at, "{second:?}");
+}
+
+/// A run's record that cannot be read (damaged, or naming another repository's
+/// backup) is replaced by the job's own, not retried until the queue gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_record_is_replaced_not_retried_forever() {
+    let env = Env::new().await;
+    let key = Layout::new("").result(&"r1".parse().unwrap(), "acme", "repo-000");
+    env.store.put(&key, "{ not json".into()).await.unwrap();
+    let (summary, dead) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 2)
+        .await;
+    assert_eq!(
+        (summary.ok, summary.retried),
+        (1, 0),
+        "{summary:?} {dead:?}"
+    );
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!((record.outcome, record.attempt), (Outcome::Ok, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_from_a_newer_release_is_left_for_a_newer_worker() {
     let env = Env::new().await;
@@ -429,7 +472,7 @@ async fn the_31st_daily_backup_starts_a_new_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_panics_is_recorded_failed_on_its_last_delivery() {
     let mut env = Env::new().await;
-    env.writes_through = Some(Arc::new(PanicsOnLinks(env.store.clone())));
+    env.writes_through = Some(Arc::new(Faulty(env.store.clone(), Fault::PanicOnLinks)));
     let (summary, dead) = env
         .work(vec![env.message("r1", "repo-000").to_body()], 2)
         .await;
@@ -450,12 +493,22 @@ async fn a_job_that_panics_is_recorded_failed_on_its_last_delivery() {
     assert!(dead[0].reason.contains("panicked"), "{:?}", dead[0].reason);
 }
 
-/// A store that panics when a chain link is uploaded, and otherwise is the one it
-/// wraps.
-struct PanicsOnLinks(Arc<FsStore>);
+/// A store that is the one it wraps but for one fault.
+struct Faulty(Arc<FsStore>, Fault);
+
+enum Fault {
+    /// Panics when a chain link is uploaded.
+    PanicOnLinks,
+    /// Another delivery of the same job commits first: just before a result record is
+    /// written, one stands already, `ok`, naming a backup of its own.
+    RecordedFirst,
+    /// The first link uploaded is reported back one byte longer than it streamed (as a
+    /// store that damaged it would): its key until then, `None` after.
+    DamagesFirstLink(std::sync::Mutex<Option<Option<String>>>),
+}
 
 #[async_trait::async_trait]
-impl Store for PanicsOnLinks {
+impl Store for Faulty {
     async fn put_stream(
         &self,
         key: &str,
@@ -463,8 +516,13 @@ impl Store for PanicsOnLinks {
         metadata: &repovault_core::ports::store::ObjectMetadata,
     ) -> Result<repovault_core::ports::store::PutReceipt, repovault_core::ports::store::StoreError>
     {
-        if key.contains("/packs/") {
+        if matches!(self.1, Fault::PanicOnLinks) && key.contains("/packs/") {
             panic!("link upload blew up");
+        }
+        if let Fault::DamagesFirstLink(first) = &self.1
+            && key.contains("/packs/")
+        {
+            first.lock().unwrap().get_or_insert(Some(key.to_owned()));
         }
         self.0.put_stream(key, body, metadata).await
     }
@@ -481,6 +539,22 @@ impl Store for PanicsOnLinks {
         body: bytes::Bytes,
     ) -> Result<repovault_core::ports::store::Created, repovault_core::ports::store::StoreError>
     {
+        if matches!(self.1, Fault::RecordedFirst) && key.contains("/results/") {
+            let mut theirs: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            theirs["outcome"] = "ok".into();
+            let (owner, name) = (theirs["owner"].as_str(), theirs["name"].as_str());
+            let other = Layout::new("").manifest(
+                owner.unwrap(),
+                name.unwrap(),
+                "2020-01-01T00:00:00Z".parse().unwrap(),
+            );
+            for field in ["key", "manifest_key"] {
+                theirs["backup"][field] = other.clone().into();
+            }
+            self.0
+                .put(key, serde_json::to_vec(&theirs).unwrap().into())
+                .await?;
+        }
         self.0.put_if_absent(key, body).await
     }
     async fn get(
@@ -505,7 +579,18 @@ impl Store for PanicsOnLinks {
         Option<repovault_core::ports::store::ObjectInfo>,
         repovault_core::ports::store::StoreError,
     > {
-        self.0.head(key).await
+        let info = self.0.head(key).await?;
+        if let Fault::DamagesFirstLink(first) = &self.1 {
+            let mut first = first.lock().unwrap();
+            if first.as_ref().and_then(Option::as_deref) == Some(key) {
+                *first = Some(None);
+                return Ok(info.map(|mut info| {
+                    info.size += 1;
+                    info
+                }));
+            }
+        }
+        Ok(info)
     }
     async fn list(
         &self,
@@ -526,6 +611,56 @@ impl Store for PanicsOnLinks {
     ) -> Result<usize, repovault_core::ports::store::StoreError> {
         self.0.abort_stale_uploads(prefix, begun).await
     }
+}
+
+/// When a duplicate delivery recorded a new backup first, an attempt that found the
+/// repository unchanged deletes nothing: the backup its record names is the
+/// repository's existing one, not one it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_that_found_nothing_new_deletes_no_backup() {
+    let mut env = Env::new().await;
+    let (summary, _) = env
+        .work(vec![env.message("r0", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    let existing = env.record("r0", "repo-000").await.unwrap().backup.unwrap();
+    env.writes_through = Some(Arc::new(Faulty(env.store.clone(), Fault::RecordedFirst)));
+    let (summary, dead) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.skipped, 1, "{summary:?} {dead:?}");
+    for key in [&existing.key, &existing.manifest_key] {
+        assert!(
+            env.store.head(key).await.unwrap().is_some(),
+            "{key} was deleted"
+        );
+    }
+}
+
+/// A link that fails its check after the upload is removed, and the try in place that
+/// follows stores it again under the same key: one delivery, no debris.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_fails_its_check_is_removed_and_stored_again_in_place() {
+    let mut env = Env::new().await;
+    env.writes_through = Some(Arc::new(Faulty(
+        env.store.clone(),
+        Fault::DamagesFirstLink(Default::default()),
+    )));
+    let (summary, dead) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?} {dead:?}");
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!((record.outcome, record.attempt), (Outcome::Ok, 1));
+    let links: Vec<String> = env
+        .store
+        .list("repos/acme/repo-000/packs/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,7 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         let Some(file) = index.kinds.get(&args.kind) else {
             bail!("{key} has no {}", args.kind);
         };
-        let items = repo.read_items(&file.key).await?;
+        let items = repo.read_file(file).await?;
         eprintln!(
             "{} {} of {owner}/{name} as of {}",
             items.len(),

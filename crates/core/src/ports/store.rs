@@ -104,6 +104,9 @@ pub enum StoreError {
     /// A create-only write found the key taken (another delivery of the same job).
     #[error("{key} already exists")]
     AlreadyExists { key: String },
+    /// An object larger than what it may be read into memory as.
+    #[error("object {key} is larger than {limit} bytes, the most read of it")]
+    TooLarge { key: String, limit: u64 },
 }
 
 impl Classify for StoreError {
@@ -111,6 +114,7 @@ impl Classify for StoreError {
         match self {
             StoreError::InvalidKey { .. }
             | StoreError::Corrupt { .. }
+            | StoreError::TooLarge { .. }
             | StoreError::Refused { .. } => ErrorClass::Permanent,
             StoreError::Aborted { .. }
             | StoreError::Io { .. }
@@ -255,10 +259,37 @@ impl Store for DryRun<'_> {
     }
 }
 
+/// The most of a JSON object (a manifest, record, plan, index) read into memory: a
+/// store's content cannot make a reader allocate more.
+pub const MAX_JSON_BYTES: u64 = 256 << 20;
+
 /// Typed JSON access on any store.
 impl dyn Store + '_ {
+    /// The object at `key` whole, if it is at most `limit` bytes: read as it streams, so
+    /// a larger one is refused without being held.
+    pub async fn get_capped(&self, key: &str, limit: u64) -> Result<Option<Bytes>, StoreError> {
+        use futures::TryStreamExt;
+        let Some(mut body) = self.get_stream(key).await? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.try_next().await.map_err(|source| StoreError::Io {
+            key: key.to_owned(),
+            source,
+        })? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(StoreError::TooLarge {
+                    key: key.to_owned(),
+                    limit,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes.into()))
+    }
+
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.get(key).await? {
+        match self.get_capped(key, MAX_JSON_BYTES).await? {
             None => Ok(None),
             Some(bytes) => {
                 serde_json::from_slice(&bytes)
