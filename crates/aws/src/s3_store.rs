@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError,
-    check_key, meta,
+    ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, StaleKeys, Store,
+    StoreError, check_key, meta,
 };
 use tokio::task::JoinSet;
 
@@ -582,7 +582,7 @@ impl Store for S3Store {
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        begun: std::ops::Range<Timestamp>,
+        stale: &StaleKeys<'_>,
     ) -> Result<usize, StoreError> {
         let listed = self
             .client
@@ -597,11 +597,7 @@ impl Store for S3Store {
             let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
                 continue;
             };
-            // To the store's precision (a store that keeps whole seconds rounds down:
-            // an upload begun in the window's first second is then left alone, for the
-            // bucket's lifecycle rule, rather than another job's taken for ours).
-            let started = upload.initiated().and_then(timestamp);
-            if !started.is_some_and(|started| begun.contains(&started)) {
+            if !stale(key) {
                 continue;
             }
             self.client

@@ -179,9 +179,9 @@ impl Store for RefusesIndexes {
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        begun: std::ops::Range<Timestamp>,
+        stale: &repovault_core::ports::store::StaleKeys<'_>,
     ) -> Result<usize, StoreError> {
-        self.0.abort_stale_uploads(prefix, begun).await
+        self.0.abort_stale_uploads(prefix, stale).await
     }
 }
 

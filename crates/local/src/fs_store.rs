@@ -8,8 +8,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError,
-    check_key, meta,
+    ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, StaleKeys, Store,
+    StoreError, check_key, meta,
 };
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
@@ -60,14 +60,13 @@ impl FsStore {
     }
 
     /// A temp file on the same filesystem as the objects, removed if dropped. It lives
-    /// under `.repovault/tmp/<the key's directory>/`, so stale uploads can be found by
-    /// key prefix.
+    /// at `.repovault/tmp/<the key>~<random>`, so a stale upload's key is known.
     fn temp_file(&self, key: &str) -> Result<NamedTempFile, StoreError> {
-        let parent = key.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let (parent, name) = key.rsplit_once('/').unwrap_or(("", key));
         let dir = self.temp_root().join(parent);
         std::fs::create_dir_all(&dir).map_err(io_err(key))?;
         tempfile::Builder::new()
-            .prefix("put-")
+            .prefix(&format!("{name}~"))
             .tempfile_in(dir)
             .map_err(io_err(key))
     }
@@ -287,27 +286,30 @@ impl Store for FsStore {
     }
 
     /// Removes the temp files of uploads to keys under `prefix` (a directory prefix,
-    /// ending in `/`) last written to within `begun` (begun no earlier than its start;
-    /// untouched since its end): an upload in progress writes continuously, so only
-    /// those of a killed process go.
+    /// ending in `/`) that `stale` picks: a temp file's name begins with its key's.
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        begun: std::ops::Range<Timestamp>,
+        stale: &StaleKeys<'_>,
     ) -> Result<usize, StoreError> {
         let dir_part = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
         if dir_part.split('/').any(|s| s == ".." || s == ".") {
             return Ok(0);
         }
-        let dir = self.temp_root().join(dir_part);
-        let prefix = prefix.to_owned();
-        run_blocking(move || remove_stale_temp_files(&dir, &begun).map_err(io_err(&prefix))).await
+        // Small and local: the walk runs in place, with the caller's predicate.
+        remove_stale_temp_files(&self.temp_root(), dir_part, prefix, stale).map_err(io_err(prefix))
     }
 }
 
-/// Temp files under `dir` (recursively) last written within `begun`.
-fn remove_stale_temp_files(dir: &Path, begun: &std::ops::Range<Timestamp>) -> io::Result<usize> {
-    let entries = match std::fs::read_dir(dir) {
+/// Temp files of uploads to keys under `dir` (recursively) that start with `prefix`
+/// and that `stale` picks; `root` is the temp root, `dir` relative to it.
+fn remove_stale_temp_files(
+    root: &Path,
+    dir: &str,
+    prefix: &str,
+    stale: &StaleKeys<'_>,
+) -> io::Result<usize> {
+    let entries = match std::fs::read_dir(root.join(dir)) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
@@ -315,9 +317,23 @@ fn remove_stale_temp_files(dir: &Path, begun: &std::ops::Range<Timestamp>) -> io
     let mut removed = 0;
     for entry in entries.flatten() {
         let meta = entry.metadata()?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let joined = |name: &str| {
+            if dir.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
         if meta.is_dir() {
-            removed += remove_stale_temp_files(&entry.path(), begun)?;
-        } else if meta.is_file() && modified(&meta).is_some_and(|at| begun.contains(&at)) {
+            removed += remove_stale_temp_files(root, &joined(&file_name), prefix, stale)?;
+            continue;
+        }
+        let Some((name, _)) = file_name.rsplit_once('~') else {
+            continue;
+        };
+        let key = joined(name);
+        if meta.is_file() && key.starts_with(prefix) && stale(&key) {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => removed += 1,
                 // Finished (renamed into place) since we listed it.
@@ -419,49 +435,34 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Aborted { .. }), "{err}");
         assert!(store.head("k").await.unwrap().is_none());
-        let mut left = 0;
-        remove_stale_temp_files(&store.temp_root(), &(Timestamp::MIN..Timestamp::MAX))
-            .map(|n| left += n)
-            .unwrap();
+        let left = remove_stale_temp_files(&store.temp_root(), "", "", &|_| true).unwrap();
         assert_eq!(left, 0, "temp file left behind");
     }
 
     #[tokio::test]
-    async fn aborting_stale_uploads_spares_other_keys_and_uploads_in_progress() {
+    async fn aborting_stale_uploads_takes_only_the_keys_picked_under_the_prefix() {
         let (_dir, store) = store();
         // Uploads in flight: two of repository a/x, one of a/y.
-        let x1 = store.temp_file("repos/a/x/x-1.tar.zst").unwrap();
-        let x2 = store.temp_file("repos/a/x/x-2.tar.zst").unwrap();
-        let y = store.temp_file("repos/a/y/y-1.tar.zst").unwrap();
-        let written = modified(&x1.as_file().metadata().unwrap()).unwrap();
-        // Only what was untouched before the cut-off goes, only under the prefix, and
-        // only what was begun within the window.
-        let long_ago = written - jiff::SignedDuration::from_secs(3600);
+        let x1 = store.temp_file("repos/a/x/x-1.bundle").unwrap();
+        let x2 = store.temp_file("repos/a/x/x-2.bundle").unwrap();
+        let y = store.temp_file("repos/a/y/x-2.bundle").unwrap();
+        let picked = |key: &str| key.ends_with("x-2.bundle");
         assert_eq!(
             store
-                .abort_stale_uploads("repos/a/x/", long_ago..written)
+                .abort_stale_uploads("repos/a/x/", &picked)
                 .await
                 .unwrap(),
-            0,
-            "an upload written at the cut-off is still in progress"
+            1
         );
-        let later = written + jiff::SignedDuration::from_secs(1);
+        assert!(x1.path().exists() && !x2.path().exists());
         assert_eq!(
             store
-                .abort_stale_uploads("repos/a/x/", later..later)
+                .abort_stale_uploads("repos/a/x/", &|_| true)
                 .await
                 .unwrap(),
-            0,
-            "an upload begun before the window was touched"
+            1
         );
-        assert_eq!(
-            store
-                .abort_stale_uploads("repos/a/x/", long_ago..later)
-                .await
-                .unwrap(),
-            2
-        );
-        assert!(!x1.path().exists() && !x2.path().exists());
+        assert!(!x1.path().exists());
         assert!(y.path().exists(), "another repository's upload was removed");
     }
 

@@ -454,9 +454,9 @@ mod tests {
         async fn abort_stale_uploads(
             &self,
             prefix: &str,
-            begun: std::ops::Range<Timestamp>,
+            stale: &repovault_core::ports::store::StaleKeys<'_>,
         ) -> Result<usize, StoreError> {
-            self.inner.abort_stale_uploads(prefix, begun).await
+            self.inner.abort_stale_uploads(prefix, stale).await
         }
     }
 

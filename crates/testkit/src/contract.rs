@@ -171,10 +171,7 @@ async fn aborted_streams_store_nothing(store: &dyn Store) {
     // Nothing unfinished is left behind to abort later.
     assert_eq!(
         store
-            .abort_stale_uploads(
-                "contract/aborted/",
-                jiff::Timestamp::MIN..jiff::Timestamp::MAX
-            )
+            .abort_stale_uploads("contract/aborted/", &|_| true)
             .await
             .unwrap(),
         0
@@ -191,38 +188,29 @@ async fn invalid_keys(store: &dyn Store) {
     }
 }
 
-/// Aborting stale uploads touches only uploads under the prefix begun within the
-/// window. `start_upload` begins an upload to a key and leaves it unfinished (as a
-/// killed process would).
+/// Aborting stale uploads touches only uploads under the prefix to the keys picked.
+/// `start_upload` begins an upload to a key and leaves it unfinished (as a killed
+/// process would).
 pub async fn stale_uploads_contract<F, Fut>(store: &dyn Store, start_upload: F)
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(5);
     start_upload("contract/stale/a/a-1.bin".into()).await;
     start_upload("contract/stale/a/a-2.bin".into()).await;
-    start_upload("contract/stale/b/b-1.bin".into()).await;
-    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(5);
-    let earlier = before - jiff::SignedDuration::from_secs(3600);
+    start_upload("contract/stale/b/a-2.bin".into()).await;
+    let second = |key: &str| key.ends_with("/a-2.bin");
     assert_eq!(
         store
-            .abort_stale_uploads("contract/stale/a/", earlier..before)
+            .abort_stale_uploads("contract/stale/a/", &second)
             .await
             .unwrap(),
-        0,
-        "uploads begun after the window were touched"
+        1,
+        "only the key picked, only under the prefix"
     );
     assert_eq!(
         store
-            .abort_stale_uploads("contract/stale/a/", before..later)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store
-            .abort_stale_uploads("contract/stale/a/", before..later)
+            .abort_stale_uploads("contract/stale/a/", &second)
             .await
             .unwrap(),
         0,
@@ -230,7 +218,14 @@ where
     );
     assert_eq!(
         store
-            .abort_stale_uploads("contract/stale/b/", before..later)
+            .abort_stale_uploads("contract/stale/a/", &|_| true)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .abort_stale_uploads("contract/stale/b/", &|_| true)
             .await
             .unwrap(),
         1,

@@ -31,6 +31,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 
 pub use app::TEST_APP_PRIVATE_KEY;
@@ -134,9 +135,14 @@ impl FakeGitHub {
             let stop = async {
                 let _ = stop_rx.await;
             };
+            // As GitHub's servers do, every response goes out as written (no Nagle): a
+            // small body segment otherwise waits ~40 ms for the client's delayed ACK.
+            let nodelay = |tcp: &mut tokio::net::TcpStream| {
+                let _ = tcp.set_nodelay(true);
+            };
             let _ = tokio::join!(
-                axum::serve(listener, app).with_graceful_shutdown(stop),
-                axum::serve(media, media_app).into_future(),
+                axum::serve(listener.tap_io(nodelay), app).with_graceful_shutdown(stop),
+                axum::serve(media.tap_io(nodelay), media_app).into_future(),
             );
         });
         Ok(FakeGitHub {

@@ -214,15 +214,22 @@ impl Attempt<'_> {
             .filter(|_| self.delivery.attempt() > 1)
         {
             // An earlier delivery may have died mid-upload: its lease has expired, so
-            // the chain links it began uploading since the message's first delivery are
-            // abandoned. Another job's uploads of the same repository (begun before) and
-            // other repositories' are never touched; LFS objects and assets, whose keys
-            // every job shares, are left to the bucket's lifecycle rule.
-            let dir = self.repo.layout().packs_dir(owner, name);
+            // the chain links it began are abandoned. A link's key carries the second
+            // its backup began, never before the message's first delivery; another
+            // job's link of the same repository, begun earlier, is not touched, nor are
+            // other repositories'. LFS objects and assets, whose keys every job
+            // shares, are left to the bucket's lifecycle rule.
+            let layout = self.repo.layout();
+            let since = first.as_second();
+            let ours = |key: &str| {
+                layout
+                    .parse_bundle(key)
+                    .is_some_and(|link| link.at.as_second() >= since)
+            };
             match self
                 .repo
                 .store()
-                .abort_stale_uploads(&dir, first..started_at)
+                .abort_stale_uploads(&layout.packs_dir(owner, name), &ours)
                 .await
             {
                 Ok(0) => {}

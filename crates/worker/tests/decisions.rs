@@ -607,9 +607,9 @@ impl Store for Faulty {
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        begun: std::ops::Range<jiff::Timestamp>,
+        stale: &repovault_core::ports::store::StaleKeys<'_>,
     ) -> Result<usize, repovault_core::ports::store::StoreError> {
-        self.0.abort_stale_uploads(prefix, begun).await
+        self.0.abort_stale_uploads(prefix, stale).await
     }
 }
 

@@ -160,16 +160,19 @@ pub trait Store: Send + Sync {
     /// Deletes an object; deleting a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Aborts unfinished uploads under `prefix` begun within `begun` (a process killed
-    /// mid-upload leaves them; another process's uploads in progress under the same
-    /// prefix, begun outside the window, are left alone). Returns how many were
-    /// aborted.
+    /// Aborts the unfinished uploads under `prefix` whose key `stale` picks (a process
+    /// killed mid-upload leaves them; another process's uploads in progress under the
+    /// same prefix, to keys `stale` does not pick, are left alone). Returns how many
+    /// were aborted.
     async fn abort_stale_uploads(
         &self,
         prefix: &str,
-        begun: std::ops::Range<Timestamp>,
+        stale: &StaleKeys<'_>,
     ) -> Result<usize, StoreError>;
 }
+
+/// Which keys' unfinished uploads [`Store::abort_stale_uploads`] aborts.
+pub type StaleKeys<'a> = dyn Fn(&str) -> bool + Send + Sync + 'a;
 
 /// The stores a process writes to, by target, each opened once (a worker's allow-list,
 /// `worker::AllowList`, is built from them).
@@ -253,7 +256,7 @@ impl Store for DryRun<'_> {
     async fn abort_stale_uploads(
         &self,
         _prefix: &str,
-        _begun: std::ops::Range<Timestamp>,
+        _stale: &StaleKeys<'_>,
     ) -> Result<usize, StoreError> {
         Ok(0)
     }
