@@ -6,6 +6,7 @@ pub mod prune;
 pub mod receive;
 pub mod report;
 pub mod restore;
+pub mod restore_github;
 pub mod run;
 pub mod serve;
 pub mod show;

@@ -91,6 +91,14 @@ impl GitHost {
         })
     }
 
+    /// `scheme://host[:port]`: where `owner/name.git` is served.
+    pub fn origin(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}://{}:{port}", self.scheme, self.host),
+            None => format!("{}://{}", self.scheme, self.host),
+        }
+    }
+
     /// Whether this origin is plain http: only ever the case when the operator
     /// opted in (`allow-insecure-http`, for a test server).
     pub fn is_plain_http(&self) -> bool {

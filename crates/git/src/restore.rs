@@ -285,6 +285,31 @@ async fn local_git(
     crate::child::run_git(op, &name, args, cwd, &GitCredentials::new(None)).await
 }
 
+/// `git push <url> <refspecs…>` from a bare repository, never forced (a ref that
+/// exists with other history is refused, not overwritten). No hook runs.
+pub async fn push_refs(
+    repo: &Path,
+    url: &str,
+    refspecs: &[String],
+    creds: &GitCredentials,
+) -> Result<(), GitError> {
+    let no_hooks = tempfile::tempdir().map_err(GitError::Scratch)?;
+    let hooks_path = format!("core.hooksPath={}", no_hooks.path().display());
+    let mut args: Vec<&OsStr> = [
+        "-c",
+        hooks_path.as_str(),
+        "push",
+        "--no-verify",
+        "--quiet",
+        "--",
+        url,
+    ]
+    .map(OsStr::new)
+    .to_vec();
+    args.extend(refspecs.iter().map(OsStr::new));
+    crate::child::run_git("push", url, &args, Some(repo), creds).await
+}
+
 /// `git push --mirror <url>` from a bare repository: every ref, to a new remote. No
 /// hook runs (`--no-verify`, and `core.hooksPath` is an empty directory).
 pub async fn push_mirror(repo: &Path, url: &str, creds: &GitCredentials) -> Result<(), GitError> {

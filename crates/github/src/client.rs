@@ -42,14 +42,17 @@ fn in_flight(api_url: &str, n: usize) -> Arc<Semaphore> {
 
 /// The GitHub REST API as a repository source.
 pub struct GitHubSource {
-    client: Client,
+    pub(crate) client: Client,
     api_url: String,
-    max_rate_limit_wait: Duration,
+    /// Where release assets are uploaded (GitHub's upload host); the token goes there
+    /// too, and nowhere else but the API.
+    pub(crate) upload_url: Option<String>,
+    pub(crate) max_rate_limit_wait: Duration,
     /// Share of the rate limit left to other roles (see `rate_limit::pace`).
     reserve: f64,
     /// At most this many requests at once to this API from the process (GitHub's
     /// secondary limits punish more).
-    in_flight: Arc<Semaphore>,
+    pub(crate) in_flight: Arc<Semaphore>,
     /// Set from a response's rate-limit headers: the next request waits until then.
     paused_until: Mutex<Option<Instant>>,
     /// `x-ratelimit-remaining` of the last response (`u64::MAX`: none yet).
@@ -57,7 +60,17 @@ pub struct GitHubSource {
 }
 
 /// A response body as octocrab hands it over.
-type Body = http_body_util::combinators::BoxBody<Bytes, octocrab::Error>;
+pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, octocrab::Error>;
+
+/// One request to the API: which statuses are an answer (the rest are errors, rate
+/// limits waited out).
+pub(crate) struct Request<'a> {
+    pub method: http::Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: Option<&'a serde_json::Value>,
+    pub accept: fn(StatusCode) -> bool,
+}
 
 /// One successful response, body read.
 pub(crate) struct Response {
@@ -77,6 +90,7 @@ impl GitHubSource {
         let api_url = api_url.trim_end_matches('/').to_owned();
         Ok(GitHubSource {
             client,
+            upload_url: crate::write::default_upload_url(&api_url),
             in_flight: in_flight(&api_url, defaults::REQUESTS_IN_FLIGHT),
             api_url,
             max_rate_limit_wait: Duration::from_secs(3600),
@@ -113,6 +127,13 @@ impl GitHubSource {
         self
     }
 
+    /// Where release assets are uploaded, for a GitHub whose upload host cannot be
+    /// told from its API URL (github.com's and GitHub Enterprise's can).
+    pub fn upload_url(mut self, url: &str) -> Self {
+        self.upload_url = Some(url.trim_end_matches('/').to_owned());
+        self
+    }
+
     /// The rate-limit budget left, as the last response said.
     pub fn rate_remaining(&self) -> Option<u64> {
         let remaining = self
@@ -126,7 +147,7 @@ impl GitHubSource {
         self.client.is_personal()
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.api_url, path)
     }
 
@@ -164,7 +185,7 @@ impl GitHubSource {
     ) -> Result<Response, SourceError> {
         let octocrab = self.client.octocrab().await?;
         let response = self
-            .retrying(path, || self.request(octocrab, path, request_headers))
+            .retrying(path, || self.get_once(octocrab, path, request_headers))
             .await?;
         let (parts, body) = response.into_parts();
         let body = body
@@ -192,7 +213,7 @@ impl GitHubSource {
         use futures::StreamExt;
         let octocrab = self.client.octocrab().await?;
         let response = self
-            .retrying(path, || self.request(octocrab, path, request_headers))
+            .retrying(path, || self.get_once(octocrab, path, request_headers))
             .await?;
         let body = http_body_util::BodyDataStream::new(response.into_body());
         Ok(body
@@ -224,18 +245,52 @@ impl GitHubSource {
     /// One try of `GET path` within the in-flight limit: the response once its head
     /// is in (a success, or a `304 Not Modified`), rate limits waited out (not a try),
     /// anything else an error that says whether another try may help.
-    async fn request(
+    async fn get_once(
         &self,
         octocrab: &octocrab::Octocrab,
         path: &str,
         headers: &HeaderMap,
     ) -> Result<http::Response<Body>, SourceError> {
+        let request = Request {
+            method: http::Method::GET,
+            path,
+            headers,
+            body: None,
+            accept: |status| status.is_success() || status == StatusCode::NOT_MODIFIED,
+        };
+        Ok(self.request(octocrab, &request).await?.0)
+    }
+
+    /// `request` within the in-flight limit, rate limits waited out (the wait is
+    /// returned): the response once its head is in when `request.accept` takes its
+    /// status, else an error that says whether another try may help.
+    pub(crate) async fn request(
+        &self,
+        octocrab: &octocrab::Octocrab,
+        request: &Request<'_>,
+    ) -> Result<(http::Response<Body>, Duration), SourceError> {
+        let path = request.path;
+        let mut waited = Duration::ZERO;
         loop {
+            let paused = Instant::now();
             self.wait_if_paused(path).await?;
+            waited += paused.elapsed();
             let response = {
                 let _slot = self.in_flight.acquire().await.expect("never closed");
+                let mut builder = http::Request::builder()
+                    .method(request.method.clone())
+                    .uri(path);
+                for (name, value) in request.headers {
+                    builder = builder.header(name, value);
+                }
+                let sent = octocrab.build_request(builder, request.body).map_err(|e| {
+                    SourceError::Invalid {
+                        url: self.url(path),
+                        message: e.to_string(),
+                    }
+                })?;
                 octocrab
-                    ._get_with_headers(path, Some(headers.clone()))
+                    .execute(sent)
                     .await
                     .map_err(|e| SourceError::Transport {
                         url: self.url(path),
@@ -251,10 +306,7 @@ impl GitHubSource {
                     .rate_limit_remaining
                     .record(remaining, &[]);
             }
-            if status == StatusCode::NOT_MODIFIED {
-                return Ok(response);
-            }
-            if status.is_success() {
+            if (request.accept)(status) {
                 if let Some(pause) = rate_limit::pace(headers, now_epoch(), self.reserve) {
                     tracing::debug!(
                         pause_ms = pause.as_millis() as u64,
@@ -264,7 +316,7 @@ impl GitHubSource {
                     *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(Instant::now() + pause);
                 }
-                return Ok(response);
+                return Ok((response, waited));
             }
             let (parts, body) = response.into_parts();
             let body = body
@@ -279,6 +331,7 @@ impl GitHubSource {
                 }
                 tracing::warn!(url = %self.url(path), wait_secs = wait.as_secs(), status = status.as_u16(), "GitHub rate limit hit; waiting as asked");
                 tokio::time::sleep(wait).await;
+                waited += wait;
                 continue;
             }
             return Err(self.error_for(path, status, &text));
@@ -301,7 +354,7 @@ impl GitHubSource {
         Ok(())
     }
 
-    fn error_for(&self, path: &str, status: StatusCode, body: &str) -> SourceError {
+    pub(crate) fn error_for(&self, path: &str, status: StatusCode, body: &str) -> SourceError {
         let message = serde_json::from_str::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
@@ -336,7 +389,7 @@ impl TokenSource for GitHubSource {
     }
 }
 
-fn now_epoch() -> u64 {
+pub(crate) fn now_epoch() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -41,6 +41,7 @@ mod link;
 mod model;
 mod rate_limit;
 mod source;
+mod write;
 
 pub use auth::{AppCredentials, GIT_TOKEN_MARGIN, GitHubAuth, Installation};
 pub use client::GitHubSource;

@@ -24,8 +24,16 @@ pub struct RestoreArgs {
     #[arg(value_name = "OWNER/NAME")]
     pub repo: String,
     /// Directory to restore into (must not exist, or be empty).
-    #[arg(long, value_name = "DIR")]
-    pub to: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "to_github")]
+    pub to: Option<PathBuf>,
+    /// Restore into GitHub instead: a new (or empty) repository OWNER/NAME, with its
+    /// git data, labels, milestones, issues, pull requests and releases. The token
+    /// comes from REPOVAULT_PUSH_TOKEN (or --push-token-file), a write-scoped identity
+    /// separate from the backup's.
+    #[arg(long, value_name = "OWNER/NAME", conflicts_with_all = ["to", "push_to", "metadata"])]
+    pub to_github: Option<String>,
+    #[command(flatten)]
+    pub github: crate::commands::restore_github::GitHubRestoreArgs,
     /// The newest backup at or before this time (`2026-11-20` means the end of that
     /// day, UTC; or a full timestamp) [default: the latest good backup].
     #[arg(long, value_name = "DATE", conflicts_with = "backup")]
@@ -52,7 +60,14 @@ pub struct RestoreArgs {
 }
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    if args.to_github.is_some() {
+        return crate::commands::restore_github::restore_into_github(args).await;
+    }
     let (owner, name) = owner_and_name(&args.repo)?;
+    let to = args
+        .to
+        .clone()
+        .expect("clap requires --to without --to-github");
     let at = args.at.as_deref().map(parse_at).transpose()?;
     // Refused before anything is read: the push token is needed at the end.
     let push = match &args.push_to {
@@ -71,7 +86,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             owner: &owner,
             name: &name,
             key: &key,
-            to: &args.to,
+            to: &to,
             data: args.metadata.then_some(at),
         };
         let restored = match repo.restore(&request).await {
@@ -104,10 +119,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         }
         if args.metadata {
             match restored.data_items {
-                Some(items) => outln!(
-                    "data: {items} item(s) in {}",
-                    args.to.join("data").display()
-                ),
+                Some(items) => outln!("data: {items} item(s) in {}", to.join("data").display()),
                 None => outln!("data: none backed up"),
             }
         }
@@ -121,7 +133,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The push token, scoped to `url`'s host; a local path needs none.
-fn push_credentials(url: &str, args: &RestoreArgs) -> anyhow::Result<GitCredentials> {
+pub(crate) fn push_credentials(url: &str, args: &RestoreArgs) -> anyhow::Result<GitCredentials> {
     if !url.contains("://") {
         return Ok(GitCredentials::new(None));
     }

@@ -115,3 +115,82 @@ pub trait RepoData: Send + Sync {
     /// 2 GiB asset never sits in memory.
     async fn download(&self, path: &str) -> Result<crate::ports::store::ByteStream, SourceError>;
 }
+
+/// How a write changes GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Post,
+    Patch,
+    Put,
+    Delete,
+}
+
+/// GitHub's answer to a write that it accepted, or refused as invalid (`422`: the
+/// caller decides, say, that `already_exists` is fine).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub status: u16,
+    /// The JSON body (`Null` when empty).
+    pub body: serde_json::Value,
+    /// How long the request waited for GitHub's limits (a `403`/`429` with
+    /// `retry-after`, or the primary limit's reset) before it went through.
+    pub waited: Duration,
+}
+
+impl Written {
+    /// A `422` whose `errors` say `code` (`already_exists`, `invalid`, `custom`…).
+    pub fn refused_as(&self, code: &str) -> bool {
+        self.status == 422
+            && self.body["errors"]
+                .as_array()
+                .is_some_and(|errors| errors.iter().any(|e| e["code"] == code))
+    }
+
+    /// A `422`'s messages, for a report (`Validation Failed: No commits between…`).
+    pub fn refusal(&self) -> String {
+        let mut text = self.body["message"]
+            .as_str()
+            .unwrap_or("refused")
+            .to_owned();
+        for e in self.body["errors"].as_array().into_iter().flatten() {
+            let detail = e["message"].as_str().or(e["code"].as_str()).unwrap_or("");
+            let field = e["field"]
+                .as_str()
+                .map(|f| format!("{f}: "))
+                .unwrap_or_default();
+            text.push_str(&format!("; {field}{detail}"));
+        }
+        text
+    }
+}
+
+/// GitHub's write side, for putting a backup back: JSON writes to API paths, reads of
+/// single objects and list pages, and release asset uploads to GitHub's upload host.
+/// Rate limits (primary, and secondary `403`/`429` with `retry-after`) are waited out
+/// inside and reported in [`Written::waited`]; a write is never retried after GitHub
+/// may have acted on it (a `5xx` or a dropped connection is an error).
+#[async_trait]
+pub trait GitHubWriter: Send + Sync {
+    /// `method path` with a JSON body (`path` relative to the API base).
+    async fn write(
+        &self,
+        method: Write,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Written, SourceError>;
+
+    /// `GET path`: the object, or `None` on `404`.
+    async fn read(&self, path: &str) -> Result<Option<serde_json::Value>, SourceError>;
+
+    /// Every item of a list endpoint, across pages.
+    async fn read_all(&self, path: &str) -> Result<Vec<serde_json::Value>, SourceError>;
+
+    /// Uploads `bytes` to `url` (a release's `upload_url` with its template removed,
+    /// `?name=…` added), which must be on the configured upload origin.
+    async fn upload(
+        &self,
+        url: &str,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<Written, SourceError>;
+}

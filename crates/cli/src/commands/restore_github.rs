@@ -1,0 +1,238 @@
+//! `repovault restore OWNER/NAME --to-github NEW_OWNER/NEW_NAME`: a backup put back
+//! into GitHub (see `repovault_recover`), paced, resumable from its journal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::bail;
+use clap::Args;
+use repovault_core::GitHost;
+use repovault_core::config::defaults;
+use repovault_git::GitCredentials;
+use repovault_github::GitHubSource;
+use repovault_recover::{Backup, Options, Pace, Plan, Report, Request};
+use repovault_repository::Repository;
+
+use crate::args::{owner_and_name, parse_at};
+use crate::commands::restore::RestoreArgs;
+use crate::exit::InvalidConfig;
+use crate::out::outln;
+use crate::wiring::{load_secret, open_store};
+
+/// Where the token for writing to GitHub comes from: the same write-scoped identity
+/// `--push-to` uses, never the backup's token.
+const WRITE_TOKEN_ENV: &str = "REPOVAULT_PUSH_TOKEN";
+
+#[derive(Debug, Args)]
+pub struct GitHubRestoreArgs {
+    /// With --to-github: the GitHub API to restore into [default: --api-url's].
+    #[arg(long, value_name = "URL", env = "REPOVAULT_RESTORE_API_URL", default_value = defaults::API_URL)]
+    pub restore_api_url: String,
+    /// With --to-github: where release assets are uploaded, for a GitHub whose upload
+    /// host cannot be told from its API URL.
+    #[arg(long, value_name = "URL", env = "REPOVAULT_GITHUB_UPLOAD_URL")]
+    pub upload_url: Option<String>,
+    /// With --to-github: use an existing repository that is not empty; nothing in it
+    /// is overwritten or deleted.
+    #[arg(long)]
+    pub into_existing: bool,
+    /// With --to-github: create the repository public (default: private).
+    #[arg(long)]
+    pub public: bool,
+    /// With --to-github: print what would be created and how long it takes; create
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --to-github: the journal of what was created, which a rerun continues
+    /// from [default: ./repovault-restore-<NEW_OWNER>-<NEW_NAME>.journal].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// With --to-github: creating requests a minute at most (GitHub allows about 80).
+    #[arg(long, value_name = "N", default_value_t = Pace::GITHUB.per_minute, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pace_per_minute: u32,
+    /// With --to-github: creating requests an hour at most (GitHub allows about 500).
+    #[arg(long, value_name = "N", default_value_t = Pace::GITHUB.per_hour, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pace_per_hour: u32,
+    /// With --to-github: allow a plain-http GitHub (a test server).
+    #[arg(long)]
+    pub restore_allow_insecure_http: bool,
+}
+
+pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let (owner, name) = owner_and_name(&args.repo)?;
+    let to = args.to_github.as_deref().expect("called with --to-github");
+    let (new_owner, new_name) =
+        owner_and_name(to).map_err(|e| InvalidConfig(format!("--to-github: {}", e.0)))?;
+    let gh = &args.github;
+    let at = args.at.as_deref().map(parse_at).transpose()?;
+    let host = GitHost::from_api_url(&gh.restore_api_url, gh.restore_allow_insecure_http)
+        .map_err(|e| InvalidConfig(format!("--restore-api-url: {e}")))?;
+    let token = load_secret(
+        args.push_token_file.as_deref(),
+        WRITE_TOKEN_ENV,
+        "--push-token-file",
+    )?;
+    if token.is_none() && !gh.dry_run {
+        return Err(InvalidConfig(format!(
+            "--to-github needs a token that may create repositories: set {WRITE_TOKEN_ENV} or --push-token-file"
+        ))
+        .into());
+    }
+    let pace = Pace {
+        per_minute: gh.pace_per_minute,
+        per_hour: gh.pace_per_hour,
+    };
+    for target in args.from.targets()? {
+        let store = open_store(&target, &args.from.s3).await?;
+        let repo = Repository::new(store.as_ref(), &target.prefix);
+        let key = match args.backup.as_deref() {
+            Some(key) => store.head(key).await?.map(|_| key.to_owned()),
+            None => repo.restore_point(&owner, &name, at).await?,
+        };
+        let Some(key) = key else { continue };
+        let work = tempfile::Builder::new()
+            .prefix("repovault-restore-")
+            .tempdir()?;
+        let backup =
+            Backup::restore(&repo, &owner, &name, &key, &work.path().join("backup")).await?;
+        let plan = Plan::of(&backup);
+        print_plan(&key, &plan, &pace)?;
+        if gh.dry_run {
+            outln!("dry run: nothing created");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut github = GitHubSource::with_token(&gh.restore_api_url, token.as_ref())?;
+        if let Some(url) = &gh.upload_url {
+            github = github.upload_url(url);
+        }
+        let creds = GitCredentials::new(token.clone()).scoped(host.clone());
+        let journal = gh.journal.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("repovault-restore-{new_owner}-{new_name}.journal"))
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            crate::commands::shutdown_signal().await;
+            eprintln!(
+                "stopping after the object being created (run the same command again to continue)"
+            );
+            on_signal.store(true, Ordering::SeqCst);
+        });
+        let progress = |line: &str| eprintln!("{line}");
+        let request = Request {
+            backup: &backup,
+            owner: &new_owner,
+            name: &new_name,
+            writer: &github,
+            git_origin: &host.origin(),
+            creds: &creds,
+            journal: &journal,
+            options: Options {
+                into_existing: gh.into_existing,
+                public: gh.public,
+                pace,
+            },
+            stop: &stop,
+            progress: &progress,
+        };
+        let report = match repovault_recover::restore_into_github(&request).await {
+            Ok(report) => report,
+            Err(e @ repovault_recover::RecoverError::NotEmpty(_)) => {
+                return Err(InvalidConfig(format!("--to-github: {e}")).into());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                eprintln!(
+                    "what was created is in {}; run the same command again to continue",
+                    journal.display()
+                );
+                return Ok(ExitCode::from(crate::EXIT_FAILED));
+            }
+        };
+        print_report(&new_owner, &new_name, &report)?;
+        return Ok(if report.complete {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(crate::EXIT_FAILED)
+        });
+    }
+    bail!("no backup of {owner}/{name} matches");
+}
+
+fn print_plan(key: &str, plan: &Plan, pace: &Pace) -> anyhow::Result<()> {
+    outln!("from {key}:");
+    outln!(
+        "  git: {} branch(es), {} tag(s), {} pull request head(s) as restored/pr/<N>{}",
+        plan.branches,
+        plan.tags,
+        plan.pr_heads,
+        if plan.wiki { ", the wiki" } else { "" }
+    );
+    if !plan.has_data {
+        outln!("  data: none backed up: git alone will be restored");
+        return Ok(());
+    }
+    outln!(
+        "  data: {} label(s), {} milestone(s), {} issue(s), {} pull request(s), {} comment(s) and review(s), {} release(s), {} asset(s)",
+        plan.labels,
+        plan.milestones,
+        plan.issues,
+        plan.pulls,
+        plan.comments,
+        plan.releases,
+        plan.assets
+    );
+    let eta = pace.estimate(plan.requests);
+    outln!(
+        "  {} creating request(s) at {}/min and {}/h: at least {}",
+        plan.requests,
+        pace.per_minute,
+        pace.per_hour,
+        humanize(eta)
+    );
+    Ok(())
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s.div_ceil(60)),
+        3600..86400 => format!("{:.1} h", s as f64 / 3600.0),
+        _ => format!("{:.1} days", s as f64 / 86400.0),
+    }
+}
+
+fn print_report(owner: &str, name: &str, report: &Report) -> anyhow::Result<()> {
+    let created: Vec<String> = report
+        .created
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    outln!(
+        "{} {owner}/{name}: created {}",
+        if report.complete {
+            "restored into"
+        } else {
+            "partly restored into"
+        },
+        if created.is_empty() {
+            "nothing new".into()
+        } else {
+            created.join(", ")
+        }
+    );
+    outln!(
+        "pacing waited {} (GitHub's limits {}); journal {} ({} entries from earlier runs)",
+        humanize(report.paced),
+        humanize(report.limited),
+        report.journal.display(),
+        report.resumed
+    );
+    for note in &report.notes {
+        outln!("note: {note}");
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The backup being put back, as `restore` wrote it into a working directory: the bare
+//! repository (its LFS objects inside), the wiki, and the data beyond git as JSON
+//! Lines, with release assets by id.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use repovault_core::Manifest;
+use serde_json::Value;
+
+use crate::RecoverError;
+
+/// A restored backup.
+#[derive(Debug)]
+pub struct Backup {
+    pub manifest: Manifest,
+    pub repo_dir: PathBuf,
+    pub wiki_dir: Option<PathBuf>,
+    /// The data beyond git, by kind; `None` when the backup has none.
+    pub data: Option<Data>,
+}
+
+/// A data snapshot's items by kind, and where its release assets are.
+#[derive(Debug)]
+pub struct Data {
+    pub kinds: BTreeMap<String, Vec<Value>>,
+    pub assets_dir: PathBuf,
+}
+
+impl Data {
+    /// The items of `kind` (none when the snapshot lacks it).
+    pub fn items(&self, kind: &str) -> &[Value] {
+        self.kinds.get(kind).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl Backup {
+    /// Restores backup `key` of `owner/name` (with the data snapshot of the same time)
+    /// from `repo` into `work` (a new or empty directory), checked, and opens it.
+    pub async fn restore(
+        repo: &repovault_repository::Repository<'_>,
+        owner: &str,
+        name: &str,
+        key: &str,
+        work: &Path,
+    ) -> Result<Backup, RecoverError> {
+        let at = repovault_repository::Layout::backup_time(key);
+        let request = repovault_repository::RestoreRequest {
+            owner,
+            name,
+            key,
+            to: work,
+            data: Some(at),
+        };
+        let restored = repo
+            .restore(&request)
+            .await
+            .map_err(|e| RecoverError::Backup(e.to_string()))?;
+        Backup::open(
+            work,
+            restored.checked.manifest,
+            restored.repo_dir,
+            restored.wiki_dir,
+        )
+    }
+
+    /// The backup restored into `dir` (`<name>.git`, `<name>.wiki.git`, `data/`).
+    pub fn open(
+        dir: &Path,
+        manifest: Manifest,
+        repo_dir: PathBuf,
+        wiki_dir: Option<PathBuf>,
+    ) -> Result<Backup, RecoverError> {
+        let data_dir = dir.join("data");
+        let data = if data_dir.join("index.json").is_file() {
+            let mut kinds = BTreeMap::new();
+            for entry in std::fs::read_dir(&data_dir).map_err(RecoverError::io(&data_dir))? {
+                let path = entry.map_err(RecoverError::io(&data_dir))?.path();
+                let Some(kind) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".jsonl"))
+                else {
+                    continue;
+                };
+                let text = std::fs::read_to_string(&path).map_err(RecoverError::io(&path))?;
+                let items = text
+                    .lines()
+                    .map(serde_json::from_str)
+                    .collect::<Result<Vec<Value>, _>>()
+                    .map_err(|e| RecoverError::Backup(format!("{}: {e}", path.display())))?;
+                kinds.insert(kind.to_owned(), items);
+            }
+            Some(Data {
+                kinds,
+                assets_dir: data_dir.join("assets"),
+            })
+        } else {
+            None
+        };
+        Ok(Backup {
+            manifest,
+            repo_dir,
+            wiki_dir,
+            data,
+        })
+    }
+
+    /// The branches the backup holds (`refs/heads/<name>` → name).
+    pub fn branches(&self) -> impl Iterator<Item = &str> {
+        self.manifest
+            .refs
+            .iter()
+            .filter_map(|(name, _)| name.strip_prefix("refs/heads/"))
+    }
+
+    pub fn has_branch(&self, branch: &str) -> bool {
+        self.branches().any(|b| b == branch)
+    }
+
+    /// The original repository's `owner/name`.
+    pub fn full_name(&self) -> String {
+        self.manifest.source.full_name()
+    }
+
+    /// The pull requests (by number) whose head must be pushed as
+    /// `restored/pr/<N>`: their branch is gone, or lives in a fork.
+    pub fn detached_heads(&self) -> Vec<u64> {
+        let Some(data) = &self.data else {
+            return Vec::new();
+        };
+        let own = self.full_name();
+        data.items("pulls")
+            .iter()
+            .filter_map(|pull| {
+                let number = pull["number"].as_u64()?;
+                let head_ref = format!("refs/pull/{number}/head");
+                self.manifest.refs.get(&head_ref)?;
+                let branch = pull["head"]["ref"].as_str().unwrap_or("");
+                let same_repo = pull["head"]["repo"]["full_name"]
+                    .as_str()
+                    .is_none_or(|n| n.eq_ignore_ascii_case(&own));
+                (!(same_repo && self.has_branch(branch))).then_some(number)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,206 @@
+//! The repository itself: made (or found empty), its branches and tags pushed, its
+//! default branch set, its wiki pushed.
+
+use repovault_core::ports::source::Write;
+use serde_json::json;
+
+use crate::journal::{Entry, Journal};
+use crate::target::Target;
+use crate::{RecoverError, Request};
+
+/// Creates the target repository, or checks that the existing one may be used.
+pub(crate) async fn ensure(
+    request: &Request<'_>,
+    target: &mut Target<'_>,
+    journal: &mut Journal,
+) -> Result<(), RecoverError> {
+    if journal.is_done("repository") {
+        return Ok(());
+    }
+    let source = &request.backup.manifest.source;
+    if journal.repository.is_none() {
+        let api = target.api();
+        if target.read(&api).await?.is_some() {
+            if !request.options.into_existing && !is_empty(target).await? {
+                return Err(RecoverError::NotEmpty(target.full_name()));
+            }
+            journal.record(Entry::Repository { created: false })?;
+        } else {
+            let path = create_path(target).await?;
+            let body = json!({
+                "name": target.name,
+                "private": !request.options.public,
+                "has_issues": true,
+                "has_wiki": source.has_wiki,
+            });
+            target
+                .create("repository", Write::Post, &path, &body)
+                .await?;
+            journal.record(Entry::Repository { created: true })?;
+            (request.progress)(&format!("created {}", target.full_name()));
+        }
+    }
+    if !source.topics.is_empty() && journal.repository == Some(true) {
+        let api = format!("{}/topics", target.api());
+        target
+            .create(
+                "topics",
+                Write::Put,
+                &api,
+                &json!({ "names": source.topics }),
+            )
+            .await?;
+    }
+    journal.record(Entry::Done {
+        step: "repository".into(),
+    })?;
+    Ok(())
+}
+
+/// Where a repository of the target's owner is created: an organization's, or the
+/// token's own user's (GitHub creates a user's repositories only for that user).
+async fn create_path(target: &Target<'_>) -> Result<String, RecoverError> {
+    let owner = target
+        .read(&format!("/users/{}", target.owner))
+        .await?
+        .ok_or_else(|| {
+            RecoverError::Owner(format!("{}: no such user or organization", target.owner))
+        })?;
+    if owner["type"] == "Organization" {
+        return Ok(format!("/orgs/{}/repos", target.owner));
+    }
+    let me = target.read("/user").await?.unwrap_or_default();
+    let login = me["login"].as_str().unwrap_or("");
+    if !login.eq_ignore_ascii_case(&target.owner) {
+        return Err(RecoverError::Owner(format!(
+            "{} is a user other than the token's ({login}): GitHub creates a user's repositories only with that user's token",
+            target.owner
+        )));
+    }
+    Ok("/user/repos".into())
+}
+
+/// No branch, no issue or pull request, no release.
+async fn is_empty(target: &Target<'_>) -> Result<bool, RecoverError> {
+    let api = target.api();
+    for path in ["branches", "issues?state=all", "releases"] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let first = target.read(&format!("{api}/{path}{sep}per_page=1")).await?;
+        if first
+            .as_ref()
+            .and_then(|v| v.as_array())
+            .is_some_and(|items| !items.is_empty())
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Pushes branches and tags (never `refs/pull/*`, which GitHub refuses), the heads of
+/// pull requests whose branch is gone as `restored/pr/<N>`, then sets the default
+/// branch.
+pub(crate) async fn push_git(
+    request: &Request<'_>,
+    target: &mut Target<'_>,
+    journal: &mut Journal,
+) -> Result<(), RecoverError> {
+    if journal.is_done("git") {
+        return Ok(());
+    }
+    let backup = request.backup;
+    let mut refspecs: Vec<String> = backup
+        .manifest
+        .refs
+        .iter()
+        .filter(|(name, _)| name.starts_with("refs/heads/") || name.starts_with("refs/tags/"))
+        .map(|(name, _)| format!("{name}:{name}"))
+        .collect();
+    refspecs.extend(
+        backup
+            .detached_heads()
+            .into_iter()
+            .map(|n| format!("refs/pull/{n}/head:refs/heads/restored/pr/{n}")),
+    );
+    if !refspecs.is_empty() {
+        (request.progress)(&format!("pushing {} ref(s)", refspecs.len()));
+        let url = format!(
+            "{}/{}/{}.git",
+            request.git_origin, target.owner, target.name
+        );
+        repovault_git::restore::push_refs(&backup.repo_dir, &url, &refspecs, request.creds).await?;
+        let default = backup
+            .manifest
+            .head
+            .as_deref()
+            .and_then(|h| h.strip_prefix("refs/heads/"))
+            .or(backup.manifest.default_branch.as_deref());
+        if let Some(branch) = default.filter(|b| backup.has_branch(b)) {
+            if journal.repository == Some(true) {
+                let api = target.api();
+                target
+                    .create(
+                        "settings",
+                        Write::Patch,
+                        &api,
+                        &json!({ "default_branch": branch }),
+                    )
+                    .await?;
+            }
+        }
+    }
+    journal.record(Entry::Done { step: "git".into() })?;
+    Ok(())
+}
+
+/// Pushes the wiki's branches. GitHub makes a wiki's repository only when its first
+/// page is created on the web: until then the push finds no repository, and the
+/// restore says so and leaves the step for a rerun. `false`: not done.
+pub(crate) async fn push_wiki(
+    request: &Request<'_>,
+    journal: &mut Journal,
+    notes: &mut Vec<String>,
+) -> Result<bool, RecoverError> {
+    let Some(wiki) = &request.backup.wiki_dir else {
+        return Ok(true);
+    };
+    if journal.is_done("wiki") {
+        return Ok(true);
+    }
+    let refspecs: Vec<String> = request
+        .backup
+        .manifest
+        .wiki_refs
+        .iter()
+        .flat_map(|refs| refs.iter())
+        .filter(|(name, _)| name.starts_with("refs/heads/"))
+        // Over the page its owner created to make the wiki exist; never over a wiki
+        // that was there before.
+        .map(|(name, _)| {
+            let force = if journal.repository == Some(true) {
+                "+"
+            } else {
+                ""
+            };
+            format!("{force}{name}:{name}")
+        })
+        .collect();
+    if !refspecs.is_empty() {
+        let base = format!("{}/{}/{}", request.git_origin, request.owner, request.name);
+        let url = format!("{base}.wiki.git");
+        match repovault_git::restore::push_refs(wiki, &url, &refspecs, request.creds).await {
+            Ok(()) => {}
+            Err(repovault_git::GitError::NotFound { .. }) => {
+                notes.push(format!(
+                    "wiki: GitHub makes a wiki's repository when its first page is created: create any page at {base}/wiki, then run the same restore again (it pushes the wiki over it)"
+                ));
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    journal.record(Entry::Done {
+        step: "wiki".into(),
+    })?;
+    Ok(true)
+}

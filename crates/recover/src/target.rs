@@ -1,0 +1,117 @@
+//! The repository being restored into: every creating request paced by the
+//! governor, and counted for the report.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use repovault_core::ports::source::{GitHubWriter, SourceError, Write, Written};
+use serde_json::Value;
+
+use crate::RecoverError;
+use crate::pace::{Governor, Pace};
+
+/// `owner/name` on GitHub, and the writer that reaches it.
+pub struct Target<'a> {
+    pub owner: String,
+    pub name: String,
+    writer: &'a dyn GitHubWriter,
+    governor: Governor,
+    /// GitHub's own limits waited out (`403`/`429` with `retry-after`).
+    pub limited: Duration,
+    /// Objects created, by kind.
+    pub created: BTreeMap<&'static str, u64>,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(owner: &str, name: &str, writer: &'a dyn GitHubWriter, pace: Pace) -> Self {
+        Target {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            writer,
+            governor: Governor::new(pace),
+            limited: Duration::ZERO,
+            created: BTreeMap::new(),
+        }
+    }
+
+    /// `/repos/<owner>/<name>`.
+    pub fn api(&self) -> String {
+        format!("/repos/{}/{}", self.owner, self.name)
+    }
+
+    /// `owner/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+
+    /// How long pacing held requests: ours, and GitHub's limits.
+    pub fn paced(&self) -> Duration {
+        self.governor.waited + self.limited
+    }
+
+    /// A creating request, paced: GitHub's answer, a success or a `422`.
+    pub async fn send(
+        &mut self,
+        method: Write,
+        path: &str,
+        body: &Value,
+    ) -> Result<Written, RecoverError> {
+        self.governor.admit().await;
+        let written = self
+            .writer
+            .write(method, path, body)
+            .await
+            .map_err(|e| RecoverError::GitHub(path.to_owned(), e))?;
+        self.limited += written.waited;
+        Ok(written)
+    }
+
+    /// [`send`](Self::send) that must succeed; counts one `kind` created on `201`.
+    pub async fn create(
+        &mut self,
+        kind: &'static str,
+        method: Write,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, RecoverError> {
+        let written = self.send(method, path, body).await?;
+        if written.status == 422 {
+            return Err(RecoverError::Refused(path.to_owned(), written.refusal()));
+        }
+        if written.status == 201 {
+            *self.created.entry(kind).or_default() += 1;
+        }
+        Ok(written.body)
+    }
+
+    pub async fn upload(
+        &mut self,
+        url: &str,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<Written, RecoverError> {
+        self.governor.admit().await;
+        let written = self
+            .writer
+            .upload(url, content_type, bytes)
+            .await
+            .map_err(|e| RecoverError::GitHub(url.to_owned(), e))?;
+        self.limited += written.waited;
+        Ok(written)
+    }
+
+    pub async fn read(&self, path: &str) -> Result<Option<Value>, RecoverError> {
+        self.writer
+            .read(path)
+            .await
+            .map_err(|e| RecoverError::GitHub(path.to_owned(), e))
+    }
+
+    pub async fn read_all(&self, path: &str) -> Result<Vec<Value>, RecoverError> {
+        match self.writer.read_all(path).await {
+            Ok(items) => Ok(items),
+            Err(SourceError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(RecoverError::GitHub(path.to_owned(), e)),
+        }
+    }
+}
