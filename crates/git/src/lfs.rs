@@ -204,6 +204,24 @@ pub struct LfsRemote {
     origin: Option<GitHost>,
 }
 
+/// What the batch API said of one object to upload.
+#[derive(Debug)]
+pub enum UploadAnswer {
+    /// The server has it already.
+    Present(LfsObject),
+    Upload(Upload),
+    /// Refused, with the reason.
+    Unavailable(LfsObject, String),
+}
+
+/// Where to upload one object to, as the batch API said.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub object: LfsObject,
+    href: String,
+    header: BTreeMap<String, String>,
+}
+
 #[derive(Serialize)]
 struct BatchRequest<'a> {
     operation: &'static str,
@@ -230,6 +248,7 @@ struct BatchObject {
 #[derive(Deserialize)]
 struct Actions {
     download: Option<Action>,
+    upload: Option<Action>,
 }
 
 #[derive(Deserialize)]
@@ -300,11 +319,16 @@ impl LfsRemote {
         }
     }
 
-    /// Asks where to download `objects` (at most [`BATCH`]).
-    pub async fn batch(&self, objects: &[LfsObject]) -> Result<Vec<Answer>, GitError> {
+    /// One batch request for `objects` (at most [`BATCH`]): the answers by object asked
+    /// about (an answer's size is the pointer's, whatever the answer says).
+    async fn ask(
+        &self,
+        operation: &'static str,
+        objects: &[LfsObject],
+    ) -> Result<Vec<(LfsObject, BatchObject)>, GitError> {
         let url = format!("{}/objects/batch", self.endpoint);
         let body = serde_json::to_vec(&BatchRequest {
-            operation: "download",
+            operation,
             transfers: ["basic"],
             objects,
             hash_algo: "sha256",
@@ -324,27 +348,111 @@ impl LfsRemote {
         let body = self.read_answer(&url, stream).await?;
         let response: BatchResponse = serde_json::from_slice(&body)
             .map_err(|e| self.failed("lfs batch", &url, format!("unreadable answer: {e}")))?;
-        // The pointers asked about, by oid: an answer is about one of them, and its
-        // size is the pointer's, whatever the answer says.
         let asked: BTreeMap<&str, &LfsObject> =
             objects.iter().map(|o| (o.oid.as_str(), o)).collect();
         Ok(response
             .objects
             .into_iter()
-            .filter_map(|o| {
-                let object = (*asked.get(o.oid.as_str())?).clone();
-                Some(match (o.actions.and_then(|a| a.download), o.error) {
-                    (Some(action), None) => match self.check_href(&action.href) {
-                        Ok(href) => Answer::Download(Download {
+            .filter_map(|o| Some(((*asked.get(o.oid.as_str())?).clone(), o)))
+            .collect())
+    }
+
+    /// An action's link, if it may be followed, and its headers but those never
+    /// passed on.
+    fn follow(&self, action: Action) -> Result<(String, BTreeMap<String, String>), String> {
+        let href = self.check_href(&action.href)?;
+        let header = action
+            .header
+            .into_iter()
+            .filter(|(name, _)| !DROPPED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+            .collect();
+        Ok((href.into(), header))
+    }
+
+    /// Asks where to upload `objects` (at most [`BATCH`]).
+    pub async fn upload_batch(&self, objects: &[LfsObject]) -> Result<Vec<UploadAnswer>, GitError> {
+        Ok(self
+            .ask("upload", objects)
+            .await?
+            .into_iter()
+            .map(
+                |(object, o)| match (o.actions.and_then(|a| a.upload), o.error) {
+                    (_, Some(error)) => UploadAnswer::Unavailable(
+                        object,
+                        format!("{} {}", error.code, error.message),
+                    ),
+                    (None, None) => UploadAnswer::Present(object),
+                    (Some(action), None) => match self.follow(action) {
+                        Ok((href, header)) => UploadAnswer::Upload(Upload {
                             object,
-                            href: href.into(),
-                            header: action
-                                .header
-                                .into_iter()
-                                .filter(|(name, _)| {
-                                    !DROPPED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                                })
-                                .collect(),
+                            href,
+                            header,
+                        }),
+                        Err(why) => {
+                            UploadAnswer::Unavailable(object, format!("upload link refused: {why}"))
+                        }
+                    },
+                },
+            )
+            .collect())
+    }
+
+    /// Uploads `bytes` (the object's content, whole) where `upload` says.
+    pub async fn upload(&self, upload: &Upload, bytes: Bytes) -> Result<(), GitError> {
+        let url = &upload.href;
+        let mut request = Request::builder()
+            .method(Method::PUT)
+            .uri(url)
+            .header(CONTENT_TYPE, "application/octet-stream");
+        request = self.with_headers(request, url, &upload.header)?;
+        let mut body = self.send("lfs upload", url, request, bytes, None).await?;
+        while body
+            .try_next()
+            .await
+            .map_err(|e| self.failed("lfs upload", url, e.to_string()))?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    /// `header` from a batch answer (values marked sensitive), else the token when
+    /// `url` is on its origin.
+    fn with_headers(
+        &self,
+        mut request: http::request::Builder,
+        url: &str,
+        header: &BTreeMap<String, String>,
+    ) -> Result<http::request::Builder, GitError> {
+        for (name, value) in header {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|e| self.failed("lfs transfer", url, e.to_string()))?;
+            let mut value = HeaderValue::try_from(value.as_str())
+                .map_err(|e| self.failed("lfs transfer", url, e.to_string()))?;
+            value.set_sensitive(true);
+            request = request.header(name, value);
+        }
+        let has_auth = header
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("authorization"));
+        if !has_auth && let Some(auth) = self.creds.authorization(url) {
+            request = request.header(AUTHORIZATION, auth);
+        }
+        Ok(request)
+    }
+
+    /// Asks where to download `objects` (at most [`BATCH`]).
+    pub async fn batch(&self, objects: &[LfsObject]) -> Result<Vec<Answer>, GitError> {
+        Ok(self
+            .ask("download", objects)
+            .await?
+            .into_iter()
+            .map(|(object, o)| {
+                match (o.actions.and_then(|a| a.download), o.error) {
+                    (Some(action), None) => match self.follow(action) {
+                        Ok((href, header)) => Answer::Download(Download {
+                            object,
+                            href,
+                            header,
                         }),
                         Err(why) => {
                             tracing::warn!(oid = %object.oid, %why, "an LFS download link was refused; nothing is asked of it");
@@ -355,7 +463,7 @@ impl LfsRemote {
                         Answer::Unavailable(object, format!("{} {}", error.code, error.message))
                     }
                     (None, None) => Answer::Unavailable(object, "no download offered".into()),
-                })
+                }
             })
             .collect())
     }
@@ -391,22 +499,8 @@ impl LfsRemote {
     /// The object's bytes as they arrive.
     pub async fn download(&self, download: &Download) -> Result<ByteStream, GitError> {
         let url = &download.href;
-        let mut request = Request::builder().method(Method::GET).uri(url);
-        for (name, value) in &download.header {
-            let name = HeaderName::try_from(name.as_str())
-                .map_err(|e| self.failed("lfs download", url, e.to_string()))?;
-            let mut value = HeaderValue::try_from(value.as_str())
-                .map_err(|e| self.failed("lfs download", url, e.to_string()))?;
-            value.set_sensitive(true);
-            request = request.header(name, value);
-        }
-        let has_auth = download
-            .header
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("authorization"));
-        if !has_auth && let Some(auth) = self.creds.authorization(url) {
-            request = request.header(AUTHORIZATION, auth);
-        }
+        let request = Request::builder().method(Method::GET).uri(url);
+        let request = self.with_headers(request, url, &download.header)?;
         let size = download.object.size;
         let body = self
             .send("lfs download", url, request, Bytes::new(), Some(size))

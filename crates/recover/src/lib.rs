@@ -3,7 +3,7 @@
 //! Putting a backup back into GitHub: a repository created with the backed-up
 //! settings (or an empty one used), its branches and tags pushed (hidden refs such as
 //! `refs/pull/*` are not: GitHub refuses them; a pull request's head whose branch is
-//! gone is pushed as `restored/pr/<N>`), the wiki, then labels, milestones, issues and
+//! gone is pushed as `restored/pr/<N>`) after their Git LFS objects, the wiki, then labels, milestones, issues and
 //! pull requests in number order with their comments and reviews, and releases with
 //! their assets.
 //!
@@ -137,6 +137,7 @@ pub struct Plan {
     /// Pull request heads pushed as `restored/pr/<N>`.
     pub pr_heads: usize,
     pub wiki: bool,
+    pub lfs_objects: usize,
     pub labels: usize,
     pub milestones: usize,
     pub issues: usize,
@@ -164,6 +165,7 @@ impl Plan {
                 .count(),
             pr_heads: backup.detached_heads().len(),
             wiki: backup.wiki_dir.is_some(),
+            lfs_objects: backup.manifest.stored_lfs().count(),
             // The repository, its topics.
             requests: 2,
             ..Plan::default()
@@ -222,6 +224,10 @@ pub async fn restore_into_github(request: &Request<'_>) -> Result<Report, Recove
     let mut complete = true;
 
     repository::ensure(request, &mut target, &mut journal).await?;
+    let lfs = repository::upload_lfs(request, &target, &mut journal).await?;
+    if lfs > 0 {
+        report.created.insert("lfs objects", lfs as u64);
+    }
     repository::push_git(request, &mut target, &mut journal).await?;
     if !repository::push_wiki(request, &mut journal, &mut report.notes).await? {
         complete = false;
@@ -252,7 +258,7 @@ pub async fn restore_into_github(request: &Request<'_>) -> Result<Report, Recove
         }
     }
     report.complete = complete && !stopped(request);
-    report.created = std::mem::take(&mut target.created);
+    report.created.append(&mut target.created);
     report.paced = target.paced();
     report.limited = target.limited;
     Ok(report)

@@ -4,6 +4,8 @@
 use repovault_core::ports::source::Write;
 use serde_json::json;
 
+use repovault_git::lfs::UploadAnswer;
+
 use crate::journal::{Entry, Journal};
 use crate::target::Target;
 use crate::{RecoverError, Request};
@@ -151,6 +153,58 @@ pub(crate) async fn push_git(
     }
     journal.record(Entry::Done { step: "git".into() })?;
     Ok(())
+}
+
+/// Uploads the backup's Git LFS objects through the target's LFS batch API, before
+/// the push whose pointers need them (objects the server has are skipped).
+pub(crate) async fn upload_lfs(
+    request: &Request<'_>,
+    target: &Target<'_>,
+    journal: &mut Journal,
+) -> Result<usize, RecoverError> {
+    if journal.is_done("lfs") {
+        return Ok(0);
+    }
+    let objects: Vec<repovault_core::LfsObject> =
+        request.backup.manifest.stored_lfs().cloned().collect();
+    let mut uploaded = 0;
+    if !objects.is_empty() {
+        let url = format!(
+            "{}/{}/{}.git",
+            request.git_origin, target.owner, target.name
+        );
+        let remote = repovault_git::lfs::LfsRemote::new(&url, request.creds);
+        (request.progress)(&format!("uploading {} Git LFS object(s)", objects.len()));
+        for chunk in objects.chunks(repovault_git::lfs::BATCH) {
+            for answer in remote.upload_batch(chunk).await? {
+                match answer {
+                    UploadAnswer::Present(_) => {}
+                    UploadAnswer::Upload(upload) => {
+                        // The file's name is the checked oid, never a stored name.
+                        let oid = &upload.object.oid;
+                        let path = request
+                            .backup
+                            .repo_dir
+                            .join("lfs/objects")
+                            .join(&oid[..2])
+                            .join(&oid[2..4])
+                            .join(oid);
+                        let bytes = std::fs::read(&path).map_err(RecoverError::io(&path))?;
+                        remote.upload(&upload, bytes.into()).await?;
+                        uploaded += 1;
+                    }
+                    UploadAnswer::Unavailable(object, why) => {
+                        return Err(RecoverError::Refused(
+                            format!("Git LFS object {}", object.oid),
+                            why,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    journal.record(Entry::Done { step: "lfs".into() })?;
+    Ok(uploaded)
 }
 
 /// Pushes the wiki's branches. GitHub makes a wiki's repository only when its first

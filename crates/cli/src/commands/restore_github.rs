@@ -164,10 +164,11 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
 fn print_plan(key: &str, plan: &Plan, pace: &Pace) -> anyhow::Result<()> {
     outln!("from {key}:");
     outln!(
-        "  git: {} branch(es), {} tag(s), {} pull request head(s) as restored/pr/<N>{}",
+        "  git: {} branch(es), {} tag(s), {} pull request head(s) as restored/pr/<N>, {} Git LFS object(s){}",
         plan.branches,
         plan.tags,
         plan.pr_heads,
+        plan.lfs_objects,
         if plan.wiki { ", the wiki" } else { "" }
     );
     if !plan.has_data {
