@@ -20,11 +20,12 @@ const PUSH_TOKEN_ENV: &str = "REPOVAULT_PUSH_TOKEN";
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The repository to restore.
+    /// The repository to restore (with --to-github-org: an owner, every repository
+    /// of it).
     #[arg(value_name = "OWNER/NAME")]
     pub repo: String,
     /// Directory to restore into (must not exist, or be empty).
-    #[arg(long, value_name = "DIR", required_unless_present = "to_github")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["to_github", "to_github_org"])]
     pub to: Option<PathBuf>,
     /// Restore into GitHub instead: a new (or empty) repository OWNER/NAME, with its
     /// git data, labels, milestones, issues, pull requests and releases. The token
@@ -32,6 +33,11 @@ pub struct RestoreArgs {
     /// separate from the backup's.
     #[arg(long, value_name = "OWNER/NAME", conflicts_with_all = ["to", "push_to", "metadata"])]
     pub to_github: Option<String>,
+    /// Restore every backed-up repository of the owner given as OWNER (or the one
+    /// OWNER/NAME) into this GitHub organization, each under its own name, one after
+    /// the other, each with its own journal.
+    #[arg(long, value_name = "ORG", conflicts_with_all = ["to", "to_github", "push_to", "metadata", "backup"])]
+    pub to_github_org: Option<String>,
     #[command(flatten)]
     pub github: crate::commands::restore_github::GitHubRestoreArgs,
     /// The newest backup at or before this time (`2026-11-20` means the end of that
@@ -60,7 +66,7 @@ pub struct RestoreArgs {
 }
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    if args.to_github.is_some() {
+    if args.to_github.is_some() || args.to_github_org.is_some() {
         return crate::commands::restore_github::restore_into_github(args).await;
     }
     let (owner, name) = owner_and_name(&args.repo)?;

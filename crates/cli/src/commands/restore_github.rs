@@ -13,7 +13,7 @@ use repovault_core::config::defaults;
 use repovault_git::GitCredentials;
 use repovault_github::GitHubSource;
 use repovault_recover::{Backup, Options, Pace, Plan, Report, Request};
-use repovault_repository::Repository;
+use repovault_repository::{Repository, Scope};
 
 use crate::args::{owner_and_name, parse_at};
 use crate::commands::restore::RestoreArgs;
@@ -60,11 +60,16 @@ pub struct GitHubRestoreArgs {
     pub restore_allow_insecure_http: bool,
 }
 
+/// What every repository of one invocation shares.
+struct Session {
+    github: GitHubSource,
+    host: GitHost,
+    creds: GitCredentials,
+    pace: Pace,
+    stop: Arc<AtomicBool>,
+}
+
 pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> {
-    let (owner, name) = owner_and_name(&args.repo)?;
-    let to = args.to_github.as_deref().expect("called with --to-github");
-    let (new_owner, new_name) =
-        owner_and_name(to).map_err(|e| InvalidConfig(format!("--to-github: {}", e.0)))?;
     let gh = &args.github;
     let at = args.at.as_deref().map(parse_at).transpose()?;
     let host = GitHost::from_api_url(&gh.restore_api_url, gh.restore_allow_insecure_http)
@@ -76,89 +81,184 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
     )?;
     if token.is_none() && !gh.dry_run {
         return Err(InvalidConfig(format!(
-            "--to-github needs a token that may create repositories: set {WRITE_TOKEN_ENV} or --push-token-file"
+            "restoring into GitHub needs a token that may create repositories: set {WRITE_TOKEN_ENV} or --push-token-file"
         ))
         .into());
     }
-    let pace = Pace {
-        per_minute: gh.pace_per_minute,
-        per_hour: gh.pace_per_hour,
-    };
-    for target in args.from.targets()? {
-        let store = open_store(&target, &args.from.s3).await?;
-        let repo = Repository::new(store.as_ref(), &target.prefix);
-        let key = match args.backup.as_deref() {
-            Some(key) => store.head(key).await?.map(|_| key.to_owned()),
-            None => repo.restore_point(&owner, &name, at).await?,
-        };
-        let Some(key) = key else { continue };
-        let work = tempfile::Builder::new()
-            .prefix("repovault-restore-")
-            .tempdir()?;
-        let backup =
-            Backup::restore(&repo, &owner, &name, &key, &work.path().join("backup")).await?;
-        let plan = Plan::of(&backup);
-        print_plan(&key, &plan, &pace)?;
-        if gh.dry_run {
-            outln!("dry run: nothing created");
-            return Ok(ExitCode::SUCCESS);
-        }
-        let mut github = GitHubSource::with_token(&gh.restore_api_url, token.as_ref())?;
-        if let Some(url) = &gh.upload_url {
-            github = github.upload_url(url);
-        }
-        let creds = GitCredentials::new(token.clone()).scoped(host.clone());
-        let journal = gh.journal.clone().unwrap_or_else(|| {
-            PathBuf::from(format!("repovault-restore-{new_owner}-{new_name}.journal"))
-        });
-        let stop = Arc::new(AtomicBool::new(false));
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            crate::commands::shutdown_signal().await;
-            eprintln!(
-                "stopping after the object being created (run the same command again to continue)"
-            );
-            on_signal.store(true, Ordering::SeqCst);
-        });
-        let progress = |line: &str| eprintln!("{line}");
-        let request = Request {
-            backup: &backup,
-            owner: &new_owner,
-            name: &new_name,
-            writer: &github,
-            git_origin: &host.origin(),
-            creds: &creds,
-            journal: &journal,
-            options: Options {
-                into_existing: gh.into_existing,
-                public: gh.public,
-                pace,
-            },
-            stop: &stop,
-            progress: &progress,
-        };
-        let report = match repovault_recover::restore_into_github(&request).await {
-            Ok(report) => report,
-            Err(e @ repovault_recover::RecoverError::NotEmpty(_)) => {
-                return Err(InvalidConfig(format!("--to-github: {e}")).into());
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                eprintln!(
-                    "what was created is in {}; run the same command again to continue",
-                    journal.display()
-                );
-                return Ok(ExitCode::from(crate::EXIT_FAILED));
-            }
-        };
-        print_report(&new_owner, &new_name, &report)?;
-        return Ok(if report.complete {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(crate::EXIT_FAILED)
-        });
+    if args.to_github_org.is_some() && gh.journal.is_some() {
+        return Err(InvalidConfig(
+            "--journal names one repository's journal: with --to-github-org each repository has its own (./repovault-restore-<ORG>-<NAME>.journal)".into(),
+        )
+        .into());
     }
-    bail!("no backup of {owner}/{name} matches");
+    let mut github = GitHubSource::with_token(&gh.restore_api_url, token.as_ref())?;
+    if let Some(url) = &gh.upload_url {
+        github = github.upload_url(url);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        crate::commands::shutdown_signal().await;
+        eprintln!(
+            "stopping after the object being created (run the same command again to continue)"
+        );
+        on_signal.store(true, Ordering::SeqCst);
+    });
+    let session = Session {
+        creds: GitCredentials::new(token).scoped(host.clone()),
+        github,
+        host,
+        pace: Pace {
+            per_minute: gh.pace_per_minute,
+            per_hour: gh.pace_per_hour,
+        },
+        stop,
+    };
+    let targets = args.from.targets()?;
+    // Which repositories, to where.
+    let pairs: Vec<((String, String), (String, String))> =
+        match (&args.to_github, &args.to_github_org) {
+            (Some(to), _) => {
+                let from = owner_and_name(&args.repo)?;
+                let to = owner_and_name(to)
+                    .map_err(|e| InvalidConfig(format!("--to-github: {}", e.0)))?;
+                vec![(from, to)]
+            }
+            (None, Some(org)) => {
+                let mut pairs = Vec::new();
+                for target in &targets {
+                    let store = open_store(target, &args.from.s3).await?;
+                    let repo = Repository::new(store.as_ref(), &target.prefix);
+                    for entry in repo.repositories(Scope::All).await? {
+                        let wanted = match args.repo.split_once('/') {
+                            Some((owner, name)) => entry.owner == owner && entry.name == name,
+                            None => entry.owner.eq_ignore_ascii_case(&args.repo),
+                        };
+                        if wanted
+                            && !pairs
+                                .iter()
+                                .any(|(from, _): &((String, String), _)| from.1 == entry.name)
+                        {
+                            pairs.push((
+                                (entry.owner.clone(), entry.name.clone()),
+                                (org.clone(), entry.name),
+                            ));
+                        }
+                    }
+                }
+                pairs
+            }
+            (None, None) => unreachable!("called with --to-github or --to-github-org"),
+        };
+    if pairs.is_empty() {
+        bail!("no backup of {} matches", args.repo);
+    }
+    let mut failed = 0;
+    for ((owner, name), (new_owner, new_name)) in pairs {
+        if session.stop.load(Ordering::SeqCst) {
+            failed += 1;
+            continue;
+        }
+        let mut found = false;
+        for target in &targets {
+            let store = open_store(target, &args.from.s3).await?;
+            let repo = Repository::new(store.as_ref(), &target.prefix);
+            let key = match args.backup.as_deref() {
+                Some(key) => store.head(key).await?.map(|_| key.to_owned()),
+                None => repo.restore_point(&owner, &name, at).await?,
+            };
+            let Some(key) = key else { continue };
+            found = true;
+            let journal = gh.journal.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("repovault-restore-{new_owner}-{new_name}.journal"))
+            });
+            outln!("{owner}/{name} → {new_owner}/{new_name}");
+            let done = restore_one(
+                &session,
+                &repo,
+                &key,
+                (&owner, &name),
+                (&new_owner, &new_name),
+                &journal,
+                gh,
+            )
+            .await;
+            match done {
+                Ok(true) => {}
+                Ok(false) => failed += 1,
+                Err(e) if args.to_github.is_none() => {
+                    eprintln!("error: {new_owner}/{new_name}: {e:#}");
+                    failed += 1;
+                }
+                Err(e) => return Err(e),
+            }
+            break;
+        }
+        if !found {
+            eprintln!("error: no backup of {owner}/{name} matches");
+            failed += 1;
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_FAILED)
+    })
+}
+
+/// Restores one backup; `Ok(false)` when it stopped short (a rerun continues).
+async fn restore_one(
+    session: &Session,
+    repo: &Repository<'_>,
+    key: &str,
+    (owner, name): (&str, &str),
+    (new_owner, new_name): (&str, &str),
+    journal: &std::path::Path,
+    gh: &GitHubRestoreArgs,
+) -> anyhow::Result<bool> {
+    let work = tempfile::Builder::new()
+        .prefix("repovault-restore-")
+        .tempdir()?;
+    let backup = Backup::restore(repo, owner, name, key, &work.path().join("backup")).await?;
+    let plan = Plan::of(&backup);
+    print_plan(key, &plan, &session.pace)?;
+    if gh.dry_run {
+        outln!("dry run: nothing created");
+        return Ok(true);
+    }
+    let progress = |line: &str| eprintln!("{line}");
+    let request = Request {
+        backup: &backup,
+        owner: new_owner,
+        name: new_name,
+        writer: &session.github,
+        git_origin: &session.host.origin(),
+        creds: &session.creds,
+        journal,
+        options: Options {
+            into_existing: gh.into_existing,
+            public: gh.public,
+            pace: session.pace,
+        },
+        stop: &session.stop,
+        progress: &progress,
+    };
+    let report = match repovault_recover::restore_into_github(&request).await {
+        Ok(report) => report,
+        Err(e @ repovault_recover::RecoverError::NotEmpty(_)) => {
+            return Err(InvalidConfig(format!("--to-github: {e}")).into());
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "what was created is in {}; run the same command again to continue",
+                journal.display()
+            );
+            return Ok(false);
+        }
+    };
+    print_report(new_owner, new_name, &report)?;
+    Ok(report.complete)
 }
 
 fn print_plan(key: &str, plan: &Plan, pace: &Pace) -> anyhow::Result<()> {
