@@ -17,6 +17,7 @@ mod contract;
 mod deployment;
 mod distributed;
 mod fake_github_data;
+mod fake_github_writes;
 mod git_children;
 mod github_source;
 mod incremental;
@@ -26,6 +27,7 @@ mod operator_input;
 
 mod procs;
 mod receiver;
+mod restore_github;
 mod run_local;
 mod status;
 mod support;

@@ -8,15 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use repovault_testkit::fake_github::ContentLimit;
-use repovault_testkit::{FakeGitHub, FakeGitHubOptions, MetadataSpec, RepoSpec, fixtures};
+use repovault_testkit::{
+    ContentLimit, FakeGitHub, FakeGitHubOptions, MetadataSpec, RepoSpec, fixtures,
+};
 use serde_json::Value;
 
 use crate::support::{TOKEN, refs_of, repovault, run_org, text};
 
 /// An org `acme` with `api` (branches, tags, a wiki, two pull requests whose
 /// branches are gone, issues with comments, reviews, labels, a milestone, releases
-/// with assets) and `bare` (git only, no data beyond it).
+/// with assets), `bare` (git only, no data beyond it) and `media` (Git LFS objects).
 async fn source() -> FakeGitHub {
     let gh = FakeGitHub::start(FakeGitHubOptions {
         token: Some(TOKEN.into()),
@@ -30,8 +31,14 @@ async fn source() -> FakeGitHub {
     .await
     .expect("start fake GitHub");
     let repo = fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
+    let main = repo.refname_to_id("refs/heads/main").unwrap();
+    // The releases' tags, as GitHub makes them when a release is published.
+    for tag in ["v1.0.0", "v1.1.0"] {
+        fixtures::set_ref(&repo, &format!("refs/tags/{tag}"), main);
+    }
     // Pull requests 5 and 6 (after 4 issues): heads whose branches are gone.
     for n in [5, 6] {
+        fixtures::set_ref(&repo, &format!("refs/heads/feature-{n}"), main);
         let head = fixtures::commit(
             &repo,
             &format!("feature-{n}"),
@@ -60,19 +67,24 @@ async fn source() -> FakeGitHub {
     );
     fixtures::standard_repo(&gh.repo_path("acme", "bare"), "bare");
     gh.add_repo(RepoSpec::new("acme", "bare"));
+    fixtures::lfs_repo(
+        &gh.repo_path("acme", "media"),
+        &gh.lfs_path("acme", "media"),
+        50_000,
+    );
+    gh.add_repo(RepoSpec::new("acme", "media"));
     gh.add_org("restored");
     gh
 }
 
-async fn restore(work: &Path, gh: &FakeGitHub, repo: &str, extra: &[&str]) -> std::process::Output {
+/// `repovault restore <what> <how…>` into the fake, faster than it allows: its limit
+/// answers, and pacing waits them out.
+async fn restore(work: &Path, gh: &FakeGitHub, what: &str, how: &[&str]) -> std::process::Output {
     let api = gh.api_url();
     let upload = gh.upload_url();
-    let to = format!("restored/{}", repo.split('/').nth(1).unwrap());
     let mut args = vec![
         "restore",
-        repo,
-        "--to-github",
-        &to,
+        what,
         "--from",
         "backups",
         "--restore-api-url",
@@ -80,13 +92,12 @@ async fn restore(work: &Path, gh: &FakeGitHub, repo: &str, extra: &[&str]) -> st
         "--restore-allow-insecure-http",
         "--upload-url",
         &upload,
-        // Faster than the fake allows: its limit answers, and pacing waits them out.
         "--pace-per-minute",
         "1000",
         "--pace-per-hour",
         "10000",
     ];
-    args.extend_from_slice(extra);
+    args.extend_from_slice(how);
     repovault(work, &args, &[("REPOVAULT_PUSH_TOKEN", TOKEN)]).await
 }
 
@@ -102,7 +113,15 @@ struct Restored {
 async fn restored(work: &Path, repo: &str, dir: &str) -> Restored {
     let out = repovault(
         work,
-        &["restore", repo, "--to", dir, "--metadata", "--from", "backups"],
+        &[
+            "restore",
+            repo,
+            "--to",
+            dir,
+            "--metadata",
+            "--from",
+            "backups",
+        ],
         &[],
     )
     .await;
@@ -118,10 +137,16 @@ async fn restored(work: &Path, repo: &str, dir: &str) -> Restored {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     };
-    let mut data = BTreeMap::new();
-    for entry in std::fs::read_dir(dir.join("data")).unwrap() {
+    let mut data: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir.join("data")).into_iter().flatten() {
         let path = entry.unwrap().path();
-        let Some(kind) = path.file_name().unwrap().to_str().unwrap().strip_suffix(".jsonl") else {
+        let Some(kind) = path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_suffix(".jsonl")
+        else {
             continue;
         };
         let items = std::fs::read_to_string(&path)
@@ -133,6 +158,7 @@ async fn restored(work: &Path, repo: &str, dir: &str) -> Restored {
     }
     let mut assets = BTreeMap::new();
     for release in data.get("releases").into_iter().flatten() {
+        let release: &Value = release;
         for asset in release["assets"].as_array().unwrap() {
             let bytes = std::fs::read(
                 dir.join("data/assets")
@@ -194,11 +220,17 @@ fn branches_and_tags(refs: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
 async fn an_org_restored_into_github_backs_up_as_the_same_org() {
     let gh = source().await;
     let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "before", &[]).await;
+    let out = run_org(work.path(), &gh, "before", &["--lfs"]).await;
     assert!(out.status.success(), "{}", text(&out));
 
     // --dry-run: the plan and its time, nothing created.
-    let out = restore(work.path(), &gh, "acme/api", &["--dry-run"]).await;
+    let out = restore(
+        work.path(),
+        &gh,
+        "acme/api",
+        &["--to-github", "restored/api", "--dry-run"],
+    )
+    .await;
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("4 issue(s), 2 pull request(s)"), "{said}");
@@ -206,42 +238,86 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
     assert!(said.contains("dry run: nothing created"), "{said}");
     assert_eq!(gh.stats().content_requests, 0, "a dry run creates nothing");
 
-    // The wiki needs its first page made on GitHub: the first run says so and stops
-    // short of complete; made, the rerun pushes it and finishes.
-    let out = restore(work.path(), &gh, "acme/api", &[]).await;
+    // Every repository of acme into the org `restored`. The wiki needs its first page
+    // made on GitHub: the first run says so and exits 1 with the rest restored; the
+    // page made, the rerun pushes the wiki and finds nothing else to do.
+    let out = restore(work.path(), &gh, "acme", &["--to-github-org", "restored"]).await;
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("create any page at"), "{said}");
-    assert!(gh.stats().content_limited > 0, "the fake's limit was met: {said}");
+    assert!(said.contains("restored into restored/media"), "{said}");
+    assert!(said.contains("restored into restored/bare"), "{said}");
+    assert!(
+        gh.stats().content_limited > 0,
+        "the fake's limit was met: {said}"
+    );
     assert!(said.contains("pacing waited"), "{said}");
+    let made = gh.stats().content_requests;
     gh.init_wiki("restored", "api");
-    let out = restore(work.path(), &gh, "acme/api", &[]).await;
+    let out = restore(work.path(), &gh, "acme", &["--to-github-org", "restored"]).await;
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("restored into restored/api: created"), "{said}");
+    assert!(
+        said.contains("restored into restored/api: created nothing new"),
+        "{said}"
+    );
+    assert_eq!(
+        gh.stats().content_requests,
+        made,
+        "the rerun created nothing: {said}"
+    );
 
-    // Git alone, said so.
-    let out = restore(work.path(), &gh, "acme/bare", &[]).await;
-    let said = text(&out);
-    assert!(out.status.success(), "{said}");
-    assert!(said.contains("no data beyond git: git alone was restored"), "{said}");
+    // Git LFS objects, uploaded before the push that needs them.
+    let lfs = |owner: &str| -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(gh.lfs_path(owner, "media"))
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                let oid = path.file_name().unwrap().to_str().unwrap().to_owned();
+                (oid, std::fs::read(&path).unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(
+        lfs("acme"),
+        lfs("restored"),
+        "every LFS object, byte for byte"
+    );
 
     // The new org, backed up.
     let api = gh.api_url();
     let out = repovault(
         work.path(),
         &[
-            "run", "--org", "restored", "--api-url", &api, "--allow-insecure-http", "--run-id",
+            "run",
+            "--org",
+            "restored",
+            "--api-url",
+            &api,
+            "--allow-insecure-http",
+            "--run-id",
             "after",
+            "--lfs",
         ],
         &[],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
+    let (media_before, media_after) = (
+        restored(work.path(), "acme/media", "media-before").await,
+        restored(work.path(), "restored/media", "media-after").await,
+    );
+    assert_eq!(
+        branches_and_tags(&media_before.refs),
+        branches_and_tags(&media_after.refs)
+    );
 
     let before = restored(work.path(), "acme/api", "before").await;
     let after = restored(work.path(), "restored/api", "after").await;
-    assert_eq!(branches_and_tags(&before.refs), branches_and_tags(&after.refs));
+    assert_eq!(
+        branches_and_tags(&before.refs),
+        branches_and_tags(&after.refs)
+    );
     for n in [5, 6] {
         assert_eq!(
             after.refs.get(&format!("refs/heads/restored/pr/{n}")),
@@ -270,7 +346,11 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
 
     let (old, new) = (kinds(&before, "issues"), kinds(&after, "issues"));
     let (old, new) = (by_number(&old), by_number(&new));
-    assert_eq!(old.keys().collect::<Vec<_>>(), new.keys().collect::<Vec<_>>(), "numbers kept");
+    assert_eq!(
+        old.keys().collect::<Vec<_>>(),
+        new.keys().collect::<Vec<_>>(),
+        "numbers kept"
+    );
     for (n, was) in &old {
         let now = new[n];
         assert_eq!(was["title"], now["title"], "#{n}");
@@ -280,9 +360,17 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
             was["body"].as_str().unwrap().trim(),
             "#{n}"
         );
-        assert_eq!(names(&was["labels"], "name"), names(&now["labels"], "name"), "#{n}");
+        assert_eq!(
+            names(&was["labels"], "name"),
+            names(&now["labels"], "name"),
+            "#{n}"
+        );
         assert_eq!(was["milestone"]["title"], now["milestone"]["title"], "#{n}");
-        assert_eq!(was.get("pull_request").is_some(), now.get("pull_request").is_some(), "#{n}");
+        assert_eq!(
+            was.get("pull_request").is_some(),
+            now.get("pull_request").is_some(),
+            "#{n}"
+        );
     }
     let (old_pulls, new_pulls) = (kinds(&before, "pulls"), kinds(&after, "pulls"));
     let new_pulls = by_number(&new_pulls);
@@ -309,17 +397,62 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
     let releases = |r: &Restored| -> BTreeSet<(String, String, String)> {
         kinds(r, "releases")
             .iter()
-            .map(|x| (x["tag_name"].to_string(), x["name"].to_string(), x["body"].to_string()))
+            .map(|x| {
+                (
+                    x["tag_name"].to_string(),
+                    x["name"].to_string(),
+                    x["body"].to_string(),
+                )
+            })
             .collect()
     };
     assert_eq!(releases(&before), releases(&after));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_without_data_restores_git_alone_and_says_so() {
+    let gh = source().await;
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "git-only", &["--no-metadata"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = restore(
+        work.path(),
+        &gh,
+        "acme/bare",
+        &["--to-github", "restored/bare"],
+    )
+    .await;
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("no data beyond git: git alone was restored"),
+        "{said}"
+    );
+    let refs = |owner: &str| -> BTreeMap<String, String> {
+        refs_of(&gh.repo_path(owner, "bare"))
+            .iter()
+            .filter(|(k, _)| k.starts_with("refs/heads/") || k.starts_with("refs/tags/"))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    assert_eq!(refs("acme"), refs("restored"));
+    // A second restore into it is refused: the repository is not empty any more.
+    let out = restore(
+        work.path(),
+        &gh,
+        "acme/bare",
+        &["--to-github", "restored/bare", "--journal", "other.journal"],
+    )
+    .await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("--into-existing"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
     let gh = source().await;
     let work = tempfile::tempdir().unwrap();
-    gh.init_wiki("restored", "api");
     let out = run_org(work.path(), &gh, "before", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     let journal = work.path().join("repovault-restore-restored-api.journal");
@@ -329,9 +462,21 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
         let upload = gh.upload_url();
         let mut child = tokio::process::Command::new(crate::support::bin("repovault"))
             .args([
-                "restore", "acme/api", "--to-github", "restored/api", "--from", "backups",
-                "--restore-api-url", &api, "--restore-allow-insecure-http", "--upload-url",
-                &upload, "--pace-per-minute", "1000", "--pace-per-hour", "10000",
+                "restore",
+                "acme/api",
+                "--to-github",
+                "restored/api",
+                "--from",
+                "backups",
+                "--restore-api-url",
+                &api,
+                "--restore-allow-insecure-http",
+                "--upload-url",
+                &upload,
+                "--pace-per-minute",
+                "1000",
+                "--pace-per-hour",
+                "10000",
             ])
             .current_dir(work.path())
             .env("REPOVAULT_PUSH_TOKEN", TOKEN)
@@ -345,7 +490,10 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
             if lines.matches(entry).count() >= at_least {
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no {entry} journaled: {lines}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {entry} journaled: {lines}"
+            );
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the restore ended ({status}) before it could be killed: {lines}");
             }
@@ -353,7 +501,14 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
         }
         child.kill().await.unwrap();
     }
-    let out = restore(work.path(), &gh, "acme/api", &[]).await;
+    gh.init_wiki("restored", "api");
+    let out = restore(
+        work.path(),
+        &gh,
+        "acme/api",
+        &["--to-github", "restored/api"],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     let writes = gh.stats().writes_by_kind;
     assert_eq!(writes.get("repos"), Some(&1), "{writes:?}");
@@ -365,12 +520,23 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
     // 6 issue comments, 2 reviews, 2 review comments.
     assert_eq!(writes.get("issue-comments"), Some(&10), "{writes:?}");
     let issues = gh_issues(&gh).await;
-    let numbers: Vec<u64> = issues.iter().map(|i| i["number"].as_u64().unwrap()).collect();
-    assert_eq!(numbers, (1..=6).rev().collect::<Vec<_>>(), "no duplicate, numbers kept");
+    let mut numbers: Vec<u64> = issues
+        .iter()
+        .map(|i| i["number"].as_u64().unwrap())
+        .collect();
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        (1..=6).collect::<Vec<_>>(),
+        "no duplicate, numbers kept"
+    );
 }
 
 async fn gh_issues(gh: &FakeGitHub) -> Vec<Value> {
-    let url = format!("{}/repos/restored/api/issues?state=all&per_page=100", gh.api_url());
+    let url = format!(
+        "{}/repos/restored/api/issues?state=all&per_page=100",
+        gh.api_url()
+    );
     let auth = format!("Bearer {TOKEN}");
     let (status, body) =
         repovault_testkit::http::request("GET", &url, &[("authorization", &auth)], Vec::new())

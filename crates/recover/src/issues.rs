@@ -549,15 +549,15 @@ async fn adopt(
         ) else {
             continue;
         };
-        if let Some(old) = by_url.get(origin) {
-            if !journal.issues.contains_key(old) {
-                let pull = found.get("pull_request").is_some();
-                journal.record(Entry::Issue {
-                    old: *old,
-                    new,
-                    pull,
-                })?;
-            }
+        if let Some(old) = by_url.get(origin)
+            && !journal.issues.contains_key(old)
+        {
+            let pull = found.get("pull_request").is_some();
+            journal.record(Entry::Issue {
+                old: *old,
+                new,
+                pull,
+            })?;
         }
     }
     let keys: BTreeMap<String, &str> = threads
@@ -575,13 +575,13 @@ async fn adopt(
         ) else {
             continue;
         };
-        if let Some(key) = keys.get(origin) {
-            if !journal.comments.contains_key(*key) {
-                journal.record(Entry::Comment {
-                    old: (*key).to_owned(),
-                    new: id,
-                })?;
-            }
+        if let Some(key) = keys.get(origin)
+            && !journal.comments.contains_key(*key)
+        {
+            journal.record(Entry::Comment {
+                old: (*key).to_owned(),
+                new: id,
+            })?;
         }
     }
     Ok(())

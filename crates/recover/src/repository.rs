@@ -137,18 +137,12 @@ pub(crate) async fn push_git(
             .as_deref()
             .and_then(|h| h.strip_prefix("refs/heads/"))
             .or(backup.manifest.default_branch.as_deref());
-        if let Some(branch) = default.filter(|b| backup.has_branch(b)) {
-            if journal.repository == Some(true) {
-                let api = target.api();
-                target
-                    .create(
-                        "settings",
-                        Write::Patch,
-                        &api,
-                        &json!({ "default_branch": branch }),
-                    )
-                    .await?;
-            }
+        if let Some(branch) = default.filter(|b| backup.has_branch(b))
+            && journal.repository == Some(true)
+        {
+            let api = target.api();
+            let body = json!({ "default_branch": branch });
+            target.create("settings", Write::Patch, &api, &body).await?;
         }
     }
     journal.record(Entry::Done { step: "git".into() })?;

@@ -15,7 +15,18 @@
 //! - a GitHub App ([`FakeApp`]): JWT-checked installation lookup and installation
 //!   tokens that expire after a set time and are refused (and counted) after it;
 //! - Git LFS: the batch API beside each repository, objects served from a second
-//!   origin (GitHub's media host) against the header the batch answer gave.
+//!   origin (GitHub's media host) against the header the batch answer gave, and
+//!   uploaded there the same way.
+//!
+//! And GitHub's write side, so that a restore can recreate a repository through it
+//! and a later backup reads back what was written in the generated data's shapes:
+//! repositories (created empty, with GitHub's nine default labels), settings and
+//! topics, `git push` over smart HTTP (not to `refs/pull/*`; to a wiki only once it
+//! exists), labels, milestones, issues and comments, pull requests checked against
+//! the git data, releases, release assets on a third origin (GitHub's
+//! `uploads.github.com`), and GitHub's secondary limit on content creation
+//! ([`FakeGitHubOptions::content_limit`]). What was written is counted by kind in
+//! [`Stats::writes_by_kind`].
 
 mod api;
 mod app;
@@ -23,6 +34,8 @@ mod git_http;
 mod lfs;
 mod metadata;
 mod state;
+mod uploads;
+mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +49,7 @@ use tokio::sync::oneshot;
 
 pub use app::TEST_APP_PRIVATE_KEY;
 pub use metadata::MetadataSpec;
-pub use state::{FakeApp, FaultStatus, RepoSpec, Stats};
+pub use state::{ContentLimit, FakeApp, FaultStatus, RepoSpec, Stats};
 use state::{Inner, Shared};
 
 /// A running fake GitHub. Stops when dropped.
@@ -72,6 +85,18 @@ pub struct FakeGitHubOptions {
     /// A GitHub App installed on one owner, whose installation tokens authenticate
     /// like the token until they expire.
     pub app: Option<FakeApp>,
+    /// GitHub's secondary limit on content creation: writes beyond it get `403` with
+    /// `retry-after` and create nothing. No limit when `None`.
+    pub content_limit: Option<ContentLimit>,
+}
+
+impl FakeGitHubOptions {
+    /// With GitHub's content-creation limit: at most `per_window` writes in any
+    /// sliding `window` (sets [`content_limit`](Self::content_limit)).
+    pub fn limit_content(mut self, per_window: u32, window: Duration) -> Self {
+        self.content_limit = Some(ContentLimit { per_window, window });
+        self
+    }
 }
 
 /// The login the token belongs to.
@@ -94,12 +119,25 @@ impl FakeGitHub {
         // second listener (another origin, which must never see the token).
         let media = tokio::net::TcpListener::bind((host.as_str(), 0)).await?;
         let media_addr = media.local_addr()?;
-        let (public, media_url) = match &options.public_host {
+        // Release assets are uploaded to yet another host (`uploads.github.com`).
+        let uploads = tokio::net::TcpListener::bind((host.as_str(), 0)).await?;
+        let uploads_addr = uploads.local_addr()?;
+        let (public, media_url, uploads_origin) = match &options.public_host {
             Some(h) => (
                 format!("http://{h}:{}", addr.port()),
                 format!("http://{h}:{}", media_addr.port()),
+                format!("http://{h}:{}", uploads_addr.port()),
             ),
-            None => (format!("http://{addr}"), format!("http://{media_addr}")),
+            None => (
+                format!("http://{addr}"),
+                format!("http://{media_addr}"),
+                format!("http://{uploads_addr}"),
+            ),
+        };
+        let upload_prefix = if options.enterprise {
+            "/api/uploads".to_owned()
+        } else {
+            String::new()
         };
         let shared = Arc::new(Shared {
             token: options.token,
@@ -118,6 +156,9 @@ impl FakeGitHub {
             git_protocol_v0: options.git_protocol_v0,
             app: options.app,
             media_url,
+            upload_url: format!("{uploads_origin}{upload_prefix}"),
+            upload_prefix,
+            content_limit: options.content_limit,
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);
@@ -129,6 +170,12 @@ impl FakeGitHub {
             .fallback(|State(shared): State<Arc<Shared>>, request: Request| {
                 lfs::media(shared, request)
             })
+            .with_state(shared.clone());
+        let uploads_app = Router::new()
+            .fallback(|State(shared): State<Arc<Shared>>, request: Request| {
+                uploads::handle(shared, request)
+            })
+            .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -143,6 +190,7 @@ impl FakeGitHub {
             let _ = tokio::join!(
                 axum::serve(listener.tap_io(nodelay), app).with_graceful_shutdown(stop),
                 axum::serve(media.tap_io(nodelay), media_app).into_future(),
+                axum::serve(uploads.tap_io(nodelay), uploads_app).into_future(),
             );
         });
         Ok(FakeGitHub {
@@ -155,6 +203,12 @@ impl FakeGitHub {
     /// The API base URL to configure (`--api-url`).
     pub fn api_url(&self) -> String {
         format!("{}{}", self.shared.base_url, self.shared.api_prefix)
+    }
+
+    /// The release-asset upload origin's base URL (GitHub's `https://uploads.github.com`;
+    /// with `enterprise`, `…/api/uploads`), as releases' `upload_url` start.
+    pub fn upload_url(&self) -> String {
+        self.shared.upload_url.clone()
     }
 
     /// Where repositories are stored: `<root>/<owner>/<name>.git`.
@@ -229,7 +283,14 @@ impl FakeGitHub {
         let mut inner = self.shared.lock();
         let repo = inner.repo_mut(owner, name).expect("add_repo first");
         let (owner, name) = (repo.spec.owner.clone(), repo.spec.name.clone());
-        repo.meta = metadata::RepoMeta::generate(spec, &api, &self.shared.base_url, &owner, &name);
+        repo.meta = metadata::RepoMeta::generate(
+            spec,
+            &api,
+            &self.shared.base_url,
+            &self.shared.upload_url,
+            &owner,
+            &name,
+        );
     }
 
     /// A new comment on issue `number` of `owner/name`, written now.
@@ -277,6 +338,50 @@ impl FakeGitHub {
         let mut inner = self.shared.lock();
         let repo = inner.repo_mut(owner, name).expect("known repository");
         repo.meta.delete_issue(number);
+    }
+
+    /// Creates `owner/name`'s wiki as a person writing its first page in the web UI
+    /// does (GitHub has no API for it): an empty git repository that takes pushes.
+    /// Before, the wiki is "Repository not found" to git. A wiki already there is kept.
+    pub fn init_wiki(&self, owner: &str, name: &str) {
+        let path = self.wiki_path(owner, name);
+        if !path.join("HEAD").exists() {
+            crate::fixtures::init_bare(&path, "master");
+        }
+    }
+
+    /// How many issues (pull requests not counted) `owner/name` has.
+    pub fn issue_count(&self, owner: &str, name: &str) -> usize {
+        let inner = self.shared.lock();
+        let repo = inner.repo(owner, name).expect("known repository");
+        repo.meta
+            .issues
+            .iter()
+            .filter(|i| i.get("pull_request").is_none())
+            .count()
+    }
+
+    /// `owner/name`'s objects of `kind` as the read side holds them: `issues` (pull
+    /// requests' issues included), `issue-comments`, `issue-events`, `pulls`,
+    /// `labels`, `milestones`, `releases`.
+    pub fn items(&self, owner: &str, name: &str, kind: &str) -> Vec<serde_json::Value> {
+        let inner = self.shared.lock();
+        let meta = &inner.repo(owner, name).expect("known repository").meta;
+        match kind {
+            "issues" => meta.issues.clone(),
+            "issue-comments" => meta.issue_comments.clone(),
+            "issue-events" => meta.issue_events.clone(),
+            "pulls" => meta.pulls.clone(),
+            "labels" => meta.labels.clone(),
+            "milestones" => meta.milestones.clone(),
+            "releases" => meta.releases.clone(),
+            other => panic!("no items of kind {other}"),
+        }
+    }
+
+    /// Whether `owner/name` exists (registered, or created through the API).
+    pub fn has_repo(&self, owner: &str, name: &str) -> bool {
+        self.shared.lock().repo(owner, name).is_some()
     }
 
     /// Records a push: `pushed_at` and `size` move as on GitHub.

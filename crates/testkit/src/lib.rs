@@ -45,8 +45,8 @@ mod throttle;
 pub use clock::ManualClock;
 pub use fake_ecs_agent::FakeEcsAgent;
 pub use fake_github::{
-    FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec, Stats,
-    TEST_APP_PRIVATE_KEY, TOKEN_USER,
+    ContentLimit, FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec,
+    Stats, TEST_APP_PRIVATE_KEY, TOKEN_USER,
 };
 pub use otlp::{OtlpReceiver, ReceivedPoint, ReceivedSpan};
 pub use throttle::ThrottledProxy;

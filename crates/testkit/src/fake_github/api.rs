@@ -1,14 +1,16 @@
 //! The REST subset: users, org/user repository lists with pagination, single
 //! repositories, a repository's data beyond git (issues, comments, pull requests,
 //! reviews, labels, milestones, releases and assets) with `ETag`/`304` and `since=`,
-//! rate limits.
+//! rate limits. Writes (`POST`/`PATCH`/`PUT`/`DELETE`) are answered by
+//! [`super::writes`], after the same authentication and rate limits and the
+//! content-creation limit.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,6 +20,10 @@ use super::TOKEN_USER;
 use super::state::{ApiFault, Inner, OwnerKind, RepoEntry, Shared};
 
 const DOCS: &str = "https://docs.github.com/rest";
+
+/// The largest API request body read (a release body is at most 125,000 characters;
+/// asset bytes go to the upload origin).
+const MAX_BODY: usize = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Auth {
@@ -57,21 +63,21 @@ pub(crate) fn auth_of(shared: &Shared, headers: &HeaderMap) -> Auth {
     }
 }
 
-fn now_epoch() -> u64 {
+pub(crate) fn now_epoch() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Clone, Copy)]
-struct Quota {
+pub(crate) struct Quota {
     limit: u64,
     remaining: u64,
     reset: u64,
     used: u64,
 }
 
-fn with_rate_headers(
+pub(crate) fn with_rate_headers(
     mut builder: axum::http::response::Builder,
     q: &Quota,
 ) -> axum::http::response::Builder {
@@ -88,7 +94,7 @@ fn with_rate_headers(
         .header("x-github-api-version-selected", "2022-11-28")
 }
 
-fn json_response(
+pub(crate) fn json_response(
     status: StatusCode,
     body: &Value,
     quota: &Quota,
@@ -104,41 +110,13 @@ fn json_response(
         .expect("valid response")
 }
 
-fn error_body(status: StatusCode, message: &str) -> Value {
+pub(crate) fn error_body(status: StatusCode, message: &str) -> Value {
     json!({ "message": message, "documentation_url": DOCS, "status": status.as_u16().to_string() })
 }
 
-pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
-    let path = request.uri().path().to_owned();
-    if let Some(route) = path.strip_prefix(shared.api_prefix.as_str())
-        && let Some(response) =
-            super::app::handle(shared, request.method(), route, request.headers())
-    {
-        shared.lock().stats.api_requests += 1;
-        return response;
-    }
-    let auth = auth_of(shared, request.headers());
-    let query: HashMap<String, String> = request
-        .uri()
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let if_none_match = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let wants_bytes = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/octet-stream"));
-    let mut inner = shared.lock();
+/// Counts an API request (of the token, or anonymous) in the rate-limit window and
+/// returns the quota it leaves, and which counter it used (`0` token, `1` anonymous).
+pub(crate) fn count_request(shared: &Shared, inner: &mut Inner, auth: Auth) -> (Quota, usize) {
     inner.stats.api_requests += 1;
     let (limit, who) = if auth == Auth::Token {
         (shared.rate_limit, 0)
@@ -151,29 +129,132 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
         inner.window = window;
         inner.window_used = [0, 0];
     }
-    // Conditional requests answered 304 are taken back below: they do not count.
     inner.window_used[who] += 1;
     let used = inner.window_used[who];
-    let mut quota = Quota {
+    let quota = Quota {
         limit,
         remaining: limit.saturating_sub(used),
         reset: shared.started_epoch + (window + 1) * window_secs,
         used,
     };
+    (quota, who)
+}
+
+/// GitHub's refusals before a request is routed, in its order: bad credentials, a
+/// write without credentials, an injected fault, the primary rate limit, and for
+/// writes the content-creation limit. `None` lets the request through.
+pub(crate) fn refusal(
+    shared: &Shared,
+    inner: &mut Inner,
+    auth: Auth,
+    write: bool,
+    quota: &mut Quota,
+) -> Option<Response> {
     if auth == Auth::Bad {
-        return json_response(
+        return Some(json_response(
             StatusCode::UNAUTHORIZED,
             &error_body(StatusCode::UNAUTHORIZED, "Bad credentials"),
-            &quota,
+            quota,
             &[],
-        );
+        ));
+    }
+    if write && auth == Auth::Anonymous {
+        return Some(json_response(
+            StatusCode::UNAUTHORIZED,
+            &error_body(StatusCode::UNAUTHORIZED, "Requires authentication"),
+            quota,
+            &[],
+        ));
     }
     if let Some(fault) = inner.api_faults.pop_front() {
-        return fault_response(&mut inner, fault, &mut quota);
+        return Some(fault_response(inner, fault, quota));
     }
-    if used > limit {
+    if quota.used > quota.limit {
         let reset_after = std::time::Duration::from_secs(quota.reset.saturating_sub(now_epoch()));
-        return fault_response(&mut inner, ApiFault::Primary { reset_after }, &mut quota);
+        return Some(fault_response(
+            inner,
+            ApiFault::Primary { reset_after },
+            quota,
+        ));
+    }
+    if write {
+        if let Some(limit) = shared.content_limit
+            && let Err(wait) = inner.take_content_slot(limit)
+        {
+            inner.stats.content_limited += 1;
+            inner.stats.rate_limited += 1;
+            // Whole seconds until the window frees a slot: a client that waits that
+            // long is let through.
+            let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let body = json!({
+                "message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later.",
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            });
+            return Some(json_response(
+                StatusCode::FORBIDDEN,
+                &body,
+                quota,
+                &[("retry-after", retry_after.max(1).to_string())],
+            ));
+        }
+        inner.stats.content_requests += 1;
+    }
+    None
+}
+
+/// Whether `method` writes: what the content-creation limit counts.
+pub(crate) fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    )
+}
+
+pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    if let Some(route) = path.strip_prefix(shared.api_prefix.as_str())
+        && let Some(response) = super::app::handle(shared, &parts.method, route, &parts.headers)
+    {
+        shared.lock().stats.api_requests += 1;
+        return response;
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            return Response::builder()
+                .status(StatusCode::PAYLOAD_TOO_LARGE)
+                .body(Body::empty())
+                .expect("valid response");
+        }
+    };
+    let auth = auth_of(shared, &parts.headers);
+    let query: HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let if_none_match = parts
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let wants_bytes = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/octet-stream"));
+    let write = is_write(&parts.method);
+    let mut inner = shared.lock();
+    // Conditional requests answered 304 are taken back below: they do not count.
+    let (mut quota, who) = count_request(shared, &mut inner, auth);
+    if let Some(refused) = refusal(shared, &mut inner, auth, write, &mut quota) {
+        return refused;
     }
     let Some(route) = path.strip_prefix(shared.api_prefix.as_str()) else {
         return not_found(&quota);
@@ -181,6 +262,14 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
     let segments: Vec<&str> = route.trim_matches('/').split('/').collect();
     let api = format!("{}{}", shared.base_url, shared.api_prefix);
     let authed = auth == Auth::Token;
+    if write {
+        let writer = super::writes::Writer {
+            shared,
+            api: &api,
+            quota: &quota,
+        };
+        return super::writes::handle(&writer, &mut inner, &parts.method, &segments, &body);
+    }
     let ctx = Ctx {
         shared,
         inner: &inner,
@@ -207,6 +296,15 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
             &[],
         ),
         ["user", "repos"] => ctx.list(TOKEN_USER, true, format!("{api}/user/repos")),
+        ["users", login] => match inner.owner(login) {
+            Some(owner) => {
+                let mut user =
+                    owner_json(&api, &shared.base_url, &owner.login, owner.id, owner.kind);
+                user["name"] = Value::Null;
+                json_response(StatusCode::OK, &user, &quota, &[])
+            }
+            None => not_found(&quota),
+        },
         ["users", login, "repos"] => ctx.list_user(inner.owner(login).map(|o| o.id)),
         ["user", id, "repos"] => ctx.list_user(id.parse().ok()),
         ["orgs", login, "repos"] => ctx.list_org(inner.owner(login).map(|o| o.id)),
@@ -237,7 +335,7 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
     response
 }
 
-fn not_found(quota: &Quota) -> Response {
+pub(crate) fn not_found(quota: &Quota) -> Response {
     json_response(
         StatusCode::NOT_FOUND,
         &error_body(StatusCode::NOT_FOUND, "Not Found"),
@@ -469,6 +567,11 @@ impl Ctx<'_> {
             let message = status.canonical_reason().unwrap_or("Error");
             return json_response(status, &error_body(status, message), self.quota, &[]);
         }
+        let one = |item: Option<&Value>| match item {
+            Some(item) => json_response(StatusCode::OK, item, self.quota, &[]),
+            None => not_found(self.quota),
+        };
+        let number = |n: &str| n.parse::<u64>().ok();
         match rest {
             [] => json_response(
                 StatusCode::OK,
@@ -476,6 +579,89 @@ impl Ctx<'_> {
                 self.quota,
                 &[],
             ),
+            ["topics"] => json_response(
+                StatusCode::OK,
+                &json!({ "names": repo.spec.topics }),
+                self.quota,
+                &[],
+            ),
+            ["issues", n] if number(n).is_some() => one(meta
+                .issues
+                .iter()
+                .find(|i| i["number"].as_u64() == number(n))),
+            ["issues", n, "comments"] if number(n).is_some() => {
+                if !meta
+                    .issues
+                    .iter()
+                    .any(|i| i["number"].as_u64() == number(n))
+                {
+                    return not_found(self.quota);
+                }
+                let issue_url = link(&format!("issues/{n}"));
+                let items = meta
+                    .issue_comments
+                    .iter()
+                    .filter(|c| c["issue_url"] == issue_url.as_str())
+                    .filter(updated_since);
+                self.page_of(
+                    items.cloned().collect(),
+                    &link(&format!("issues/{n}/comments")),
+                )
+            }
+            ["pulls", n] if number(n).is_some() => one(meta
+                .pulls
+                .iter()
+                .find(|p| p["number"].as_u64() == number(n))),
+            ["labels", name] => {
+                let name = super::metadata::decode_segment(name).unwrap_or_default();
+                one(meta.labels.iter().find(|l| {
+                    l["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                }))
+            }
+            ["milestones", n] if number(n).is_some() => one(meta
+                .milestones
+                .iter()
+                .find(|m| m["number"].as_u64() == number(n))),
+            // Drafts have no tag yet: GitHub does not find them by it.
+            ["releases", "tags", tag] => {
+                let tag = super::metadata::decode_segment(tag).unwrap_or_default();
+                one(meta
+                    .releases
+                    .iter()
+                    .find(|r| r["tag_name"] == tag.as_str() && r["draft"] != true))
+            }
+            ["releases", id] if number(id).is_some() => one(meta
+                .releases
+                .iter()
+                .find(|r| r["id"].as_u64() == number(id))),
+            ["releases", id, "assets"] if number(id).is_some() => {
+                match meta
+                    .releases
+                    .iter()
+                    .find(|r| r["id"].as_u64() == number(id))
+                {
+                    Some(release) => {
+                        let items = release["assets"].as_array().cloned().unwrap_or_default();
+                        self.page_of(items, &link(&format!("releases/{id}/assets")))
+                    }
+                    None => not_found(self.quota),
+                }
+            }
+            // `204` when the user may be assigned issues, `404` otherwise.
+            ["assignees", login] => {
+                if super::writes::assignable(meta, login) {
+                    with_rate_headers(
+                        Response::builder().status(StatusCode::NO_CONTENT),
+                        self.quota,
+                    )
+                    .body(Body::empty())
+                    .expect("valid response")
+                } else {
+                    not_found(self.quota)
+                }
+            }
             ["issues"] => {
                 let items = meta.issues.iter().filter(in_state).filter(updated_since);
                 self.page_of(by_updated(items.cloned().collect()), &link("issues"))
@@ -508,12 +694,43 @@ impl Ctx<'_> {
             },
             ["labels"] => self.page_of(meta.labels.clone(), &link("labels")),
             ["comments"] => self.page_of(meta.commit_comments.clone(), &link("comments")),
-            // Only protected branches are known here (`?protected=true` is what is asked).
+            // The repository's branches from git, by name, each saying whether it is
+            // protected; `?protected=true` lists the protected ones only.
             ["branches"] => {
-                let items = meta
-                    .protected_branches
-                    .keys()
-                    .map(|name| json!({ "name": name, "protected": true, "commit": { "sha": format!("{:040x}", 1) } }))
+                let only_protected = self.query.get("protected").is_some_and(|p| p == "true");
+                let dir = self
+                    .shared
+                    .root
+                    .join(&repo.spec.owner)
+                    .join(format!("{}.git", repo.spec.name));
+                let mut branches: std::collections::BTreeMap<String, String> =
+                    git2::Repository::open_bare(&dir)
+                        .ok()
+                        .and_then(|git| {
+                            let refs = git.references_glob("refs/heads/*").ok()?;
+                            Some(
+                                refs.flatten()
+                                    .filter_map(|r| {
+                                        Some((
+                                            r.shorthand().ok()?.to_owned(),
+                                            r.target()?.to_string(),
+                                        ))
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .unwrap_or_default();
+                // Protected branches the generated data names exist even without git.
+                for name in meta.protected_branches.keys() {
+                    branches
+                        .entry(name.clone())
+                        .or_insert_with(|| format!("{:040x}", 1));
+                }
+                let items = branches
+                    .into_iter()
+                    .map(|(name, sha)| (meta.protected_branches.contains_key(&name), name, sha))
+                    .filter(|(protected, _, _)| *protected || !only_protected)
+                    .map(|(protected, name, sha)| json!({ "name": name, "protected": protected, "commit": { "sha": sha } }))
                     .collect();
                 self.page_of(items, &link("branches"))
             }
@@ -579,7 +796,7 @@ fn etag_of(body: &Value) -> String {
     format!("W/\"{:016x}\"", hasher.finish())
 }
 
-fn owner_json(api: &str, base: &str, login: &str, id: u64, kind: OwnerKind) -> Value {
+pub(crate) fn owner_json(api: &str, base: &str, login: &str, id: u64, kind: OwnerKind) -> Value {
     json!({
         "login": login,
         "id": id,
@@ -594,7 +811,7 @@ fn owner_json(api: &str, base: &str, login: &str, id: u64, kind: OwnerKind) -> V
 }
 
 /// A repository object with GitHub's field names.
-fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool) -> Value {
+pub(crate) fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool) -> Value {
     let s = &r.spec;
     let full = format!("{}/{}", s.owner, s.name);
     let base = &shared.base_url;
@@ -615,7 +832,7 @@ fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool) -> Value {
         "clone_url": format!("{base}/{full}.git"),
         "svn_url": format!("{base}/{full}"),
         "mirror_url": null,
-        "homepage": null,
+        "homepage": s.homepage,
         "language": null,
         "size": r.size_kb,
         "stargazers_count": 0,
@@ -625,8 +842,8 @@ fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool) -> Value {
         "forks": 0,
         "open_issues": 0,
         "watchers": 0,
-        "has_issues": true,
-        "has_projects": true,
+        "has_issues": s.has_issues,
+        "has_projects": s.has_projects,
         "has_downloads": true,
         "has_wiki": s.has_wiki,
         "has_pages": false,
@@ -638,14 +855,21 @@ fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool) -> Value {
         "web_commit_signoff_required": false,
         "license": null,
         "topics": s.topics,
-        "visibility": if s.private { "private" } else { "public" },
+        "visibility": s.visibility(),
         "default_branch": s.default_branch,
         "created_at": r.created_at.to_string(),
         "updated_at": r.pushed_at.to_string(),
         "pushed_at": r.pushed_at.to_string(),
     });
     if authed {
-        v["permissions"] = json!({ "admin": false, "maintain": false, "push": false, "triage": false, "pull": true });
+        let admin = r.token_admin;
+        v["permissions"] = json!({ "admin": admin, "maintain": admin, "push": admin, "triage": admin, "pull": true });
+        // GitHub shows merge settings to those who may push.
+        v["allow_squash_merge"] = json!(s.allow_squash_merge);
+        v["allow_merge_commit"] = json!(s.allow_merge_commit);
+        v["allow_rebase_merge"] = json!(s.allow_rebase_merge);
+        v["allow_auto_merge"] = json!(s.allow_auto_merge);
+        v["delete_branch_on_merge"] = json!(s.delete_branch_on_merge);
     }
     v
 }

@@ -51,12 +51,48 @@ pub(crate) struct RepoMeta {
     /// Endpoints under `/repos/{o}/{r}/` (say `branches`) answered with this status
     /// whatever the query: a feature disabled on the repository, a server without it.
     pub withheld: BTreeMap<String, u16>,
+    /// The highest issue or pull request number ever given (one sequence for both,
+    /// never reused, as on GitHub).
+    pub last_number: u64,
+    /// The highest milestone number ever given (never reused).
+    pub last_milestone: u64,
     next_id: u64,
 }
 
 fn user(login: &str) -> Value {
-    json!({ "login": login, "id": 583231, "type": "User", "site_admin": false })
+    user_of(login, 583231)
 }
+
+/// A user as GitHub embeds one (`user`, `author`, `creator`, `uploader`).
+pub(crate) fn user_of(login: &str, id: u64) -> Value {
+    json!({ "login": login, "id": id, "type": "User", "site_admin": false })
+}
+
+/// Now, to the second, as GitHub writes times.
+pub(crate) fn now() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second()).expect("valid")
+}
+
+/// The labels GitHub gives every new repository, with its colours and descriptions.
+pub(crate) const DEFAULT_LABELS: [(&str, &str, &str); 9] = [
+    ("bug", "d73a4a", "Something isn't working"),
+    (
+        "documentation",
+        "0075ca",
+        "Improvements or additions to documentation",
+    ),
+    (
+        "duplicate",
+        "cfd3d7",
+        "This issue or pull request already exists",
+    ),
+    ("enhancement", "a2eeef", "New feature or request"),
+    ("good first issue", "7057ff", "Good for newcomers"),
+    ("help wanted", "008672", "Extra attention is needed"),
+    ("invalid", "e4e669", "This doesn't seem right"),
+    ("question", "d876e3", "Further information is requested"),
+    ("wontfix", "ffffff", "This will not be worked on"),
+];
 
 /// A fixed, distinct time for item `n`, so `since=` has something to cut.
 fn time(n: u64) -> Timestamp {
@@ -64,13 +100,47 @@ fn time(n: u64) -> Timestamp {
 }
 
 impl RepoMeta {
-    fn id(&mut self) -> u64 {
+    /// A fresh id for an object of this repository.
+    pub(crate) fn id(&mut self) -> u64 {
         self.next_id += 1;
         9_000_000 + self.next_id
     }
 
-    /// Generates `spec`'s data for `owner/name`, with URLs under `api` and `web`.
-    pub fn generate(spec: MetadataSpec, api: &str, web: &str, owner: &str, name: &str) -> Self {
+    /// The next number of the repository's one sequence of issues and pull requests.
+    pub(crate) fn next_number(&mut self) -> u64 {
+        let highest = self
+            .issues
+            .iter()
+            .chain(&self.pulls)
+            .filter_map(|i| i["number"].as_u64())
+            .max()
+            .unwrap_or(0);
+        self.last_number = self.last_number.max(highest) + 1;
+        self.last_number
+    }
+
+    /// The next milestone number.
+    pub(crate) fn next_milestone(&mut self) -> u64 {
+        let highest = self
+            .milestones
+            .iter()
+            .filter_map(|m| m["number"].as_u64())
+            .max()
+            .unwrap_or(0);
+        self.last_milestone = self.last_milestone.max(highest) + 1;
+        self.last_milestone
+    }
+
+    /// Generates `spec`'s data for `owner/name`, with URLs under `api`, `web` and
+    /// `uploads` (the release-asset upload origin).
+    pub fn generate(
+        spec: MetadataSpec,
+        api: &str,
+        web: &str,
+        uploads: &str,
+        owner: &str,
+        name: &str,
+    ) -> Self {
         let repo_api = format!("{api}/repos/{owner}/{name}");
         let repo_web = format!("{web}/{owner}/{name}");
         let mut meta = RepoMeta::default();
@@ -92,6 +162,7 @@ impl RepoMeta {
             "open_issues": spec.issues, "closed_issues": 0,
             "created_at": time(0), "updated_at": time(0), "due_on": null, "closed_at": null,
         }));
+        meta.last_milestone = 1;
         let mut clock = 1;
         let mut number = 0;
         for i in 0..spec.issues + spec.pulls {
@@ -108,7 +179,8 @@ impl RepoMeta {
                 "body": format!("Body of #{number}: ünïcödé and `code`"),
                 "user": user("octocat"), "labels": [meta.labels[number as usize % 2].clone()],
                 "state": if number % 3 == 0 { "closed" } else { "open" },
-                "locked": false, "assignees": [], "milestone": meta.milestones[0].clone(),
+                "state_reason": if number % 3 == 0 { json!("completed") } else { Value::Null },
+                "locked": false, "assignee": null, "assignees": [], "milestone": meta.milestones[0].clone(),
                 "comments": spec.comments_per_issue, "created_at": updated, "updated_at": updated,
                 "closed_at": if number % 3 == 0 { json!(updated) } else { Value::Null },
                 "author_association": "MEMBER", "reactions": { "total_count": 0 },
@@ -121,7 +193,8 @@ impl RepoMeta {
                 let pull_id = meta.id();
                 meta.pulls.push(json!({
                     "id": pull_id, "node_id": format!("PR_{pull_id}"), "number": number,
-                    "url": format!("{repo_api}/pulls/{number}"), "state": issue["state"].clone(),
+                    "url": format!("{repo_api}/pulls/{number}"), "html_url": format!("{repo_web}/pull/{number}"),
+                    "state": issue["state"].clone(),
                     "title": issue["title"].clone(), "body": issue["body"].clone(), "user": user("octocat"),
                     "created_at": updated, "updated_at": updated, "closed_at": issue["closed_at"].clone(),
                     "merged_at": null, "draft": false,
@@ -199,6 +272,8 @@ impl RepoMeta {
                 "body": "Notes", "draft": false, "prerelease": false, "target_commitish": "main",
                 "created_at": at, "published_at": at, "author": user("octocat"),
                 "url": format!("{repo_api}/releases/{id}"), "html_url": format!("{repo_web}/releases/tag/{tag}"),
+                "assets_url": format!("{repo_api}/releases/{id}/assets"),
+                "upload_url": format!("{uploads}/repos/{owner}/{name}/releases/{id}/assets{{?name,label}}"),
                 "assets": [{
                     "id": asset_id, "node_id": format!("RA_{asset_id}"), "name": format!("app-{tag}.tar.gz"),
                     "label": null, "content_type": "application/gzip", "state": "uploaded",
@@ -210,6 +285,7 @@ impl RepoMeta {
             }));
             meta.assets.insert(asset_id, bytes);
         }
+        meta.last_number = number;
         let id = meta.id();
         meta.commit_comments.push(json!({
             "id": id, "node_id": format!("CC_{id}"), "body": "Why this change?", "path": null,
@@ -266,22 +342,40 @@ impl RepoMeta {
         );
     }
 
-    /// A new comment on issue `number`, written now (it moves the issue's `updated_at`).
+    /// A new comment by octocat on issue `number`, written now.
     pub fn comment(&mut self, api: &str, owner: &str, name: &str, number: u64, body: &str) {
-        let now = Timestamp::from_second(Timestamp::now().as_second()).expect("valid");
+        self.comment_as(api, owner, name, number, body, user("octocat"), "MEMBER");
+    }
+
+    /// A new comment by `author` on issue `number`, written now: it moves the issue's
+    /// `updated_at` and `comments`, as on GitHub. Returns the comment.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn comment_as(
+        &mut self,
+        api: &str,
+        owner: &str,
+        name: &str,
+        number: u64,
+        body: &str,
+        author: Value,
+        association: &str,
+    ) -> Value {
+        let now = now();
         let id = self.id();
-        self.issue_comments.push(json!({
+        let comment = json!({
             "id": id, "node_id": format!("IC_{id}"),
             "url": format!("{api}/repos/{owner}/{name}/issues/comments/{id}"),
             "issue_url": format!("{api}/repos/{owner}/{name}/issues/{number}"),
-            "body": body, "user": user("octocat"), "created_at": now, "updated_at": now,
-            "author_association": "MEMBER",
-        }));
+            "body": body, "user": author, "created_at": now, "updated_at": now,
+            "author_association": association,
+        });
+        self.issue_comments.push(comment.clone());
         if let Some(issue) = self.issues.iter_mut().find(|i| i["number"] == number) {
             issue["updated_at"] = json!(now);
             let count = issue["comments"].as_u64().unwrap_or(0) + 1;
             issue["comments"] = json!(count);
         }
+        comment
     }
 
     /// Deletes issue `number` and its comments, as GitHub does (no trace in `since=`).
@@ -297,7 +391,7 @@ impl RepoMeta {
 }
 
 /// `segment` percent-encoded for a URL path: every byte but unreserved ones.
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     segment
         .bytes()
         .map(|b| match b {

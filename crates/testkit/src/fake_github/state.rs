@@ -1,9 +1,9 @@
 //! The fake's state: owners, repositories, injected faults and counters.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
@@ -25,7 +25,24 @@ pub(crate) struct Shared {
     pub app: Option<FakeApp>,
     /// The LFS media host (another origin): `http://host:port`.
     pub media_url: String,
+    /// The release-asset upload origin (GitHub's `uploads.github.com`), with the
+    /// path prefix GitHub Enterprise puts before `/repos` (`/api/uploads`).
+    pub upload_url: String,
+    /// `""` or `/api/uploads`.
+    pub upload_prefix: String,
+    /// GitHub's secondary limit on content creation, when set.
+    pub content_limit: Option<ContentLimit>,
     pub inner: Mutex<Inner>,
+}
+
+/// GitHub's secondary rate limit on content creation (about 80 content-generating
+/// requests a minute, 500 an hour on github.com): at most `per_window` writes
+/// (`POST`/`PATCH`/`PUT`/`DELETE` API requests and asset uploads) in any sliding
+/// `window`; beyond, `403` with `retry-after` and nothing is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentLimit {
+    pub per_window: u32,
+    pub window: Duration,
 }
 
 impl Shared {
@@ -71,6 +88,17 @@ pub struct RepoSpec {
     pub topics: Vec<String>,
     pub default_branch: String,
     pub description: Option<String>,
+    pub homepage: Option<String>,
+    pub has_issues: bool,
+    pub has_projects: bool,
+    /// GitHub Enterprise's `visibility: internal` (then also `private`).
+    pub internal: bool,
+    /// Merge settings, as `PATCH /repos/{o}/{n}` sets them (GitHub's defaults).
+    pub allow_squash_merge: bool,
+    pub allow_merge_commit: bool,
+    pub allow_rebase_merge: bool,
+    pub delete_branch_on_merge: bool,
+    pub allow_auto_merge: bool,
 }
 
 impl RepoSpec {
@@ -85,6 +113,24 @@ impl RepoSpec {
             topics: vec![],
             default_branch: "main".into(),
             description: None,
+            homepage: None,
+            has_issues: true,
+            has_projects: true,
+            internal: false,
+            allow_squash_merge: true,
+            allow_merge_commit: true,
+            allow_rebase_merge: true,
+            delete_branch_on_merge: false,
+            allow_auto_merge: false,
+        }
+    }
+
+    /// `public`, `private` or `internal`, as GitHub's `visibility` says.
+    pub fn visibility(&self) -> &'static str {
+        match (self.private, self.internal) {
+            (_, true) => "internal",
+            (true, false) => "private",
+            (false, false) => "public",
         }
     }
 
@@ -118,6 +164,8 @@ pub(crate) struct RepoEntry {
     pub size_kb: u64,
     pub created_at: Timestamp,
     pub pushed_at: Timestamp,
+    /// The token administers the repository (it created it through the API).
+    pub token_admin: bool,
     /// Issues, pull requests, releases…: empty until [`FakeGitHub::add_metadata`].
     ///
     /// [`FakeGitHub::add_metadata`]: crate::FakeGitHub::add_metadata
@@ -175,9 +223,39 @@ pub struct Stats {
     pub lfs_download_bytes: u64,
     /// Requests to the media host that carried a token (`Basic`): must be none.
     pub lfs_media_requests_with_token: u64,
+    /// Writes (`POST`/`PATCH`/`PUT`/`DELETE` API requests and asset uploads) the
+    /// content limit let through, whatever they then answered.
+    pub content_requests: u64,
+    /// Writes refused by the content limit (`403` + `retry-after`; also counted in
+    /// `rate_limited`).
+    pub content_limited: u64,
+    /// Accepted creations by kind: `repos`, `labels`, `milestones`, `issues`,
+    /// `issue-comments`, `pulls`, `releases`, `assets`, `lfs-uploads`. Only what a
+    /// request asked to create: the labels GitHub adds to a new repository or
+    /// creates for unknown names on an issue are not counted.
+    pub writes_by_kind: BTreeMap<String, u64>,
+    /// Pushes (`POST git-receive-pack`) per `owner/name` (`owner/name.wiki` for wikis),
+    /// whatever git answered.
+    pub pushes: BTreeMap<String, u64>,
+    /// Requests to the upload origin, and those that carried an `Authorization` header.
+    pub upload_requests: u64,
+    pub upload_requests_with_credentials: u64,
+    /// LFS objects stored by the media host (`PUT`), and their bytes.
+    pub lfs_uploads: u64,
+    pub lfs_upload_bytes: u64,
 }
 
 impl Stats {
+    /// Accepted creations of `kind` (see [`Stats::writes_by_kind`]).
+    pub fn writes_of(&self, kind: &str) -> u64 {
+        self.writes_by_kind.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Counts an accepted creation of `kind`.
+    pub(crate) fn created(&mut self, kind: &str) {
+        *self.writes_by_kind.entry(kind.to_owned()).or_default() += 1;
+    }
+
     pub fn total_fetches(&self) -> u64 {
         self.fetches.values().sum()
     }
@@ -217,6 +295,14 @@ pub(crate) struct Inner {
     /// Where the LFS batch API's download links point instead of the media host
     /// (a hostile or compromised server): `<base>/<owner>/<repo>/<oid>`.
     pub lfs_links_to: Option<String>,
+    /// `Authorization` values the LFS batch API handed out for uploads to the media host.
+    pub lfs_upload_auth: HashSet<String>,
+    /// Uploads the batch API announced and the media host still expects: by
+    /// `owner/repo/oid` as in the `href`, the size the client declared.
+    pub lfs_pending: HashMap<String, u64>,
+    /// When the writes the content limit let through were made, oldest first (only
+    /// those still inside the window are kept).
+    pub content_window: VecDeque<Instant>,
     pub stats: Stats,
 }
 
@@ -225,7 +311,7 @@ pub(crate) fn key(owner: &str, name: &str) -> String {
 }
 
 impl Inner {
-    fn next_id(&mut self) -> u64 {
+    pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         1000 + self.next_id
     }
@@ -270,9 +356,57 @@ impl Inner {
                 size_kb,
                 created_at,
                 pushed_at: created_at,
+                token_admin: false,
                 meta: Default::default(),
             },
         );
+    }
+
+    /// A repository created through the API now, by the token: empty, administered by
+    /// the token. The owner must exist.
+    pub fn create_repo(&mut self, spec: RepoSpec, now: Timestamp) -> &mut RepoEntry {
+        let owner = self
+            .owner(&spec.owner)
+            .expect("checked by the caller")
+            .clone();
+        let id = self.next_id();
+        let k = key(&spec.owner, &spec.name);
+        self.repos.insert(
+            k.clone(),
+            RepoEntry {
+                spec,
+                id,
+                owner_id: owner.id,
+                owner_kind: owner.kind,
+                size_kb: 0,
+                created_at: now,
+                pushed_at: now,
+                token_admin: true,
+                meta: Default::default(),
+            },
+        );
+        self.repos.get_mut(&k).expect("inserted above")
+    }
+
+    /// Takes a slot of the content limit for a write made now, or says how long until
+    /// one frees up.
+    pub fn take_content_slot(&mut self, limit: ContentLimit) -> Result<(), Duration> {
+        let now = Instant::now();
+        while self
+            .content_window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limit.window)
+        {
+            self.content_window.pop_front();
+        }
+        if self.content_window.len() >= limit.per_window as usize {
+            let wait = self.content_window.front().map_or(limit.window, |oldest| {
+                limit.window.saturating_sub(now.duration_since(*oldest))
+            });
+            return Err(wait);
+        }
+        self.content_window.push_back(now);
+        Ok(())
     }
 
     pub fn touch(&mut self, owner: &str, name: &str, size_kb: u64) {
