@@ -241,7 +241,13 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
     // Every repository of acme into the org `restored`. The wiki needs its first page
     // made on GitHub: the first run says so and exits 1 with the rest restored; the
     // page made, the rerun pushes the wiki and finds nothing else to do.
-    let out = restore(work.path(), &gh, "acme", &["--to-github-org", "restored"]).await;
+    let org = [
+        "--to-github-org",
+        "restored",
+        "--restore-protection",
+        "--restore-access",
+    ];
+    let out = restore(work.path(), &gh, "acme", &org).await;
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(said.contains("create any page at"), "{said}");
@@ -252,9 +258,15 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
         "the fake's limit was met: {said}"
     );
     assert!(said.contains("pacing waited"), "{said}");
+    // Actions were disabled in each repository it made, before anything was pushed.
+    assert_eq!(
+        gh.stats().writes_by_kind.get("actions-permissions"),
+        Some(&3),
+        "{said}"
+    );
     let made = gh.stats().content_requests;
     gh.init_wiki("restored", "api");
-    let out = restore(work.path(), &gh, "acme", &["--to-github-org", "restored"]).await;
+    let out = restore(work.path(), &gh, "acme", &org).await;
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -394,6 +406,31 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
     wanted.extend(texts(&kinds(&before, "review-comments")));
     assert_eq!(wanted, texts(&kinds(&after, "issue-comments")));
 
+    // With --restore-protection and --restore-access: the same rules, people and teams.
+    let rules = |r: &Restored| -> Vec<Value> {
+        let mut rules = kinds(r, "branch-protection");
+        for rule in &mut rules {
+            rule.as_object_mut().unwrap().remove("url");
+        }
+        rules
+    };
+    assert!(!rules(&before).is_empty());
+    assert_eq!(rules(&before), rules(&after));
+    let people = |r: &Restored, kind: &str, key: &str, role: &str| -> BTreeSet<String> {
+        kinds(r, kind)
+            .iter()
+            .map(|p| format!("{} {}", p[key], p[role]))
+            .collect()
+    };
+    assert_eq!(
+        people(&before, "collaborators", "login", "role_name"),
+        people(&after, "collaborators", "login", "role_name")
+    );
+    assert_eq!(
+        people(&before, "teams", "slug", "permission"),
+        people(&after, "teams", "slug", "permission")
+    );
+
     let releases = |r: &Restored| -> BTreeSet<(String, String, String)> {
         kinds(r, "releases")
             .iter()
@@ -455,7 +492,7 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
     let work = tempfile::tempdir().unwrap();
     let out = run_org(work.path(), &gh, "before", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let journal = work.path().join("repovault-restore-restored-api.journal");
+    let journal = work.path().join("repovault-restore-restored.api.journal");
     // Killed at two points: once a few issues were journaled, once a release was.
     for (entry, at_least) in [("\"issue\"", 3), ("\"release\"", 1)] {
         let api = gh.api_url();

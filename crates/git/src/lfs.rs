@@ -220,6 +220,8 @@ pub struct Upload {
     pub object: LfsObject,
     href: String,
     header: BTreeMap<String, String>,
+    /// Where to confirm the upload, when the server asks for it.
+    verify: Option<(String, BTreeMap<String, String>)>,
 }
 
 #[derive(Serialize)]
@@ -249,6 +251,7 @@ struct BatchObject {
 struct Actions {
     download: Option<Action>,
     upload: Option<Action>,
+    verify: Option<Action>,
 }
 
 #[derive(Deserialize)]
@@ -375,43 +378,85 @@ impl LfsRemote {
             .ask("upload", objects)
             .await?
             .into_iter()
-            .map(
-                |(object, o)| match (o.actions.and_then(|a| a.upload), o.error) {
+            .map(|(object, o)| {
+                let (upload, verify) = o.actions.map_or((None, None), |a| (a.upload, a.verify));
+                match (upload, o.error) {
                     (_, Some(error)) => UploadAnswer::Unavailable(
                         object,
                         format!("{} {}", error.code, error.message),
                     ),
                     (None, None) => UploadAnswer::Present(object),
-                    (Some(action), None) => match self.follow(action) {
-                        Ok((href, header)) => UploadAnswer::Upload(Upload {
-                            object,
-                            href,
-                            header,
-                        }),
-                        Err(why) => {
-                            UploadAnswer::Unavailable(object, format!("upload link refused: {why}"))
+                    (Some(action), None) => {
+                        let links = self
+                            .follow(action)
+                            .and_then(|up| Ok((up, verify.map(|v| self.follow(v)).transpose()?)));
+                        match links {
+                            Ok(((href, header), verify)) => UploadAnswer::Upload(Upload {
+                                object,
+                                href,
+                                header,
+                                verify,
+                            }),
+                            Err(why) => UploadAnswer::Unavailable(
+                                object,
+                                format!("upload link refused: {why}"),
+                            ),
                         }
-                    },
-                },
-            )
+                    }
+                }
+            })
             .collect())
     }
 
-    /// Uploads `bytes` (the object's content, whole) where `upload` says.
+    /// Uploads `bytes` (the object's content, whole) where `upload` says, then
+    /// confirms it when the server asked for that. The upload may take as long as
+    /// sending its bytes at 1 MiB/s, beyond the usual timeout.
     pub async fn upload(&self, upload: &Upload, bytes: Bytes) -> Result<(), GitError> {
         let url = &upload.href;
-        let mut request = Request::builder()
+        let request = Request::builder()
             .method(Method::PUT)
             .uri(url)
             .header(CONTENT_TYPE, "application/octet-stream");
-        request = self.with_headers(request, url, &upload.header)?;
-        let mut body = self.send("lfs upload", url, request, bytes, None).await?;
-        while body
+        let request = self.with_headers(request, url, &upload.header)?;
+        let within = TIMEOUT + std::time::Duration::from_secs(bytes.len() as u64 >> 20);
+        let body = self
+            .send_within("lfs upload", url, request, bytes, None, within)
+            .await?;
+        self.drain("lfs upload", url, body).await?;
+        if let Some((href, header)) = &upload.verify {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(href)
+                .header(ACCEPT, MEDIA_TYPE)
+                .header(CONTENT_TYPE, MEDIA_TYPE);
+            let request = self.with_headers(request, href, header)?;
+            let object = serde_json::to_vec(&upload.object).expect("serializable");
+            let body = self
+                .send("lfs verify", href, request, Bytes::from(object), None)
+                .await?;
+            self.drain("lfs verify", href, body).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads an answer's body to its end (at most [`MAX_BATCH_ANSWER`] bytes).
+    async fn drain(
+        &self,
+        op: &'static str,
+        url: &str,
+        mut body: ByteStream,
+    ) -> Result<(), GitError> {
+        let mut read = 0;
+        while let Some(chunk) = body
             .try_next()
             .await
-            .map_err(|e| self.failed("lfs upload", url, e.to_string()))?
-            .is_some()
-        {}
+            .map_err(|e| self.failed(op, url, e.to_string()))?
+        {
+            read += chunk.len();
+            if read > MAX_BATCH_ANSWER {
+                return Err(self.failed(op, url, "the answer is too large".into()));
+            }
+        }
         Ok(())
     }
 
@@ -518,6 +563,20 @@ impl LfsRemote {
         body: Bytes,
         size: Option<u64>,
     ) -> Result<ByteStream, GitError> {
+        self.send_within(op, url, request, body, size, TIMEOUT)
+            .await
+    }
+
+    /// [`send`](Self::send), the answer's head awaited for at most `within`.
+    async fn send_within(
+        &self,
+        op: &'static str,
+        url: &str,
+        request: http::request::Builder,
+        body: Bytes,
+        size: Option<u64>,
+        within: std::time::Duration,
+    ) -> Result<ByteStream, GitError> {
         let request = request
             .header(
                 USER_AGENT,
@@ -526,9 +585,9 @@ impl LfsRemote {
             .body(Full::new(body))
             .map_err(|e| self.failed(op, url, e.to_string()))?;
         let client = client().map_err(|e| self.failed(op, url, e))?;
-        let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        let response = tokio::time::timeout(within, client.request(request))
             .await
-            .map_err(|_| self.failed(op, url, format!("no answer within {TIMEOUT:?}")))?
+            .map_err(|_| self.failed(op, url, format!("no answer within {within:?}")))?
             .map_err(|e| self.failed(op, url, error_text(&e)))?;
         let status = response.status();
         if status.is_redirection() {

@@ -285,8 +285,8 @@ async fn local_git(
     crate::child::run_git(op, &name, args, cwd, &GitCredentials::new(None)).await
 }
 
-/// `git push <url> <refspecs…>` from a bare repository, never forced (a ref that
-/// exists with other history is refused, not overwritten). No hook runs.
+/// `git push <url> <refspecs…>` from a bare repository: a ref that exists with other
+/// history is refused, not overwritten, unless its refspec says `+`. No hook runs.
 pub async fn push_refs(
     repo: &Path,
     url: &str,

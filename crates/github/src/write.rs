@@ -85,8 +85,15 @@ impl GitHubWriter for GitHubSource {
     }
 
     async fn read(&self, path: &str) -> Result<Option<Value>, SourceError> {
-        match self.get_json(path).await {
-            Ok((value, _)) => Ok(Some(value)),
+        match self.get(path).await {
+            // `204 No Content` (say, "this user can be assigned") is an answer too.
+            Ok(response) if response.body.is_empty() => Ok(Some(Value::Null)),
+            Ok(response) => serde_json::from_slice(&response.body)
+                .map(Some)
+                .map_err(|e| SourceError::Invalid {
+                    url: self.url(path),
+                    message: e.to_string(),
+                }),
             Err(SourceError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }

@@ -13,6 +13,8 @@ use crate::RecoverError;
 /// A restored backup.
 #[derive(Debug)]
 pub struct Backup {
+    /// The backup's key in the store (its manifest).
+    pub key: String,
     pub manifest: Manifest,
     pub repo_dir: PathBuf,
     pub wiki_dir: Option<PathBuf>,
@@ -58,6 +60,7 @@ impl Backup {
             .map_err(|e| RecoverError::Backup(e.to_string()))?;
         Backup::open(
             work,
+            key,
             restored.checked.manifest,
             restored.repo_dir,
             restored.wiki_dir,
@@ -67,6 +70,7 @@ impl Backup {
     /// The backup restored into `dir` (`<name>.git`, `<name>.wiki.git`, `data/`).
     pub fn open(
         dir: &Path,
+        key: &str,
         manifest: Manifest,
         repo_dir: PathBuf,
         wiki_dir: Option<PathBuf>,
@@ -99,6 +103,7 @@ impl Backup {
             None
         };
         Ok(Backup {
+            key: key.to_owned(),
             manifest,
             repo_dir,
             wiki_dir,
@@ -136,11 +141,15 @@ impl Backup {
                 let number = pull["number"].as_u64()?;
                 let head_ref = format!("refs/pull/{number}/head");
                 self.manifest.refs.get(&head_ref)?;
+                // The branch itself only when it is this repository's (a deleted
+                // fork's `head.repo` is null) and still where the pull request left it.
                 let branch = pull["head"]["ref"].as_str().unwrap_or("");
                 let same_repo = pull["head"]["repo"]["full_name"]
                     .as_str()
-                    .is_none_or(|n| n.eq_ignore_ascii_case(&own));
-                (!(same_repo && self.has_branch(branch))).then_some(number)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&own));
+                let tip = self.manifest.refs.get(&format!("refs/heads/{branch}"));
+                let at_head = tip.is_some() && tip == pull["head"]["sha"].as_str();
+                (!(same_repo && at_head)).then_some(number)
             })
             .collect()
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::journal::{Entry, Journal};
 use crate::target::Target;
-use crate::text::{origin_of, provenance, restored_body};
+use crate::text::{MAX_TITLE, origin_of, provenance, restored_body, within};
 use crate::{Data, RecoverError, Request};
 
 fn time(value: &Value) -> Option<Timestamp> {
@@ -125,9 +125,7 @@ pub(crate) async fn milestones(
                 let made = target
                     .create("milestones", Write::Post, &path, &body)
                     .await?;
-                made["number"].as_u64().ok_or_else(|| {
-                    RecoverError::Refused(path.clone(), "no number in the answer".into())
-                })?
+                number_in_answer(&made, "number", &path)?
             }
         };
         journal.record(Entry::Milestone { old, new })?;
@@ -270,8 +268,21 @@ pub(crate) async fn issues(
     let mut threads = threads(data);
     adopt(data, &threads, target, journal).await?;
     let detached: BTreeSet<u64> = request.backup.detached_heads().into_iter().collect();
+    let numbers: BTreeSet<u64> = items.iter().filter_map(|i| i["number"].as_u64()).collect();
     let assignable = Assignable::default();
     let total = items.len();
+    // Creating requests each item takes at most (itself, closing, its comments), for
+    // an honest time left.
+    let costs: Vec<u64> = items
+        .iter()
+        .map(|i| {
+            let comments = i["number"]
+                .as_u64()
+                .and_then(|n| threads.get(&n))
+                .map_or(0, Vec::len);
+            2 + comments as u64
+        })
+        .collect();
     for (done, item) in items.into_iter().enumerate() {
         let Some(old) = item["number"].as_u64() else {
             continue;
@@ -280,10 +291,14 @@ pub(crate) async fn issues(
             return Ok(false);
         }
         if done % 10 == 0 {
-            (request.progress)(&format!("issues and pull requests: {done}/{total}"));
+            let left = request.options.pace.estimate(costs[done..].iter().sum());
+            (request.progress)(&format!(
+                "issues and pull requests: {done}/{total}, at least {} min left at this pace",
+                left.as_secs().div_ceil(60)
+            ));
         }
         if !journal.issues.contains_key(&old) {
-            keep_numbers(target, journal, old).await?;
+            keep_numbers(target, journal, old, &|n| !numbers.contains(&n)).await?;
             let pull = item.get("pull_request").and(pulls.get(&old).copied());
             let (new, as_pull) = create(
                 request,
@@ -304,6 +319,22 @@ pub(crate) async fn issues(
             })?;
         }
         let (new, as_pull) = journal.issues[&old];
+        // A pull request gets its labels, milestone and assignees once it exists (the
+        // pulls API takes none of them).
+        let labelled = format!("labelled:{old}");
+        if as_pull && !journal.is_done(&labelled) {
+            let (labels, milestone) = fields(item, journal);
+            let assignees = assignable.filter(target, item).await?;
+            if !labels.is_empty() || milestone.is_some() || !assignees.is_empty() {
+                let path = format!("{}/issues/{new}", target.api());
+                let body =
+                    json!({ "labels": labels, "milestone": milestone, "assignees": assignees });
+                target
+                    .create("labelled", Write::Patch, &path, &body)
+                    .await?;
+            }
+            journal.record(Entry::Done { step: labelled })?;
+        }
         if item["state"] == "closed" && !journal.closed.contains(&old) {
             let (path, body) = if as_pull {
                 (
@@ -331,7 +362,7 @@ pub(crate) async fn issues(
             let made = target
                 .create("comments", Write::Post, &path, &json!({ "body": body }))
                 .await?;
-            let id = made["id"].as_u64().unwrap_or(0);
+            let id = number_in_answer(&made, "id", &path)?;
             journal.record(Entry::Comment {
                 old: comment.key,
                 new: id,
@@ -351,16 +382,38 @@ async fn keep_numbers(
     target: &mut Target<'_>,
     journal: &mut Journal,
     old: u64,
+    placeholder: &dyn Fn(u64) -> bool,
 ) -> Result<(), RecoverError> {
     if journal.repository != Some(true) {
         return Ok(());
+    }
+    let api = target.api();
+    // A placeholder journaled by a run killed before it closed it.
+    let open: Vec<u64> = journal
+        .issues
+        .iter()
+        .filter(|(o, (_, pull))| !pull && **o < old && !journal.closed.contains(o))
+        .map(|(o, (n, _))| (*o, *n))
+        .filter(|(o, n)| o == n && placeholder(*o))
+        .map(|(o, _)| o)
+        .collect();
+    for number in open {
+        let body = json!({ "state": "closed", "state_reason": "not_planned" });
+        target
+            .create(
+                "closed",
+                Write::Patch,
+                &format!("{api}/issues/{number}"),
+                &body,
+            )
+            .await?;
+        journal.record(Entry::Closed { old: number })?;
     }
     loop {
         let next = journal.issues.values().map(|(n, _)| *n).max().unwrap_or(0) + 1;
         if next >= old {
             return Ok(());
         }
-        let api = target.api();
         // A placeholder made before a kill and not journaled: the repository is ours,
         // so whatever holds that number is it.
         if target
@@ -411,9 +464,11 @@ impl Assignable {
             let known = self.0.lock().expect("not poisoned").get(login).copied();
             let ok = match known {
                 Some(ok) => ok,
+                // A login from the backup becomes part of a path only when it is one.
+                None if repovault_core::check_login("assignee", login).is_err() => false,
                 None => {
                     let path = format!("{}/assignees/{login}", target.api());
-                    let ok = target.read(&path).await.is_ok_and(|found| found.is_some());
+                    let ok = target.read(&path).await?.is_some();
                     self.0
                         .lock()
                         .expect("not poisoned")
@@ -457,15 +512,8 @@ async fn create(
         header.push(format!("> Merged{by} at {merged_at}."));
     }
     let text = item["body"].as_str().unwrap_or("");
-    let labels: Vec<&str> = item["labels"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["name"].as_str())
-        .collect();
-    let milestone = item["milestone"]["number"]
-        .as_u64()
-        .and_then(|m| journal.milestones.get(&m).copied());
+    let title = within(item["title"].as_str().unwrap_or(""), MAX_TITLE, "…");
+    let (labels, milestone) = fields(item, journal);
     let assignees = assignable.filter(target, item).await?;
     let api = target.api();
     if let Some(pull) = pull {
@@ -480,27 +528,24 @@ async fn create(
         } else if !detached.contains(&old) && !request.backup.has_branch(&head) {
             Some("its head commit is not in the backup".to_owned())
         } else {
-            let body = json!({
-                "title": item["title"],
+            let draft = pull["draft"].as_bool().unwrap_or(false);
+            let mut body = json!({
+                "title": title,
                 "body": restored_body(&header, text, map),
                 "head": head,
                 "base": base,
-                "draft": pull["draft"].as_bool().unwrap_or(false),
+                "draft": draft,
             });
             let path = format!("{api}/pulls");
-            let written = target.send(Write::Post, &path, &body).await?;
+            let mut written = target.send(Write::Post, &path, &body).await?;
+            if written.status == 422 && draft {
+                // Drafts are refused in private repositories of some plans.
+                body["draft"] = json!(false);
+                written = target.send(Write::Post, &path, &body).await?;
+            }
             if written.status == 201 {
                 *target.created.entry("pulls").or_default() += 1;
-                let new = written.body["number"].as_u64().unwrap_or(0);
-                if !labels.is_empty() || milestone.is_some() || !assignees.is_empty() {
-                    let path = format!("{api}/issues/{new}");
-                    let body =
-                        json!({ "labels": labels, "milestone": milestone, "assignees": assignees });
-                    target
-                        .create("labelled", Write::Patch, &path, &body)
-                        .await?;
-                }
-                return Ok((new, true));
+                return Ok((number_in_answer(&written.body, "number", &path)?, true));
             }
             Some(written.refusal())
         };
@@ -513,16 +558,46 @@ async fn create(
         ));
     }
     let body = json!({
-        "title": item["title"],
+        "title": title,
         "body": restored_body(&header, text, map),
         "labels": labels,
         "milestone": milestone,
         "assignees": assignees,
     });
-    let made = target
-        .create("issues", Write::Post, &format!("{api}/issues"), &body)
-        .await?;
-    Ok((made["number"].as_u64().unwrap_or(0), false))
+    let path = format!("{api}/issues");
+    let made = target.create("issues", Write::Post, &path, &body).await?;
+    Ok((number_in_answer(&made, "number", &path)?, false))
+}
+
+/// An item's label names and its milestone's number in the target.
+fn fields<'i>(item: &'i Value, journal: &Journal) -> (Vec<&'i str>, Option<u64>) {
+    let labels = item["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    let milestone = item["milestone"]["number"]
+        .as_u64()
+        .and_then(|m| journal.milestones.get(&m).copied());
+    (labels, milestone)
+}
+
+/// `field` of GitHub's answer to `path`, which must be there.
+pub(crate) fn number_in_answer(
+    answer: &Value,
+    field: &str,
+    path: &str,
+) -> Result<u64, RecoverError> {
+    answer[field].as_u64().ok_or_else(|| {
+        RecoverError::GitHub(
+            path.to_owned(),
+            repovault_core::ports::source::SourceError::Invalid {
+                url: path.to_owned(),
+                message: format!("the answer has no {field}"),
+            },
+        )
+    })
 }
 
 /// Objects an earlier, killed run created but did not journal, found by the original

@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "kebab-case")]
 pub enum Entry {
+    /// What the journal is of: its first line. A rerun with another source, backup
+    /// or target is refused.
+    Of {
+        source: String,
+        backup: String,
+        target: String,
+    },
+    /// The repository is about to be created: a rerun that finds it knows it is ours.
+    Creating,
     /// The target repository: made by this restore, or found empty (or allowed with
     /// `--into-existing`).
     Repository {
@@ -30,7 +39,7 @@ pub enum Entry {
         new: u64,
     },
     /// An issue or pull request (`pull`: recreated as a pull request) by number, or a
-    /// placeholder that keeps numbers (`old` 0).
+    /// placeholder that keeps numbers (`old` a number the backup lacks).
     Issue {
         old: u64,
         new: u64,
@@ -60,6 +69,8 @@ pub enum Entry {
 #[derive(Debug, Default)]
 pub struct Journal {
     path: PathBuf,
+    pub of: Option<(String, String, String)>,
+    pub creating: bool,
     pub repository: Option<bool>,
     pub done: BTreeSet<String>,
     pub labels: BTreeSet<String>,
@@ -106,13 +117,25 @@ impl Journal {
                 });
             }
         };
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
+        // A kill can cut the last line short: it is dropped (what it recorded is found
+        // again in the target), and the file cut back so the next line starts clean.
+        let whole = text.rfind('\n').map_or(0, |end| end + 1);
+        if whole < text.len() {
+            let io = |source| JournalError::Io {
+                path: path.to_owned(),
+                source,
+            };
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io)?;
+            file.set_len(whole as u64)
+                .and_then(|()| file.sync_data())
+                .map_err(io)?;
+        }
+        for (i, line) in text[..whole].lines().enumerate() {
             match serde_json::from_str::<Entry>(line) {
                 Ok(entry) => journal.apply(entry),
-                // A kill can cut the last line short: what it recorded is found again
-                // in the target.
-                Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
                 Err(e) => {
                     return Err(JournalError::Invalid {
                         path: path.to_owned(),
@@ -128,6 +151,12 @@ impl Journal {
     fn apply(&mut self, entry: Entry) {
         self.entries += 1;
         match entry {
+            Entry::Of {
+                source,
+                backup,
+                target,
+            } => self.of = Some((source, backup, target)),
+            Entry::Creating => self.creating = true,
             Entry::Repository { created } => self.repository = Some(created),
             Entry::Done { step } => {
                 self.done.insert(step);
@@ -179,8 +208,35 @@ impl Journal {
         self.done.contains(step)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Checks the journal is of `source`'s backup `backup` restored into `target`, and
+    /// says so on its first line when it is new.
+    pub fn belongs_to(
+        &mut self,
+        source: &str,
+        backup: &str,
+        target: &str,
+    ) -> Result<(), JournalError> {
+        let wanted = (source.to_owned(), backup.to_owned(), target.to_owned());
+        match &self.of {
+            Some(of) if *of == wanted => Ok(()),
+            Some((s, b, t)) => Err(JournalError::Invalid {
+                path: self.path.clone(),
+                line: 1,
+                message: format!(
+                    "it records restoring {s} ({b}) into {t}, not {source} ({backup}) into {target}: give another --journal, or remove it to start again"
+                ),
+            }),
+            None if self.entries > 0 => Err(JournalError::Invalid {
+                path: self.path.clone(),
+                line: 1,
+                message: "it does not say what it is of".into(),
+            }),
+            None => self.record(Entry::Of {
+                source: wanted.0,
+                backup: wanted.1,
+                target: wanted.2,
+            }),
+        }
     }
 }
 
@@ -221,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn a_last_line_cut_short_by_a_kill_is_ignored_but_a_bad_line_before_it_is_not() {
+    fn a_last_line_cut_short_by_a_kill_is_dropped_and_the_next_starts_clean() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         std::fs::write(
@@ -229,8 +285,15 @@ mod tests {
             "{\"entry\":\"label\",\"name\":\"bug\"}\n{\"entry\":\"lab",
         )
         .unwrap();
-        let journal = Journal::open(&path).unwrap();
+        let mut journal = Journal::open(&path).unwrap();
         assert!(journal.labels.contains("bug"));
+        journal
+            .record(Entry::Label {
+                name: "docs".into(),
+            })
+            .unwrap();
+        let again = Journal::open(&path).unwrap();
+        assert!(again.labels.contains("bug") && again.labels.contains("docs"));
         std::fs::write(
             &path,
             "{\"entry\":\"lab\n{\"entry\":\"label\",\"name\":\"bug\"}\n",
@@ -238,5 +301,20 @@ mod tests {
         .unwrap();
         let err = Journal::open(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_journal_of_another_restore_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut journal = Journal::open(&path).unwrap();
+        journal.belongs_to("acme/api", "k1", "new/api").unwrap();
+        let mut again = Journal::open(&path).unwrap();
+        again.belongs_to("acme/api", "k1", "new/api").unwrap();
+        let err = again
+            .belongs_to("acme/api", "k2", "new/api")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not acme/api (k2)"), "{err}");
     }
 }

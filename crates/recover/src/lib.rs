@@ -21,6 +21,7 @@
 //! [`GitHubWriter`] port and git's smart HTTP with credentials scoped to the target's
 //! git host.
 
+mod access;
 mod backup;
 mod issues;
 pub mod journal;
@@ -51,6 +52,10 @@ pub struct Options {
     pub into_existing: bool,
     /// Create the repository public (otherwise private, whatever it was).
     pub public: bool,
+    /// Also branch protection, as the backup recorded it.
+    pub protection: bool,
+    /// Also collaborators and team permissions.
+    pub access: bool,
     pub pace: Pace,
 }
 
@@ -68,6 +73,9 @@ pub struct Request<'a> {
     pub creds: &'a GitCredentials,
     pub journal: &'a Path,
     pub options: Options,
+    /// Paces creating requests; shared by every repository of one invocation, so an
+    /// organization's restore stays within one budget.
+    pub governor: &'a tokio::sync::Mutex<pace::Governor>,
     /// Set (by Ctrl-C) to stop after the object being created.
     pub stop: &'a AtomicBool,
     /// Told each step and every tenth object.
@@ -147,7 +155,8 @@ pub struct Plan {
     pub releases: usize,
     pub assets: usize,
     pub has_data: bool,
-    /// Creating requests, at most (closing, labelling and placeholders included).
+    /// Creating requests: one for each object, closing and labelling (placeholders
+    /// for numbers the backup lacks come on top).
     pub requests: u64,
 }
 
@@ -203,16 +212,39 @@ impl Plan {
     }
 }
 
+/// With their flags: branch protection, collaborators and teams (settings: written
+/// again on a rerun, harmlessly).
+async fn settings(
+    request: &Request<'_>,
+    data: &Data,
+    target: &mut Target<'_>,
+    journal: &mut Journal,
+    notes: &mut Vec<String>,
+) -> Result<bool, RecoverError> {
+    if request.options.protection {
+        access::protection(request, data, target, journal, notes).await?;
+    }
+    if request.options.access {
+        access::access(data, target, journal, notes).await?;
+    }
+    Ok(true)
+}
+
 /// Restores `request.backup` into `request.owner/name`, continuing whatever an earlier
 /// run with the same journal began.
 pub async fn restore_into_github(request: &Request<'_>) -> Result<Report, RecoverError> {
     let mut journal = Journal::open(request.journal)?;
     let resumed = journal.entries;
+    journal.belongs_to(
+        &request.backup.full_name(),
+        &request.backup.key,
+        &format!("{}/{}", request.owner, request.name),
+    )?;
     let mut target = Target::new(
         request.owner,
         request.name,
         request.writer,
-        request.options.pace,
+        request.governor,
     );
     let mut report = Report {
         had_data: request.backup.data.is_some(),
@@ -223,12 +255,12 @@ pub async fn restore_into_github(request: &Request<'_>) -> Result<Report, Recove
     let stopped = |r: &Request<'_>| r.stop.load(Ordering::SeqCst);
     let mut complete = true;
 
-    repository::ensure(request, &mut target, &mut journal).await?;
+    repository::ensure(request, &mut target, &mut journal, &mut report.notes).await?;
     let lfs = repository::upload_lfs(request, &target, &mut journal).await?;
     if lfs > 0 {
         report.created.insert("lfs objects", lfs as u64);
     }
-    repository::push_git(request, &mut target, &mut journal).await?;
+    repository::push_git(request, &mut target, &mut journal, &mut report.notes).await?;
     if !repository::push_wiki(request, &mut journal, &mut report.notes).await? {
         complete = false;
     }
@@ -243,6 +275,9 @@ pub async fn restore_into_github(request: &Request<'_>) -> Result<Report, Recove
                     && issues::milestones(request, data, &mut target, &mut journal).await?,
                 !stopped(request)
                     && issues::issues(request, data, &mut target, &mut journal, &mut report.notes)
+                        .await?,
+                !stopped(request)
+                    && settings(request, data, &mut target, &mut journal, &mut report.notes)
                         .await?,
                 !stopped(request)
                     && releases::releases(

@@ -1,6 +1,7 @@
 //! Pacing content creation below GitHub's secondary limits: at most so many creating
-//! requests a minute and an hour (GitHub documents about 80 and 500), spread evenly
-//! rather than in bursts. GitHub's own `403`/`429` answers are waited out by the
+//! requests a minute and an hour (GitHub documents about 80 and 500)
+//! (a window's share goes out at once, then each request waits for the oldest to
+//! leave the window). GitHub's own `403`/`429` answers are waited out by the
 //! writer on top of this; both waits are added up for the report.
 
 use std::collections::VecDeque;
@@ -71,8 +72,8 @@ impl Governor {
             .max(window(Duration::from_secs(3600), self.pace.per_hour))
     }
 
-    /// Waits until a creating request may go out, and counts it.
-    pub async fn admit(&mut self) {
+    /// Waits until a creating request may go out, and counts it; how long it waited.
+    pub async fn admit(&mut self) -> Duration {
         let now = Instant::now();
         let hold = self.hold(now);
         if !hold.is_zero() {
@@ -88,6 +89,7 @@ impl Governor {
         {
             self.sent.pop_front();
         }
+        hold
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use repovault_core::ports::source::Write;
 use serde_json::{Value, json};
 
+use crate::issues::number_in_answer;
 use crate::journal::{Entry, Journal};
 use crate::target::Target;
 use crate::{Data, RecoverError, Request};
@@ -74,15 +75,17 @@ pub(crate) async fn releases(
                     .await?
             }
         };
-        let new = made["id"].as_u64().unwrap_or(0);
+        let new = number_in_answer(&made, "id", &format!("{api}/releases"))?;
         if !journal.releases.contains_key(&old) {
             journal.record(Entry::Release { old, new })?;
         }
-        let uploaded: BTreeMap<&str, u64> = made["assets"]
+        // Assets there already, by name: (id, whole — uploaded, of the size it should
+        // be; an upload cut short leaves one that is not).
+        let there: BTreeMap<&str, (u64, &Value)> = made["assets"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|a| Some((a["name"].as_str()?, a["id"].as_u64()?)))
+            .filter_map(|a| Some((a["name"].as_str()?, (a["id"].as_u64()?, a))))
             .collect();
         for asset in release["assets"].as_array().into_iter().flatten() {
             let (Some(id), Some(name)) = (asset["id"].as_u64(), asset["name"].as_str()) else {
@@ -91,9 +94,13 @@ pub(crate) async fn releases(
             if journal.assets.contains_key(&id) {
                 continue;
             }
-            if let Some(new) = uploaded.get(name) {
-                journal.record(Entry::Asset { old: id, new: *new })?;
-                continue;
+            if let Some((new, found)) = there.get(name) {
+                if found["state"] == "uploaded" && found["size"] == asset["size"] {
+                    journal.record(Entry::Asset { old: id, new: *new })?;
+                    continue;
+                }
+                let path = format!("{api}/releases/assets/{new}");
+                target.send(Write::Delete, &path, &Value::Null).await?;
             }
             // The file's name is the asset's numeric id, never a stored name.
             let path = data.assets_dir.join(id.to_string());
@@ -115,7 +122,7 @@ pub(crate) async fn releases(
                 return Err(RecoverError::Refused(url, written.refusal()));
             }
             *target.created.entry("assets").or_default() += 1;
-            let new = written.body["id"].as_u64().unwrap_or(0);
+            let new = number_in_answer(&written.body, "id", &url)?;
             journal.record(Entry::Asset { old: id, new })?;
         }
     }

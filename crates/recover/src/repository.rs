@@ -15,6 +15,7 @@ pub(crate) async fn ensure(
     request: &Request<'_>,
     target: &mut Target<'_>,
     journal: &mut Journal,
+    notes: &mut Vec<String>,
 ) -> Result<(), RecoverError> {
     if journal.is_done("repository") {
         return Ok(());
@@ -23,12 +24,15 @@ pub(crate) async fn ensure(
     if journal.repository.is_none() {
         let api = target.api();
         if target.read(&api).await?.is_some() {
-            if !request.options.into_existing && !is_empty(target).await? {
+            // Made by a run killed before it could say so: ours, and still empty.
+            let ours = journal.creating && is_empty(target).await?;
+            if !ours && !request.options.into_existing && !is_empty(target).await? {
                 return Err(RecoverError::NotEmpty(target.full_name()));
             }
-            journal.record(Entry::Repository { created: false })?;
+            journal.record(Entry::Repository { created: ours })?;
         } else {
             let path = create_path(target).await?;
+            journal.record(Entry::Creating)?;
             let body = json!({
                 "name": target.name,
                 "private": !request.options.public,
@@ -42,16 +46,23 @@ pub(crate) async fn ensure(
             (request.progress)(&format!("created {}", target.full_name()));
         }
     }
-    if !source.topics.is_empty() && journal.repository == Some(true) {
-        let api = format!("{}/topics", target.api());
-        target
-            .create(
-                "topics",
-                Write::Put,
-                &api,
-                &json!({ "names": source.topics }),
-            )
+    if journal.repository == Some(true) {
+        if !source.topics.is_empty() {
+            let api = format!("{}/topics", target.api());
+            let body = json!({ "names": source.topics });
+            target.create("topics", Write::Put, &api, &body).await?;
+        }
+        // Before the push: the restored workflows must not run (and deploy) on it.
+        let api = format!("{}/actions/permissions", target.api());
+        let written = target
+            .send(Write::Put, &api, &json!({ "enabled": false }))
             .await?;
+        if written.status >= 300 {
+            notes.push(format!(
+                "GitHub Actions could not be disabled before the push ({}): the restored workflows may run",
+                written.refusal()
+            ));
+        }
     }
     journal.record(Entry::Done {
         step: "repository".into(),
@@ -106,9 +117,24 @@ pub(crate) async fn push_git(
     request: &Request<'_>,
     target: &mut Target<'_>,
     journal: &mut Journal,
+    notes: &mut Vec<String>,
 ) -> Result<(), RecoverError> {
     if journal.is_done("git") {
         return Ok(());
+    }
+    // In a repository that was there before, what exists is kept as it is: those refs
+    // are not pushed at all (git would refuse them, and the push with them).
+    let mut existing = std::collections::BTreeMap::new();
+    if journal.repository != Some(true) {
+        for (kind, prefix) in [("branches", "refs/heads/"), ("tags", "refs/tags/")] {
+            let path = format!("{}/{kind}?per_page=100", target.api());
+            for item in target.read_all(&path).await? {
+                if let Some(name) = item["name"].as_str() {
+                    let sha = item["commit"]["sha"].as_str().unwrap_or("").to_owned();
+                    existing.insert(format!("{prefix}{name}"), sha);
+                }
+            }
+        }
     }
     let backup = request.backup;
     let mut refspecs: Vec<String> = backup
@@ -124,6 +150,20 @@ pub(crate) async fn push_git(
             .into_iter()
             .map(|n| format!("refs/pull/{n}/head:refs/heads/restored/pr/{n}")),
     );
+    refspecs.retain(|spec| {
+        let (from, to) = spec.split_once(':').unwrap_or((spec, spec));
+        match existing.get(to) {
+            None => true,
+            Some(sha) => {
+                if backup.manifest.refs.get(from) != Some(sha.as_str()) {
+                    notes.push(format!(
+                        "{to} is kept as it is in the target, not as the backup has it"
+                    ));
+                }
+                false
+            }
+        }
+    });
     if !refspecs.is_empty() {
         (request.progress)(&format!("pushing {} ref(s)", refspecs.len()));
         let url = format!(
@@ -170,7 +210,18 @@ pub(crate) async fn upload_lfs(
         let remote = repovault_git::lfs::LfsRemote::new(&url, request.creds);
         (request.progress)(&format!("uploading {} Git LFS object(s)", objects.len()));
         for chunk in objects.chunks(repovault_git::lfs::BATCH) {
-            for answer in remote.upload_batch(chunk).await? {
+            let answers = remote.upload_batch(chunk).await?;
+            if answers.len() != chunk.len() {
+                return Err(RecoverError::Refused(
+                    format!("{url} (Git LFS)"),
+                    format!(
+                        "the batch answer covers {} of {} objects",
+                        answers.len(),
+                        chunk.len()
+                    ),
+                ));
+            }
+            for answer in answers {
                 match answer {
                     UploadAnswer::Present(_) => {}
                     UploadAnswer::Upload(upload) => {
@@ -203,7 +254,8 @@ pub(crate) async fn upload_lfs(
 
 /// Pushes the wiki's branches. GitHub makes a wiki's repository only when its first
 /// page is created on the web: until then the push finds no repository, and the
-/// restore says so and leaves the step for a rerun. `false`: not done.
+/// restore says so and leaves the step for a rerun, which pushes over that page.
+/// `false`: not done (any failure here is a note: the wiki never stops the rest).
 pub(crate) async fn push_wiki(
     request: &Request<'_>,
     journal: &mut Journal,
@@ -215,6 +267,9 @@ pub(crate) async fn push_wiki(
     if journal.is_done("wiki") {
         return Ok(true);
     }
+    // Over the page its owner created to make the wiki exist; never over a wiki that
+    // was there before.
+    let force = journal.repository == Some(true) || journal.is_done("wiki-missing");
     let refspecs: Vec<String> = request
         .backup
         .manifest
@@ -222,16 +277,7 @@ pub(crate) async fn push_wiki(
         .iter()
         .flat_map(|refs| refs.iter())
         .filter(|(name, _)| name.starts_with("refs/heads/"))
-        // Over the page its owner created to make the wiki exist; never over a wiki
-        // that was there before.
-        .map(|(name, _)| {
-            let force = if journal.repository == Some(true) {
-                "+"
-            } else {
-                ""
-            };
-            format!("{force}{name}:{name}")
-        })
+        .map(|(name, _)| format!("{}{name}:{name}", if force { "+" } else { "" }))
         .collect();
     if !refspecs.is_empty() {
         let base = format!("{}/{}/{}", request.git_origin, request.owner, request.name);
@@ -239,12 +285,22 @@ pub(crate) async fn push_wiki(
         match repovault_git::restore::push_refs(wiki, &url, &refspecs, request.creds).await {
             Ok(()) => {}
             Err(repovault_git::GitError::NotFound { .. }) => {
+                if !journal.is_done("wiki-missing") {
+                    journal.record(Entry::Done {
+                        step: "wiki-missing".into(),
+                    })?;
+                }
                 notes.push(format!(
                     "wiki: GitHub makes a wiki's repository when its first page is created: create any page at {base}/wiki, then run the same restore again (it pushes the wiki over it)"
                 ));
                 return Ok(false);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                notes.push(format!(
+                    "wiki: not pushed ({e}); run the same restore again to retry"
+                ));
+                return Ok(false);
+            }
         }
     }
     journal.record(Entry::Done {

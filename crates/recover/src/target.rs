@@ -8,14 +8,16 @@ use repovault_core::ports::source::{GitHubWriter, SourceError, Write, Written};
 use serde_json::Value;
 
 use crate::RecoverError;
-use crate::pace::{Governor, Pace};
+use crate::pace::Governor;
 
 /// `owner/name` on GitHub, and the writer that reaches it.
 pub struct Target<'a> {
     pub owner: String,
     pub name: String,
     writer: &'a dyn GitHubWriter,
-    governor: Governor,
+    governor: &'a tokio::sync::Mutex<Governor>,
+    /// How long our pacing held this repository's requests.
+    held: Duration,
     /// GitHub's own limits waited out (`403`/`429` with `retry-after`).
     pub limited: Duration,
     /// Objects created, by kind.
@@ -23,12 +25,18 @@ pub struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    pub fn new(owner: &str, name: &str, writer: &'a dyn GitHubWriter, pace: Pace) -> Self {
+    pub fn new(
+        owner: &str,
+        name: &str,
+        writer: &'a dyn GitHubWriter,
+        governor: &'a tokio::sync::Mutex<Governor>,
+    ) -> Self {
         Target {
             owner: owner.to_owned(),
             name: name.to_owned(),
             writer,
-            governor: Governor::new(pace),
+            governor,
+            held: Duration::ZERO,
             limited: Duration::ZERO,
             created: BTreeMap::new(),
         }
@@ -46,7 +54,12 @@ impl<'a> Target<'a> {
 
     /// How long pacing held requests: ours, and GitHub's limits.
     pub fn paced(&self) -> Duration {
-        self.governor.waited + self.limited
+        self.held + self.limited
+    }
+
+    /// Waits for the governor's leave to send one creating request.
+    async fn admit(&mut self) {
+        self.held += self.governor.lock().await.admit().await;
     }
 
     /// A creating request, paced: GitHub's answer, a success or a `422`.
@@ -56,7 +69,7 @@ impl<'a> Target<'a> {
         path: &str,
         body: &Value,
     ) -> Result<Written, RecoverError> {
-        self.governor.admit().await;
+        self.admit().await;
         let written = self
             .writer
             .write(method, path, body)
@@ -90,7 +103,7 @@ impl<'a> Target<'a> {
         content_type: &str,
         bytes: bytes::Bytes,
     ) -> Result<Written, RecoverError> {
-        self.governor.admit().await;
+        self.admit().await;
         let written = self
             .writer
             .upload(url, content_type, bytes)

@@ -28,8 +28,26 @@ pub fn origin_of(body: &str) -> Option<&str> {
     (url.starts_with("http://") || url.starts_with("https://")).then_some(url)
 }
 
+/// The longest body GitHub takes (characters) for an issue, pull request or comment.
+pub const MAX_BODY: usize = 65_536;
+
+/// The longest title GitHub takes (characters).
+pub const MAX_TITLE: usize = 256;
+
+/// `text` cut to at most `max` characters, saying so at its end when it was cut.
+pub fn within(text: &str, max: usize, cut: &str) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let keep = max.saturating_sub(cut.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(cut);
+    out
+}
+
 /// `header` lines (quoted), a blank line, then `body` with its `#N` references
-/// renumbered by `map`.
+/// renumbered by `map`, within GitHub's limit (a longer text is cut, saying where the
+/// whole of it is).
 pub fn restored_body(header: &[String], body: &str, map: &dyn Fn(u64) -> Option<u64>) -> String {
     let mut text = header.join("\n>\n");
     let body = renumber(body, map);
@@ -37,7 +55,11 @@ pub fn restored_body(header: &[String], body: &str, map: &dyn Fn(u64) -> Option<
         text.push_str("\n\n");
         text.push_str(&body);
     }
-    text
+    within(
+        &text,
+        MAX_BODY,
+        "\n\n> (cut here: GitHub takes 65,536 characters; the whole text is in the backup)",
+    )
 }
 
 /// `text` with every `#N` reference that `map` moves rewritten (`#N` at the start or
@@ -103,6 +125,16 @@ mod tests {
             Some("https://github.com/acme/api/issues/5")
         );
         assert_eq!(origin_of("a body someone wrote: https://x"), None);
+    }
+
+    #[test]
+    fn a_body_longer_than_github_takes_is_cut_and_says_so() {
+        let long = "x".repeat(70_000);
+        let body = restored_body(&["> header".into()], &long, &|_| None);
+        assert_eq!(body.chars().count(), MAX_BODY);
+        assert!(body.ends_with("the whole text is in the backup)"));
+        assert!(body.starts_with("> header\n\nxxx"));
+        assert_eq!(within("short", 10, "…"), "short");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use repovault_core::GitHost;
 use repovault_core::config::defaults;
 use repovault_git::GitCredentials;
 use repovault_github::GitHubSource;
+use repovault_recover::pace::Governor;
 use repovault_recover::{Backup, Options, Pace, Plan, Report, Request};
 use repovault_repository::{Repository, Scope};
 
@@ -27,7 +28,7 @@ const WRITE_TOKEN_ENV: &str = "REPOVAULT_PUSH_TOKEN";
 
 #[derive(Debug, Args)]
 pub struct GitHubRestoreArgs {
-    /// With --to-github: the GitHub API to restore into [default: --api-url's].
+    /// With --to-github: the GitHub API to restore into.
     #[arg(long, value_name = "URL", env = "REPOVAULT_RESTORE_API_URL", default_value = defaults::API_URL)]
     pub restore_api_url: String,
     /// With --to-github: where release assets are uploaded, for a GitHub whose upload
@@ -41,12 +42,19 @@ pub struct GitHubRestoreArgs {
     /// With --to-github: create the repository public (default: private).
     #[arg(long)]
     pub public: bool,
+    /// With --to-github: also branch protection, as backed up (admin rights needed).
+    #[arg(long)]
+    pub restore_protection: bool,
+    /// With --to-github: also collaborators and team permissions, as backed up
+    /// (admin rights needed; people outside the organization get invitations).
+    #[arg(long)]
+    pub restore_access: bool,
     /// With --to-github: print what would be created and how long it takes; create
     /// nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// With --to-github: the journal of what was created, which a rerun continues
-    /// from [default: ./repovault-restore-<NEW_OWNER>-<NEW_NAME>.journal].
+    /// from [default: ./repovault-restore-<NEW_OWNER>.<NEW_NAME>.journal].
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
     /// With --to-github: creating requests a minute at most (GitHub allows about 80).
@@ -66,6 +74,8 @@ struct Session {
     host: GitHost,
     creds: GitCredentials,
     pace: Pace,
+    /// One pacing budget for every repository restored.
+    governor: tokio::sync::Mutex<Governor>,
     stop: Arc<AtomicBool>,
 }
 
@@ -87,7 +97,7 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
     }
     if args.to_github_org.is_some() && gh.journal.is_some() {
         return Err(InvalidConfig(
-            "--journal names one repository's journal: with --to-github-org each repository has its own (./repovault-restore-<ORG>-<NAME>.journal)".into(),
+            "--journal names one repository's journal: with --to-github-org each repository has its own (./repovault-restore-<ORG>.<NAME>.journal)".into(),
         )
         .into());
     }
@@ -100,18 +110,23 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
     tokio::spawn(async move {
         crate::commands::shutdown_signal().await;
         eprintln!(
-            "stopping after the object being created (run the same command again to continue)"
+            "stopping after the object being created (Ctrl-C again stops at once; run the same command again to continue)"
         );
         on_signal.store(true, Ordering::SeqCst);
+        // The journal is durable after every object: stopping now loses nothing.
+        crate::commands::shutdown_signal().await;
+        std::process::exit(130);
     });
+    let pace = Pace {
+        per_minute: gh.pace_per_minute,
+        per_hour: gh.pace_per_hour,
+    };
     let session = Session {
         creds: GitCredentials::new(token).scoped(host.clone()),
         github,
         host,
-        pace: Pace {
-            per_minute: gh.pace_per_minute,
-            per_hour: gh.pace_per_hour,
-        },
+        pace,
+        governor: tokio::sync::Mutex::new(Governor::new(pace)),
         stop,
     };
     let targets = args.from.targets()?;
@@ -125,6 +140,8 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
                 vec![(from, to)]
             }
             (None, Some(org)) => {
+                repovault_core::check_login("--to-github-org", org)
+                    .map_err(|e| InvalidConfig(e.to_string()))?;
                 let mut pairs = Vec::new();
                 for target in &targets {
                     let store = open_store(target, &args.from.s3).await?;
@@ -170,7 +187,8 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
             let Some(key) = key else { continue };
             found = true;
             let journal = gh.journal.clone().unwrap_or_else(|| {
-                PathBuf::from(format!("repovault-restore-{new_owner}-{new_name}.journal"))
+                // An owner has no `.`: no two targets share a journal.
+                PathBuf::from(format!("repovault-restore-{new_owner}.{new_name}.journal"))
             });
             outln!("{owner}/{name} → {new_owner}/{new_name}");
             let done = restore_one(
@@ -238,8 +256,11 @@ async fn restore_one(
         options: Options {
             into_existing: gh.into_existing,
             public: gh.public,
+            protection: gh.restore_protection,
+            access: gh.restore_access,
             pace: session.pace,
         },
+        governor: &session.governor,
         stop: &session.stop,
         progress: &progress,
     };

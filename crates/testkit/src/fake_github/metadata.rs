@@ -334,10 +334,12 @@ impl RepoMeta {
                 "url": format!("{repo_api}/branches/{}/protection", encode_segment(branch)),
                 "required_status_checks": { "strict": true, "contexts": ["ci"] },
                 "enforce_admins": { "enabled": true },
-                "required_pull_request_reviews": { "required_approving_review_count": 1, "dismiss_stale_reviews": true },
+                "required_pull_request_reviews": { "required_approving_review_count": 1, "dismiss_stale_reviews": true, "require_code_owner_reviews": false },
                 "restrictions": null,
+                "required_linear_history": { "enabled": false },
                 "allow_force_pushes": { "enabled": false },
                 "allow_deletions": { "enabled": false },
+                "required_conversation_resolution": { "enabled": false },
             }),
         );
     }

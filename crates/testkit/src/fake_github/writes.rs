@@ -14,6 +14,7 @@
 //! Authentication, rate limits and the content-creation limit are checked before a
 //! write gets here (see [`super::api`]).
 
+mod access;
 mod issues;
 mod releases;
 mod repos;
@@ -343,6 +344,16 @@ fn route(
                 _ => Err(Fail::not_found(doc)),
             }
         }
+        (&Method::PUT, ["orgs", org, "teams", slug, "repos", owner, name]) => {
+            let doc = access::DOC_TEAM;
+            if !inner.owner(org).is_some_and(|o| o.kind == OwnerKind::Org) {
+                return Err(Fail::not_found(doc));
+            }
+            let Some(repo) = inner.repos.get_mut(&key(owner, name)) else {
+                return Err(Fail::not_found(doc));
+            };
+            access::add_team(&mut repo.meta, slug, Req::parse(body, doc)?)
+        }
         (&Method::POST, ["user", "repos"]) => {
             let req = Req::parse(body, repos::DOC_CREATE_USER)?;
             repos::create(w, inner, TOKEN_USER, req)
@@ -376,6 +387,29 @@ fn repo_route(
     match (method, rest) {
         (&Method::PATCH, []) => repos::update(at, repo, Req::parse(body, repos::DOC_UPDATE)?),
         (&Method::PUT, ["topics"]) => repos::topics(repo, Req::parse(body, repos::DOC_TOPICS)?),
+        (&Method::PUT, ["branches", branch, "protection"]) => {
+            let doc = access::DOC_PROTECTION;
+            let branch = decode_segment(branch).ok_or_else(|| Fail::not_found(doc))?;
+            access::protect(at, meta, &branch, Req::parse(body, doc)?)
+        }
+        // Whether GitHub Actions may run in the repository (`{enabled}`): `204`.
+        (&Method::PUT, ["actions", "permissions"]) => {
+            let req = Req::parse(body, access::DOC_ACTIONS)?;
+            if req.boolean("enabled")?.is_none() {
+                return Err(Fail::invalid(
+                    access::DOC_ACTIONS,
+                    "\"enabled\" wasn't supplied.",
+                ));
+            }
+            Ok(Done {
+                created: Some("actions-permissions"),
+                ..Done::no_content()
+            })
+        }
+        (&Method::PUT, ["collaborators", login]) => {
+            let doc = access::DOC_COLLABORATOR;
+            access::add_collaborator(meta, login, Req::parse(body, doc)?)
+        }
         (&Method::POST, ["labels"]) => {
             issues::create_label(at, meta, Req::parse(body, issues::DOC_LABEL_CREATE)?)
         }
