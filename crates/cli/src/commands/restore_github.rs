@@ -10,10 +10,11 @@ use anyhow::bail;
 use clap::Args;
 use repovault_core::GitHost;
 use repovault_core::config::defaults;
+use repovault_core::ports::source::SourceError;
 use repovault_git::GitCredentials;
 use repovault_github::GitHubSource;
 use repovault_recover::pace::Governor;
-use repovault_recover::{Backup, Options, Pace, Plan, Report, Request};
+use repovault_recover::{Backup, Options, Pace, Plan, RecoverError, Report, Request};
 use repovault_repository::{Repository, Scope};
 
 use crate::args::{owner_and_name, parse_at};
@@ -176,45 +177,24 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
             failed += 1;
             continue;
         }
-        let mut found = false;
-        for target in &targets {
-            let store = open_store(target, &args.from.s3).await?;
-            let repo = Repository::new(store.as_ref(), &target.prefix);
-            let key = match args.backup.as_deref() {
-                Some(key) => store.head(key).await?.map(|_| key.to_owned()),
-                None => repo.restore_point(&owner, &name, at).await?,
-            };
-            let Some(key) = key else { continue };
-            found = true;
-            let journal = gh.journal.clone().unwrap_or_else(|| {
-                // An owner has no `.`: no two targets share a journal.
-                PathBuf::from(format!("repovault-restore-{new_owner}.{new_name}.journal"))
-            });
-            outln!("{owner}/{name} → {new_owner}/{new_name}");
-            let done = restore_one(
-                &session,
-                &repo,
-                &key,
-                (&owner, &name),
-                (&new_owner, &new_name),
-                &journal,
-                gh,
-            )
-            .await;
-            match done {
-                Ok(true) => {}
-                Ok(false) => failed += 1,
-                Err(e) if args.to_github.is_none() => {
-                    eprintln!("error: {new_owner}/{new_name}: {e:#}");
-                    failed += 1;
-                }
-                Err(e) => return Err(e),
+        outln!("{owner}/{name} → {new_owner}/{new_name}");
+        let done = restore_from_targets(
+            &session,
+            &args,
+            at,
+            (&owner, &name),
+            (&new_owner, &new_name),
+        )
+        .await;
+        match done {
+            Ok(true) => {}
+            Ok(false) => failed += 1,
+            // With --to-github-org one repository failing does not stop the others.
+            Err(e) if args.to_github.is_none() => {
+                eprintln!("error: {new_owner}/{new_name}: {e:#}");
+                failed += 1;
             }
-            break;
-        }
-        if !found {
-            eprintln!("error: no backup of {owner}/{name} matches");
-            failed += 1;
+            Err(e) => return Err(e),
         }
     }
     Ok(if failed == 0 {
@@ -222,6 +202,41 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
     } else {
         ExitCode::from(crate::EXIT_FAILED)
     })
+}
+
+/// Restores `owner/name`'s backup from the first target that has one matching.
+async fn restore_from_targets(
+    session: &Session,
+    args: &RestoreArgs,
+    at: Option<jiff::Timestamp>,
+    (owner, name): (&str, &str),
+    (new_owner, new_name): (&str, &str),
+) -> anyhow::Result<bool> {
+    let gh = &args.github;
+    for target in args.from.targets()? {
+        let store = open_store(&target, &args.from.s3).await?;
+        let repo = Repository::new(store.as_ref(), &target.prefix);
+        let key = match args.backup.as_deref() {
+            Some(key) => store.head(key).await?.map(|_| key.to_owned()),
+            None => repo.restore_point(owner, name, at).await?,
+        };
+        let Some(key) = key else { continue };
+        let journal = gh.journal.clone().unwrap_or_else(|| {
+            // An owner has no `.`: no two targets share a journal.
+            PathBuf::from(format!("repovault-restore-{new_owner}.{new_name}.journal"))
+        });
+        return restore_one(
+            session,
+            &repo,
+            &key,
+            (owner, name),
+            (new_owner, new_name),
+            &journal,
+            gh,
+        )
+        .await;
+    }
+    bail!("no backup of {owner}/{name} matches")
 }
 
 /// Restores one backup; `Ok(false)` when it stopped short (a rerun continues).
@@ -266,8 +281,17 @@ async fn restore_one(
     };
     let report = match repovault_recover::restore_into_github(&request).await {
         Ok(report) => report,
-        Err(e @ repovault_recover::RecoverError::NotEmpty(_)) => {
-            return Err(InvalidConfig(format!("--to-github: {e}")).into());
+        // What the operator must change (the target, the token): exit 2.
+        Err(
+            e @ (RecoverError::NotEmpty(_)
+            | RecoverError::Owner(_)
+            | RecoverError::Journal(_)
+            | RecoverError::GitHub(
+                _,
+                SourceError::Unauthorized { .. } | SourceError::Forbidden { .. },
+            )),
+        ) => {
+            return Err(InvalidConfig(e.to_string()).into());
         }
         Err(e) => {
             eprintln!("error: {e}");
