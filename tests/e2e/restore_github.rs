@@ -19,13 +19,15 @@ use crate::support::{TOKEN, refs_of, repovault, run_org, text};
 /// branches are gone, issues with comments, reviews, labels, a milestone, releases
 /// with assets), `bare` (git only, no data beyond it) and `media` (Git LFS objects).
 async fn source() -> FakeGitHub {
+    // Low enough that the restore meets it: pacing must absorb the 403s.
+    source_limited(12, Duration::from_secs(2)).await
+}
+
+/// [`source`] whose content limit is `per_window` creating requests a `window`.
+async fn source_limited(per_window: u32, window: Duration) -> FakeGitHub {
     let gh = FakeGitHub::start(FakeGitHubOptions {
         token: Some(TOKEN.into()),
-        // Low enough that the restore meets it: pacing must absorb the 403s.
-        content_limit: Some(ContentLimit {
-            per_window: 12,
-            window: Duration::from_secs(2),
-        }),
+        content_limit: Some(ContentLimit { per_window, window }),
         ..Default::default()
     })
     .await
@@ -488,13 +490,15 @@ async fn a_backup_without_data_restores_git_alone_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
-    let gh = source().await;
+    // Slow enough (about three creating requests a second) that each kill lands
+    // while the step it aims at is still going.
+    let gh = source_limited(3, Duration::from_secs(1)).await;
     let work = tempfile::tempdir().unwrap();
     let out = run_org(work.path(), &gh, "before", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     let journal = work.path().join("repovault-restore-restored.api.journal");
     // Killed at two points: once a few issues were journaled, once a release was.
-    for (entry, at_least) in [("\"issue\"", 3), ("\"release\"", 1)] {
+    for (entry, at_least, step) in [("\"issue\"", 3, "issues"), ("\"release\"", 1, "releases")] {
         let api = gh.api_url();
         let upload = gh.upload_url();
         let mut child = tokio::process::Command::new(crate::support::bin("repovault"))
@@ -534,9 +538,14 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the restore ended ({status}) before it could be killed: {lines}");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         child.kill().await.unwrap();
+        let lines = std::fs::read_to_string(&journal).unwrap();
+        assert!(
+            !lines.contains(&format!("\"step\":\"{step}\"")),
+            "killed after {step} had finished, not during: {lines}"
+        );
     }
     gh.init_wiki("restored", "api");
     let out = restore(

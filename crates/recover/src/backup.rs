@@ -37,16 +37,18 @@ impl Data {
 }
 
 impl Backup {
-    /// Restores backup `key` of `owner/name` (with the data snapshot of the same time)
-    /// from `repo` into `work` (a new or empty directory), checked, and opens it.
+    /// Restores backup `key` of `owner/name`, with its newest data snapshot at or
+    /// before `at` (the newest without: a job reads the data after git, so a
+    /// snapshot's time is later than its backup's), from `repo` into `work` (a new or
+    /// empty directory), checked, and opens it.
     pub async fn restore(
         repo: &repovault_repository::Repository<'_>,
         owner: &str,
         name: &str,
         key: &str,
+        at: Option<jiff::Timestamp>,
         work: &Path,
     ) -> Result<Backup, RecoverError> {
-        let at = repovault_repository::Layout::backup_time(key);
         let request = repovault_repository::RestoreRequest {
             owner,
             name,

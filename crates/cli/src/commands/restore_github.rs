@@ -229,6 +229,7 @@ async fn restore_from_targets(
             session,
             &repo,
             &key,
+            at,
             (owner, name),
             (new_owner, new_name),
             &journal,
@@ -244,6 +245,7 @@ async fn restore_one(
     session: &Session,
     repo: &Repository<'_>,
     key: &str,
+    at: Option<jiff::Timestamp>,
     (owner, name): (&str, &str),
     (new_owner, new_name): (&str, &str),
     journal: &std::path::Path,
@@ -252,7 +254,7 @@ async fn restore_one(
     let work = tempfile::Builder::new()
         .prefix("repovault-restore-")
         .tempdir()?;
-    let backup = Backup::restore(repo, owner, name, key, &work.path().join("backup")).await?;
+    let backup = Backup::restore(repo, owner, name, key, at, &work.path().join("backup")).await?;
     let plan = Plan::of(&backup);
     print_plan(key, &plan, &session.pace)?;
     if gh.dry_run {
