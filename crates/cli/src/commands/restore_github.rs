@@ -228,8 +228,7 @@ async fn restore_from_targets(
         return restore_one(
             session,
             &repo,
-            &key,
-            at,
+            (&key, at),
             (owner, name),
             (new_owner, new_name),
             &journal,
@@ -240,12 +239,12 @@ async fn restore_from_targets(
     bail!("no backup of {owner}/{name} matches")
 }
 
-/// Restores one backup; `Ok(false)` when it stopped short (a rerun continues).
+/// Restores one backup (its key, and the time its data is taken at); `Ok(false)`
+/// when it stopped short (a rerun continues).
 async fn restore_one(
     session: &Session,
     repo: &Repository<'_>,
-    key: &str,
-    at: Option<jiff::Timestamp>,
+    (key, at): (&str, Option<jiff::Timestamp>),
     (owner, name): (&str, &str),
     (new_owner, new_name): (&str, &str),
     journal: &std::path::Path,
