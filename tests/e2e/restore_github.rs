@@ -20,14 +20,16 @@ use crate::support::{TOKEN, refs_of, repovault, run_org, text};
 /// with assets), `bare` (git only, no data beyond it) and `media` (Git LFS objects).
 async fn source() -> FakeGitHub {
     // Low enough that the restore meets it: pacing must absorb the 403s.
-    source_limited(12, Duration::from_secs(2)).await
+    source_limited(12, Duration::from_secs(2), true).await
 }
 
-/// [`source`] whose content limit is `per_window` creating requests a `window`.
-async fn source_limited(per_window: u32, window: Duration) -> FakeGitHub {
+/// [`source`] whose content limit is `per_window` creating requests a `window`, and
+/// (`import`) which offers the Issue Import API.
+async fn source_limited(per_window: u32, window: Duration, import: bool) -> FakeGitHub {
     let gh = FakeGitHub::start(FakeGitHubOptions {
         token: Some(TOKEN.into()),
         content_limit: Some(ContentLimit { per_window, window }),
+        without_issue_import: !import,
         ..Default::default()
     })
     .await
@@ -260,6 +262,11 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
         "the fake's limit was met: {said}"
     );
     assert!(said.contains("pacing waited"), "{said}");
+    assert_eq!(
+        gh.stats().writes_by_kind.get("issue-imports"),
+        Some(&4),
+        "acme/api's four issues were imported with their comments"
+    );
     // Actions were disabled in each repository it made, before anything was pushed.
     assert_eq!(
         gh.stats().writes_by_kind.get("actions-permissions"),
@@ -385,6 +392,11 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
             now.get("pull_request").is_some(),
             "#{n}"
         );
+        if was.get("pull_request").is_none() {
+            // Through the Issue Import API: when it was opened and closed is kept.
+            assert_eq!(was["created_at"], now["created_at"], "#{n}");
+            assert_eq!(was["closed_at"], now["closed_at"], "#{n}");
+        }
     }
     let (old_pulls, new_pulls) = (kinds(&before, "pulls"), kinds(&after, "pulls"));
     let new_pulls = by_number(&new_pulls);
@@ -491,8 +503,9 @@ async fn a_backup_without_data_restores_git_alone_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
     // Slow enough (about three creating requests a second) that each kill lands
-    // while the step it aims at is still going.
-    let gh = source_limited(3, Duration::from_secs(1)).await;
+    // while the step it aims at is still going; without the Issue Import API, so
+    // issues and their comments are made one request at a time.
+    let gh = source_limited(3, Duration::from_secs(1), false).await;
     let work = tempfile::tempdir().unwrap();
     let out = run_org(work.path(), &gh, "before", &[]).await;
     assert!(out.status.success(), "{}", text(&out));

@@ -30,6 +30,15 @@ pub(crate) fn default_upload_url(api_url: &str) -> Option<String> {
         .map(|host| format!("{host}/api/uploads"))
 }
 
+fn method_of(method: Write) -> Method {
+    match method {
+        Write::Post => Method::POST,
+        Write::Patch => Method::PATCH,
+        Write::Put => Method::PUT,
+        Write::Delete => Method::DELETE,
+    }
+}
+
 fn accepted(status: StatusCode) -> bool {
     status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY
 }
@@ -67,18 +76,39 @@ async fn answer(
 impl GitHubWriter for GitHubSource {
     async fn write(&self, method: Write, path: &str, body: &Value) -> Result<Written, SourceError> {
         let octocrab = self.client.octocrab().await?;
-        let method = match method {
-            Write::Post => Method::POST,
-            Write::Patch => Method::PATCH,
-            Write::Put => Method::PUT,
-            Write::Delete => Method::DELETE,
-        };
         let request = Request {
-            method,
+            method: method_of(method),
             path,
             headers: &HeaderMap::new(),
             body: Some(body),
             accept: accepted,
+        };
+        let (response, waited) = self.request(octocrab, &request).await?;
+        answer(&self.url(path), response, waited).await
+    }
+
+    async fn preview(
+        &self,
+        method: Option<Write>,
+        path: &str,
+        body: &Value,
+        media_type: &str,
+    ) -> Result<Written, SourceError> {
+        let octocrab = self.client.octocrab().await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_str(media_type).map_err(|e| SourceError::Invalid {
+                url: self.url(path),
+                message: e.to_string(),
+            })?,
+        );
+        let request = Request {
+            method: method.map_or(Method::GET, method_of),
+            path,
+            headers: &headers,
+            body: method.map(|_| body),
+            accept: |status| accepted(status) || status == StatusCode::NOT_FOUND,
         };
         let (response, waited) = self.request(octocrab, &request).await?;
         answer(&self.url(path), response, waited).await

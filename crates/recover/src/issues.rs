@@ -140,6 +140,7 @@ pub(crate) async fn milestones(
 /// provenance line and its original text.
 struct Comment<'d> {
     key: String,
+    at: Option<Timestamp>,
     header: String,
     text: &'d str,
 }
@@ -168,6 +169,7 @@ fn threads(data: &Data) -> BTreeMap<u64, Vec<Comment<'_>>> {
             at,
             Comment {
                 key: format!("c:{id}"),
+                at,
                 header,
                 text,
             },
@@ -196,6 +198,7 @@ fn threads(data: &Data) -> BTreeMap<u64, Vec<Comment<'_>>> {
             at,
             Comment {
                 key: format!("r:{id}"),
+                at,
                 header,
                 text,
             },
@@ -225,6 +228,7 @@ fn threads(data: &Data) -> BTreeMap<u64, Vec<Comment<'_>>> {
             at,
             Comment {
                 key: format!("rc:{id}"),
+                at,
                 header,
                 text,
             },
@@ -238,6 +242,119 @@ fn threads(data: &Data) -> BTreeMap<u64, Vec<Comment<'_>>> {
             (number, comments.into_iter().map(|(_, c)| c).collect())
         })
         .collect()
+}
+
+/// The Issue Import API's media type.
+const IMPORT: &str = "application/vnd.github.golden-comet-preview+json";
+
+/// The most an import request may hold (GitHub takes 1 MB).
+const MAX_IMPORT: usize = 1_000_000;
+
+/// Imports an issue with its comments through the Issue Import API, which keeps when
+/// each was written and closed and notifies nobody; waits until GitHub has processed
+/// it (one at a time, so numbers are handed out in order). `None`: not imported (the
+/// server has no such API, or refused this one): create it through the REST API.
+async fn import(
+    target: &mut Target<'_>,
+    journal: &mut Journal,
+    item: &Value,
+    comments: &[Comment<'_>],
+    assignable: &Assignable,
+    notes: &mut Vec<String>,
+) -> Result<Option<u64>, RecoverError> {
+    let old = item["number"].as_u64().unwrap_or(0);
+    let api = target.api();
+    let id = match journal.importing.get(&old) {
+        // Sent by a run that was stopped before it knew how it went.
+        Some(id) => *id,
+        None => {
+            if journal.is_done("import-unavailable") {
+                return Ok(None);
+            }
+            let assignee = assignable.filter(target, item).await?.into_iter().next();
+            let body = {
+                let map = renumbering(journal);
+                let at = time(&item["created_at"]);
+                let header = provenance("Originally opened", login(item), at, url_of(item));
+                let (labels, milestone) = fields(item, journal);
+                let closed = item["state"] == "closed";
+                json!({
+                "issue": {
+                    "title": within(item["title"].as_str().unwrap_or(""), MAX_TITLE, "…"),
+                    "body": restored_body(&[header], item["body"].as_str().unwrap_or(""), &map),
+                    "created_at": item["created_at"],
+                    "updated_at": item["updated_at"],
+                    "closed_at": if closed { item["closed_at"].clone() } else { Value::Null },
+                    "closed": closed,
+                    "labels": labels,
+                    "milestone": milestone,
+                    "assignee": assignee,
+                },
+                "comments": comments.iter().map(|c| json!({
+                    "created_at": c.at,
+                    "body": c.body(&map),
+                })).collect::<Vec<_>>(),
+                })
+            };
+            if body.to_string().len() > MAX_IMPORT {
+                return Ok(None);
+            }
+            let path = format!("{api}/import/issues");
+            let written = target
+                .preview(Some(Write::Post), &path, &body, IMPORT)
+                .await?;
+            match written.status {
+                202 => {}
+                404 => {
+                    notes.push("this GitHub has no Issue Import API: issues are created through the REST API (their dates are not kept, and people they mention are notified)".into());
+                    journal.record(Entry::Done {
+                        step: "import-unavailable".into(),
+                    })?;
+                    return Ok(None);
+                }
+                _ => {
+                    notes.push(format!(
+                        "issue #{old}: the Issue Import API refused it ({}); created through the REST API",
+                        written.refusal()
+                    ));
+                    return Ok(None);
+                }
+            }
+            let id = number_in_answer(&written.body, "id", &path)?;
+            journal.record(Entry::Importing { old, id })?;
+            *target.created.entry("issues").or_default() += 1;
+            id
+        }
+    };
+    // GitHub processes imports in the background: ask until it says.
+    let path = format!("{api}/import/issues/{id}");
+    let mut wait = std::time::Duration::from_millis(100);
+    for _ in 0..60 {
+        let status = target.preview(None, &path, &Value::Null, IMPORT).await?;
+        match status.body["status"].as_str() {
+            Some("imported") => {
+                let url = status.body["issue_url"].as_str().unwrap_or("");
+                return number_in(url).map(Some).ok_or_else(|| {
+                    RecoverError::Refused(path.clone(), format!("no issue number in {url:?}"))
+                });
+            }
+            Some("failed") => {
+                notes.push(format!(
+                    "issue #{old}: its import failed ({}); created through the REST API",
+                    status.body["errors"]
+                ));
+                return Ok(None);
+            }
+            _ => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+    Err(RecoverError::Refused(
+        path,
+        "the import is still pending after minutes; run the same restore again".into(),
+    ))
 }
 
 /// Old → new issue numbers as the journal has them (for `#N` in restored text).
@@ -300,6 +417,24 @@ pub(crate) async fn issues(
         if !journal.issues.contains_key(&old) {
             keep_numbers(target, journal, old, &|n| !numbers.contains(&n)).await?;
             let pull = item.get("pull_request").and(pulls.get(&old).copied());
+            if pull.is_none() && item.get("pull_request").is_none() {
+                let comments = threads.get(&old).map_or(&[][..], Vec::as_slice);
+                if let Some(new) =
+                    import(target, journal, item, comments, &assignable, notes).await?
+                {
+                    journal.record(Entry::Issue {
+                        old,
+                        new,
+                        pull: false,
+                    })?;
+                    journal.record(Entry::Done {
+                        step: format!("imported:{old}"),
+                    })?;
+                }
+            }
+        }
+        if !journal.issues.contains_key(&old) {
+            let pull = item.get("pull_request").and(pulls.get(&old).copied());
             let (new, as_pull) = create(
                 request,
                 target,
@@ -335,7 +470,9 @@ pub(crate) async fn issues(
             }
             journal.record(Entry::Done { step: labelled })?;
         }
-        if item["state"] == "closed" && !journal.closed.contains(&old) {
+        // An import brought its closing and its comments along.
+        let imported = journal.is_done(&format!("imported:{old}"));
+        if item["state"] == "closed" && !journal.closed.contains(&old) && !imported {
             let (path, body) = if as_pull {
                 (
                     format!("{}/pulls/{new}", target.api()),
@@ -351,7 +488,7 @@ pub(crate) async fn issues(
             journal.record(Entry::Closed { old })?;
         }
         for comment in threads.remove(&old).unwrap_or_default() {
-            if journal.comments.contains_key(&comment.key) {
+            if imported || journal.comments.contains_key(&comment.key) {
                 continue;
             }
             let body = comment.body(&renumbering(journal));

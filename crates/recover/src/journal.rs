@@ -49,6 +49,12 @@ pub enum Entry {
     Closed {
         old: u64,
     },
+    /// Sent to the Issue Import API as import `id`: a rerun asks how it went rather
+    /// than sending it again.
+    Importing {
+        old: u64,
+        id: u64,
+    },
     /// A comment (issue comment, review or review comment) by its original id,
     /// prefixed by what it was (`c`, `r`, `rc`).
     Comment {
@@ -78,6 +84,7 @@ pub struct Journal {
     /// Old number → (new number, recreated as a pull request).
     pub issues: BTreeMap<u64, (u64, bool)>,
     pub closed: BTreeSet<u64>,
+    pub importing: BTreeMap<u64, u64>,
     pub comments: BTreeMap<String, u64>,
     pub releases: BTreeMap<u64, u64>,
     pub assets: BTreeMap<u64, u64>,
@@ -172,6 +179,9 @@ impl Journal {
             }
             Entry::Closed { old } => {
                 self.closed.insert(old);
+            }
+            Entry::Importing { old, id } => {
+                self.importing.insert(old, id);
             }
             Entry::Comment { old, new } => {
                 self.comments.insert(old, new);

@@ -113,6 +113,26 @@ impl<'a> Target<'a> {
         Ok(written)
     }
 
+    /// A request under a preview media type: paced when it creates (`method`).
+    pub async fn preview(
+        &mut self,
+        method: Option<Write>,
+        path: &str,
+        body: &Value,
+        media_type: &str,
+    ) -> Result<Written, RecoverError> {
+        if method.is_some() {
+            self.admit().await;
+        }
+        let written = self
+            .writer
+            .preview(method, path, body, media_type)
+            .await
+            .map_err(|e| RecoverError::GitHub(path.to_owned(), e))?;
+        self.limited += written.waited;
+        Ok(written)
+    }
+
     pub async fn read(&self, path: &str) -> Result<Option<Value>, RecoverError> {
         self.writer
             .read(path)

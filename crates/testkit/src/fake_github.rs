@@ -88,6 +88,8 @@ pub struct FakeGitHubOptions {
     /// GitHub's secondary limit on content creation: writes beyond it get `403` with
     /// `retry-after` and create nothing. No limit when `None`.
     pub content_limit: Option<ContentLimit>,
+    /// Answer the Issue Import API with `404`, as a GitHub without it would.
+    pub without_issue_import: bool,
 }
 
 impl FakeGitHubOptions {
@@ -159,6 +161,7 @@ impl FakeGitHub {
             upload_url: format!("{uploads_origin}{upload_prefix}"),
             upload_prefix,
             content_limit: options.content_limit,
+            without_issue_import: options.without_issue_import,
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);

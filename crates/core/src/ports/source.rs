@@ -182,6 +182,17 @@ pub trait GitHubWriter: Send + Sync {
     /// `GET path`: the object, or `None` on `404`.
     async fn read(&self, path: &str) -> Result<Option<serde_json::Value>, SourceError>;
 
+    /// `method path` (`None`: `GET`) under a preview media type (`Accept`), as the
+    /// Issue Import API wants: its answer, a success, a `404` (no such endpoint here)
+    /// or a `422`.
+    async fn preview(
+        &self,
+        method: Option<Write>,
+        path: &str,
+        body: &serde_json::Value,
+        media_type: &str,
+    ) -> Result<Written, SourceError>;
+
     /// Every item of a list endpoint, across pages.
     async fn read_all(&self, path: &str) -> Result<Vec<serde_json::Value>, SourceError>;
 

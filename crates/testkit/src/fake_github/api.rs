@@ -650,6 +650,17 @@ impl Ctx<'_> {
                 }
             }
             // `204` when the user may be assigned issues, `404` otherwise.
+            ["import", "issues", id] => {
+                let api = format!("{}/repos/{}/{}", self.api, repo.spec.owner, repo.spec.name);
+                let status = id
+                    .parse()
+                    .ok()
+                    .and_then(|id| super::writes::import_status(&api, meta, id));
+                match status {
+                    Some(status) => json_response(StatusCode::OK, &status, self.quota, &[]),
+                    None => not_found(self.quota),
+                }
+            }
             ["assignees", login] => {
                 if super::writes::assignable(meta, login) {
                     with_rate_headers(

@@ -51,6 +51,9 @@ pub(crate) struct RepoMeta {
     /// Endpoints under `/repos/{o}/{r}/` (say `branches`) answered with this status
     /// whatever the query: a feature disabled on the repository, a server without it.
     pub withheld: BTreeMap<String, u16>,
+    /// Issue imports by id: the issue's number, and when it is processed (pending
+    /// until then, as GitHub processes imports in the background).
+    pub imports: BTreeMap<u64, (u64, std::time::Instant)>,
     /// The highest issue or pull request number ever given (one sequence for both,
     /// never reused, as on GitHub).
     pub last_number: u64,

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub upload_prefix: String,
     /// GitHub's secondary limit on content creation, when set.
     pub content_limit: Option<ContentLimit>,
+    /// No Issue Import API (`404`), as a server without it.
+    pub without_issue_import: bool,
     pub inner: Mutex<Inner>,
 }
 

@@ -15,6 +15,7 @@
 //! write gets here (see [`super::api`]).
 
 mod access;
+mod import;
 mod issues;
 mod releases;
 mod repos;
@@ -302,6 +303,8 @@ impl<'a> At<'a> {
     }
 }
 
+pub(crate) use import::status as import_status;
+
 /// Answers a write to the API (`route` split into segments, without `/api/v3`).
 pub(crate) fn handle(
     w: &Writer,
@@ -429,6 +432,9 @@ fn repo_route(
         }
         (&Method::DELETE, ["milestones", n]) => {
             issues::delete_milestone(meta, number(n, issues::DOC_MILESTONE_DELETE)?)
+        }
+        (&Method::POST, ["import", "issues"]) if !at.w.shared.without_issue_import => {
+            import::start(at, meta, Req::parse(body, import::DOC)?)
         }
         (&Method::POST, ["issues"]) => {
             issues::create_issue(at, meta, Req::parse(body, issues::DOC_ISSUE_CREATE)?)
