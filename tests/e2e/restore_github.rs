@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use repovault_testkit::{
-    ContentLimit, FakeGitHub, FakeGitHubOptions, MetadataSpec, RepoSpec, fixtures,
+    ContentLimit, FakeApp, FakeGitHub, FakeGitHubOptions, MetadataSpec, RepoSpec,
+    TEST_APP_PRIVATE_KEY, fixtures,
 };
 use serde_json::Value;
 
@@ -26,14 +27,18 @@ async fn source() -> FakeGitHub {
 /// [`source`] whose content limit is `per_window` creating requests a `window`, and
 /// (`import`) which offers the Issue Import API.
 async fn source_limited(per_window: u32, window: Duration, import: bool) -> FakeGitHub {
-    let gh = FakeGitHub::start(FakeGitHubOptions {
+    source_with(FakeGitHubOptions {
         token: Some(TOKEN.into()),
         content_limit: Some(ContentLimit { per_window, window }),
         without_issue_import: !import,
         ..Default::default()
     })
     .await
-    .expect("start fake GitHub");
+}
+
+/// The org of [`source`] on a fake started with `options`.
+async fn source_with(options: FakeGitHubOptions) -> FakeGitHub {
+    let gh = FakeGitHub::start(options).await.expect("start fake GitHub");
     let repo = fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
     let main = repo.refname_to_id("refs/heads/main").unwrap();
     // The releases' tags, as GitHub makes them when a release is published.
@@ -498,6 +503,60 @@ async fn a_backup_without_data_restores_git_alone_and_says_so() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("--into-existing"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_app_with_write_permissions_restores_with_its_installation_tokens() {
+    let gh = source_with(FakeGitHubOptions {
+        token: Some(TOKEN.into()),
+        app: Some(FakeApp {
+            app_id: 4343,
+            installation_id: 88,
+            owner: "restored".into(),
+            token_lifetime: Duration::from_secs(3600),
+        }),
+        ..Default::default()
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "before", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // No write token anywhere: only the App can create, push and upload.
+    let api = gh.api_url();
+    let upload = gh.upload_url();
+    let out = repovault(
+        work.path(),
+        &[
+            "restore",
+            "acme/api",
+            "--to-github",
+            "restored/api",
+            "--from",
+            "backups",
+            "--restore-api-url",
+            &api,
+            "--restore-allow-insecure-http",
+            "--upload-url",
+            &upload,
+            "--restore-app-id",
+            "4343",
+        ],
+        &[("REPOVAULT_RESTORE_APP_PRIVATE_KEY", TEST_APP_PRIVATE_KEY)],
+    )
+    .await;
+    let said = text(&out);
+    // Everything but the wiki, whose first page nobody made.
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("create any page at"), "{said}");
+    let stats = gh.stats();
+    assert!(!stats.app_tokens_minted.is_empty(), "{said}");
+    assert_eq!(stats.writes_by_kind.get("repos"), Some(&1), "{said}");
+    assert_eq!(stats.writes_by_kind.get("assets"), Some(&2), "{said}");
+    assert!(stats.pushes.contains_key("restored/api"), "{said}");
+    assert!(
+        !said.contains(TEST_APP_PRIVATE_KEY.lines().nth(1).unwrap()),
+        "{said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

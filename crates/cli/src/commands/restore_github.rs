@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::bail;
 use clap::Args;
 use repovault_core::GitHost;
+use repovault_core::Owner;
 use repovault_core::config::defaults;
 use repovault_core::ports::source::SourceError;
+use repovault_core::ports::source::TokenSource;
 use repovault_git::GitCredentials;
-use repovault_github::GitHubSource;
+use repovault_github::{AppCredentials, GitHubAuth, GitHubSource, Installation};
 use repovault_recover::pace::Governor;
 use repovault_recover::{Backup, Options, Pace, Plan, RecoverError, Report, Request};
 use repovault_repository::{Repository, Scope};
@@ -26,6 +28,9 @@ use crate::wiring::{load_secret, open_store};
 /// Where the token for writing to GitHub comes from: the same write-scoped identity
 /// `--push-to` uses, never the backup's token.
 const WRITE_TOKEN_ENV: &str = "REPOVAULT_PUSH_TOKEN";
+
+/// Where the restoring App's private key is when no file is named.
+const APP_KEY_ENV: &str = "REPOVAULT_RESTORE_APP_PRIVATE_KEY";
 
 #[derive(Debug, Args)]
 pub struct GitHubRestoreArgs {
@@ -64,6 +69,22 @@ pub struct GitHubRestoreArgs {
     /// With --to-github: creating requests an hour at most (GitHub allows about 500).
     #[arg(long, value_name = "N", default_value_t = Pace::GITHUB.per_hour, value_parser = clap::value_parser!(u32).range(1..))]
     pub pace_per_hour: u32,
+    /// With --to-github: write as this GitHub App (its numeric id, with write
+    /// permissions; installed on the target) instead of with a token.
+    #[arg(long, value_name = "ID", env = "REPOVAULT_RESTORE_APP_ID")]
+    pub restore_app_id: Option<u64>,
+    /// With --restore-app-id: the App's private key (PEM) [default: the
+    /// REPOVAULT_RESTORE_APP_PRIVATE_KEY environment variable].
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "REPOVAULT_RESTORE_APP_PRIVATE_KEY_FILE"
+    )]
+    pub restore_app_key_file: Option<PathBuf>,
+    /// With --restore-app-id: the App's installation [default: the one on the target
+    /// organization].
+    #[arg(long, value_name = "ID", env = "REPOVAULT_RESTORE_APP_INSTALLATION_ID")]
+    pub restore_app_installation_id: Option<u64>,
     /// With --to-github: allow a plain-http GitHub (a test server).
     #[arg(long)]
     pub restore_allow_insecure_http: bool,
@@ -90,19 +111,47 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
         WRITE_TOKEN_ENV,
         "--push-token-file",
     )?;
-    if token.is_none() && !gh.dry_run {
-        return Err(InvalidConfig(format!(
-            "restoring into GitHub needs a token that may create repositories: set {WRITE_TOKEN_ENV} or --push-token-file"
-        ))
-        .into());
-    }
+    let auth = match gh.restore_app_id {
+        Some(app_id) => {
+            let private_key = load_secret(
+                gh.restore_app_key_file.as_deref(),
+                APP_KEY_ENV,
+                "--restore-app-key-file",
+            )?
+            .ok_or_else(|| {
+                InvalidConfig(format!(
+                    "--restore-app-id needs the App's private key: --restore-app-key-file or {APP_KEY_ENV}"
+                ))
+            })?;
+            let owner = match (&args.to_github, &args.to_github_org) {
+                (Some(to), _) => owner_and_name(to)?.0,
+                (None, Some(org)) => org.clone(),
+                (None, None) => unreachable!("called with --to-github or --to-github-org"),
+            };
+            GitHubAuth::App(AppCredentials {
+                app_id,
+                private_key,
+                installation: match gh.restore_app_installation_id {
+                    Some(id) => Installation::Id(id),
+                    None => Installation::On(Owner::Org(owner)),
+                },
+            })
+        }
+        None if token.is_none() && !gh.dry_run => {
+            return Err(InvalidConfig(format!(
+                "restoring into GitHub needs a token that may create repositories ({WRITE_TOKEN_ENV} or --push-token-file), or a GitHub App (--restore-app-id)"
+            ))
+            .into());
+        }
+        None => GitHubAuth::Token(token),
+    };
     if args.to_github_org.is_some() && gh.journal.is_some() {
         return Err(InvalidConfig(
             "--journal names one repository's journal: with --to-github-org each repository has its own (./repovault-restore-<ORG>.<NAME>.journal)".into(),
         )
         .into());
     }
-    let mut github = GitHubSource::with_token(&gh.restore_api_url, token.as_ref())?;
+    let mut github = GitHubSource::new(&gh.restore_api_url, auth)?;
     if let Some(url) = &gh.upload_url {
         github = github.upload_url(url);
     }
@@ -122,8 +171,15 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
         per_minute: gh.pace_per_minute,
         per_hour: gh.pace_per_hour,
     };
+    // Git gets the token, or an App installation token (valid an hour: pushes come
+    // first, and a rerun gets a new one).
+    let git_token = if gh.dry_run {
+        None
+    } else {
+        github.token().await?
+    };
     let session = Session {
-        creds: GitCredentials::new(token).scoped(host.clone()),
+        creds: GitCredentials::new(git_token).scoped(host.clone()),
         github,
         host,
         pace,
