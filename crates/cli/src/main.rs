@@ -37,7 +37,8 @@ enum Command {
     /// prove they restore.
     Verify(verify::VerifyArgs),
     /// Restore a repository as a bare repository (and its wiki), optionally pushing it
-    /// as a mirror to a new remote.
+    /// as a mirror to a new remote; or back into GitHub (--to-github, --to-github-org)
+    /// with its issues, pull requests and releases.
     Restore(restore::RestoreArgs),
     /// Delete backups a retention policy no longer keeps.
     Prune(prune::PruneArgs),
