@@ -389,7 +389,7 @@ fn print_plan(key: &str, plan: &Plan, pace: &Pace) -> anyhow::Result<()> {
     );
     let eta = pace.estimate(plan.requests);
     outln!(
-        "  {} creating request(s) at {}/min and {}/h: at least {}",
+        "  up to {} creating request(s) at {}/min and {}/h: about {} (less where the Issue Import API takes an issue with its comments at once)",
         plan.requests,
         pace.per_minute,
         pace.per_hour,
