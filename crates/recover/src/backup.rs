@@ -156,3 +156,61 @@ impl Backup {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn backup(pulls: Vec<Value>) -> Backup {
+        let sha = |c: char| c.to_string().repeat(40);
+        let manifest: Manifest = serde_json::from_value(json!({
+            "schema": 1, "repository": "acme/api", "created_at": "2026-12-01T00:00:00Z",
+            "run_id": "r1", "tool": "repovault test", "default_branch": "main",
+            "head": "refs/heads/main",
+            "refs": {
+                "refs/heads/main": sha('a'), "refs/heads/feature": sha('b'),
+                "refs/pull/1/head": sha('b'), "refs/pull/2/head": sha('c'),
+                "refs/pull/3/head": sha('a'), "refs/pull/4/head": sha('e'),
+            },
+            "refs_digest": "", "wiki_refs": null, "git_bytes": 0,
+            "source": { "owner": "acme", "name": "api", "id": 1,
+                "clone_url": "https://github.com/acme/api.git", "default_branch": "main",
+                "pushed_at": null, "size_kb": 1, "private": false, "archived": false,
+                "fork": false, "has_wiki": false },
+        }))
+        .unwrap();
+        let mut kinds = BTreeMap::new();
+        kinds.insert("pulls".to_owned(), pulls);
+        Backup {
+            key: "k".into(),
+            manifest,
+            repo_dir: PathBuf::new(),
+            wiki_dir: None,
+            data: Some(Data {
+                kinds,
+                assets_dir: PathBuf::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_pull_requests_head_is_its_branch_only_when_the_branch_is_its_own_and_unmoved() {
+        let pull = |n: u64, branch: &str, sha: char, repo: Value| json!({ "number": n, "head": { "ref": branch, "sha": sha.to_string().repeat(40), "repo": repo } });
+        let own = json!({ "full_name": "acme/api" });
+        let backup = backup(vec![
+            // Its branch, where it left it: pushed as that branch.
+            pull(1, "feature", 'b', own.clone()),
+            // Its branch is gone.
+            pull(2, "gone", 'c', own.clone()),
+            // A deleted fork (`head.repo` null) whose branch is named like one here,
+            // at the same commit: still not this repository's branch.
+            pull(3, "main", 'a', Value::Null),
+            // Its branch moved on since.
+            pull(4, "feature", 'e', own),
+            // No head ref in the backup: nothing to push.
+            pull(5, "other", 'f', Value::Null),
+        ]);
+        assert_eq!(backup.detached_heads(), vec![2, 3, 4]);
+    }
+}
