@@ -2,73 +2,15 @@
 //! depend on it: GitHub's shapes, `Link` pagination, `ETag` / `If-None-Match` → `304`
 //! (which costs no rate limit), `since=`, release assets as bytes, privacy.
 
-use std::collections::BTreeMap;
-
+use crate::support::{Reply, TOKEN, github, send};
 use repovault_testkit::{FakeGitHub, MetadataSpec, RepoSpec, fixtures};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{TOKEN, github};
-
-struct Reply {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-
-    /// The `rel="next"` URL's path and query, if any.
-    fn next(&self) -> Option<String> {
-        self.header("link")
-            .split(',')
-            .find(|l| l.contains("rel=\"next\""))
-            .and_then(|l| l.split(['<', '>']).nth(1))
-            .map(|url| url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap())
-    }
-}
-
-/// `GET path` on the fake, HTTP/1.1 over a plain TCP stream.
+/// `GET path` on the fake's API with the token.
 async fn get(gh: &FakeGitHub, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let authority = gh.api_url().trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
-    let mut request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n"
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_lowercase(), v.to_owned()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    let url = format!("{}{path}", gh.api_url());
+    send("GET", &url, Some(TOKEN), headers, &[]).await
 }
 
 /// Every item of a list endpoint, following `Link` pages.

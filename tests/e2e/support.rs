@@ -1,12 +1,15 @@
 //! Shared helpers: locating the built binaries, running them, fixture orgs, and
 //! checking backups with nothing but standard tools (`tar`, `git`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use repovault_core::{BackupFormat, Manifest, RefSet};
 use repovault_reporter::Report;
 use repovault_testkit::{FakeGitHub, FakeGitHubOptions};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const TOKEN: &str = "ghp_e2eSecretToken0123456789";
 
@@ -330,4 +333,81 @@ pub fn deployment_dir(gh: &FakeGitHub, target: &str, job_extra: &str) -> tempfil
     .unwrap();
     std::fs::create_dir(dir.path().join("work")).unwrap();
     dir
+}
+
+/// An HTTP answer as the raw client below read it.
+pub struct Reply {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    /// The `rel="next"` URL's path and query, if any.
+    pub fn next(&self) -> Option<String> {
+        self.header("link")
+            .split(',')
+            .find(|l| l.contains("rel=\"next\""))
+            .and_then(|l| l.split(['<', '>']).nth(1))
+            .map(|url| url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap())
+    }
+}
+
+/// `method url` over a plain TCP stream (HTTP/1.1), with `Authorization: Bearer
+/// <token>` when given.
+pub async fn send(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_lowercase(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
