@@ -62,6 +62,24 @@ impl<'a> Target<'a> {
         self.held += self.governor.lock().await.admit().await;
     }
 
+    /// `request` to `at`, held for the governor first when it `creates`; GitHub's own
+    /// wait in it is counted.
+    async fn governed(
+        &mut self,
+        creates: bool,
+        at: &str,
+        request: impl Future<Output = Result<Written, SourceError>>,
+    ) -> Result<Written, RecoverError> {
+        if creates {
+            self.admit().await;
+        }
+        let written = request
+            .await
+            .map_err(|e| RecoverError::GitHub(at.to_owned(), e))?;
+        self.limited += written.waited;
+        Ok(written)
+    }
+
     /// A creating request, paced: GitHub's answer, a success or a `422`.
     pub async fn send(
         &mut self,
@@ -69,14 +87,9 @@ impl<'a> Target<'a> {
         path: &str,
         body: &Value,
     ) -> Result<Written, RecoverError> {
-        self.admit().await;
-        let written = self
-            .writer
-            .write(method, path, body)
+        let writer = self.writer;
+        self.governed(true, path, writer.write(method, path, body))
             .await
-            .map_err(|e| RecoverError::GitHub(path.to_owned(), e))?;
-        self.limited += written.waited;
-        Ok(written)
     }
 
     /// [`send`](Self::send) that must succeed; counts one `kind` created on `201`.
@@ -103,14 +116,9 @@ impl<'a> Target<'a> {
         content_type: &str,
         bytes: bytes::Bytes,
     ) -> Result<Written, RecoverError> {
-        self.admit().await;
-        let written = self
-            .writer
-            .upload(url, content_type, bytes)
+        let writer = self.writer;
+        self.governed(true, url, writer.upload(url, content_type, bytes))
             .await
-            .map_err(|e| RecoverError::GitHub(url.to_owned(), e))?;
-        self.limited += written.waited;
-        Ok(written)
     }
 
     /// A request under a preview media type: paced when it creates (`method`).
@@ -121,16 +129,9 @@ impl<'a> Target<'a> {
         body: &Value,
         media_type: &str,
     ) -> Result<Written, RecoverError> {
-        if method.is_some() {
-            self.admit().await;
-        }
-        let written = self
-            .writer
-            .preview(method, path, body, media_type)
-            .await
-            .map_err(|e| RecoverError::GitHub(path.to_owned(), e))?;
-        self.limited += written.waited;
-        Ok(written)
+        let writer = self.writer;
+        let request = writer.preview(method, path, body, media_type);
+        self.governed(method.is_some(), path, request).await
     }
 
     pub async fn read(&self, path: &str) -> Result<Option<Value>, RecoverError> {

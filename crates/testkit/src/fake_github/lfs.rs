@@ -195,24 +195,10 @@ pub(crate) async fn media(shared: Arc<Shared>, request: Request) -> Response {
         return media_upload(shared, request).await;
     }
     let path = request.uri().path().trim_start_matches('/').to_owned();
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let file = {
         let mut inner = shared.lock();
-        if presented
-            .as_deref()
-            .is_some_and(|v| v.starts_with("Basic "))
-        {
-            inner.stats.lfs_media_requests_with_token += 1;
-        }
-        if !presented.is_some_and(|v| inner.lfs_media_auth.contains(&v)) {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"message": "Bad credentials"}),
-            );
+        if let Some(refused) = refused(&mut inner, request.headers(), false) {
+            return refused;
         }
         let mut parts = path.splitn(3, '/');
         let (Some(owner), Some(repo), Some(oid)) = (parts.next(), parts.next(), parts.next())
@@ -244,29 +230,42 @@ pub(crate) async fn media(shared: Arc<Shared>, request: Request) -> Response {
     }
 }
 
+/// The media host's check of a request's `Authorization`: it must be a header a batch
+/// answer handed out (for downloads, or for uploads); else the refusal. A token
+/// (`Basic`) is counted: the media host must never see one.
+fn refused(
+    inner: &mut super::state::Inner,
+    headers: &http::HeaderMap,
+    upload: bool,
+) -> Option<Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if presented.is_some_and(|v| v.starts_with("Basic ")) {
+        inner.stats.lfs_media_requests_with_token += 1;
+    }
+    let handed_out = if upload {
+        &inner.lfs_upload_auth
+    } else {
+        &inner.lfs_media_auth
+    };
+    (!presented.is_some_and(|v| handed_out.contains(v))).then(|| {
+        reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "Bad credentials"}),
+        )
+    })
+}
+
 /// `PUT /<owner>/<repo>/<oid>` on the media host: stores the object if its bytes are
 /// what the batch request announced (size) and its oid names (SHA-256).
 async fn media_upload(shared: Arc<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().trim_start_matches('/').to_owned();
-    let presented = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let expected = {
         let mut inner = shared.lock();
-        if presented
-            .as_deref()
-            .is_some_and(|v| v.starts_with("Basic "))
-        {
-            inner.stats.lfs_media_requests_with_token += 1;
-        }
-        if !presented.is_some_and(|v| inner.lfs_upload_auth.contains(&v)) {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                json!({"message": "Bad credentials"}),
-            );
+        if let Some(refused) = refused(&mut inner, &parts.headers, true) {
+            return refused;
         }
         inner.lfs_pending.get(&path).copied()
     };
