@@ -219,6 +219,22 @@ async fn a_manifest_cannot_steer_restore_or_a_drill_outside_where_they_write() {
     victim.assert_untouched("a good restore");
 }
 
+/// `acme`'s backup (run `r1`) in a new work directory: it, its `backups/` and the key
+/// of `acme/api`'s data index as `latest.json` names it.
+async fn backed_up_with_data(
+    gh: &repovault_testkit::FakeGitHub,
+) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let backups = work.path().join("backups");
+    let latest: LatestPointer =
+        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
+            .unwrap();
+    let index_key = latest.data.expect("a data snapshot");
+    (work, backups, index_key)
+}
+
 /// A data index whose kind is named `../../x` cannot make `restore --metadata` write
 /// `x.jsonl` outside `--to`: refused naming the index and the kind, exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -227,14 +243,7 @@ async fn a_data_index_cannot_steer_restore_metadata_outside_to() {
     gh.add_org("acme");
     fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
     gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false));
-    let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "r1", &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    let backups = work.path().join("backups");
-    let latest: LatestPointer =
-        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
-            .unwrap();
-    let index_key = latest.data.expect("a data snapshot");
+    let (work, backups, index_key) = backed_up_with_data(&gh).await;
     rewrite(&backups.join(&index_key), |index: &mut Value| {
         let kinds = index["kinds"].as_object_mut().unwrap();
         let labels = kinds.remove("labels").unwrap();
@@ -287,16 +296,9 @@ async fn a_data_file_that_is_not_the_one_indexed_is_refused() {
             asset_bytes: 4 << 10,
         },
     );
-    let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "r1", &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    let backups = work.path().join("backups");
-    let latest: LatestPointer =
-        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
-            .unwrap();
+    let (work, backups, index_key) = backed_up_with_data(&gh).await;
     let index: Value =
-        serde_json::from_slice(&std::fs::read(backups.join(latest.data.unwrap())).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(backups.join(&index_key)).unwrap()).unwrap();
     let restore = || {
         repovault(
             work.path(),
