@@ -86,6 +86,14 @@ async fn source_with(options: FakeGitHubOptions) -> FakeGitHub {
     gh
 }
 
+/// `acme` backed up (run `run_id`, with `extra` flags) into a new work directory.
+async fn backed_up(gh: &FakeGitHub, run_id: &str, extra: &[&str]) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), gh, run_id, extra).await;
+    assert!(out.status.success(), "{}", text(&out));
+    work
+}
+
 /// `repovault restore <what> <how…>` into the fake, faster than it allows: its limit
 /// answers, and pacing waits them out.
 async fn restore(work: &Path, gh: &FakeGitHub, what: &str, how: &[&str]) -> std::process::Output {
@@ -228,9 +236,7 @@ fn branches_and_tags(refs: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_org_restored_into_github_backs_up_as_the_same_org() {
     let gh = source().await;
-    let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "before", &["--lfs"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let work = backed_up(&gh, "before", &["--lfs"]).await;
 
     // --dry-run: the plan and its time, nothing created.
     let out = restore(
@@ -468,9 +474,7 @@ async fn an_org_restored_into_github_backs_up_as_the_same_org() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_without_data_restores_git_alone_and_says_so() {
     let gh = source().await;
-    let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "git-only", &["--no-metadata"]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let work = backed_up(&gh, "git-only", &["--no-metadata"]).await;
     let out = restore(
         work.path(),
         &gh,
@@ -518,9 +522,7 @@ async fn a_github_app_with_write_permissions_restores_with_its_installation_toke
         ..Default::default()
     })
     .await;
-    let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "before", &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let work = backed_up(&gh, "before", &[]).await;
     // No write token anywhere: only the App can create, push and upload.
     let api = gh.api_url();
     let upload = gh.upload_url();
@@ -565,9 +567,7 @@ async fn a_restore_killed_midway_and_run_again_creates_nothing_twice() {
     // while the step it aims at is still going; without the Issue Import API, so
     // issues and their comments are made one request at a time.
     let gh = source_limited(3, Duration::from_secs(1), false).await;
-    let work = tempfile::tempdir().unwrap();
-    let out = run_org(work.path(), &gh, "before", &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let work = backed_up(&gh, "before", &[]).await;
     let journal = work.path().join("repovault-restore-restored.api.journal");
     // Killed at two points: once a few issues were journaled, once a release was.
     for (entry, at_least, step) in [("\"issue\"", 3, "issues"), ("\"release\"", 1, "releases")] {
