@@ -67,6 +67,7 @@ async fn a_run_as_a_github_app_outlives_its_tokens_and_never_logs_a_token_or_the
             reviews_per_pull: 1,
             releases: 2,
             asset_bytes: 1000,
+            ..Default::default()
         };
         gh.add_metadata("acme", name, spec);
     }
@@ -159,17 +160,4 @@ async fn a_key_that_is_not_a_pem_key_exits_2_naming_the_key() {
         "{}",
         text(&out)
     );
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

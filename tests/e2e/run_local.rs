@@ -318,19 +318,6 @@ async fn the_token_appears_in_no_log_record_archive_or_child_argv() {
     );
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if entry.file_type().unwrap().is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalid_configuration_exits_2_naming_the_key() {
     let work = tempfile::tempdir().unwrap();

@@ -229,7 +229,11 @@ async fn restore_picks_by_date_and_ls_lists_newest_first() {
 
     let out = repovault(work.path(), &["ls", "acme/repo-000"], &[]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("20")).collect();
+    let rows: Vec<&str> = stdout
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("20"))
+        .collect();
     assert_eq!(rows.len(), 2, "{stdout}");
     assert!(
         rows[0].ends_with("latest") && rows[1].starts_with("2025-01-01"),
@@ -606,6 +610,7 @@ async fn the_data_beyond_git_can_be_shown_and_restored_with_the_repository() {
             reviews_per_pull: 1,
             releases: 1,
             asset_bytes: 64 << 10,
+            ..Default::default()
         },
     );
     let work = tempfile::tempdir().unwrap();
@@ -690,17 +695,135 @@ async fn the_organizations_own_data_is_backed_up_once_per_run() {
     assert_eq!(files(&backups.join("orgs")), before);
 }
 
-/// Every file under `dir`, sorted.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
+/// Five backups of a repository whose data changed each time, a data file a crashed
+/// job left unindexed and a release asset no snapshot lists; everything old enough to
+/// be pruned. `prune --keep-last 1` leaves one backup, the data snapshots it reads (the
+/// newest, and the one current when it was taken) and every file and asset they list,
+/// and nothing else under `data/` or `assets/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prune_releases_data_snapshots_and_assets_no_kept_backup_reads() {
+    use repovault_core::{DataIndex, LatestPointer};
+
+    let gh = github().await;
+    gh.add_org("acme");
+    let git = fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
+    gh.add_repo(repovault_testkit::RepoSpec::new("acme", "api").has_wiki(false));
+    gh.add_metadata(
+        "acme",
+        "api",
+        repovault_testkit::MetadataSpec {
+            issues: 3,
+            comments_per_issue: 1,
+            pulls: 1,
+            reviews_per_pull: 1,
+            releases: 1,
+            asset_bytes: 4 << 10,
+            ..Default::default()
+        },
+    );
+    let work = tempfile::tempdir().unwrap();
+    let backups = work.path().join("backups");
+    let latest = || -> LatestPointer {
+        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
+            .unwrap()
+    };
+    let mut indexes = Vec::new();
+    for i in 1..=5 {
+        if i > 1 {
+            let file = format!("day {i}\n");
+            fixtures::commit(&git, "main", &[("day.txt", file.as_bytes())], "a day");
+            gh.touch("acme", "api");
+            gh.add_issue_comment("acme", "api", 1, &format!("comment {i}"));
         }
+        let out = run_org(work.path(), &gh, &format!("r{i}"), &[]).await;
+        assert!(out.status.success(), "{}", text(&out));
+        indexes.push(latest().data.expect("a data snapshot"));
     }
-    out.sort();
-    out
+    indexes.dedup();
+    assert_eq!(indexes.len(), 5, "each run read new data: {indexes:?}");
+    assert_eq!(backups_of(&backups, "acme", "api").len(), 5);
+    let repo_dir = backups.join("repos/acme/api");
+    let stray_file = repo_dir.join("data/20200101T000000Z/issues.jsonl.zst");
+    std::fs::create_dir_all(stray_file.parent().unwrap()).unwrap();
+    std::fs::write(&stray_file, b"left by a job that failed").unwrap();
+    let stray_asset = repo_dir.join("assets/999999");
+    std::fs::write(&stray_asset, b"of a release deleted since").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
+    for file in walk(&backups) {
+        let handle = std::fs::File::options().write(true).open(&file).unwrap();
+        handle.set_modified(old).unwrap();
+    }
+
+    let out = repovault(
+        work.path(),
+        &["prune", "--from", "./backups", "--keep-last", "1"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        backups_of(&backups, "acme", "api").len(),
+        1,
+        "{}",
+        text(&out)
+    );
+    let stored: Vec<String> = walk(&backups)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&backups)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let left: Vec<&String> = stored
+        .iter()
+        .filter(|k| k.starts_with("repos/") && k.ends_with("/index.json"))
+        .collect();
+    let newest = latest().data.unwrap();
+    assert!(left.contains(&&newest), "{left:?}");
+    assert!(
+        (1..=2).contains(&left.len()) && left.iter().all(|k| indexes.contains(k)),
+        "the newest and the one current at the kept backup: {left:?}\n{}",
+        text(&out)
+    );
+    // What the kept snapshots list, and nothing else, is under data/ and assets/.
+    let mut listed = std::collections::BTreeSet::new();
+    for key in &left {
+        let index: DataIndex =
+            serde_json::from_slice(&std::fs::read(backups.join(key)).unwrap()).unwrap();
+        let files = index.kinds.values().chain(index.assets.values());
+        listed.extend(files.map(|f| f.key.clone()));
+        listed.insert((*key).clone());
+    }
+    assert!(listed.iter().any(|k| k.contains("/assets/")), "{listed:?}");
+    let data: std::collections::BTreeSet<String> = stored
+        .iter()
+        .filter(|k| k.starts_with("repos/") && (k.contains("/data/") || k.contains("/assets/")))
+        .cloned()
+        .collect();
+    assert_eq!(data, listed, "{}", text(&out));
+    assert!(!stray_file.exists() && !stray_asset.exists());
+    // `ls` lists the data snapshots left, the newest as latest.
+    let out = repovault(work.path(), &["ls", "acme/api", "--from", "./backups"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("DATA SNAPSHOT"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("release assets"))
+        .collect();
+    assert_eq!(rows.len(), left.len(), "{stdout}");
+    assert!(rows[0].ends_with("latest"), "{stdout}");
+
+    let out = repovault(work.path(), &["verify", "--restore-drill"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = repovault(
+        work.path(),
+        &["restore", "acme/api", "--to", "out", "--metadata"],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -43,10 +43,14 @@ pub enum KeepReason {
     Within,
     /// No rule is configured.
     NoPolicy,
-    /// No manifest yet, but recent: possibly a backup still being written.
+    /// No manifest (or data index) lists it yet, but recent: possibly a backup still
+    /// being written.
     Incomplete,
-    /// A link of the chain of a kept backup.
+    /// A link of the chain of a kept backup, or what its restore reads (its LFS
+    /// objects, its data snapshot and that snapshot's files and assets).
     Needed,
+    /// A repository's newest data snapshot, or the one `latest.json` names.
+    NewestData,
     /// No job whose retention was applied selects this repository (its newest
     /// manifest's `source` does not match any job's filters): its backups are not
     /// any policy's to delete.
@@ -67,6 +71,7 @@ impl KeepReason {
             KeepReason::NoPolicy => "no retention policy",
             KeepReason::Incomplete => "no manifest yet (recent)",
             KeepReason::Needed => "needed by a kept backup",
+            KeepReason::NewestData => "newest data snapshot",
             KeepReason::NotSelected => "no job selects it",
         }
     }

@@ -38,6 +38,8 @@ pub struct RepoEntry {
     pub newest: Option<Timestamp>,
     /// Bytes its backups added, together.
     pub stored: u64,
+    /// Bytes of its data beyond git: every data snapshot's files and release assets.
+    pub data: u64,
     /// Deleted on GitHub, or moved (and where).
     pub gone: Option<GoneMarker>,
 }
@@ -55,6 +57,30 @@ pub fn describe_gone(marker: &GoneMarker) -> String {
         Some(to) => format!("moved to {to} ({at})"),
         None => format!("deleted on GitHub ({at}); backups kept"),
     }
+}
+
+/// One snapshot of a repository's data beyond git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataEntry {
+    /// Its index.
+    pub key: String,
+    pub fetched_at: Timestamp,
+    /// Files it wrote (the kinds that changed) and their bytes; the others it lists are
+    /// earlier snapshots' files.
+    pub files: usize,
+    pub bytes_added: u64,
+    /// `latest.json` names it.
+    pub latest: bool,
+}
+
+/// Bytes of the data beyond git among `sizes` (one repository's listing): data
+/// snapshots' files and indexes, and release assets.
+fn data_bytes(layout: &Layout, sizes: &BTreeMap<&str, u64>) -> u64 {
+    sizes
+        .iter()
+        .filter(|(key, _)| layout.parse_data(key).is_some() || layout.parse_asset(key).is_some())
+        .map(|(_, size)| size)
+        .sum()
 }
 
 /// Each backup key among `sizes` (one repository's listing) with the bytes it added.
@@ -131,6 +157,7 @@ impl Repository<'_> {
             out.push(RepoEntry {
                 newest: backups.iter().map(|(_, at, _)| *at).max(),
                 stored: backups.iter().map(|(_, _, size)| size).sum(),
+                data: data_bytes(layout, &sizes),
                 backups: backups.len(),
                 owner,
                 name,
@@ -178,5 +205,57 @@ impl Repository<'_> {
         }
         entries.sort_by_key(|e| std::cmp::Reverse(e.created_at));
         Ok(entries)
+    }
+
+    /// The data snapshots of `owner/name` (those with an index), newest first, and the
+    /// bytes of its release assets.
+    pub async fn data_catalog(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<(Vec<DataEntry>, u64), RepoError> {
+        let layout = self.layout();
+        let objects = self
+            .store()
+            .list(&self.prefix_of(Scope::Repo(owner, name)))
+            .await?;
+        let latest = match self.latest(owner, name).await {
+            Ok(latest) => latest.and_then(|l| l.data),
+            Err(e @ RepoError::Invalid { .. }) => {
+                tracing::warn!(error = %e, "latest.json is unreadable");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        // Snapshot time → (index key, files, bytes).
+        let mut snapshots: BTreeMap<Timestamp, (Option<String>, usize, u64)> = BTreeMap::new();
+        let mut assets = 0;
+        for object in &objects {
+            if let Some((of, index)) = layout.parse_data(&object.key) {
+                let snapshot = snapshots.entry(of.at).or_default();
+                match index {
+                    true => snapshot.0 = Some(object.key.clone()),
+                    false => snapshot.1 += 1,
+                }
+                snapshot.2 += object.size;
+            } else if layout.parse_asset(&object.key).is_some() {
+                assets += object.size;
+            }
+        }
+        let entries = snapshots
+            .into_iter()
+            .rev()
+            .filter_map(|(fetched_at, (key, files, bytes_added))| {
+                let key = key?;
+                Some(DataEntry {
+                    latest: latest.as_deref() == Some(key.as_str()),
+                    key,
+                    fetched_at,
+                    files,
+                    bytes_added,
+                })
+            })
+            .collect();
+        Ok((entries, assets))
     }
 }

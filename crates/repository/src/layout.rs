@@ -279,6 +279,42 @@ impl Layout {
         (is_oid(oid) && valid_names(owner, repo)).then(|| (owner.to_owned(), repo.to_owned()))
     }
 
+    /// The repository (`owner`, `repo`) of a release asset's key.
+    pub fn parse_asset(&self, key: &str) -> Option<(String, String)> {
+        let rest = key.strip_prefix(&self.repos_root())?;
+        let (owner, rest) = rest.split_once('/')?;
+        let (repo, id) = rest.split_once("/assets/")?;
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && valid_names(owner, repo))
+            .then(|| (owner.to_owned(), repo.to_owned()))
+    }
+
+    /// Takes a key of a repository's data snapshot apart (`archive` is false): whose
+    /// and when, and whether it is the snapshot's index (else one kind's file).
+    /// `None` for any other key.
+    pub fn parse_data(&self, key: &str) -> Option<(BackupKey, bool)> {
+        let rest = key.strip_prefix(&self.repos_root())?;
+        let (owner, rest) = rest.split_once('/')?;
+        let (repo, rest) = rest.split_once("/data/")?;
+        let (stamp, file) = rest.split_once('/')?;
+        let index = match file.strip_suffix(".jsonl.zst") {
+            Some(kind) if crate::is_kind(kind) => false,
+            Some(_) => return None,
+            None if file == "index.json" => true,
+            None => return None,
+        };
+        let at = parse_stamp(stamp)?;
+        if !valid_names(owner, repo) {
+            return None;
+        }
+        let key = BackupKey {
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            at,
+            archive: false,
+        };
+        Some((key, index))
+    }
+
     /// Takes a chain link's key apart (`archive` is false); `None` for any other key.
     pub fn parse_bundle(&self, key: &str) -> Option<BackupKey> {
         let rest = key.strip_prefix(&self.repos_root())?;
@@ -418,5 +454,41 @@ mod tests {
             );
         }
         assert_eq!(l.parse_bundle(&l.manifest("o", "r", at())), None);
+    }
+
+    #[test]
+    fn data_and_asset_keys_are_taken_apart() {
+        let l = Layout::new("p/");
+        let whose = BackupKey {
+            owner: "o".into(),
+            repo: "r".into(),
+            at: at(),
+            archive: false,
+        };
+        assert_eq!(
+            l.parse_data(&l.data_index("o", "r", at())),
+            Some((whose.clone(), true))
+        );
+        assert_eq!(
+            l.parse_data(&l.data_file("o", "r", at(), "issue-comments")),
+            Some((whose, false))
+        );
+        for other in [
+            "p/repos/o/r/data/20261122T143605Z/Issues.jsonl.zst",
+            "p/repos/o/r/data/20261122T143605Z/notes.txt",
+            "p/repos/o/r/data/yesterday/index.json",
+            "p/repos/o/../data/20261122T143605Z/index.json",
+            "p/repos/o/r/data/20261122T143605Z/x/index.json",
+        ] {
+            assert_eq!(l.parse_data(other), None, "{other}");
+        }
+        assert_eq!(l.parse_data(&l.org_data_index("o", at())), None);
+        assert_eq!(
+            l.parse_asset(&l.asset("o", "r", 42)),
+            Some(("o".into(), "r".into()))
+        );
+        assert_eq!(l.parse_asset("p/repos/o/r/assets/4x2"), None);
+        assert_eq!(l.parse_asset("p/repos/o/r/assets/"), None);
+        assert_eq!(l.parse_asset(&l.lfs("o", "r", &"a".repeat(64))), None);
     }
 }

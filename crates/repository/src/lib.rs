@@ -48,7 +48,7 @@ mod repository;
 mod restore;
 mod validate;
 
-pub use catalog::{BackupEntry, RepoEntry, describe_gone};
+pub use catalog::{BackupEntry, DataEntry, RepoEntry, describe_gone};
 pub use chain::{Base, ChainRules, Found, NewBackup, StoredLink};
 pub use check::{CheckError, Checked, check_backup};
 pub use data::MAX_ITEMS_BYTES;

@@ -31,12 +31,15 @@ pub struct Pruned {
     pub kept: Vec<KeepReason>,
 }
 
-/// One repository's backups, and the chain links and LFS objects they share, as
+/// One repository's backups and data snapshots, and what they share by reference, as
 /// `prune` finds them.
 #[derive(Default)]
 struct RepoObjects {
     backups: Vec<(String, StoredBackup)>,
-    /// Key, time in the key (an LFS object's: the store's), time the store wrote it.
+    /// Data snapshots' indexes: key and time, oldest first.
+    indexes: Vec<(String, Timestamp)>,
+    /// Chain links, Git LFS objects, data files and release assets: key, time in the
+    /// key (an LFS object's or asset's: the store's), time the store wrote it.
     shared: Vec<(String, Timestamp, Option<Timestamp>)>,
 }
 
@@ -47,11 +50,15 @@ impl Repository<'_> {
     /// whatever another job on the same owner says); a repository no scope selects
     /// keeps everything ([`KeepReason::NotSelected`]). Each decision is
     /// [`RetentionPolicy::decide`]'s, with the backup `latest.json` names protected;
-    /// what no rule keeps is deleted with its manifest. Then what backups share by
-    /// reference, the links of the chains (`packs/`) and the Git LFS objects (`lfs/`):
-    /// one any kept backup's manifest lists stays, one no manifest lists goes once it
-    /// is older than [`INCOMPLETE_GRACE`] (younger, a backup may be writing it). No
-    /// kept backup is ever left with a missing link or LFS object. On a
+    /// what no rule keeps is deleted with its manifest. Data snapshots follow the
+    /// backups (see `data_kept`): a snapshot no kept backup reads is deleted (its
+    /// index), the newest and the one `latest.json` names never. Then what backups and
+    /// snapshots share by reference, the links of the chains (`packs/`), the Git LFS
+    /// objects (`lfs/`), the data files (`data/<stamp>/<kind>.jsonl.zst`) and release
+    /// assets (`assets/`): one any kept manifest or index lists stays, one none lists
+    /// goes once it is older than [`INCOMPLETE_GRACE`] (younger, a backup may be
+    /// writing it; older, a backup that failed left it). No kept backup is ever left
+    /// with a missing link, LFS object, data file or asset. On a
     /// [`DryRun`](repovault_core::ports::store::DryRun) store nothing is deleted.
     pub async fn prune(
         &self,
@@ -80,16 +87,23 @@ impl Repository<'_> {
             repo.backups.push((key, stored));
         }
         for object in &objects {
-            if let Some(link) = layout.parse_bundle(&object.key) {
+            let key = object.key.clone();
+            let stored = object.last_modified;
+            if let Some(link) = layout.parse_bundle(&key) {
                 let repo = by_repo.entry((link.owner, link.repo)).or_default();
-                repo.shared
-                    .push((object.key.clone(), link.at, object.last_modified));
-            } else if let Some((owner, repo)) = layout.parse_lfs(&object.key) {
+                repo.shared.push((key, link.at, stored));
+            } else if let Some((of, index)) = layout.parse_data(&key) {
+                let repo = by_repo.entry((of.owner, of.repo)).or_default();
+                match index {
+                    true => repo.indexes.push((key, of.at)),
+                    false => repo.shared.push((key, of.at, stored)),
+                }
+            } else if let Some((owner, repo)) =
+                layout.parse_lfs(&key).or_else(|| layout.parse_asset(&key))
+            {
                 // Its key has no time: its age is the store's (unknown: as new).
-                let at = object.last_modified.unwrap_or(now);
                 let repo = by_repo.entry((owner, repo)).or_default();
-                repo.shared
-                    .push((object.key.clone(), at, object.last_modified));
+                repo.shared.push((key, stored.unwrap_or(now), stored));
             }
         }
         let mut out = Vec::new();
@@ -145,7 +159,7 @@ impl Repository<'_> {
         &self,
         owner: &str,
         name: &str,
-        repo: RepoObjects,
+        mut repo: RepoObjects,
         policies: &[RetentionPolicy],
         now: Timestamp,
     ) -> Result<Vec<Pruned>, RepoError> {
@@ -160,7 +174,9 @@ impl Repository<'_> {
                     kept: vec![KeepReason::NotSelected],
                 });
             }
-            for (key, at, _) in repo.shared {
+            let indexes = repo.indexes.into_iter();
+            let shared = repo.shared.into_iter().map(|(key, at, _)| (key, at));
+            for (key, at) in indexes.chain(shared) {
                 out.push(Pruned {
                     key,
                     at,
@@ -169,15 +185,20 @@ impl Repository<'_> {
             }
             return Ok(out);
         }
-        let protected_at = match self.latest(owner, name).await {
-            Ok(latest) => latest.and_then(|l| crate::Layout::backup_time(&l.backup.key)),
+        let latest = match self.latest(owner, name).await {
+            Ok(latest) => latest,
             Err(e @ RepoError::Invalid { .. }) => {
-                // The newest complete backup is protected instead (see `decide`).
+                // The newest complete backup is protected instead (see `decide`), and
+                // the newest data snapshot.
                 tracing::warn!(error = %e, "latest.json is unreadable");
                 None
             }
             Err(e) => return Err(e),
         };
+        let protected_at = latest
+            .as_ref()
+            .and_then(|l| crate::Layout::backup_time(&l.backup.key));
+        let latest_data = latest.and_then(|l| l.data);
         let backups: Vec<StoredBackup> = repo.backups.iter().map(|(_, b)| b.clone()).collect();
         let mut decisions = vec![Vec::new(); backups.len()];
         for policy in policies {
@@ -193,8 +214,44 @@ impl Repository<'_> {
             }
         }
         let keeps_everything = policies.iter().any(RetentionPolicy::is_empty);
+        let backup_times: Vec<(Timestamp, bool)> = repo
+            .backups
+            .iter()
+            .zip(&decisions)
+            .map(|((_, backup), kept)| (backup.at, !kept.is_empty()))
+            .collect();
+        repo.indexes.sort_by_key(|(_, at)| *at);
+        let index_times: Vec<Timestamp> = repo.indexes.iter().map(|(_, at)| *at).collect();
+        let index_decisions = match keeps_everything {
+            true => vec![vec![KeepReason::NoPolicy]; index_times.len()],
+            false => data_kept(&index_times, &backup_times),
+        };
         let mut needed = BTreeSet::new();
         let mut unreadable = false;
+        for ((key, at), mut kept) in repo.indexes.into_iter().zip(index_decisions) {
+            if latest_data.as_deref() == Some(key.as_str())
+                && !kept.contains(&KeepReason::NewestData)
+            {
+                kept.push(KeepReason::NewestData);
+            }
+            if kept.is_empty() {
+                store.delete(&key).await?;
+            } else if !repo.shared.is_empty() {
+                match self.data_index(owner, name, &key).await {
+                    Ok(Some(index)) => {
+                        let files = index.kinds.values().chain(index.assets.values());
+                        needed.extend(files.map(|f| f.key.clone()));
+                    }
+                    Ok(None) => {}
+                    Err(e @ RepoError::Invalid { .. }) => {
+                        tracing::warn!(error = %e, "a kept data snapshot's index is unreadable; keeping every data file and asset of its repository");
+                        unreadable = true;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            out.push(Pruned { key, at, kept });
+        }
         for ((key, backup), kept) in repo.backups.into_iter().zip(decisions) {
             let manifest = layout.manifest_for(&key);
             if kept.is_empty() {
@@ -239,5 +296,87 @@ impl Repository<'_> {
             out.push(Pruned { key, at, kept });
         }
         Ok(out)
+    }
+}
+
+/// Which data snapshots (their times, oldest first) `backups` (time, kept) keep, and
+/// why: the newest always, and for each kept backup the snapshot current when it was
+/// taken (the newest at or before it: what `restore --at` its time reads) and the last
+/// before the next backup (a job reads the data after git, so its own snapshot is a
+/// moment younger than its backup, and later jobs that found git unchanged may have
+/// read newer data until the next backup). Empty: released.
+fn data_kept(indexes: &[Timestamp], backups: &[(Timestamp, bool)]) -> Vec<Vec<KeepReason>> {
+    let mut kept = vec![Vec::new(); indexes.len()];
+    if let Some(newest) = kept.last_mut() {
+        newest.push(KeepReason::NewestData);
+    }
+    let mut backups = backups.to_vec();
+    backups.sort();
+    for (i, &(at, is_kept)) in backups.iter().enumerate() {
+        if !is_kept {
+            continue;
+        }
+        let current = indexes.iter().rposition(|t| *t <= at);
+        let last = match backups.get(i + 1) {
+            Some(&(next, _)) => indexes.iter().rposition(|t| *t < next),
+            None => indexes.len().checked_sub(1),
+        };
+        for found in [current, last].into_iter().flatten() {
+            if !kept[found].contains(&KeepReason::Needed) {
+                kept[found].push(KeepReason::Needed);
+            }
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + d * 86_400).unwrap()
+    }
+
+    /// Which of `indexes` are kept, as day numbers.
+    fn kept_days(indexes: &[i64], backups: &[(i64, bool)]) -> Vec<i64> {
+        let times: Vec<Timestamp> = indexes.iter().map(|d| day(*d)).collect();
+        let backups: Vec<(Timestamp, bool)> = backups.iter().map(|(d, k)| (day(*d), *k)).collect();
+        data_kept(&times, &backups)
+            .iter()
+            .zip(indexes)
+            .filter(|(why, _)| !why.is_empty())
+            .map(|(_, d)| *d)
+            .collect()
+    }
+
+    #[test]
+    fn a_kept_backup_keeps_the_snapshot_it_was_taken_with_and_the_last_before_the_next() {
+        // Backups on days 10, 20, 30, 40; each job's snapshot after it (day 11…), and
+        // jobs on days 15, 22 and 25 found git unchanged but read new data.
+        let indexes = [5, 11, 15, 21, 22, 25, 31, 41];
+        let backups = [(10, false), (20, true), (30, false), (40, false)];
+        // Backup 20: current at 20 is 15, the last before 30 is 25; 41 is the newest.
+        assert_eq!(kept_days(&indexes, &backups), [15, 25, 41]);
+        let backups = [(10, false), (20, false), (30, false), (40, true)];
+        assert_eq!(kept_days(&indexes, &backups), [31, 41]);
+        let backups = [(10, true), (20, true), (30, true), (40, true)];
+        assert_eq!(kept_days(&indexes, &backups), [5, 15, 25, 31, 41]);
+    }
+
+    #[test]
+    fn the_newest_snapshot_is_kept_whatever_the_backups() {
+        assert_eq!(kept_days(&[1, 2, 3], &[]), [3]);
+        assert_eq!(kept_days(&[1, 2, 3], &[(2, false)]), [3]);
+        assert_eq!(kept_days(&[], &[(2, true)]), Vec::<i64>::new());
+        // A snapshot at the very time of a backup is the one it was taken with.
+        let why = data_kept(&[day(2), day(3)], &[(day(2), true), (day(9), false)]);
+        assert_eq!(
+            why,
+            [
+                vec![KeepReason::Needed],
+                vec![KeepReason::NewestData, KeepReason::Needed]
+            ]
+        );
     }
 }

@@ -29,19 +29,21 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
             None => {
                 let entries = repository.repositories(Scope::All).await?;
                 outln!(
-                    "{:<40} {:>7}  {:<20}  {:>10}  NOTE",
+                    "{:<40} {:>7}  {:<20}  {:>10}  {:>10}  NOTE",
                     "REPOSITORY",
                     "BACKUPS",
                     "NEWEST",
-                    "STORED"
+                    "STORED",
+                    "DATA"
                 );
                 for entry in &entries {
                     outln!(
-                        "{:<40} {:>7}  {:<20}  {:>10}  {}",
+                        "{:<40} {:>7}  {:<20}  {:>10}  {:>10}  {}",
                         entry.full_name(),
                         entry.backups,
                         entry.newest.map_or("-".to_owned(), |t| t.to_string()),
                         human_bytes(entry.stored),
+                        human_bytes(entry.data),
                         entry.gone.as_ref().map(describe_gone).unwrap_or_default()
                     );
                 }
@@ -78,6 +80,26 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                 }
                 if backups.is_empty() {
                     outln!("(no backups)");
+                }
+                let (snapshots, assets) = repository.data_catalog(owner, name).await?;
+                if !snapshots.is_empty() {
+                    outln!("");
+                    outln!(
+                        "{:<20}  {:>10}  {:>6}  STATUS",
+                        "DATA SNAPSHOT",
+                        "ADDED",
+                        "FILES"
+                    );
+                    for snapshot in &snapshots {
+                        let status = if snapshot.latest { "latest" } else { "ok" };
+                        outln!(
+                            "{:<20}  {:>10}  {:>6}  {status}",
+                            snapshot.fetched_at.to_string(),
+                            human_bytes(snapshot.bytes_added),
+                            snapshot.files,
+                        );
+                    }
+                    outln!("release assets: {}", human_bytes(assets));
                 }
             }
         }
