@@ -91,6 +91,14 @@ pub(crate) fn sanitise_webhook(hook: &mut Value) {
     }
 }
 
+/// A secret-scanning alert as stored: its metadata (type, state, resolution, who and
+/// when), never the secret it found.
+pub(crate) fn sanitise_secret_alert(alert: &mut Value) {
+    if let Some(alert) = alert.as_object_mut() {
+        alert.remove("secret");
+    }
+}
+
 /// `scheme://host[:port]` of `url`.
 fn origin(url: &str) -> Option<String> {
     let url = url::Url::parse(url).ok()?;
@@ -106,6 +114,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_secret_alert_is_kept_without_its_secret() {
+        let mut alert = json!({"number": 1, "secret_type": "github_personal_access_token",
+            "secret": "ghp_leaked", "state": "resolved", "resolution": "revoked"});
+        sanitise_secret_alert(&mut alert);
+        assert_eq!(
+            alert,
+            json!({"number": 1, "secret_type": "github_personal_access_token",
+                "state": "resolved", "resolution": "revoked"})
+        );
+    }
 
     #[test]
     fn merge_replaces_by_id_and_keeps_the_rest() {

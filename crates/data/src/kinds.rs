@@ -35,6 +35,13 @@ pub(crate) enum Read {
     /// Per pull request of the kind `of`: those updated since the previous snapshot
     /// (all of them when read whole); unchanged while `of` is.
     PerPullRequest { of: &'static str },
+    /// Per environment of the kind `of` (its items' `name`): every item at
+    /// `environments/<name>/<path>`, with `environment` set to the name; read when `of`
+    /// was read anew (or at a full read), unchanged while `of` is.
+    PerEnvironment {
+        of: &'static str,
+        path: &'static str,
+    },
     /// The protected branches (a conditional list), then each branch's rules, which
     /// need admin rights: a `403`/`404` there makes the kind not permitted.
     PerProtectedBranch,
@@ -44,7 +51,7 @@ impl Read {
     /// The kind this one is read from, which must come before it in the table.
     pub fn reads_from(self) -> Option<&'static str> {
         match self {
-            Read::PerPullRequest { of } => Some(of),
+            Read::PerPullRequest { of } | Read::PerEnvironment { of, .. } => Some(of),
             _ => None,
         }
     }
@@ -71,9 +78,32 @@ const fn reader(name: &'static str, read: Read) -> Kind {
 }
 
 const fn admin(name: &'static str, path: &'static str) -> Kind {
+    admin_read(name, Read::List(path))
+}
+
+const fn admin_read(name: &'static str, read: Read) -> Kind {
     Kind {
         access: Access::Admin,
-        ..reader(name, Read::List(path))
+        ..reader(name, read)
+    }
+}
+
+/// A security alert list, probed by its most recently updated alert.
+const fn alerts(name: &'static str, path: &'static str) -> Kind {
+    admin_read(name, Read::Probed { path, since: false })
+}
+
+/// The lists of each environment of the kind `environments`.
+const fn per_environment(name: &'static str, path: &'static str, access: Access) -> Kind {
+    Kind {
+        access,
+        ..reader(
+            name,
+            Read::PerEnvironment {
+                of: "environments",
+                path,
+            },
+        )
     }
 }
 
@@ -125,17 +155,35 @@ pub(crate) const REPO_KINDS: &[Kind] = &[
     admin("deploy-keys", "keys"),
     admin("rulesets", "rulesets"),
     reader("branch-protection", Read::PerProtectedBranch),
+    admin("actions-variables", "actions/variables"),
+    admin("actions-secrets", "actions/secrets"),
+    reader("environments", Read::List("environments")),
+    per_environment(
+        "environment-branch-policies",
+        "deployment-branch-policies",
+        Access::Reader,
+    ),
+    per_environment("environment-variables", "variables", Access::Admin),
+    per_environment("environment-secrets", "secrets", Access::Admin),
+    alerts("dependabot-alerts", "dependabot/alerts"),
+    alerts("code-scanning-alerts", "code-scanning/alerts"),
+    Kind {
+        sanitise: Some(items::sanitise_secret_alert),
+        ..alerts(
+            "secret-scanning-alerts",
+            "secret-scanning/alerts?hide_secret=true",
+        )
+    },
 ];
 
 /// An organization's own kinds (`/orgs/<org>`): its settings (what the token may read
-/// of them), members and teams.
+/// of them), members, teams, and its Actions variables and secrets' names.
 pub(crate) const ORG_KINDS: &[Kind] = &[
-    Kind {
-        access: Access::Admin,
-        ..reader("settings", Read::Object(""))
-    },
+    admin_read("settings", Read::Object("")),
     reader("members", Read::List("members")),
     admin("teams", "teams"),
+    admin("actions-variables", "actions/variables"),
+    admin("actions-secrets", "actions/secrets"),
 ];
 
 #[cfg(test)]
@@ -166,13 +214,13 @@ mod tests {
     }
 
     #[test]
-    fn only_webhooks_are_sanitised_and_only_releases_hold_assets() {
+    fn only_webhooks_and_secret_alerts_are_sanitised_and_only_releases_hold_assets() {
         let sanitised: Vec<&str> = REPO_KINDS
             .iter()
             .filter(|k| k.sanitise.is_some())
             .map(|k| k.name)
             .collect();
-        assert_eq!(sanitised, ["hooks"]);
+        assert_eq!(sanitised, ["hooks", "secret-scanning-alerts"]);
         let assets: Vec<&str> = REPO_KINDS
             .iter()
             .filter(|k| k.assets)

@@ -2,10 +2,13 @@
 //!
 //! A repository's data beyond git: issues (with pull requests), issue comments and
 //! events, pull requests, their reviews and review comments, commit comments, labels,
-//! milestones, releases (with their assets), and what admin rights read
-//! (collaborators, teams, webhooks, deploy keys, rulesets, branch protection), kept as
-//! one JSON Lines file (zstd) per kind, GitHub's objects as the API wrote them. An
-//! organization's own settings, members and teams likewise ([`back_up_org_data`]).
+//! milestones, releases (with their assets), what admin rights read (collaborators,
+//! teams, webhooks, deploy keys, rulesets, branch protection), Actions variables and
+//! secrets' names, environments (with their branch policies, variables and secrets'
+//! names) and security alerts (Dependabot, code scanning, secret scanning: never the
+//! secret), kept as one JSON Lines file (zstd) per kind, GitHub's objects as the API
+//! wrote them. An organization's own settings, members, teams and Actions variables and
+//! secrets' names likewise ([`back_up_org_data`]).
 //!
 //! ```no_run
 //! # async fn example(
@@ -35,6 +38,9 @@
 //!   merged by `id`, or the whole list for kinds without `since=`;
 //! - **per pull request** (reviews): those of the pull requests updated since the
 //!   previous snapshot, the others' kept; nothing while the pull requests are unchanged;
+//! - **per environment** (branch policies, variables, secrets' names): each
+//!   environment's list, read when the environments were read anew (or at a full read),
+//!   else unchanged with them;
 //! - **per protected branch**: the protected branches (conditionally), then each one's
 //!   rules, the branch's name percent-encoded as one path segment (`release/x#`);
 //! - **one object** compared by content (an organization's settings).

@@ -36,6 +36,15 @@ pub(crate) enum Plan {
         since: Option<Timestamp>,
         retain: Option<String>,
     },
+    /// When the kind `of` was read anew (or `incremental` is false, its own previous
+    /// file not current): the list at [`environment_path`] under `base` of each of
+    /// `of`'s environments.
+    PerEnvironment {
+        of: &'static str,
+        base: String,
+        path: &'static str,
+        incremental: bool,
+    },
     /// `GET list` (the protected branches) with `If-None-Match: etag`; when changed,
     /// each branch's rules at [`protection_path`] under `base`.
     PerProtectedBranch {
@@ -101,6 +110,12 @@ pub(crate) fn plan(kind: &Kind, base: &str, previous: Option<&DataIndex>, full: 
                 retain,
             }
         }
+        Read::PerEnvironment { of, path } => Plan::PerEnvironment {
+            of,
+            base: base.to_owned(),
+            path,
+            incremental: incremental.is_some(),
+        },
         Read::PerProtectedBranch => Plan::PerProtectedBranch {
             list: list_path(base, "branches?protected=true"),
             etag,
@@ -155,6 +170,14 @@ pub(crate) fn reviews_path(base: &str, number: u64) -> String {
 /// `release%2Fx%23`: unencoded, `/` would be two segments and `#` would end the path).
 pub(crate) fn protection_path(base: &str, branch: &str) -> String {
     format!("{base}/branches/{}/protection", path_segment(branch))
+}
+
+/// The list `path` (`variables`…) of the environment `name`, named as one path segment.
+pub(crate) fn environment_path(base: &str, name: &str, path: &str) -> String {
+    format!(
+        "{base}/environments/{}/{path}?per_page=100",
+        path_segment(name)
+    )
 }
 
 /// The release asset `id`'s bytes.
@@ -369,6 +392,33 @@ mod tests {
             at("2026-11-22T12:00:00Z"),
             Duration::ZERO
         ));
+    }
+
+    #[test]
+    fn an_environments_lists_follow_it_and_name_it_as_one_segment() {
+        let previous = previous();
+        assert_eq!(
+            plan(kind("environment-variables"), BASE, Some(&previous), false),
+            Plan::PerEnvironment {
+                of: "environments",
+                base: BASE.into(),
+                path: "variables",
+                incremental: true,
+            }
+        );
+        assert_eq!(
+            plan(kind("environment-secrets"), BASE, Some(&previous), true),
+            Plan::PerEnvironment {
+                of: "environments",
+                base: BASE.into(),
+                path: "secrets",
+                incremental: false,
+            }
+        );
+        assert_eq!(
+            environment_path(BASE, "qa/eu 1", "deployment-branch-policies"),
+            "/repos/acme/api/environments/qa%2Feu%201/deployment-branch-policies?per_page=100"
+        );
     }
 
     #[test]

@@ -158,6 +158,42 @@ pub(crate) async fn read(
             }
             (items, None)
         }
+        Plan::PerEnvironment {
+            of,
+            base,
+            path,
+            incremental,
+        } => {
+            match due(snapshot.state(of), incremental) {
+                Due::Unchanged => return Ok(Outcome::Unchanged),
+                Due::Blocked => {
+                    return Ok(Outcome::Failed(format!(
+                        "not read: it is read from {of}, which could not be"
+                    )));
+                }
+                Due::Read => {}
+            }
+            let read_back;
+            let environments = match (snapshot.held(of), snapshot.file(of)) {
+                (Some(held), _) => held,
+                (None, Some(file)) => {
+                    read_back = repo.read_items(&file.key).await?;
+                    &read_back
+                }
+                (None, None) => &[],
+            };
+            let mut items = Vec::new();
+            for name in environments.iter().filter_map(|e| e["name"].as_str()) {
+                let list = plan::environment_path(&base, name, path);
+                for mut item in api.every(&list).await? {
+                    if let Some(item) = item.as_object_mut() {
+                        item.insert("environment".into(), Value::from(name));
+                    }
+                    items.push(item);
+                }
+            }
+            (items, None)
+        }
         Plan::PerProtectedBranch { list, etag, base } => {
             let Some((branches, etag)) = api.all(&list, etag.as_deref()).await? else {
                 return Ok(Outcome::Unchanged);

@@ -258,23 +258,32 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
     assert_eq!(
         not_read,
         [
+            "actions-secrets",
+            "actions-variables",
             "branch-protection",
+            "code-scanning-alerts",
             "collaborators",
             "commit-comments",
+            "dependabot-alerts",
             "deploy-keys",
+            "environment-branch-policies",
+            "environment-secrets",
+            "environment-variables",
+            "environments",
             "hooks",
             "labels",
             "milestones",
             "releases",
             "review-comments",
             "rulesets",
+            "secret-scanning-alerts",
             "teams",
         ]
     );
     assert!(summary.failed.values().all(|e| e.contains("rate limited")));
     let index = index(&store, summary.index.as_deref().unwrap()).await;
     assert_eq!(index.kinds.len(), 5);
-    assert_eq!(index.failed.len(), 11);
+    assert_eq!(index.failed.len(), 20);
     assert!(unindexed(&store).await.is_empty());
 
     // The budget is back: the kinds read are asked for conditionally (all unchanged),
@@ -286,7 +295,7 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
         summary.failed.is_empty() && summary.error.is_none(),
         "{summary:?}"
     );
-    assert_eq!(summary.changed.len(), 11, "{summary:?}");
+    assert_eq!(summary.changed.len(), 20, "{summary:?}");
     assert_eq!(summary.not_modified, 4, "issues, comments, events, pulls");
     assert!(unindexed(&store).await.is_empty());
 }
@@ -460,7 +469,7 @@ async fn when_github_fails_kind_after_kind_the_rest_is_not_asked_for() {
         3,
         "one request for each of three kinds"
     );
-    assert_eq!(summary.failed.len(), 16, "{summary:?}");
+    assert_eq!(summary.failed.len(), 25, "{summary:?}");
     assert!(summary.failed["labels"].contains("GitHub is failing"));
     assert!(summary.failed["issues"].contains("503"));
     assert!(unindexed(&store).await.is_empty());

@@ -10,6 +10,27 @@ use repovault_core::ports::store::ByteStream;
 use crate::GitHubSource;
 use crate::link::{next_link, path_and_query};
 
+/// A page's items: a JSON array, or the one array of the object some lists are
+/// wrapped in (`{"total_count": 2, "variables": [...]}`: Actions variables and
+/// secrets, environments, their branch policies).
+fn list_items(body: serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    match body {
+        serde_json::Value::Array(items) => Some(items),
+        serde_json::Value::Object(mut fields) if fields.contains_key("total_count") => {
+            let mut arrays = fields.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k);
+            let (Some(name), None) = (arrays.next(), arrays.next()) else {
+                return None;
+            };
+            let name = name.clone();
+            match fields.remove(&name) {
+                Some(serde_json::Value::Array(items)) => Some(items),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl RepoData for GitHubSource {
     async fn page(&self, path: &str, if_none_match: Option<&str>) -> Result<Page, SourceError> {
@@ -31,9 +52,13 @@ impl RepoData for GitHubSource {
             .and_then(next_link)
             .map(|url| path_and_query(url).to_owned());
         let etag = header(ETAG).map(str::to_owned);
-        let items = serde_json::from_slice(&response.body).map_err(|e| SourceError::Invalid {
+        let body = serde_json::from_slice(&response.body).map_err(|e| SourceError::Invalid {
             url: path.to_owned(),
-            message: format!("expected a JSON array: {e}"),
+            message: format!("not JSON: {e}"),
+        })?;
+        let items = list_items(body).ok_or_else(|| SourceError::Invalid {
+            url: path.to_owned(),
+            message: "expected a JSON array, or an object with `total_count` and one array".into(),
         })?;
         Ok(Page::Fetched { items, etag, next })
     }
@@ -50,5 +75,33 @@ impl RepoData for GitHubSource {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, "application/octet-stream".parse().expect("valid"));
         self.stream(path, &headers).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::list_items;
+
+    #[test]
+    fn a_list_is_an_array_or_the_one_array_of_a_counted_object() {
+        assert_eq!(list_items(json!([1, 2])), Some(vec![json!(1), json!(2)]));
+        let wrapped = json!({"total_count": 2, "variables": [{"name": "A"}, {"name": "B"}]});
+        assert_eq!(
+            list_items(wrapped),
+            Some(vec![json!({"name": "A"}), json!({"name": "B"})])
+        );
+        assert_eq!(
+            list_items(json!({"total_count": 0, "environments": []})),
+            Some(vec![])
+        );
+        // Not a list: an object without a count, or with two arrays.
+        assert_eq!(list_items(json!({"variables": []})), None);
+        assert_eq!(
+            list_items(json!({"total_count": 1, "a": [], "b": []})),
+            None
+        );
+        assert_eq!(list_items(json!({"message": "Not Found"})), None);
     }
 }
