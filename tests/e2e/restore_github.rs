@@ -72,6 +72,7 @@ async fn source_with(options: FakeGitHubOptions) -> FakeGitHub {
             reviews_per_pull: 1,
             releases: 2,
             asset_bytes: 70_000,
+            ..Default::default()
         },
     );
     fixtures::standard_repo(&gh.repo_path("acme", "bare"), "bare");

@@ -294,6 +294,7 @@ async fn a_data_file_that_is_not_the_one_indexed_is_refused() {
             reviews_per_pull: 1,
             releases: 1,
             asset_bytes: 4 << 10,
+            ..Default::default()
         },
     );
     let (work, backups, index_key) = backed_up_with_data(&gh).await;

@@ -16,7 +16,14 @@
 //!   tokens that expire after a set time and are refused (and counted) after it;
 //! - Git LFS: the batch API beside each repository, objects served from a second
 //!   origin (GitHub's media host) against the header the batch answer gave, and
-//!   uploaded there the same way.
+//!   uploaded there the same way;
+//! - Actions variables, secrets and environments, and Dependabot, code scanning and
+//!   secret scanning alerts ([`MetadataSpec::settings`]), with GitHub's `403`s
+//!   without admin rights and its answers when a feature is off;
+//! - GitHub's GraphQL API (`POST /graphql`) for discussions
+//!   ([`MetadataSpec::discussions`]) and Projects v2 ([`FakeGitHub::add_project`]):
+//!   queries parsed and checked against GitHub's schema, its errors, cursors, and its
+//!   own budget of points ([`FakeGitHubOptions::graphql_rate_limit`]).
 //!
 //! And GitHub's write side, so that a restore can recreate a repository through it
 //! and a later backup reads back what was written in the generated data's shapes:
@@ -30,9 +37,13 @@
 
 mod api;
 mod app;
+mod discussions;
 mod git_http;
+mod graphql;
 mod lfs;
 mod metadata;
+mod projects;
+mod settings;
 mod state;
 mod uploads;
 mod writes;
@@ -49,6 +60,7 @@ use tokio::sync::oneshot;
 
 pub use app::TEST_APP_PRIVATE_KEY;
 pub use metadata::MetadataSpec;
+pub use settings::{FAKE_LEAKED_SECRET, FAKE_LEAKED_SECRETS};
 pub use state::{ContentLimit, FakeApp, FaultStatus, RepoSpec, Stats};
 use state::{Inner, Shared};
 
@@ -90,6 +102,9 @@ pub struct FakeGitHubOptions {
     pub content_limit: Option<ContentLimit>,
     /// Answer the Issue Import API with `404`, as a GitHub without it would.
     pub without_issue_import: bool,
+    /// GraphQL points the token may spend per window (GitHub's 5,000 when `None`); past
+    /// them, GitHub's `RATE_LIMITED` answer until the window resets.
+    pub graphql_rate_limit: Option<u64>,
 }
 
 impl FakeGitHubOptions {
@@ -165,6 +180,7 @@ impl FakeGitHub {
             inner: std::sync::Mutex::new(Inner::default()),
         });
         shared.lock().add_owner(TOKEN_USER, state::OwnerKind::User);
+        shared.lock().graphql.limit = options.graphql_rate_limit;
         let app = Router::new()
             .fallback(dispatch)
             .layer(DefaultBodyLimit::disable())
@@ -313,6 +329,72 @@ impl FakeGitHub {
         repo.meta.admin_denied = !admin;
     }
 
+    /// Sets the Actions variable `variable` of `owner/name` to `value` now (created if
+    /// new): its `updated_at` moves.
+    pub fn set_variable(&self, owner: &str, name: &str, variable: &str, value: &str) {
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        settings::set_variable(&mut repo.meta.settings.variables, variable, value);
+    }
+
+    /// Writes the Actions secret `secret` of `owner/name` now (created if new): its
+    /// `updated_at` moves; its value is never served.
+    pub fn set_secret(&self, owner: &str, name: &str, secret: &str) {
+        let mut inner = self.shared.lock();
+        let repo = inner.repo_mut(owner, name).expect("known repository");
+        settings::set_secret(&mut repo.meta.settings.secrets, secret);
+    }
+
+    /// Gives organization `login` Actions variables and secrets (two of each, one of
+    /// each visible to selected repositories). Without, it has none.
+    pub fn add_org_settings(&self, login: &str) {
+        let api = self.api_url();
+        let mut inner = self.shared.lock();
+        let org = inner.owner(login).expect("add_org first").login.clone();
+        let admin_denied = inner
+            .org_settings
+            .get(&login.to_lowercase())
+            .is_some_and(|s| s.admin_denied);
+        let settings = settings::OrgSettings {
+            admin_denied,
+            ..settings::OrgSettings::generate(&api, &org)
+        };
+        inner.org_settings.insert(login.to_lowercase(), settings);
+    }
+
+    /// Whether the token administers organization `login`: without, its Actions
+    /// variables and secrets answer `403`.
+    pub fn set_org_admin(&self, login: &str, admin: bool) {
+        let mut inner = self.shared.lock();
+        let settings = inner.org_settings.entry(login.to_lowercase()).or_default();
+        settings.admin_denied = !admin;
+    }
+
+    /// Sets organization `login`'s Actions variable `variable` to `value` now (created
+    /// if new, visible to all repositories): its `updated_at` moves.
+    pub fn set_org_variable(&self, login: &str, variable: &str, value: &str) {
+        let mut inner = self.shared.lock();
+        let settings = inner.org_settings.entry(login.to_lowercase()).or_default();
+        settings::set_variable(&mut settings.variables, variable, value);
+        for v in &mut settings.variables {
+            if v.get("visibility").is_none() {
+                v["visibility"] = serde_json::json!("all");
+            }
+        }
+    }
+
+    /// Organization `login`'s Actions `variables` or `secrets` as served.
+    pub fn org_items(&self, login: &str, kind: &str) -> Vec<serde_json::Value> {
+        let inner = self.shared.lock();
+        let settings = inner.org_settings.get(&login.to_lowercase());
+        match kind {
+            "variables" => settings.map(|s| s.variables.clone()),
+            "secrets" => settings.map(|s| s.secrets.clone()),
+            other => panic!("no organization items of kind {other}"),
+        }
+        .unwrap_or_default()
+    }
+
     /// Protects the branch `branch` of `owner/name` (any name: `release/x#`, `ünï`):
     /// it is listed by `branches?protected=true`, its rules served at
     /// `branches/{branch}/protection` with the name percent-encoded.
@@ -366,7 +448,11 @@ impl FakeGitHub {
 
     /// `owner/name`'s objects of `kind` as the read side holds them: `issues` (pull
     /// requests' issues included), `issue-comments`, `issue-events`, `pulls`,
-    /// `labels`, `milestones`, `releases`.
+    /// `labels`, `milestones`, `releases`; and settings by their path below
+    /// `/repos/{o}/{r}/`, an environment's name unencoded: `actions/variables`,
+    /// `actions/secrets`, `environments`, `environments/qa/eu/variables` (`secrets`,
+    /// `deployment-branch-policies`), `dependabot/alerts`, `code-scanning/alerts`,
+    /// `secret-scanning/alerts` (empty when the feature is off).
     pub fn items(&self, owner: &str, name: &str, kind: &str) -> Vec<serde_json::Value> {
         let inner = self.shared.lock();
         let meta = &inner.repo(owner, name).expect("known repository").meta;
@@ -378,7 +464,10 @@ impl FakeGitHub {
             "labels" => meta.labels.clone(),
             "milestones" => meta.milestones.clone(),
             "releases" => meta.releases.clone(),
-            other => panic!("no items of kind {other}"),
+            other => meta
+                .settings
+                .items(other)
+                .unwrap_or_else(|| panic!("no items of kind {other}")),
         }
     }
 
@@ -469,6 +558,8 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     let path = request.uri().path().to_owned();
     if lfs::batch_path(&path).is_some() {
         lfs::batch(shared, request).await
+    } else if graphql::is_graphql_path(&shared, request.method(), &path) {
+        graphql::handle(&shared, request).await
     } else if git_http::is_git_path(&path) {
         git_http::handle(shared, request).await
     } else {

@@ -4,9 +4,10 @@
 //!
 //! Test support for repovault, never used by production code:
 //!
-//! - [`FakeGitHub`]: the GitHub REST subset repovault uses, with GitHub's shapes,
-//!   pagination, rate-limit headers and errors, serving real repositories over git's
-//!   smart HTTP protocol, with faults on demand.
+//! - [`FakeGitHub`]: the GitHub REST subset repovault uses (and GraphQL for
+//!   discussions and Projects v2), with GitHub's shapes, pagination, rate-limit
+//!   headers and errors, serving real repositories over git's smart HTTP protocol,
+//!   with faults on demand.
 //! - [`fixtures`]: builders for real git repositories (standard, empty, wiki, unusual
 //!   ref names).
 //! - [`history`]: large repositories with long histories, via `git fast-import`.
@@ -45,8 +46,8 @@ mod throttle;
 pub use clock::ManualClock;
 pub use fake_ecs_agent::FakeEcsAgent;
 pub use fake_github::{
-    ContentLimit, FakeApp, FakeGitHub, FakeGitHubOptions, FaultStatus, MetadataSpec, RepoSpec,
-    Stats, TEST_APP_PRIVATE_KEY, TOKEN_USER,
+    ContentLimit, FAKE_LEAKED_SECRET, FAKE_LEAKED_SECRETS, FakeApp, FakeGitHub, FakeGitHubOptions,
+    FaultStatus, MetadataSpec, RepoSpec, Stats, TEST_APP_PRIVATE_KEY, TOKEN_USER,
 };
 pub use otlp::{OtlpReceiver, ReceivedPoint, ReceivedSpan};
 pub use throttle::ThrottledProxy;

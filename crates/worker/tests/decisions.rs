@@ -709,6 +709,7 @@ fn with_data(env: &Env) {
             reviews_per_pull: 2,
             releases: 1,
             asset_bytes: 0,
+            ..Default::default()
         },
     );
 }

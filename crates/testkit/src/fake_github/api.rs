@@ -1,7 +1,8 @@
 //! The REST subset: users, org/user repository lists with pagination, single
 //! repositories, a repository's data beyond git (issues, comments, pull requests,
 //! reviews, labels, milestones, releases and assets) with `ETag`/`304` and `since=`,
-//! rate limits. Writes (`POST`/`PATCH`/`PUT`/`DELETE`) are answered by
+//! rate limits; Actions settings and security alerts as [`super::settings`] answers.
+//! Writes (`POST`/`PATCH`/`PUT`/`DELETE`) are answered by
 //! [`super::writes`], after the same authentication and rate limits and the
 //! content-creation limit.
 
@@ -321,7 +322,7 @@ pub(crate) async fn handle(shared: &Shared, request: Request) -> Response {
             let core = json!({ "limit": quota.limit, "remaining": quota.remaining, "reset": quota.reset, "used": quota.used, "resource": "core" });
             json_response(
                 StatusCode::OK,
-                &json!({ "resources": { "core": core }, "rate": core }),
+                &json!({ "resources": { "core": core, "graphql": super::graphql::budget(shared, &inner) }, "rate": core }),
                 &quota,
                 &[],
             )
@@ -434,6 +435,17 @@ impl Ctx<'_> {
     /// One page of `items` (`per_page`, `page`), with GitHub's `Link` header, an
     /// `ETag`, and `304 Not Modified` when `If-None-Match` names the page as it is.
     fn page_of(&self, items: Vec<Value>, link_base: &str) -> Response {
+        self.page_in(items, link_base, None)
+    }
+
+    /// One page as [`page_of`](Self::page_of) in GitHub's wrapped form:
+    /// `{"total_count": <all items>, "<field>": [<the page>]}`.
+    fn page_of_wrapped(&self, field: &str, items: Vec<Value>, link_base: &str) -> Response {
+        self.page_in(items, link_base, Some(field))
+    }
+
+    fn page_in(&self, items: Vec<Value>, link_base: &str, wrapper: Option<&str>) -> Response {
+        let total_count = items.len();
         let per_page: usize = self
             .query
             .get("per_page")
@@ -472,7 +484,15 @@ impl Ctx<'_> {
         if page > 1 {
             links.push(format!("{}; rel=\"first\"", url(1)));
         }
-        let body = Value::Array(items);
+        let body = match wrapper {
+            None => Value::Array(items),
+            Some(field) => {
+                let mut body = serde_json::Map::new();
+                body.insert("total_count".into(), json!(total_count));
+                body.insert(field.into(), Value::Array(items));
+                Value::Object(body)
+            }
+        };
         let etag = etag_of(&body);
         if self.if_none_match == Some(etag.as_str()) {
             let unchanged = Quota {
@@ -508,9 +528,26 @@ impl Ctx<'_> {
         )
     }
 
+    /// What [`super::settings`] answered, paged.
+    fn settings_answer(&self, answer: super::settings::Answer, link_base: &str) -> Response {
+        use super::settings::Answer;
+        match answer {
+            Answer::List(items) => self.page_of(items, link_base),
+            Answer::Wrapped(field, items) => self.page_of_wrapped(field, items, link_base),
+            Answer::One(item) => json_response(StatusCode::OK, &item, self.quota, &[]),
+            Answer::Refused(status, message) => {
+                json_response(status, &error_body(status, message), self.quota, &[])
+            }
+        }
+    }
+
     /// `/orgs/{login}/<rest>`: an organization's settings, members and teams.
     fn org_data(&self, login: &str, id: u64, rest: &[&str]) -> Response {
         let link = |path: &str| format!("{}/orgs/{login}/{path}", self.api);
+        let settings = self.inner.org_settings.get(&login.to_lowercase());
+        if let Some(answer) = super::settings::OrgSettings::answer(settings, rest, self.authed) {
+            return self.settings_answer(answer, &link(&rest.join("/")));
+        }
         let member = |login: &str, id: u64| json!({ "login": login, "id": id, "type": "User", "site_admin": false });
         match rest {
             [] => {
@@ -566,6 +603,10 @@ impl Ctx<'_> {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::NOT_FOUND);
             let message = status.canonical_reason().unwrap_or("Error");
             return json_response(status, &error_body(status, message), self.quota, &[]);
+        }
+        let admin = self.authed && !meta.admin_denied;
+        if let Some(answer) = meta.settings.answer(rest, admin, self.query) {
+            return self.settings_answer(answer, &link(&rest.join("/")));
         }
         let one = |item: Option<&Value>| match item {
             Some(item) => json_response(StatusCode::OK, item, self.quota, &[]),
@@ -858,7 +899,7 @@ pub(crate) fn repo_json(shared: &Shared, api: &str, r: &RepoEntry, authed: bool)
         "has_downloads": true,
         "has_wiki": s.has_wiki,
         "has_pages": false,
-        "has_discussions": false,
+        "has_discussions": r.meta.discussions.enabled,
         "archived": s.archived,
         "disabled": false,
         "is_template": false,

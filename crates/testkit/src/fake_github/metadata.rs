@@ -22,6 +22,12 @@ pub struct MetadataSpec {
     pub releases: u32,
     /// Bytes of the one asset of each release.
     pub asset_bytes: usize,
+    /// Actions variables, secrets and environments, and two Dependabot, code scanning
+    /// and secret scanning alerts each; without, none, and those alerts are off.
+    pub settings: bool,
+    /// Discussions (GraphQL only), numbered after the issues and pull requests; with
+    /// any, discussions are enabled.
+    pub discussions: u32,
 }
 
 /// One repository's data. `items` are the objects each list endpoint returns.
@@ -51,6 +57,10 @@ pub(crate) struct RepoMeta {
     /// Endpoints under `/repos/{o}/{r}/` (say `branches`) answered with this status
     /// whatever the query: a feature disabled on the repository, a server without it.
     pub withheld: BTreeMap<String, u16>,
+    /// Actions settings and security alerts: none, features off, unless generated.
+    pub settings: super::settings::RepoSettings,
+    /// Discussions and their categories, served over GraphQL.
+    pub discussions: super::discussions::RepoDiscussions,
     /// Issue imports by id: the issue's number, and when it is processed (pending
     /// until then, as GitHub processes imports in the background).
     pub imports: BTreeMap<u64, (u64, std::time::Instant)>,
@@ -326,6 +336,12 @@ impl RepoMeta {
         })]);
         meta.admin.insert("rulesets", vec![]);
         meta.protect("main", &repo_api);
+        if spec.settings {
+            meta.settings = super::settings::RepoSettings::generate(api, web, owner, name);
+        }
+        if spec.discussions > 0 {
+            super::discussions::RepoDiscussions::generate(&mut meta, spec.discussions, web);
+        }
         meta
     }
 

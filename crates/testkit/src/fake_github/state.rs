@@ -245,6 +245,11 @@ pub struct Stats {
     /// LFS objects stored by the media host (`PUT`), and their bytes.
     pub lfs_uploads: u64,
     pub lfs_upload_bytes: u64,
+    /// Requests to the GraphQL endpoint, whatever they answered (not in `api_requests`).
+    pub graphql_requests: u64,
+    /// GraphQL points charged, and GraphQL requests answered rate-limited.
+    pub graphql_points: u64,
+    pub graphql_rate_limited: u64,
 }
 
 impl Stats {
@@ -305,6 +310,10 @@ pub(crate) struct Inner {
     /// When the writes the content limit let through were made, oldest first (only
     /// those still inside the window are kept).
     pub content_window: VecDeque<Instant>,
+    /// Organizations' Actions variables and secrets, by lowercase login.
+    pub org_settings: BTreeMap<String, super::settings::OrgSettings>,
+    /// The GraphQL budget, its injected faults, and Projects v2.
+    pub graphql: super::graphql::GraphqlState,
     pub stats: Stats,
 }
 
