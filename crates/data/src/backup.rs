@@ -136,7 +136,7 @@ async fn read_kinds(
             None => {
                 let plan = plan(kind, &base, snapshot.previous.as_ref(), snapshot.full);
                 let read = read(api, repo, &subject, kind, plan, snapshot).await;
-                match settle(kind.access, read)? {
+                match settle(kind.access, kind.read.is_graphql(), read)? {
                     Settled::Outcome(outcome) => {
                         snapshot.answered(false);
                         outcome

@@ -42,12 +42,24 @@ pub(crate) enum Read {
         of: &'static str,
         path: &'static str,
     },
+    /// Through GraphQL: the repository's discussion categories, kept when their
+    /// content did not change.
+    DiscussionCategories,
+    /// Through GraphQL: the discussions most recently updated first, each with its
+    /// poll, comments and replies; with a previous file current as of the previous
+    /// snapshot, only those updated since, merged into it by `id`.
+    Discussions,
     /// The protected branches (a conditional list), then each branch's rules, which
     /// need admin rights: a `403`/`404` there makes the kind not permitted.
     PerProtectedBranch,
 }
 
 impl Read {
+    /// Whether it is read through GraphQL (another budget than REST's).
+    pub fn is_graphql(self) -> bool {
+        matches!(self, Read::DiscussionCategories | Read::Discussions)
+    }
+
     /// The kind this one is read from, which must come before it in the table.
     pub fn reads_from(self) -> Option<&'static str> {
         match self {
@@ -165,6 +177,8 @@ pub(crate) const REPO_KINDS: &[Kind] = &[
     ),
     per_environment("environment-variables", "variables", Access::Admin),
     per_environment("environment-secrets", "secrets", Access::Admin),
+    reader("discussion-categories", Read::DiscussionCategories),
+    reader("discussions", Read::Discussions),
     alerts("dependabot-alerts", "dependabot/alerts"),
     alerts("code-scanning-alerts", "code-scanning/alerts"),
     Kind {

@@ -77,6 +77,7 @@
 //! failed as before, is not written at all: the previous index stands.
 
 mod backup;
+mod discussions;
 mod items;
 mod kinds;
 mod plan;
@@ -89,6 +90,11 @@ use std::time::Duration;
 use repovault_repository::RepoError;
 
 pub use backup::{back_up_data, back_up_org_data};
+
+/// The kinds of a repository's data snapshot, in the order they are read.
+pub fn repo_kinds() -> impl Iterator<Item = &'static str> {
+    kinds::REPO_KINDS.iter().map(|kind| kind.name)
+}
 
 /// How often every kind is read whole, not just what changed (deletions show then),
 /// unless configured otherwise (`metadata.full-every`).

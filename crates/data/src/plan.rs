@@ -45,6 +45,14 @@ pub(crate) enum Plan {
         path: &'static str,
         incremental: bool,
     },
+    /// The discussion categories, compared with the items of the file `compare_with`.
+    DiscussionCategories { compare_with: Option<String> },
+    /// The discussions updated at or after `since` (all when `None`), merged by `id`
+    /// into the file `into`.
+    Discussions {
+        since: Option<Timestamp>,
+        into: Option<String>,
+    },
     /// `GET list` (the protected branches) with `If-None-Match: etag`; when changed,
     /// each branch's rules at [`protection_path`] under `base`.
     PerProtectedBranch {
@@ -116,6 +124,13 @@ pub(crate) fn plan(kind: &Kind, base: &str, previous: Option<&DataIndex>, full: 
             path,
             incremental: incremental.is_some(),
         },
+        Read::DiscussionCategories => Plan::DiscussionCategories {
+            compare_with: before.map(|f| f.key.clone()),
+        },
+        Read::Discussions => {
+            let (into, since) = incremental.unzip();
+            Plan::Discussions { since, into }
+        }
         Read::PerProtectedBranch => Plan::PerProtectedBranch {
             list: list_path(base, "branches?protected=true"),
             etag,

@@ -9,11 +9,11 @@ use repovault_core::ports::store::{ByteStream, ObjectMetadata, StoreError, meta}
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
 
-use crate::items;
 use crate::kinds::Kind;
 use crate::plan::{self, Plan, Then};
 use crate::snapshot::{Due, KindError, Outcome, Snapshot, due};
 use crate::subject::Subject;
+use crate::{discussions, items};
 
 /// The API as one snapshot uses it: every request counted.
 pub(crate) struct Api<'a> {
@@ -44,6 +44,15 @@ impl<'a> Api<'a> {
     async fn object(&mut self, path: &str) -> Result<Value, SourceError> {
         self.requests += 1;
         self.source.object(path).await
+    }
+
+    pub(crate) async fn graphql(
+        &mut self,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, SourceError> {
+        self.requests += 1;
+        self.source.graphql(query, variables).await
     }
 
     async fn download(&mut self, path: &str) -> Result<ByteStream, SourceError> {
@@ -192,6 +201,26 @@ pub(crate) async fn read(
                     items.push(item);
                 }
             }
+            (items, None)
+        }
+        Plan::DiscussionCategories { compare_with } => {
+            let (owner, name) = subject.repository()?;
+            let items = discussions::categories(api, owner, name).await?;
+            if let Some(key) = compare_with
+                && repo.read_items(&key).await? == items
+            {
+                return Ok(Outcome::Unchanged);
+            }
+            (items, None)
+        }
+        Plan::Discussions { since, into } => {
+            let (owner, name) = subject.repository()?;
+            let fresh = discussions::discussions(api, owner, name, since).await?;
+            let items = match into {
+                Some(_) if fresh.is_empty() => return Ok(Outcome::Unchanged),
+                Some(key) => items::merge(repo.read_items(&key).await?, fresh),
+                None => fresh,
+            };
             (items, None)
         }
         Plan::PerProtectedBranch { list, etag, base } => {

@@ -59,9 +59,12 @@ pub(crate) enum Settled {
 
 /// What `read` of a kind with `access` means: GitHub's answers cost that kind only
 /// (or, for a rate limit or a refused token, stop the reading); a store that fails
-/// fails the snapshot.
+/// fails the snapshot. A kind read through GraphQL (`graphql`) spends another budget:
+/// its rate limit costs it alone (a later GraphQL kind meets it at once, without a
+/// request).
 pub(crate) fn settle(
     access: Access,
+    graphql: bool,
     read: Result<Outcome, KindError>,
 ) -> Result<Settled, DataError> {
     let error = match read {
@@ -73,6 +76,9 @@ pub(crate) fn settle(
         Err(KindError::Source(e)) => e,
     };
     Ok(match error {
+        SourceError::RateLimited { .. } if graphql => {
+            Settled::Outcome(Outcome::Failed(error.to_string()))
+        }
         SourceError::RateLimited { .. }
         | SourceError::Unauthorized { .. }
         | SourceError::App { .. } => Settled::Stop(error.to_string()),
@@ -392,7 +398,7 @@ mod tests {
         let not_found = || SourceError::NotFound {
             what: "/repos/acme/api/branches".into(),
         };
-        let failed = |read, access| match settle(access, read).unwrap() {
+        let failed = |read, access| match settle(access, false, read).unwrap() {
             Settled::Outcome(Outcome::Failed(e)) | Settled::Failing(e) => e,
             other => panic!("{other:?}"),
         };
@@ -420,39 +426,46 @@ mod tests {
             message: "Bad Gateway".into(),
         };
         assert!(matches!(
-            settle(Access::Reader, source(bad_gateway)).unwrap(),
+            settle(Access::Reader, false, source(bad_gateway)).unwrap(),
             Settled::Failing(e) if e.contains("502")
         ));
         assert!(matches!(
-            settle(Access::Reader, source(not_found())).unwrap(),
+            settle(Access::Reader, false, source(not_found())).unwrap(),
             Settled::Outcome(Outcome::Failed(_))
         ));
 
         assert_eq!(
-            settle(Access::Admin, source(not_found())).unwrap(),
+            settle(Access::Admin, false, source(not_found())).unwrap(),
             Settled::Outcome(Outcome::NotPermitted)
         );
         let forbidden = SourceError::Forbidden {
             message: "Must have admin rights".into(),
         };
         assert_eq!(
-            settle(Access::Admin, source(forbidden)).unwrap(),
+            settle(Access::Admin, false, source(forbidden)).unwrap(),
             Settled::Outcome(Outcome::NotPermitted)
         );
         let limited = SourceError::RateLimited {
             wait: Duration::from_secs(600),
         };
         assert!(matches!(
-            settle(Access::Reader, source(limited)).unwrap(),
+            settle(Access::Reader, false, source(limited)).unwrap(),
             Settled::Stop(why) if why.contains("rate limited")
+        ));
+        let limited = SourceError::RateLimited {
+            wait: Duration::from_secs(600),
+        };
+        assert!(matches!(
+            settle(Access::Reader, true, source(limited)).unwrap(),
+            Settled::Outcome(Outcome::Failed(why)) if why.contains("rate limited")
         ));
         let store = RepoError::Store(repovault_core::ports::store::StoreError::Backend {
             key: "old/issues".into(),
             message: "S3 is down".into(),
         });
-        assert!(settle(Access::Reader, Err(store.into())).is_err());
+        assert!(settle(Access::Reader, false, Err(store.into())).is_err());
         assert_eq!(
-            settle(Access::Reader, Ok(Outcome::Unchanged)).unwrap(),
+            settle(Access::Reader, false, Ok(Outcome::Unchanged)).unwrap(),
             Settled::Outcome(Outcome::Unchanged)
         );
     }

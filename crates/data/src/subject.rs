@@ -1,7 +1,7 @@
 //! Whose data a snapshot holds: a repository, or an organization.
 
 use jiff::Timestamp;
-use repovault_repository::Layout;
+use repovault_repository::{Layout, RepoError};
 
 /// Whose data a snapshot holds.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +38,16 @@ impl Subject<'_> {
         match self {
             Subject::Repo { owner, name } => layout.data_index(owner, name, at),
             Subject::Org(org) => layout.org_data_index(org, at),
+        }
+    }
+
+    /// The repository's owner and name (a kind only repositories have).
+    pub fn repository(&self) -> Result<(&str, &str), RepoError> {
+        match self {
+            Subject::Repo { owner, name } => Ok((owner, name)),
+            Subject::Org(org) => Err(RepoError::Name(repovault_core::Invalid(format!(
+                "{org} is an organization, not a repository"
+            )))),
         }
     }
 

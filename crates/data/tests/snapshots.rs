@@ -134,6 +134,14 @@ impl RepoData for Script {
         self.ask(path)?;
         Ok(Box::pin(futures::stream::empty()))
     }
+
+    /// A repository with Discussions off.
+    async fn graphql(&self, _query: &str, _variables: Value) -> Result<Value, SourceError> {
+        self.ask("graphql")?;
+        let none = json!({"nodes": [], "pageInfo": {"hasNextPage": false}});
+        Ok(json!({"repository": {"hasDiscussionsEnabled": false,
+            "discussions": none, "discussionCategories": none}}))
+    }
 }
 
 /// A folder store that refuses to write data indexes: a store failing mid-snapshot.
@@ -266,6 +274,8 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
             "commit-comments",
             "dependabot-alerts",
             "deploy-keys",
+            "discussion-categories",
+            "discussions",
             "environment-branch-policies",
             "environment-secrets",
             "environment-variables",
@@ -283,7 +293,7 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
     assert!(summary.failed.values().all(|e| e.contains("rate limited")));
     let index = index(&store, summary.index.as_deref().unwrap()).await;
     assert_eq!(index.kinds.len(), 5);
-    assert_eq!(index.failed.len(), 20);
+    assert_eq!(index.failed.len(), 22);
     assert!(unindexed(&store).await.is_empty());
 
     // The budget is back: the kinds read are asked for conditionally (all unchanged),
@@ -295,7 +305,7 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
         summary.failed.is_empty() && summary.error.is_none(),
         "{summary:?}"
     );
-    assert_eq!(summary.changed.len(), 20, "{summary:?}");
+    assert_eq!(summary.changed.len(), 22, "{summary:?}");
     assert_eq!(summary.not_modified, 4, "issues, comments, events, pulls");
     assert!(unindexed(&store).await.is_empty());
 }
@@ -469,7 +479,7 @@ async fn when_github_fails_kind_after_kind_the_rest_is_not_asked_for() {
         3,
         "one request for each of three kinds"
     );
-    assert_eq!(summary.failed.len(), 25, "{summary:?}");
+    assert_eq!(summary.failed.len(), 27, "{summary:?}");
     assert!(summary.failed["labels"].contains("GitHub is failing"));
     assert!(summary.failed["issues"].contains("503"));
     assert!(unindexed(&store).await.is_empty());

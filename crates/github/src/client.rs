@@ -53,10 +53,27 @@ pub struct GitHubSource {
     /// At most this many requests at once to this API from the process (GitHub's
     /// secondary limits punish more).
     pub(crate) in_flight: Arc<Semaphore>,
+    /// The REST API's budget of requests.
+    rest: Budget,
+    /// The GraphQL API's budget of points, paced alike but apart.
+    graphql: Budget,
+}
+
+/// One of GitHub's rate-limit budgets as this client last saw it.
+struct Budget {
     /// Set from a response's rate-limit headers: the next request waits until then.
     paused_until: Mutex<Option<Instant>>,
     /// `x-ratelimit-remaining` of the last response (`u64::MAX`: none yet).
     last_remaining: std::sync::atomic::AtomicU64,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget {
+            paused_until: Mutex::new(None),
+            last_remaining: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 /// A response body as octocrab hands it over.
@@ -95,8 +112,8 @@ impl GitHubSource {
             api_url,
             max_rate_limit_wait: Duration::from_secs(3600),
             reserve: 0.0,
-            paused_until: Mutex::new(None),
-            last_remaining: std::sync::atomic::AtomicU64::new(u64::MAX),
+            rest: Budget::new(),
+            graphql: Budget::new(),
         })
     }
 
@@ -137,6 +154,7 @@ impl GitHubSource {
     /// The rate-limit budget left, as the last response said.
     pub fn rate_remaining(&self) -> Option<u64> {
         let remaining = self
+            .rest
             .last_remaining
             .load(std::sync::atomic::Ordering::Relaxed);
         (remaining != u64::MAX).then_some(remaining)
@@ -224,7 +242,11 @@ impl GitHubSource {
     /// `op` retried on 5xx and transport errors by [`RETRY`]; a rate limit longer
     /// than this client waits is returned at once (waits within it were sat out by
     /// [`Self::request`]).
-    async fn retrying<T, Fut>(&self, path: &str, op: impl FnMut() -> Fut) -> Result<T, SourceError>
+    pub(crate) async fn retrying<T, Fut>(
+        &self,
+        path: &str,
+        op: impl FnMut() -> Fut,
+    ) -> Result<T, SourceError>
     where
         Fut: std::future::Future<Output = Result<T, SourceError>>,
     {
@@ -270,10 +292,14 @@ impl GitHubSource {
         request: &Request<'_>,
     ) -> Result<(http::Response<Body>, Duration), SourceError> {
         let path = request.path;
+        let budget = match path == crate::graphql::GRAPHQL_PATH {
+            true => &self.graphql,
+            false => &self.rest,
+        };
         let mut waited = Duration::ZERO;
         loop {
             let paused = Instant::now();
-            self.wait_if_paused(path).await?;
+            self.wait_if_paused(budget, path).await?;
             waited += paused.elapsed();
             let response = {
                 let _slot = self.in_flight.acquire().await.expect("never closed");
@@ -300,7 +326,8 @@ impl GitHubSource {
             let status = response.status();
             let headers = response.headers();
             if let Some(remaining) = rate_limit::remaining(headers) {
-                self.last_remaining
+                budget
+                    .last_remaining
                     .store(remaining, std::sync::atomic::Ordering::Relaxed);
                 repovault_telemetry::metrics()
                     .rate_limit_remaining
@@ -313,8 +340,10 @@ impl GitHubSource {
                         remaining = ?rate_limit::remaining(headers),
                         "pacing GitHub requests to the rate limit"
                     );
-                    *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Instant::now() + pause);
+                    *budget
+                        .paused_until
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + pause);
                 }
                 return Ok((response, waited));
             }
@@ -341,8 +370,11 @@ impl GitHubSource {
     /// Sits out a pause the rate limit asked for, unless it is longer than this
     /// client waits: then the pause stays for the next caller and this one gets
     /// [`SourceError::RateLimited`].
-    async fn wait_if_paused(&self, path: &str) -> Result<(), SourceError> {
-        let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+    async fn wait_if_paused(&self, budget: &Budget, path: &str) -> Result<(), SourceError> {
+        let until = *budget
+            .paused_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(until) = until {
             let wait = until.saturating_duration_since(Instant::now());
             if wait > self.max_rate_limit_wait {

@@ -71,6 +71,14 @@ impl RepoData for GitHubSource {
         GitHubSource::rate_remaining(self)
     }
 
+    async fn graphql(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<serde_json::Value, SourceError> {
+        self.graphql_data(query, variables).await
+    }
+
     async fn download(&self, path: &str) -> Result<ByteStream, SourceError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, "application/octet-stream".parse().expect("valid"));

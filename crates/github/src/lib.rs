@@ -37,6 +37,7 @@
 mod auth;
 mod client;
 mod data;
+mod graphql;
 mod link;
 mod model;
 mod rate_limit;

@@ -13,7 +13,7 @@ fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
 
 /// Time until `x-ratelimit-reset` (epoch seconds), plus a second of margin for clock
 /// skew; at least one second.
-fn until_reset(headers: &HeaderMap, now_epoch: u64) -> Option<Duration> {
+pub(crate) fn until_reset(headers: &HeaderMap, now_epoch: u64) -> Option<Duration> {
     let reset: u64 = header(headers, "x-ratelimit-reset")?;
     Some(Duration::from_secs(reset.saturating_sub(now_epoch) + 1))
 }

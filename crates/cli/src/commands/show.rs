@@ -12,30 +12,10 @@ use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::out::outln;
 use crate::wiring::open_store;
 
-/// What `show` can list: the files of a data snapshot.
-const KINDS: &[&str] = &[
-    "issues",
-    "issue-comments",
-    "pulls",
-    "reviews",
-    "review-comments",
-    "commit-comments",
-    "labels",
-    "milestones",
-    "releases",
-    "collaborators",
-    "teams",
-    "hooks",
-    "deploy-keys",
-    "rulesets",
-];
-
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// What to list: issues, issue-comments, pulls, reviews, review-comments,
-    /// commit-comments, labels, milestones, releases, collaborators, teams, hooks,
-    /// deploy-keys or rulesets.
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
+    /// What to list: a kind of a repository's data snapshot.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(repovault_data::repo_kinds()))]
     pub kind: String,
     #[arg(value_name = "OWNER/NAME")]
     pub repo: String,
@@ -127,6 +107,57 @@ fn line(kind: &str, item: &Value) -> String {
             text(&item["state"]),
             who,
             first_line(&item["body"])
+        ),
+        "discussions" => format!(
+            "#{} [{}] {} by {}, {} comment(s)",
+            item["number"],
+            if item["closed"] == true {
+                "closed"
+            } else {
+                "open"
+            },
+            text(&item["title"]),
+            text(&item["author"]["login"]),
+            item["comments"]["totalCount"].as_u64().unwrap_or(0)
+        ),
+        "discussion-categories" => format!("{} {}", text(&item["emoji"]), text(&item["name"])),
+        "actions-variables"
+        | "environment-variables"
+        | "actions-secrets"
+        | "environment-secrets" => {
+            let value = match item.get("value") {
+                Some(value) => format!("={}", text(value)),
+                None => format!(" (updated {})", text(&item["updated_at"])),
+            };
+            let scope = match item.get("environment") {
+                Some(environment) => format!("{}: ", text(environment)),
+                None => String::new(),
+            };
+            format!("{scope}{}{value}", text(&item["name"]))
+        }
+        "environments" => format!(
+            "{} {} protection rule(s)",
+            text(&item["name"]),
+            item["protection_rules"].as_array().map_or(0, Vec::len)
+        ),
+        "environment-branch-policies" => format!(
+            "{}: {} {}",
+            text(&item["environment"]),
+            text(&item["type"]),
+            text(&item["name"])
+        ),
+        "dependabot-alerts" | "code-scanning-alerts" | "secret-scanning-alerts" => format!(
+            "#{} [{}] {}",
+            item["number"],
+            text(&item["state"]),
+            [
+                &item["security_advisory"]["summary"],
+                &item["rule"]["description"],
+                &item["secret_type_display_name"],
+            ]
+            .into_iter()
+            .find_map(Value::as_str)
+            .unwrap_or_default()
         ),
         _ => format!(
             "{} {who}: {}",

@@ -114,6 +114,16 @@ pub trait RepoData: Send + Sync {
     /// The bytes at `path` (`Accept: application/octet-stream`), as they arrive: a
     /// 2 GiB asset never sits in memory.
     async fn download(&self, path: &str) -> Result<crate::ports::store::ByteStream, SourceError>;
+
+    /// A GraphQL `query` with `variables`: the answer's `data`. GitHub's errors in the
+    /// answer are errors as a REST status would be (`NOT_FOUND`: [`SourceError::NotFound`];
+    /// `FORBIDDEN`, `INSUFFICIENT_SCOPES`: [`SourceError::Forbidden`]; a spent budget of
+    /// points: [`SourceError::RateLimited`]).
+    async fn graphql(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<serde_json::Value, SourceError>;
 }
 
 /// How a write changes GitHub.
