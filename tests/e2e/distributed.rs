@@ -294,7 +294,16 @@ async fn workers_authenticated_as_a_github_app_back_up_lfs_objects_into_s3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_workers_back_up_a_large_org_and_the_report_accounts_for_all() {
-    let d = Deployment::new("big", 5).await;
+    // A first run reads some 25 kinds of each repository's data: more than a token's
+    // 5,000 requests an hour for 257 repositories. An App's installation gets 12,500.
+    let gh = FakeGitHub::start(FakeGitHubOptions {
+        token: Some(TOKEN.into()),
+        rate_limit: Some(12_500),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let d = Deployment::with("big", 5, gh, "", vec![]).await;
     let names = org::showcase_org(&d.gh, "acme", 250);
     let run = d.plan("nightly-1", &[]).await;
     assert_eq!(run, "nightly-1");

@@ -439,6 +439,14 @@ async fn an_environment_is_served_by_its_percent_encoded_name() {
         policies,
         [("main", "branch"), ("release/*", "branch"), ("v*", "tag")]
     );
+    // As GitHub: an environment without custom branch policies has no such list.
+    let staging = get(
+        &gh,
+        "/repos/acme/api/environments/staging/deployment-branch-policies",
+        &[],
+    )
+    .await;
+    assert_eq!(staging.status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use repovault_core::{DataIndex, LatestPointer, ResultRecord};
+use repovault_core::ResultRecord;
 use repovault_local::FsStore;
 use repovault_repository::Repository;
 use repovault_testkit::{FAKE_LEAKED_SECRETS, FakeGitHub, MetadataSpec, RepoSpec, fixtures};
@@ -49,23 +49,15 @@ async fn acme_with_settings() -> FakeGitHub {
     gh
 }
 
-/// The data index `latest.json` names for `acme/api`, and its key.
-fn latest_index(backups: &Path) -> (String, DataIndex) {
-    let latest: LatestPointer =
-        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
-            .unwrap();
-    let key = latest.data.expect("a data snapshot");
-    let index = serde_json::from_slice(&std::fs::read(backups.join(&key)).unwrap()).unwrap();
-    (key, index)
-}
-
 /// What the fake serves for `list` (`{}`: each environment's), as the backup should hold
 /// it: per environment with its name, and without a secret-scanning alert's secret.
 fn served(gh: &FakeGitHub, list: &str) -> Vec<Value> {
     let Some((before, after)) = list.split_once("{}") else {
         let mut items = gh.items("acme", "api", list);
-        for item in &mut items {
-            item.as_object_mut().unwrap().remove("secret");
+        if list == "secret-scanning/alerts" {
+            for item in &mut items {
+                item.as_object_mut().unwrap().remove("secret");
+            }
         }
         return items;
     };
@@ -162,6 +154,8 @@ async fn actions_settings_environments_and_alerts_are_kept_without_any_secret() 
     .unwrap();
     let data = record.data.unwrap();
     assert_eq!(data.requests, data.not_modified, "{data:?}");
+    // GraphQL: a probe of the discussions and of the projects.
+    assert_eq!(data.graphql_queries, 2, "{data:?}");
 
     // A variable changed: read anew.
     gh.set_variable("acme", "api", "LOG_LEVEL", "debug");

@@ -426,3 +426,13 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The data index `latest.json` names for `acme/api` under `backups`, and its key.
+pub fn latest_index(backups: &Path) -> (String, repovault_core::DataIndex) {
+    let latest: repovault_core::LatestPointer =
+        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
+            .unwrap();
+    let key = latest.data.expect("a data snapshot");
+    let index = serde_json::from_slice(&std::fs::read(backups.join(&key)).unwrap()).unwrap();
+    (key, index)
+}

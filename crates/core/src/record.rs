@@ -107,6 +107,10 @@ pub struct LfsSummary {
     pub missing: usize,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What a backup holds of a repository's data beyond git, for the record and report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataSummary {
@@ -117,9 +121,12 @@ pub struct DataSummary {
     pub items: u64,
     /// Kinds read anew in this backup (the rest are carried over unchanged).
     pub changed: Vec<String>,
-    /// API requests made, and how many were answered `304 Not Modified`.
+    /// REST API requests made, and how many were answered `304 Not Modified`.
     pub requests: u64,
     pub not_modified: u64,
+    /// GraphQL queries made (discussions, projects), from another budget.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub graphql_queries: u64,
     /// Kinds the token may not read (collaborators, webhooks… need admin rights).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_permitted: Vec<String>,

@@ -69,7 +69,7 @@ impl KeepReason {
             KeepReason::Yearly => "yearly",
             KeepReason::Within => "within",
             KeepReason::NoPolicy => "no retention policy",
-            KeepReason::Incomplete => "no manifest yet (recent)",
+            KeepReason::Incomplete => "recent (possibly still being written)",
             KeepReason::Needed => "needed by a kept backup",
             KeepReason::NewestData => "newest data snapshot",
             KeepReason::NotSelected => "no job selects it",
@@ -522,7 +522,7 @@ mod tests {
                 vec![
                     "last",
                     "newest good backup+last",
-                    "no manifest yet (recent)",
+                    "recent (possibly still being written)",
                 ],
             ),
             (

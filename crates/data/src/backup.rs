@@ -112,12 +112,8 @@ async fn back_up(
     };
     let written = indexed.is_some();
     let index = indexed.or(previous_key);
-    let summary = snapshot.summary(
-        index,
-        api.requests,
-        api.not_modified,
-        source.rate_remaining(),
-    );
+    let counts = (api.requests, api.not_modified, api.graphql_queries);
+    let summary = snapshot.summary(index, counts, source.rate_remaining());
     Ok((summary, written))
 }
 

@@ -7,10 +7,13 @@ use jiff::Timestamp;
 use repovault_core::ports::source::SourceError;
 use serde_json::{Value, json};
 
+use crate::connection::{RATE, page, whole};
 use crate::read::Api;
 
-/// Discussions a page (each with up to [`COMMENTS`] comments of up to [`REPLIES`]
-/// replies: about `25 × 50 × 25 / 100` points at most, GitHub's cost model).
+/// Discussions a page, each with up to [`COMMENTS`] comments of up to [`REPLIES`]
+/// replies. GitHub counts a query's cost from these bounds, whatever the answer holds:
+/// one request per connection and parent node (`1 + 25 + 25 × 50`), a hundred a point,
+/// so about 13 points a page. An unchanged repository costs one point: the probe.
 const DISCUSSIONS: u32 = 25;
 const COMMENTS: u32 = 50;
 const REPLIES: u32 = 25;
@@ -20,13 +23,23 @@ const COMMENT: &str =
     "id databaseId body url createdAt publishedAt updatedAt lastEditedAt deletedAt
     author { login } authorAssociation isAnswer isMinimized minimizedReason upvoteCount";
 
-/// Every query asks what it cost and what is left, for the record of the budget.
-const RATE: &str = "rateLimit { cost remaining resetAt }";
+/// The most recently updated discussion's time.
+fn probe_query() -> String {
+    format!(
+        "query($owner: String!, $name: String!) {{ {RATE}
+          repository(owner: $owner, name: $name) {{
+            discussions(first: 1, orderBy: {{field: UPDATED_AT, direction: DESC}}) {{ nodes {{ updatedAt }} }} }} }}"
+    )
+}
+
+fn updated_at(discussion: &Value) -> Option<Timestamp> {
+    discussion["updatedAt"].as_str()?.parse().ok()
+}
 
 fn discussions_query() -> String {
     format!(
         "query($owner: String!, $name: String!, $after: String) {{ {RATE}
-          repository(owner: $owner, name: $name) {{ hasDiscussionsEnabled
+          repository(owner: $owner, name: $name) {{
             discussions(first: {DISCUSSIONS}, after: $after, orderBy: {{field: UPDATED_AT, direction: DESC}}) {{
               pageInfo {{ hasNextPage endCursor }}
               nodes {{
@@ -67,7 +80,7 @@ fn replies_query() -> String {
 fn categories_query() -> String {
     format!(
         "query($owner: String!, $name: String!) {{ {RATE}
-          repository(owner: $owner, name: $name) {{ hasDiscussionsEnabled
+          repository(owner: $owner, name: $name) {{
             discussionCategories(first: 100) {{ nodes {{ id name slug emoji description isAnswerable createdAt updatedAt }} }} }} }}"
     )
 }
@@ -75,18 +88,6 @@ fn categories_query() -> String {
 /// `value` at `path` (object keys).
 fn at<'v>(value: &'v Value, path: &[&str]) -> &'v Value {
     path.iter().fold(value, |v, key| &v[*key])
-}
-
-/// A connection's nodes and the cursor of its next page, if any.
-fn page(connection: &Value) -> (Vec<Value>, Option<String>) {
-    let nodes = connection["nodes"].as_array().cloned().unwrap_or_default();
-    let next = match connection["pageInfo"]["hasNextPage"].as_bool() {
-        Some(true) => connection["pageInfo"]["endCursor"]
-            .as_str()
-            .map(str::to_owned),
-        _ => None,
-    };
-    (nodes, next)
 }
 
 /// `repository` of an answer: an error naming the repository when GitHub has none.
@@ -114,13 +115,25 @@ pub(crate) async fn categories(
 
 /// The discussions updated at or after `since` (all without), most recently updated
 /// first, each whole: its connections' `nodes` complete (every page followed) and
-/// their `pageInfo` removed.
+/// their `pageInfo` removed. With `since`, a probe of the newest first: nothing newer,
+/// nothing more is asked. Pages are read until one holds a discussion older than
+/// `since` (that page is read to its end: GitHub's order is trusted no further).
 pub(crate) async fn discussions(
     api: &mut Api<'_>,
     owner: &str,
     name: &str,
     since: Option<Timestamp>,
 ) -> Result<Vec<Value>, SourceError> {
+    let newer = |d: &Value| since.is_none_or(|since| updated_at(d).is_none_or(|u| u >= since));
+    if since.is_some() {
+        let data = api
+            .graphql(&probe_query(), json!({ "owner": owner, "name": name }))
+            .await?;
+        let (newest, _) = page(&repository(&data, owner, name)?["discussions"]);
+        if !newest.iter().any(newer) {
+            return Ok(Vec::new());
+        }
+    }
     let query = discussions_query();
     let mut out = Vec::new();
     let mut after: Option<String> = None;
@@ -128,19 +141,14 @@ pub(crate) async fn discussions(
         let variables = json!({ "owner": owner, "name": name, "after": after });
         let data = api.graphql(&query, variables).await?;
         let (nodes, next) = page(&repository(&data, owner, name)?["discussions"]);
-        for mut discussion in nodes {
-            let updated: Option<Timestamp> = discussion["updatedAt"]
-                .as_str()
-                .and_then(|t| t.parse().ok());
-            if since.is_some_and(|since| updated.is_some_and(|u| u < since)) {
-                return Ok(out);
-            }
+        let older = nodes.iter().any(|d| !newer(d));
+        for mut discussion in nodes.into_iter().filter(newer) {
             complete(api, owner, name, &mut discussion).await?;
             out.push(discussion);
         }
         match next {
-            Some(cursor) => after = Some(cursor),
-            None => return Ok(out),
+            Some(cursor) if !older => after = Some(cursor),
+            _ => return Ok(out),
         }
     }
 }
@@ -171,39 +179,8 @@ async fn complete(
             replies.extend(more);
             next = following;
         }
-        settle(comment, "replies", replies);
+        whole(comment, "replies", replies);
     }
-    settle(discussion, "comments", comments);
+    whole(discussion, "comments", comments);
     Ok(())
-}
-
-/// `item[field]` as stored: its count and every node, no cursor.
-fn settle(item: &mut Value, field: &str, nodes: Vec<Value>) {
-    let total = item[field]["totalCount"].clone();
-    item[field] = json!({ "totalCount": total, "nodes": nodes });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_connection_is_its_nodes_and_the_next_cursor() {
-        let more =
-            json!({"nodes": [{"id": "a"}], "pageInfo": {"hasNextPage": true, "endCursor": "Y3Vy"}});
-        assert_eq!(page(&more), (vec![json!({"id": "a"})], Some("Y3Vy".into())));
-        let last = json!({"nodes": [], "pageInfo": {"hasNextPage": false, "endCursor": null}});
-        assert_eq!(page(&last), (vec![], None));
-        assert_eq!(page(&Value::Null), (vec![], None));
-        let mut discussion = json!({"comments": {"totalCount": 3, "pageInfo": {}, "nodes": []}});
-        settle(
-            &mut discussion,
-            "comments",
-            vec![json!(1), json!(2), json!(3)],
-        );
-        assert_eq!(
-            discussion,
-            json!({"comments": {"totalCount": 3, "nodes": [1, 2, 3]}})
-        );
-    }
 }

@@ -35,20 +35,27 @@ pub(crate) enum Read {
     /// Per pull request of the kind `of`: those updated since the previous snapshot
     /// (all of them when read whole); unchanged while `of` is.
     PerPullRequest { of: &'static str },
-    /// Per environment of the kind `of` (its items' `name`): every item at
-    /// `environments/<name>/<path>`, with `environment` set to the name; read when `of`
-    /// was read anew (or at a full read), unchanged while `of` is.
+    /// Per environment of the kind `of` (its items' `name`; with `when`, only those
+    /// where that JSON pointer is `true`): every item at `environments/<name>/<path>`,
+    /// with `environment` set to the name (an environment gone meanwhile has none);
+    /// read when `of` was read anew (or at a full read), unchanged while `of` is.
     PerEnvironment {
         of: &'static str,
         path: &'static str,
+        when: Option<&'static str>,
     },
-    /// Through GraphQL: the repository's discussion categories, kept when their
-    /// content did not change.
+    /// Through GraphQL: the repository's discussion categories, read when the
+    /// discussions were read anew (or at a full read), kept when their content did not
+    /// change.
     DiscussionCategories,
     /// Through GraphQL: the discussions most recently updated first, each with its
     /// poll, comments and replies; with a previous file current as of the previous
     /// snapshot, only those updated since, merged into it by `id`.
     Discussions,
+    /// Through GraphQL: Projects (v2), a repository's (those linked to it) or an
+    /// organization's, listed first; when any is new or updated since the previous
+    /// file (or at a full read), each read whole.
+    Projects,
     /// The protected branches (a conditional list), then each branch's rules, which
     /// need admin rights: a `403`/`404` there makes the kind not permitted.
     PerProtectedBranch,
@@ -57,14 +64,26 @@ pub(crate) enum Read {
 impl Read {
     /// Whether it is read through GraphQL (another budget than REST's).
     pub fn is_graphql(self) -> bool {
-        matches!(self, Read::DiscussionCategories | Read::Discussions)
+        matches!(
+            self,
+            Read::DiscussionCategories | Read::Discussions | Read::Projects
+        )
     }
 
-    /// The kind this one is read from, which must come before it in the table.
+    /// The kind whose items this one is read from, which must come before it in the
+    /// table (its items are held for it).
     pub fn reads_from(self) -> Option<&'static str> {
         match self {
             Read::PerPullRequest { of } | Read::PerEnvironment { of, .. } => Some(of),
             _ => None,
+        }
+    }
+
+    /// The kind this one is read again with, which must come before it in the table.
+    pub fn follows(self) -> Option<&'static str> {
+        match self {
+            Read::DiscussionCategories => Some("discussions"),
+            read => read.reads_from(),
         }
     }
 }
@@ -105,18 +124,22 @@ const fn alerts(name: &'static str, path: &'static str) -> Kind {
     admin_read(name, Read::Probed { path, since: false })
 }
 
-/// The lists of each environment of the kind `environments`.
-const fn per_environment(name: &'static str, path: &'static str, access: Access) -> Kind {
-    Kind {
-        access,
-        ..reader(
-            name,
-            Read::PerEnvironment {
-                of: "environments",
-                path,
-            },
-        )
-    }
+/// The lists of each environment of the kind `environments` (`when`: see
+/// [`Read::PerEnvironment`]). Reading environments needs a permission tokens made
+/// before repovault read them may lack: a refusal is "not permitted".
+const fn per_environment(
+    name: &'static str,
+    path: &'static str,
+    when: Option<&'static str>,
+) -> Kind {
+    admin_read(
+        name,
+        Read::PerEnvironment {
+            of: "environments",
+            path,
+            when,
+        },
+    )
 }
 
 /// A repository's kinds, in the order they are read.
@@ -169,16 +192,18 @@ pub(crate) const REPO_KINDS: &[Kind] = &[
     reader("branch-protection", Read::PerProtectedBranch),
     admin("actions-variables", "actions/variables"),
     admin("actions-secrets", "actions/secrets"),
-    reader("environments", Read::List("environments")),
+    admin("environments", "environments"),
+    // GitHub answers 404 for an environment without custom branch policies.
     per_environment(
         "environment-branch-policies",
         "deployment-branch-policies",
-        Access::Reader,
+        Some("/deployment_branch_policy/custom_branch_policies"),
     ),
-    per_environment("environment-variables", "variables", Access::Admin),
-    per_environment("environment-secrets", "secrets", Access::Admin),
-    reader("discussion-categories", Read::DiscussionCategories),
+    per_environment("environment-variables", "variables", None),
+    per_environment("environment-secrets", "secrets", None),
     reader("discussions", Read::Discussions),
+    reader("discussion-categories", Read::DiscussionCategories),
+    admin_read("projects", Read::Projects),
     alerts("dependabot-alerts", "dependabot/alerts"),
     alerts("code-scanning-alerts", "code-scanning/alerts"),
     Kind {
@@ -198,6 +223,7 @@ pub(crate) const ORG_KINDS: &[Kind] = &[
     admin("teams", "teams"),
     admin("actions-variables", "actions/variables"),
     admin("actions-secrets", "actions/secrets"),
+    admin_read("projects", Read::Projects),
 ];
 
 #[cfg(test)]
@@ -208,7 +234,7 @@ mod tests {
     fn every_kind_is_read_after_the_kind_it_reads_from() {
         for table in [REPO_KINDS, ORG_KINDS] {
             for (i, kind) in table.iter().enumerate() {
-                if let Some(of) = kind.read.reads_from() {
+                if let Some(of) = kind.read.follows() {
                     let at = table.iter().position(|k| k.name == of);
                     assert!(at.is_some_and(|at| at < i), "{} reads {of}", kind.name);
                 }

@@ -5,10 +5,11 @@
 //! milestones, releases (with their assets), what admin rights read (collaborators,
 //! teams, webhooks, deploy keys, rulesets, branch protection), Actions variables and
 //! secrets' names, environments (with their branch policies, variables and secrets'
-//! names) and security alerts (Dependabot, code scanning, secret scanning: never the
-//! secret), kept as one JSON Lines file (zstd) per kind, GitHub's objects as the API
-//! wrote them. An organization's own settings, members, teams and Actions variables and
-//! secrets' names likewise ([`back_up_org_data`]).
+//! names), security alerts (Dependabot, code scanning, secret scanning: never the
+//! secret), and through GraphQL discussions and Projects (v2), kept as one JSON Lines
+//! file (zstd) per kind, GitHub's objects as the API wrote them. An organization's own
+//! settings, members, teams, Actions variables and secrets' names and projects likewise
+//! ([`back_up_org_data`]).
 //!
 //! ```no_run
 //! # async fn example(
@@ -38,6 +39,10 @@
 //!   merged by `id`, or the whole list for kinds without `since=`;
 //! - **per pull request** (reviews): those of the pull requests updated since the
 //!   previous snapshot, the others' kept; nothing while the pull requests are unchanged;
+//! - **through GraphQL** (its own budget of points, counted from what a query could
+//!   return): discussions, probed by the most recently updated one (one point) and
+//!   read back to the previous snapshot, merged by `id`; their categories read with
+//!   them; projects listed (one point), each new or updated one read whole;
 //! - **per environment** (branch policies, variables, secrets' names): each
 //!   environment's list, read when the environments were read anew (or at a full read),
 //!   else unchanged with them;
@@ -68,7 +73,9 @@
 //! as do three kinds in a row failing with server errors or timeouts (GitHub is
 //! failing, and each further kind would cost its retries too): that kind and every
 //! later one are recorded failed ("not read: …") and keep their previous files, and
-//! what was read so far is indexed as above. So nothing
+//! what was read so far is indexed as above. GraphQL's budget is another: its limit
+//! costs the GraphQL kinds only, and a refusal there (no token: GraphQL needs one; a
+//! token without the permission) makes them not permitted. So nothing
 //! half-written is left unindexed: every file a snapshot writes is named by its index.
 //! Only a store failure ([`DataError`]) ends a snapshot without an index; its files
 //! are then deleted again (what the failing store will not delete is logged).
@@ -77,10 +84,12 @@
 //! failed as before, is not written at all: the previous index stands.
 
 mod backup;
+mod connection;
 mod discussions;
 mod items;
 mod kinds;
 mod plan;
+mod projects;
 mod read;
 mod snapshot;
 mod subject;

@@ -43,16 +43,25 @@ pub(crate) enum Plan {
         of: &'static str,
         base: String,
         path: &'static str,
+        when: Option<&'static str>,
         incremental: bool,
     },
-    /// The discussion categories, compared with the items of the file `compare_with`.
-    DiscussionCategories { compare_with: Option<String> },
+    /// When the kind `follows` was read anew (or `compare_with` is `None`, the kind's
+    /// own previous file not current): the discussion categories, compared with the
+    /// items of the file `compare_with`.
+    DiscussionCategories {
+        follows: &'static str,
+        compare_with: Option<String>,
+    },
     /// The discussions updated at or after `since` (all when `None`), merged by `id`
     /// into the file `into`.
     Discussions {
         since: Option<Timestamp>,
         into: Option<String>,
     },
+    /// The projects, listed, then read whole unless the file `compare_with` holds the
+    /// same ones, none updated since.
+    Projects { compare_with: Option<String> },
     /// `GET list` (the protected branches) with `If-None-Match: etag`; when changed,
     /// each branch's rules at [`protection_path`] under `base`.
     PerProtectedBranch {
@@ -118,19 +127,27 @@ pub(crate) fn plan(kind: &Kind, base: &str, previous: Option<&DataIndex>, full: 
                 retain,
             }
         }
-        Read::PerEnvironment { of, path } => Plan::PerEnvironment {
+        Read::PerEnvironment { of, path, when } => Plan::PerEnvironment {
             of,
             base: base.to_owned(),
             path,
+            when,
             incremental: incremental.is_some(),
         },
         Read::DiscussionCategories => Plan::DiscussionCategories {
-            compare_with: before.map(|f| f.key.clone()),
+            follows: kind
+                .read
+                .follows()
+                .expect("categories follow the discussions"),
+            compare_with: incremental.map(|(key, _)| key),
         },
         Read::Discussions => {
             let (into, since) = incremental.unzip();
             Plan::Discussions { since, into }
         }
+        Read::Projects => Plan::Projects {
+            compare_with: incremental.map(|(key, _)| key),
+        },
         Read::PerProtectedBranch => Plan::PerProtectedBranch {
             list: list_path(base, "branches?protected=true"),
             etag,
@@ -418,6 +435,7 @@ mod tests {
                 of: "environments",
                 base: BASE.into(),
                 path: "variables",
+                when: None,
                 incremental: true,
             }
         );
@@ -427,6 +445,7 @@ mod tests {
                 of: "environments",
                 base: BASE.into(),
                 path: "secrets",
+                when: None,
                 incremental: false,
             }
         );

@@ -1,6 +1,7 @@
 //! The I/O of reading one kind: the requests its [`Plan`] names, through the
 //! [`RepoData`] port, and the release assets its items list, streamed into the store.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use repovault_core::DataFile;
@@ -13,14 +14,17 @@ use crate::kinds::Kind;
 use crate::plan::{self, Plan, Then};
 use crate::snapshot::{Due, KindError, Outcome, Snapshot, due};
 use crate::subject::Subject;
-use crate::{discussions, items};
+use crate::{discussions, items, projects};
 
 /// The API as one snapshot uses it: every request counted.
 pub(crate) struct Api<'a> {
     pub source: &'a dyn RepoData,
+    /// REST requests.
     pub requests: u64,
     /// Of those, answered `304 Not Modified`.
     pub not_modified: u64,
+    /// GraphQL queries.
+    pub graphql_queries: u64,
 }
 
 impl<'a> Api<'a> {
@@ -29,6 +33,7 @@ impl<'a> Api<'a> {
             source,
             requests: 0,
             not_modified: 0,
+            graphql_queries: 0,
         }
     }
 
@@ -51,7 +56,7 @@ impl<'a> Api<'a> {
         query: &str,
         variables: Value,
     ) -> Result<Value, SourceError> {
-        self.requests += 1;
+        self.graphql_queries += 1;
         self.source.graphql(query, variables).await
     }
 
@@ -139,25 +144,11 @@ pub(crate) async fn read(
             since,
             retain,
         } => {
-            match due(snapshot.state(of), retain.is_some()) {
-                Due::Unchanged => return Ok(Outcome::Unchanged),
-                Due::Blocked => {
-                    return Ok(Outcome::Failed(format!(
-                        "not read: it is read from {of}, which could not be"
-                    )));
-                }
-                Due::Read => {}
-            }
-            let read_back;
-            let pulls = match (snapshot.held(of), snapshot.file(of)) {
-                (Some(pulls), _) => pulls,
-                (None, Some(file)) => {
-                    read_back = repo.read_items(&file.key).await?;
-                    &read_back
-                }
-                (None, None) => &[],
+            let pulls = match read_from(repo, snapshot, of, retain.is_some()).await? {
+                Ok(pulls) => pulls,
+                Err(outcome) => return Ok(outcome),
             };
-            let updated = items::pull_requests_updated(pulls, since);
+            let updated = items::pull_requests_updated(&pulls, since);
             let mut items = match &retain {
                 Some(key) => items::reviews_kept(repo.read_items(key).await?, &updated),
                 None => Vec::new(),
@@ -171,30 +162,31 @@ pub(crate) async fn read(
             of,
             base,
             path,
+            when,
             incremental,
         } => {
-            match due(snapshot.state(of), incremental) {
-                Due::Unchanged => return Ok(Outcome::Unchanged),
-                Due::Blocked => {
-                    return Ok(Outcome::Failed(format!(
-                        "not read: it is read from {of}, which could not be"
-                    )));
-                }
-                Due::Read => {}
-            }
-            let read_back;
-            let environments = match (snapshot.held(of), snapshot.file(of)) {
-                (Some(held), _) => held,
-                (None, Some(file)) => {
-                    read_back = repo.read_items(&file.key).await?;
-                    &read_back
-                }
-                (None, None) => &[],
+            let environments = match read_from(repo, snapshot, of, incremental).await? {
+                Ok(environments) => environments,
+                Err(outcome) => return Ok(outcome),
             };
             let mut items = Vec::new();
-            for name in environments.iter().filter_map(|e| e["name"].as_str()) {
+            for environment in environments.iter() {
+                let Some(name) = environment["name"].as_str() else {
+                    continue;
+                };
+                if when
+                    .is_some_and(|pointer| environment.pointer(pointer) != Some(&Value::Bool(true)))
+                {
+                    continue;
+                }
                 let list = plan::environment_path(&base, name, path);
-                for mut item in api.every(&list).await? {
+                let found = match api.every(&list).await {
+                    Ok(found) => found,
+                    // Deleted since it was listed.
+                    Err(SourceError::NotFound { .. }) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                for mut item in found {
                     if let Some(item) = item.as_object_mut() {
                         item.insert("environment".into(), Value::from(name));
                     }
@@ -203,7 +195,19 @@ pub(crate) async fn read(
             }
             (items, None)
         }
-        Plan::DiscussionCategories { compare_with } => {
+        Plan::DiscussionCategories {
+            follows,
+            compare_with,
+        } => {
+            match due(snapshot.state(follows), compare_with.is_some()) {
+                Due::Unchanged => return Ok(Outcome::Unchanged),
+                Due::Blocked => {
+                    return Ok(Outcome::Failed(format!(
+                        "not read: it is read with {follows}, which could not be"
+                    )));
+                }
+                Due::Read => {}
+            }
             let (owner, name) = subject.repository()?;
             let items = discussions::categories(api, owner, name).await?;
             if let Some(key) = compare_with
@@ -219,9 +223,23 @@ pub(crate) async fn read(
             let items = match into {
                 Some(_) if fresh.is_empty() => return Ok(Outcome::Unchanged),
                 Some(key) => items::merge(repo.read_items(&key).await?, fresh),
-                None => fresh,
+                // One that moved up while the pages were read is there twice.
+                None => items::merge(Vec::new(), fresh),
             };
             (items, None)
+        }
+        Plan::Projects { compare_with } => {
+            let of = match *subject {
+                Subject::Repo { owner, name } => projects::Of::Repo { owner, name },
+                Subject::Org(org) => projects::Of::Owner(org),
+            };
+            let listed = projects::probe(api, of).await?;
+            if let Some(key) = compare_with
+                && projects::unchanged(&listed, &repo.read_items(&key).await?)
+            {
+                return Ok(Outcome::Unchanged);
+            }
+            (projects::read(api, of, listed).await?, None)
         }
         Plan::PerProtectedBranch { list, etag, base } => {
             let Some((branches, etag)) = api.all(&list, etag.as_deref()).await? else {
@@ -259,6 +277,31 @@ pub(crate) async fn read(
         etag,
         assets,
     })
+}
+
+/// The items of the kind `of` another kind is read from, when that one is due this
+/// time (`incremental`: its own previous file is current as of the previous snapshot):
+/// held from this snapshot, or read back from `of`'s file; else how it ends.
+async fn read_from<'s>(
+    repo: &Repository<'_>,
+    snapshot: &'s Snapshot,
+    of: &str,
+    incremental: bool,
+) -> Result<Result<Cow<'s, [Value]>, Outcome>, RepoError> {
+    match due(snapshot.state(of), incremental) {
+        Due::Unchanged => return Ok(Err(Outcome::Unchanged)),
+        Due::Blocked => {
+            return Ok(Err(Outcome::Failed(format!(
+                "not read: it is read from {of}, which could not be"
+            ))));
+        }
+        Due::Read => {}
+    }
+    Ok(Ok(match (snapshot.held(of), snapshot.file(of)) {
+        (Some(items), _) => Cow::Borrowed(items),
+        (None, Some(file)) => Cow::Owned(repo.read_items(&file.key).await?),
+        (None, None) => Cow::Borrowed(&[]),
+    }))
 }
 
 /// Every release asset `releases` list, each stored once under its id: those in

@@ -79,6 +79,10 @@ pub(crate) fn settle(
         SourceError::RateLimited { .. } if graphql => {
             Settled::Outcome(Outcome::Failed(error.to_string()))
         }
+        // GraphQL wants a token, and a permission older tokens may lack.
+        SourceError::Unauthorized { .. } | SourceError::Forbidden { .. } if graphql => {
+            Settled::Outcome(Outcome::NotPermitted)
+        }
         SourceError::RateLimited { .. }
         | SourceError::Unauthorized { .. }
         | SourceError::App { .. } => Settled::Stop(error.to_string()),
@@ -317,8 +321,7 @@ impl Snapshot {
     pub fn summary(
         self,
         index: Option<String>,
-        requests: u64,
-        not_modified: u64,
+        (requests, not_modified, graphql_queries): (u64, u64, u64),
         rate_remaining: Option<u64>,
     ) -> DataSummary {
         let error = (!self.failed.is_empty()).then(|| {
@@ -338,6 +341,7 @@ impl Snapshot {
             changed: self.changed,
             requests,
             not_modified,
+            graphql_queries,
             not_permitted: self.not_permitted,
             rate_remaining,
             error,
@@ -459,6 +463,13 @@ mod tests {
             settle(Access::Reader, true, source(limited)).unwrap(),
             Settled::Outcome(Outcome::Failed(why)) if why.contains("rate limited")
         ));
+        let anonymous = SourceError::Unauthorized {
+            message: "This endpoint requires you to be authenticated.".into(),
+        };
+        assert_eq!(
+            settle(Access::Reader, true, source(anonymous)).unwrap(),
+            Settled::Outcome(Outcome::NotPermitted)
+        );
         let store = RepoError::Store(repovault_core::ports::store::StoreError::Backend {
             key: "old/issues".into(),
             message: "S3 is down".into(),
@@ -532,7 +543,7 @@ mod tests {
         assert_eq!(index.failed["pulls"].since, at(NOW));
         assert_eq!(index.not_permitted, ["teams"]);
 
-        let summary = snapshot.summary(Some("new/index.json".into()), 5, 2, Some(4000));
+        let summary = snapshot.summary(Some("new/index.json".into()), (5, 2, 0), Some(4000));
         assert_eq!(summary.items, 31 + 4 + 1);
         assert_eq!(summary.changed, ["issues"]);
         assert_eq!(summary.failed.len(), 2);
@@ -608,7 +619,7 @@ mod tests {
         let written = serde_json::to_value(&index).unwrap();
         assert!(written.get("failed").is_none(), "{written}");
 
-        let summary = Snapshot::new(Some(index), at(NOW), false).summary(None, 1, 1, None);
+        let summary = Snapshot::new(Some(index), at(NOW), false).summary(None, (1, 1, 0), None);
         let written = serde_json::to_value(&summary).unwrap();
         assert!(written.get("failed").is_none() && written.get("error").is_none());
         let earlier = r#"{"index": null, "items": 0, "changed": [], "requests": 0,

@@ -283,6 +283,7 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
             "hooks",
             "labels",
             "milestones",
+            "projects",
             "releases",
             "review-comments",
             "rulesets",
@@ -293,7 +294,7 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
     assert!(summary.failed.values().all(|e| e.contains("rate limited")));
     let index = index(&store, summary.index.as_deref().unwrap()).await;
     assert_eq!(index.kinds.len(), 5);
-    assert_eq!(index.failed.len(), 22);
+    assert_eq!(index.failed.len(), 23);
     assert!(unindexed(&store).await.is_empty());
 
     // The budget is back: the kinds read are asked for conditionally (all unchanged),
@@ -305,7 +306,7 @@ async fn a_rate_limit_stops_the_reading_and_what_was_read_is_indexed() {
         summary.failed.is_empty() && summary.error.is_none(),
         "{summary:?}"
     );
-    assert_eq!(summary.changed.len(), 22, "{summary:?}");
+    assert_eq!(summary.changed.len(), 23, "{summary:?}");
     assert_eq!(summary.not_modified, 4, "issues, comments, events, pulls");
     assert!(unindexed(&store).await.is_empty());
 }
@@ -479,7 +480,7 @@ async fn when_github_fails_kind_after_kind_the_rest_is_not_asked_for() {
         3,
         "one request for each of three kinds"
     );
-    assert_eq!(summary.failed.len(), 27, "{summary:?}");
+    assert_eq!(summary.failed.len(), 28, "{summary:?}");
     assert!(summary.failed["labels"].contains("GitHub is failing"));
     assert!(summary.failed["issues"].contains("503"));
     assert!(unindexed(&store).await.is_empty());

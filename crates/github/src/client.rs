@@ -329,9 +329,12 @@ impl GitHubSource {
                 budget
                     .last_remaining
                     .store(remaining, std::sync::atomic::Ordering::Relaxed);
-                repovault_telemetry::metrics()
-                    .rate_limit_remaining
-                    .record(remaining, &[]);
+                // The metric is REST's budget of requests (GraphQL's is of points).
+                if std::ptr::eq(budget, &self.rest) {
+                    repovault_telemetry::metrics()
+                        .rate_limit_remaining
+                        .record(remaining, &[]);
+                }
             }
             if (request.accept)(status) {
                 if let Some(pause) = rate_limit::pace(headers, now_epoch(), self.reserve) {

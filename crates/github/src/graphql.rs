@@ -33,7 +33,12 @@ enum Refusal {
 /// answer with errors is an error: what it lacks is not known.
 fn refusal(answer: &Value) -> Option<Refusal> {
     let errors = answer.get("errors")?.as_array().filter(|e| !e.is_empty())?;
-    let kind = errors[0]["type"].as_str().unwrap_or_default();
+    // Execution errors have a `type`; a query GitHub refuses to run, a `code`.
+    let first = &errors[0];
+    let kind = first["type"]
+        .as_str()
+        .or(first["extensions"]["code"].as_str())
+        .unwrap_or_default();
     let message = errors
         .iter()
         .filter_map(|e| e["message"].as_str())
@@ -43,6 +48,13 @@ fn refusal(answer: &Value) -> Option<Refusal> {
         "RATE_LIMITED" | "RATE_LIMIT" => Refusal::RateLimited,
         "NOT_FOUND" => Refusal::Error(SourceError::NotFound { what: message }),
         "FORBIDDEN" | "INSUFFICIENT_SCOPES" => Refusal::Error(SourceError::Forbidden { message }),
+        // "Something went wrong while executing your query. This may be the result of
+        // a timeout": GitHub failing, as a 502 would say.
+        "" => Refusal::Error(SourceError::Http {
+            status: 502,
+            url: GRAPHQL_PATH.into(),
+            message,
+        }),
         _ => Refusal::Error(SourceError::Invalid {
             url: GRAPHQL_PATH.into(),
             message,
@@ -77,9 +89,16 @@ impl GitHubSource {
                     let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                         .collect()
                         .await
-                        .map_err(|e| SourceError::Transport {
-                            url: self.url(GRAPHQL_PATH),
-                            message: e.to_string(),
+                        .map_err(|e| match e.is::<http_body_util::LengthLimitError>() {
+                            // Asking again gets the same answer.
+                            true => SourceError::Invalid {
+                                url: self.url(GRAPHQL_PATH),
+                                message: format!("an answer over {MAX_ANSWER_BYTES} bytes"),
+                            },
+                            false => SourceError::Transport {
+                                url: self.url(GRAPHQL_PATH),
+                                message: e.to_string(),
+                            },
                         })?
                         .to_bytes();
                     let answer: Value =
@@ -87,6 +106,10 @@ impl GitHubSource {
                             url: self.url(GRAPHQL_PATH),
                             message: format!("not JSON: {e}"),
                         })?;
+                    // GitHub failing inside a 200 is retried like a 502.
+                    if let Some(Refusal::Error(e @ SourceError::Http { .. })) = refusal(&answer) {
+                        return Err(e);
+                    }
                     Ok((headers, answer))
                 })
                 .await?;
@@ -131,8 +154,14 @@ mod tests {
             refusal(&scopes),
             Some(Refusal::Error(SourceError::Forbidden { .. }))
         ));
-        let bad = json!({"errors": [{"message": "Field 'x' doesn't exist on type 'Discussion'"},
-            {"message": "and another"}]});
+        let failing = json!({"data": null, "errors": [{"message":
+            "Something went wrong while executing your query. This may be the result of a timeout"}]});
+        assert!(matches!(
+            refusal(&failing),
+            Some(Refusal::Error(SourceError::Http { status: 502, .. }))
+        ));
+        let bad = json!({"errors": [{"extensions": {"code": "undefinedField"},
+            "message": "Field 'x' doesn't exist on type 'Discussion'"}, {"message": "and another"}]});
         assert!(matches!(refusal(&bad),
             Some(Refusal::Error(SourceError::Invalid { message, .. })) if message.contains("'x'") && message.contains("another")));
     }

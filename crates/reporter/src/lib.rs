@@ -569,6 +569,7 @@ mod tests {
                 changed: vec![],
                 requests,
                 not_modified,
+                graphql_queries: 0,
                 not_permitted: vec![],
                 rate_remaining: Some(requests * 100),
                 error: error.map(str::to_owned),

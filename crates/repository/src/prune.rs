@@ -36,8 +36,8 @@ pub struct Pruned {
 #[derive(Default)]
 struct RepoObjects {
     backups: Vec<(String, StoredBackup)>,
-    /// Data snapshots' indexes: key and time, oldest first.
-    indexes: Vec<(String, Timestamp)>,
+    /// Data snapshots' indexes: key, time in the key, time the store wrote it.
+    indexes: Vec<(String, Timestamp, Option<Timestamp>)>,
     /// Chain links, Git LFS objects, data files and release assets: key, time in the
     /// key (an LFS object's or asset's: the store's), time the store wrote it.
     shared: Vec<(String, Timestamp, Option<Timestamp>)>,
@@ -51,8 +51,9 @@ impl Repository<'_> {
     /// keeps everything ([`KeepReason::NotSelected`]). Each decision is
     /// [`RetentionPolicy::decide`]'s, with the backup `latest.json` names protected;
     /// what no rule keeps is deleted with its manifest. Data snapshots follow the
-    /// backups (see `data_kept`): a snapshot no kept backup reads is deleted (its
-    /// index), the newest and the one `latest.json` names never. Then what backups and
+    /// backups (see `data_kept`) and are restore points of their own, decided by the
+    /// same policies: a snapshot neither keeps is deleted (its index) once it is older
+    /// than [`INCOMPLETE_GRACE`]; the newest and the one `latest.json` names never. Then what backups and
     /// snapshots share by reference, the links of the chains (`packs/`), the Git LFS
     /// objects (`lfs/`), the data files (`data/<stamp>/<kind>.jsonl.zst`) and release
     /// assets (`assets/`): one any kept manifest or index lists stays, one none lists
@@ -95,7 +96,7 @@ impl Repository<'_> {
             } else if let Some((of, index)) = layout.parse_data(&key) {
                 let repo = by_repo.entry((of.owner, of.repo)).or_default();
                 match index {
-                    true => repo.indexes.push((key, of.at)),
+                    true => repo.indexes.push((key, of.at, stored)),
                     false => repo.shared.push((key, of.at, stored)),
                 }
             } else if let Some((owner, repo)) =
@@ -175,8 +176,7 @@ impl Repository<'_> {
                 });
             }
             let indexes = repo.indexes.into_iter();
-            let shared = repo.shared.into_iter().map(|(key, at, _)| (key, at));
-            for (key, at) in indexes.chain(shared) {
+            for (key, at, _) in indexes.chain(repo.shared) {
                 out.push(Pruned {
                     key,
                     at,
@@ -202,16 +202,7 @@ impl Repository<'_> {
         let backups: Vec<StoredBackup> = repo.backups.iter().map(|(_, b)| b.clone()).collect();
         let mut decisions = vec![Vec::new(); backups.len()];
         for policy in policies {
-            for (kept, more) in decisions
-                .iter_mut()
-                .zip(policy.decide(&backups, protected_at, now))
-            {
-                for reason in more {
-                    if !kept.contains(&reason) {
-                        kept.push(reason);
-                    }
-                }
-            }
+            add_reasons(&mut decisions, policy.decide(&backups, protected_at, now));
         }
         let keeps_everything = policies.iter().any(RetentionPolicy::is_empty);
         let backup_times: Vec<(Timestamp, bool)> = repo
@@ -220,19 +211,48 @@ impl Repository<'_> {
             .zip(&decisions)
             .map(|((_, backup), kept)| (backup.at, !kept.is_empty()))
             .collect();
-        repo.indexes.sort_by_key(|(_, at)| *at);
-        let index_times: Vec<Timestamp> = repo.indexes.iter().map(|(_, at)| *at).collect();
-        let index_decisions = match keeps_everything {
+        repo.indexes.sort_by_key(|(_, at, _)| *at);
+        let index_times: Vec<Timestamp> = repo.indexes.iter().map(|(_, at, _)| *at).collect();
+        let mut index_decisions = match keeps_everything {
             true => vec![vec![KeepReason::NoPolicy]; index_times.len()],
             false => data_kept(&index_times, &backup_times),
         };
+        // Snapshots are restore points of the data in their own right (an issue
+        // deleted on GitHub is in the older ones only): each policy keeps its own.
+        let snapshots: Vec<StoredBackup> = repo
+            .indexes
+            .iter()
+            .map(|(_, at, stored)| StoredBackup {
+                at: *at,
+                stored_at: *stored,
+                has_manifest: true,
+            })
+            .collect();
+        let latest_data_at = latest_data
+            .as_deref()
+            .and_then(|key| layout.parse_data(key))
+            .map(|(of, _)| of.at);
+        for policy in policies {
+            add_reasons(
+                &mut index_decisions,
+                policy.decide(&snapshots, latest_data_at, now),
+            );
+        }
+        let recent = |at: Timestamp, stored: Option<Timestamp>| {
+            now.checked_sub(INCOMPLETE_GRACE)
+                .is_ok_and(|cutoff| stored.unwrap_or(at) > cutoff)
+        };
         let mut needed = BTreeSet::new();
         let mut unreadable = false;
-        for ((key, at), mut kept) in repo.indexes.into_iter().zip(index_decisions) {
+        for ((key, at, stored), mut kept) in repo.indexes.into_iter().zip(index_decisions) {
             if latest_data.as_deref() == Some(key.as_str())
                 && !kept.contains(&KeepReason::NewestData)
             {
                 kept.push(KeepReason::NewestData);
+            }
+            // A job may be about to name it in latest.json.
+            if kept.is_empty() && recent(at, stored) {
+                kept.push(KeepReason::Incomplete);
             }
             if kept.is_empty() {
                 store.delete(&key).await?;
@@ -280,12 +300,9 @@ impl Repository<'_> {
             });
         }
         for (key, at, stored) in repo.shared {
-            let recent = now
-                .checked_sub(INCOMPLETE_GRACE)
-                .is_ok_and(|cutoff| stored.unwrap_or(at) > cutoff);
             let kept = if needed.contains(&key) || unreadable {
                 vec![KeepReason::Needed]
-            } else if recent {
+            } else if recent(at, stored) {
                 vec![KeepReason::Incomplete]
             } else if keeps_everything {
                 vec![KeepReason::NoPolicy]
@@ -296,6 +313,17 @@ impl Repository<'_> {
             out.push(Pruned { key, at, kept });
         }
         Ok(out)
+    }
+}
+
+/// `more` reasons added to each of `kept`, once each.
+fn add_reasons(kept: &mut [Vec<KeepReason>], more: Vec<Vec<KeepReason>>) {
+    for (kept, more) in kept.iter_mut().zip(more) {
+        for reason in more {
+            if !kept.contains(&reason) {
+                kept.push(reason);
+            }
+        }
     }
 }
 

@@ -301,6 +301,7 @@ impl Attempt<'_> {
                     changed: vec![],
                     requests: 0,
                     not_modified: 0,
+                    graphql_queries: 0,
                     not_permitted: vec![],
                     rate_remaining: None,
                     error: Some(e.to_string()),

@@ -763,20 +763,35 @@ async fn data_beyond_git_is_read_whole_once_then_only_conditionally() {
         assert_eq!(data_items(&env, &index, kind).await.len(), n, "{kind}");
     }
     assert_eq!(data.items, ALL_ITEMS);
-    assert_eq!(data.changed.len(), 16);
+    // Every kind but the three security alert lists, which this repository has not
+    // turned on (GitHub answers as to a token that may not read them).
+    assert_eq!(data.changed.len(), 25, "{data:?}");
+    assert_eq!(
+        data.not_permitted,
+        [
+            "dependabot-alerts",
+            "code-scanning-alerts",
+            "secret-scanning-alerts"
+        ]
+    );
     let hooks = data_items(&env, &index, "hooks").await;
     assert!(
         hooks[0]["config"].get("secret").is_none(),
         "a webhook secret was kept"
     );
 
-    // Nothing changed: one conditional request per kind, every one a 304, nothing
-    // written.
+    // Nothing changed: one conditional request per REST kind, every one a 304 but
+    // the alert lists' refusals (asked again: a feature may be turned on), a GraphQL
+    // probe of the discussions and of the projects; nothing written.
     let before = env.store.list("repos/").await.unwrap().len();
     env.work(vec![env.message("r2", "repo-000").to_body()], 1)
         .await;
     let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
-    assert_eq!((again.requests, again.not_modified), (15, 15), "{again:?}");
+    assert_eq!(
+        (again.requests, again.not_modified, again.graphql_queries),
+        (21, 18, 2),
+        "{again:?}"
+    );
     assert!(again.changed.is_empty());
     assert_eq!(again.index.as_deref(), Some(index.as_str()));
     assert_eq!(env.store.list("repos/").await.unwrap().len(), before);
@@ -795,7 +810,8 @@ async fn a_new_comment_costs_a_few_requests_and_lands_in_the_next_snapshot() {
         .await;
     let second = env.record("r2", "repo-000").await.unwrap().data.unwrap();
     assert_eq!(second.changed, ["issues", "issue-comments"], "{second:?}");
-    assert!(second.requests <= 18, "{second:?}");
+    // Unchanged costs 21 (see above): the two changed kinds' lists on top.
+    assert!(second.requests <= 23, "{second:?}");
     let index = second.index.unwrap();
     assert_ne!(Some(index.as_str()), first.index.as_deref());
     let comments = data_items(&env, &index, "issue-comments").await;
@@ -911,8 +927,8 @@ async fn release_assets_are_stored_once_and_shared_by_later_snapshots() {
         .unwrap();
     assert_eq!(index.assets.len(), 2);
     assert_eq!(
-        again.requests, 16,
-        "one request per kind and per protected branch, no download"
+        again.requests, 22,
+        "one request per REST kind and per protected branch, no download"
     );
 }
 
@@ -975,7 +991,12 @@ async fn what_the_token_may_not_read_is_recorded_not_permitted() {
             "hooks",
             "deploy-keys",
             "rulesets",
-            "branch-protection"
+            "branch-protection",
+            "actions-variables",
+            "actions-secrets",
+            "dependabot-alerts",
+            "code-scanning-alerts",
+            "secret-scanning-alerts"
         ]
     );
     let index: repovault_core::DataIndex = (env.store.as_ref() as &dyn Store)
@@ -1055,17 +1076,19 @@ async fn a_kind_the_api_does_not_serve_costs_that_kind_only() {
             .contains("not found"),
         "{index:?}"
     );
-    assert_eq!(index.kinds.len(), 15, "every other kind: {index:?}");
+    // Every other kind but the three alert lists this repository has not turned on.
+    assert_eq!(index.kinds.len(), 24, "every other kind: {index:?}");
     assert_eq!(data.items, ALL_ITEMS - 1);
     assert_eq!(data_items(&env, &index_key, "issues").await.len(), 34);
     let (files, unindexed) = data_files(&env).await;
     assert!(unindexed.is_empty(), "{unindexed:?}");
 
-    // Nothing changed: every kind but the missing one is a 304, nothing is written.
+    // Nothing changed: every kind but the missing one and the refused alert lists is
+    // a 304, nothing is written.
     env.work(vec![env.message("r2", "repo-000").to_body()], 1)
         .await;
     let again = env.record("r2", "repo-000").await.unwrap().data.unwrap();
-    assert_eq!((again.requests, again.not_modified), (15, 14), "{again:?}");
+    assert_eq!((again.requests, again.not_modified), (21, 17), "{again:?}");
     assert!(again.changed.is_empty(), "{again:?}");
     assert_eq!(again.index, data.index);
     assert_eq!(data_files(&env).await, (files, vec![]));
@@ -1161,7 +1184,10 @@ async fn protected_branches_are_backed_up_whatever_their_names() {
         .await;
     let data = env.record("r1", "repo-000").await.unwrap().data.unwrap();
     assert!(data.error.is_none(), "{data:?}");
-    assert!(data.not_permitted.is_empty(), "{data:?}");
+    assert!(
+        !data.not_permitted.iter().any(|k| k == "branch-protection"),
+        "{data:?}"
+    );
     let rules = data_items(&env, data.index.as_deref().unwrap(), "branch-protection").await;
     let mut backed_up: Vec<&str> = rules
         .iter()

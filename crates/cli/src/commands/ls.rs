@@ -91,7 +91,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
                         "FILES"
                     );
                     for snapshot in &snapshots {
-                        let status = if snapshot.latest { "latest" } else { "ok" };
+                        let status = if snapshot.latest { "latest" } else { "" };
                         outln!(
                             "{:<20}  {:>10}  {:>6}  {status}",
                             snapshot.fetched_at.to_string(),

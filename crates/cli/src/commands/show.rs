@@ -1,5 +1,6 @@
 //! `repovault show KIND OWNER/NAME`: a repository's backed-up issues, pull requests,
-//! comments, reviews, labels, milestones or releases, one line each.
+//! comments, reviews, discussions, releases, settings, alerts… (any kind of its data
+//! snapshot), one line each.
 
 use std::process::ExitCode;
 

@@ -426,6 +426,13 @@ impl RepoSettings {
                 };
                 match more {
                     [] => Answer::One(env.json.clone()),
+                    // GitHub answers 404 unless the environment has custom policies.
+                    ["deployment-branch-policies"]
+                        if env.json["deployment_branch_policy"]["custom_branch_policies"]
+                            != true =>
+                    {
+                        not_found
+                    }
                     ["deployment-branch-policies"] => {
                         Answer::Wrapped("branch_policies", env.branch_policies.clone())
                     }

@@ -1,8 +1,9 @@
-//! Discussions, which REST does not serve, through GraphQL: each discussion whole
-//! (category, poll, answer, comments and their replies), read again only when updated,
-//! the GraphQL budget asked for and paced apart from REST's.
+//! What REST does not serve, through GraphQL: discussions, each whole (category,
+//! poll, answer, comments and their replies), read again only when updated; Projects
+//! (v2) with their fields, items and values, an organization's with its data and a
+//! repository's linked ones; the GraphQL budget paced apart from REST's.
 
-use repovault_core::{DataIndex, LatestPointer};
+use repovault_core::DataIndex;
 use repovault_local::FsStore;
 use repovault_repository::Repository;
 use repovault_testkit::{MetadataSpec, RepoSpec, fixtures};
@@ -10,16 +11,8 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const DISCUSSIONS: u32 = 6;
-
-fn latest_index(backups: &std::path::Path) -> (String, DataIndex) {
-    let latest: LatestPointer =
-        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/api/latest.json")).unwrap())
-            .unwrap();
-    let key = latest.data.expect("a data snapshot");
-    let index = serde_json::from_slice(&std::fs::read(backups.join(&key)).unwrap()).unwrap();
-    (key, index)
-}
+/// More than a page of them (25).
+const DISCUSSIONS: u32 = 30;
 
 async fn discussions_of(backups: &std::path::Path, index: &DataIndex) -> Vec<Value> {
     let store = FsStore::new(backups);
@@ -104,16 +97,20 @@ async fn discussions_are_kept_whole_and_read_again_only_when_updated() {
         "{categories:?}"
     );
 
-    // Nothing changed: one query for each of the two kinds, nothing written.
+    // Nothing changed: a probe of the discussions and one of the projects, and one of
+    // the organization's projects; nothing written.
     let before = gh.stats().graphql_requests;
     let out = run_org(work.path(), &gh, "r2", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(gh.stats().graphql_requests - before, 2);
+    assert_eq!(gh.stats().graphql_requests - before, 3);
     assert_eq!(latest_index(&backups).0, key);
 
-    // One discussion commented on: read again, merged with the others.
+    // One discussion commented on, past a page of comments (50): read again whole,
+    // merged with the others.
     let number = discussions[1]["number"].as_u64().unwrap();
-    gh.touch_discussion("acme", "api", number);
+    for _ in 0..50 {
+        gh.touch_discussion("acme", "api", number);
+    }
     let out = run_org(work.path(), &gh, "r3", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     let (newer, index) = latest_index(&backups);
@@ -123,14 +120,14 @@ async fn discussions_are_kept_whole_and_read_again_only_when_updated() {
     for (old, new) in discussions.iter().zip(&again) {
         let comments = |d: &Value| d["comments"]["nodes"].as_array().unwrap().len();
         match new["number"].as_u64() == Some(number) {
-            true => assert_eq!(comments(new), comments(old) + 1, "{new}"),
+            true => assert_eq!(comments(new), comments(old) + 50, "{new}"),
             false => assert_eq!(old, new),
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_spent_graphql_budget_costs_the_discussions_only() {
+async fn a_spent_graphql_budget_costs_the_graphql_kinds_only() {
     let gh = github().await;
     gh.add_org("acme");
     fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
@@ -155,7 +152,7 @@ async fn a_spent_graphql_budget_costs_the_discussions_only() {
     let failed: Vec<&str> = index.failed.keys().map(String::as_str).collect();
     assert_eq!(
         failed,
-        ["discussion-categories", "discussions"],
+        ["discussion-categories", "discussions", "projects"],
         "{index:?}"
     );
     assert!(
@@ -164,7 +161,7 @@ async fn a_spent_graphql_budget_costs_the_discussions_only() {
             .iter()
             .any(|k| k == "secret-scanning-alerts")
     );
-    for kind in ["discussion-categories", "discussions"] {
+    for kind in ["discussions", "projects"] {
         assert!(
             index
                 .failed
@@ -173,4 +170,115 @@ async fn a_spent_graphql_budget_costs_the_discussions_only() {
             "{kind}: {index:?}"
         );
     }
+}
+
+/// An organization's board linked to two repositories, and a user's board linked to one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn projects_are_kept_with_their_fields_items_and_values() {
+    let gh = github().await;
+    gh.add_org("acme");
+    gh.add_user("octocat");
+    for name in ["api", "web"] {
+        fixtures::standard_repo(&gh.repo_path("acme", name), name);
+        gh.add_repo(RepoSpec::new("acme", name).has_wiki(false));
+        gh.add_metadata(
+            "acme",
+            name,
+            MetadataSpec {
+                issues: 2,
+                pulls: 1,
+                ..Default::default()
+            },
+        );
+    }
+    gh.add_project("acme", "Roadmap", &["api", "web"]);
+    gh.add_project("octocat", "Personal", &["acme/api"]);
+    let work = tempfile::tempdir().unwrap();
+    let backups = work.path().join("backups");
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let store = FsStore::new(&backups);
+    let repo = Repository::new(&store, "");
+    let org_key = repo.org_latest("acme").await.unwrap().unwrap();
+    let org = repo
+        .org_data_index("acme", &org_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let boards = repo.read_file(&org.kinds["projects"]).await.unwrap();
+    assert_eq!(boards.len(), 1, "{boards:?}");
+    let board = &boards[0];
+    assert_eq!(board["title"], "Roadmap");
+    let fields: Vec<&str> = board["fields"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"Status") && fields.contains(&"Sprint"),
+        "{fields:?}"
+    );
+    let status = board["fields"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Status")
+        .unwrap();
+    assert_eq!(status["options"].as_array().unwrap().len(), 3, "{status}");
+    let items = board["items"]["nodes"].as_array().unwrap();
+    assert_eq!(
+        Some(items.len() as u64),
+        board["items"]["totalCount"].as_u64()
+    );
+    // Two issues and a pull request of each repository, and a draft issue.
+    assert_eq!(items.len(), 7, "{board}");
+    assert!(
+        items
+            .iter()
+            .any(|i| i["content"]["__typename"] == "DraftIssue")
+    );
+    for item in items {
+        let values = item["fieldValues"]["nodes"].as_array().unwrap();
+        assert!(
+            values
+                .iter()
+                .any(|v| v["field"]["name"] == "Status" && v["name"].is_string()),
+            "{item}"
+        );
+    }
+
+    let (key, index) = latest_index(&backups);
+    let linked = repo.read_file(&index.kinds["projects"]).await.unwrap();
+    let titles: Vec<&str> = linked.iter().filter_map(|p| p["title"].as_str()).collect();
+    assert_eq!(titles.len(), 2, "{linked:?}");
+    for project in &linked {
+        match project["owner"]["__typename"].as_str() {
+            // The organization's board is with the organization's data.
+            Some("Organization") => assert!(project.get("items").is_none(), "{project}"),
+            _ => assert!(project["items"]["nodes"].is_array(), "{project}"),
+        }
+    }
+
+    // Nothing changed: one probe per repository and organization, nothing written.
+    let out = run_org(work.path(), &gh, "r2", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(latest_index(&backups).0, key);
+    assert_eq!(repo.org_latest("acme").await.unwrap().unwrap(), org_key);
+
+    // A token that may not read projects: the rest is backed up, projects not permitted.
+    gh.deny_projects(true);
+    let work = tempfile::tempdir().unwrap();
+    let out = run_org(work.path(), &gh, "r1", &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (_, index) = latest_index(&work.path().join("backups"));
+    assert!(
+        index.not_permitted.iter().any(|k| k == "projects"),
+        "{index:?}"
+    );
+    assert!(
+        index.kinds.contains_key("issues") && index.failed.is_empty(),
+        "{index:?}"
+    );
 }
