@@ -11,6 +11,7 @@
 //! each test creates its own bucket, queue and dead-letter queue in it.
 
 mod app_auth;
+mod attachments;
 mod bench;
 mod chains;
 mod contract;

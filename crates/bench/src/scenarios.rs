@@ -720,11 +720,14 @@ impl Ctx<'_> {
     }
 
     /// A full and an unchanged `repovault run` over an organization whose repositories
-    /// have issues and comments (tiny git repositories): what the data beyond git
-    /// costs in time and API requests, and the unchanged run's share of free `304`s.
+    /// have issues and comments, Actions settings, environments, alerts and
+    /// discussions (tiny git repositories): what the data beyond git costs in time, API
+    /// requests and GraphQL queries per repository, and the unchanged run's share of
+    /// free `304`s.
     async fn data_beyond_git(&self) -> anyhow::Result<Vec<Scenario>> {
         const ISSUES: u32 = 50;
         const COMMENTS: u32 = 5;
+        const DISCUSSIONS: u32 = 3;
         let github = FakeGitHub::start(FakeGitHubOptions {
             token: Some(TOKEN.into()),
             // The fake's budget is not what is measured here: the requests are counted.
@@ -743,6 +746,8 @@ impl Ctx<'_> {
                 repovault_testkit::MetadataSpec {
                     issues: ISSUES,
                     comments_per_issue: COMMENTS,
+                    settings: true,
+                    discussions: DISCUSSIONS,
                     ..Default::default()
                 },
             );
@@ -750,7 +755,7 @@ impl Ctx<'_> {
         let api = github.api_url();
         let concurrency = self.args.concurrency.to_string();
         let (mut full, mut unchanged) = (Vec::new(), Vec::new());
-        let mut requests = [(0u64, 0u64); 2];
+        let mut requests = [(0u64, 0u64, 0u64); 2];
         for run in 0..self.args.runs {
             let dest = self.fresh(&format!("data-{run}"));
             for (i, (run_id, into)) in [("full", &mut full), ("again", &mut unchanged)]
@@ -780,6 +785,7 @@ impl Ctx<'_> {
                 requests[i] = (
                     after.api_requests - before.api_requests,
                     after.api_not_modified - before.api_not_modified,
+                    after.graphql_requests - before.graphql_requests,
                 );
                 into.push(took);
             }
@@ -791,10 +797,13 @@ impl Ctx<'_> {
             );
         }
         let repos = self.args.data_repos;
-        let note = |(requests, not_modified): (u64, u64)| {
+        let note = |(requests, not_modified, graphql): (u64, u64, u64)| {
+            let per = |n: u64| n as f64 / repos.max(1) as f64;
             format!(
-                "{repos} repositories × {ISSUES} issues × {COMMENTS} comments: {requests} API requests, {not_modified} answered 304 ({:.0}%)",
-                100.0 * not_modified as f64 / requests.max(1) as f64
+                "{repos} repositories × {ISSUES} issues × {COMMENTS} comments, settings, alerts, {DISCUSSIONS} discussions: {requests} API requests ({:.1}/repository), {not_modified} answered 304 ({:.0}%), {graphql} GraphQL queries ({:.1}/repository)",
+                per(requests),
+                100.0 * not_modified as f64 / requests.max(1) as f64,
+                per(graphql),
             )
         };
         Ok(vec![

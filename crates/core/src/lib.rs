@@ -41,9 +41,9 @@ pub use job::{
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
-    ArchiveDigest, BackupFormat, BackupRef, BundleRef, DataFile, DataIndex, DataSummary,
-    GoneMarker, KindFailure, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome, Plan,
-    PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
+    ArchiveDigest, Attachment, BackupFormat, BackupRef, BundleRef, DataFile, DataIndex,
+    DataSummary, GoneMarker, KindFailure, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome,
+    Plan, PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
 pub use refs::{RefSet, check_ref_name, is_object_id};
 pub use run_id::RunId;

@@ -169,6 +169,21 @@ pub struct DataIndex {
     /// next backup reads it again.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub failed: std::collections::BTreeMap<String, KindFailure>,
+    /// The attachments the snapshot's text names (files and images on GitHub's hosts),
+    /// by their URL as written: each stored once (`repos/<o>/<r>/attachments/<sha256>`)
+    /// and shared by every snapshot that lists it, or why it could not be.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attachments: std::collections::BTreeMap<String, Attachment>,
+}
+
+/// An attachment of a [`DataIndex`]: its stored file, or why there is none (deleted
+/// on GitHub, a token that may not read it, too large).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<DataFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Why a kind of a [`DataIndex`] could not be read, and since when.

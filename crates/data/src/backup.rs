@@ -7,12 +7,12 @@ use repovault_core::ports::source::RepoData;
 use repovault_core::{DataIndex, DataSummary};
 use repovault_repository::{RepoError, Repository};
 
-use crate::DataError;
 use crate::kinds::{Kind, ORG_KINDS, REPO_KINDS};
 use crate::plan::{full_read_due, plan};
 use crate::read::{Api, read};
 use crate::snapshot::{Outcome, Settled, Snapshot, settle};
 use crate::subject::Subject;
+use crate::{DataError, attachments};
 
 /// Backs up `owner/name`'s data beyond git on top of `previous_key` (the snapshot
 /// `latest.json` names). Returns the summary for the record: its `index` is the new
@@ -92,8 +92,25 @@ async fn back_up(
     let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Api::new(source);
     let mut snapshot = Snapshot::new(previous, now, full);
+    // Attachments are a repository's, on GitHub's web origin.
+    let web = match subject {
+        Subject::Repo { .. } => source.web_url().and_then(|u| url::Url::parse(&u).ok()),
+        Subject::Org(_) => None,
+    };
     let indexed = async {
-        read_kinds(repo, &mut api, subject, kinds, &mut snapshot).await?;
+        read_kinds(repo, &mut api, subject, kinds, &mut snapshot, web.as_ref()).await?;
+        if let (Subject::Repo { owner, name }, Some(_)) = (subject, &web) {
+            let listed = attachments::store(
+                source,
+                repo,
+                (owner, name),
+                snapshot.named_attachments(),
+                snapshot.attachments(),
+                snapshot.full,
+            )
+            .await?;
+            snapshot.set_attachments(listed);
+        }
         if snapshot.is_unchanged() {
             return Ok(None);
         }
@@ -117,13 +134,15 @@ async fn back_up(
     Ok((summary, written))
 }
 
-/// Reads every kind of `kinds` into `snapshot`, writing the files of those read anew.
+/// Reads every kind of `kinds` into `snapshot`, writing the files of those read anew
+/// and noting the attachments (on `web`, GitHub's web origin) their text names.
 async fn read_kinds(
     repo: &Repository<'_>,
     api: &mut Api<'_>,
     subject: Subject<'_>,
     kinds: &[Kind],
     snapshot: &mut Snapshot,
+    web: Option<&url::Url>,
 ) -> Result<(), DataError> {
     let base = subject.api_base();
     for kind in kinds {
@@ -154,6 +173,9 @@ async fn read_kinds(
                 etag,
                 assets,
             } => {
+                if let Some(web) = web {
+                    attachments::find(&items, web, snapshot.found());
+                }
                 let key = subject.file(repo.layout(), snapshot.now, kind.name);
                 snapshot.wrote(&key);
                 let file = repo.write_items(&key, &items, etag).await?;

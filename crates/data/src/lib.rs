@@ -83,6 +83,7 @@
 //! A snapshot where nothing was read anew, and the same kinds are not permitted and
 //! failed as before, is not written at all: the previous index stands.
 
+mod attachments;
 mod backup;
 mod connection;
 mod discussions;

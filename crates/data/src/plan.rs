@@ -275,6 +275,7 @@ mod tests {
             assets: BTreeMap::new(),
             not_permitted: vec![],
             failed: BTreeMap::new(),
+            attachments: BTreeMap::new(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! One snapshot as it is read: how each kind ended, and from that its index, its
 //! summary and whether anything changed at all. No I/O here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use repovault_core::ports::source::SourceError;
-use repovault_core::{Classify, DataFile, DataIndex, DataSummary, KindFailure, RECORD_SCHEMA};
+use repovault_core::{
+    Attachment, Classify, DataFile, DataIndex, DataSummary, KindFailure, RECORD_SCHEMA,
+};
 use repovault_repository::RepoError;
 use serde_json::Value;
 
@@ -135,6 +137,9 @@ pub(crate) struct Snapshot {
     pub full: bool,
     kinds: BTreeMap<String, DataFile>,
     assets: BTreeMap<u64, DataFile>,
+    attachments: BTreeMap<String, Attachment>,
+    /// Attachment URLs found in what was read anew.
+    found: BTreeSet<String>,
     changed: Vec<String>,
     not_permitted: Vec<String>,
     failed: BTreeMap<String, String>,
@@ -155,6 +160,11 @@ impl Snapshot {
                 .as_ref()
                 .map(|p| p.assets.clone())
                 .unwrap_or_default(),
+            attachments: previous
+                .as_ref()
+                .map(|p| p.attachments.clone())
+                .unwrap_or_default(),
+            found: BTreeSet::new(),
             previous,
             now,
             full,
@@ -216,6 +226,32 @@ impl Snapshot {
     /// The release assets stored so far.
     pub fn assets(&self) -> &BTreeMap<u64, DataFile> {
         &self.assets
+    }
+
+    /// The attachments listed so far (the previous snapshot's, until replaced).
+    pub fn attachments(&self) -> &BTreeMap<String, Attachment> {
+        &self.attachments
+    }
+
+    /// Attachment URLs found in what was read anew.
+    pub fn found(&mut self) -> &mut BTreeSet<String> {
+        &mut self.found
+    }
+
+    /// The attachment URLs the snapshot names: those found in what was read anew, and
+    /// unless every kind was read whole, those the previous snapshot listed (the text
+    /// naming them was not read again).
+    pub fn named_attachments(&self) -> BTreeSet<String> {
+        let mut urls = self.found.clone();
+        if !self.full {
+            urls.extend(self.attachments.keys().cloned());
+        }
+        urls
+    }
+
+    /// The attachments this snapshot lists, replacing the previous snapshot's.
+    pub fn set_attachments(&mut self, attachments: BTreeMap<String, Attachment>) {
+        self.attachments = attachments;
     }
 
     /// A file written for this snapshot (a kind's, before it is recorded).
@@ -298,6 +334,7 @@ impl Snapshot {
             },
             kinds: self.kinds.clone(),
             assets: self.assets.clone(),
+            attachments: self.attachments.clone(),
             not_permitted: self.not_permitted.clone(),
             failed: self
                 .failed
@@ -391,6 +428,7 @@ mod tests {
                     since: at("2026-11-20T12:00:00Z"),
                 },
             )]),
+            attachments: BTreeMap::new(),
         }
     }
 

@@ -135,6 +135,11 @@ impl RepoData for Script {
         Ok(Box::pin(futures::stream::empty()))
     }
 
+    async fn attachment(&self, url: &str) -> Result<ByteStream, SourceError> {
+        self.ask(url)?;
+        Err(SourceError::NotFound { what: url.into() })
+    }
+
     /// A repository with Discussions off.
     async fn graphql(&self, _query: &str, _variables: Value) -> Result<Value, SourceError> {
         self.ask("graphql")?;

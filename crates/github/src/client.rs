@@ -165,6 +165,11 @@ impl GitHubSource {
         self.client.is_personal()
     }
 
+    /// The API's base URL (no trailing `/`).
+    pub(crate) fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.api_url, path)
     }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use http::HeaderMap;
-use http::header::{ACCEPT, ETAG, IF_NONE_MATCH, LINK};
+use http::header::{ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK};
 use repovault_core::ports::source::{Page, RepoData, SourceError};
 use repovault_core::ports::store::ByteStream;
 
@@ -77,6 +77,39 @@ impl RepoData for GitHubSource {
         variables: serde_json::Value,
     ) -> Result<serde_json::Value, SourceError> {
         self.graphql_data(query, variables).await
+    }
+
+    fn web_url(&self) -> Option<String> {
+        Some(crate::write::web_url(self.api_url()))
+    }
+
+    async fn attachment(&self, url: &str) -> Result<ByteStream, SourceError> {
+        let invalid = |message: String| SourceError::Invalid {
+            url: url.to_owned(),
+            message,
+        };
+        let target = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        let web = url::Url::parse(&crate::write::web_url(self.api_url()))
+            .map_err(|e| invalid(e.to_string()))?;
+        let api = url::Url::parse(self.api_url()).map_err(|e| invalid(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, "*/*".parse().expect("valid"));
+        // octocrab sends the token to the API's host only (and, on a redirect to
+        // another origin, drops it); GitHub's web host, when it is another, gets it
+        // here. Nobody else does.
+        if target.origin() == web.origin()
+            && web.origin() != api.origin()
+            && let Some(token) = self.client.git_token().await?
+        {
+            let value = format!("token {}", token.expose());
+            headers.insert(
+                AUTHORIZATION,
+                value
+                    .parse()
+                    .map_err(|_| invalid("a token that is not a header value".into()))?,
+            );
+        }
+        self.stream(url, &headers).await
     }
 
     async fn download(&self, path: &str) -> Result<ByteStream, SourceError> {

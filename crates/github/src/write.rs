@@ -30,6 +30,20 @@ pub(crate) fn default_upload_url(api_url: &str) -> Option<String> {
         .map(|host| format!("{host}/api/uploads"))
 }
 
+/// GitHub's web origin for the API at `api_url`: `https://github.com` for
+/// `api.github.com`, the host of a GitHub Enterprise's `/api/v3`, else the API's own
+/// origin.
+pub(crate) fn web_url(api_url: &str) -> String {
+    let api_url = api_url.trim_end_matches('/');
+    if api_url == "https://api.github.com" {
+        return "https://github.com".into();
+    }
+    api_url
+        .strip_suffix("/api/v3")
+        .unwrap_or(api_url)
+        .to_owned()
+}
+
 fn method_of(method: Write) -> Method {
     match method {
         Write::Post => Method::POST,
@@ -236,6 +250,13 @@ mod tests {
             Some("https://ghe.example.com/api/uploads")
         );
         assert_eq!(default_upload_url("http://127.0.0.1:9000"), None);
+        // Attachments live on the web host.
+        assert_eq!(web_url("https://api.github.com/"), "https://github.com");
+        assert_eq!(
+            web_url("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com"
+        );
+        assert_eq!(web_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/<kind>.jsonl.zst            issues, pulls… (zstd JSON Lines)
 //! <prefix>repos/<owner>/<repo>/data/<stamp>/index.json                  that data snapshot
 //! <prefix>repos/<owner>/<repo>/assets/<asset-id>                        a release asset, stored once
+//! <prefix>repos/<owner>/<repo>/attachments/<sha256>                     an attachment named in the data's text, stored once
 //! <prefix>orgs/<org>/data/<stamp>/{settings,members,teams}.jsonl.zst   an organization's data
 //! <prefix>orgs/<org>/data/<stamp>/index.json, orgs/<org>/latest.json
 //! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
@@ -147,6 +148,12 @@ impl Layout {
         format!("{}assets/{id}", self.repo_dir(owner, repo))
     }
 
+    /// An attachment's bytes (a file or image dropped into a text), by their SHA-256:
+    /// stored once however many texts and snapshots name it.
+    pub fn attachment(&self, owner: &str, repo: &str, sha256: &str) -> String {
+        format!("{}attachments/{sha256}", self.repo_dir(owner, repo))
+    }
+
     /// Whether `key` is a data snapshot's index of `owner/repo`.
     pub fn is_data_index_of(&self, key: &str, owner: &str, repo: &str) -> bool {
         self.data_stamp(key, owner, repo, "index.json")
@@ -279,13 +286,22 @@ impl Layout {
         (is_oid(oid) && valid_names(owner, repo)).then(|| (owner.to_owned(), repo.to_owned()))
     }
 
-    /// The repository (`owner`, `repo`) of a release asset's key.
+    /// The repository (`owner`, `repo`) of a release asset's or an attachment's key.
     pub fn parse_asset(&self, key: &str) -> Option<(String, String)> {
         let rest = key.strip_prefix(&self.repos_root())?;
         let (owner, rest) = rest.split_once('/')?;
-        let (repo, id) = rest.split_once("/assets/")?;
-        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && valid_names(owner, repo))
-            .then(|| (owner.to_owned(), repo.to_owned()))
+        let named = match rest.split_once("/assets/") {
+            Some((repo, id)) => (
+                repo,
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+            ),
+            None => {
+                let (repo, sha256) = rest.split_once("/attachments/")?;
+                (repo, is_oid(sha256))
+            }
+        };
+        let (repo, valid) = named;
+        (valid && valid_names(owner, repo)).then(|| (owner.to_owned(), repo.to_owned()))
     }
 
     /// Takes a key of a repository's data snapshot apart (`archive` is false): whose
@@ -488,6 +504,12 @@ mod tests {
             Some(("o".into(), "r".into()))
         );
         assert_eq!(l.parse_asset("p/repos/o/r/assets/4x2"), None);
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            l.parse_asset(&l.attachment("o", "r", &sha)),
+            Some(("o".into(), "r".into()))
+        );
+        assert_eq!(l.parse_asset("p/repos/o/r/attachments/notahash"), None);
         assert_eq!(l.parse_asset("p/repos/o/r/assets/"), None);
         assert_eq!(l.parse_asset(&l.lfs("o", "r", &"a".repeat(64))), None);
     }

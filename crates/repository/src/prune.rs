@@ -259,7 +259,9 @@ impl Repository<'_> {
             } else if !repo.shared.is_empty() {
                 match self.data_index(owner, name, &key).await {
                     Ok(Some(index)) => {
+                        let attachments = index.attachments.values();
                         let files = index.kinds.values().chain(index.assets.values());
+                        let files = files.chain(attachments.filter_map(|a| a.file.as_ref()));
                         needed.extend(files.map(|f| f.key.clone()));
                     }
                     Ok(None) => {}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use repovault_core::DataFile;
 use repovault_core::ports::store::ObjectDigest;
 use tokio::io::AsyncWriteExt;
 
@@ -140,8 +141,9 @@ impl Repository<'_> {
     }
 
     /// Writes the data snapshot of `owner/name` (the one `at` selects) into `to`: one
-    /// JSON Lines file per kind, the index, and the release assets. Returns the item
-    /// count; `None` when there is no snapshot.
+    /// JSON Lines file per kind, the index, the release assets and the attachments
+    /// (`attachments/<sha256>`, `attachments.json` mapping each URL to its file).
+    /// Returns the item count; `None` when there is no snapshot.
     async fn restore_data(
         &self,
         owner: &str,
@@ -167,35 +169,29 @@ impl Repository<'_> {
             std::fs::write(&path, lines).map_err(write_err(&path))?;
         }
         for (id, file) in &index.assets {
-            let Some(mut body) = self
-                .store()
-                .get_stream(&file.key)
-                .await
-                .map_err(RepoError::from)?
-            else {
-                return Err(RepoError::invalid(&file.key, "the release asset is missing").into());
-            };
-            let path = assets.join(id.to_string());
-            let mut out = tokio::fs::File::create(&path)
-                .await
-                .map_err(write_err(&path))?;
-            let mut read = ObjectDigest::default();
-            let mut bytes = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(write_err(&path))?;
-                bytes += chunk.len() as u64;
-                if bytes > file.size {
-                    return Err(RepoError::invalid(
-                        &file.key,
-                        format!("more than the {} bytes the index records", file.size),
-                    )
-                    .into());
-                }
-                read.update(&chunk);
-                out.write_all(&chunk).await.map_err(write_err(&path))?;
+            self.restore_file(file, &assets.join(id.to_string()))
+                .await?;
+        }
+        // Attachments under their SHA-256 (names in their URLs are not ours to use),
+        // and a map from each URL to its file.
+        if !index.attachments.is_empty() {
+            let dir = to.join("attachments");
+            std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+            let mut map = serde_json::Map::new();
+            for (url, attachment) in &index.attachments {
+                let entry = match &attachment.file {
+                    Some(file) => {
+                        // The index was checked: the SHA-256 is 64 hex digits.
+                        self.restore_file(file, &dir.join(&file.sha256)).await?;
+                        serde_json::json!({ "file": format!("attachments/{}", file.sha256) })
+                    }
+                    None => serde_json::json!({ "error": attachment.error }),
+                };
+                map.insert(url.clone(), entry);
             }
-            out.flush().await.map_err(write_err(&path))?;
-            crate::data::check_content(file, &read.finish())?;
+            let path = to.join("attachments.json");
+            let map = serde_json::to_vec_pretty(&map).expect("JSON values serialise");
+            std::fs::write(&path, map).map_err(write_err(&path))?;
         }
         let path = to.join("index.json");
         std::fs::write(
@@ -204,5 +200,38 @@ impl Repository<'_> {
         )
         .map_err(write_err(&path))?;
         Ok(Some(total))
+    }
+
+    /// The stored `file` written to `path`, checked against its size and SHA-256.
+    async fn restore_file(&self, file: &DataFile, path: &Path) -> Result<(), RestoreError> {
+        let Some(mut body) = self
+            .store()
+            .get_stream(&file.key)
+            .await
+            .map_err(RepoError::from)?
+        else {
+            return Err(RepoError::invalid(&file.key, "the file is missing").into());
+        };
+        let mut out = tokio::fs::File::create(path)
+            .await
+            .map_err(write_err(path))?;
+        let mut read = ObjectDigest::default();
+        let mut bytes = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(write_err(path))?;
+            bytes += chunk.len() as u64;
+            if bytes > file.size {
+                return Err(RepoError::invalid(
+                    &file.key,
+                    format!("more than the {} bytes the index records", file.size),
+                )
+                .into());
+            }
+            read.update(&chunk);
+            out.write_all(&chunk).await.map_err(write_err(path))?;
+        }
+        out.flush().await.map_err(write_err(path))?;
+        crate::data::check_content(file, &read.finish())?;
+        Ok(())
     }
 }

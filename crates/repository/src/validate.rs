@@ -211,6 +211,16 @@ pub(crate) fn data_index(
             ));
         }
     }
+    for (url, attachment) in &index.attachments {
+        if let Some(file) = &attachment.file
+            && (!is_oid(&file.sha256) || file.key != layout.attachment(owner, name, &file.sha256))
+        {
+            return Err(format!(
+                "attachments.{url:?}.file.key {:?} is not the attachment of {owner}/{name} with SHA-256 {:?}",
+                file.key, file.sha256
+            ));
+        }
+    }
     Ok(())
 }
 

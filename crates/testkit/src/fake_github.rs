@@ -37,6 +37,7 @@
 
 mod api;
 mod app;
+mod attachments;
 mod discussions;
 mod git_http;
 mod graphql;
@@ -186,9 +187,14 @@ impl FakeGitHub {
             .layer(DefaultBodyLimit::disable())
             .with_state(shared.clone());
         let media_app = Router::new()
-            .fallback(|State(shared): State<Arc<Shared>>, request: Request| {
-                lfs::media(shared, request)
-            })
+            .fallback(
+                |State(shared): State<Arc<Shared>>, request: Request| async move {
+                    match request.uri().path().starts_with("/attachments/") {
+                        true => attachments::storage(shared, request).await,
+                        false => lfs::media(shared, request).await,
+                    }
+                },
+            )
             .with_state(shared.clone());
         let uploads_app = Router::new()
             .fallback(|State(shared): State<Arc<Shared>>, request: Request| {
@@ -310,6 +316,27 @@ impl FakeGitHub {
             &owner,
             &name,
         );
+    }
+
+    /// An attachment of `owner/name` holding `bytes`, as GitHub makes one when a file
+    /// is dropped into a text: its URL on GitHub's host
+    /// (`{web}/user-attachments/assets/<uuid>`), to be put in a body. One of a private
+    /// repository needs the token.
+    pub fn add_attachment(&self, owner: &str, name: &str, bytes: &[u8]) -> String {
+        let mut inner = self.shared.lock();
+        let private = inner
+            .repo(owner, name)
+            .expect("known repository")
+            .spec
+            .private;
+        let n = inner.attachments.len() as u64 + 1;
+        let path = format!("assets/0b5e8c1a-{n:04x}-4f1e-9d2a-{:012x}", 0xa77ac4u64 + n);
+        let attachment = attachments::Attachment {
+            bytes: bytes.to_vec(),
+            private,
+        };
+        inner.attachments.insert(path.clone(), attachment);
+        format!("{}{}{path}", self.shared.base_url, attachments::PREFIX)
     }
 
     /// A new comment on issue `number` of `owner/name`, written now.
@@ -558,6 +585,8 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     let path = request.uri().path().to_owned();
     if lfs::batch_path(&path).is_some() {
         lfs::batch(shared, request).await
+    } else if path.starts_with(attachments::PREFIX) {
+        attachments::web(shared, request).await
     } else if graphql::is_graphql_path(&shared, request.method(), &path) {
         graphql::handle(&shared, request).await
     } else if git_http::is_git_path(&path) {

@@ -115,6 +115,17 @@ pub trait RepoData: Send + Sync {
     /// 2 GiB asset never sits in memory.
     async fn download(&self, path: &str) -> Result<crate::ports::store::ByteStream, SourceError>;
 
+    /// GitHub's web origin (`https://github.com`), where attachments live; `None`:
+    /// attachments are not read.
+    fn web_url(&self) -> Option<String> {
+        None
+    }
+
+    /// The attachment at `url` (a file or image dropped into a text), as it arrives:
+    /// the token goes with the request to GitHub's web origin only, never to another
+    /// host or to where a redirect leads.
+    async fn attachment(&self, url: &str) -> Result<crate::ports::store::ByteStream, SourceError>;
+
     /// A GraphQL `query` with `variables`: the answer's `data`. GitHub's errors in the
     /// answer are errors as a REST status would be (`NOT_FOUND`: [`SourceError::NotFound`];
     /// `FORBIDDEN`, `INSUFFICIENT_SCOPES`: [`SourceError::Forbidden`]; a spent budget of

@@ -225,6 +225,11 @@ pub struct Stats {
     pub lfs_download_bytes: u64,
     /// Requests to the media host that carried a token (`Basic`): must be none.
     pub lfs_media_requests_with_token: u64,
+    /// Requests for attachments on GitHub's host (`/user-attachments/…`).
+    pub attachment_requests: u64,
+    /// Attachment downloads from the storage origin that carried credentials: must be
+    /// none.
+    pub attachment_storage_requests_with_token: u64,
     /// Writes (`POST`/`PATCH`/`PUT`/`DELETE` API requests and asset uploads) the
     /// content limit let through, whatever they then answered.
     pub content_requests: u64,
@@ -275,6 +280,8 @@ impl Stats {
 #[derive(Debug, Default)]
 pub(crate) struct Inner {
     next_id: u64,
+    /// Attachments by their path under `/user-attachments/`.
+    pub attachments: BTreeMap<String, super::attachments::Attachment>,
     pub owners: BTreeMap<String, OwnerEntry>,
     /// By lowercase `owner/name`.
     pub repos: BTreeMap<String, RepoEntry>,
