@@ -3,7 +3,7 @@
 //! the snapshot with their URL; a private one with the token on GitHub's host and never
 //! at the storage origin it redirects to; one that cannot be fetched listed with why.
 
-use repovault_testkit::{MetadataSpec, RepoSpec, fixtures};
+use repovault_testkit::{MetadataSpec, RepoSpec};
 use sha2::Digest;
 
 use crate::support::*;
@@ -11,12 +11,10 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_attachment_named_three_times_is_stored_once_and_the_storage_never_sees_the_token() {
     let gh = github().await;
-    gh.add_org("acme");
-    fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
-    gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false).private());
-    gh.add_metadata(
-        "acme",
+    acme_repo(
+        &gh,
         "api",
+        RepoSpec::new("acme", "api").private(),
         MetadataSpec {
             issues: 3,
             discussions: 1,

@@ -6,7 +6,7 @@
 use repovault_core::DataIndex;
 use repovault_local::FsStore;
 use repovault_repository::Repository;
-use repovault_testkit::{MetadataSpec, RepoSpec, fixtures};
+use repovault_testkit::{MetadataSpec, RepoSpec};
 use serde_json::Value;
 
 use crate::support::*;
@@ -27,12 +27,10 @@ async fn discussions_of(backups: &std::path::Path, index: &DataIndex) -> Vec<Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn discussions_are_kept_whole_and_read_again_only_when_updated() {
     let gh = github().await;
-    gh.add_org("acme");
-    fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
-    gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false));
-    gh.add_metadata(
-        "acme",
+    acme_repo(
+        &gh,
         "api",
+        RepoSpec::new("acme", "api"),
         MetadataSpec {
             issues: 2,
             discussions: DISCUSSIONS,
@@ -129,12 +127,10 @@ async fn discussions_are_kept_whole_and_read_again_only_when_updated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_spent_graphql_budget_costs_the_graphql_kinds_only() {
     let gh = github().await;
-    gh.add_org("acme");
-    fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
-    gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false));
-    gh.add_metadata(
-        "acme",
+    acme_repo(
+        &gh,
         "api",
+        RepoSpec::new("acme", "api"),
         MetadataSpec {
             issues: 2,
             discussions: 2,
@@ -176,20 +172,14 @@ async fn a_spent_graphql_budget_costs_the_graphql_kinds_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn projects_are_kept_with_their_fields_items_and_values() {
     let gh = github().await;
-    gh.add_org("acme");
     gh.add_user("octocat");
     for name in ["api", "web"] {
-        fixtures::standard_repo(&gh.repo_path("acme", name), name);
-        gh.add_repo(RepoSpec::new("acme", name).has_wiki(false));
-        gh.add_metadata(
-            "acme",
-            name,
-            MetadataSpec {
-                issues: 2,
-                pulls: 1,
-                ..Default::default()
-            },
-        );
+        let data = MetadataSpec {
+            issues: 2,
+            pulls: 1,
+            ..Default::default()
+        };
+        acme_repo(&gh, name, RepoSpec::new("acme", name), data);
     }
     gh.add_project("acme", "Roadmap", &["api", "web"]);
     gh.add_project("octocat", "Personal", &["acme/api"]);
@@ -200,12 +190,7 @@ async fn projects_are_kept_with_their_fields_items_and_values() {
 
     let store = FsStore::new(&backups);
     let repo = Repository::new(&store, "");
-    let org_key = repo.org_latest("acme").await.unwrap().unwrap();
-    let org = repo
-        .org_data_index("acme", &org_key)
-        .await
-        .unwrap()
-        .unwrap();
+    let org = acme_org_index(&backups).await;
     let boards = repo.read_file(&org.kinds["projects"]).await.unwrap();
     assert_eq!(boards.len(), 1, "{boards:?}");
     let board = &boards[0];
@@ -265,7 +250,7 @@ async fn projects_are_kept_with_their_fields_items_and_values() {
     let out = run_org(work.path(), &gh, "r2", &[]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(latest_index(&backups).0, key);
-    assert_eq!(repo.org_latest("acme").await.unwrap().unwrap(), org_key);
+    assert_eq!(acme_org_index(&backups).await, org);
 
     // A token that may not read projects: the rest is backed up, projects not permitted.
     gh.deny_projects(true);

@@ -9,7 +9,7 @@ use std::path::Path;
 use repovault_core::ResultRecord;
 use repovault_local::FsStore;
 use repovault_repository::Repository;
-use repovault_testkit::{FAKE_LEAKED_SECRETS, FakeGitHub, MetadataSpec, RepoSpec, fixtures};
+use repovault_testkit::{FAKE_LEAKED_SECRETS, FakeGitHub, MetadataSpec, RepoSpec};
 use serde_json::Value;
 
 use crate::support::*;
@@ -33,19 +33,17 @@ const KINDS: [(&str, &str); 9] = [
 
 async fn acme_with_settings() -> FakeGitHub {
     let gh = github().await;
-    gh.add_org("acme");
-    gh.add_org_settings("acme");
-    fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
-    gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false));
-    gh.add_metadata(
-        "acme",
+    acme_repo(
+        &gh,
         "api",
+        RepoSpec::new("acme", "api"),
         MetadataSpec {
             issues: 1,
             settings: true,
             ..Default::default()
         },
     );
+    gh.add_org_settings("acme");
     gh
 }
 
@@ -117,12 +115,7 @@ async fn actions_settings_environments_and_alerts_are_kept_without_any_secret() 
         index.not_permitted.is_empty() && index.failed.is_empty(),
         "{index:?}"
     );
-    let org_key = repo.org_latest("acme").await.unwrap().unwrap();
-    let org = repo
-        .org_data_index("acme", &org_key)
-        .await
-        .unwrap()
-        .unwrap();
+    let org = acme_org_index(&backups).await;
     for (kind, list) in [
         ("actions-variables", "variables"),
         ("actions-secrets", "secrets"),
@@ -204,14 +197,7 @@ async fn without_admin_rights_the_backup_succeeds_and_says_what_it_may_not_read(
         assert!(index.kinds.contains_key(kind), "{kind}: {index:?}");
     }
     assert!(index.failed.is_empty(), "{index:?}");
-    let store = FsStore::new(&backups);
-    let repo = Repository::new(&store, "");
-    let org_key = repo.org_latest("acme").await.unwrap().unwrap();
-    let org = repo
-        .org_data_index("acme", &org_key)
-        .await
-        .unwrap()
-        .unwrap();
+    let org = acme_org_index(&backups).await;
     for kind in ["actions-variables", "actions-secrets"] {
         assert!(
             org.not_permitted.iter().any(|k| k == kind),

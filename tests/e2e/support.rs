@@ -7,7 +7,7 @@ use std::process::Output;
 
 use repovault_core::{BackupFormat, Manifest, RefSet};
 use repovault_reporter::Report;
-use repovault_testkit::{FakeGitHub, FakeGitHubOptions};
+use repovault_testkit::{FakeGitHub, FakeGitHubOptions, MetadataSpec, RepoSpec, fixtures};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -435,4 +435,21 @@ pub fn latest_index(backups: &Path) -> (String, repovault_core::DataIndex) {
     let key = latest.data.expect("a data snapshot");
     let index = serde_json::from_slice(&std::fs::read(backups.join(&key)).unwrap()).unwrap();
     (key, index)
+}
+
+/// `acme/<name>` on `gh` (a standard repository, no wiki) with `data` beyond git;
+/// `acme` made an organization first if it is not one yet.
+pub fn acme_repo(gh: &FakeGitHub, name: &str, spec: RepoSpec, data: MetadataSpec) {
+    gh.add_org("acme");
+    fixtures::standard_repo(&gh.repo_path("acme", name), name);
+    gh.add_repo(spec.has_wiki(false));
+    gh.add_metadata("acme", name, data);
+}
+
+/// The organization `acme`'s newest data index in `backups`.
+pub async fn acme_org_index(backups: &Path) -> repovault_core::DataIndex {
+    let store = repovault_local::FsStore::new(backups);
+    let repo = repovault_repository::Repository::new(&store, "");
+    let key = repo.org_latest("acme").await.unwrap().unwrap();
+    repo.org_data_index("acme", &key).await.unwrap().unwrap()
 }
