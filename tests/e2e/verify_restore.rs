@@ -733,7 +733,12 @@ async fn prune_releases_data_snapshots_and_assets_no_kept_backup_reads() {
             let file = format!("day {i}\n");
             fixtures::commit(&git, "main", &[("day.txt", file.as_bytes())], "a day");
             gh.touch("acme", "api");
-            gh.add_issue_comment("acme", "api", 1, &format!("comment {i}"));
+            let mut comment = format!("comment {i}");
+            if i == 2 {
+                let url = gh.add_attachment("acme", "api", b"a screenshot of day 2");
+                comment.push_str(&format!(" ![day 2]({url})"));
+            }
+            gh.add_issue_comment("acme", "api", 1, &comment);
         }
         let out = run_org(work.path(), &gh, &format!("r{i}"), &[]).await;
         assert!(out.status.success(), "{}", text(&out));
@@ -748,6 +753,8 @@ async fn prune_releases_data_snapshots_and_assets_no_kept_backup_reads() {
     std::fs::write(&stray_file, b"left by a job that failed").unwrap();
     let stray_asset = repo_dir.join("assets/999999");
     std::fs::write(&stray_asset, b"of a release deleted since").unwrap();
+    let stray_attachment = repo_dir.join(format!("attachments/{}", "0".repeat(64)));
+    std::fs::write(&stray_attachment, b"no text names it any more").unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
     for file in walk(&backups) {
         let handle = std::fs::File::options().write(true).open(&file).unwrap();
@@ -805,17 +812,27 @@ async fn prune_releases_data_snapshots_and_assets_no_kept_backup_reads() {
         let index: DataIndex =
             serde_json::from_slice(&std::fs::read(backups.join(key)).unwrap()).unwrap();
         let files = index.kinds.values().chain(index.assets.values());
-        listed.extend(files.map(|f| f.key.clone()));
+        let attachments = index.attachments.values().filter_map(|a| a.file.as_ref());
+        listed.extend(files.chain(attachments).map(|f| f.key.clone()));
         listed.insert((*key).clone());
     }
     assert!(listed.iter().any(|k| k.contains("/assets/")), "{listed:?}");
+    assert!(
+        listed.iter().any(|k| k.contains("/attachments/")),
+        "{listed:?}"
+    );
     let data: std::collections::BTreeSet<String> = stored
         .iter()
-        .filter(|k| k.starts_with("repos/") && (k.contains("/data/") || k.contains("/assets/")))
+        .filter(|k| {
+            k.starts_with("repos/")
+                && ["/data/", "/assets/", "/attachments/"]
+                    .iter()
+                    .any(|d| k.contains(d))
+        })
         .cloned()
         .collect();
     assert_eq!(data, listed, "{}", text(&out));
-    assert!(!stray_file.exists() && !stray_asset.exists());
+    assert!(!stray_file.exists() && !stray_asset.exists() && !stray_attachment.exists());
     // `ls` lists the data snapshots left, the newest as latest.
     let out = repovault(work.path(), &["ls", "acme/api", "--from", "./backups"], &[]).await;
     assert!(out.status.success(), "{}", text(&out));

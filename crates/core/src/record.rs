@@ -184,6 +184,10 @@ pub struct Attachment {
     pub file: Option<DataFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The error may pass (a server error, a timeout, a limit): the next backup tries
+    /// again; else the next full read does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 /// Why a kind of a [`DataIndex`] could not be read, and since when.

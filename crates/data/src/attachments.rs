@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::StreamExt;
 use repovault_core::ports::source::{RepoData, SourceError};
 use repovault_core::ports::store::{ObjectMetadata, StoreError};
-use repovault_core::{Attachment, DataFile};
+use repovault_core::{Attachment, Classify, DataFile};
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -27,83 +27,124 @@ const CONTENT_HOSTS: [&str; 2] = [
     "private-user-images.githubusercontent.com",
 ];
 
+/// A repository whose text is searched, and GitHub's web origin.
+pub(crate) struct Scope<'a> {
+    pub owner: &'a str,
+    pub name: &'a str,
+    pub web: url::Url,
+}
+
 /// Whether `url` is an attachment on GitHub's hosts: `{web}/user-attachments/…`,
-/// `{web}/<owner>/<repo>/assets/…` or `/files/…` (older uploads), or the content
-/// hosts of github.com.
-pub(crate) fn is_attachment(url: &url::Url, web: &url::Url) -> bool {
+/// `{web}/<owner>/<repo>/assets/…` or `/files/…` of this repository (older uploads),
+/// or github.com's content hosts.
+pub(crate) fn is_attachment(url: &url::Url, scope: &Scope<'_>) -> bool {
     if let Some(host) = url.host_str()
         && url.scheme() == "https"
         && CONTENT_HOSTS.contains(&host)
     {
         return true;
     }
-    if url.origin() != web.origin() {
+    if url.origin() != scope.web.origin() {
         return false;
     }
     let segments: Vec<&str> = url
         .path_segments()
         .map(Iterator::collect)
         .unwrap_or_default();
-    matches!(
-        segments.as_slice(),
-        ["user-attachments", "assets" | "files", _, ..] | [_, _, "assets" | "files", _, _, ..]
-    )
+    match segments.as_slice() {
+        ["user-attachments", "assets" | "files", _, ..] => true,
+        [owner, name, "assets" | "files", _, _, ..] => {
+            owner.eq_ignore_ascii_case(scope.owner) && name.eq_ignore_ascii_case(scope.name)
+        }
+        _ => false,
+    }
 }
 
-/// Every attachment URL in `items`' text (any string anywhere in them), on GitHub's
-/// hosts as `web` (its web origin) says.
-pub(crate) fn find(items: &[Value], web: &url::Url, found: &mut BTreeSet<String>) {
-    fn walk(value: &Value, web: &url::Url, found: &mut BTreeSet<String>) {
-        match value {
-            Value::String(text) => {
-                for start in text.match_indices("http").map(|(i, _)| i) {
-                    let rest = &text[start..];
-                    let end = rest
-                        .find(|c: char| c.is_whitespace() || "()<>[]\"'`".contains(c))
-                        .unwrap_or(rest.len());
-                    // A sentence's punctuation is not the URL's.
-                    let candidate = rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?']);
-                    if let Ok(url) = url::Url::parse(candidate)
-                        && is_attachment(&url, web)
-                    {
-                        found.insert(url.to_string());
-                    }
-                }
+/// Longest URL looked at.
+const MAX_URL: usize = 2048;
+
+/// Every attachment URL in `items`' text (any string anywhere in them), as `scope`
+/// says. One pass over each text: a candidate is skipped past once looked at.
+pub(crate) fn find(items: &[Value], scope: &Scope<'_>, found: &mut BTreeSet<String>) {
+    fn in_text(text: &str, scope: &Scope<'_>, found: &mut BTreeSet<String>) {
+        // ASCII lowercasing keeps every byte where it was.
+        let lower = text.to_ascii_lowercase();
+        let mut at = 0;
+        while let Some(offset) = lower[at..].find("http") {
+            let start = at + offset;
+            let rest = &text[start..];
+            let end = rest
+                .char_indices()
+                .find(|&(i, c)| i >= MAX_URL || c.is_whitespace() || "()<>[]\"'`".contains(c))
+                .map_or(rest.len(), |(i, _)| i);
+            // A sentence's punctuation is not the URL's.
+            let candidate = rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?']);
+            let scheme = &lower[start..start + candidate.len().min(8)];
+            if (scheme.starts_with("https://") || scheme.starts_with("http://"))
+                && let Ok(url) = url::Url::parse(candidate)
+                && is_attachment(&url, scope)
+            {
+                found.insert(url.to_string());
             }
-            Value::Array(values) => values.iter().for_each(|v| walk(v, web, found)),
-            Value::Object(fields) => fields.values().for_each(|v| walk(v, web, found)),
+            at = start + end.max(4);
+        }
+    }
+    fn walk(value: &Value, scope: &Scope<'_>, found: &mut BTreeSet<String>) {
+        match value {
+            Value::String(text) => in_text(text, scope, found),
+            Value::Array(values) => values.iter().for_each(|v| walk(v, scope, found)),
+            Value::Object(fields) => fields.values().for_each(|v| walk(v, scope, found)),
             _ => {}
         }
     }
-    items.iter().for_each(|item| walk(item, web, found));
+    items.iter().for_each(|item| walk(item, scope, found));
 }
 
-/// The attachments `urls` name, each stored once: those in `stored` as they are (and
-/// those that failed there, tried again only at a full read: `retry`), the others
-/// downloaded. A URL that cannot be fetched is listed with why.
+/// New attachments downloaded in one backup at most; the rest are listed as not
+/// fetched yet, and the next backup goes on.
+pub(crate) const MAX_DOWNLOADS: usize = 500;
+
+/// The attachments `urls` name, each stored once: those in `stored` as they are, the
+/// others downloaded. A URL that cannot be fetched is listed with why: tried again by
+/// the next backup when the error may pass, else by the next full read (`full`).
 pub(crate) async fn store(
     source: &dyn RepoData,
     repo: &Repository<'_>,
     (owner, name): (&str, &str),
     urls: BTreeSet<String>,
     stored: &BTreeMap<String, Attachment>,
-    retry: bool,
+    full: bool,
 ) -> Result<BTreeMap<String, Attachment>, RepoError> {
     let mut out = BTreeMap::new();
+    let mut downloads = 0;
     for url in urls {
         if let Some(known) = stored.get(&url)
-            && (known.file.is_some() || !retry)
+            && (known.file.is_some() || !(full || known.transient))
         {
             out.insert(url, known.clone());
             continue;
         }
+        if downloads == MAX_DOWNLOADS {
+            let not_yet = Attachment {
+                file: None,
+                error: Some(format!(
+                    "not fetched yet: more than {MAX_DOWNLOADS} in one backup"
+                )),
+                transient: true,
+            };
+            out.insert(url, not_yet);
+            continue;
+        }
+        downloads += 1;
         let attachment = match download(source, repo, owner, name, &url).await {
             Ok(file) => Attachment {
                 file: Some(file),
                 error: None,
+                transient: false,
             },
             Err(Fetch::Source(e)) => Attachment {
                 file: None,
+                transient: e.class().is_retryable(),
                 error: Some(e.to_string()),
             },
             Err(Fetch::Repo(e)) => return Err(e),
@@ -207,17 +248,22 @@ mod tests {
 
     #[test]
     fn attachments_are_found_on_githubs_hosts_only() {
-        let web = url::Url::parse("https://github.com").unwrap();
+        let scope = Scope {
+            owner: "acme",
+            name: "api",
+            web: url::Url::parse("https://github.com").unwrap(),
+        };
         let items = [json!({
             "body": "see ![shot](https://github.com/user-attachments/assets/0b5e-1) and\n\
                      [log](https://github.com/user-attachments/files/1234/build.log), \
                      <img src=\"https://private-user-images.githubusercontent.com/1/2.png?jwt=x\">",
             "comments": {"nodes": [{"body": "again: https://github.com/user-attachments/assets/0b5e-1."}]},
-            "other": "https://github.com/acme/api/assets/5/6a7b https://github.com/acme/api/pull/3 \
+            "other": "HTTPS://github.com/acme/api/assets/5/6a7b https://github.com/acme/api/pull/3 \
+                      https://github.com/other/repo/assets/5/6a7b https://github.com.evil.example/user-attachments/assets/y \
                       https://evil.example/user-attachments/assets/x http://user-images.githubusercontent.com/1.png",
         })];
         let mut found = BTreeSet::new();
-        find(&items, &web, &mut found);
+        find(&items, &scope, &mut found);
         assert_eq!(
             found.into_iter().collect::<Vec<_>>(),
             [

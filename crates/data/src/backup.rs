@@ -93,13 +93,24 @@ async fn back_up(
     let mut api = Api::new(source);
     let mut snapshot = Snapshot::new(previous, now, full);
     // Attachments are a repository's, on GitHub's web origin.
-    let web = match subject {
-        Subject::Repo { .. } => source.web_url().and_then(|u| url::Url::parse(&u).ok()),
+    let scope = match subject {
+        Subject::Repo { owner, name } => source
+            .web_url()
+            .and_then(|u| url::Url::parse(&u).ok())
+            .map(|web| attachments::Scope { owner, name, web }),
         Subject::Org(_) => None,
     };
     let indexed = async {
-        read_kinds(repo, &mut api, subject, kinds, &mut snapshot, web.as_ref()).await?;
-        if let (Subject::Repo { owner, name }, Some(_)) = (subject, &web) {
+        read_kinds(
+            repo,
+            &mut api,
+            subject,
+            kinds,
+            &mut snapshot,
+            scope.as_ref(),
+        )
+        .await?;
+        if let Some(attachments::Scope { owner, name, .. }) = scope {
             let listed = attachments::store(
                 source,
                 repo,
@@ -135,14 +146,14 @@ async fn back_up(
 }
 
 /// Reads every kind of `kinds` into `snapshot`, writing the files of those read anew
-/// and noting the attachments (on `web`, GitHub's web origin) their text names.
+/// and noting the attachments their text names (with a `scope` to look in).
 async fn read_kinds(
     repo: &Repository<'_>,
     api: &mut Api<'_>,
     subject: Subject<'_>,
     kinds: &[Kind],
     snapshot: &mut Snapshot,
-    web: Option<&url::Url>,
+    scope: Option<&attachments::Scope<'_>>,
 ) -> Result<(), DataError> {
     let base = subject.api_base();
     for kind in kinds {
@@ -173,8 +184,8 @@ async fn read_kinds(
                 etag,
                 assets,
             } => {
-                if let Some(web) = web {
-                    attachments::find(&items, web, snapshot.found());
+                if let Some(scope) = scope {
+                    attachments::find(&items, scope, snapshot.found());
                 }
                 let key = subject.file(repo.layout(), snapshot.now, kind.name);
                 snapshot.wrote(&key);

@@ -9,7 +9,8 @@
 //! their items and values costs hundreds of points whether there are any or not. So a
 //! probe first lists the projects (number, owner, `updatedAt`: one point), and only a
 //! project that is new or updated since the previous snapshot is read whole, one at a
-//! time (about twenty points a page of items).
+//! time (about fifty points a page of items: one request per item for its values, and
+//! per value for its labels and users).
 
 use repovault_core::ports::source::SourceError;
 use serde_json::{Value, json};
@@ -66,10 +67,10 @@ fn project_query() -> String {
             items(first: {ITEMS}, after: $after) {{ totalCount pageInfo {{ hasNextPage endCursor }}
               nodes {{ id databaseId type isArchived createdAt updatedAt creator {{ login }}
                 content {{ __typename
-                  ... on Issue {{ number title url state repository {{ nameWithOwner }} }}
-                  ... on PullRequest {{ number title url state repository {{ nameWithOwner }} }}
+                  ... on Issue {{ number title url issueState: state repository {{ nameWithOwner }} }}
+                  ... on PullRequest {{ number title url pullRequestState: state repository {{ nameWithOwner }} }}
                   ... on DraftIssue {{ id title body createdAt updatedAt creator {{ login }} }} }}
-                fieldValues(first: 20) {{ nodes {{ __typename
+                fieldValues(first: 50) {{ nodes {{ __typename
                   ... on ProjectV2ItemFieldTextValue {{ text {FIELD} }}
                   ... on ProjectV2ItemFieldNumberValue {{ number {FIELD} }}
                   ... on ProjectV2ItemFieldDateValue {{ date {FIELD} }}
@@ -115,29 +116,33 @@ pub(crate) async fn probe(api: &mut Api<'_>, of: Of<'_>) -> Result<Vec<Value>, S
     }
 }
 
+/// What tells a project's version apart: its number, owner and `updatedAt`.
+fn version(project: &Value) -> (Option<u64>, Option<&str>, Option<&str>) {
+    (
+        project["number"].as_u64(),
+        project["owner"]["login"].as_str(),
+        project["updatedAt"].as_str(),
+    )
+}
+
 /// Whether the projects `listed` now are those `before` (a previous file) holds, none
-/// updated since: number, owner and `updatedAt` each.
+/// updated since.
 pub(crate) fn unchanged(listed: &[Value], before: &[Value]) -> bool {
-    let key = |p: &Value| {
-        (
-            p["number"].as_u64(),
-            p["owner"]["login"].as_str().map(str::to_owned),
-            p["updatedAt"].as_str().map(str::to_owned),
-        )
-    };
-    let mut now: Vec<_> = listed.iter().map(key).collect();
-    let mut then: Vec<_> = before.iter().map(key).collect();
+    let mut now: Vec<_> = listed.iter().map(version).collect();
+    let mut then: Vec<_> = before.iter().map(version).collect();
     now.sort();
     then.sort();
     now == then
 }
 
-/// The projects `listed` for `of`, each read whole; of a repository's, those an
-/// organization owns stay as listed (the organization's data holds them whole).
+/// The projects `listed` for `of`: each one `before` holds in the same version as it
+/// was, the others read whole; of a repository's, those an organization owns stay as
+/// listed (the organization's data holds them whole).
 pub(crate) async fn read(
     api: &mut Api<'_>,
     of: Of<'_>,
     listed: Vec<Value>,
+    before: &[Value],
 ) -> Result<Vec<Value>, SourceError> {
     let mut out = Vec::new();
     for project in listed {
@@ -146,7 +151,13 @@ pub(crate) async fn read(
             out.push(project);
             continue;
         }
-        out.push(whole_project(api, &project).await?);
+        let kept = before
+            .iter()
+            .find(|b| version(b) == version(&project) && b.get("items").is_some());
+        match kept {
+            Some(kept) => out.push(kept.clone()),
+            None => out.push(whole_project(api, &project).await?),
+        }
     }
     Ok(out)
 }

@@ -234,12 +234,14 @@ pub(crate) async fn read(
                 Subject::Org(org) => projects::Of::Owner(org),
             };
             let listed = projects::probe(api, of).await?;
-            if let Some(key) = compare_with
-                && projects::unchanged(&listed, &repo.read_items(&key).await?)
-            {
+            let before = match &compare_with {
+                Some(key) => repo.read_items(key).await?,
+                None => Vec::new(),
+            };
+            if compare_with.is_some() && projects::unchanged(&listed, &before) {
                 return Ok(Outcome::Unchanged);
             }
-            (projects::read(api, of, listed).await?, None)
+            (projects::read(api, of, listed, &before).await?, None)
         }
         Plan::PerProtectedBranch { list, etag, base } => {
             let Some((branches, etag)) = api.all(&list, etag.as_deref()).await? else {

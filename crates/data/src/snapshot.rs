@@ -59,6 +59,9 @@ pub(crate) enum Settled {
     Stop(String),
 }
 
+/// GitHub's answer to a GraphQL request without a token.
+const ANONYMOUS: &str = "requires you to be authenticated";
+
 /// What `read` of a kind with `access` means: GitHub's answers cost that kind only
 /// (or, for a rate limit or a refused token, stop the reading); a store that fails
 /// fails the snapshot. A kind read through GraphQL (`graphql`) spends another budget:
@@ -81,10 +84,12 @@ pub(crate) fn settle(
         SourceError::RateLimited { .. } if graphql => {
             Settled::Outcome(Outcome::Failed(error.to_string()))
         }
-        // GraphQL wants a token, and a permission older tokens may lack.
-        SourceError::Unauthorized { .. } | SourceError::Forbidden { .. } if graphql => {
+        // GraphQL wants a token (GitHub's answer without one), and a permission older
+        // tokens may lack. A token refused is refused everywhere: that stops below.
+        SourceError::Unauthorized { ref message } if graphql && message.contains(ANONYMOUS) => {
             Settled::Outcome(Outcome::NotPermitted)
         }
+        SourceError::Forbidden { .. } if graphql => Settled::Outcome(Outcome::NotPermitted),
         SourceError::RateLimited { .. }
         | SourceError::Unauthorized { .. }
         | SourceError::App { .. } => Settled::Stop(error.to_string()),
@@ -239,11 +244,12 @@ impl Snapshot {
     }
 
     /// The attachment URLs the snapshot names: those found in what was read anew, and
-    /// unless every kind was read whole, those the previous snapshot listed (the text
-    /// naming them was not read again).
+    /// unless every kind with a file was read whole this time, those the previous
+    /// snapshot listed (a kind not read again, failed or unchanged, still names them).
     pub fn named_attachments(&self) -> BTreeSet<String> {
         let mut urls = self.found.clone();
-        if !self.full {
+        let read_whole = self.full && self.kinds.keys().all(|k| self.changed.contains(k));
+        if !read_whole {
             urls.extend(self.attachments.keys().cloned());
         }
         urls
@@ -316,6 +322,7 @@ impl Snapshot {
     pub fn is_unchanged(&self) -> bool {
         self.previous.as_ref().is_some_and(|p| {
             self.changed.is_empty()
+                && p.attachments == self.attachments
                 && p.not_permitted == self.not_permitted
                 && p.failed.keys().eq(self.failed.keys())
         })
@@ -508,6 +515,14 @@ mod tests {
             settle(Access::Reader, true, source(anonymous)).unwrap(),
             Settled::Outcome(Outcome::NotPermitted)
         );
+        // A token GraphQL refuses is refused by REST too: the reading stops.
+        let revoked = SourceError::Unauthorized {
+            message: "Bad credentials".into(),
+        };
+        assert!(matches!(
+            settle(Access::Reader, true, source(revoked)).unwrap(),
+            Settled::Stop(_)
+        ));
         let store = RepoError::Store(repovault_core::ports::store::StoreError::Backend {
             key: "old/issues".into(),
             message: "S3 is down".into(),

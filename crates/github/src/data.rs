@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use http::HeaderMap;
-use http::header::{ACCEPT, AUTHORIZATION, ETAG, IF_NONE_MATCH, LINK};
+use http::header::{ACCEPT, ETAG, IF_NONE_MATCH, LINK};
 use repovault_core::ports::source::{Page, RepoData, SourceError};
 use repovault_core::ports::store::ByteStream;
 
@@ -88,28 +88,20 @@ impl RepoData for GitHubSource {
             url: url.to_owned(),
             message,
         };
-        let target = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         let web = url::Url::parse(&crate::write::web_url(self.api_url()))
             .map_err(|e| invalid(e.to_string()))?;
-        let api = url::Url::parse(self.api_url()).map_err(|e| invalid(e.to_string()))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, "*/*".parse().expect("valid"));
-        // octocrab sends the token to the API's host only (and, on a redirect to
-        // another origin, drops it); GitHub's web host, when it is another, gets it
-        // here. Nobody else does.
-        if target.origin() == web.origin()
-            && web.origin() != api.origin()
-            && let Some(token) = self.client.git_token().await?
-        {
-            let value = format!("token {}", token.expose());
-            headers.insert(
-                AUTHORIZATION,
-                value
+        let token = match self.client.git_token().await? {
+            Some(token) => {
+                let mut value: http::HeaderValue = format!("token {}", token.expose())
                     .parse()
-                    .map_err(|_| invalid("a token that is not a header value".into()))?,
-            );
-        }
-        self.stream(url, &headers).await
+                    .map_err(|_| invalid("a token that is not a header value".into()))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let _slot = self.in_flight.acquire().await.expect("never closed");
+        crate::web::fetch(url, &web, token).await
     }
 
     async fn download(&self, path: &str) -> Result<ByteStream, SourceError> {

@@ -42,6 +42,7 @@ mod link;
 mod model;
 mod rate_limit;
 mod source;
+mod web;
 mod write;
 
 pub use auth::{AppCredentials, GIT_TOKEN_MARGIN, GitHubAuth, Installation};

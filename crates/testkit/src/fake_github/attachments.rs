@@ -56,14 +56,17 @@ pub(crate) async fn web(shared: Arc<Shared>, request: Request) -> Response {
     }
 }
 
-/// `GET /attachments/<path>?<signature>` on the storage origin: the bytes, unless
-/// the request carries credentials.
+/// `GET /attachments/<path>?<signature>` on the storage origin: first a redirect to
+/// itself (a second hop on the same foreign origin, where a client that re-sends the
+/// first request's headers would give the token away), then the bytes; refused with
+/// credentials.
 pub(crate) async fn storage(shared: Arc<Shared>, request: Request) -> Response {
     let path = request
         .uri()
         .path()
         .trim_start_matches("/attachments/")
         .to_owned();
+    let second_hop = request.uri().query().is_some_and(|q| q.contains("hop=2"));
     let mut inner = shared.lock();
     if request.headers().contains_key(header::AUTHORIZATION) {
         inner.stats.attachment_storage_requests_with_token += 1;
@@ -73,6 +76,14 @@ pub(crate) async fn storage(shared: Arc<Shared>, request: Request) -> Response {
         );
     }
     match inner.attachments.get(&path) {
+        Some(_) if !second_hop => Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(
+                header::LOCATION,
+                format!("/attachments/{path}?X-Amz-Signature=fake&hop=2"),
+            )
+            .body(Body::empty())
+            .expect("valid response"),
         Some(a) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/octet-stream")
