@@ -122,6 +122,17 @@ fn line(kind: &str, item: &Value) -> String {
             item["comments"]["totalCount"].as_u64().unwrap_or(0)
         ),
         "discussion-categories" => format!("{} {}", text(&item["emoji"]), text(&item["name"])),
+        "projects" => format!(
+            "#{} {} ({}): {}",
+            item["number"],
+            text(&item["title"]),
+            text(&item["owner"]["login"]),
+            item["items"]["totalCount"]
+                .as_u64()
+                .map_or("kept with the organization's data".into(), |n| format!(
+                    "{n} item(s)"
+                ))
+        ),
         "actions-variables"
         | "environment-variables"
         | "actions-secrets"
