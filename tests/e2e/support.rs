@@ -438,12 +438,31 @@ pub fn latest_index(backups: &Path) -> (String, repovault_core::DataIndex) {
 }
 
 /// `acme/<name>` on `gh` (a standard repository, no wiki) with `data` beyond git;
-/// `acme` made an organization first if it is not one yet.
-pub fn acme_repo(gh: &FakeGitHub, name: &str, spec: RepoSpec, data: MetadataSpec) {
+/// `acme` made an organization first if it is not one yet. Returns its git repository.
+pub fn acme_repo(
+    gh: &FakeGitHub,
+    name: &str,
+    spec: RepoSpec,
+    data: MetadataSpec,
+) -> git2::Repository {
     gh.add_org("acme");
-    fixtures::standard_repo(&gh.repo_path("acme", name), name);
+    let git = fixtures::standard_repo(&gh.repo_path("acme", name), name);
     gh.add_repo(spec.has_wiki(false));
     gh.add_metadata("acme", name, data);
+    git
+}
+
+/// A little of every kind of issue data, and a release with a 4 KiB asset.
+pub fn some_data_and_a_release() -> MetadataSpec {
+    MetadataSpec {
+        issues: 3,
+        comments_per_issue: 1,
+        pulls: 1,
+        reviews_per_pull: 1,
+        releases: 1,
+        asset_bytes: 4 << 10,
+        ..Default::default()
+    }
 }
 
 /// The organization `acme`'s newest data index in `backups`.

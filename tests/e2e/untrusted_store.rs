@@ -281,21 +281,11 @@ async fn a_data_index_cannot_steer_restore_metadata_outside_to() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_data_file_that_is_not_the_one_indexed_is_refused() {
     let gh = github().await;
-    gh.add_org("acme");
-    fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
-    gh.add_repo(RepoSpec::new("acme", "api").has_wiki(false));
-    gh.add_metadata(
-        "acme",
+    acme_repo(
+        &gh,
         "api",
-        repovault_testkit::MetadataSpec {
-            issues: 3,
-            comments_per_issue: 1,
-            pulls: 1,
-            reviews_per_pull: 1,
-            releases: 1,
-            asset_bytes: 4 << 10,
-            ..Default::default()
-        },
+        RepoSpec::new("acme", "api"),
+        some_data_and_a_release(),
     );
     let (work, backups, index_key) = backed_up_with_data(&gh).await;
     let index: Value =

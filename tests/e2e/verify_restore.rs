@@ -705,22 +705,8 @@ async fn prune_releases_data_snapshots_and_assets_no_kept_backup_reads() {
     use repovault_core::{DataIndex, LatestPointer};
 
     let gh = github().await;
-    gh.add_org("acme");
-    let git = fixtures::standard_repo(&gh.repo_path("acme", "api"), "api");
-    gh.add_repo(repovault_testkit::RepoSpec::new("acme", "api").has_wiki(false));
-    gh.add_metadata(
-        "acme",
-        "api",
-        repovault_testkit::MetadataSpec {
-            issues: 3,
-            comments_per_issue: 1,
-            pulls: 1,
-            reviews_per_pull: 1,
-            releases: 1,
-            asset_bytes: 4 << 10,
-            ..Default::default()
-        },
-    );
+    let spec = repovault_testkit::RepoSpec::new("acme", "api");
+    let git = acme_repo(&gh, "api", spec, some_data_and_a_release());
     let work = tempfile::tempdir().unwrap();
     let backups = work.path().join("backups");
     let latest = || -> LatestPointer {
