@@ -199,14 +199,8 @@ pub(crate) async fn read(
             follows,
             compare_with,
         } => {
-            match due(snapshot.state(follows), compare_with.is_some()) {
-                Due::Unchanged => return Ok(Outcome::Unchanged),
-                Due::Blocked => {
-                    return Ok(Outcome::Failed(format!(
-                        "not read: it is read with {follows}, which could not be"
-                    )));
-                }
-                Due::Read => {}
+            if let Some(outcome) = not_due(snapshot, follows, compare_with.is_some()) {
+                return Ok(outcome);
             }
             let (owner, name) = subject.repository()?;
             let items = discussions::categories(api, owner, name).await?;
@@ -290,20 +284,26 @@ async fn read_from<'s>(
     of: &str,
     incremental: bool,
 ) -> Result<Result<Cow<'s, [Value]>, Outcome>, RepoError> {
-    match due(snapshot.state(of), incremental) {
-        Due::Unchanged => return Ok(Err(Outcome::Unchanged)),
-        Due::Blocked => {
-            return Ok(Err(Outcome::Failed(format!(
-                "not read: it is read from {of}, which could not be"
-            ))));
-        }
-        Due::Read => {}
+    if let Some(outcome) = not_due(snapshot, of, incremental) {
+        return Ok(Err(outcome));
     }
     Ok(Ok(match (snapshot.held(of), snapshot.file(of)) {
         (Some(items), _) => Cow::Borrowed(items),
         (None, Some(file)) => Cow::Owned(repo.read_items(&file.key).await?),
         (None, None) => Cow::Borrowed(&[]),
     }))
+}
+
+/// How a kind read from (or with) the kind `of` ends when it is not read this time
+/// (`incremental`: its own previous file is current); `None`: it is due.
+fn not_due(snapshot: &Snapshot, of: &str, incremental: bool) -> Option<Outcome> {
+    match due(snapshot.state(of), incremental) {
+        Due::Unchanged => Some(Outcome::Unchanged),
+        Due::Blocked => Some(Outcome::Failed(format!(
+            "not read: it is read from {of}, which could not be"
+        ))),
+        Due::Read => None,
+    }
 }
 
 /// Every release asset `releases` list, each stored once under its id: those in
