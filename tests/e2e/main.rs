@@ -32,6 +32,7 @@ mod procs;
 mod receiver;
 mod restore_github;
 mod run_local;
+mod s3_compat;
 mod settings_data;
 mod status;
 mod support;

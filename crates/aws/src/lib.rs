@@ -45,6 +45,7 @@ pub use sqs_queue::SqsQueue;
 pub use task_protection::EcsTaskProtection;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use repovault_core::config::{S3Compat, S3Credentials, S3Settings, provider_for};
 
 /// How often one S3 or SQS request is tried: 5xx, throttling and dropped connections
 /// are retried in place with jittered exponential backoff (the SDK's standard mode),
@@ -62,24 +63,89 @@ pub async fn load_config() -> SdkConfig {
         .await
 }
 
-fn custom_endpoint(service_var: &str) -> bool {
+/// The endpoint the SDK takes from the environment for `service_var`'s service.
+fn env_endpoint(service_var: &str) -> Option<String> {
     [service_var, "AWS_ENDPOINT_URL"]
         .iter()
-        .any(|v| std::env::var(v).is_ok_and(|url| !url.is_empty()))
+        .find_map(|v| std::env::var(v).ok().filter(|url| !url.is_empty()))
 }
 
-/// An S3 client; path-style addressing when a custom endpoint is configured
-/// (LocalStack and MinIO on an IP or single host need it), unless
-/// `REPOVAULT_S3_PATH_STYLE=false`.
+/// An S3 client for AWS or whatever `AWS_ENDPOINT_URL(_S3)` names, with the
+/// SDK's default settings.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let path_style = match std::env::var("REPOVAULT_S3_PATH_STYLE") {
-        Ok(v) => v == "true" || v == "1",
-        Err(_) => custom_endpoint("AWS_ENDPOINT_URL_S3"),
-    };
-    let s3 = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(path_style)
-        .build();
-    aws_sdk_s3::Client::from_conf(s3)
+    s3_client_for(config, &S3Settings::default()).expect("default credentials need nothing")
+}
+
+/// What a bucket's settings come to: its client and its compatibility profile.
+pub fn s3_client_for(
+    config: &SdkConfig,
+    settings: &S3Settings,
+) -> Result<aws_sdk_s3::Client, String> {
+    let endpoint = settings
+        .endpoint
+        .clone()
+        .or_else(|| env_endpoint("AWS_ENDPOINT_URL_S3"));
+    let compat = s3_compat(settings);
+    let mut s3 = aws_sdk_s3::config::Builder::from(config)
+        // Path-style wherever a custom endpoint is set: every S3-compatible service
+        // has it, and LocalStack or MinIO on an IP or a single host need it.
+        .force_path_style(settings.path_style.unwrap_or(endpoint.is_some()));
+    if let Some(endpoint) = &settings.endpoint {
+        s3 = s3.endpoint_url(endpoint);
+    }
+    if let Some(region) = &settings.region {
+        s3 = s3.region(aws_config::Region::new(region.clone()));
+    }
+    if compat != S3Compat::AWS {
+        // The SDK's own checksums (CRC32 trailers on every upload) only where an
+        // operation needs one: S3-compatible services reject what they lack.
+        use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+        s3 = s3
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    }
+    match &settings.credentials {
+        S3Credentials::Default => {}
+        S3Credentials::Profile(name) => {
+            s3 = s3.credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(name)
+                    .build(),
+            );
+        }
+        S3Credentials::Env {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => {
+            let var = |name: &String| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("environment variable {name} is not set"))
+            };
+            let token = session_token.as_ref().map(var).transpose()?;
+            s3 = s3.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                var(access_key_id)?,
+                var(secret_access_key)?,
+                token,
+                None,
+                "repovault-credentials-env",
+            ));
+        }
+    }
+    Ok(aws_sdk_s3::Client::from_conf(s3.build()))
+}
+
+/// A bucket's compatibility profile: its own, else its endpoint's provider's.
+pub fn s3_compat(settings: &S3Settings) -> S3Compat {
+    let endpoint = settings
+        .endpoint
+        .clone()
+        .or_else(|| env_endpoint("AWS_ENDPOINT_URL_S3"));
+    settings
+        .compat
+        .unwrap_or_else(|| provider_for(endpoint.as_deref()).compat)
 }
 
 pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {

@@ -14,6 +14,7 @@ use aws_sdk_s3::types::{
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use jiff::Timestamp;
+use repovault_core::config::{S3Checksum, S3Compat};
 use repovault_core::ports::store::{
     ByteStream, Created, ObjectDigest, ObjectInfo, ObjectMetadata, PutReceipt, StaleKeys, Store,
     StoreError, check_key, meta,
@@ -24,6 +25,8 @@ use crate::sdk_message;
 
 /// S3's minimum part size (except the last part).
 const MIN_PART_SIZE: usize = 5 << 20;
+/// The largest object `CopyObject` copies in one request.
+const MAX_COPY_SIZE: u64 = 5 << 30;
 
 /// Objects in one bucket; keys are used as given (the target prefix is part of them).
 #[derive(Debug, Clone)]
@@ -32,17 +35,27 @@ pub struct S3Store {
     bucket: String,
     part_size: usize,
     parts_in_flight: usize,
+    compat: S3Compat,
 }
 
 impl S3Store {
-    /// A store with 8 MiB parts, 3 in flight: about 32 MiB of buffers per upload.
+    /// A store on AWS S3 with 8 MiB parts, 3 in flight: about 32 MiB of buffers per
+    /// upload.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         S3Store {
             client,
             bucket: bucket.into(),
             part_size: 8 << 20,
             parts_in_flight: 3,
+            compat: S3Compat::AWS,
         }
+    }
+
+    /// What the service behind the bucket supports (an S3-compatible one may lack
+    /// a checksum algorithm, conditional writes or tagging).
+    pub fn with_compat(mut self, compat: S3Compat) -> Self {
+        self.compat = compat;
+        self
     }
 
     /// Part size (at least 5 MiB) and parts uploaded at once: memory per upload is
@@ -79,18 +92,101 @@ impl S3Store {
         sha256: &str,
     ) -> Result<(), StoreError> {
         let size = body.len();
-        let tags = format!("{}={size}&{}={sha256}", meta::SIZE_BYTES, meta::SHA256);
-        let raw_sha256 = hex::decode(sha256).expect("our own hex digest");
-        self.client
-            .put_object()
+        self.refuse_existing(key).await?;
+        let mut metadata = to_map(metadata);
+        let digest = [
+            (meta::SIZE_BYTES, size.to_string()),
+            (meta::SHA256, sha256.to_owned()),
+        ];
+        let mut request = self.client.put_object().bucket(&self.bucket).key(key);
+        if self.compat.tagging {
+            let tags: Vec<String> = digest.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request = request.tagging(tags.join("&"));
+        } else {
+            metadata.extend(digest.map(|(k, v)| (k.to_owned(), v)));
+        }
+        // The service rejects the object unless its bytes match what we streamed.
+        request = match self.compat.checksum {
+            S3Checksum::Crc64Nvme | S3Checksum::Sha256 => {
+                request.checksum_sha256(b64(&hex::decode(sha256).expect("our own hex digest")))
+            }
+            S3Checksum::Crc32 => request.checksum_crc32(b64(&crc32(&body).to_be_bytes())),
+            S3Checksum::None => request,
+        };
+        if self.compat.conditional_writes {
+            request = request.if_none_match("*");
+        }
+        request
+            .body(SdkByteStream::from(body))
+            .set_metadata(Some(metadata))
+            .send()
+            .await
+            .map_err(|e| self.backend(key, &e))?;
+        Ok(())
+    }
+
+    /// Without conditional writes, create-only is a `HEAD` just before the commit
+    /// point: [`StoreError::AlreadyExists`] if the key is there.
+    async fn refuse_existing(&self, key: &str) -> Result<(), StoreError> {
+        if self.compat.conditional_writes || self.object_head(key).await?.is_none() {
+            return Ok(());
+        }
+        Err(StoreError::AlreadyExists {
+            key: key.to_owned(),
+        })
+    }
+
+    async fn object_head(
+        &self,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::head_object::HeadObjectOutput>, StoreError> {
+        match self
+            .client
+            .head_object()
             .bucket(&self.bucket)
             .key(key)
-            .body(SdkByteStream::from(body))
-            .set_metadata(Some(to_map(metadata)))
-            .tagging(tags)
-            // S3 rejects the object unless its bytes hash to what we streamed.
-            .checksum_sha256(b64(&raw_sha256))
-            .if_none_match("*")
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(self.backend(key, &e)),
+        }
+    }
+
+    /// Attaches a multipart upload's digest, known only at its end: as tags, or
+    /// without tagging as metadata, by copying the object onto itself (S3 copies up
+    /// to 5 GiB in one request).
+    async fn attach_digest(
+        &self,
+        key: &str,
+        size: u64,
+        sha256: &str,
+        metadata: &ObjectMetadata,
+    ) -> Result<(), StoreError> {
+        if self.compat.tagging {
+            return self.tag_digest(key, size, sha256).await;
+        }
+        if size > MAX_COPY_SIZE {
+            return Err(StoreError::Refused {
+                key: key.to_owned(),
+                message: format!(
+                    "s3://{}/{key}: {size} bytes, over the 5 GiB a copy can take: its digest cannot be attached on a store without object tagging",
+                    self.bucket
+                ),
+            });
+        }
+        let mut metadata = to_map(metadata);
+        metadata.insert(meta::SIZE_BYTES.to_owned(), size.to_string());
+        metadata.insert(meta::SHA256.to_owned(), sha256.to_owned());
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .copy_source(format!("{}/{}", self.bucket, urlencoding_path(key)))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .set_metadata(Some(metadata))
+            .content_type(content_type(key))
             .send()
             .await
             .map_err(|e| self.backend(key, &e))?;
@@ -165,6 +261,43 @@ where
     }
 }
 
+/// A key as `CopyObject`'s source wants it: percent-encoded, `/` kept.
+fn urlencoding_path(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The CRC64NVME of `bytes`, big-endian.
+fn crc64nvme(bytes: &[u8]) -> [u8; 8] {
+    let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    digest.update(bytes);
+    digest.finalize().to_be_bytes()
+}
+
+/// The CRC32 (ISO-HDLC, S3's `CRC32`) of `bytes`.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut digest = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
+    digest.update(bytes);
+    digest.finalize() as u32
+}
+
+/// The part checksum a profile asks S3 to check (none for `none`).
+fn part_algorithm(checksum: S3Checksum) -> Option<ChecksumAlgorithm> {
+    match checksum {
+        S3Checksum::Crc64Nvme => Some(ChecksumAlgorithm::Crc64Nvme),
+        S3Checksum::Sha256 => Some(ChecksumAlgorithm::Sha256),
+        S3Checksum::Crc32 => Some(ChecksumAlgorithm::Crc32),
+        S3Checksum::None => None,
+    }
+}
+
 /// S3's base64 form of a checksum's big-endian bytes.
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
@@ -198,6 +331,7 @@ struct Multipart {
     /// buffers per part, glibc's RSS grew with the archive's size).
     spare: Vec<BytesMut>,
     max_in_flight: usize,
+    compat: S3Compat,
     finished: bool,
 }
 
@@ -207,17 +341,17 @@ impl Multipart {
         key: &str,
         metadata: &ObjectMetadata,
     ) -> Result<Multipart, StoreError> {
-        let created = store
+        let mut request = store
             .client
             .create_multipart_upload()
             .bucket(&store.bucket)
             .key(key)
             .set_metadata(Some(to_map(metadata)))
-            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
-            .checksum_type(ChecksumType::FullObject)
-            .send()
-            .await
-            .map_err(|e| store.backend(key, &e))?;
+            .set_checksum_algorithm(part_algorithm(store.compat.checksum));
+        if store.compat.checksum == S3Checksum::Crc64Nvme {
+            request = request.checksum_type(ChecksumType::FullObject);
+        }
+        let created = request.send().await.map_err(|e| store.backend(key, &e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
         Ok(Multipart {
             client: store.client.clone(),
@@ -229,6 +363,7 @@ impl Multipart {
             done: Vec::new(),
             spare: Vec::new(),
             max_in_flight: store.parts_in_flight,
+            compat: store.compat,
             finished: false,
         })
     }
@@ -254,14 +389,28 @@ impl Multipart {
             .key(&self.key)
             .upload_id(&self.upload_id)
             .part_number(number)
-            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
             .body(SdkByteStream::from(part.clone()));
+        let checksum = self.compat.checksum;
         self.in_flight.spawn(async move {
+            // The part's checksum, computed here: every header explicit, whatever
+            // the SDK's own checksum setting.
+            let request = match checksum {
+                S3Checksum::Crc64Nvme => request.checksum_crc64_nvme(b64(&crc64nvme(&part))),
+                S3Checksum::Sha256 => {
+                    use sha2::Digest;
+                    request.checksum_sha256(b64(&sha2::Sha256::digest(&part)))
+                }
+                S3Checksum::Crc32 => request.checksum_crc32(b64(&crc32(&part).to_be_bytes())),
+                S3Checksum::None => request,
+            };
             let uploaded = request.send().await.map_err(|e| sdk_message(&e))?;
+            // The part's checksum, as the completion must repeat it (absent: none).
             let completed = CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(uploaded.e_tag().map(str::to_owned))
                 .set_checksum_crc64_nvme(uploaded.checksum_crc64_nvme().map(str::to_owned))
+                .set_checksum_sha256(uploaded.checksum_sha256().map(str::to_owned))
+                .set_checksum_crc32(uploaded.checksum_crc32().map(str::to_owned))
                 .build();
             Ok((completed, part))
         });
@@ -296,31 +445,37 @@ impl Multipart {
         }
     }
 
-    /// Completes the upload, create-only (`If-None-Match: *`), with the whole
-    /// object's CRC64NVME: S3 assembles the parts and rejects the object unless its
-    /// bytes are exactly the ones we streamed.
-    async fn complete(mut self, crc64nvme: u64) -> Result<(), StoreError> {
+    /// Completes the upload, create-only (`If-None-Match: *`, or a `HEAD` just before
+    /// on a store without conditional writes), with the whole object's CRC64NVME
+    /// where the profile has it: S3 assembles the parts and rejects the object unless
+    /// its bytes are exactly the ones we streamed.
+    async fn complete(mut self, store: &S3Store, crc64nvme: u64) -> Result<(), StoreError> {
         while !self.in_flight.is_empty() {
             self.join_one().await?;
         }
+        store.refuse_existing(&self.key).await?;
         let mut parts = std::mem::take(&mut self.done);
         parts.sort_by_key(|p| p.part_number());
-        let result = self
+        let mut request = self
             .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(&self.key)
             .upload_id(&self.upload_id)
-            .checksum_type(ChecksumType::FullObject)
-            .checksum_crc64_nvme(b64(&crc64nvme.to_be_bytes()))
-            .if_none_match("*")
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
-            )
-            .send()
-            .await;
+            );
+        if self.compat.checksum == S3Checksum::Crc64Nvme {
+            request = request
+                .checksum_type(ChecksumType::FullObject)
+                .checksum_crc64_nvme(b64(&crc64nvme.to_be_bytes()));
+        }
+        if self.compat.conditional_writes {
+            request = request.if_none_match("*");
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => {
                 self.finished = true;
@@ -426,8 +581,11 @@ impl Store for S3Store {
                 };
                 match sent {
                     // A failed completion drops the upload, which aborts it.
-                    Ok(()) => match upload.complete(crc.finalize()).await {
-                        Ok(()) => self.tag_digest(key, receipt.size, &receipt.sha256).await,
+                    Ok(()) => match upload.complete(self, crc.finalize()).await {
+                        Ok(()) => {
+                            self.attach_digest(key, receipt.size, &receipt.sha256, metadata)
+                                .await
+                        }
                         Err(e) => Err(e),
                     },
                     Err(e) => {
@@ -456,16 +614,20 @@ impl Store for S3Store {
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<Created, StoreError> {
         check_key(key)?;
-        let result = self
+        if let Err(StoreError::AlreadyExists { .. }) = self.refuse_existing(key).await {
+            return Ok(Created::AlreadyExists);
+        }
+        let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .body(SdkByteStream::from(body))
-            .content_type(content_type(key))
-            .if_none_match("*")
-            .send()
-            .await;
+            .content_type(content_type(key));
+        if self.compat.conditional_writes {
+            request = request.if_none_match("*");
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(Created::Created),
             // 412: the key exists. 409: a concurrent conditional write won the race.
@@ -519,32 +681,25 @@ impl Store for S3Store {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         check_key(key)?;
-        let head = match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(head) => head,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
-            Err(e) => return Err(self.backend(key, &e)),
+        let Some(head) = self.object_head(key).await? else {
+            return Ok(None);
         };
         let mut metadata: ObjectMetadata = head
             .metadata()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        let tags = self
-            .client
-            .get_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.backend(key, &e))?;
-        for tag in tags.tag_set() {
-            metadata.insert(tag.key().to_owned(), tag.value().to_owned());
+        if self.compat.tagging {
+            let tags = self
+                .client
+                .get_object_tagging()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| self.backend(key, &e))?;
+            for tag in tags.tag_set() {
+                metadata.insert(tag.key().to_owned(), tag.value().to_owned());
+            }
         }
         Ok(Some(ObjectInfo {
             key: key.to_owned(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use repovault_core::Invalid;
 use repovault_core::config::{
-    Config, ConfigError, ConfigErrors, RawAuth, RawConfig, RawJob, RawOptions, RawSource, defaults,
-    parse_duration,
+    Config, ConfigError, ConfigErrors, RawAuth, RawCompat, RawConfig, RawJob, RawOptions,
+    RawSource, S3Credentials, S3Settings, check_endpoint, defaults, parse_compat, parse_duration,
 };
 
 use crate::exit::InvalidConfig;
@@ -410,6 +410,46 @@ pub struct S3Args {
     /// Parts uploaded at once per upload.
     #[arg(long, env = "REPOVAULT_PARTS_IN_FLIGHT", default_value_t = defaults::PARTS_IN_FLIGHT)]
     pub parts_in_flight: usize,
+    /// An S3-compatible service's endpoint (R2, B2, MinIO, GCS, Wasabi) for buckets
+    /// the configuration's `s3:` does not set [default: AWS_ENDPOINT_URL_S3 or
+    /// AWS_ENDPOINT_URL, else AWS].
+    #[arg(long, env = "REPOVAULT_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region (R2: auto) [default: the SDK's, e.g. AWS_REGION].
+    #[arg(long, env = "REPOVAULT_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Path-style addressing [default: true with a custom endpoint].
+    #[arg(long, env = "REPOVAULT_S3_PATH_STYLE", value_name = "BOOL")]
+    pub s3_path_style: Option<bool>,
+    /// What the S3 service supports: auto (by endpoint host), aws, r2, b2, minio,
+    /// gcs or wasabi (docs/STORAGE.md).
+    #[arg(
+        long,
+        env = "REPOVAULT_S3_COMPAT",
+        default_value = "auto",
+        value_name = "PROVIDER"
+    )]
+    pub s3_compat: String,
+}
+
+impl S3Args {
+    /// The S3 settings the command line gives (every flag checked): what a bucket
+    /// without settings of its own in the configuration uses.
+    pub fn settings(&self) -> Result<S3Settings, InvalidConfig> {
+        if let Some(endpoint) = &self.s3_endpoint {
+            check_endpoint(endpoint)
+                .map_err(|Invalid(reason)| InvalidConfig(format!("--s3-endpoint: {reason}")))?;
+        }
+        let compat = parse_compat(&RawCompat::Named(self.s3_compat.clone()))
+            .map_err(|Invalid(reason)| InvalidConfig(format!("--s3-compat: {reason}")))?;
+        Ok(S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            path_style: self.s3_path_style,
+            compat,
+            credentials: S3Credentials::Default,
+        })
+    }
 }
 
 #[cfg(test)]

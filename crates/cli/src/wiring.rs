@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use aws_config_cache::aws;
 use repovault_aws::{S3Store, SqsQueue};
 use repovault_core::config::{
-    Connection, JobSpec, MetadataSettings, NotifyConfig, SecretSource, defaults,
+    Config, Connection, JobSpec, MetadataSettings, NotifyConfig, SecretSource, defaults,
 };
 use repovault_core::ports::notify::Notifier;
 use repovault_core::ports::source::{RepoData, Source, TokenSource};
@@ -21,7 +21,7 @@ use repovault_notify::{Slack, Webhook};
 use repovault_reporter::NotifySettings;
 use repovault_worker::{AllowList, GitHubAccess};
 
-use crate::args::S3Args;
+use crate::args::{FromArgs, S3Args};
 use crate::exit::InvalidConfig;
 
 /// The AWS configuration, loaded once per process and only if something needs it.
@@ -144,26 +144,44 @@ pub fn check_secret_strength(
     Ok(())
 }
 
-/// Opens the store a target names.
-pub async fn open_store(target: &Target, s3: &S3Args) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store a target names: an S3 bucket with its settings in `config`'s
+/// `s3:`, else the command line's.
+pub async fn open_store(
+    target: &Target,
+    s3: &S3Args,
+    config: Option<&Config>,
+) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match target.location() {
         StoreLocation::Local(path) => Arc::new(FsStore::new(path)),
-        StoreLocation::S3 { bucket } => Arc::new(
-            S3Store::new(repovault_aws::s3_client(aws().await), bucket)
-                .with_parts(s3.part_size_mb << 20, s3.parts_in_flight),
-        ),
+        StoreLocation::S3 { bucket } => {
+            let own = config.and_then(|c| c.s3.get(&bucket)).cloned();
+            let settings = own.unwrap_or_default().or(&s3.settings()?);
+            let client = repovault_aws::s3_client_for(aws().await, &settings)
+                .map_err(|reason| InvalidConfig(format!("s3.{bucket}: {reason}")))?;
+            Arc::new(
+                S3Store::new(client, bucket)
+                    .with_compat(repovault_aws::s3_compat(&settings))
+                    .with_parts(s3.part_size_mb << 20, s3.parts_in_flight),
+            )
+        }
     })
+}
+
+/// Opens a target read by a command with `--from`/`--config`.
+pub async fn open_from(from: &FromArgs, target: &Target) -> anyhow::Result<Arc<dyn Store>> {
+    open_store(target, &from.s3, from.config()?.as_ref()).await
 }
 
 /// Opens every distinct target once.
 pub async fn open_targets<'a>(
     targets: impl IntoIterator<Item = &'a Target>,
     s3: &S3Args,
+    config: Option<&Config>,
 ) -> anyhow::Result<TargetStores> {
     let mut stores = TargetStores::new();
     for target in targets {
         if stores.get(target).is_none() {
-            stores.insert(target.clone(), open_store(target, s3).await?);
+            stores.insert(target.clone(), open_store(target, s3, config).await?);
         }
     }
     Ok(stores)

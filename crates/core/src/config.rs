@@ -31,6 +31,7 @@ use crate::retry::RetryPolicy;
 
 mod job;
 mod notify;
+mod s3;
 
 /// Every default lives in one module, re-exported here where configuration is read.
 pub use crate::defaults;
@@ -38,6 +39,11 @@ use job::resolve_job;
 pub use job::{AppAuth, Connection, JobSpec, RawAuth, RawJob, RawOptions, RawRetention, RawSource};
 use notify::resolve_notify;
 pub use notify::{NotifyConfig, NotifyWhen, RawNotify, RawSecretUrl, RawSns};
+use s3::resolve_s3;
+pub use s3::{
+    PROVIDERS, Provider, RawCompat, RawCompatExplicit, RawCredentialsEnv, RawS3Bucket, S3Checksum,
+    S3Compat, S3Credentials, S3Settings, check_endpoint, parse_compat, provider, provider_for,
+};
 
 // ---------------------------------------------------------------------------------
 // Raw: exactly what the file says.
@@ -66,6 +72,9 @@ pub struct RawConfig {
     /// Who is told how a run went.
     #[serde(default)]
     pub notify: RawNotify,
+    /// How each S3 bucket is reached, keyed by bucket name.
+    #[serde(default)]
+    pub s3: std::collections::BTreeMap<String, RawS3Bucket>,
 }
 
 /// `git:`: how repositories' git data is stored.
@@ -112,6 +121,8 @@ pub struct Config {
     pub metadata: MetadataSettings,
     pub git: GitSettings,
     pub notify: NotifyConfig,
+    /// Each configured bucket's settings, by bucket name.
+    pub s3: std::collections::BTreeMap<String, S3Settings>,
 }
 
 /// How repositories' git data is stored (`git:`, validated).
@@ -240,6 +251,7 @@ impl RawConfig {
             }
         }
         let notify = resolve_notify(self.notify, cwd, &mut err);
+        let s3 = resolve_s3(self.s3, &mut err);
         if self.jobs.is_empty() {
             err("jobs".into(), "at least one job is required".into());
         }
@@ -272,6 +284,7 @@ impl RawConfig {
             metadata,
             git,
             notify,
+            s3,
         })
     }
 }

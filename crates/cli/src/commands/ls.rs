@@ -8,7 +8,7 @@ use repovault_repository::{Repository, Scope, describe_gone};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::out::outln;
-use crate::wiring::open_store;
+use crate::wiring::open_from;
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -22,7 +22,7 @@ pub struct LsArgs {
 pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
     for target in args.from.targets()? {
-        let store = open_store(&target, &args.from.s3).await?;
+        let store = open_from(&args.from, &target).await?;
         let repository = Repository::new(store.as_ref(), &target.prefix);
         outln!("# {target}");
         match &repo {

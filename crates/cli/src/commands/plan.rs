@@ -54,7 +54,12 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
     let token = load_token(config.token_file.as_deref())?;
     if args.dry_run {
-        let targets = open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?;
+        let targets = open_targets(
+            config.jobs.iter().map(|j| &j.target),
+            &args.s3,
+            Some(&config),
+        )
+        .await?;
         return super::dry_run(&config, token.as_ref(), &targets, args.select.full).await;
     }
     let queue_url = args.queue_url.expect("clap requires it without --dry-run");
@@ -72,7 +77,12 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let deps = PlannerDeps {
         sources: sources_of(&config.jobs, &githubs),
         data: data_of(&config.jobs, &githubs),
-        targets: open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?,
+        targets: open_targets(
+            config.jobs.iter().map(|j| &j.target),
+            &args.s3,
+            Some(&config),
+        )
+        .await?,
         queue: Arc::new(queue) as Arc<dyn Queue>,
         clock: std::sync::Arc::new(repovault_core::SystemClock),
     };

@@ -12,7 +12,7 @@ use repovault_repository::{PruneScope, Repository};
 use crate::args::FromArgs;
 use crate::exit::InvalidConfig;
 use crate::out::outln;
-use crate::wiring::open_store;
+use crate::wiring::open_from;
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -72,7 +72,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         "deleted"
     };
     for (target, scopes) in targets {
-        let store = open_store(&target, &args.from.s3).await?;
+        let store = open_from(&args.from, &target).await?;
         let dry_run = DryRun(store.as_ref());
         let store: &dyn Store = if args.dry_run {
             &dry_run

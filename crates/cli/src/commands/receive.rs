@@ -116,12 +116,13 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .any(|j| j.api_url.starts_with("https://"));
     let secret = webhook_secret(&args, real_github).await?;
-    let api_token = if args.ui {
-        Some(load_api_token(&args.status, real_github)?)
+    let status = if args.ui {
+        let token = load_api_token(&args.status, real_github)?;
+        let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
+        Some(status_router(&args.status, &targets, &args.s3, Some(&config), token).await?)
     } else {
         None
     };
-    let targets: Vec<_> = config.jobs.iter().map(|j| j.target.clone()).collect();
     let receiver = receiver(&args, secret, config.jobs).await?;
     // In AWS Lambda (behind a Function URL): the runtime delivers the requests.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
@@ -133,8 +134,8 @@ pub async fn receive(args: ReceiveArgs) -> anyhow::Result<ExitCode> {
     }
     let limits = repovault_receiver::server::ServerLimits::default();
     let mut app = repovault_receiver::server::router(receiver, &limits);
-    if let Some(token) = api_token {
-        app = app.merge(status_router(&args.status, &targets, &args.s3, token).await?);
+    if let Some(status) = status {
+        app = app.merge(status);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -86,7 +86,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + args.wait;
     let mut code = 0;
     for target in &targets {
-        let store = open_store(target, &args.s3).await?;
+        let store = open_store(target, &args.s3, config.as_ref()).await?;
         let run = resolve_run(store.as_ref(), target, &args.run_id).await?;
         let mut report = repovault_reporter::wait_for(
             store.as_ref(),

@@ -13,7 +13,7 @@ use repovault_repository::{Repository, RestoreError, RestoreRequest};
 use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::exit::InvalidConfig;
 use crate::out::outln;
-use crate::wiring::{load_secret, open_store};
+use crate::wiring::{load_secret, open_from};
 
 /// Where `restore --push-to` takes its token from.
 const PUSH_TOKEN_ENV: &str = "REPOVAULT_PUSH_TOKEN";
@@ -81,7 +81,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     for target in args.from.targets()? {
-        let store = open_store(&target, &args.from.s3).await?;
+        let store = open_from(&args.from, &target).await?;
         let repo = Repository::new(store.as_ref(), &target.prefix);
         let key = match args.backup.as_deref() {
             Some(key) => store.head(key).await?.map(|_| key.to_owned()),

@@ -23,7 +23,7 @@ use crate::args::{owner_and_name, parse_at};
 use crate::commands::restore::RestoreArgs;
 use crate::exit::InvalidConfig;
 use crate::out::outln;
-use crate::wiring::{load_secret, open_store};
+use crate::wiring::{load_secret, open_from};
 
 /// Where the token for writing to GitHub comes from: the same write-scoped identity
 /// `--push-to` uses, never the backup's token.
@@ -201,7 +201,7 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
                     .map_err(|e| InvalidConfig(e.to_string()))?;
                 let mut pairs = Vec::new();
                 for target in &targets {
-                    let store = open_store(target, &args.from.s3).await?;
+                    let store = open_from(&args.from, target).await?;
                     let repo = Repository::new(store.as_ref(), &target.prefix);
                     for entry in repo.repositories(Scope::All).await? {
                         let wanted = match args.repo.split_once('/') {
@@ -270,7 +270,7 @@ async fn restore_from_targets(
 ) -> anyhow::Result<bool> {
     let gh = &args.github;
     for target in args.from.targets()? {
-        let store = open_store(&target, &args.from.s3).await?;
+        let store = open_from(&args.from, &target).await?;
         let repo = Repository::new(store.as_ref(), &target.prefix);
         let key = match args.backup.as_deref() {
             Some(key) => store.head(key).await?.map(|_| key.to_owned()),

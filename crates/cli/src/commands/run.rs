@@ -57,7 +57,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .run_id
         .unwrap_or_else(|| RunId::generate(jiff::Timestamp::now()));
     let token = load_token(config.token_file.as_deref())?;
-    let targets = open_targets(config.jobs.iter().map(|j| &j.target), &args.s3).await?;
+    let targets = open_targets(
+        config.jobs.iter().map(|j| &j.target),
+        &args.s3,
+        Some(&config),
+    )
+    .await?;
     if args.dry_run {
         return super::dry_run(&config, token.as_ref(), &targets, args.select.full).await;
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use repovault_core::config::Config;
 use repovault_core::{Secret, Target};
 use repovault_status::Status;
 
@@ -64,12 +65,13 @@ pub async fn status_router(
     args: &StatusArgs,
     targets: &[Target],
     s3: &S3Args,
+    config: Option<&Config>,
     token: Option<Secret>,
 ) -> anyhow::Result<axum::Router> {
     let mut stores = Vec::new();
     for target in targets {
         if !stores.iter().any(|(t, _)| t == target) {
-            stores.push((target.clone(), open_store(target, s3).await?));
+            stores.push((target.clone(), open_store(target, s3, config).await?));
         }
     }
     if token.is_none() {
@@ -84,7 +86,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let targets = args.from.targets()?;
     // `serve` reads a store, not GitHub: the demo's values are only too short or not.
     let token = load_api_token(&args.status, false)?;
-    let app = status_router(&args.status, &targets, &args.from.s3, token).await?;
+    let app = status_router(
+        &args.status,
+        &targets,
+        &args.from.s3,
+        args.from.config()?.as_ref(),
+        token,
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;

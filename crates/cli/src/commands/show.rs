@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::out::outln;
-use crate::wiring::open_store;
+use crate::wiring::open_from;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -34,7 +34,7 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let (owner, name) = owner_and_name(&args.repo)?;
     let at = args.at.as_deref().map(parse_at).transpose()?;
     for target in args.from.targets()? {
-        let store = open_store(&target, &args.from.s3).await?;
+        let store = open_from(&args.from, &target).await?;
         let repo = Repository::new(store.as_ref(), &target.prefix);
         let Some((key, index)) = repo.data_snapshot(&owner, &name, at).await? else {
             continue;

@@ -12,7 +12,7 @@ use repovault_repository::{Repository, Scope, check_backup};
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
 use crate::out::outln;
-use crate::wiring::open_store;
+use crate::wiring::open_from;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -53,7 +53,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
     let (mut checked, mut failed) = (0usize, 0usize);
     for target in args.from.targets()? {
-        let store = open_store(&target, &args.from.s3).await?;
+        let store = open_from(&args.from, &target).await?;
         let repository = Repository::new(store.as_ref(), &target.prefix);
         let mut keys = select(&repository, args.run.as_ref(), repo.as_ref()).await?;
         if let Some(share) = args.sample {

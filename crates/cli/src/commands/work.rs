@@ -171,8 +171,8 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         });
     let metadata = config.as_ref().map(|c| c.metadata).unwrap_or_default();
     let git = config.as_ref().map(|c| c.git).unwrap_or_default();
-    let (work_dir, token_file) = match config {
-        Some(c) => (c.work_dir, c.token_file),
+    let (work_dir, token_file) = match &config {
+        Some(c) => (c.work_dir.clone(), c.token_file.clone()),
         None => (args.work_dir, args.token_file),
     };
     if targets.is_empty() {
@@ -209,7 +209,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
     cfg.visibility_timeout = args.visibility_timeout.0;
     cfg.shutdown_grace = args.shutdown_grace.0;
     cfg.poll_wait = args.poll_wait.0;
-    let stores = open_targets(targets.iter(), &args.s3).await?;
+    let stores = open_targets(targets.iter(), &args.s3, config.as_ref()).await?;
     let githubs = open_githubs(
         entries.iter().map(|(_, _, c)| c.clone()),
         token.as_ref(),
