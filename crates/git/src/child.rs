@@ -69,7 +69,9 @@ fn git_from(environment: impl IntoIterator<Item = (OsString, OsString)>) -> std:
     let mut command = std::process::Command::new("git");
     command
         .env_clear()
-        .envs(environment.into_iter().filter(|(name, _)| kept(name)));
+        .envs(environment.into_iter().filter(|(name, _)| kept(name)))
+        // curl reads `http_proxy` in lower case only.
+        .envs(repovault_http::git_env());
     command
 }
 

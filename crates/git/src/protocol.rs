@@ -24,7 +24,6 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyDataStream, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use repovault_core::RefSet;
 use repovault_core::ports::store::ByteStream;
@@ -36,7 +35,7 @@ use crate::bundle::{PackCheck, PackSummary};
 use crate::error::classify_text;
 use crate::{GitCredentials, GitError, RepoRefs};
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<repovault_http::Connector, Full<Bytes>>;
 
 /// How long a server may take to answer a request, and to send the next bytes of a
 /// pack; a stalled connection fails (and is retried) rather than hanging a job.
@@ -81,15 +80,7 @@ pub(crate) fn client() -> Result<HttpClient, String> {
         .get_or_init(|| {
             // Requests are small and answered at once: without TCP_NODELAY, Nagle's
             // algorithm and delayed ACKs add tens of milliseconds to each.
-            let mut http = HttpConnector::new();
-            http.set_nodelay(true);
-            http.enforce_http(false);
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_native_roots()
-                .map_err(|e| format!("loading TLS roots: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
+            let connector = repovault_http::connector(true)?;
             Ok(Client::builder(TokioExecutor::new()).build(connector))
         })
         .clone()

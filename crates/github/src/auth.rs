@@ -54,6 +54,18 @@ pub(crate) enum Client {
     },
 }
 
+/// The HTTP client under octocrab: `reqwest`, which honours the proxy environment
+/// (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`: CONNECT for https). It follows no
+/// redirect: octocrab's own layer does.
+fn transport() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("building the HTTP client: {e}"))
+}
+
 impl Client {
     /// A client for `api_url` that authenticates as `auth`.
     pub(crate) fn new(api_url: &str, auth: GitHubAuth) -> Result<Client, String> {
@@ -61,8 +73,6 @@ impl Client {
             Ok(Octocrab::builder()
                 .base_uri(api_url)
                 .map_err(|e| e.to_string())?
-                .set_connect_timeout(Some(Duration::from_secs(15)))
-                .set_read_timeout(Some(Duration::from_secs(60)))
                 .add_header(
                     http::HeaderName::from_static("x-github-api-version"),
                     "2022-11-28".to_owned(),
@@ -75,7 +85,9 @@ impl Client {
                     None => builder()?,
                 };
                 Client::Token {
-                    octocrab: builder.build().map_err(|e| e.to_string())?,
+                    octocrab: builder
+                        .build_with_reqwest(transport()?)
+                        .map_err(|e| e.to_string())?,
                     token,
                 }
             }
@@ -87,7 +99,7 @@ impl Client {
                 Client::App {
                     app: builder()?
                         .app(AppId(app.app_id), key)
-                        .build()
+                        .build_with_reqwest(transport()?)
                         .map_err(|e| e.to_string())?,
                     installation: app.installation,
                     client: Box::default(),

@@ -13,12 +13,11 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyDataStream, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use repovault_core::ports::source::SourceError;
 use repovault_core::ports::store::ByteStream;
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<repovault_http::Connector, Full<Bytes>>;
 
 /// Redirects followed at most (GitHub's: one, to its storage).
 pub(crate) const MAX_REDIRECTS: usize = 5;
@@ -30,14 +29,7 @@ fn client() -> Result<HttpClient, String> {
     static CLIENT: std::sync::OnceLock<Result<HttpClient, String>> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_native_roots()
-                .map_err(|e| format!("loading TLS roots: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
+            let connector = repovault_http::connector(false)?;
             Ok(Client::builder(TokioExecutor::new()).build(connector))
         })
         .clone()

@@ -18,7 +18,6 @@ use hmac::{Hmac, Mac};
 use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use repovault_core::Secret;
 use repovault_core::ports::notify::{Notification, Notifier, NotifyError};
@@ -29,15 +28,10 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The signature header of [`Webhook`].
 pub const SIGNATURE_HEADER: &str = "x-repovault-signature-256";
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<repovault_http::Connector, Full<Bytes>>;
 
 fn client() -> Result<HttpClient, NotifyError> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| NotifyError::Refused(format!("loading TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
+    let connector = repovault_http::connector(false).map_err(NotifyError::Refused)?;
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
