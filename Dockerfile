@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 # One image for every role: `repovault` plus `planner`, `worker`, `reporter` and `receiver` as
 # symlinks to it (it becomes the role it is invoked as). The container's command picks
-# one, e.g. `command: ["worker"]`. A second target, `fake-github`, serves a fixture
-# organization for the docker-compose demo.
+# one, e.g. `command: ["worker"]`. Two more targets: `action`, the GitHub Action's image
+# (`repovault action`, as root), and `fake-github`, which serves a fixture organization
+# for the docker-compose demo.
 #
 #   docker build -t repovault .                         # the runtime image (last stage)
+#   docker build -t repovault-action --target action .
 #   docker build -t repovault-fake-github --target fake-github .
 
 ARG RUST_VERSION=1.95
@@ -19,7 +21,7 @@ COPY . .
 ENV CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p repovault-cli --bin repovault \
+    scripts/build-release \
  && cargo build --release --locked -p repovault-testkit --bin fake-github \
  && mkdir /out \
  && cp target/release/repovault target/release/fake-github /out/
@@ -38,6 +40,20 @@ USER 10001:10001
 WORKDIR /home/repovault
 EXPOSE 8080
 CMD ["fake-github", "--host", "0.0.0.0", "--port", "8080"]
+
+# The GitHub Action's image (action.yml), published as ghcr.io/<repository>-action.
+# It stays root: GitHub requires a container action to run as root, because the
+# runner mounts its files into the container owned by the runner's user, and the
+# action must write them: $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY, the workspace (a
+# folder dest). uid 10001, the runtime image's user, can write none of them. The
+# runner sets the working directory (the workspace) and HOME; the clones go to a
+# folder of the container's own. No `args:` in action.yml: the CMD is the command.
+FROM base AS action
+COPY --from=build /out/repovault /usr/local/bin/repovault
+ENV REPOVAULT_WORK_DIR=/tmp/repovault-work
+USER 0:0
+ENTRYPOINT ["repovault"]
+CMD ["action"]
 
 FROM base AS runtime
 COPY --from=build /out/repovault /usr/local/bin/repovault

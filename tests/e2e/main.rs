@@ -10,6 +10,7 @@
 //! Distributed tests also need LocalStack (S3 + SQS), which `scripts/test` starts;
 //! each test creates its own bucket, queue and dead-letter queue in it.
 
+mod action;
 mod app_auth;
 mod attachments;
 mod bench;

@@ -192,7 +192,7 @@ impl AppArgs {
 pub struct InsecureHttpArg {
     /// Allow plain http:// GitHub API and clone URLs (a local test server). Without it
     /// they are refused: the token would cross the network unencrypted.
-    #[arg(long)]
+    #[arg(long, env = "REPOVAULT_ALLOW_INSECURE_HTTP")]
     pub allow_insecure_http: bool,
 }
 

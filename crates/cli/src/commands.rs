@@ -1,5 +1,6 @@
 //! One module per command; each takes its parsed arguments and returns an exit code.
 
+pub mod action;
 pub mod ls;
 pub mod plan;
 pub mod prune;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use repovault_cli::GlobalArgs;
 use repovault_cli::commands::{
-    ls, plan, prune, receive, report, restore, run, serve, show, verify, work,
+    action, ls, plan, prune, receive, report, restore, run, serve, show, verify, work,
 };
 
 #[derive(Debug, Parser)]
@@ -52,6 +52,9 @@ enum Command {
     Receive(receive::ReceiveArgs),
     /// Serve the status page and the read-only API.
     Serve(serve::ServeArgs),
+    /// Run as a GitHub Action: the step's INPUT_* variables become `run`'s flags; the
+    /// report goes to the job summary, the counts to the step's outputs.
+    Action,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             Command::Show(args) => show::show(args).await,
             Command::Receive(args) => receive::receive(args).await,
             Command::Serve(args) => serve::serve(args).await,
+            Command::Action => action::action().await,
         }
     })
 }
