@@ -30,6 +30,7 @@ mod notify;
 mod operator_input;
 
 mod procs;
+mod proxy;
 mod receiver;
 mod restore_github;
 mod run_local;

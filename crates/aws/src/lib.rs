@@ -53,14 +53,53 @@ use repovault_core::config::{S3Compat, S3Credentials, S3Settings, provider_for};
 const SDK_MAX_ATTEMPTS: u32 = 5;
 
 /// Loads the AWS configuration the standard way (environment, profile, ECS task
-/// role, IMDS), with five tries per request.
+/// role, IMDS), with five tries per request, through the environment's proxy.
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             aws_config::retry::RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS),
         )
+        .http_client(http_client())
         .load()
         .await
+}
+
+/// The SDK's own HTTPS client (rustls, aws-lc), given repovault's proxy rules: the
+/// environment's proxies, with the metadata services that hold the task's and the
+/// instance's credentials always reached directly (the SDK's own reading of the
+/// environment would send them to the proxy, which cannot reach them).
+fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+    let proxies = repovault_http::Proxies::from_env();
+    let config = match (&proxies.http, &proxies.https) {
+        (Some(http), Some(https)) if http == https => ProxyConfig::all(http.as_str()),
+        // One proxy per scheme cannot be said to the SDK: S3, SQS and SNS are https.
+        (_, Some(https)) => ProxyConfig::https(https.as_str()),
+        (Some(http), None) => ProxyConfig::http(http.as_str()),
+        (None, None) => Ok(ProxyConfig::disabled()),
+    };
+    let config = match config {
+        Ok(config) => config.no_proxy(&proxies.no_proxy),
+        Err(e) => {
+            tracing::warn!(error = %e, "the proxy variables hold no URL the AWS SDK takes; S3 and SQS are reached directly");
+            ProxyConfig::disabled()
+        }
+    };
+    // How the SDK builds its default client (aws-smithy-runtime's
+    // `default_https_client`), with a proxy configuration of ours: the public
+    // `build_https` takes none.
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(config.clone()));
+        connector.build()
+    })
 }
 
 /// The endpoint the SDK takes from the environment for `service_var`'s service.

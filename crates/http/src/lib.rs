@@ -13,9 +13,14 @@
 //! every HTTP client does; requests and their headers are then the proxy's to read,
 //! and a proxy's own credentials are sent only in `CONNECT`.
 //!
-//! The other clients honour the same variables on their own: the AWS SDK (S3, SQS,
-//! SNS), octocrab's and the OTLP exporter's `reqwest`; [`git_env`] gives a git child
-//! process (curl) the one name it reads differently.
+//! The cloud's metadata services ([`ALWAYS_DIRECT`]: EC2's instance metadata, ECS's
+//! task credentials) are link-local, out of any proxy's reach: they are always
+//! reached directly.
+//!
+//! The other clients honour the same variables: the AWS SDK's is given [`Proxies`]
+//! (repovault-aws), octocrab's and the OTLP exporter's `reqwest` read them on their
+//! own; [`git_env`] gives a git child process (curl) the one name it reads
+//! differently.
 
 use std::error::Error;
 use std::future::Future;
@@ -35,6 +40,58 @@ use tower::Service;
 /// The connector every hyper client of repovault's is built on.
 pub type Connector = hyper_rustls::HttpsConnector<ProxyConnector>;
 
+/// The addresses always reached directly: EC2's instance metadata service (IPv4 and
+/// IPv6) and ECS's task credentials endpoint.
+pub const ALWAYS_DIRECT: &str = "169.254.169.254,169.254.170.2,fd00:ec2::254";
+
+/// The proxies the environment names, read as curl reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Proxies {
+    /// For http destinations: `http_proxy`, `HTTP_PROXY`, else `ALL_PROXY`.
+    pub http: Option<String>,
+    /// For https destinations: `HTTPS_PROXY`, `https_proxy`, else `ALL_PROXY`.
+    pub https: Option<String>,
+    /// `NO_PROXY` (or `no_proxy`) and [`ALWAYS_DIRECT`].
+    pub no_proxy: String,
+}
+
+impl Proxies {
+    /// The process's environment's.
+    pub fn from_env() -> Proxies {
+        Proxies::from(|name| std::env::var(name).ok())
+    }
+
+    /// What `var` gives (empty values are unset).
+    pub fn from(var: impl Fn(&str) -> Option<String>) -> Proxies {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()))
+        };
+        let all = first(&["ALL_PROXY", "all_proxy"]);
+        let no_proxy = match first(&["NO_PROXY", "no_proxy"]) {
+            Some(listed) => format!("{listed},{ALWAYS_DIRECT}"),
+            None => ALWAYS_DIRECT.to_owned(),
+        };
+        Proxies {
+            http: first(&["http_proxy", "HTTP_PROXY"]).or_else(|| all.clone()),
+            https: first(&["HTTPS_PROXY", "https_proxy"]).or(all),
+            no_proxy,
+        }
+    }
+
+    fn matcher(&self) -> Matcher {
+        let mut builder = Matcher::builder().no(&self.no_proxy);
+        if let Some(http) = &self.http {
+            builder = builder.http(http);
+        }
+        if let Some(https) = &self.https {
+            builder = builder.https(https);
+        }
+        builder.build()
+    }
+}
+
 /// A connector with TLS (the system's roots) for https, plain TCP for http, both
 /// through the environment's proxy where it names one. `nodelay` turns Nagle's
 /// algorithm off (small requests answered at once).
@@ -44,7 +101,7 @@ pub fn connector(nodelay: bool) -> Result<Connector, String> {
     direct.enforce_http(false);
     let proxied = ProxyConnector {
         direct,
-        proxies: Arc::new(Matcher::from_env()),
+        proxies: Arc::new(Proxies::from_env().matcher()),
     };
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
@@ -167,5 +224,46 @@ impl Write for Conn {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxies(vars: &[(&str, &str)]) -> Proxies {
+        Proxies::from(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn variables_are_read_as_curl_reads_them() {
+        let p = proxies(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("HTTP_PROXY", "http://plain:8080"),
+            ("NO_PROXY", "internal.example"),
+        ]);
+        assert_eq!(p.https.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(p.http.as_deref(), Some("http://plain:8080"));
+        assert_eq!(p.no_proxy, format!("internal.example,{ALWAYS_DIRECT}"));
+        let all = proxies(&[("ALL_PROXY", "http://both:1"), ("https_proxy", "")]);
+        assert_eq!(all.http, all.https);
+        assert_eq!(all.https.as_deref(), Some("http://both:1"));
+    }
+
+    #[test]
+    fn the_metadata_services_are_never_proxied() {
+        let matcher = proxies(&[("HTTP_PROXY", "http://proxy:3128")]).matcher();
+        let uri = |u: &str| u.parse::<Uri>().unwrap();
+        assert!(matcher.intercept(&uri("http://api.example/")).is_some());
+        for direct in [
+            "http://169.254.169.254/latest/api/token",
+            "http://169.254.170.2/v2/credentials/x",
+        ] {
+            assert!(matcher.intercept(&uri(direct)).is_none(), "{direct}");
+        }
     }
 }
