@@ -229,6 +229,7 @@ const PERMANENT_CODES: &[&str] = &[
     "AccountProblem",
     "KMS.DisabledException",
     "KMS.NotFoundException",
+    "NotImplemented",
 ];
 
 /// An SDK error as a [`StoreError`]: `412`/`409` on a conditional write is
@@ -243,7 +244,12 @@ where
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
     };
-    let message = format!("s3://{bucket}/{key}: {}", sdk_message(err));
+    let mut message = format!("s3://{bucket}/{key}: {}", sdk_message(err));
+    if code == Some("NotImplemented") {
+        message.push_str(
+            " (the service lacks a feature this store's profile uses: set its s3-compat, docs/STORAGE.md)",
+        );
+    }
     if matches!(status, Some(412 | 409)) && code != Some("OperationAborted") {
         StoreError::AlreadyExists {
             key: key.to_owned(),
@@ -537,6 +543,7 @@ impl Store for S3Store {
         let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
         let mut part = BytesMut::with_capacity(self.part_size);
         let mut upload: Option<Multipart> = None;
+        let mut streamed = 0u64;
         let streamed: Result<(), StoreError> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|source| StoreError::Aborted {
@@ -545,15 +552,34 @@ impl Store for S3Store {
                 })?;
                 digest.update(&chunk);
                 crc.update(&chunk);
+                streamed += chunk.len() as u64;
+                if !self.compat.tagging && streamed > MAX_COPY_SIZE {
+                    // Refused now, not after the upload: the digest could not be
+                    // attached (see `attach_digest`).
+                    return Err(StoreError::Refused {
+                        key: key.to_owned(),
+                        message: format!(
+                            "s3://{}/{key}: over 5 GiB, the most a store without object tagging can hold with its digest (a copy attaches it)",
+                            self.bucket
+                        ),
+                    });
+                }
                 part.extend_from_slice(&chunk);
-                let next_number = upload.as_ref().map_or(1, |u| u.next_part);
-                let part_size = self.part_size_for(next_number);
-                if part.len() >= part_size {
+                // Parts of exactly the part size (R2 wants every part but the last
+                // the same size): what a chunk brings beyond it starts the next part.
+                loop {
+                    let next_number = upload.as_ref().map_or(1, |u| u.next_part);
+                    let part_size = self.part_size_for(next_number);
+                    if part.len() < part_size {
+                        break;
+                    }
                     if upload.is_none() {
                         upload = Some(Multipart::create(self, key, metadata).await?);
                     }
                     let upload = upload.as_mut().expect("created above");
-                    let next = upload.buffer(part_size);
+                    let mut next = upload.buffer(part_size);
+                    next.extend_from_slice(&part[part_size..]);
+                    part.truncate(part_size);
                     let full = std::mem::replace(&mut part, next);
                     upload.send(full.freeze()).await?;
                 }

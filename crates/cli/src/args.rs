@@ -410,19 +410,22 @@ pub struct S3Args {
     /// Parts uploaded at once per upload.
     #[arg(long, env = "REPOVAULT_PARTS_IN_FLIGHT", default_value_t = defaults::PARTS_IN_FLIGHT)]
     pub parts_in_flight: usize,
-    /// An S3-compatible service's endpoint (R2, B2, MinIO, GCS, Wasabi) for buckets
-    /// the configuration's `s3:` does not set [default: AWS_ENDPOINT_URL_S3 or
+    /// An S3-compatible service's endpoint (R2, B2, MinIO, GCS, Wasabi), where a
+    /// bucket's `s3:` entry sets none [default: AWS_ENDPOINT_URL_S3 or
     /// AWS_ENDPOINT_URL, else AWS].
     #[arg(long, env = "REPOVAULT_S3_ENDPOINT", value_name = "URL")]
     pub s3_endpoint: Option<String>,
-    /// The S3 region (R2: auto) [default: the SDK's, e.g. AWS_REGION].
+    /// The S3 region (R2: auto), where a bucket's `s3:` entry sets none [default:
+    /// the SDK's, e.g. AWS_REGION].
     #[arg(long, env = "REPOVAULT_S3_REGION")]
     pub s3_region: Option<String>,
-    /// Path-style addressing [default: true with a custom endpoint].
-    #[arg(long, env = "REPOVAULT_S3_PATH_STYLE", value_name = "BOOL")]
+    /// Path-style addressing, where a bucket's `s3:` entry does not say [default:
+    /// true with a custom endpoint].
+    #[arg(long, env = "REPOVAULT_S3_PATH_STYLE", value_name = "BOOL",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub s3_path_style: Option<bool>,
-    /// What the S3 service supports: auto (by endpoint host), aws, r2, b2, minio,
-    /// gcs or wasabi (docs/STORAGE.md).
+    /// What the S3 service supports, where a bucket's `s3:` entry does not say: auto
+    /// (by endpoint host), aws, r2, b2, minio, gcs or wasabi (docs/STORAGE.md).
     #[arg(
         long,
         env = "REPOVAULT_S3_COMPAT",

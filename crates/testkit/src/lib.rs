@@ -15,6 +15,11 @@
 //! - [`org`]: whole fixture organizations in one call.
 //! - [`localstack`]: a fresh bucket and queues on LocalStack, and ways to look inside.
 //! - [`ThrottledProxy`]: a slow TCP hop, to catch an upload mid-way.
+//! - [`moto`]: a fresh bucket on moto's S3 server, a second S3 implementation.
+//! - [`StrictS3`]: a proxy in front of S3 that rejects what a given provider lacks
+//!   (checksum algorithms, trailing checksums, conditional writes, tagging).
+//! - [`ForwardProxy`]: a counting HTTP forward proxy (`CONNECT` and absolute-form),
+//!   to see every outbound request go through `HTTPS_PROXY`/`HTTP_PROXY`.
 //! - [`FakeEcsAgent`]: the ECS agent's task-protection endpoint.
 //! - [`contract`]: the `Store` and `Queue` contract suites every adapter passes.
 //! - [`OtlpReceiver`]: an OTLP/HTTP receiver decoding spans and metrics with the
@@ -36,11 +41,14 @@ mod fake_ecs_agent;
 mod fake_github;
 pub mod first_format;
 pub mod fixtures;
+mod forward_proxy;
 pub mod history;
 pub mod http;
 pub mod localstack;
+pub mod moto;
 pub mod org;
 mod otlp;
+pub mod strict_s3;
 mod throttle;
 
 pub use clock::ManualClock;
@@ -49,7 +57,9 @@ pub use fake_github::{
     ContentLimit, FAKE_LEAKED_SECRET, FAKE_LEAKED_SECRETS, FakeApp, FakeGitHub, FakeGitHubOptions,
     FaultStatus, MetadataSpec, RepoSpec, Stats, TEST_APP_PRIVATE_KEY, TOKEN_USER,
 };
+pub use forward_proxy::{ForwardProxy, ProxiedRequest};
 pub use otlp::{OtlpReceiver, ReceivedPoint, ReceivedSpan};
+pub use strict_s3::{StrictRules, StrictS3};
 pub use throttle::ThrottledProxy;
 
 /// Size of a directory tree in KiB, as GitHub reports `size` (0 if absent).

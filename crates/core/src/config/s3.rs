@@ -157,7 +157,7 @@ pub const PROVIDERS: &[Provider] = &[
     },
     Provider {
         name: "gcs",
-        hosts: &["storage.googleapis.com"],
+        hosts: &[".storage.googleapis.com"],
         compat: S3Compat {
             checksum: S3Checksum::None,
             conditional_writes: false,
