@@ -454,6 +454,40 @@ tenant-b: { profile: b, credentials-env: { access-key-id: A, secret-access-key: 
         );
     }
 
+    /// docs/STORAGE.md's examples, as a user would copy them, load (a block without
+    /// jobs given one).
+    #[test]
+    fn the_storage_guide_s_examples_are_valid() {
+        let guide = include_str!("../../../../docs/STORAGE.md");
+        let blocks: Vec<&str> = guide
+            .split("```yaml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2, "docs/STORAGE.md has its examples");
+        for block in blocks {
+            let yaml = if block.contains("jobs:") {
+                block.to_owned()
+            } else {
+                format!("{block}jobs:\n  - source: {{ org: acme }}\n    target: ./backups\n")
+            };
+            let config = crate::config::RawConfig::from_yaml(&yaml)
+                .and_then(|raw| raw.validate(std::path::Path::new("/work")))
+                .unwrap_or_else(|e| panic!("docs/STORAGE.md example: {e}\n{block}"));
+            assert!(!config.s3.is_empty(), "{block}");
+            // The per-provider example: `<provider>-backups`'s endpoint picks it.
+            for (bucket, settings) in &config.s3 {
+                if let Some(named) = PROVIDERS
+                    .iter()
+                    .find(|p| *bucket == format!("{}-backups", p.name))
+                {
+                    let picked = provider_for(settings.endpoint.as_deref()).name;
+                    assert_eq!(picked, named.name, "{bucket}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_bucket_s_own_settings_come_before_the_command_line_s() {
         let own = S3Settings {
