@@ -181,3 +181,57 @@ async fn over_https_the_proxy_only_opens_a_tunnel_and_never_sees_the_token() {
         );
     }
 }
+
+/// `proxy:` in the configuration, no proxy variable set: the same as the
+/// variables, `no-proxy` included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_s_proxy_is_used_without_the_environment() {
+    let gh = github().await;
+    org::standard_org(&gh, "acme", 2);
+    let ls = LocalStack::connect().await;
+    let stack = ls.stack("proxy-config", 5).await;
+    let proxy = ForwardProxy::start().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let s3 = ls.endpoint.replace("127.0.0.1", "localhost");
+    std::fs::write(
+        work.path().join("repovault.yml"),
+        format!(
+            r#"allow-insecure-http: true
+proxy: {{ url: "{proxy}", no-proxy: [localhost] }}
+jobs:
+  - source: {{ org: acme, api-url: "{api}" }}
+    target: s3://{bucket}/github
+s3:
+  {bucket}: {{ endpoint: "{s3}", region: us-east-1 }}
+"#,
+            proxy = proxy.url(),
+            api = gh.api_url(),
+            bucket = stack.bucket,
+        ),
+    )
+    .unwrap();
+    let out = repovault(
+        work.path(),
+        &["run"],
+        &[
+            ("HTTP_PROXY", ""),
+            ("HTTPS_PROXY", ""),
+            ("NO_PROXY", ""),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let hosts = proxy.hosts();
+    let stats = gh.stats();
+    let through = hosts.get(&authority(&gh.api_url())).copied().unwrap_or(0) as u64;
+    assert!(
+        through >= stats.api_requests + stats.git_requests,
+        "{hosts:?} {stats:?}"
+    );
+    assert!(
+        hosts.keys().all(|h| !h.starts_with("localhost:")),
+        "no-proxy's host went through the proxy: {hosts:?}"
+    );
+}

@@ -71,7 +71,7 @@ pub async fn load_config() -> SdkConfig {
 fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
-    let proxies = repovault_http::Proxies::from_env();
+    let proxies = repovault_http::Proxies::current();
     let config = match (&proxies.http, &proxies.https) {
         (Some(http), Some(https)) if http == https => ProxyConfig::all(http.as_str()),
         // One proxy per scheme cannot be said to the SDK: S3, SQS and SNS are https.

@@ -227,6 +227,7 @@ impl SelectArgs {
         for job in &mut config.jobs {
             job.options.full = self.full;
         }
+        use_proxy(&config)?;
         Ok(config)
     }
 
@@ -324,12 +325,26 @@ pub fn load_config_file_with(
 ) -> Result<Config, InvalidConfig> {
     let cwd =
         std::env::current_dir().map_err(|e| InvalidConfig(format!("current directory: {e}")))?;
-    read_config_file(&cwd.join(path))
+    let config = read_config_file(&cwd.join(path))
         .and_then(|mut raw| {
             adjust(&mut raw);
             raw.validate(&cwd)
         })
-        .map_err(|e| InvalidConfig(e.to_string()))
+        .map_err(|e| InvalidConfig(e.to_string()))?;
+    use_proxy(&config)?;
+    Ok(config)
+}
+
+/// Makes a configuration's `proxy:` the process's (before any client is made).
+fn use_proxy(config: &Config) -> Result<(), InvalidConfig> {
+    match &config.proxy {
+        Some(proxy) => repovault_http::configure(repovault_http::Proxies::fixed(
+            proxy.url.expose(),
+            &proxy.no_proxy,
+        ))
+        .map_err(|reason| InvalidConfig(format!("proxy: {reason}"))),
+        None => Ok(()),
+    }
 }
 
 /// The targets a flag names (`urls`) followed by those of `config`'s jobs, each once.

@@ -75,6 +75,27 @@ pub struct RawConfig {
     /// How each S3 bucket is reached, keyed by bucket name.
     #[serde(default)]
     pub s3: std::collections::BTreeMap<String, RawS3Bucket>,
+    /// The HTTP(S) proxy every outbound connection goes through (the environment's
+    /// `HTTPS_PROXY`/`NO_PROXY` otherwise).
+    pub proxy: Option<RawProxy>,
+}
+
+/// `proxy:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawProxy {
+    pub url: String,
+    /// Hosts reached directly: domains (with their subdomains), IPs, CIDR networks.
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
+}
+
+/// The proxy the configuration names (`proxy:`, validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// `http://[user:password@]host:port`: a secret when it holds credentials.
+    pub url: crate::Secret,
+    pub no_proxy: Vec<String>,
 }
 
 /// `git:`: how repositories' git data is stored.
@@ -123,6 +144,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Each configured bucket's settings, by bucket name.
     pub s3: std::collections::BTreeMap<String, S3Settings>,
+    pub proxy: Option<ProxyConfig>,
 }
 
 /// How repositories' git data is stored (`git:`, validated).
@@ -252,6 +274,7 @@ impl RawConfig {
         }
         let notify = resolve_notify(self.notify, cwd, &mut err);
         let s3 = resolve_s3(self.s3, &mut err);
+        let proxy = self.proxy.and_then(|raw| resolve_proxy(raw, &mut err));
         if self.jobs.is_empty() {
             err("jobs".into(), "at least one job is required".into());
         }
@@ -285,8 +308,44 @@ impl RawConfig {
             git,
             notify,
             s3,
+            proxy,
         })
     }
+}
+
+/// Checks `proxy:`: an http(s) URL of a host and port, nothing else; no-proxy
+/// entries without spaces or commas. Errors never repeat the URL (it may hold a
+/// password).
+fn resolve_proxy(raw: RawProxy, err: &mut impl FnMut(String, String)) -> Option<ProxyConfig> {
+    let mut ok = true;
+    match url::Url::parse(&raw.url) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none() => {}
+        _ => {
+            ok = false;
+            err(
+                "proxy.url".into(),
+                "must be an http:// or https:// URL of a host and port, e.g. http://proxy.internal:3128".into(),
+            );
+        }
+    }
+    for (i, entry) in raw.no_proxy.iter().enumerate() {
+        if entry.trim().is_empty() || entry.contains([',', ' ']) {
+            ok = false;
+            err(
+                format!("proxy.no-proxy[{i}]"),
+                format!("{entry:?}: one domain, IP or CIDR network an entry"),
+            );
+        }
+    }
+    ok.then(|| ProxyConfig {
+        url: crate::Secret::new(raw.url),
+        no_proxy: raw.no_proxy,
+    })
 }
 
 /// `<what>-env` or `<what>-file` of `key`: exactly one (or neither, unless `required`).
@@ -421,6 +480,25 @@ mod tests {
             job.retention.keep_within,
             Some(Duration::from_secs(14 * 86_400))
         );
+    }
+
+    #[test]
+    fn a_proxy_is_a_host_and_port_and_errors_never_show_its_password() {
+        let job = "jobs:\n  - source: { org: acme }\n    target: ./bk\n";
+        let c = validate(&format!(
+            "{job}proxy: {{ url: \"http://u:pw@proxy.internal:3128\", no-proxy: [.internal, 10.0.0.0/8] }}\n"
+        ))
+        .unwrap();
+        let proxy = c.proxy.unwrap();
+        assert_eq!(proxy.url.expose(), "http://u:pw@proxy.internal:3128");
+        assert_eq!(proxy.no_proxy, [".internal", "10.0.0.0/8"]);
+        let bad = validate(&format!(
+            "{job}proxy: {{ url: \"socks5://u:secret-pw@proxy:1080/x\", no-proxy: [\"a, b\"] }}\n"
+        ))
+        .unwrap_err();
+        let keys: Vec<&str> = bad.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["proxy.url", "proxy.no-proxy[0]"]);
+        assert!(!bad.to_string().contains("secret-pw"), "{bad}");
     }
 
     #[test]

@@ -54,14 +54,28 @@ pub(crate) enum Client {
     },
 }
 
-/// The HTTP client under octocrab: `reqwest`, which honours the proxy environment
-/// (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`: CONNECT for https). It follows no
-/// redirect: octocrab's own layer does.
+/// The HTTP client under octocrab: `reqwest`, through the process's proxies
+/// (`repovault_http::Proxies`: CONNECT for https). It follows no redirect:
+/// octocrab's own layer does.
 fn transport() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+    let proxies = repovault_http::Proxies::current();
+    let direct = reqwest::NoProxy::from_string(&proxies.no_proxy);
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    for (url, scheme) in [(&proxies.http, "http"), (&proxies.https, "https")] {
+        if let Some(url) = url {
+            let proxy = match scheme {
+                "http" => reqwest::Proxy::http(url.as_str()),
+                _ => reqwest::Proxy::https(url.as_str()),
+            }
+            .map_err(|_| format!("the {scheme} proxy is not a URL"))?;
+            builder = builder.proxy(proxy.no_proxy(direct.clone()));
+        }
+    }
+    builder
         .build()
         .map_err(|e| format!("building the HTTP client: {e}"))
 }

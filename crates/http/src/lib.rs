@@ -13,14 +13,17 @@
 //! every HTTP client does; requests and their headers are then the proxy's to read,
 //! and a proxy's own credentials are sent only in `CONNECT`.
 //!
+//! A configuration's `proxy:` ([`configure`]) replaces the environment's for every
+//! client but the OTLP exporter, which starts before the configuration is read.
+//!
 //! The cloud's metadata services ([`ALWAYS_DIRECT`]: EC2's instance metadata, ECS's
 //! task credentials) are link-local, out of any proxy's reach: they are always
 //! reached directly.
 //!
-//! The other clients honour the same variables: the AWS SDK's is given [`Proxies`]
-//! (repovault-aws), octocrab's and the OTLP exporter's `reqwest` read them on their
-//! own; [`git_env`] gives a git child process (curl) the one name it reads
-//! differently.
+//! The other clients are given the same [`Proxies::current`]: the AWS SDK's
+//! (repovault-aws) and octocrab's `reqwest` (repovault-github); [`git_env`] gives a
+//! git child process (curl) the variables it reads. The OTLP exporter's `reqwest`
+//! reads the environment on its own.
 
 use std::error::Error;
 use std::future::Future;
@@ -44,8 +47,9 @@ pub type Connector = hyper_rustls::HttpsConnector<ProxyConnector>;
 /// IPv6) and ECS's task credentials endpoint.
 pub const ALWAYS_DIRECT: &str = "169.254.169.254,169.254.170.2,fd00:ec2::254";
 
-/// The proxies the environment names, read as curl reads them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The proxies every client uses: the configuration's (`proxy:`, see [`configure`]),
+/// else the environment's, read as curl reads them.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Proxies {
     /// For http destinations: `http_proxy`, `HTTP_PROXY`, else `ALL_PROXY`.
     pub http: Option<String>,
@@ -55,7 +59,48 @@ pub struct Proxies {
     pub no_proxy: String,
 }
 
+/// The configuration's proxies, once set.
+static CONFIGURED: std::sync::OnceLock<Proxies> = std::sync::OnceLock::new();
+
+/// Makes `proxies` the process's, instead of the environment's: called when the
+/// configuration is read, before any client is made. The same proxies again are
+/// accepted (a configuration read twice); others are refused.
+pub fn configure(proxies: Proxies) -> Result<(), String> {
+    if CONFIGURED.get_or_init(|| proxies.clone()) == &proxies {
+        Ok(())
+    } else {
+        Err("a second, different proxy for one process".into())
+    }
+}
+
+impl std::fmt::Debug for Proxies {
+    /// Without the URLs: they may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxies")
+            .field("http", &self.http.as_ref().map(|_| "<set>"))
+            .field("https", &self.https.as_ref().map(|_| "<set>"))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
 impl Proxies {
+    /// The process's: the configuration's, else the environment's.
+    pub fn current() -> Proxies {
+        CONFIGURED.get().cloned().unwrap_or_else(Proxies::from_env)
+    }
+
+    /// One proxy for http and https, and the hosts reached directly.
+    pub fn fixed(url: &str, no_proxy: &[String]) -> Proxies {
+        let mut direct: Vec<&str> = no_proxy.iter().map(String::as_str).collect();
+        direct.push(ALWAYS_DIRECT);
+        Proxies {
+            http: Some(url.to_owned()),
+            https: Some(url.to_owned()),
+            no_proxy: direct.join(","),
+        }
+    }
+
     /// The process's environment's.
     pub fn from_env() -> Proxies {
         Proxies::from(|name| std::env::var(name).ok())
@@ -80,6 +125,19 @@ impl Proxies {
         }
     }
 
+    /// The variables a git child process (curl) reads, in the lower case it reads
+    /// first: the same proxies as every other client.
+    pub fn git_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("no_proxy", self.no_proxy.clone())];
+        if let Some(http) = &self.http {
+            env.push(("http_proxy", http.clone()));
+        }
+        if let Some(https) = &self.https {
+            env.push(("https_proxy", https.clone()));
+        }
+        env
+    }
+
     fn matcher(&self) -> Matcher {
         let mut builder = Matcher::builder().no(&self.no_proxy);
         if let Some(http) = &self.http {
@@ -101,7 +159,7 @@ pub fn connector(nodelay: bool) -> Result<Connector, String> {
     direct.enforce_http(false);
     let proxied = ProxyConnector {
         direct,
-        proxies: Arc::new(Proxies::from_env().matcher()),
+        proxies: Arc::new(Proxies::current().matcher()),
     };
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
@@ -111,14 +169,10 @@ pub fn connector(nodelay: bool) -> Result<Connector, String> {
         .wrap_connector(proxied))
 }
 
-/// The variables a git child process (curl) needs to use the proxy [`connector`]
-/// uses: curl reads only the lower-case `http_proxy` (the others in either case).
+/// The variables a git child process (curl) needs to use the proxies [`connector`]
+/// uses (curl reads `http_proxy` in lower case only).
 pub fn git_env() -> Vec<(&'static str, String)> {
-    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    match (set("http_proxy"), set("HTTP_PROXY")) {
-        (None, Some(upper)) => vec![("http_proxy", upper)],
-        _ => Vec::new(),
-    }
+    Proxies::current().git_env()
 }
 
 /// TCP connections, direct or through the proxy the environment names for the
