@@ -474,7 +474,8 @@ tenant-b: { profile: b, credentials-env: { access-key-id: A, secret-access-key: 
             let config = crate::config::RawConfig::from_yaml(&yaml)
                 .and_then(|raw| raw.validate(std::path::Path::new("/work")))
                 .unwrap_or_else(|e| panic!("docs/STORAGE.md example: {e}\n{block}"));
-            assert!(!config.s3.is_empty(), "{block}");
+            assert_eq!(block.contains("s3:"), !config.s3.is_empty(), "{block}");
+            assert_eq!(block.contains("proxy:"), config.proxy.is_some(), "{block}");
             // The per-provider example: `<provider>-backups`'s endpoint picks it.
             for (bucket, settings) in &config.s3 {
                 if let Some(named) = PROVIDERS
