@@ -12,7 +12,7 @@ use repovault_core::config::{PROVIDERS, S3Checksum, S3Compat};
 use repovault_core::ports::store::{ObjectMetadata, Store, StoreError};
 use repovault_local::{FsStore, MemoryQueue};
 use repovault_testkit::contract::{queue_contract, stale_uploads_contract, store_contract};
-use repovault_testkit::localstack::LocalStack;
+use repovault_testkit::localstack::{LocalStack, create_bucket};
 use repovault_testkit::moto::Moto;
 use repovault_testkit::{StrictRules, StrictS3};
 
@@ -98,24 +98,12 @@ async fn moto_s3_store_keeps_the_store_contract() {
     stale_uploads_contract(store.as_ref(), |key| start_upload(store.clone(), key)).await;
 }
 
-/// A fresh bucket on LocalStack (no queues).
-async fn localstack_bucket(ls: &LocalStack, name: &str) -> String {
-    let bucket = format!("rv-{name}-{:08x}", fastrand::u32(..));
-    ls.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("create bucket");
-    bucket
-}
-
 /// The store contract with the store opened as the product opens one with `compat`,
 /// its requests going through a [`StrictS3`] with `rules` in front of LocalStack:
 /// passes only if the profile asks for nothing the provider lacks.
 pub(crate) async fn strict_contract(compat: S3Compat, rules: StrictRules) {
     let ls = LocalStack::connect().await;
-    let bucket = localstack_bucket(&ls, "strict").await;
+    let bucket = create_bucket(&ls.s3, "strict").await;
     let proxy = StrictS3::start(&ls.endpoint, rules.clone()).await;
     let store = store_with(&proxy.endpoint, &bucket, compat).await;
     let contract = tokio::spawn(async move {
@@ -155,7 +143,7 @@ async fn each_provider_s_profile_keeps_the_contract_through_its_strict_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_aws_profile_fails_on_a_store_without_conditional_writes_and_tagging() {
     let ls = LocalStack::connect().await;
-    let bucket = localstack_bucket(&ls, "strict").await;
+    let bucket = create_bucket(&ls.s3, "strict").await;
     let rules = StrictRules {
         conditional_writes: false,
         tagging: false,

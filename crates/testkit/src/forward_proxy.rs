@@ -20,7 +20,6 @@
 //! answered `403`, nothing forwarded: a client that fails there used the proxy.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +31,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
@@ -90,33 +89,10 @@ impl ForwardProxy {
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             refusing: AtomicBool::new(refusing),
-            client: Client::builder(TokioExecutor::new()).build(nodelay_connector()),
+            client: crate::http::forwarding_client(),
         });
-        let (stop, mut stopped) = oneshot::channel::<()>();
         let serving = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    _ = &mut stopped => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(_) => continue,
-                    },
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = serving.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
-                });
-            }
-        });
+        let stop = crate::http::serve(listener, move |req| handle(serving.clone(), req));
         Ok(ForwardProxy {
             addr,
             shared,
@@ -272,12 +248,6 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<ProxyBo
 
 /// A connector that sends small writes at once (no Nagle delays between a request's
 /// head and body).
-fn nodelay_connector() -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector
-}
-
 fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
     Response::builder()
         .status(status)

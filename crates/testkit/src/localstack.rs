@@ -190,23 +190,7 @@ impl Stack {
     }
 
     pub async fn keys(&self, ls: &LocalStack, under: &str) -> Vec<String> {
-        let mut keys = Vec::new();
-        let mut pages = ls
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(format!("{}{under}", self.prefix))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            keys.extend(
-                page.unwrap()
-                    .contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-        }
-        keys
+        list_keys(&ls.s3, &self.bucket, &format!("{}{under}", self.prefix)).await
     }
 
     pub async fn get(&self, ls: &LocalStack, key: &str) -> Vec<u8> {
@@ -353,4 +337,35 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A new, empty bucket named after `name` on the S3 `s3` reaches: its name.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) -> String {
+    let bucket = format!("rv-{name}-{:08x}", fastrand::u32(..));
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {bucket}: {e}"));
+    bucket
+}
+
+/// Every key in `bucket` under `prefix`, in key order.
+pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        keys.extend(
+            page.unwrap()
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+    }
+    keys
 }

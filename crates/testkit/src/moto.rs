@@ -54,34 +54,11 @@ impl Moto {
 
     /// A new, empty bucket: its name.
     pub async fn bucket(&self, name: &str) -> String {
-        let bucket = format!("rv-{name}-{:08x}", fastrand::u32(..));
-        self.s3
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("create bucket {bucket} on moto: {e}"));
-        bucket
+        crate::localstack::create_bucket(&self.s3, name).await
     }
 
     /// Every key in `bucket` under `prefix`, in key order.
     pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            keys.extend(
-                page.unwrap()
-                    .contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-        }
-        keys
+        crate::localstack::list_keys(&self.s3, bucket, prefix).await
     }
 }
