@@ -18,6 +18,7 @@ mod chains;
 mod contract;
 mod deployment;
 mod distributed;
+mod encryption;
 mod fake_github_data;
 mod fake_github_graphql;
 mod fake_github_writes;

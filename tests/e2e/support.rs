@@ -267,10 +267,16 @@ pub async fn run_org(cwd: &Path, gh: &FakeGitHub, run_id: &str, extra: &[&str]) 
 /// heading, in one shell, on the backup whose manifest is `manifest`. They leave
 /// `api.git` beside it.
 pub fn run_readme_restore(manifest: &Path) {
+    run_guide_section("### Restoring by hand\n", manifest, &[]);
+}
+
+/// Runs every `sh` block of the operator's guide's section under `heading` verbatim,
+/// on the backup whose manifest is `manifest`, with `also` replaced as well (a key
+/// file's path).
+pub fn run_guide_section(heading: &str, manifest: &Path, also: &[(&str, &str)]) {
     let guide =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/OPERATING.md"))
             .unwrap();
-    let heading = "### Restoring by hand\n";
     let start = guide
         .find(heading)
         .expect("the section in docs/OPERATING.md")
@@ -296,6 +302,9 @@ pub fn run_readme_restore(manifest: &Path) {
             "api-20261122T143605Z.manifest.json",
             manifest.file_name().unwrap().to_str().unwrap(),
         );
+    let script = also
+        .iter()
+        .fold(script, |script, (from, to)| script.replace(from, to));
     let out = std::process::Command::new("sh")
         .args(["-ec", &script])
         .output()

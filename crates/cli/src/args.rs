@@ -7,9 +7,12 @@ use std::time::Duration;
 use clap::Args;
 use repovault_core::Invalid;
 use repovault_core::config::{
-    Config, ConfigError, ConfigErrors, RawAuth, RawCompat, RawConfig, RawJob, RawOptions,
-    RawSource, S3Credentials, S3Settings, check_endpoint, defaults, parse_compat, parse_duration,
+    Config, ConfigError, ConfigErrors, RawAuth, RawCompat, RawConfig, RawEncryption, RawJob,
+    RawOptions, RawSource, S3Credentials, S3Settings, check_endpoint, defaults, parse_compat,
+    parse_duration,
 };
+
+use repovault_repository::{Identities, Keys};
 
 use crate::exit::InvalidConfig;
 use crate::logging::LogFormat;
@@ -106,6 +109,16 @@ pub struct SelectArgs {
     /// YAML config file [default: ./repovault.yml when present and no --org/--user].
     #[arg(short, long, env = "REPOVAULT_CONFIG")]
     pub config: Option<PathBuf>,
+    /// With --org/--user: encrypt the backups to this age recipient (`age1…` or
+    /// `ssh-ed25519 AAAA…`; repeatable, or comma-separated). Config jobs set
+    /// `encryption:`.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "REPOVAULT_AGE_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub age_recipient: Vec<String>,
     /// Back up an organization's repositories (repeatable).
     #[arg(long, value_name = "LOGIN")]
     pub org: Vec<String>,
@@ -184,6 +197,29 @@ impl AppArgs {
             private_key_env: self.app_key_file.is_none().then(|| APP_KEY_ENV.to_owned()),
             installation_id: self.app_installation_id,
         })
+    }
+}
+
+/// `--identity`, on every command that reads backups back: what opens encrypted ones.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArg {
+    /// An age identity file (`age-keygen`'s output) or an OpenSSH ed25519 private key
+    /// without passphrase, to read backups encrypted to its public key. Without it,
+    /// encrypted objects are checked by size and SHA-256 only.
+    #[arg(long, value_name = "FILE", env = "REPOVAULT_AGE_IDENTITY_FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+impl IdentityArg {
+    /// The keys readers open sealed objects with (none without `--identity`).
+    pub fn keys(&self) -> Result<Keys, InvalidConfig> {
+        let identities = self
+            .identity
+            .as_deref()
+            .map(Identities::from_file)
+            .transpose()
+            .map_err(|e| InvalidConfig(format!("--identity: {e}")))?;
+        Ok(Keys::new(None, identities))
     }
 }
 
@@ -276,6 +312,10 @@ impl SelectArgs {
                         lfs: Some(self.lfs),
                     },
                     auth: self.app.raw(),
+                    encryption: (!self.age_recipient.is_empty()).then(|| RawEncryption {
+                        age_recipients: self.age_recipient.clone(),
+                        age_recipients_file: None,
+                    }),
                     ..RawJob::default()
                 })
                 .collect();
@@ -411,6 +451,7 @@ fn flag_for(key: &str) -> Option<&'static str> {
         "source.api-url" => "--api-url",
         "target" => "--dest",
         "concurrency" => "--concurrency",
+        "encryption" | "encryption.age-recipients" => "--age-recipient",
         _ => return None,
     })
 }
@@ -518,9 +559,22 @@ pub struct FromArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub s3: S3Args,
+    #[command(flatten)]
+    pub identity: IdentityArg,
 }
 
 impl FromArgs {
+    /// The repository of `target` in `store`, opening sealed objects with
+    /// `--identity`.
+    pub fn repository<'s>(
+        &self,
+        store: &'s dyn repovault_core::ports::store::Store,
+        target: &repovault_core::Target,
+    ) -> Result<repovault_repository::Repository<'s>, InvalidConfig> {
+        Ok(repovault_repository::Repository::new(store, &target.prefix)
+            .with_keys(self.identity.keys()?))
+    }
+
     /// The configuration, if one applies (`--config`, or `./repovault.yml` without
     /// `--from`).
     pub fn config(&self) -> Result<Option<Config>, InvalidConfig> {

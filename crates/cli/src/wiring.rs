@@ -19,6 +19,7 @@ use repovault_github::{AppCredentials, GitHubAuth, GitHubSource, Installation};
 use repovault_local::FsStore;
 use repovault_notify::{Slack, Webhook};
 use repovault_reporter::NotifySettings;
+use repovault_repository::Keys;
 use repovault_worker::{AllowList, GitHubAccess};
 
 use crate::args::{FromArgs, S3Args};
@@ -208,6 +209,18 @@ pub fn allow_list<'a>(
         allow.allow(target.clone(), store, access);
     }
     allow
+}
+
+/// Seals what each job's workers write to its target to the job's recipients.
+pub fn seal_targets(allow: &mut AllowList, jobs: &[JobSpec]) -> Result<(), InvalidConfig> {
+    for (i, job) in jobs.iter().enumerate() {
+        if !job.encryption.is_empty() {
+            let keys = Keys::sealing(&job.encryption)
+                .map_err(|e| InvalidConfig(format!("jobs[{i}].encryption: {e}")))?;
+            allow.seal(&job.target, keys);
+        }
+    }
+    Ok(())
 }
 
 /// One GitHub client per connection (API URL and who calls it), shared by every job

@@ -18,6 +18,8 @@
 //!       app-id: 123456
 //!       private-key-file: /run/secrets/app.pem   # or private-key-env: GITHUB_APP_PRIVATE_KEY
 //!       installation-id: 7890   # optional: found from the org
+//!     encryption:               # age recipients its backups are encrypted to (optional)
+//!       age-recipients: [age1…, "ssh-ed25519 AAAA…"]   # and/or age-recipients-file: FILE
 //! ```
 
 use std::fmt;
@@ -29,12 +31,14 @@ use serde::Deserialize;
 use crate::Invalid;
 use crate::retry::RetryPolicy;
 
+mod encryption;
 mod job;
 mod notify;
 mod s3;
 
 /// Every default lives in one module, re-exported here where configuration is read.
 pub use crate::defaults;
+pub use encryption::{RawEncryption, Recipients, check_recipient, recipient_lines};
 use job::resolve_job;
 pub use job::{AppAuth, Connection, JobSpec, RawAuth, RawJob, RawOptions, RawRetention, RawSource};
 use notify::resolve_notify;
@@ -288,6 +292,18 @@ impl RawConfig {
                         format!(
                             "duplicate job name {:?}; give each job a distinct name",
                             job.name
+                        ),
+                    );
+                }
+                if let Some(other) = jobs
+                    .iter()
+                    .find(|j| j.target == job.target && j.encryption != job.encryption)
+                {
+                    err(
+                        format!("jobs[{i}].encryption"),
+                        format!(
+                            "job {:?} writes to the same target with other recipients; a target's backups have one set",
+                            other.name
                         ),
                     );
                 }

@@ -41,7 +41,7 @@ pub use job::{
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
-    ArchiveDigest, Attachment, BackupFormat, BackupRef, BundleRef, DataFile, DataIndex,
+    ArchiveDigest, Attachment, BackupFormat, BackupRef, BundleRef, ChainHead, DataFile, DataIndex,
     DataSummary, GoneMarker, KindFailure, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome,
     Plan, PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };

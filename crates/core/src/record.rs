@@ -300,6 +300,10 @@ pub struct Manifest {
     /// content): nothing is stored for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lfs_missing: Vec<String>,
+    /// Of `lfs`, those stored encrypted, by oid: the size and SHA-256 of what is
+    /// stored (the oid is the content's), so that `verify` checks them without a key.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lfs_sealed: std::collections::BTreeMap<String, ArchiveDigest>,
 }
 
 /// A Git LFS object, as a pointer file names it: the SHA-256 of its content (the oid,
@@ -372,6 +376,54 @@ pub struct LatestPointer {
     /// The newest snapshot of the repository's data beyond git (its index key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// What the next backup builds on, so that a worker never opens the manifest
+    /// (which it cannot when backups are encrypted). Absent in what earlier versions
+    /// wrote: the manifest is read instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainHead>,
+}
+
+/// The part of a chain's newest manifest a worker needs to add the next link, kept in
+/// `latest.json` in the clear: the links (keys, sizes, digests), the object ids its
+/// refs point at (no ref names), and the LFS objects it lists (their oids are in their
+/// keys already).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub bundles: Vec<BundleRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wiki_bundles: Vec<BundleRef>,
+    /// The distinct tips of the backup's refs: the next link's prerequisites.
+    pub tips: std::collections::BTreeSet<String>,
+    /// The wiki's tips, when the wiki was mirrored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wiki_tips: Option<std::collections::BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lfs: Option<Vec<LfsObject>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lfs_missing: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lfs_sealed: std::collections::BTreeMap<String, ArchiveDigest>,
+}
+
+impl ChainHead {
+    /// The head of `manifest`'s chain; `None` for a first-format archive.
+    pub fn of(manifest: &Manifest) -> Option<ChainHead> {
+        let tips = |refs: &RefSet| refs.iter().map(|(_, oid)| oid.to_owned()).collect();
+        (manifest.format == BackupFormat::BundleChain).then(|| ChainHead {
+            bundles: manifest.bundles.clone(),
+            wiki_bundles: manifest.wiki_bundles.clone(),
+            tips: tips(&manifest.refs),
+            wiki_tips: manifest.wiki_refs.as_ref().map(tips),
+            lfs: manifest.lfs.clone(),
+            lfs_missing: manifest.lfs_missing.clone(),
+            lfs_sealed: manifest.lfs_sealed.clone(),
+        })
+    }
+
+    /// Every link, the repository's and the wiki's.
+    pub fn all_bundles(&self) -> impl Iterator<Item = &BundleRef> {
+        self.bundles.iter().chain(&self.wiki_bundles)
+    }
 }
 
 /// `runs/<run>/plan.json`: what the planner enqueued for one target.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use repovault_core::ports::source::{RepoData, SourceError};
-use repovault_core::ports::store::{ObjectMetadata, StoreError};
+use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
 use repovault_core::{Attachment, Classify, DataFile};
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
@@ -176,12 +176,6 @@ async fn download(
     name: &str,
     url: &str,
 ) -> Result<DataFile, Fetch> {
-    let scratch_error = |e: std::io::Error| {
-        Fetch::Repo(RepoError::Store(StoreError::Backend {
-            key: "attachment scratch file".into(),
-            message: e.to_string(),
-        }))
-    };
     let mut body = source.attachment(url).await.map_err(Fetch::Source)?;
     let scratch = tempfile::NamedTempFile::new().map_err(scratch_error)?;
     let mut file = tokio::fs::File::from_std(scratch.reopen().map_err(scratch_error)?);
@@ -207,33 +201,74 @@ async fn download(
     file.flush().await.map_err(scratch_error)?;
     let sha256 = hex(&hasher.finalize());
     let key = repo.layout().attachment(owner, name, &sha256);
-    let exists = repo
-        .store()
-        .head(&key)
-        .await
-        .map_err(RepoError::from)?
-        .is_some();
-    if !exists {
-        let reader = tokio::fs::File::open(scratch.path())
-            .await
-            .map_err(scratch_error)?;
-        let stream = tokio_util::io::ReaderStream::new(reader).boxed();
-        match repo
+    if !repo.keys().seals() {
+        let exists = repo
             .store()
-            .put_stream(&key, stream, &ObjectMetadata::new())
+            .head(&key)
             .await
-        {
-            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(Fetch::Repo(e.into())),
+            .map_err(RepoError::from)?
+            .is_some();
+        if !exists {
+            put_scratch(repo, &key, scratch.path()).await?;
         }
+        return Ok(DataFile {
+            key,
+            items: 1,
+            size,
+            sha256,
+            etag: None,
+        });
     }
+    // Sealed: the index records what is stored (its key stays the content's digest).
+    let stored = match repo.store().head(&key).await.map_err(RepoError::from)? {
+        Some(info) => info,
+        None => {
+            put_scratch(repo, &key, scratch.path()).await?;
+            repo.store()
+                .head(&key)
+                .await
+                .map_err(RepoError::from)?
+                .ok_or_else(|| {
+                    Fetch::Repo(RepoError::Invalid {
+                        key: key.clone(),
+                        reason: "vanished after it was stored".into(),
+                    })
+                })?
+        }
+    };
     Ok(DataFile {
         key,
         items: 1,
-        size,
-        sha256,
+        size: stored.size,
+        sha256: stored
+            .metadata
+            .get(meta::SHA256)
+            .cloned()
+            .unwrap_or_default(),
         etag: None,
     })
+}
+
+/// Stores the scratch file at `path` under `key` (sealed when the repository seals);
+/// another backup having stored it meanwhile is fine.
+async fn put_scratch(
+    repo: &Repository<'_>,
+    key: &str,
+    path: &std::path::Path,
+) -> Result<(), Fetch> {
+    let reader = tokio::fs::File::open(path).await.map_err(scratch_error)?;
+    let stream = tokio_util::io::ReaderStream::new(reader).boxed();
+    match repo.put_object(key, stream, &ObjectMetadata::new()).await {
+        Ok(_) | Err(RepoError::Store(StoreError::AlreadyExists { .. })) => Ok(()),
+        Err(e) => Err(Fetch::Repo(e)),
+    }
+}
+
+fn scratch_error(e: std::io::Error) -> Fetch {
+    Fetch::Repo(RepoError::Store(StoreError::Backend {
+        key: "attachment scratch file".into(),
+        message: e.to_string(),
+    }))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -160,7 +160,14 @@ async fn read_kinds(
         let outcome = match snapshot.stopped() {
             Some(why) => Outcome::Failed(format!("not read: {why}")),
             None => {
-                let plan = plan(kind, &base, snapshot.previous.as_ref(), snapshot.full);
+                let readable = !repo.keys().seals() || repo.keys().opens();
+                let plan = plan(
+                    kind,
+                    &base,
+                    snapshot.previous.as_ref(),
+                    snapshot.full,
+                    readable,
+                );
                 let read = read(api, repo, &subject, kind, plan, snapshot).await;
                 match settle(kind.access, kind.read.is_graphql(), read)? {
                     Settled::Outcome(outcome) => {

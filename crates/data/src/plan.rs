@@ -86,14 +86,22 @@ pub(crate) enum Then {
 /// Incremental reads (`since=`, reviews of updated pull requests) need a previous
 /// file that the previous snapshot read or confirmed: a kind that failed there keeps
 /// an older file, which `since=` the previous snapshot would not complete, so it is
-/// read whole (a `304` to its `ETag` still says the older file is current).
-pub(crate) fn plan(kind: &Kind, base: &str, previous: Option<&DataIndex>, full: bool) -> Plan {
+/// read whole (a `304` to its `ETag` still says the older file is current). Without
+/// `readable` previous files (sealed, and a worker has no identity) nothing is merged
+/// into or compared with one: changed kinds are read whole and written anew.
+pub(crate) fn plan(
+    kind: &Kind,
+    base: &str,
+    previous: Option<&DataIndex>,
+    full: bool,
+    readable: bool,
+) -> Plan {
     let before = previous.and_then(|p| p.kinds.get(kind.name));
     let etag = before.and_then(|f| f.etag.clone()).filter(|_| !full);
     let failed_before = previous.is_some_and(|p| p.failed.contains_key(kind.name));
     // The previous file and when it was read, when what changed since will do.
     let incremental = match (before, previous) {
-        (Some(file), Some(previous)) if !full && !failed_before => {
+        (Some(file), Some(previous)) if !full && !failed_before && readable => {
             Some((file.key.clone(), previous.fetched_at - SINCE_OVERLAP))
         }
         _ => None,
@@ -116,7 +124,7 @@ pub(crate) fn plan(kind: &Kind, base: &str, previous: Option<&DataIndex>, full: 
         },
         Read::Object(path) => Plan::Object {
             path: object_path(base, path),
-            compare_with: before.map(|f| f.key.clone()),
+            compare_with: before.map(|f| f.key.clone()).filter(|_| readable),
         },
         Read::PerPullRequest { of } => {
             let (retain, since) = incremental.unzip();
@@ -282,14 +290,14 @@ mod tests {
     #[test]
     fn without_a_previous_snapshot_every_kind_is_read_whole_unconditionally() {
         assert_eq!(
-            plan(kind("labels"), BASE, None, true),
+            plan(kind("labels"), BASE, None, true, true),
             Plan::List {
                 path: "/repos/acme/api/labels?per_page=100".into(),
                 etag: None
             }
         );
         assert_eq!(
-            plan(kind("issues"), BASE, None, true),
+            plan(kind("issues"), BASE, None, true, true),
             Plan::Probe {
                 probe: "/repos/acme/api/issues?state=all&sort=updated&direction=desc&per_page=1"
                     .into(),
@@ -298,7 +306,7 @@ mod tests {
             }
         );
         assert_eq!(
-            plan(kind("reviews"), BASE, None, true),
+            plan(kind("reviews"), BASE, None, true, true),
             Plan::PerPullRequest {
                 of: "pulls",
                 base: BASE.into(),
@@ -312,14 +320,20 @@ mod tests {
     fn after_a_snapshot_a_list_is_asked_for_with_its_etag() {
         let previous = previous();
         assert_eq!(
-            plan(kind("milestones"), BASE, Some(&previous), false),
+            plan(kind("milestones"), BASE, Some(&previous), false, true),
             Plan::List {
                 path: "/repos/acme/api/milestones?state=all&per_page=100".into(),
                 etag: Some("W/\"milestones\"".into())
             }
         );
         assert_eq!(
-            plan(kind("branch-protection"), BASE, Some(&previous), false),
+            plan(
+                kind("branch-protection"),
+                BASE,
+                Some(&previous),
+                false,
+                true
+            ),
             Plan::PerProtectedBranch {
                 list: "/repos/acme/api/branches?protected=true&per_page=100".into(),
                 etag: Some("W/\"branch-protection\"".into()),
@@ -332,7 +346,7 @@ mod tests {
     fn a_changed_kind_with_since_reads_what_changed_since_the_previous_snapshot() {
         let previous = previous();
         let Plan::Probe { etag, then, .. } =
-            plan(kind("issue-comments"), BASE, Some(&previous), false)
+            plan(kind("issue-comments"), BASE, Some(&previous), false, true)
         else {
             panic!("issue comments are probed")
         };
@@ -347,7 +361,8 @@ mod tests {
             }
         );
         // Pull requests have no `since=`: probed, then read whole.
-        let Plan::Probe { then, .. } = plan(kind("pulls"), BASE, Some(&previous), false) else {
+        let Plan::Probe { then, .. } = plan(kind("pulls"), BASE, Some(&previous), false, true)
+        else {
             panic!("pull requests are probed")
         };
         assert_eq!(
@@ -355,7 +370,7 @@ mod tests {
             Then::Whole("/repos/acme/api/pulls?state=all&per_page=100".into())
         );
         assert_eq!(
-            plan(kind("reviews"), BASE, Some(&previous), false),
+            plan(kind("reviews"), BASE, Some(&previous), false, true),
             Plan::PerPullRequest {
                 of: "pulls",
                 base: BASE.into(),
@@ -369,12 +384,12 @@ mod tests {
     fn a_full_read_asks_without_etag_and_reads_whole() {
         let previous = previous();
         assert_eq!(
-            plan(kind("issues"), BASE, Some(&previous), true),
-            plan(kind("issues"), BASE, None, true)
+            plan(kind("issues"), BASE, Some(&previous), true, true),
+            plan(kind("issues"), BASE, None, true, true)
         );
         assert_eq!(
-            plan(kind("reviews"), BASE, Some(&previous), true),
-            plan(kind("reviews"), BASE, None, true)
+            plan(kind("reviews"), BASE, Some(&previous), true, true),
+            plan(kind("reviews"), BASE, None, true, true)
         );
     }
 
@@ -391,7 +406,7 @@ mod tests {
             );
         }
         assert_eq!(
-            plan(kind("issues"), BASE, Some(&previous), false),
+            plan(kind("issues"), BASE, Some(&previous), false, true),
             Plan::Probe {
                 probe: "/repos/acme/api/issues?state=all&sort=updated&direction=desc&per_page=1"
                     .into(),
@@ -400,8 +415,8 @@ mod tests {
             }
         );
         assert_eq!(
-            plan(kind("reviews"), BASE, Some(&previous), false),
-            plan(kind("reviews"), BASE, None, true)
+            plan(kind("reviews"), BASE, Some(&previous), false, true),
+            plan(kind("reviews"), BASE, None, true, true)
         );
     }
 
@@ -431,7 +446,13 @@ mod tests {
     fn an_environments_lists_follow_it_and_name_it_as_one_segment() {
         let previous = previous();
         assert_eq!(
-            plan(kind("environment-variables"), BASE, Some(&previous), false),
+            plan(
+                kind("environment-variables"),
+                BASE,
+                Some(&previous),
+                false,
+                true
+            ),
             Plan::PerEnvironment {
                 of: "environments",
                 base: BASE.into(),
@@ -441,7 +462,13 @@ mod tests {
             }
         );
         assert_eq!(
-            plan(kind("environment-secrets"), BASE, Some(&previous), true),
+            plan(
+                kind("environment-secrets"),
+                BASE,
+                Some(&previous),
+                true,
+                true
+            ),
             Plan::PerEnvironment {
                 of: "environments",
                 base: BASE.into(),
@@ -485,10 +512,39 @@ mod tests {
             },
         );
         assert_eq!(
-            plan(settings, "/orgs/acme", Some(&previous), false),
+            plan(settings, "/orgs/acme", Some(&previous), false, true),
             Plan::Object {
                 path: "/orgs/acme".into(),
                 compare_with: Some("old/settings.jsonl.zst".into())
+            }
+        );
+        assert_eq!(
+            plan(settings, "/orgs/acme", Some(&previous), false, false),
+            Plan::Object {
+                path: "/orgs/acme".into(),
+                compare_with: None
+            }
+        );
+    }
+
+    #[test]
+    fn previous_files_a_worker_cannot_open_are_neither_merged_into_nor_compared() {
+        let previous = previous();
+        // Still conditional: a 304 keeps the sealed file without opening it.
+        let Plan::Probe { etag, then, .. } =
+            plan(kind("issue-comments"), BASE, Some(&previous), false, false)
+        else {
+            panic!("issue comments are probed")
+        };
+        assert_eq!(etag.as_deref(), Some("W/\"issue-comments\""));
+        assert!(matches!(then, Then::Whole(_)), "{then:?}");
+        assert_eq!(
+            plan(kind("reviews"), BASE, Some(&previous), false, false),
+            Plan::PerPullRequest {
+                of: "pulls",
+                base: BASE.into(),
+                since: None,
+                retain: None
             }
         );
     }

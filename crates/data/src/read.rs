@@ -289,7 +289,13 @@ async fn read_from<'s>(
     }
     Ok(Ok(match (snapshot.held(of), snapshot.file(of)) {
         (Some(items), _) => Cow::Borrowed(items),
-        (None, Some(file)) => Cow::Owned(repo.read_items(&file.key).await?),
+        (None, Some(file)) => match repo.read_items(&file.key).await {
+            Ok(items) => Cow::Owned(items),
+            // Sealed, and this worker may not open it: `of` was not read this time
+            // (a `304`), so what is read from it has not changed either.
+            Err(RepoError::Sealed { .. }) => return Ok(Err(Outcome::Unchanged)),
+            Err(e) => return Err(e),
+        },
         (None, None) => Cow::Borrowed(&[]),
     }))
 }
@@ -330,11 +336,7 @@ async fn store_assets(
             None => {
                 let path = plan::asset_path(&subject.api_base(), id);
                 let body = api.download(&path).await?;
-                match repo
-                    .store()
-                    .put_stream(&key, body, &ObjectMetadata::new())
-                    .await
-                {
+                match repo.put_object(&key, body, &ObjectMetadata::new()).await {
                     Ok(receipt) => DataFile {
                         key,
                         items: 1,
@@ -343,7 +345,7 @@ async fn store_assets(
                         etag: None,
                     },
                     // The download broke off: GitHub's fault, not the store's.
-                    Err(StoreError::Aborted { source, .. }) => {
+                    Err(RepoError::Store(StoreError::Aborted { source, .. })) => {
                         return Err(SourceError::Transport {
                             url: path,
                             message: source.to_string(),
@@ -351,13 +353,15 @@ async fn store_assets(
                         .into());
                     }
                     // Another backup of this repository stored it meanwhile.
-                    Err(StoreError::AlreadyExists { .. }) => stored_asset(repo, &key)
-                        .await?
-                        .ok_or_else(|| RepoError::Invalid {
-                            key: key.clone(),
-                            reason: "vanished after it was stored".into(),
-                        })?,
-                    Err(e) => return Err(RepoError::from(e).into()),
+                    Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {
+                        stored_asset(repo, &key)
+                            .await?
+                            .ok_or_else(|| RepoError::Invalid {
+                                key: key.clone(),
+                                reason: "vanished after it was stored".into(),
+                            })?
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         };

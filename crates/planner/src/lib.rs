@@ -37,7 +37,7 @@ use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
 use repovault_core::{
     Clock, JobMessage, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
 };
-use repovault_repository::{Layout, RepoError, Repository};
+use repovault_repository::{Keys, Layout, RepoError, Repository};
 use serde::{Deserialize, Serialize};
 
 /// What to plan.
@@ -167,7 +167,14 @@ async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
         if !job.options.metadata || !done.insert((job.target.to_string(), org.to_lowercase())) {
             continue;
         }
-        let repo = Repository::new(store.as_ref(), &job.target.prefix);
+        let keys = match Keys::sealing(&job.encryption) {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(org, error = %e, "organization data not backed up: its recipients are unusable");
+                continue;
+            }
+        };
+        let repo = Repository::new(store.as_ref(), &job.target.prefix).with_keys(keys);
         match repovault_data::back_up_org_data(
             &repo,
             source.as_ref(),

@@ -6,7 +6,7 @@
 //! and writes what the format says, so the write side and the read side (`check`)
 //! live together.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,8 +14,8 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{ByteStream, ObjectMetadata, PutReceipt, meta};
 use repovault_core::{
-    BackupFormat, BackupRef, BundleRef, LatestPointer, LfsObject, Manifest, RECORD_SCHEMA, RefSet,
-    RepoRef, RunId, tool_version,
+    ArchiveDigest, BackupFormat, BackupRef, BundleRef, ChainHead, LatestPointer, LfsObject,
+    Manifest, RECORD_SCHEMA, RefSet, RepoRef, RunId, tool_version,
 };
 use repovault_git::bundle;
 
@@ -39,18 +39,19 @@ pub struct ChainRules {
 pub struct Base {
     /// Its key (the manifest).
     pub key: String,
-    pub manifest: Manifest,
+    /// Its chain, as `latest.json` (or, from earlier versions, its manifest) says.
+    pub head: ChainHead,
 }
 
 impl Base {
-    /// The chain of the repository (or its wiki) and the refs its links end at; none
+    /// The chain of the repository (or its wiki) and the tips its links end at; none
     /// when the base has no link for it.
-    fn chain(&self, wiki: bool) -> (&[BundleRef], RefSet) {
-        let m = &self.manifest;
+    fn chain(&self, wiki: bool) -> (&[BundleRef], BTreeSet<String>) {
+        let h = &self.head;
         if wiki {
-            (&m.wiki_bundles, m.wiki_refs.clone().unwrap_or_default())
+            (&h.wiki_bundles, h.wiki_tips.clone().unwrap_or_default())
         } else {
-            (&m.bundles, m.refs.clone())
+            (&h.bundles, h.tips.clone())
         }
     }
 }
@@ -76,9 +77,18 @@ pub struct Found {
     pub refs: RefSet,
     /// `None`: the wiki was not backed up (not wanted, or none exists).
     pub wiki_refs: Option<RefSet>,
-    /// With LFS: every object the refs point at, and of those the ones the server had
-    /// no content for.
-    pub lfs: Option<(Vec<LfsObject>, Vec<String>)>,
+    /// With LFS: every object the refs point at, of those the ones the server had no
+    /// content for, and the digests of those stored sealed.
+    pub lfs: Option<LfsFound>,
+}
+
+/// The LFS objects of a backup (see [`Manifest`]'s `lfs`, `lfs_missing`,
+/// `lfs_sealed`).
+#[derive(Debug, Clone, Default)]
+pub struct LfsFound {
+    pub objects: Vec<LfsObject>,
+    pub missing: Vec<String>,
+    pub sealed: BTreeMap<String, ArchiveDigest>,
 }
 
 /// A link stored and verified, before its object count is known.
@@ -104,31 +114,25 @@ impl Repository<'_> {
         let Some(latest) = latest.filter(|_| !rules.full) else {
             return Ok(None);
         };
-        let manifest = match self.manifest(&latest.backup.key).await {
-            Ok(Some(manifest)) => manifest,
-            Ok(None) => return Ok(None),
-            Err(e) if e.is_invalid() => {
-                tracing::warn!(error = %e, "the latest manifest is unreadable; starting a new chain");
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
+        let Some(head) = self.chain_head(latest).await? else {
+            return Ok(None);
         };
-        let Some(first) = manifest.bundles.first() else {
+        let Some(first) = head.bundles.first() else {
             return Ok(None);
         };
         let age = now.duration_since(first.created_at);
         let young = age
             < jiff::SignedDuration::try_from(rules.full_every).unwrap_or(jiff::SignedDuration::MAX);
-        if manifest.format != BackupFormat::BundleChain || !young {
+        if !young {
             return Ok(None);
         }
-        if rules.lfs && manifest.lfs.is_none() {
+        if rules.lfs && head.lfs.is_none() {
             tracing::info!(
                 "LFS objects are backed up from now on: a new chain, so that every pointer is found"
             );
             return Ok(None);
         }
-        for link in manifest.all_bundles() {
+        for link in head.all_bundles() {
             if self.store().head(&link.key).await?.is_none() {
                 tracing::warn!(link = %link.key, "a link of the latest backup's chain is missing; starting a new chain");
                 return Ok(None);
@@ -136,8 +140,25 @@ impl Repository<'_> {
         }
         Ok(Some(Base {
             key: latest.backup.key.clone(),
-            manifest,
+            head,
         }))
+    }
+
+    /// The chain `latest` names: from `latest.json` itself, or, as earlier versions
+    /// wrote it without, from the manifest (`None` when that is unreadable, sealed or
+    /// not a chain: the next backup starts one).
+    async fn chain_head(&self, latest: &LatestPointer) -> Result<Option<ChainHead>, RepoError> {
+        if let Some(head) = &latest.chain {
+            return Ok(Some(head.clone()));
+        }
+        match self.manifest(&latest.backup.key).await {
+            Ok(manifest) => Ok(manifest.as_ref().and_then(ChainHead::of)),
+            Err(e @ (RepoError::Invalid { .. } | RepoError::Sealed { .. })) => {
+                tracing::warn!(error = %e, "the latest manifest is unreadable; starting a new chain");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the `latest` backup still stands for a repository whose refs are now
@@ -160,12 +181,8 @@ impl Repository<'_> {
             return Ok(false);
         }
         if lfs {
-            let manifest = match self.manifest(&latest.backup.key).await {
-                Ok(manifest) => manifest,
-                Err(e) if e.is_invalid() => None,
-                Err(e) => return Err(e),
-            };
-            if manifest.is_none_or(|m| m.lfs.is_none()) {
+            let head = self.chain_head(latest).await?;
+            if head.is_none_or(|h| h.lfs.is_none()) {
                 tracing::info!("the latest backup has no LFS objects listed: backing up again");
                 return Ok(false);
             }
@@ -216,24 +233,29 @@ impl NewBackup<'_> {
                 if links.is_empty() {
                     BTreeSet::new()
                 } else {
-                    refs.iter().map(|(_, oid)| oid.to_owned()).collect()
+                    refs
                 }
             }
             None => BTreeSet::new(),
         }
     }
 
-    /// The LFS objects the base lists, and of those the ones it could not store.
-    pub fn base_lfs(&self) -> (Vec<LfsObject>, Vec<String>) {
+    /// The LFS objects the base lists, those it could not store, and the digests of
+    /// those stored sealed.
+    pub fn base_lfs(&self) -> LfsFound {
         self.base
             .as_ref()
-            .map(|b| {
-                (
-                    b.manifest.lfs.clone().unwrap_or_default(),
-                    b.manifest.lfs_missing.clone(),
-                )
+            .map(|b| LfsFound {
+                objects: b.head.lfs.clone().unwrap_or_default(),
+                missing: b.head.lfs_missing.clone(),
+                sealed: b.head.lfs_sealed.clone(),
             })
             .unwrap_or_default()
+    }
+
+    /// Whether the new backup's objects are sealed.
+    pub fn seals(&self) -> bool {
+        self.repo.keys().seals()
     }
 
     /// Where the new link of the repository (or wiki) goes.
@@ -309,9 +331,9 @@ impl NewBackup<'_> {
             .filter(|b| b.created_at == self.created_at)
             .map(|b| b.sha256.clone())
             .unwrap_or_default();
-        let (lfs, lfs_missing) = match found.lfs {
-            Some((objects, missing)) => (Some(objects), missing),
-            None => (None, Vec::new()),
+        let (lfs, lfs_missing, lfs_sealed) = match found.lfs {
+            Some(f) => (Some(f.objects), f.missing, f.sealed),
+            None => (None, Vec::new(), BTreeMap::new()),
         };
         let manifest = Manifest {
             schema: RECORD_SCHEMA,
@@ -338,9 +360,10 @@ impl NewBackup<'_> {
             base: self.base.map(|b| b.key),
             lfs,
             lfs_missing,
+            lfs_sealed,
         };
         let key = layout.manifest(owner, name, self.created_at);
-        self.repo.write(&key, &manifest).await?;
+        self.repo.write_sealed(&key, &manifest).await?;
         Ok((
             BackupRef {
                 key: key.clone(),
@@ -362,6 +385,7 @@ impl Repository<'_> {
         body: ByteStream,
         metadata: &ObjectMetadata,
     ) -> Result<PutReceipt, RepoError> {
+        let body = self.keys().seal_stream(key, body)?;
         let receipt = self.store().put_stream(key, body, metadata).await?;
         if let Err(e) = self.verify_stored(key, &receipt).await {
             // Not what streamed: nothing of this attempt stays.

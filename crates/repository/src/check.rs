@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store};
-use repovault_core::{BackupFormat, BundleRef, Manifest, RefSet};
+use repovault_core::{ArchiveDigest, BackupFormat, BundleRef, LfsObject, Manifest, RefSet};
 use repovault_git::restore::{
     ExtractError, IndexPack, extract_archive, fsck, init_bare, make_safe, set_refs, unresolved_refs,
 };
@@ -99,31 +99,33 @@ pub async fn check_backup(
     let name = &backup.repo;
     let mut checked = match manifest.format {
         BackupFormat::TarZst => check_archive(store, key, name, manifest, restore_to).await,
-        BackupFormat::BundleChain => check_chain(store, name, manifest, restore_to).await,
+        BackupFormat::BundleChain => check_chain(repo, name, manifest, restore_to).await,
     }?;
+    let sealed = &checked.manifest.lfs_sealed;
     let lfs = checked.manifest.stored_lfs().map(|object| {
         let key = layout.lfs(&backup.owner, name, &object.oid);
-        (key, object)
+        (key, object, sealed.get(&object.oid))
     });
-    checked.size += check_lfs(store, lfs, name, restore_to).await?;
+    checked.size += check_lfs(repo, lfs, name, restore_to).await?;
     Ok(checked)
 }
 
 /// LFS objects read (and restored) at once.
 const LFS_AT_ONCE: usize = 4;
 
-/// Reads every LFS object the backup stored, hashing it against its oid, and with
-/// `restore_to` writes it where git-lfs keeps objects in the restored repository.
-/// Returns the bytes read.
+/// Reads every LFS object the backup stored, hashing it against its oid (and, stored
+/// sealed, what is stored against the digest the manifest records: without a key,
+/// only that), and with `restore_to` writes it where git-lfs keeps objects in the
+/// restored repository. Returns the bytes read.
 async fn check_lfs<'m>(
-    store: &dyn Store,
-    objects: impl Iterator<Item = (String, &'m repovault_core::LfsObject)>,
+    repo: &Repository<'_>,
+    objects: impl Iterator<Item = (String, &'m LfsObject, Option<&'m ArchiveDigest>)>,
     name: &str,
     restore_to: Option<&Path>,
 ) -> Result<u64, CheckError> {
     let objects_dir = restore_to.map(|dir| dir.join(format!("{name}.git")).join("lfs/objects"));
     let reads: Vec<_> = objects
-        .map(|(key, object)| {
+        .map(|(key, object, sealed)| {
             // The oid was checked to be 64 hex digits when the manifest was read.
             let dest = objects_dir.as_ref().map(|dir| {
                 dir.join(&object.oid[..2])
@@ -131,7 +133,7 @@ async fn check_lfs<'m>(
                     .join(&object.oid)
             });
             async move {
-                read_lfs(store, &key, object, dest.as_deref())
+                read_lfs(repo, &key, object, sealed, dest.as_deref())
                     .await
                     .map_err(|reason| CheckError::Lfs { key, reason })
             }
@@ -147,14 +149,59 @@ async fn check_lfs<'m>(
 /// Reads one LFS object, never past its size, and checks it; with `dest`, writes it
 /// there (through a temporary file, so a damaged object is never left in place).
 async fn read_lfs(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     key: &str,
-    object: &repovault_core::LfsObject,
+    object: &LfsObject,
+    sealed: Option<&ArchiveDigest>,
     dest: Option<&Path>,
 ) -> Result<u64, String> {
+    let Some(sealed) = sealed else {
+        return read_lfs_content(repo, key, object, dest, None).await;
+    };
+    if dest.is_none() && !repo.keys().opens() {
+        let (mut stream, tally) = repo
+            .read_stored(key, sealed.size)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("missing")?;
+        while let Some(chunk) = stream.next().await {
+            chunk.map_err(|e| format!("download failed: {e}"))?;
+        }
+        return stored_as_recorded(&tally.finish(), sealed);
+    }
+    read_lfs_content(repo, key, object, dest, Some(sealed)).await
+}
+
+/// What was read of a sealed object is what the manifest recorded of it.
+fn stored_as_recorded(read: &PutReceipt, recorded: &ArchiveDigest) -> Result<u64, String> {
+    if read.size != recorded.size {
+        return Err(format!(
+            "stored {} bytes, the manifest records {}",
+            read.size, recorded.size
+        ));
+    }
+    if read.sha256 != recorded.sha256 {
+        return Err(format!(
+            "stored sha256 {}, the manifest records {}",
+            read.sha256, recorded.sha256
+        ));
+    }
+    Ok(read.size)
+}
+
+/// Reads one LFS object's content (opened, when `sealed`), never past its size, and
+/// checks it against its oid; with `dest`, writes it there.
+async fn read_lfs_content(
+    repo: &Repository<'_>,
+    key: &str,
+    object: &LfsObject,
+    dest: Option<&Path>,
+    sealed: Option<&ArchiveDigest>,
+) -> Result<u64, String> {
     use tokio::io::AsyncWriteExt;
-    let mut stream = store
-        .get_stream(key)
+    let limit = sealed.map_or(object.size, |s| s.size);
+    let (mut stream, tally) = repo
+        .read_object(key, limit)
         .await
         .map_err(|e| e.to_string())?
         .ok_or("missing")?;
@@ -201,6 +248,9 @@ async fn read_lfs(
     if sha256 != object.oid {
         return Err(format!("sha256 {sha256}, its oid is {}", object.oid));
     }
+    if let Some(sealed) = sealed {
+        stored_as_recorded(&tally.finish(), sealed)?;
+    }
     if let (Some((mut file, temp)), Some(dest)) = (file, dest) {
         file.flush().await.map_err(|e| e.to_string())?;
         drop(file);
@@ -208,7 +258,7 @@ async fn read_lfs(
             .await
             .map_err(|e| format!("{}: {e}", dest.display()))?;
     }
-    Ok(size)
+    Ok(tally.finish().size)
 }
 
 /// Streams the archive at `key` once, hashing every byte and, with `extract_to`,
@@ -302,7 +352,7 @@ async fn check_archive(
 /// Checks every link of a chain (the repository's, then the wiki's) and, with
 /// `restore_to`, restores them into new bare repositories there.
 async fn check_chain(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     name: &str,
     manifest: Manifest,
     restore_to: Option<&Path>,
@@ -328,9 +378,9 @@ async fn check_chain(
                 "{dir}: the manifest lists no bundle"
             )));
         }
-        let repo = restore_to.map(|to| to.join(&dir));
-        if let Some(repo) = &repo {
-            init_bare(repo)
+        let into = restore_to.map(|to| to.join(&dir));
+        if let Some(into) = &into {
+            init_bare(into)
                 .await
                 .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
         }
@@ -339,7 +389,7 @@ async fn check_chain(
         let checked: Vec<Result<u64, String>> = futures::stream::iter(
             links
                 .iter()
-                .map(|link| read_link(store, link, repo.as_deref())),
+                .map(|link| read_link(repo, link, into.as_deref())),
         )
         .buffered(LINKS_AT_ONCE)
         .collect()
@@ -352,11 +402,11 @@ async fn check_chain(
                 reason,
             })?;
         }
-        if let Some(repo) = &repo {
-            set_refs(repo, refs, head)
+        if let Some(into) = &into {
+            set_refs(into, refs, head)
                 .await
                 .map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
-            check_repo(repo, refs).map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
+            check_repo(into, refs).map_err(|e| CheckError::Repository(format!("{dir}: {e}")))?;
         }
     }
     Ok(Checked { manifest, size })
@@ -365,37 +415,29 @@ async fn check_chain(
 /// Links read (and indexed) at once.
 const LINKS_AT_ONCE: usize = 3;
 
-/// Reads one link, hashing it, and with `repo` feeds its pack (the bytes after the
-/// bundle header) to `git index-pack --stdin` there; returns its size. Never reads
-/// more than the manifest records; a link whose size or SHA-256 differs fails even if
-/// its pack indexed.
+/// Reads one link, hashing what is stored, and with `into` feeds its pack (the bytes
+/// after the bundle header, opened when sealed) to `git index-pack --stdin` there;
+/// returns its size. Never reads more than the manifest records; a link whose size or
+/// SHA-256 differs fails even if its pack indexed.
 async fn read_link(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     link: &BundleRef,
-    repo: Option<&Path>,
+    into: Option<&Path>,
 ) -> Result<u64, String> {
-    let mut stream = store
-        .get_stream(&link.key)
-        .await
+    let read = match into {
+        Some(_) => repo.read_object(&link.key, link.size).await,
+        None => repo.read_stored(&link.key, link.size).await,
+    };
+    let (mut stream, tally) = read
         .map_err(|e| e.to_string())?
         .ok_or("the bundle is missing")?;
-    let mut index = match repo {
-        Some(repo) => Some(IndexPack::start(repo, false).map_err(|e| e.to_string())?),
+    let mut index = match into {
+        Some(into) => Some(IndexPack::start(into, false).map_err(|e| e.to_string())?),
         None => None,
     };
     let mut header = Some(Vec::new());
-    let mut digest = ObjectDigest::default();
-    let mut read = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("download failed: {e}"))?;
-        read += chunk.len() as u64;
-        if read > link.size {
-            return Err(format!(
-                "more than the {} bytes the manifest records",
-                link.size
-            ));
-        }
-        digest.update(&chunk);
         let Some(index) = &mut index else { continue };
         // The pack starts after the header's empty line.
         let pack = match header.as_mut() {
@@ -414,7 +456,7 @@ async fn read_link(
         };
         index.feed(&pack).await;
     }
-    let PutReceipt { size, sha256 } = digest.finish();
+    let PutReceipt { size, sha256 } = tally.finish();
     if size != link.size {
         return Err(CheckError::Size {
             found: size,

@@ -85,7 +85,7 @@ impl Repository<'_> {
             .get_capped(key, MAX_ITEMS_BYTES)
             .await?
             .ok_or_else(|| RepoError::invalid(key, "missing"))?;
-        decode_items(key, &bytes)
+        decode_items(key, &self.keys().open(key, bytes)?)
     }
 
     /// The items of `file` as an index lists it, once the stored file is checked to be
@@ -100,7 +100,7 @@ impl Repository<'_> {
         let mut digest = ObjectDigest::default();
         digest.update(&bytes);
         check_content(file, &digest.finish())?;
-        decode_items(key, &bytes)
+        decode_items(key, &self.keys().open(key, bytes)?)
     }
 }
 
@@ -144,7 +144,8 @@ fn decode_items(key: &str, bytes: &[u8]) -> Result<Vec<Value>, RepoError> {
 }
 
 impl Repository<'_> {
-    /// Writes `items` at `key` as zstd-compressed JSON Lines, sorted by `id`.
+    /// Writes `items` at `key` as zstd-compressed JSON Lines, sorted by `id`, sealed
+    /// when the repository seals (the index records what is stored).
     pub async fn write_items(
         &self,
         key: &str,
@@ -160,6 +161,7 @@ impl Repository<'_> {
         }
         let compressed = zstd::encode_all(lines.as_slice(), 3)
             .map_err(|e| RepoError::invalid(key, format!("compressing: {e}")))?;
+        let compressed = self.keys().seal(key, compressed)?;
         let mut digest = ObjectDigest::default();
         digest.update(&compressed);
         let receipt = digest.finish();

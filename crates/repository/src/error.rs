@@ -23,6 +23,10 @@ pub enum RepoError {
     /// the object is missing after its upload): worth another try.
     #[error("{key}: {reason}")]
     Mismatch { key: String, reason: String },
+    /// An encrypted object that cannot be opened: no identity was given, none of those
+    /// given is one of its recipients, or it is damaged.
+    #[error("{key}: {reason}")]
+    Sealed { key: String, reason: String },
     /// A name given to the repository (an operator's argument) that no key may be built
     /// from.
     #[error(transparent)]
@@ -65,7 +69,9 @@ impl Classify for RepoError {
         match self {
             RepoError::Store(e) => e.class(),
             RepoError::Mismatch { .. } => ErrorClass::RETRY,
-            RepoError::Invalid { .. } | RepoError::Name(_) => ErrorClass::Permanent,
+            RepoError::Invalid { .. } | RepoError::Sealed { .. } | RepoError::Name(_) => {
+                ErrorClass::Permanent
+            }
         }
     }
 }

@@ -136,7 +136,7 @@ impl Repository<'_> {
                         break;
                     }
                     Ok(None) => {}
-                    Err(e @ RepoError::Invalid { .. }) => {
+                    Err(e @ (RepoError::Invalid { .. } | RepoError::Sealed { .. })) => {
                         tracing::warn!(error = %e, "a manifest is unreadable; trying an older one to tell which job selects its repository");
                     }
                     Err(e) => return Err(e),
@@ -288,7 +288,7 @@ impl Repository<'_> {
                         needed.extend(m.stored_lfs().map(|o| layout.lfs(owner, name, &o.oid)));
                     }
                     Ok(None) => {}
-                    Err(e @ RepoError::Invalid { .. }) => {
+                    Err(e @ (RepoError::Invalid { .. } | RepoError::Sealed { .. })) => {
                         tracing::warn!(error = %e, "a kept backup's manifest is unreadable; keeping every link and LFS object of its repository");
                         unreadable = true;
                     }

@@ -1,7 +1,13 @@
 //! [`Repository`]: one target's backups, read and written through one place.
 
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
 use jiff::Timestamp;
-use repovault_core::ports::store::{Created, Store};
+use repovault_core::ports::store::{
+    ByteStream, Created, MAX_JSON_BYTES, ObjectDigest, ObjectMetadata, PutReceipt, Store,
+    json_bytes,
+};
 use repovault_core::{
     GoneMarker, LatestPointer, Manifest, Outcome, ResultRecord, RunId, check_login, check_repo_name,
 };
@@ -10,7 +16,20 @@ use serde::de::DeserializeOwned;
 
 use crate::error::RepoError;
 use crate::layout::Layout;
+use crate::seal::Keys;
 use crate::validate;
+
+/// The size and SHA-256 of an object as stored, tallied while it is read
+/// ([`Repository::read_object`]).
+#[derive(Debug, Clone, Default)]
+pub struct Tally(Arc<Mutex<ObjectDigest>>);
+
+impl Tally {
+    /// What streamed past so far.
+    pub fn finish(&self) -> PutReceipt {
+        self.0.lock().expect("not poisoned").clone().finish()
+    }
+}
 
 /// The backups under one target: a store and a key prefix in it (the role restic's
 /// repository plays). Every key is built by its [`Layout`]; everything read back is
@@ -21,6 +40,7 @@ use crate::validate;
 pub struct Repository<'a> {
     store: &'a dyn Store,
     layout: Layout,
+    keys: Keys,
 }
 
 impl std::fmt::Debug for Repository<'_> {
@@ -43,7 +63,19 @@ impl<'a> Repository<'a> {
         Repository {
             store,
             layout: Layout::new(prefix),
+            keys: Keys::default(),
         }
+    }
+
+    /// The repository sealing what it writes to `keys`' recipients and opening what
+    /// is sealed with its identities (see the crate's docs for which objects).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     pub fn store(&self) -> &'a dyn Store {
@@ -73,6 +105,87 @@ impl<'a> Repository<'a> {
 
     pub(crate) async fn write<T: Serialize>(&self, key: &str, value: &T) -> Result<(), RepoError> {
         Ok(self.store.put_json(key, value).await?)
+    }
+
+    /// Reads JSON at `key` that may be sealed (a manifest), at most `MAX_JSON_BYTES`.
+    pub(crate) async fn read_sealed<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, RepoError> {
+        let Some(stored) = self.store.get_capped(key, MAX_JSON_BYTES).await? else {
+            return Ok(None);
+        };
+        let json = self.keys.open(key, stored)?;
+        serde_json::from_slice(&json).map(Some).map_err(|e| {
+            RepoError::invalid(key, format!("not valid JSON for what is stored there: {e}"))
+        })
+    }
+
+    /// Writes `value` as JSON at `key`, sealed when the repository seals.
+    pub(crate) async fn write_sealed<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), RepoError> {
+        let body = self.keys.seal(key, json_bytes(value).into())?;
+        Ok(self.store.put(key, body.into()).await?)
+    }
+
+    /// Streams an object of a backup (an LFS object, a release asset, an attachment)
+    /// into the store at `key`, create-only, sealed when the repository seals. The
+    /// receipt is of what is stored.
+    pub async fn put_object(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, RepoError> {
+        let body = self.keys.seal_stream(key, body)?;
+        Ok(self.store.put_stream(key, body, metadata).await?)
+    }
+
+    /// Streams the object at `key` as it was written (opened when sealed), never past
+    /// `limit` stored bytes (the stream ends in an error beyond), and tallies what is
+    /// stored as it passes: the [`Tally`] holds its size and SHA-256 once the stream
+    /// has ended. `None`: absent.
+    pub async fn read_object(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<Option<(ByteStream, Tally)>, RepoError> {
+        match self.read_stored(key, limit).await? {
+            Some((stored, tally)) => Ok(Some((self.keys.open_stream(key, stored).await?, tally))),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Repository::read_object`] without opening it: the bytes as stored (what
+    /// `verify` hashes without a key).
+    pub async fn read_stored(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<Option<(ByteStream, Tally)>, RepoError> {
+        let Some(stored) = self.store.get_stream(key).await? else {
+            return Ok(None);
+        };
+        let tally = Tally::default();
+        let counted = tally.clone();
+        let mut read = 0u64;
+        let tapped = stored
+            .map(move |chunk| {
+                let chunk = chunk?;
+                read += chunk.len() as u64;
+                if read > limit {
+                    return Err(std::io::Error::other(format!(
+                        "more than the {limit} bytes recorded for it"
+                    )));
+                }
+                counted.0.lock().expect("not poisoned").update(&chunk);
+                Ok(chunk)
+            })
+            .boxed();
+        Ok(Some((tapped, tally)))
     }
 
     /// The key prefix of `scope`.
@@ -134,7 +247,7 @@ impl<'a> Repository<'a> {
             .layout
             .manifest_for(backup_key)
             .expect("a backup key has a manifest key");
-        let Some(manifest) = self.read::<Manifest>(&key).await? else {
+        let Some(manifest) = self.read_sealed::<Manifest>(&key).await? else {
             return Ok(None);
         };
         validate::manifest(&self.layout, &backup.owner, &backup.repo, &manifest)

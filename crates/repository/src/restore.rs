@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::DataFile;
-use repovault_core::ports::store::ObjectDigest;
 use tokio::io::AsyncWriteExt;
 
 use crate::check::{CheckError, Checked, check_backup};
@@ -204,34 +203,18 @@ impl Repository<'_> {
 
     /// The stored `file` written to `path`, checked against its size and SHA-256.
     async fn restore_file(&self, file: &DataFile, path: &Path) -> Result<(), RestoreError> {
-        let Some(mut body) = self
-            .store()
-            .get_stream(&file.key)
-            .await
-            .map_err(RepoError::from)?
-        else {
+        let Some((mut body, tally)) = self.read_object(&file.key, file.size).await? else {
             return Err(RepoError::invalid(&file.key, "the file is missing").into());
         };
         let mut out = tokio::fs::File::create(path)
             .await
             .map_err(write_err(path))?;
-        let mut read = ObjectDigest::default();
-        let mut bytes = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(write_err(path))?;
-            bytes += chunk.len() as u64;
-            if bytes > file.size {
-                return Err(RepoError::invalid(
-                    &file.key,
-                    format!("more than the {} bytes the index records", file.size),
-                )
-                .into());
-            }
-            read.update(&chunk);
+            let chunk = chunk.map_err(|e| RepoError::invalid(&file.key, e.to_string()))?;
             out.write_all(&chunk).await.map_err(write_err(path))?;
         }
         out.flush().await.map_err(write_err(path))?;
-        crate::data::check_content(file, &read.finish())?;
+        crate::data::check_content(file, &tally.finish())?;
         Ok(())
     }
 }

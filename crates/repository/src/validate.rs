@@ -6,8 +6,11 @@
 //! its key names, links and LFS objects of that repository, data files of its
 //! snapshots. Paths on disk are never built from stored content (see `restore`).
 
+use std::collections::BTreeMap;
+
 use repovault_core::{
-    DataIndex, GoneMarker, LatestPointer, Manifest, RefSet, ResultRecord, RunId, check_ref_name,
+    ArchiveDigest, BundleRef, ChainHead, DataIndex, GoneMarker, LatestPointer, LfsObject, Manifest,
+    RefSet, ResultRecord, RunId, check_ref_name, is_object_id,
 };
 
 use crate::layout::valid_names;
@@ -60,7 +63,52 @@ pub(crate) fn manifest(
     {
         return Err(format!("head {head:?} is not a ref name"));
     }
-    for (field, links) in [("bundles", &m.bundles), ("wiki_bundles", &m.wiki_bundles)] {
+    if let Some(base) = &m.base {
+        let own = layout
+            .parse_backup(base)
+            .is_some_and(|b| b.owner == owner && b.repo == name);
+        if !own {
+            return Err(format!("base {base:?} is not a backup of {full}"));
+        }
+    }
+    chain(layout, owner, name, &ChainParts::of_manifest(m))
+}
+
+/// What a manifest and `latest.json`'s chain both hold about a chain.
+struct ChainParts<'m> {
+    bundles: &'m [BundleRef],
+    wiki_bundles: &'m [BundleRef],
+    lfs: Option<&'m [LfsObject]>,
+    lfs_missing: &'m [String],
+    lfs_sealed: &'m BTreeMap<String, ArchiveDigest>,
+}
+
+impl<'m> ChainParts<'m> {
+    fn of_manifest(m: &'m Manifest) -> Self {
+        ChainParts {
+            bundles: &m.bundles,
+            wiki_bundles: &m.wiki_bundles,
+            lfs: m.lfs.as_deref(),
+            lfs_missing: &m.lfs_missing,
+            lfs_sealed: &m.lfs_sealed,
+        }
+    }
+
+    fn of_head(h: &'m ChainHead) -> Self {
+        ChainParts {
+            bundles: &h.bundles,
+            wiki_bundles: &h.wiki_bundles,
+            lfs: h.lfs.as_deref(),
+            lfs_missing: &h.lfs_missing,
+            lfs_sealed: &h.lfs_sealed,
+        }
+    }
+}
+
+/// Every link is one of `owner/name`'s, every LFS oid 64 lowercase hex digits.
+fn chain(layout: &Layout, owner: &str, name: &str, c: &ChainParts<'_>) -> Result<(), String> {
+    let full = format!("{owner}/{name}");
+    for (field, links) in [("bundles", c.bundles), ("wiki_bundles", c.wiki_bundles)] {
         for (i, link) in links.iter().enumerate() {
             let own = layout
                 .parse_bundle(&link.key)
@@ -73,15 +121,7 @@ pub(crate) fn manifest(
             }
         }
     }
-    if let Some(base) = &m.base {
-        let own = layout
-            .parse_backup(base)
-            .is_some_and(|b| b.owner == owner && b.repo == name);
-        if !own {
-            return Err(format!("base {base:?} is not a backup of {full}"));
-        }
-    }
-    for (i, object) in m.lfs.iter().flatten().enumerate() {
+    for (i, object) in c.lfs.iter().copied().flatten().enumerate() {
         if !is_oid(&object.oid) {
             return Err(format!(
                 "lfs[{i}].oid {:?} is not 64 lowercase hex digits",
@@ -89,10 +129,13 @@ pub(crate) fn manifest(
             ));
         }
     }
-    if let Some(oid) = m.lfs_missing.iter().find(|oid| !is_oid(oid)) {
+    if let Some(oid) = c.lfs_missing.iter().find(|oid| !is_oid(oid)) {
         return Err(format!(
             "lfs_missing {oid:?} is not 64 lowercase hex digits"
         ));
+    }
+    if let Some(oid) = c.lfs_sealed.keys().find(|oid| !is_oid(oid)) {
+        return Err(format!("lfs_sealed {oid:?} is not 64 lowercase hex digits"));
     }
     Ok(())
 }
@@ -130,6 +173,13 @@ pub(crate) fn latest(
             "backup.manifest_key {:?} is not a backup of {owner}/{name}",
             l.backup.manifest_key
         ));
+    }
+    if let Some(head) = &l.chain {
+        chain(layout, owner, name, &ChainParts::of_head(head)).map_err(|e| format!("chain.{e}"))?;
+        let tips = head.tips.iter().chain(head.wiki_tips.iter().flatten());
+        if let Some(tip) = tips.into_iter().find(|t| !is_object_id(t)) {
+            return Err(format!("chain: tip {tip:?} is not an object id"));
+        }
     }
     if let Some(data) = &l.data
         && !layout.is_data_index_of(data, owner, name)

@@ -106,6 +106,7 @@ pub async fn write_backup(
         base: None,
         lfs: None,
         lfs_missing: Vec::new(),
+        lfs_sealed: Default::default(),
     };
     let mut entries = vec![
         Entry::File {
@@ -190,6 +191,7 @@ pub async fn write_backup(
         created_at: at,
         run_id: manifest.run_id.clone(),
         data: None,
+        chain: None,
     };
     store
         .put_json(&format!("{dir}latest.json"), &latest)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use repovault_core::ports::source::{RepoData, TokenSource};
 use repovault_core::ports::store::Store;
 use repovault_core::{GitHost, JobMessage, Target};
+use repovault_repository::Keys;
 
 /// A GitHub a target backs up from, and how.
 #[derive(Clone)]
@@ -26,11 +27,22 @@ pub struct GitHubAccess {
 }
 
 #[derive(Clone, Default)]
-pub struct AllowList(HashMap<Target, (Arc<dyn Store>, Vec<GitHubAccess>)>);
+pub struct AllowList(HashMap<Target, Destination>);
+
+/// A target as a worker writes to it.
+#[derive(Clone)]
+struct Destination {
+    store: Arc<dyn Store>,
+    /// The recipients its backups are sealed to (none: not sealed). A worker never
+    /// has identities.
+    keys: Keys,
+    accesses: Vec<GitHubAccess>,
+}
 
 /// What an accepted message may use.
 pub(crate) struct Allowed {
     pub store: Arc<dyn Store>,
+    pub keys: Keys,
     pub github: GitHubAccess,
 }
 
@@ -42,12 +54,27 @@ impl AllowList {
     /// Allows backing up repositories from `github` into `target` (through `store`).
     /// The first access given for a host and owner is the one used.
     pub fn allow(&mut self, target: Target, store: Arc<dyn Store>, github: GitHubAccess) {
-        let (_, accesses) = self.0.entry(target).or_insert_with(|| (store, Vec::new()));
+        let accesses = &mut self
+            .0
+            .entry(target)
+            .or_insert_with(|| Destination {
+                store,
+                keys: Keys::default(),
+                accesses: Vec::new(),
+            })
+            .accesses;
         if !accesses
             .iter()
             .any(|a| a.host == github.host && a.owner == github.owner)
         {
             accesses.push(github);
+        }
+    }
+
+    /// Seals what is written to `target` (allowed already) to `keys`' recipients.
+    pub fn seal(&mut self, target: &Target, keys: Keys) {
+        if let Some(destination) = self.0.get_mut(target) {
+            destination.keys = keys;
         }
     }
 
@@ -60,7 +87,7 @@ impl AllowList {
     /// owner, then the first (whose credentials may simply not reach the repository:
     /// the token still goes to that host only).
     pub(crate) fn check(&self, msg: &JobMessage) -> Result<Allowed, String> {
-        let Some((store, hosts)) = self.0.get(&msg.target) else {
+        let Some(destination) = self.0.get(&msg.target) else {
             return Err(format!(
                 "target {} is not on this worker's allow-list",
                 msg.target
@@ -69,7 +96,7 @@ impl AllowList {
         let repo = &msg.repo;
         let mut reasons = Vec::new();
         let mut matching = Vec::new();
-        for access in hosts {
+        for access in &destination.accesses {
             match access
                 .host
                 .check_clone_url(&repo.clone_url, &repo.owner, &repo.name)
@@ -90,7 +117,8 @@ impl AllowList {
             .or(matching.first());
         match chosen {
             Some(access) => Ok(Allowed {
-                store: store.clone(),
+                store: destination.store.clone(),
+                keys: destination.keys.clone(),
                 github: (*access).clone(),
             }),
             None => Err(reasons.join("; ")),
@@ -101,10 +129,11 @@ impl AllowList {
 impl fmt::Debug for AllowList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(t, (_, accesses))| {
+            .entries(self.0.iter().map(|(t, destination)| {
                 (
                     t.to_string(),
-                    accesses
+                    destination
+                        .accesses
                         .iter()
                         .map(|a| match &a.owner {
                             Some(owner) => format!("{} ({owner})", a.host),

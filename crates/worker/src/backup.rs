@@ -15,7 +15,9 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::config::GitSettings;
 use repovault_core::ports::store::ByteStream;
-use repovault_core::{Clock, JobMessage, LfsObject, Outcome, RefSet, ResultRecord, WikiOutcome};
+use repovault_core::{
+    ChainHead, Clock, JobMessage, LfsObject, Outcome, RefSet, ResultRecord, WikiOutcome,
+};
 use repovault_git::bundle::{self, PackSummary};
 use repovault_git::{RepoRefs, pack_objects};
 use repovault_repository::{ChainRules, Found, NewBackup, Repository, StoredLink};
@@ -49,6 +51,8 @@ pub(crate) struct BackedUp {
     pub record: ResultRecord,
     /// The newest data snapshot as `latest.json` named it before this backup.
     pub previous_data: Option<String>,
+    /// The chain of the backup this attempt wrote, for `latest.json`.
+    pub chain: Option<ChainHead>,
 }
 
 /// Backs up the repository `msg` names.
@@ -100,6 +104,7 @@ pub(crate) async fn back_up(
         return Ok(BackedUp {
             record,
             previous_data,
+            chain: None,
         });
     }
 
@@ -139,10 +144,7 @@ pub(crate) async fn back_up(
         None => None,
     };
     let lfs = match found {
-        Some(found) => {
-            let (known, known_missing) = new.base_lfs();
-            Some(back_up_lfs(ctx.repo, ctx.git, msg, &known, &known_missing, found).await?)
-        }
+        Some(found) => Some(back_up_lfs(ctx.repo, ctx.git, msg, new.base_lfs(), found).await?),
         None => None,
     };
     // An empty repository advertises no `HEAD`: its default branch is where it points.
@@ -156,7 +158,7 @@ pub(crate) async fn back_up(
         head,
         refs: refs.refs,
         wiki_refs: wiki_refs.map(|w| w.refs),
-        lfs: lfs.as_ref().map(|l| (l.objects.clone(), l.missing.clone())),
+        lfs: lfs.as_ref().map(|l| l.found.clone()),
     };
     let (backup, manifest) = new.commit(found).await?;
     tracing::info!(
@@ -177,6 +179,7 @@ pub(crate) async fn back_up(
     Ok(BackedUp {
         record,
         previous_data,
+        chain: ChainHead::of(&manifest),
     })
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use repovault_core::config::GitSettings;
 use repovault_core::{
-    Classify, Clock, DataSummary, ErrorClass, FailureInfo, GoneMarker, JOB_SCHEMA, JobMessage,
-    LatestPointer, MessageError, Outcome, Progress, RECORD_SCHEMA, RepoEvent, ResultRecord,
+    ChainHead, Classify, Clock, DataSummary, ErrorClass, FailureInfo, GoneMarker, JOB_SCHEMA,
+    JobMessage, LatestPointer, MessageError, Outcome, Progress, RECORD_SCHEMA, RepoEvent,
+    ResultRecord,
 };
 use repovault_data::back_up_data;
 use repovault_git::GitError;
@@ -61,7 +62,8 @@ impl Handler for BackupJob {
         let started = std::time::Instant::now();
         let disposition = Attempt {
             job: self,
-            repo: Repository::new(allowed.store.as_ref(), &msg.target.prefix),
+            repo: Repository::new(allowed.store.as_ref(), &msg.target.prefix)
+                .with_keys(allowed.keys.clone()),
             github: &allowed.github,
             delivery,
             msg: &msg,
@@ -83,7 +85,8 @@ impl Handler for BackupJob {
                     let span = job_span(&msg, delivery);
                     let attempt = Attempt {
                         job: self,
-                        repo: Repository::new(allowed.store.as_ref(), &msg.target.prefix),
+                        repo: Repository::new(allowed.store.as_ref(), &msg.target.prefix)
+                            .with_keys(allowed.keys.clone()),
                         github: &allowed.github,
                         delivery,
                         msg: &msg,
@@ -250,15 +253,16 @@ impl Attempt<'_> {
                 clock: self.job.clock.as_ref(),
             };
             let done = back_up(&ctx, self.msg, self.delivery.attempt(), started_at).await?;
-            Ok::<_, BackupError>(self.with_data(done.record, done.previous_data).await)
+            let record = self.with_data(done.record, done.previous_data).await;
+            Ok::<_, BackupError>((record, done.chain))
         }
         .await;
         match result {
-            Ok(record) => {
+            Ok((record, chain)) => {
                 if let Some(RepoEvent::Moved { from }) = &self.msg.event {
                     self.mark_moved(from).await;
                 }
-                self.succeed(record).await
+                self.succeed(record, chain).await
             }
             Err(e) => self.fail(e, started_at).await,
         }
@@ -312,7 +316,9 @@ impl Attempt<'_> {
         record
     }
 
-    async fn succeed(&self, record: ResultRecord) -> Disposition {
+    /// Commits `record` (and `chain`, the chain of the backup it names, for
+    /// `latest.json`).
+    async fn succeed(&self, record: ResultRecord, chain: Option<ChainHead>) -> Disposition {
         let outcome = record.outcome;
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
         match self.write_record(&record).await {
@@ -360,6 +366,7 @@ impl Attempt<'_> {
                 created_at: record.finished_at,
                 run_id: record.run_id.clone(),
                 data: record.data.as_ref().and_then(|d| d.index.clone()),
+                chain,
             };
             if let Err(e) = self.repo.set_latest(owner, name, &latest).await {
                 // The record stands; the next run simply does not skip this repository.
@@ -413,7 +420,7 @@ impl Attempt<'_> {
                 self.now(),
             )
         };
-        self.succeed(record).await
+        self.succeed(record, None).await
     }
 
     /// Whether GitHub no longer serves the repository at `url` (not found, or

@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 
 use futures::StreamExt;
-use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
-use repovault_core::{JobMessage, LfsObject, LfsSummary};
+use repovault_core::ports::store::{ObjectMetadata, PutReceipt, StoreError, meta};
+use repovault_core::{ArchiveDigest, JobMessage, LfsObject, LfsSummary};
 use repovault_git::lfs::{Answer, BATCH, Download, LfsRemote};
 use repovault_telemetry::{kv, metrics};
 
-use repovault_repository::Repository;
+use repovault_repository::{LfsFound, RepoError, Repository};
 
 use crate::error::BackupError;
 use crate::remote::Git;
@@ -21,27 +21,30 @@ const DOWNLOADS_AT_ONCE: usize = 4;
 
 /// The LFS objects a backup lists, and what it did to store them.
 pub(crate) struct LfsBackup {
-    /// Every object the backup needs, sorted by oid.
-    pub objects: Vec<LfsObject>,
-    /// Of those, the oids the server has no content for.
-    pub missing: Vec<String>,
+    /// Every object the backup needs (sorted by oid), those the server has no content
+    /// for, and the digests of those stored sealed.
+    pub found: LfsFound,
     pub summary: LfsSummary,
 }
 
 /// Stores the LFS objects named by `found` (pointers in the objects this backup
-/// fetched) that the store does not have, on top of `known` (the objects the backup it
-/// builds on lists; `known_missing` are tried again). Returns the list for the
-/// manifest.
+/// fetched) that the store does not have, on top of `known` (what the backup it builds
+/// on lists; its missing objects are tried again). Returns the list for the manifest.
 #[tracing::instrument(name = "lfs", skip_all, fields(found = found.len()))]
 pub(crate) async fn back_up_lfs(
     repo: &Repository<'_>,
     git: &Git<'_>,
     msg: &JobMessage,
-    known: &[LfsObject],
-    known_missing: &[String],
+    known: LfsFound,
     found: BTreeSet<LfsObject>,
 ) -> Result<LfsBackup, BackupError> {
     let (source, layout) = (&msg.repo, repo.layout());
+    let LfsFound {
+        objects: known,
+        missing: known_missing,
+        mut sealed,
+    } = known;
+    let seals = repo.keys().seals();
     let known_set: BTreeSet<&LfsObject> = known.iter().collect();
     let mut to_check: Vec<LfsObject> = found
         .iter()
@@ -58,6 +61,24 @@ pub(crate) async fn back_up_lfs(
     for object in to_check {
         let key = layout.lfs(&source.owner, &source.name, &object.oid);
         match repo.store().head(&key).await? {
+            Some(info) if seals => match info.metadata.get(meta::SHA256) {
+                // Stored sealed by an earlier backup of another chain: its digest as
+                // the store recorded it at write time.
+                Some(sha256) if info.size > object.size => {
+                    sealed.insert(
+                        object.oid.clone(),
+                        ArchiveDigest {
+                            size: info.size,
+                            sha256: sha256.clone(),
+                        },
+                    );
+                }
+                _ => {
+                    tracing::warn!(%key, "a stored LFS object is not sealed as expected; storing it again");
+                    repo.store().delete(&key).await?;
+                    needed.push(object);
+                }
+            },
             Some(info) if info.size == object.size => {}
             Some(info) => {
                 // Damaged: stored again from the server (keys are create-only).
@@ -93,13 +114,23 @@ pub(crate) async fn back_up_lfs(
             .iter()
             .map(|download| store_object(repo, git, msg, &remote, download))
             .collect();
-        let stored: Vec<Result<u64, BackupError>> = futures::stream::iter(stores)
+        let stored: Vec<Result<Option<PutReceipt>, BackupError>> = futures::stream::iter(stores)
             .buffer_unordered(DOWNLOADS_AT_ONCE)
             .collect()
             .await;
-        for result in stored {
-            summary.uploaded_bytes += result?;
+        for (result, download) in stored.into_iter().zip(&downloads) {
+            let Some(receipt) = result? else { continue };
+            summary.uploaded_bytes += receipt.size;
             summary.uploaded += 1;
+            if seals {
+                sealed.insert(
+                    download.object.oid.clone(),
+                    ArchiveDigest {
+                        size: receipt.size,
+                        sha256: receipt.sha256,
+                    },
+                );
+            }
         }
     }
     let mut objects: BTreeSet<LfsObject> = found;
@@ -116,23 +147,28 @@ pub(crate) async fn back_up_lfs(
             "LFS objects stored"
         );
     }
+    sealed.retain(|oid, _| objects.iter().any(|o| &o.oid == oid));
     Ok(LfsBackup {
-        objects: objects.into_iter().collect(),
-        missing,
+        found: LfsFound {
+            objects: objects.into_iter().collect(),
+            missing,
+            sealed,
+        },
         summary,
     })
 }
 
-/// Streams one object from the LFS server into the store. The download ends in an
-/// error unless it is exactly the object (the pointer's size, SHA-256 the oid), so
-/// nothing else is ever stored under its key. Returns its size.
+/// Streams one object from the LFS server into the store (sealed when the repository
+/// seals). The download ends in an error unless it is exactly the object (the
+/// pointer's size, SHA-256 the oid), so nothing else is ever stored under its key.
+/// Returns what was stored (`None`: another backup stored it meanwhile).
 async fn store_object(
     repo: &Repository<'_>,
     git: &Git<'_>,
     msg: &JobMessage,
     remote: &LfsRemote,
     download: &Download,
-) -> Result<u64, BackupError> {
+) -> Result<Option<PutReceipt>, BackupError> {
     let object = &download.object;
     let key = repo
         .layout()
@@ -141,19 +177,18 @@ async fn store_object(
     let receipt = git
         .in_place(&msg.repo.clone_url, || async {
             let body = remote.download(download).await?;
-            match repo.store().put_stream(&key, body, &metadata).await {
+            match repo.put_object(&key, body, &metadata).await {
                 // Another backup of the repository stored it meanwhile.
-                Err(StoreError::AlreadyExists { .. }) => Ok(None),
+                Err(RepoError::Store(StoreError::AlreadyExists { .. })) => Ok(None),
                 other => Ok(Some(other?)),
             }
         })
         .await?;
-    let Some(receipt) = receipt else {
-        return Ok(0);
-    };
-    metrics().bytes_fetched.add(receipt.size, &[]);
-    metrics()
-        .bytes_stored
-        .add(receipt.size, &[kv("kind", "lfs")]);
-    Ok(receipt.size)
+    if let Some(receipt) = &receipt {
+        metrics().bytes_fetched.add(object.size, &[]);
+        metrics()
+            .bytes_stored
+            .add(receipt.size, &[kv("kind", "lfs")]);
+    }
+    Ok(receipt)
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use repovault_reporter::human_bytes;
-use repovault_repository::{Repository, Scope, describe_gone};
+use repovault_repository::{Scope, describe_gone};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::out::outln;
@@ -23,7 +23,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
     for target in args.from.targets()? {
         let store = open_from(&args.from, &target).await?;
-        let repository = Repository::new(store.as_ref(), &target.prefix);
+        let repository = args.from.repository(store.as_ref(), &target)?;
         outln!("# {target}");
         match &repo {
             None => {

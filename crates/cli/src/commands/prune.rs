@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use repovault_core::Target;
 use repovault_core::config::RawRetention;
 use repovault_core::ports::store::{DryRun, Store};
-use repovault_repository::{PruneScope, Repository};
+use repovault_repository::PruneScope;
 
 use crate::args::FromArgs;
 use crate::exit::InvalidConfig;
@@ -79,7 +79,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         } else {
             store.as_ref()
         };
-        let repo = Repository::new(store, &target.prefix);
+        let repo = args.from.repository(store, &target)?;
         for pruned in repo.prune(&scopes, now).await? {
             let (key, at) = (&pruned.key, pruned.at);
             if pruned.kept.is_empty() {

@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Args;
 use repovault_core::GitHost;
 use repovault_git::GitCredentials;
-use repovault_repository::{Repository, RestoreError, RestoreRequest};
+use repovault_repository::{RestoreError, RestoreRequest};
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
 use crate::exit::InvalidConfig;
@@ -82,7 +82,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     };
     for target in args.from.targets()? {
         let store = open_from(&args.from, &target).await?;
-        let repo = Repository::new(store.as_ref(), &target.prefix);
+        let repo = args.from.repository(store.as_ref(), &target)?;
         let key = match args.backup.as_deref() {
             Some(key) => store.head(key).await?.map(|_| key.to_owned()),
             None => repo.restore_point(&owner, &name, at).await?,

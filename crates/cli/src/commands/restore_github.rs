@@ -202,7 +202,7 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
                 let mut pairs = Vec::new();
                 for target in &targets {
                     let store = open_from(&args.from, target).await?;
-                    let repo = Repository::new(store.as_ref(), &target.prefix);
+                    let repo = args.from.repository(store.as_ref(), &target)?;
                     for entry in repo.repositories(Scope::All).await? {
                         let wanted = match args.repo.split_once('/') {
                             Some((owner, name)) => entry.owner == owner && entry.name == name,
@@ -271,7 +271,7 @@ async fn restore_from_targets(
     let gh = &args.github;
     for target in args.from.targets()? {
         let store = open_from(&args.from, &target).await?;
-        let repo = Repository::new(store.as_ref(), &target.prefix);
+        let repo = args.from.repository(store.as_ref(), &target)?;
         let key = match args.backup.as_deref() {
             Some(key) => store.head(key).await?.map(|_| key.to_owned()),
             None => repo.restore_point(owner, name, at).await?,

@@ -21,7 +21,7 @@ use crate::out::outln;
 use crate::progress::ProgressLine;
 use crate::wiring::{
     allow_list, data_of, for_planner, for_workers, load_token, open_githubs, open_notifiers,
-    open_targets, sources_of,
+    open_targets, seal_targets, sources_of,
 };
 
 #[derive(Debug, Args)]
@@ -103,7 +103,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     worker_cfg.data_full_every = config.metadata.full_every;
     worker_cfg.git = config.git;
     let job_connections: Vec<_> = connections().collect();
-    let allow = allow_list(
+    let mut allow = allow_list(
         &targets,
         &open_githubs(connections(), token.as_ref(), &config.metadata, for_workers)?,
         config
@@ -112,6 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .zip(&job_connections)
             .map(|(j, c)| (&j.target, &j.git_host, c)),
     );
+    seal_targets(&mut allow, &config.jobs)?;
     let mut worker_deps = WorkerDeps::new(queue.clone() as Arc<dyn Queue>, allow);
     worker_deps.progress = progress.clone();
     let display = ProgressLine::start(progress.clone());

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use repovault_repository::Repository;
 use serde_json::Value;
 
 use crate::args::{FromArgs, owner_and_name, parse_at};
@@ -35,7 +34,7 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let at = args.at.as_deref().map(parse_at).transpose()?;
     for target in args.from.targets()? {
         let store = open_from(&args.from, &target).await?;
-        let repo = Repository::new(store.as_ref(), &target.prefix);
+        let repo = args.from.repository(store.as_ref(), &target)?;
         let Some((key, index)) = repo.data_snapshot(&owner, &name, at).await? else {
             continue;
         };

@@ -54,7 +54,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (mut checked, mut failed) = (0usize, 0usize);
     for target in args.from.targets()? {
         let store = open_from(&args.from, &target).await?;
-        let repository = Repository::new(store.as_ref(), &target.prefix);
+        let repository = args.from.repository(store.as_ref(), &target)?;
         let mut keys = select(&repository, args.run.as_ref(), repo.as_ref()).await?;
         if let Some(share) = args.sample {
             let wanted = ((keys.len() as f64) * share / 100.0).ceil() as usize;

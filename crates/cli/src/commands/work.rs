@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::config::{Connection, defaults};
+use repovault_core::config::{Connection, Recipients, check_recipient, defaults};
 use repovault_core::ports::queue::Queue;
 use repovault_core::retry::RetryPolicy;
 use repovault_core::{GitHost, Target};
+use repovault_repository::Keys;
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{
@@ -24,7 +25,9 @@ use crate::args::{
 };
 use crate::commands::shutdown_signal;
 use crate::exit::InvalidConfig;
-use crate::wiring::{allow_list, for_workers, load_token, open_githubs, open_queue, open_targets};
+use crate::wiring::{
+    allow_list, for_workers, load_token, open_githubs, open_queue, open_targets, seal_targets,
+};
 
 #[derive(Debug, Args)]
 pub struct WorkArgs {
@@ -74,6 +77,16 @@ pub struct WorkArgs {
     /// a worker serves any owner's jobs, so it needs --app-installation-id.
     #[command(flatten)]
     pub app: AppArgs,
+    /// Encrypt what is written to the --allow-target targets to this age recipient
+    /// (`age1…` or `ssh-ed25519 AAAA…`; repeatable, or comma-separated). Config jobs
+    /// use their `encryption:`. A worker never needs an identity.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "REPOVAULT_AGE_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub age_recipient: Vec<String>,
     #[command(flatten)]
     pub insecure: InsecureHttpArg,
     #[command(flatten)]
@@ -153,6 +166,17 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| InvalidConfig(e.to_string()))?;
         flag_connection.app = Some(app);
     }
+    let flag_recipients = Recipients(
+        args.age_recipient
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .collect(),
+    );
+    for (i, recipient) in flag_recipients.0.iter().enumerate() {
+        check_recipient(recipient)
+            .map_err(|e| InvalidConfig(format!("--age-recipient[{i}]: {}", e.0)))?;
+    }
+    let flag_count = flag_targets.len();
     let mut entries: Vec<(Target, GitHost, Connection)> = flag_targets
         .into_iter()
         .map(|t| (t, flag_host.clone(), flag_connection.clone()))
@@ -216,10 +240,18 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         &metadata,
         for_workers,
     )?;
-    let mut deps = WorkerDeps::new(
-        Arc::new(queue) as Arc<dyn Queue>,
-        allow_list(&stores, &githubs, entries.iter().map(|(t, h, c)| (t, h, c))),
-    );
+    let mut allow = allow_list(&stores, &githubs, entries.iter().map(|(t, h, c)| (t, h, c)));
+    if !flag_recipients.is_empty() {
+        let keys = Keys::sealing(&flag_recipients)
+            .map_err(|e| InvalidConfig(format!("--age-recipient: {e}")))?;
+        for target in &targets[..flag_count] {
+            allow.seal(target, keys.clone());
+        }
+    }
+    if let Some(config) = &config {
+        seal_targets(&mut allow, &config.jobs)?;
+    }
+    let mut deps = WorkerDeps::new(Arc::new(queue) as Arc<dyn Queue>, allow);
     if let Some(protection) = repovault_aws::EcsTaskProtection::from_env() {
         tracing::info!("on ECS: the task is protected from scale-in while it holds jobs");
         deps.busy = Some(Arc::new(Protection(protection)));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
+use super::encryption::{RawEncryption, Recipients, resolve_encryption};
 use super::{ConfigError, ConfigErrors, SecretSource, defaults, parse_duration, secret_source};
 use crate::retention::RetentionPolicy;
 use crate::{GitHost, Invalid, JobOptions, Owner, RepoSelector, Target, Visibility};
@@ -22,6 +23,8 @@ pub struct RawJob {
     pub retention: RawRetention,
     /// A GitHub App to authenticate as, instead of the token.
     pub auth: Option<RawAuth>,
+    /// The age recipients the target's backups are encrypted to.
+    pub encryption: Option<RawEncryption>,
 }
 
 /// `auth:` of a job: a GitHub App installation.
@@ -126,6 +129,8 @@ pub struct JobSpec {
     pub retention: RetentionPolicy,
     /// A GitHub App to authenticate as; `None`: the token.
     pub auth: Option<AppAuth>,
+    /// Who can read the target's backups (empty: anyone who can read the store).
+    pub encryption: Recipients,
 }
 
 impl JobSpec {
@@ -248,8 +253,13 @@ pub(super) fn resolve_job(
         err,
     );
     let auth = raw.auth.and_then(|raw| resolve_auth(raw, cwd, &key, err));
+    let encryption = raw
+        .encryption
+        .map(|raw| resolve_encryption(raw, cwd, &key, err))
+        .unwrap_or_default();
     Some(JobSpec {
         auth,
+        encryption,
         name,
         api_url,
         git_host: git_host?,

@@ -1,0 +1,423 @@
+//! Encryption at rest: objects written as standard age files (X25519 or ssh-ed25519
+//! recipients), streamed, and read back with the operator's identities. Which objects
+//! are sealed is the repository's decision (see `Keys` and the crate's docs); what is
+//! sealed is recognised by age's own header line, so a store that holds both (backups
+//! from before encryption was turned on) reads as one.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use repovault_core::ports::store::ByteStream;
+use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use crate::error::RepoError;
+
+/// The first line of every age file.
+pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
+/// The flag (and its variable) that gives readers their identities: named in every
+/// error about a sealed object.
+pub const IDENTITY_FLAG: &str = "--identity (REPOVAULT_AGE_IDENTITY_FILE)";
+
+type DynRecipient = Box<dyn age::Recipient + Send + Sync>;
+type DynIdentity = Box<dyn age::Identity + Send + Sync>;
+
+/// Public keys objects are encrypted to.
+pub struct Recipients(Vec<DynRecipient>);
+
+impl Recipients {
+    /// Parses `age1…` and `ssh-ed25519 …` public keys; the error names the entry.
+    pub fn parse(lines: &[String]) -> Result<Recipients, String> {
+        if lines.is_empty() {
+            return Err("no recipients".into());
+        }
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let line = line.trim();
+                if let Ok(r) = line.parse::<age::x25519::Recipient>() {
+                    return Ok(Box::new(r) as DynRecipient);
+                }
+                match line.parse::<age::ssh::Recipient>() {
+                    Ok(r @ age::ssh::Recipient::SshEd25519(..)) => Ok(Box::new(r) as DynRecipient),
+                    Ok(_) => Err(format!(
+                        "recipient {}: only ssh-ed25519 keys are taken",
+                        i + 1
+                    )),
+                    Err(e) => Err(format!("recipient {}: not a valid key ({e:?})", i + 1)),
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Recipients)
+    }
+
+    fn encryptor(&self) -> Result<age::Encryptor, String> {
+        age::Encryptor::with_recipients(self.0.iter().map(|r| &**r as &dyn age::Recipient))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Private keys objects are opened with: an age identity file (`AGE-SECRET-KEY-1…`
+/// lines, as `age-keygen` writes) or an OpenSSH ed25519 private key without a
+/// passphrase.
+pub struct Identities(Vec<DynIdentity>);
+
+impl Identities {
+    /// Reads the identities in `path`; the error names the file, never its content.
+    pub fn from_file(path: &Path) -> Result<Identities, String> {
+        let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let text = std::fs::read(path).map_err(|e| named(&e))?;
+        if text.starts_with(b"-----BEGIN OPENSSH PRIVATE KEY-----") {
+            let key =
+                age::ssh::Identity::from_buffer(text.as_slice(), Some(path.display().to_string()))
+                    .map_err(|e| named(&e))?;
+            return match key {
+                age::ssh::Identity::Unencrypted(_) => Ok(Identities(vec![Box::new(key)])),
+                age::ssh::Identity::Encrypted(_) => Err(named(
+                    &"a passphrase-protected ssh key; decrypt a copy (ssh-keygen -p) or use an age identity",
+                )),
+                age::ssh::Identity::Unsupported(_) => {
+                    Err(named(&"an ssh key type age does not take"))
+                }
+            };
+        }
+        let file = age::IdentityFile::from_buffer(text.as_slice()).map_err(|e| named(&e))?;
+        let identities = file.into_identities().map_err(|e| named(&e))?;
+        if identities.is_empty() {
+            return Err(named(&"holds no identity (AGE-SECRET-KEY-1…)"));
+        }
+        Ok(Identities(identities))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.0.iter().map(|i| &**i as &dyn age::Identity)
+    }
+}
+
+/// What a repository seals new objects to and opens sealed ones with. Workers have
+/// recipients only: they write what they cannot read back.
+#[derive(Clone, Default)]
+pub struct Keys {
+    recipients: Option<Arc<Recipients>>,
+    identities: Option<Arc<Identities>>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("recipients", &self.recipients.as_ref().map(|r| r.0.len()))
+            .field("identities", &self.identities.as_ref().map(|i| i.0.len()))
+            .finish()
+    }
+}
+
+impl Keys {
+    pub fn new(recipients: Option<Recipients>, identities: Option<Identities>) -> Keys {
+        Keys {
+            recipients: recipients.map(Arc::new),
+            identities: identities.map(Arc::new),
+        }
+    }
+
+    /// Keys that seal to a job's `encryption` recipients (none: nothing is sealed).
+    pub fn sealing(recipients: &repovault_core::config::Recipients) -> Result<Keys, String> {
+        if recipients.is_empty() {
+            return Ok(Keys::default());
+        }
+        Ok(Keys::new(Some(Recipients::parse(&recipients.0)?), None))
+    }
+
+    /// Whether new objects are sealed.
+    pub fn seals(&self) -> bool {
+        self.recipients.is_some()
+    }
+
+    /// Whether sealed objects can be opened (identities were given).
+    pub fn opens(&self) -> bool {
+        self.identities.is_some()
+    }
+
+    /// `body` as written: sealed to the recipients, or as it is.
+    pub(crate) fn seal_stream(&self, key: &str, body: ByteStream) -> Result<ByteStream, RepoError> {
+        match &self.recipients {
+            Some(recipients) => seal_stream(recipients, body).map_err(|e| sealing(key, e)),
+            None => Ok(body),
+        }
+    }
+
+    /// `bytes` as written: sealed to the recipients, or as they are.
+    pub(crate) fn seal(&self, key: &str, bytes: Vec<u8>) -> Result<Vec<u8>, RepoError> {
+        let Some(recipients) = &self.recipients else {
+            return Ok(bytes);
+        };
+        let written = recipients.encryptor().and_then(|encryptor| {
+            let mut out = Vec::with_capacity(bytes.len() + 512);
+            let mut writer = encryptor.wrap_output(&mut out).map_err(|e| e.to_string())?;
+            writer.write_all(&bytes).map_err(|e| e.to_string())?;
+            writer.finish().map_err(|e| e.to_string())?;
+            Ok(out)
+        });
+        written.map_err(|e| sealing(key, e))
+    }
+
+    /// `stored` as it was written: opened when sealed.
+    pub(crate) fn open(&self, key: &str, stored: Bytes) -> Result<Bytes, RepoError> {
+        if !stored.starts_with(AGE_MAGIC) {
+            return Ok(stored);
+        }
+        let identities = self.identities(key)?;
+        let decryptor =
+            age::Decryptor::new_buffered(stored.as_ref()).map_err(|e| unopened(key, &e))?;
+        let mut reader = decryptor
+            .decrypt(identities.iter())
+            .map_err(|e| unopened(key, &e))?;
+        let mut out = Vec::with_capacity(stored.len());
+        std::io::copy(&mut reader, &mut out).map_err(|e| unopened(key, &e))?;
+        Ok(out.into())
+    }
+
+    /// `stored` as it was written, streamed: opened as it arrives when sealed. A
+    /// damaged or truncated sealed object ends the stream in an error.
+    pub(crate) async fn open_stream(
+        &self,
+        key: &str,
+        stored: ByteStream,
+    ) -> Result<ByteStream, RepoError> {
+        let (head, rest) = sniff(stored, AGE_MAGIC.len()).await;
+        let whole = futures::stream::iter(head.clone().map(Ok))
+            .chain(rest)
+            .boxed();
+        if !head.is_some_and(|h| h.starts_with(AGE_MAGIC)) {
+            return Ok(whole);
+        }
+        let identities = self.identities(key)?.clone();
+        let reader = StreamReader::new(whole).compat();
+        let decryptor = age::Decryptor::new_async_buffered(reader)
+            .await
+            .map_err(|e| unopened(key, &e))?;
+        let plain = decryptor
+            .decrypt_async(identities.iter())
+            .map_err(|e| unopened(key, &e))?;
+        Ok(ReaderStream::new(plain.compat()).boxed())
+    }
+
+    fn identities(&self, key: &str) -> Result<&Arc<Identities>, RepoError> {
+        self.identities.as_ref().ok_or_else(|| RepoError::Sealed {
+            key: key.to_owned(),
+            reason: format!("encrypted; give the identity to open it with {IDENTITY_FLAG}"),
+        })
+    }
+}
+
+fn sealing(key: &str, reason: String) -> RepoError {
+    RepoError::invalid(key, format!("encrypting: {reason}"))
+}
+
+fn unopened(key: &str, e: &dyn std::fmt::Display) -> RepoError {
+    let reason = e.to_string();
+    let reason =
+        if reason.contains("No matching keys") || reason.to_lowercase().contains("no matching") {
+            format!("encrypted to none of the identities given with {IDENTITY_FLAG}")
+        } else {
+            format!("cannot be decrypted: {reason}")
+        };
+    RepoError::Sealed {
+        key: key.to_owned(),
+        reason,
+    }
+}
+
+/// The first `n` bytes of `stream` (fewer if it ends first), and the rest of it.
+async fn sniff(mut stream: ByteStream, n: usize) -> (Option<Bytes>, ByteStream) {
+    let mut head = Vec::new();
+    while head.len() < n {
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(e)) => {
+                let head = (!head.is_empty()).then(|| Bytes::from(head));
+                return (head, futures::stream::once(async { Err(e) }).boxed());
+            }
+            None => break,
+        }
+    }
+    ((!head.is_empty()).then(|| Bytes::from(head)), stream)
+}
+
+/// A writer whose bytes are taken out as they come: the encryptor writes into it, the
+/// stream hands on what it wrote after each chunk.
+#[derive(Clone, Default)]
+struct Taken(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Taken {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Taken {
+    fn take(&self) -> Bytes {
+        std::mem::take(&mut *self.0.lock().expect("not poisoned")).into()
+    }
+}
+
+/// `body` encrypted to `recipients` as it streams (age's 64 KiB chunks): nothing is
+/// held whole. An error of `body` ends the sealed stream in that error, never in a
+/// shorter file that looks finished.
+fn seal_stream(recipients: &Recipients, body: ByteStream) -> Result<ByteStream, String> {
+    let out = Taken::default();
+    let writer = recipients
+        .encryptor()?
+        .wrap_output(out.clone())
+        .map_err(|e| e.to_string())?;
+    let state = (Some(writer), body, out);
+    Ok(
+        futures::stream::unfold(state, |(writer, mut body, out)| async move {
+            let mut writer = writer?;
+            loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Err(e) = writer.write_all(&chunk) {
+                            return Some((Err(e), (None, body, out)));
+                        }
+                        let sealed = out.take();
+                        if !sealed.is_empty() {
+                            return Some((Ok(sealed), (Some(writer), body, out)));
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (None, body, out))),
+                    None => {
+                        let last = writer.finish().map(|_| out.take());
+                        return Some((last, (None, body, out)));
+                    }
+                }
+            }
+        })
+        .boxed(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use age::secrecy::ExposeSecret;
+
+    fn pair() -> (Recipients, Identities, String) {
+        let identity = age::x25519::Identity::generate();
+        let public = identity.to_public().to_string();
+        let secret = identity.to_string().expose_secret().to_owned();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("# test\n{secret}\n")).unwrap();
+        (
+            Recipients::parse(&[public]).unwrap(),
+            Identities::from_file(file.path()).unwrap(),
+            secret,
+        )
+    }
+
+    fn stream_of(chunks: Vec<Vec<u8>>) -> ByteStream {
+        futures::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))).boxed()
+    }
+
+    async fn collect(stream: ByteStream) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut stream = stream;
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_sealed_stream_opens_to_what_went_in_and_is_an_age_file() {
+        let (recipients, identities, _) = pair();
+        let keys = Keys::new(Some(recipients), Some(identities));
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let chunks = plain.chunks(7_000).map(<[u8]>::to_vec).collect();
+        let sealed = collect(keys.seal_stream("k", stream_of(chunks)).unwrap())
+            .await
+            .unwrap();
+        assert!(sealed.starts_with(AGE_MAGIC));
+        assert!(
+            !sealed
+                .windows(64)
+                .any(|w| plain.windows(64).take(1).any(|p| p == w))
+        );
+        // Read back in odd chunk sizes: the header may arrive split.
+        let back = stream_of(sealed.chunks(5).map(<[u8]>::to_vec).collect());
+        let opened = collect(keys.open_stream("k", back).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(opened, plain);
+        assert_eq!(keys.open("k", sealed.clone().into()).unwrap(), plain);
+    }
+
+    #[tokio::test]
+    async fn a_failing_body_fails_the_sealed_stream() {
+        let (recipients, _, _) = pair();
+        let keys = Keys::new(Some(recipients), None);
+        let body = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"some")),
+            Err(std::io::Error::other("pack check failed")),
+        ])
+        .boxed();
+        let err = collect(keys.seal_stream("k", body).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "pack check failed");
+    }
+
+    #[tokio::test]
+    async fn plaintext_passes_and_sealed_needs_the_right_identity() {
+        let (recipients, _, _) = pair();
+        let (_, other, _) = pair();
+        let writer = Keys::new(Some(recipients), None);
+        let sealed = writer.seal("k", b"refs/heads/secret".to_vec()).unwrap();
+        assert_eq!(
+            writer.open("plain", Bytes::from_static(b"{}")).unwrap(),
+            &b"{}"[..]
+        );
+        let none = writer
+            .open("repos/a/b/m.json", sealed.clone().into())
+            .unwrap_err();
+        assert!(matches!(none, RepoError::Sealed { .. }));
+        assert!(
+            none.to_string().contains("repos/a/b/m.json")
+                && none.to_string().contains("--identity"),
+            "{none}"
+        );
+        let wrong = Keys::new(None, Some(other));
+        let err = wrong
+            .open("repos/a/b/m.json", sealed.clone().into())
+            .unwrap_err();
+        assert!(err.to_string().contains("none of the identities"), "{err}");
+        let err = wrong
+            .open_stream("repos/a/b/l.bundle", stream_of(vec![sealed]))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string()
+                .starts_with("repos/a/b/l.bundle: encrypted to none"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ssh_ed25519_and_age_recipients_parse_and_others_are_named() {
+        let ssh =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAFuDLHVPrOcga/f6rWmnHbmj3gV516fxyec0vofzct6 test";
+        let age = age::x25519::Identity::generate().to_public().to_string();
+        assert!(Recipients::parse(&[age, ssh.into()]).is_ok());
+        let err = Recipients::parse(&["age1bad".into()]).err().unwrap();
+        assert!(err.starts_with("recipient 1"), "{err}");
+    }
+}

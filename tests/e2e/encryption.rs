@@ -1,0 +1,221 @@
+//! Encryption at rest: a backup written to two age recipients (X25519 and ssh-ed25519)
+//! by workers that hold no identity, unreadable in the store except for what the
+//! design keeps in the clear, restored exactly with either identity, refused with a
+//! wrong one or none, verified without one, and restored by hand with `age` and git.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use repovault_testkit::fixtures;
+
+use crate::support::*;
+
+const CONTENT: &str = "zebra-content-7731";
+const MESSAGE: &str = "zebra-message-5521";
+const BRANCH: &str = "zebra-branch";
+
+/// Objects the design keeps readable without a key (docs/ARCHITECTURE.md): pointers,
+/// records, plans and reports, data indexes; and the folder store's own sidecars (an
+/// object's size, SHA-256 and repository: S3 keeps them as tags).
+fn plaintext_by_design(key: &str) -> bool {
+    key.starts_with(".repovault/")
+        || key.starts_with("runs/")
+        || key.ends_with("/latest.json")
+        || key.ends_with("/gone.json")
+        || key.ends_with("/index.json")
+}
+
+struct Keys {
+    dir: tempfile::TempDir,
+    age_public: String,
+    ssh_public: String,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("age-keygen")
+            .args(["-o", "key.txt"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let age_public = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .trim_start_matches("Public key: ")
+            .to_owned();
+        let out = Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "test",
+                "-f",
+                "id_ed25519",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ssh_public = std::fs::read_to_string(dir.path().join("id_ed25519.pub"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let wrong = Command::new("age-keygen")
+            .args(["-o", "wrong.txt"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(wrong.status.success());
+        Keys {
+            dir,
+            age_public,
+            ssh_public,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Restores `acme/app` into `to` with `identity`.
+async fn restore(work: &Path, identity: Option<&Path>, to: &Path) -> std::process::Output {
+    let mut args = vec!["restore", "acme/app", "--to", to.to_str().unwrap()];
+    if let Some(identity) = identity {
+        args.extend(["--identity", identity.to_str().unwrap()]);
+    }
+    repovault(work, &args, &[]).await
+}
+
+#[tokio::test]
+async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_only() {
+    let gh = github().await;
+    let git = acme_repo(
+        &gh,
+        "app",
+        repovault_testkit::RepoSpec::new("acme", "app"),
+        some_data_and_a_release(),
+    );
+    fixtures::commit(&git, BRANCH, &[("secret.txt", CONTENT.as_bytes())], MESSAGE);
+    let keys = Keys::new();
+    let work = tempfile::tempdir().unwrap();
+    let recipients = format!("{},{}", keys.age_public, keys.ssh_public);
+    let out = run_org(work.path(), &gh, "r1", &["--age-recipient", &recipients]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Every object but those kept readable by design is an age file, and none holds
+    // the content, the commit message, the branch's name or the issues' text.
+    let backups = work.path().join("backups");
+    let mut sealed = 0;
+    for file in walk(&backups) {
+        let key = file
+            .strip_prefix(&backups)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [CONTENT, MESSAGE, BRANCH, "\"title\""] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{key} holds {needle:?}"
+            );
+        }
+        if !plaintext_by_design(&key) {
+            assert!(
+                bytes.starts_with(b"age-encryption.org/v1\n"),
+                "{key} is not sealed"
+            );
+            sealed += 1;
+        }
+    }
+    assert!(
+        sealed >= 4,
+        "a link, a manifest, data files and an asset: {sealed}"
+    );
+
+    // Restored exactly with either identity.
+    let source = refs_of(&gh.repo_path("acme", "app"));
+    for identity in ["key.txt", "id_ed25519"] {
+        let to = work.path().join(format!("restored-{identity}"));
+        let out = restore(work.path(), Some(&keys.path(identity)), &to).await;
+        assert!(out.status.success(), "{identity}: {}", text(&out));
+        assert_eq!(refs_of(&to.join("app.git")), source, "{identity}");
+        fsck(&to.join("app.git"));
+    }
+    // Refused with a wrong identity, and without one, naming the object and the flag.
+    for (identity, says) in [
+        (
+            Some(keys.path("wrong.txt")),
+            "encrypted to none of the identities given",
+        ),
+        (None, "encrypted; give the identity"),
+    ] {
+        let to = work.path().join("refused");
+        let out = restore(work.path(), identity.as_deref(), &to).await;
+        let said = text(&out);
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains(says) && said.contains("--identity"), "{said}");
+        assert!(
+            said.contains("repos/acme/app/app-"),
+            "names the manifest: {said}"
+        );
+    }
+    // Verified with an identity; without one the manifest cannot be read, and the
+    // failure names the flag.
+    let key = keys.path("key.txt");
+    let out = repovault(
+        work.path(),
+        &["verify", "--identity", key.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = repovault(work.path(), &["verify"], &[]).await;
+    assert!(
+        !out.status.success() && text(&out).contains("--identity"),
+        "{}",
+        text(&out)
+    );
+
+    // A second run after a push adds a link on the chain, with no identity anywhere.
+    fixtures::commit(&git, "main", &[("two.txt", b"two")], "second");
+    let out = run_org(work.path(), &gh, "r2", &["--age-recipient", &recipients]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let latest: repovault_core::LatestPointer =
+        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/app/latest.json")).unwrap())
+            .unwrap();
+    let chain = latest.chain.expect("latest.json keeps the chain");
+    assert_eq!(chain.bundles.len(), 2, "built on the first backup");
+    assert!(chain.bundles[1].size < chain.bundles[0].size);
+    let to = work.path().join("restored-2");
+    let out = restore(work.path(), Some(&keys.path("key.txt")), &to).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        refs_of(&to.join("app.git")),
+        refs_of(&gh.repo_path("acme", "app"))
+    );
+
+    // By hand, with the operator's guide's commands verbatim.
+    let manifest = backups.join(&latest.backup.manifest_key);
+    run_guide_section(
+        "### Restoring encrypted backups by hand\n",
+        &manifest,
+        &[("key.txt", keys.path("key.txt").to_str().unwrap())],
+    );
+    let by_hand = manifest.parent().unwrap().join("api.git");
+    assert_eq!(refs_of(&by_hand), refs_of(&gh.repo_path("acme", "app")));
+    fsck(&by_hand);
+}
