@@ -202,7 +202,7 @@ pub async fn restore_into_github(args: RestoreArgs) -> anyhow::Result<ExitCode> 
                 let mut pairs = Vec::new();
                 for target in &targets {
                     let store = open_from(&args.from, target).await?;
-                    let repo = args.from.repository(store.as_ref(), &target)?;
+                    let repo = args.from.repository(store.as_ref(), target)?;
                     for entry in repo.repositories(Scope::All).await? {
                         let wanted = match args.repo.split_once('/') {
                             Some((owner, name)) => entry.owner == owner && entry.name == name,
