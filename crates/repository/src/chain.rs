@@ -363,7 +363,7 @@ impl NewBackup<'_> {
             lfs_sealed,
         };
         let key = layout.manifest(owner, name, self.created_at);
-        self.repo.write_sealed(&key, &manifest).await?;
+        self.repo.write_manifest(&key, &manifest).await?;
         Ok((
             BackupRef {
                 key: key.clone(),

@@ -110,6 +110,51 @@ pub async fn check_backup(
     Ok(checked)
 }
 
+/// Checks what is stored of the backup at `key` against what its manifest records in
+/// the clear (see [`Repository::outline`]): every link's size and SHA-256, and every
+/// LFS object's (against its oid, or, stored sealed, against its recorded digest),
+/// opening nothing: what `verify` checks of an encrypted backup without an identity.
+/// Returns the bytes read.
+pub async fn check_stored(repo: &Repository<'_>, key: &str) -> Result<u64, CheckError> {
+    let layout = repo.layout();
+    let backup = layout.parse_backup(key).ok_or(CheckError::NotABackup)?;
+    let outline = repo
+        .outline(key)
+        .await
+        .map_err(|e| match e {
+            RepoError::Invalid { reason, .. } => CheckError::Manifest(reason),
+            other => CheckError::Repo(other),
+        })?
+        .ok_or_else(|| CheckError::NoManifest(layout.manifest_for(key).expect("a backup key")))?;
+    if outline.format != BackupFormat::BundleChain {
+        return check_backup(repo, key, None).await.map(|c| c.size);
+    }
+    let mut size = 0;
+    for links in [&outline.bundles, &outline.wiki_bundles] {
+        for (i, link) in links.iter().enumerate() {
+            size += read_link(repo, link, None)
+                .await
+                .map_err(|reason| CheckError::Link {
+                    key: link.key.clone(),
+                    position: i + 1,
+                    of: links.len(),
+                    reason,
+                })?;
+        }
+    }
+    let stored = outline
+        .lfs
+        .iter()
+        .flatten()
+        .filter(|o| !outline.lfs_missing.contains(&o.oid));
+    let lfs = stored.map(|object| {
+        let key = layout.lfs(&backup.owner, &backup.repo, &object.oid);
+        (key, object, outline.lfs_sealed.get(&object.oid))
+    });
+    size += check_lfs(repo, lfs, &backup.repo, None).await?;
+    Ok(size)
+}
+
 /// LFS objects read (and restored) at once.
 const LFS_AT_ONCE: usize = 4;
 

@@ -51,12 +51,12 @@ mod validate;
 
 pub use catalog::{BackupEntry, DataEntry, RepoEntry, describe_gone};
 pub use chain::{Base, ChainRules, Found, LfsFound, NewBackup, StoredLink};
-pub use check::{CheckError, Checked, check_backup};
+pub use check::{CheckError, Checked, check_backup, check_stored};
 pub use data::MAX_ITEMS_BYTES;
 pub use error::RepoError;
 pub use layout::{BackupKey, Layout, is_oid, valid_names};
 pub use prune::{PruneScope, Pruned};
-pub use repository::{Repository, Scope, Tally};
+pub use repository::{Outline, Repository, Scope, Tally};
 pub use restore::{RestoreError, RestoreRequest, Restored};
 pub use seal::{AGE_MAGIC, IDENTITY_FLAG, Identities, Keys, Recipients};
 pub use validate::is_kind;

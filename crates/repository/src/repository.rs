@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, MAX_JSON_BYTES, ObjectDigest, ObjectMetadata, PutReceipt, Store,
-    json_bytes,
+    ByteStream, Created, ObjectDigest, ObjectMetadata, PutReceipt, Store,
 };
 use repovault_core::{
-    GoneMarker, LatestPointer, Manifest, Outcome, ResultRecord, RunId, check_login, check_repo_name,
+    ArchiveDigest, BackupFormat, BundleRef, GoneMarker, LatestPointer, LfsObject, Manifest,
+    Outcome, ResultRecord, RunId, check_login, check_repo_name,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +18,26 @@ use crate::error::RepoError;
 use crate::layout::Layout;
 use crate::seal::Keys;
 use crate::validate;
+
+/// A manifest's part in the clear (all of it, unless sealed): its chain and LFS
+/// objects.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Outline {
+    #[serde(default)]
+    pub format: BackupFormat,
+    #[serde(default)]
+    pub archive: Option<ArchiveDigest>,
+    #[serde(default)]
+    pub bundles: Vec<BundleRef>,
+    #[serde(default)]
+    pub wiki_bundles: Vec<BundleRef>,
+    #[serde(default)]
+    pub lfs: Option<Vec<LfsObject>>,
+    #[serde(default)]
+    pub lfs_missing: Vec<String>,
+    #[serde(default)]
+    pub lfs_sealed: std::collections::BTreeMap<String, ArchiveDigest>,
+}
 
 /// The size and SHA-256 of an object as stored, tallied while it is read
 /// ([`Repository::read_object`]).
@@ -107,28 +127,15 @@ impl<'a> Repository<'a> {
         Ok(self.store.put_json(key, value).await?)
     }
 
-    /// Reads JSON at `key` that may be sealed (a manifest), at most `MAX_JSON_BYTES`.
-    pub(crate) async fn read_sealed<T: DeserializeOwned>(
+    /// Writes `manifest` at `key`: its refs and source sealed inside it when the
+    /// repository seals (see [`Keys::seal_manifest`]).
+    pub(crate) async fn write_manifest(
         &self,
         key: &str,
-    ) -> Result<Option<T>, RepoError> {
-        let Some(stored) = self.store.get_capped(key, MAX_JSON_BYTES).await? else {
-            return Ok(None);
-        };
-        let json = self.keys.open(key, stored)?;
-        serde_json::from_slice(&json).map(Some).map_err(|e| {
-            RepoError::invalid(key, format!("not valid JSON for what is stored there: {e}"))
-        })
-    }
-
-    /// Writes `value` as JSON at `key`, sealed when the repository seals.
-    pub(crate) async fn write_sealed<T: Serialize>(
-        &self,
-        key: &str,
-        value: &T,
+        manifest: &Manifest,
     ) -> Result<(), RepoError> {
-        let body = self.keys.seal(key, json_bytes(value).into())?;
-        Ok(self.store.put(key, body.into()).await?)
+        let stored = self.keys.seal_manifest(key, manifest)?;
+        Ok(self.store.put_json(key, &stored).await?)
     }
 
     /// Streams an object of a backup (an LFS object, a release asset, an attachment)
@@ -247,12 +254,33 @@ impl<'a> Repository<'a> {
             .layout
             .manifest_for(backup_key)
             .expect("a backup key has a manifest key");
-        let Some(manifest) = self.read_sealed::<Manifest>(&key).await? else {
+        let Some(stored) = self.read::<serde_json::Value>(&key).await? else {
             return Ok(None);
         };
+        let manifest = self.keys.open_manifest(&key, stored)?;
         validate::manifest(&self.layout, &backup.owner, &backup.repo, &manifest)
             .map_err(|reason| RepoError::invalid(&key, reason))?;
         Ok(Some(manifest))
+    }
+
+    /// What the manifest of the backup at `backup_key` says in the clear, sealed or
+    /// not: its links and LFS objects with what is stored of each (what `verify`
+    /// checks without a key), checked like a manifest's.
+    pub async fn outline(&self, backup_key: &str) -> Result<Option<Outline>, RepoError> {
+        let backup = self
+            .layout
+            .parse_backup(backup_key)
+            .ok_or_else(|| RepoError::invalid(backup_key, "not a backup key"))?;
+        let key = self
+            .layout
+            .manifest_for(backup_key)
+            .expect("a backup key has a manifest key");
+        let Some(outline) = self.read::<Outline>(&key).await? else {
+            return Ok(None);
+        };
+        validate::outline(&self.layout, &backup.owner, &backup.repo, &outline)
+            .map_err(|reason| RepoError::invalid(&key, reason))?;
+        Ok(Some(outline))
     }
 
     /// `latest.json` of `owner/name`: the newest good backup (and data snapshot).

@@ -8,13 +8,24 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use bytes::Bytes;
 use futures::StreamExt;
+use repovault_core::Manifest;
 use repovault_core::ports::store::ByteStream;
+use serde_json::Value;
 use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::error::RepoError;
+
+/// A sealed manifest's field holding the others below, as an age file in base64.
+const SEALED: &str = "sealed";
+
+/// A manifest's fields that say more than key names do: ref names, `HEAD`, the
+/// default branch, the repository as GitHub described it.
+const SEALED_FIELDS: [&str; 5] = ["refs", "wiki_refs", "head", "default_branch", "source"];
 
 /// The first line of every age file.
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -163,6 +174,56 @@ impl Keys {
             Ok(out)
         });
         written.map_err(|e| sealing(key, e))
+    }
+
+    /// `manifest` as stored: with recipients, the fields that name refs, branches and
+    /// the repository's description (`SEALED_FIELDS`) move into `sealed`, an age file
+    /// (base64); the chain, its digests and the LFS objects stay in the clear, so that
+    /// `verify` checks what is stored without a key and by-hand restores read the
+    /// links' order with `jq`.
+    pub(crate) fn seal_manifest(&self, key: &str, manifest: &Manifest) -> Result<Value, RepoError> {
+        let mut value = serde_json::to_value(manifest).expect("manifests serialise");
+        if self.recipients.is_none() {
+            return Ok(value);
+        }
+        let fields = value.as_object_mut().expect("a manifest is an object");
+        let secret: serde_json::Map<String, Value> = SEALED_FIELDS
+            .iter()
+            .filter_map(|f| fields.remove(*f).map(|v| ((*f).to_owned(), v)))
+            .collect();
+        let sealed = self.seal(key, serde_json::to_vec(&secret).expect("JSON serialises"))?;
+        fields.insert(SEALED.into(), Value::String(BASE64_STANDARD.encode(sealed)));
+        Ok(value)
+    }
+
+    /// The manifest `stored` holds: its `sealed` fields opened and put back.
+    pub(crate) fn open_manifest(
+        &self,
+        key: &str,
+        mut stored: Value,
+    ) -> Result<Manifest, RepoError> {
+        if let Some(fields) = stored.as_object_mut()
+            && let Some(sealed) = fields.remove(SEALED)
+        {
+            let sealed = sealed
+                .as_str()
+                .and_then(|s| BASE64_STANDARD.decode(s).ok())
+                .ok_or_else(|| RepoError::invalid(key, "sealed is not base64"))?;
+            if !sealed.starts_with(AGE_MAGIC) {
+                return Err(RepoError::invalid(key, "sealed is not an age file"));
+            }
+            let opened = self.open(key, sealed.into())?;
+            let secret: serde_json::Map<String, Value> = serde_json::from_slice(&opened)
+                .map_err(|e| RepoError::invalid(key, format!("sealed: {e}")))?;
+            for (field, value) in secret {
+                if SEALED_FIELDS.contains(&field.as_str()) {
+                    fields.insert(field, value);
+                }
+            }
+        }
+        serde_json::from_value(stored).map_err(|e| {
+            RepoError::invalid(key, format!("not valid JSON for what is stored there: {e}"))
+        })
     }
 
     /// `stored` as it was written: opened when sealed.

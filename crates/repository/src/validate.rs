@@ -14,6 +14,7 @@ use repovault_core::{
 };
 
 use crate::layout::valid_names;
+use crate::repository::Outline;
 
 use crate::layout::{Layout, is_oid};
 
@@ -94,6 +95,16 @@ impl<'m> ChainParts<'m> {
         }
     }
 
+    fn of_outline(o: &'m Outline) -> Self {
+        ChainParts {
+            bundles: &o.bundles,
+            wiki_bundles: &o.wiki_bundles,
+            lfs: o.lfs.as_deref(),
+            lfs_missing: &o.lfs_missing,
+            lfs_sealed: &o.lfs_sealed,
+        }
+    }
+
     fn of_head(h: &'m ChainHead) -> Self {
         ChainParts {
             bundles: &h.bundles,
@@ -103,6 +114,11 @@ impl<'m> ChainParts<'m> {
             lfs_sealed: &h.lfs_sealed,
         }
     }
+}
+
+/// Checks a manifest's outline (its part in the clear) like a manifest.
+pub(crate) fn outline(layout: &Layout, owner: &str, name: &str, o: &Outline) -> Result<(), String> {
+    chain(layout, owner, name, &ChainParts::of_outline(o))
 }
 
 /// Every link is one of `owner/name`'s, every LFS oid 64 lowercase hex digits.

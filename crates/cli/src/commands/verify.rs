@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use repovault_core::RunId;
 use repovault_reporter::human_bytes;
-use repovault_repository::{Repository, Scope, check_backup};
+use repovault_repository::{Repository, Scope, check_backup, check_stored};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
@@ -70,14 +70,24 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             };
             let drill = scratch.as_ref().map(|d| d.path().join("restore"));
             checked += 1;
-            match check_backup(&repository, &key, drill.as_deref()).await {
-                Ok(ok) => {
-                    let drilled = if args.restore_drill {
-                        format!(", restore drill ok ({} refs)", ok.manifest.refs.len())
-                    } else {
-                        String::new()
+            // Without an identity nothing is opened: what is stored is checked against
+            // what the manifest records in the clear (all of it, unless encrypted).
+            let result = if drill.is_none() && !repository.keys().opens() {
+                check_stored(&repository, &key)
+                    .await
+                    .map(|size| (size, None))
+            } else {
+                check_backup(&repository, &key, drill.as_deref())
+                    .await
+                    .map(|ok| (ok.size, Some(ok.manifest.refs.len())))
+            };
+            match result {
+                Ok((size, refs)) => {
+                    let drilled = match refs.filter(|_| args.restore_drill) {
+                        Some(refs) => format!(", restore drill ok ({refs} refs)"),
+                        None => String::new(),
                     };
-                    outln!("ok    {key}  {}  sha256 ok{drilled}", human_bytes(ok.size));
+                    outln!("ok    {key}  {}  sha256 ok{drilled}", human_bytes(size));
                 }
                 Err(reason) => {
                     failed += 1;
