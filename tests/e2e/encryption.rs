@@ -246,3 +246,82 @@ async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_o
     assert_eq!(refs_of(&by_hand), refs_of(&gh.repo_path("acme", "app")));
     fsck(&by_hand);
 }
+
+#[tokio::test]
+async fn encrypted_lfs_objects_are_verified_without_a_key_and_restored_with_one() {
+    let gh = github().await;
+    gh.add_org("acme");
+    let (git, oids) = fixtures::lfs_repo(
+        &gh.repo_path("acme", "app"),
+        &gh.lfs_path("acme", "app"),
+        200_000,
+    );
+    gh.add_repo(repovault_testkit::RepoSpec::new("acme", "app").has_wiki(false));
+    let keys = Keys::new();
+    let work = tempfile::tempdir().unwrap();
+    let backups = work.path().join("backups");
+    let run = |id: &'static str| {
+        let (work, gh, recipient) = (work.path(), &gh, keys.age_public.clone());
+        async move {
+            let args = ["--lfs", "--no-metadata", "--age-recipient", &recipient];
+            let out = run_org(work, gh, id, &args).await;
+            assert!(out.status.success(), "{}", text(&out));
+        }
+    };
+    run("r1").await;
+    for oid in &oids {
+        let stored = std::fs::read(backups.join(format!("repos/acme/app/lfs/{oid}"))).unwrap();
+        assert!(stored.starts_with(b"age-encryption.org/v1\n"), "{oid}");
+        let content = std::fs::read(gh.lfs_path("acme", "app").join(oid)).unwrap();
+        assert!(!stored.windows(64).any(|w| w == &content[1000..1064]));
+    }
+    let out = repovault(work.path(), &["verify"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let key = keys.path("key.txt");
+    let to = work.path().join("restored");
+    let out = restore(work.path(), Some(&key), &to).await;
+    assert!(out.status.success(), "{}", text(&out));
+    for oid in &oids {
+        let restored = to.join(format!(
+            "app.git/lfs/objects/{}/{}/{oid}",
+            &oid[..2],
+            &oid[2..4]
+        ));
+        assert_eq!(
+            std::fs::read(restored).unwrap(),
+            std::fs::read(gh.lfs_path("acme", "app").join(oid)).unwrap()
+        );
+    }
+
+    // A new object: only it is downloaded; the others are known from latest.json.
+    let before = gh.stats().lfs_downloads;
+    fixtures::commit_lfs(
+        &git,
+        &gh.lfs_path("acme", "app"),
+        "main",
+        "new.bin",
+        &[7u8; 70_000],
+    );
+    run("r2").await;
+    assert_eq!(gh.stats().lfs_downloads, before + 1);
+    let drill = [
+        "verify",
+        "--restore-drill",
+        "--identity",
+        key.to_str().unwrap(),
+    ];
+    let out = repovault(work.path(), &drill, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // A damaged object is named without a key.
+    let damaged = backups.join(format!("repos/acme/app/lfs/{}", oids[0]));
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&damaged, bytes).unwrap();
+    let out = repovault(work.path(), &["verify"], &[]).await;
+    assert!(
+        !out.status.success() && text(&out).contains(&oids[0]),
+        "{}",
+        text(&out)
+    );
+}

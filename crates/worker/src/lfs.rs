@@ -114,17 +114,24 @@ pub(crate) async fn back_up_lfs(
             .iter()
             .map(|download| store_object(repo, git, msg, &remote, download))
             .collect();
-        let stored: Vec<Result<Option<PutReceipt>, BackupError>> = futures::stream::iter(stores)
+        // In the order they finish: each result names its object.
+        let stored: Vec<Result<Stored, BackupError>> = futures::stream::iter(stores)
             .buffer_unordered(DOWNLOADS_AT_ONCE)
             .collect()
             .await;
-        for (result, download) in stored.into_iter().zip(&downloads) {
-            let Some(receipt) = result? else { continue };
-            summary.uploaded_bytes += receipt.size;
-            summary.uploaded += 1;
+        for result in stored {
+            let Stored {
+                oid,
+                receipt,
+                uploaded,
+            } = result?;
+            if uploaded {
+                summary.uploaded_bytes += receipt.size;
+                summary.uploaded += 1;
+            }
             if seals {
                 sealed.insert(
-                    download.object.oid.clone(),
+                    oid,
                     ArchiveDigest {
                         size: receipt.size,
                         sha256: receipt.sha256,
@@ -158,17 +165,24 @@ pub(crate) async fn back_up_lfs(
     })
 }
 
+/// An LFS object in the store: what is stored of it, and whether this backup
+/// uploaded it (or another stored it meanwhile).
+struct Stored {
+    oid: String,
+    receipt: PutReceipt,
+    uploaded: bool,
+}
+
 /// Streams one object from the LFS server into the store (sealed when the repository
 /// seals). The download ends in an error unless it is exactly the object (the
 /// pointer's size, SHA-256 the oid), so nothing else is ever stored under its key.
-/// Returns what was stored (`None`: another backup stored it meanwhile).
 async fn store_object(
     repo: &Repository<'_>,
     git: &Git<'_>,
     msg: &JobMessage,
     remote: &LfsRemote,
     download: &Download,
-) -> Result<Option<PutReceipt>, BackupError> {
+) -> Result<Stored, BackupError> {
     let object = &download.object;
     let key = repo
         .layout()
@@ -184,11 +198,36 @@ async fn store_object(
             }
         })
         .await?;
-    if let Some(receipt) = &receipt {
-        metrics().bytes_fetched.add(object.size, &[]);
-        metrics()
-            .bytes_stored
-            .add(receipt.size, &[kv("kind", "lfs")]);
-    }
-    Ok(receipt)
+    let (receipt, uploaded) = match receipt {
+        Some(receipt) => {
+            metrics().bytes_fetched.add(object.size, &[]);
+            metrics()
+                .bytes_stored
+                .add(receipt.size, &[kv("kind", "lfs")]);
+            (receipt, true)
+        }
+        None => {
+            let info = repo
+                .store()
+                .head(&key)
+                .await?
+                .ok_or_else(|| RepoError::Mismatch {
+                    key: key.clone(),
+                    reason: "vanished after another backup stored it".into(),
+                })?;
+            let sha256 = info.metadata.get(meta::SHA256).cloned().unwrap_or_default();
+            (
+                PutReceipt {
+                    size: info.size,
+                    sha256,
+                },
+                false,
+            )
+        }
+    };
+    Ok(Stored {
+        oid: object.oid.clone(),
+        receipt,
+        uploaded,
+    })
 }
