@@ -876,3 +876,89 @@ async fn repovault_run_backs_up_to_s3_with_one_setting() {
         d.verify(name).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_holding_only_recipients_seal_what_they_write_and_stay_incremental() {
+    let keys = crate::encryption::Keys::new();
+    let job = format!(
+        "    encryption: {{ age-recipients: [\"{}\"] }}\n",
+        keys.age_public
+    );
+    let d = Deployment::with("sealed", 5, github().await, &job, vec![]).await;
+    let names = org::standard_org(&d.gh, "acme", 3);
+    // No identity anywhere a worker can see: its environment and its files.
+    let config = std::fs::read_to_string(d.dir.path().join("repovault.yml")).unwrap();
+    assert!(config.contains("encryption") && !config.contains("AGE-SECRET-KEY"));
+    assert!(
+        d.env
+            .iter()
+            .chain(&d.stack.env())
+            .all(|(k, v)| !k.contains("IDENTITY") && !v.contains("AGE-SECRET-KEY"))
+    );
+    let mut workers = vec![d.worker("w1")];
+    d.plan("r1", &[]).await;
+    let (status, first) = d.report("r1").await;
+    assert!(status.success() && first.totals.ok == 3, "{first:#?}");
+    for key in d.stack.keys(&d.ls, "repos/").await {
+        let bytes = d.stack.get(&d.ls, &key).await;
+        if key.ends_with("/latest.json") || key.ends_with("/index.json") {
+            continue; // in the clear by design (docs/ARCHITECTURE.md)
+        }
+        if key.ends_with(".manifest.json") {
+            let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert!(
+                manifest["sealed"].is_string() && manifest.get("refs").is_none(),
+                "{key}"
+            );
+        } else {
+            assert!(
+                bytes.starts_with(b"age-encryption.org/v1\n"),
+                "{key} is not sealed"
+            );
+        }
+    }
+
+    // A push to one repository: one new, smaller link; the others unchanged.
+    let git = git2::Repository::open(d.gh.repo_path("acme", &names[0])).unwrap();
+    fixtures::commit(&git, "main", &[("new.txt", b"new")], "after the first run");
+    let fetches = d.gh.stats().total_fetches();
+    d.plan("r2", &[]).await;
+    let (status, second) = d.report("r2").await;
+    assert!(status.success(), "{second:#?}");
+    assert_eq!((second.totals.ok, second.totals.unchanged), (1, 2));
+    assert_eq!(d.gh.stats().total_fetches(), fetches + 1);
+    let latest: repovault_core::LatestPointer = serde_json::from_slice(
+        &d.stack
+            .get(
+                &d.ls,
+                &format!("{}repos/acme/{}/latest.json", d.stack.prefix, names[0]),
+            )
+            .await,
+    )
+    .unwrap();
+    let chain = latest.chain.expect("the chain in latest.json");
+    assert_eq!(chain.bundles.len(), 2);
+    assert!(chain.bundles[1].size < chain.bundles[0].size);
+    d.stop(&mut workers).await;
+
+    // Restored from S3 with the identity: exactly the source.
+    let to = d.dir.path().join("restored");
+    let identity = keys.path("key.txt");
+    let mut restore = d.spawn(
+        "restore",
+        "repovault",
+        &[
+            "restore",
+            &format!("acme/{}", names[0]),
+            "--from",
+            &d.stack.target(),
+            "--identity",
+            identity.to_str().unwrap(),
+            "--to",
+            to.to_str().unwrap(),
+        ],
+    );
+    assert!(restore.wait().await.success(), "{}", restore.log());
+    let bare = to.join(format!("{}.git", names[0]));
+    assert_eq!(refs_of(&bare), refs_of(&d.gh.repo_path("acme", &names[0])));
+}

@@ -25,14 +25,16 @@ fn plaintext_by_design(key: &str) -> bool {
         || key.ends_with("/index.json")
 }
 
-struct Keys {
+pub(crate) struct Keys {
     dir: tempfile::TempDir,
-    age_public: String,
+    pub age_public: String,
     ssh_public: String,
 }
 
 impl Keys {
-    fn new() -> Keys {
+    /// An age identity (`key.txt`), an ssh-ed25519 one (`id_ed25519`) and an age
+    /// identity nothing is encrypted to (`wrong.txt`), made by the standard tools.
+    pub(crate) fn new() -> Keys {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("age-keygen")
             .args(["-o", "key.txt"])
@@ -85,7 +87,7 @@ impl Keys {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
