@@ -36,6 +36,8 @@ async fn the_bench_smoke_run_produces_every_scenario() {
         "repovault run (local folder), full",
         "repovault run (local folder), unchanged",
         "full, git.verify-objects",
+        "full, encrypted (age)",
+        "unchanged, encrypted (age)",
         "peak RSS",
         "LocalStack S3/SQS, full",
         "planner: list + enqueue",

@@ -141,6 +141,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
     scenarios.extend([floor, baseline, full, unchanged]);
     scenarios.push(ctx.verify_objects_local().await?);
     scenarios.push(ctx.telemetry_local().await?);
+    scenarios.extend(ctx.encryption_local().await?);
     scenarios.extend(ctx.rss_local().await?);
     scenarios.extend(ctx.data_beyond_git().await?);
     scenarios.extend(ctx.daily_chain().await?);
@@ -411,6 +412,64 @@ impl Ctx<'_> {
             ),
             ..on_scenario
         })
+    }
+
+    /// What encryption at rest costs: full and unchanged runs with `--age-recipient`
+    /// alternating with runs without, in the same loop; the overheads are the ratios
+    /// of the medians.
+    async fn encryption_local(&self) -> anyhow::Result<Vec<Scenario>> {
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let api = self.api();
+        let concurrency = self.args.concurrency.to_string();
+        let env = [("GITHUB_TOKEN", TOKEN), ("RUST_LOG", "warn")];
+        let (mut on, mut off) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+        for run in 0..self.args.runs {
+            for sealed in [false, true] {
+                let dest = self.fresh("encryption");
+                let dest_text = dest.to_string_lossy().into_owned();
+                for (i, run_id) in ["full", "again"].into_iter().enumerate() {
+                    let mut args = self.run_args(&dest_text, run_id, &api, &concurrency);
+                    if sealed {
+                        args.extend(["--age-recipient", recipient.as_str()]);
+                    }
+                    let (took, _) = run_sampled(self.repovault, &args, &env, self.scratch).await?;
+                    let into = if sealed { &mut on } else { &mut off };
+                    into[i].push(took);
+                }
+                std::fs::remove_dir_all(&dest)?;
+            }
+            eprintln!(
+                "encryption run {}: full off {:.1}s on {:.1}s, unchanged off {:.2}s on {:.2}s",
+                run + 1,
+                off[0][run].as_secs_f64(),
+                on[0][run].as_secs_f64(),
+                off[1][run].as_secs_f64(),
+                on[1][run].as_secs_f64()
+            );
+        }
+        let [full_on, unchanged_on] = on;
+        let [full_off, unchanged_off] = off;
+        let mut out = Vec::new();
+        for (name, on, off) in [
+            ("full", full_on, full_off),
+            ("unchanged", unchanged_on, unchanged_off),
+        ] {
+            let off_secs = median(off).as_secs_f64();
+            let scenario = Scenario::new(
+                &format!("repovault run (local folder), {name}, encrypted (age)"),
+                on,
+                "",
+            );
+            let overhead = scenario.median_secs / off_secs - 1.0;
+            out.push(Scenario {
+                note: format!(
+                    "every link, manifest and record written as with one age X25519 recipient; unencrypted in the same loop: {off_secs:.2}s, overhead {:+.1}%",
+                    overhead * 100.0
+                ),
+                ..scenario
+            });
+        }
+        Ok(out)
     }
 
     /// A full run with `git.verify-objects: true`: every pack also fed to `git
