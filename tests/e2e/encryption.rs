@@ -36,22 +36,27 @@ impl Keys {
     /// identity nothing is encrypted to (`wrong.txt`), made by the standard tools.
     pub(crate) fn new() -> Keys {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("age-keygen")
-            .args(["-o", "key.txt"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let age_public = String::from_utf8_lossy(&out.stderr)
+        let run = |program: &str, args: &[&str]| {
+            let out = Command::new(program)
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        };
+        let age_public = run("age-keygen", &["-o", "key.txt"])
             .trim()
             .trim_start_matches("Public key: ")
             .to_owned();
-        let out = Command::new("ssh-keygen")
-            .args([
+        run("age-keygen", &["-o", "wrong.txt"]);
+        run(
+            "ssh-keygen",
+            &[
                 "-q",
                 "-t",
                 "ed25519",
@@ -61,25 +66,12 @@ impl Keys {
                 "test",
                 "-f",
                 "id_ed25519",
-            ])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
         let ssh_public = std::fs::read_to_string(dir.path().join("id_ed25519.pub"))
             .unwrap()
             .trim()
             .to_owned();
-        let wrong = Command::new("age-keygen")
-            .args(["-o", "wrong.txt"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(wrong.status.success());
         Keys {
             dir,
             age_public,

@@ -8,8 +8,8 @@ use clap::Args;
 use repovault_core::Invalid;
 use repovault_core::config::{
     Config, ConfigError, ConfigErrors, RawAuth, RawCompat, RawConfig, RawEncryption, RawJob,
-    RawOptions, RawSource, S3Credentials, S3Settings, check_endpoint, defaults, parse_compat,
-    parse_duration,
+    RawOptions, RawSource, Recipients, S3Credentials, S3Settings, check_endpoint, defaults,
+    parse_compat, parse_duration,
 };
 
 use repovault_repository::{Identities, Keys};
@@ -109,16 +109,8 @@ pub struct SelectArgs {
     /// YAML config file [default: ./repovault.yml when present and no --org/--user].
     #[arg(short, long, env = "REPOVAULT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// With --org/--user: encrypt the backups to this age recipient (`age1…` or
-    /// `ssh-ed25519 AAAA…`; repeatable, or comma-separated). Config jobs set
-    /// `encryption:`.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "REPOVAULT_AGE_RECIPIENTS",
-        value_delimiter = ','
-    )]
-    pub age_recipient: Vec<String>,
+    #[command(flatten)]
+    pub recipients: RecipientArg,
     /// Back up an organization's repositories (repeatable).
     #[arg(long, value_name = "LOGIN")]
     pub org: Vec<String>,
@@ -197,6 +189,31 @@ impl AppArgs {
             private_key_env: self.app_key_file.is_none().then(|| APP_KEY_ENV.to_owned()),
             installation_id: self.app_installation_id,
         })
+    }
+}
+
+/// `--age-recipient`, where targets come from flags (the quick path, a worker's
+/// `--allow-target`s): config jobs set `encryption:`.
+#[derive(Debug, Clone, Args)]
+pub struct RecipientArg {
+    /// Encrypt the backups to this age recipient (`age1…` or `ssh-ed25519 AAAA…`;
+    /// repeatable, or comma-separated): with --org/--user, or a worker's
+    /// --allow-target targets. Only public keys: backing up never needs an identity.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "REPOVAULT_AGE_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub age_recipient: Vec<String>,
+}
+
+impl RecipientArg {
+    /// The keys that seal to these recipients (none: nothing is sealed).
+    pub fn keys(&self) -> Result<Keys, InvalidConfig> {
+        let recipients = self.age_recipient.iter().map(|r| r.trim().to_owned());
+        Keys::sealing(&Recipients(recipients.collect()))
+            .map_err(|e| InvalidConfig(format!("--age-recipient: {e}")))
     }
 }
 
@@ -312,9 +329,11 @@ impl SelectArgs {
                         lfs: Some(self.lfs),
                     },
                     auth: self.app.raw(),
-                    encryption: (!self.age_recipient.is_empty()).then(|| RawEncryption {
-                        age_recipients: self.age_recipient.clone(),
-                        age_recipients_file: None,
+                    encryption: (!self.recipients.age_recipient.is_empty()).then(|| {
+                        RawEncryption {
+                            age_recipients: self.recipients.age_recipient.clone(),
+                            age_recipients_file: None,
+                        }
                     }),
                     ..RawJob::default()
                 })

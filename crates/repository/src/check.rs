@@ -90,11 +90,8 @@ pub async fn check_backup(
     let manifest = repo
         .manifest(key)
         .await
-        .map_err(|e| match e {
-            RepoError::Invalid { reason, .. } => CheckError::Manifest(reason),
-            other => CheckError::Repo(other),
-        })?
-        .ok_or_else(|| CheckError::NoManifest(layout.manifest_for(key).expect("a backup key")))?;
+        .map_err(unusable)?
+        .ok_or_else(|| no_manifest(repo, key))?;
     let store = repo.store();
     let name = &backup.repo;
     let mut checked = match manifest.format {
@@ -121,11 +118,8 @@ pub async fn check_stored(repo: &Repository<'_>, key: &str) -> Result<u64, Check
     let outline = repo
         .outline(key)
         .await
-        .map_err(|e| match e {
-            RepoError::Invalid { reason, .. } => CheckError::Manifest(reason),
-            other => CheckError::Repo(other),
-        })?
-        .ok_or_else(|| CheckError::NoManifest(layout.manifest_for(key).expect("a backup key")))?;
+        .map_err(unusable)?
+        .ok_or_else(|| no_manifest(repo, key))?;
     if outline.format != BackupFormat::BundleChain {
         return check_backup(repo, key, None).await.map(|c| c.size);
     }
@@ -153,6 +147,18 @@ pub async fn check_stored(repo: &Repository<'_>, key: &str) -> Result<u64, Check
     });
     size += check_lfs(repo, lfs, &backup.repo, None).await?;
     Ok(size)
+}
+
+/// A manifest that could not be read, as a check's error.
+fn unusable(e: RepoError) -> CheckError {
+    match e {
+        RepoError::Invalid { reason, .. } => CheckError::Manifest(reason),
+        other => CheckError::Repo(other),
+    }
+}
+
+fn no_manifest(repo: &Repository<'_>, key: &str) -> CheckError {
+    CheckError::NoManifest(repo.layout().manifest_for(key).expect("a backup key"))
 }
 
 /// LFS objects read (and restored) at once.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::RepoError;
-use crate::layout::Layout;
+use crate::layout::{BackupKey, Layout};
 use crate::seal::Keys;
 use crate::validate;
 
@@ -243,9 +243,8 @@ impl<'a> Repository<'a> {
         Ok(candidates.pop().map(|(_, k)| k))
     }
 
-    /// The manifest of the backup at `backup_key` (a chain's manifest, or an archive),
-    /// checked against the repository the key names. `None`: no manifest there.
-    pub async fn manifest(&self, backup_key: &str) -> Result<Option<Manifest>, RepoError> {
+    /// The backup `backup_key` names, and its manifest's key.
+    fn manifest_key(&self, backup_key: &str) -> Result<(BackupKey, String), RepoError> {
         let backup = self
             .layout
             .parse_backup(backup_key)
@@ -254,6 +253,13 @@ impl<'a> Repository<'a> {
             .layout
             .manifest_for(backup_key)
             .expect("a backup key has a manifest key");
+        Ok((backup, key))
+    }
+
+    /// The manifest of the backup at `backup_key` (a chain's manifest, or an archive),
+    /// checked against the repository the key names. `None`: no manifest there.
+    pub async fn manifest(&self, backup_key: &str) -> Result<Option<Manifest>, RepoError> {
+        let (backup, key) = self.manifest_key(backup_key)?;
         let Some(stored) = self.read::<serde_json::Value>(&key).await? else {
             return Ok(None);
         };
@@ -267,14 +273,7 @@ impl<'a> Repository<'a> {
     /// not: its links and LFS objects with what is stored of each (what `verify`
     /// checks without a key), checked like a manifest's.
     pub async fn outline(&self, backup_key: &str) -> Result<Option<Outline>, RepoError> {
-        let backup = self
-            .layout
-            .parse_backup(backup_key)
-            .ok_or_else(|| RepoError::invalid(backup_key, "not a backup key"))?;
-        let key = self
-            .layout
-            .manifest_for(backup_key)
-            .expect("a backup key has a manifest key");
+        let (backup, key) = self.manifest_key(backup_key)?;
         let Some(outline) = self.read::<Outline>(&key).await? else {
             return Ok(None);
         };

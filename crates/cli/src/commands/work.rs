@@ -12,15 +12,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use repovault_core::config::{Connection, Recipients, check_recipient, defaults};
+use repovault_core::config::{Connection, defaults};
 use repovault_core::ports::queue::Queue;
 use repovault_core::retry::RetryPolicy;
 use repovault_core::{GitHost, Target};
-use repovault_repository::Keys;
 use repovault_worker::{WorkerConfig, WorkerDeps};
 
 use crate::args::{
-    AppArgs, DurationArg, InsecureHttpArg, S3Args, check_concurrency, check_range,
+    AppArgs, DurationArg, InsecureHttpArg, RecipientArg, S3Args, check_concurrency, check_range,
     load_config_file_with, targets_of,
 };
 use crate::commands::shutdown_signal;
@@ -77,16 +76,8 @@ pub struct WorkArgs {
     /// a worker serves any owner's jobs, so it needs --app-installation-id.
     #[command(flatten)]
     pub app: AppArgs,
-    /// Encrypt what is written to the --allow-target targets to this age recipient
-    /// (`age1…` or `ssh-ed25519 AAAA…`; repeatable, or comma-separated). Config jobs
-    /// use their `encryption:`. A worker never needs an identity.
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "REPOVAULT_AGE_RECIPIENTS",
-        value_delimiter = ','
-    )]
-    pub age_recipient: Vec<String>,
+    #[command(flatten)]
+    pub recipients: RecipientArg,
     #[command(flatten)]
     pub insecure: InsecureHttpArg,
     #[command(flatten)]
@@ -166,16 +157,7 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| InvalidConfig(e.to_string()))?;
         flag_connection.app = Some(app);
     }
-    let flag_recipients = Recipients(
-        args.age_recipient
-            .iter()
-            .map(|r| r.trim().to_owned())
-            .collect(),
-    );
-    for (i, recipient) in flag_recipients.0.iter().enumerate() {
-        check_recipient(recipient)
-            .map_err(|e| InvalidConfig(format!("--age-recipient[{i}]: {}", e.0)))?;
-    }
+    let flag_keys = args.recipients.keys()?;
     let flag_count = flag_targets.len();
     let mut entries: Vec<(Target, GitHost, Connection)> = flag_targets
         .into_iter()
@@ -241,11 +223,9 @@ pub async fn work(args: WorkArgs) -> anyhow::Result<ExitCode> {
         for_workers,
     )?;
     let mut allow = allow_list(&stores, &githubs, entries.iter().map(|(t, h, c)| (t, h, c)));
-    if !flag_recipients.is_empty() {
-        let keys = Keys::sealing(&flag_recipients)
-            .map_err(|e| InvalidConfig(format!("--age-recipient: {e}")))?;
+    if flag_keys.seals() {
         for target in &targets[..flag_count] {
-            allow.seal(target, keys.clone());
+            allow.seal(target, flag_keys.clone());
         }
     }
     if let Some(config) = &config {
