@@ -193,6 +193,13 @@ async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_o
         "{}",
         text(&out)
     );
+    // Listed without a key: what is in the clear (links, sizes), refs unknown.
+    let out = repovault(work.path(), &["ls", "acme/app"], &[]).await;
+    assert!(
+        out.status.success() && text(&out).contains("latest"),
+        "{}",
+        text(&out)
+    );
     // A damaged link is found without a key.
     let link = walk(&backups)
         .into_iter()

@@ -184,19 +184,24 @@ impl Repository<'_> {
         };
         let mut entries = Vec::new();
         for (key, created_at, bytes_added) in bytes_added(self.layout(), &sizes) {
-            let (manifest, problem) = match self.manifest(&key).await {
-                Ok(Some(m)) => (Some(m), None),
-                Ok(None) => (None, Some("no manifest (incomplete)".to_owned())),
-                Err(e @ RepoError::Invalid { .. }) => (None, Some(e.to_string())),
+            let links = |bundles: &[_]| (!bundles.is_empty()).then_some(bundles.len());
+            let (refs, link, problem) = match self.manifest(&key).await {
+                Ok(Some(m)) => (Some(m.refs.len()), links(&m.bundles), None),
+                Ok(None) => (None, None, Some("no manifest (incomplete)".to_owned())),
+                Err(e @ RepoError::Invalid { .. }) => (None, None, Some(e.to_string())),
+                // Encrypted, and no identity: what its outline says (no refs).
+                Err(RepoError::Sealed { .. }) => match self.outline(&key).await {
+                    Ok(Some(o)) => (None, links(&o.bundles), None),
+                    Ok(None) => (None, None, Some("no manifest (incomplete)".to_owned())),
+                    Err(e @ RepoError::Invalid { .. }) => (None, None, Some(e.to_string())),
+                    Err(e) => return Err(e),
+                },
                 Err(e) => return Err(e),
             };
             entries.push(BackupEntry {
                 latest: latest.as_ref().is_some_and(|l| l.backup.key == key),
-                refs: manifest.as_ref().map(|m| m.refs.len()),
-                link: manifest
-                    .as_ref()
-                    .filter(|m| !m.bundles.is_empty())
-                    .map(|m| m.bundles.len()),
+                refs,
+                link,
                 created_at,
                 bytes_added,
                 problem,

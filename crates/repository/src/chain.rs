@@ -253,11 +253,6 @@ impl NewBackup<'_> {
             .unwrap_or_default()
     }
 
-    /// Whether the new backup's objects are sealed.
-    pub fn seals(&self) -> bool {
-        self.repo.keys().seals()
-    }
-
     /// Where the new link of the repository (or wiki) goes.
     fn link_key(&self, wiki: bool) -> String {
         self.repo

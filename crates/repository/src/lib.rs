@@ -20,6 +20,11 @@
 //! - [`check_backup`] and [`Repository::restore`]: a backup read back, hashed and, for
 //!   a drill or a restore, rebuilt and proven whole; paths come from the operator's
 //!   `OWNER/NAME`, never from stored content.
+//! - encryption at rest ([`Keys`], [`Repository::with_keys`]): with recipients, links,
+//!   LFS objects, data files, assets, attachments and each manifest's refs and source
+//!   are written as age files; pointers, records, data indexes and each manifest's
+//!   chain stay in the clear (workers build chains and `verify` checks what is stored
+//!   without a key); identities open them for reading back.
 //! - [`Repository::prune`]: retention applied per job to the repositories that job
 //!   selects (the rules themselves are `repovault_core::retention`'s).
 //!
