@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use repovault_core::ports::source::{RepoData, SourceError};
-use repovault_core::ports::store::{ObjectMetadata, StoreError, meta};
+use repovault_core::ports::store::{ObjectMetadata, PutReceipt, StoreError, meta};
 use repovault_core::{Attachment, Classify, DataFile};
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
@@ -201,67 +201,42 @@ async fn download(
     file.flush().await.map_err(scratch_error)?;
     let sha256 = hex(&hasher.finalize());
     let key = repo.layout().attachment(owner, name, &sha256);
-    if !repo.keys().seals() {
-        let exists = repo
-            .store()
-            .head(&key)
+    let mut stored = stored_digest(repo, &key).await?;
+    if stored.is_none() {
+        let reader = tokio::fs::File::open(scratch.path())
             .await
-            .map_err(RepoError::from)?
-            .is_some();
-        if !exists {
-            put_scratch(repo, &key, scratch.path()).await?;
-        }
-        return Ok(DataFile {
-            key,
-            items: 1,
-            size,
-            sha256,
-            etag: None,
-        });
+            .map_err(scratch_error)?;
+        let stream = tokio_util::io::ReaderStream::new(reader).boxed();
+        stored = match repo.put_object(&key, stream, &ObjectMetadata::new()).await {
+            Ok(receipt) => Some(receipt),
+            // Another backup of this repository stored it meanwhile.
+            Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {
+                stored_digest(repo, &key).await?
+            }
+            Err(e) => return Err(Fetch::Repo(e)),
+        };
     }
-    // Sealed: the index records what is stored (its key stays the content's digest).
-    let stored = match repo.store().head(&key).await.map_err(RepoError::from)? {
-        Some(info) => info,
-        None => {
-            put_scratch(repo, &key, scratch.path()).await?;
-            repo.store()
-                .head(&key)
-                .await
-                .map_err(RepoError::from)?
-                .ok_or_else(|| {
-                    Fetch::Repo(RepoError::Invalid {
-                        key: key.clone(),
-                        reason: "vanished after it was stored".into(),
-                    })
-                })?
-        }
+    // Sealed, the index records what is stored (its key stays the content's digest).
+    let (size, sha256) = match stored.filter(|_| repo.keys().seals()) {
+        Some(stored) => (stored.size, stored.sha256),
+        None => (size, sha256),
     };
     Ok(DataFile {
         key,
         items: 1,
-        size: stored.size,
-        sha256: stored
-            .metadata
-            .get(meta::SHA256)
-            .cloned()
-            .unwrap_or_default(),
+        size,
+        sha256,
         etag: None,
     })
 }
 
-/// Stores the scratch file at `path` under `key` (sealed when the repository seals);
-/// another backup having stored it meanwhile is fine.
-async fn put_scratch(
-    repo: &Repository<'_>,
-    key: &str,
-    path: &std::path::Path,
-) -> Result<(), Fetch> {
-    let reader = tokio::fs::File::open(path).await.map_err(scratch_error)?;
-    let stream = tokio_util::io::ReaderStream::new(reader).boxed();
-    match repo.put_object(key, stream, &ObjectMetadata::new()).await {
-        Ok(_) | Err(RepoError::Store(StoreError::AlreadyExists { .. })) => Ok(()),
-        Err(e) => Err(Fetch::Repo(e)),
-    }
+/// The size and SHA-256 of what is stored at `key`, as the store recorded them.
+async fn stored_digest(repo: &Repository<'_>, key: &str) -> Result<Option<PutReceipt>, Fetch> {
+    let info = repo.store().head(key).await.map_err(RepoError::from)?;
+    Ok(info.map(|info| PutReceipt {
+        size: info.size,
+        sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
+    }))
 }
 
 fn scratch_error(e: std::io::Error) -> Fetch {
