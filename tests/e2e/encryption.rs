@@ -103,6 +103,10 @@ async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_o
         some_data_and_a_release(),
     );
     fixtures::commit(&git, BRANCH, &[("secret.txt", CONTENT.as_bytes())], MESSAGE);
+    // An attachment in an issue comment: its content is secret too.
+    let attachment = format!("attached {CONTENT} screenshot").into_bytes();
+    let url = gh.add_attachment("acme", "app", &attachment);
+    gh.add_issue_comment("acme", "app", 1, &format!("See ![x]({url})"));
     let keys = Keys::new();
     let work = tempfile::tempdir().unwrap();
     let recipients = format!("{},{}", keys.age_public, keys.ssh_public);
@@ -152,6 +156,39 @@ async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_o
         assert_eq!(refs_of(&to.join("app.git")), source, "{identity}");
         fsck(&to.join("app.git"));
     }
+    // The data beyond git too, opened: items as JSON Lines, the attachment as it was.
+    let to = work.path().join("restored-data");
+    let identity = keys.path("key.txt");
+    let args = [
+        "restore",
+        "acme/app",
+        "--metadata",
+        "--to",
+        to.to_str().unwrap(),
+    ];
+    let out = repovault(
+        work.path(),
+        &[&args[..], &["--identity", identity.to_str().unwrap()]].concat(),
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let restored = walk(&to);
+    let issues = restored
+        .iter()
+        .find(|p| p.ends_with("issues.jsonl"))
+        .expect("issues");
+    assert!(
+        std::fs::read_to_string(issues)
+            .unwrap()
+            .contains("\"title\"")
+    );
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&attachment));
+    let file = restored
+        .iter()
+        .find(|p| p.ends_with(&digest))
+        .expect("the attachment");
+    assert_eq!(std::fs::read(file).unwrap(), attachment);
     // Refused with a wrong identity, and without one, naming the object and the flag.
     for (identity, says) in [
         (

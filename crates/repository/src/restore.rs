@@ -180,9 +180,16 @@ impl Repository<'_> {
             for (url, attachment) in &index.attachments {
                 let entry = match &attachment.file {
                     Some(file) => {
-                        // The index was checked: the SHA-256 is 64 hex digits.
-                        self.restore_file(file, &dir.join(&file.sha256)).await?;
-                        serde_json::json!({ "file": format!("attachments/{}", file.sha256) })
+                        // The index was checked: its key names 64 hex digits.
+                        let digest = crate::validate::attachment_digest(
+                            self.layout(),
+                            owner,
+                            name,
+                            &file.key,
+                        )
+                        .expect("checked when the index was read");
+                        self.restore_file(file, &dir.join(digest)).await?;
+                        serde_json::json!({ "file": format!("attachments/{digest}") })
                     }
                     None => serde_json::json!({ "error": attachment.error }),
                 };
