@@ -69,6 +69,31 @@ async fn out_of_range_values_are_refused_with_the_flag_named() {
             vec!["run", "--org", "acme", "--app-id", "7"],
             "auth.private-key-env: GITHUB_APP_PRIVATE_KEY is not set",
         ),
+        // Encryption: a recipient that is not one, a private key given by mistake,
+        // recipients beside a config (whose jobs set `encryption:`), an identity file
+        // that is not there.
+        (
+            vec!["run", "--org", "acme", "--age-recipient", "age1nope"],
+            "--age-recipient",
+        ),
+        (
+            vec![
+                "run",
+                "--org",
+                "acme",
+                "--age-recipient",
+                "AGE-SECRET-KEY-1QQQQ",
+            ],
+            "this is a private key",
+        ),
+        (
+            vec!["run", "--config", "r.yml", "--age-recipient", "age1nope"],
+            "--age-recipient: applies to --org/--user",
+        ),
+        (
+            vec!["verify", "--identity", "missing.txt"],
+            "--identity: missing.txt",
+        ),
     ] {
         let (code, stderr) = run(&args, &[]).await;
         assert_eq!(code, Some(2), "{args:?}: {stderr}");

@@ -463,7 +463,7 @@ impl Ctx<'_> {
             let overhead = scenario.median_secs / off_secs - 1.0;
             out.push(Scenario {
                 note: format!(
-                    "every link, manifest and record written as with one age X25519 recipient; unencrypted in the same loop: {off_secs:.2}s, overhead {:+.1}%",
+                    "links, LFS objects, data files and manifests' refs sealed to one age X25519 recipient; unencrypted in the same loop: {off_secs:.2}s, overhead {:+.1}%",
                     overhead * 100.0
                 ),
                 ..scenario

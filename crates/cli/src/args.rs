@@ -304,6 +304,12 @@ impl SelectArgs {
                 "use either a config file or --org/--user, not both",
             ));
         }
+        if !quick && !self.recipients.age_recipient.is_empty() {
+            return Err(single(
+                "--age-recipient",
+                "applies to --org/--user; a config's jobs set `encryption:`",
+            ));
+        }
         if quick {
             let source = |org: Option<&String>, user: Option<&String>| RawSource {
                 org: org.cloned(),
