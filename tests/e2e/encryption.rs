@@ -84,6 +84,15 @@ impl Keys {
     }
 }
 
+/// Flips one bit of the file at `path`, at the offset `at(its length)`; flipping it
+/// again undoes it.
+fn flip_a_byte(path: &Path, at: impl Fn(usize) -> usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = at(bytes.len());
+    bytes[at] ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
 /// Restores `acme/app` into `to` with `identity`.
 async fn restore(work: &Path, identity: Option<&Path>, to: &Path) -> std::process::Output {
     let mut args = vec!["restore", "acme/app", "--to", to.to_str().unwrap()];
@@ -242,18 +251,14 @@ async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_o
         .into_iter()
         .find(|p| p.extension().is_some_and(|e| e == "bundle"))
         .unwrap();
-    let mut bytes = std::fs::read(&link).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    std::fs::write(&link, &bytes).unwrap();
+    flip_a_byte(&link, |len| len - 1);
     let out = repovault(work.path(), &["verify"], &[]).await;
     assert!(
         !out.status.success() && text(&out).contains("sha256"),
         "{}",
         text(&out)
     );
-    bytes[last] ^= 1;
-    std::fs::write(&link, &bytes).unwrap();
+    flip_a_byte(&link, |len| len - 1);
 
     // A second run after a push adds a link on the chain, with no identity anywhere.
     fixtures::commit(&git, "main", &[("two.txt", b"two")], "second");
@@ -352,10 +357,7 @@ async fn encrypted_lfs_objects_are_verified_without_a_key_and_restored_with_one(
     assert!(out.status.success(), "{}", text(&out));
     // A damaged object is named without a key.
     let damaged = backups.join(format!("repos/acme/app/lfs/{}", oids[0]));
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 1;
-    std::fs::write(&damaged, bytes).unwrap();
+    flip_a_byte(&damaged, |len| len / 2);
     let out = repovault(work.path(), &["verify"], &[]).await;
     assert!(
         !out.status.success() && text(&out).contains(&oids[0]),

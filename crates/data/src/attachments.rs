@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use repovault_core::ports::source::{RepoData, SourceError};
-use repovault_core::ports::store::{ObjectMetadata, PutReceipt, StoreError, meta};
+use repovault_core::ports::store::{ObjectMetadata, StoreError};
 use repovault_core::{Attachment, Classify, DataFile};
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
@@ -201,7 +201,7 @@ async fn download(
     file.flush().await.map_err(scratch_error)?;
     let sha256 = hex(&hasher.finalize());
     let key = repo.layout().attachment(owner, name, &sha256);
-    let mut stored = stored_digest(repo, &key).await?;
+    let mut stored = repo.stored(&key).await.map_err(Fetch::Repo)?;
     if stored.is_none() {
         let reader = tokio::fs::File::open(scratch.path())
             .await
@@ -211,7 +211,7 @@ async fn download(
             Ok(receipt) => Some(receipt),
             // Another backup of this repository stored it meanwhile.
             Err(RepoError::Store(StoreError::AlreadyExists { .. })) => {
-                stored_digest(repo, &key).await?
+                repo.stored(&key).await.map_err(Fetch::Repo)?
             }
             Err(e) => return Err(Fetch::Repo(e)),
         };
@@ -228,15 +228,6 @@ async fn download(
         sha256,
         etag: None,
     })
-}
-
-/// The size and SHA-256 of what is stored at `key`, as the store recorded them.
-async fn stored_digest(repo: &Repository<'_>, key: &str) -> Result<Option<PutReceipt>, Fetch> {
-    let info = repo.store().head(key).await.map_err(RepoError::from)?;
-    Ok(info.map(|info| PutReceipt {
-        size: info.size,
-        sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
-    }))
 }
 
 fn scratch_error(e: std::io::Error) -> Fetch {

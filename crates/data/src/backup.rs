@@ -156,11 +156,12 @@ async fn read_kinds(
     scope: Option<&attachments::Scope<'_>>,
 ) -> Result<(), DataError> {
     let base = subject.api_base();
+    // Previous files this process may open (sealed ones need an identity).
+    let readable = !repo.keys().seals() || repo.keys().opens();
     for kind in kinds {
         let outcome = match snapshot.stopped() {
             Some(why) => Outcome::Failed(format!("not read: {why}")),
             None => {
-                let readable = !repo.keys().seals() || repo.keys().opens();
                 let plan = plan(
                     kind,
                     &base,

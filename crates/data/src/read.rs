@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use repovault_core::DataFile;
 use repovault_core::ports::source::{Page, RepoData, SourceError};
-use repovault_core::ports::store::{ByteStream, ObjectMetadata, StoreError, meta};
+use repovault_core::ports::store::{ByteStream, ObjectMetadata, StoreError};
 use repovault_repository::{RepoError, Repository};
 use serde_json::Value;
 
@@ -372,12 +372,11 @@ async fn store_assets(
 
 /// A release asset already in the store, as its index lists it.
 async fn stored_asset(repo: &Repository<'_>, key: &str) -> Result<Option<DataFile>, RepoError> {
-    let info = repo.store().head(key).await?;
-    Ok(info.map(|info| DataFile {
+    Ok(repo.stored(key).await?.map(|stored| DataFile {
         key: key.to_owned(),
         items: 1,
-        size: info.size,
-        sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
+        size: stored.size,
+        sha256: stored.sha256,
         etag: None,
     }))
 }

@@ -10,10 +10,9 @@
 //! where a restore writes.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use repovault_core::ports::store::{ObjectDigest, PutReceipt, Store};
+use repovault_core::ports::store::{ObjectDigest, PutReceipt};
 use repovault_core::{ArchiveDigest, BackupFormat, BundleRef, LfsObject, Manifest, RefSet};
 use repovault_git::restore::{
     ExtractError, IndexPack, extract_archive, fsck, init_bare, make_safe, set_refs, unresolved_refs,
@@ -92,10 +91,9 @@ pub async fn check_backup(
         .await
         .map_err(unusable)?
         .ok_or_else(|| no_manifest(repo, key))?;
-    let store = repo.store();
     let name = &backup.repo;
     let mut checked = match manifest.format {
-        BackupFormat::TarZst => check_archive(store, key, name, manifest, restore_to).await,
+        BackupFormat::TarZst => check_archive(repo, key, name, manifest, restore_to).await,
         BackupFormat::BundleChain => check_chain(repo, name, manifest, restore_to).await,
     }?;
     let sealed = &checked.manifest.lfs_sealed;
@@ -315,44 +313,25 @@ async fn read_lfs_content(
 /// Streams the archive at `key` once, hashing every byte and, with `extract_to`,
 /// extracting it there as it arrives.
 async fn check_archive(
-    store: &dyn Store,
+    repo: &Repository<'_>,
     key: &str,
     name: &str,
     manifest: Manifest,
     extract_to: Option<&Path>,
 ) -> Result<Checked, CheckError> {
     let expected = manifest.archive.clone().ok_or(CheckError::NoDigest)?;
-    let stream = store
-        .get_stream(key)
-        .await
-        .map_err(RepoError::from)?
-        .ok_or(CheckError::Missing)?;
-    let digest = Arc::new(Mutex::new(ObjectDigest::default()));
-    let tally = digest.clone();
-    let mut downloaded = 0u64;
-    let size_limit = expected.size;
     // Never read past the size the manifest records: a swapped or growing object
     // cannot make us download (or extract) more than a backup of this size holds.
-    let hashed = stream.map(move |chunk| {
-        let bytes = chunk?;
-        downloaded += bytes.len() as u64;
-        if downloaded > size_limit {
-            return Err(std::io::Error::other(format!(
-                "more than the {size_limit} bytes the manifest records"
-            )));
-        }
-        tally
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .update(&bytes);
-        Ok(bytes)
-    });
+    let (hashed, tally) = repo
+        .read_stored(key, expected.size)
+        .await?
+        .ok_or(CheckError::Missing)?;
     // What the files inside may add up to: the mirrors the manifest measured, plus the
     // manifest and metadata files written beside them.
     let max_bytes = manifest.git_bytes.saturating_add(EXTRA_FILES_ALLOWANCE);
     let extraction = match extract_to {
         None => {
-            let mut hashed = Box::pin(hashed);
+            let mut hashed = hashed;
             while let Some(chunk) = hashed.next().await {
                 chunk.map_err(CheckError::Download)?;
             }
@@ -362,7 +341,7 @@ async fn check_archive(
             let dir = dir.to_owned();
             let result = tokio::task::spawn_blocking(move || {
                 extract_archive(
-                    SyncIoBridge::new(StreamReader::new(Box::pin(hashed))),
+                    SyncIoBridge::new(StreamReader::new(hashed)),
                     &dir,
                     max_bytes,
                 )
@@ -372,8 +351,7 @@ async fn check_archive(
             Some(result)
         }
     };
-    let PutReceipt { size, sha256 } =
-        std::mem::take(&mut *digest.lock().unwrap_or_else(|p| p.into_inner())).finish();
+    let PutReceipt { size, sha256 } = tally.finish();
     if let Some(Err(e)) = extraction {
         return Err(CheckError::Extract(e));
     }

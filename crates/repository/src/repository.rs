@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use jiff::Timestamp;
 use repovault_core::ports::store::{
-    ByteStream, Created, ObjectDigest, ObjectMetadata, PutReceipt, Store,
+    ByteStream, Created, ObjectDigest, ObjectMetadata, PutReceipt, Store, meta,
 };
 use repovault_core::{
     ArchiveDigest, BackupFormat, BundleRef, GoneMarker, LatestPointer, LfsObject, Manifest,
@@ -149,6 +149,16 @@ impl<'a> Repository<'a> {
     ) -> Result<PutReceipt, RepoError> {
         let body = self.keys.seal_stream(key, body)?;
         Ok(self.store.put_stream(key, body, metadata).await?)
+    }
+
+    /// The size and SHA-256 of the object at `key` as the store recorded them when it
+    /// was written (`None`: absent; an empty digest where the store kept none).
+    pub async fn stored(&self, key: &str) -> Result<Option<PutReceipt>, RepoError> {
+        let info = self.store.head(key).await?;
+        Ok(info.map(|info| PutReceipt {
+            sha256: info.metadata.get(meta::SHA256).cloned().unwrap_or_default(),
+            size: info.size,
+        }))
     }
 
     /// Streams the object at `key` as it was written (opened when sealed), never past

@@ -233,10 +233,10 @@ impl Keys {
         }
         let identities = self.identities(key)?;
         let decryptor =
-            age::Decryptor::new_buffered(stored.as_ref()).map_err(|e| unopened(key, &e))?;
+            age::Decryptor::new_buffered(stored.as_ref()).map_err(|e| unmatched(key, e))?;
         let mut reader = decryptor
             .decrypt(identities.iter())
-            .map_err(|e| unopened(key, &e))?;
+            .map_err(|e| unmatched(key, e))?;
         let mut out = Vec::with_capacity(stored.len());
         std::io::copy(&mut reader, &mut out).map_err(|e| unopened(key, &e))?;
         Ok(out.into())
@@ -260,10 +260,10 @@ impl Keys {
         let reader = StreamReader::new(whole).compat();
         let decryptor = age::Decryptor::new_async_buffered(reader)
             .await
-            .map_err(|e| unopened(key, &e))?;
+            .map_err(|e| unmatched(key, e))?;
         let plain = decryptor
             .decrypt_async(identities.iter())
-            .map_err(|e| unopened(key, &e))?;
+            .map_err(|e| unmatched(key, e))?;
         Ok(ReaderStream::new(plain.compat()).boxed())
     }
 
@@ -279,17 +279,23 @@ fn sealing(key: &str, reason: String) -> RepoError {
     RepoError::invalid(key, format!("encrypting: {reason}"))
 }
 
+/// Why `key` could not be opened: none of the identities is a recipient of it, or it
+/// is damaged (a header or a payload chunk that does not authenticate).
 fn unopened(key: &str, e: &dyn std::fmt::Display) -> RepoError {
-    let reason = e.to_string();
-    let reason =
-        if reason.contains("No matching keys") || reason.to_lowercase().contains("no matching") {
-            format!("encrypted to none of the identities given with {IDENTITY_FLAG}")
-        } else {
-            format!("cannot be decrypted: {reason}")
-        };
     RepoError::Sealed {
         key: key.to_owned(),
-        reason,
+        reason: format!("cannot be decrypted: {e}"),
+    }
+}
+
+/// [`unopened`] for what age's header said.
+fn unmatched(key: &str, e: age::DecryptError) -> RepoError {
+    match e {
+        age::DecryptError::NoMatchingKeys => RepoError::Sealed {
+            key: key.to_owned(),
+            reason: format!("encrypted to none of the identities given with {IDENTITY_FLAG}"),
+        },
+        other => unopened(key, &other),
     }
 }
 

@@ -207,22 +207,14 @@ async fn store_object(
             (receipt, true)
         }
         None => {
-            let info = repo
-                .store()
-                .head(&key)
+            let stored = repo
+                .stored(&key)
                 .await?
                 .ok_or_else(|| RepoError::Mismatch {
                     key: key.clone(),
                     reason: "vanished after another backup stored it".into(),
                 })?;
-            let sha256 = info.metadata.get(meta::SHA256).cloned().unwrap_or_default();
-            (
-                PutReceipt {
-                    size: info.size,
-                    sha256,
-                },
-                false,
-            )
+            (stored, false)
         }
     };
     Ok(Stored {
