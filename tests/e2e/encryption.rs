@@ -365,3 +365,153 @@ async fn encrypted_lfs_objects_are_verified_without_a_key_and_restored_with_one(
         text(&out)
     );
 }
+
+/// Whether Debian's `age` opens `file` with `identity`.
+fn age_opens(file: &Path, identity: &Path) -> bool {
+    Command::new("age")
+        .args(["-d", "-i", identity.to_str().unwrap(), "-o", "/dev/null"])
+        .arg(file)
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[tokio::test]
+async fn rekey_moves_every_object_to_the_new_keys_and_a_killed_rekey_rerun_loses_nothing() {
+    let gh = github().await;
+    let git = acme_repo(
+        &gh,
+        "app",
+        repovault_testkit::RepoSpec::new("acme", "app"),
+        some_data_and_a_release(),
+    );
+    let keys = Keys::new();
+    let work = tempfile::tempdir().unwrap();
+    let old = ["--age-recipient", keys.age_public.as_str()];
+    let out = run_org(work.path(), &gh, "r1", &old).await;
+    assert!(out.status.success(), "{}", text(&out));
+    fixtures::commit(&git, "main", &[("two.txt", b"two")], "second");
+    let out = run_org(work.path(), &gh, "r2", &old).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let new = keys.path("new.txt");
+    let made = Command::new("age-keygen")
+        .args(["-o", new.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let new_public = String::from_utf8_lossy(&made.stderr)
+        .trim()
+        .trim_start_matches("Public key: ")
+        .to_owned();
+    let recipients = keys.path("new.pub");
+    std::fs::write(&recipients, format!("# after the rotation\n{new_public}\n")).unwrap();
+    let backups = work.path().join("backups");
+    let sealed: Vec<PathBuf> = walk(&backups)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .unwrap()
+                .starts_with(b"age-encryption.org/v1\n")
+        })
+        .collect();
+    assert!(sealed.len() >= 4, "links, data files, an asset: {sealed:?}");
+
+    // Killed while it works on the repository: every object still opens with one key.
+    let old_identity = keys.path("key.txt");
+    let rekey = [
+        "rekey",
+        "--identity",
+        old_identity.to_str().unwrap(),
+        "--to-recipients",
+        recipients.to_str().unwrap(),
+    ];
+    let mut child = tokio::process::Command::new(bin("repovault"))
+        .args(rekey)
+        .current_dir(work.path())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stderr.take().unwrap()));
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.contains("rekeying") && line.contains("repos/acme/app/") {
+            child.start_kill().unwrap();
+            break;
+        }
+    }
+    child.wait().await.unwrap();
+    for file in &sealed {
+        let (by_old, by_new) = (age_opens(file, &old_identity), age_opens(file, &new));
+        assert!(
+            by_old ^ by_new,
+            "{}: old {by_old}, new {by_new}",
+            file.display()
+        );
+    }
+
+    // Run again: done, every object with the new key only.
+    let out = repovault(work.path(), &rekey, &[]).await;
+    assert!(
+        out.status.success() && text(&out).contains("records updated"),
+        "{}",
+        text(&out)
+    );
+    for file in &sealed {
+        assert!(age_opens(file, &new), "{}", file.display());
+        assert!(!age_opens(file, &old_identity), "{}", file.display());
+    }
+    // What is stored matches its records (no key), and restores exactly with the new
+    // identity, by repovault and by hand; the old one is refused.
+    let out = repovault(work.path(), &["verify"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let source = refs_of(&gh.repo_path("acme", "app"));
+    let to = work.path().join("restored-new");
+    let out = restore(work.path(), Some(&new), &to).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(refs_of(&to.join("app.git")), source);
+    fsck(&to.join("app.git"));
+    let to = work.path().join("restored-data");
+    let args = [
+        "restore",
+        "acme/app",
+        "--metadata",
+        "--to",
+        to.to_str().unwrap(),
+    ];
+    let out = repovault(
+        work.path(),
+        &[&args[..], &["--identity", new.to_str().unwrap()]].concat(),
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let to = work.path().join("refused");
+    let out = restore(work.path(), Some(&old_identity), &to).await;
+    assert!(
+        !out.status.success() && text(&out).contains("encrypted to none of the identities"),
+        "{}",
+        text(&out)
+    );
+
+    // The chain goes on under the new key.
+    fixtures::commit(&git, "main", &[("three.txt", b"three")], "third");
+    let out = run_org(work.path(), &gh, "r3", &["--age-recipient", &new_public]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let source = refs_of(&gh.repo_path("acme", "app"));
+    let to = work.path().join("restored-3");
+    let out = restore(work.path(), Some(&new), &to).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(refs_of(&to.join("app.git")), source);
+    // By hand with `age` and git: rekeyed links and the new one alike.
+    let latest: repovault_core::LatestPointer =
+        serde_json::from_slice(&std::fs::read(backups.join("repos/acme/app/latest.json")).unwrap())
+            .unwrap();
+    let manifest = backups.join(&latest.backup.manifest_key);
+    run_guide_section(
+        "### Restoring encrypted backups by hand\n",
+        &manifest,
+        &[("key.txt", new.to_str().unwrap())],
+    );
+    assert_eq!(refs_of(&manifest.parent().unwrap().join("api.git")), source);
+}

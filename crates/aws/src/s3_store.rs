@@ -90,9 +90,12 @@ impl S3Store {
         body: Bytes,
         metadata: &ObjectMetadata,
         sha256: &str,
+        mode: Mode,
     ) -> Result<(), StoreError> {
         let size = body.len();
-        self.refuse_existing(key).await?;
+        if mode == Mode::Create {
+            self.refuse_existing(key).await?;
+        }
         let mut metadata = to_map(metadata);
         let digest = [
             (meta::SIZE_BYTES, size.to_string()),
@@ -113,7 +116,7 @@ impl S3Store {
             S3Checksum::Crc32 => request.checksum_crc32(b64(&crc32(&body).to_be_bytes())),
             S3Checksum::None => request,
         };
-        if self.compat.conditional_writes {
+        if mode == Mode::Create && self.compat.conditional_writes {
             request = request.if_none_match("*");
         }
         request
@@ -451,15 +454,22 @@ impl Multipart {
         }
     }
 
-    /// Completes the upload, create-only (`If-None-Match: *`, or a `HEAD` just before
-    /// on a store without conditional writes), with the whole object's CRC64NVME
-    /// where the profile has it: S3 assembles the parts and rejects the object unless
-    /// its bytes are exactly the ones we streamed.
-    async fn complete(mut self, store: &S3Store, crc64nvme: u64) -> Result<(), StoreError> {
+    /// Completes the upload, create-only in [`Mode::Create`] (`If-None-Match: *`, or
+    /// a `HEAD` just before on a store without conditional writes), with the whole
+    /// object's CRC64NVME where the profile has it: S3 assembles the parts and
+    /// rejects the object unless its bytes are exactly the ones we streamed.
+    async fn complete(
+        mut self,
+        store: &S3Store,
+        crc64nvme: u64,
+        mode: Mode,
+    ) -> Result<(), StoreError> {
         while !self.in_flight.is_empty() {
             self.join_one().await?;
         }
-        store.refuse_existing(&self.key).await?;
+        if mode == Mode::Create {
+            store.refuse_existing(&self.key).await?;
+        }
         let mut parts = std::mem::take(&mut self.done);
         parts.sort_by_key(|p| p.part_number());
         let mut request = self
@@ -478,7 +488,7 @@ impl Multipart {
                 .checksum_type(ChecksumType::FullObject)
                 .checksum_crc64_nvme(b64(&crc64nvme.to_be_bytes()));
         }
-        if self.compat.conditional_writes {
+        if mode == Mode::Create && self.compat.conditional_writes {
             request = request.if_none_match("*");
         }
         let result = request.send().await;
@@ -530,13 +540,21 @@ impl Drop for Multipart {
     }
 }
 
-#[async_trait]
-impl Store for S3Store {
-    async fn put_stream(
+/// Whether a streamed write may replace an object at its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Replace,
+}
+
+impl S3Store {
+    /// `put_stream` and `replace_stream`: one upload path, create-only or not.
+    async fn upload(
         &self,
         key: &str,
         mut body: ByteStream,
         metadata: &ObjectMetadata,
+        mode: Mode,
     ) -> Result<PutReceipt, StoreError> {
         check_key(key)?;
         let mut digest = ObjectDigest::default();
@@ -595,7 +613,7 @@ impl Store for S3Store {
             }
             (Err(e), None) => Err(e),
             (Ok(()), None) => {
-                self.put_small(key, part.freeze(), metadata, &receipt.sha256)
+                self.put_small(key, part.freeze(), metadata, &receipt.sha256, mode)
                     .await
             }
             (Ok(()), Some(mut upload)) => {
@@ -607,7 +625,7 @@ impl Store for S3Store {
                 };
                 match sent {
                     // A failed completion drops the upload, which aborts it.
-                    Ok(()) => match upload.complete(self, crc.finalize()).await {
+                    Ok(()) => match upload.complete(self, crc.finalize(), mode).await {
                         Ok(()) => {
                             self.attach_digest(key, receipt.size, &receipt.sha256, metadata)
                                 .await
@@ -622,6 +640,27 @@ impl Store for S3Store {
             }
         };
         finished.map(|()| receipt)
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        self.upload(key, body, metadata, Mode::Create).await
+    }
+
+    async fn replace_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        self.upload(key, body, metadata, Mode::Replace).await
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@ pub mod ls;
 pub mod plan;
 pub mod prune;
 pub mod receive;
+pub mod rekey;
 pub mod report;
 pub mod restore;
 pub mod restore_github;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use repovault_cli::GlobalArgs;
 use repovault_cli::commands::{
-    action, ls, plan, prune, receive, report, restore, run, serve, show, verify, work,
+    action, ls, plan, prune, receive, rekey, report, restore, run, serve, show, verify, work,
 };
 
 #[derive(Debug, Parser)]
@@ -42,6 +42,10 @@ enum Command {
     Restore(restore::RestoreArgs),
     /// Delete backups a retention policy no longer keeps.
     Prune(prune::PruneArgs),
+    /// Re-encrypt stored backups to new age recipients (--identity opens them now,
+    /// --to-recipients is what opens them after): headers rewritten, payloads untouched;
+    /// resumable.
+    Rekey(rekey::RekeyArgs),
     /// List backups, newest first.
     Ls(ls::LsArgs),
     /// Print a repository's backed-up issues, pull requests, comments, reviews, labels,
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => verify::verify(args).await,
             Command::Restore(args) => restore::restore(args).await,
             Command::Prune(args) => prune::prune(args).await,
+            Command::Rekey(args) => rekey::rekey(args).await,
             Command::Ls(args) => ls::ls(args).await,
             Command::Show(args) => show::show(args).await,
             Command::Receive(args) => receive::receive(args).await,

@@ -162,6 +162,14 @@ impl Store for RefusesIndexes {
     ) -> Result<PutReceipt, StoreError> {
         self.0.put_stream(key, body, metadata).await
     }
+    async fn replace_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        self.0.replace_stream(key, body, metadata).await
+    }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         if key.ends_with("/index.json") {
             return Err(StoreError::Backend {

@@ -147,13 +147,15 @@ fn modified(meta: &std::fs::Metadata) -> Option<Timestamp> {
         .and_then(|t| Timestamp::try_from(t).ok())
 }
 
-#[async_trait]
-impl Store for FsStore {
-    async fn put_stream(
+impl FsStore {
+    /// `put_stream` (`replace` false) and `replace_stream`: the body into a temp file,
+    /// then renamed into place.
+    async fn write_stream(
         &self,
         key: &str,
         mut body: ByteStream,
         metadata: &ObjectMetadata,
+        replace: bool,
     ) -> Result<PutReceipt, StoreError> {
         let path = self.path(key)?;
         let tmp = {
@@ -186,13 +188,43 @@ impl Store for FsStore {
             )
             .await?;
         // The object first, create-only (a hard link fails if the name exists), then
-        // its metadata: a taken key keeps its own.
-        let key_owned = key.to_owned();
-        run_blocking(move || persist_new(tmp, &path, &key_owned)).await?;
+        // its metadata: a taken key keeps its own. A replacement drops the old
+        // metadata first: never the old digest beside the new body.
         let meta_path = self.meta_path(key);
+        let key_owned = key.to_owned();
+        if replace {
+            match tokio::fs::remove_file(&meta_path).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(key)(e)),
+                _ => {}
+            }
+            run_blocking(move || persist(tmp, &path, &key_owned)).await?;
+        } else {
+            run_blocking(move || persist_new(tmp, &path, &key_owned)).await?;
+        }
         let key_owned = key.to_owned();
         run_blocking(move || persist(meta_tmp, &meta_path, &key_owned)).await?;
         Ok(receipt)
+    }
+}
+
+#[async_trait]
+impl Store for FsStore {
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        self.write_stream(key, body, metadata, false).await
+    }
+
+    async fn replace_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        self.write_stream(key, body, metadata, true).await
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {

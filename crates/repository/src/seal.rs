@@ -8,10 +8,13 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use age::secrecy::ExposeSecret;
+use age_core::format::{FileKey, Stanza};
 use base64::Engine;
-use base64::prelude::BASE64_STANDARD;
+use base64::prelude::{BASE64_STANDARD, BASE64_STANDARD_NO_PAD};
 use bytes::Bytes;
 use futures::StreamExt;
+use hmac::{Hmac, Mac};
 use repovault_core::Manifest;
 use repovault_core::ports::store::ByteStream;
 use serde_json::Value;
@@ -37,8 +40,8 @@ pub const IDENTITY_FLAG: &str = "--identity (REPOVAULT_AGE_IDENTITY_FILE)";
 type DynRecipient = Box<dyn age::Recipient + Send + Sync>;
 type DynIdentity = Box<dyn age::Identity + Send + Sync>;
 
-/// Public keys objects are encrypted to.
-pub struct Recipients(Vec<DynRecipient>);
+/// Public keys objects are encrypted to, and their fingerprint (see [`Rewrap`]).
+pub struct Recipients(Vec<DynRecipient>, String);
 
 impl Recipients {
     /// Parses `age1…` and `ssh-ed25519 …` public keys; the error names the entry.
@@ -46,16 +49,20 @@ impl Recipients {
         if lines.is_empty() {
             return Err("no recipients".into());
         }
-        lines
+        let parsed: Vec<(DynRecipient, String)> = lines
             .iter()
             .enumerate()
             .map(|(i, line)| {
                 let line = line.trim();
                 if let Ok(r) = line.parse::<age::x25519::Recipient>() {
-                    return Ok(Box::new(r) as DynRecipient);
+                    let text = r.to_string();
+                    return Ok((Box::new(r) as DynRecipient, text));
                 }
                 match line.parse::<age::ssh::Recipient>() {
-                    Ok(r @ age::ssh::Recipient::SshEd25519(..)) => Ok(Box::new(r) as DynRecipient),
+                    Ok(r @ age::ssh::Recipient::SshEd25519(..)) => {
+                        let text = r.to_string();
+                        Ok((Box::new(r) as DynRecipient, text))
+                    }
                     Ok(_) => Err(format!(
                         "recipient {}: only ssh-ed25519 keys are taken",
                         i + 1
@@ -63,8 +70,17 @@ impl Recipients {
                     Err(e) => Err(format!("recipient {}: not a valid key ({e:?})", i + 1)),
                 }
             })
-            .collect::<Result<_, _>>()
-            .map(Recipients)
+            .collect::<Result<_, _>>()?;
+        // The set's fingerprint: its keys in canonical form (no ssh comment), sorted.
+        let mut texts: Vec<&str> = parsed.iter().map(|(_, t)| t.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(texts.join("\n"));
+        let fingerprint = hex::encode(&digest[..12]);
+        Ok(Recipients(
+            parsed.into_iter().map(|(r, _)| r).collect(),
+            fingerprint,
+        ))
     }
 
     fn encryptor(&self) -> Result<age::Encryptor, String> {
@@ -226,6 +242,18 @@ impl Keys {
         })
     }
 
+    /// What re-wrapping `stored` (at least its whole header and the 16 bytes after
+    /// it) for this repository's recipients gives: see [`Rewrap`]. Needs both keys:
+    /// the identities open the old header, the recipients get the new one.
+    pub(crate) fn rewrap(&self, key: &str, stored: &[u8]) -> Result<Rewrap, RepoError> {
+        let recipients = self
+            .recipients
+            .as_ref()
+            .ok_or_else(|| RepoError::invalid(key, "rekey: no recipients to rewrap for"))?;
+        let identities = self.identities(key)?;
+        rewrap(key, stored, identities, recipients)
+    }
+
     /// `stored` as it was written: opened when sealed.
     pub(crate) fn open(&self, key: &str, stored: Bytes) -> Result<Bytes, RepoError> {
         if !stored.starts_with(AGE_MAGIC) {
@@ -273,6 +301,155 @@ impl Keys {
             reason: format!("encrypted; give the identity to open it with {IDENTITY_FLAG}"),
         })
     }
+}
+
+/// The tag of the stanza a rekey adds to each header it writes. Its one argument is
+/// the fingerprint of the recipients it wrapped the file key for, so a rerun knows
+/// what it already did. age skips stanzas it does not know (as it skips its own
+/// "grease"): `age -d` reads a rekeyed file like any other.
+pub const REKEY_STANZA: &str = "repovault-rekey";
+
+/// The most an age header may take before its payload: more is not one of ours.
+const MAX_HEADER: usize = 64 << 10;
+
+/// An age file's header rewritten for new recipients.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Rewrap {
+    /// Not an age file: stored in the clear (written before encryption was on).
+    Plain,
+    /// A rekey to the same recipients already wrote this header.
+    Done,
+    /// Sealed to none of the identities (and not by a rekey to these recipients).
+    Foreign,
+    /// The new header; the stored bytes from `kept` on (the nonce and the payload)
+    /// follow it unchanged.
+    Header { header: Vec<u8>, kept: usize },
+}
+
+/// The length of the age header `bytes` start with (through the MAC line), once
+/// `bytes` hold it whole; an error once they should have and do not.
+pub(crate) fn header_len(key: &str, bytes: &[u8]) -> Result<Option<usize>, RepoError> {
+    let end = bytes.windows(4).position(|w| w == b"\n---").and_then(|at| {
+        let mac = at + 4;
+        let newline = bytes[mac..].iter().position(|b| *b == b'\n')?;
+        Some(mac + newline + 1)
+    });
+    match end {
+        None if bytes.len() > MAX_HEADER => Err(RepoError::invalid(
+            key,
+            format!("no age header end in its first {MAX_HEADER} bytes"),
+        )),
+        found => Ok(found),
+    }
+}
+
+/// Captures the file key the identities unwrap: the one secret a new header needs.
+struct Capture<'a> {
+    identities: &'a Identities,
+    file_key: std::cell::RefCell<Option<FileKey>>,
+}
+
+impl age::Identity for Capture<'_> {
+    fn unwrap_stanza(&self, stanza: &Stanza) -> Option<Result<FileKey, age::DecryptError>> {
+        self.unwrap_stanzas(std::slice::from_ref(stanza))
+    }
+
+    fn unwrap_stanzas(&self, stanzas: &[Stanza]) -> Option<Result<FileKey, age::DecryptError>> {
+        let found = self
+            .identities
+            .iter()
+            .find_map(|identity| identity.unwrap_stanzas(stanzas))?;
+        if let Ok(file_key) = &found {
+            let copy = FileKey::new(Box::new(*file_key.expose_secret()));
+            *self.file_key.borrow_mut() = Some(copy);
+        }
+        Some(found)
+    }
+}
+
+/// [`Keys::rewrap`]: age's own parser reads the old header and checks its MAC with
+/// the file key the identities unwrap; the new header wraps that key for each
+/// recipient, adds the [`REKEY_STANZA`] and a MAC as age computes it. The payload
+/// key derives from the file key and the nonce alone, so what follows the header
+/// stays valid byte for byte.
+fn rewrap(
+    key: &str,
+    stored: &[u8],
+    identities: &Identities,
+    recipients: &Recipients,
+) -> Result<Rewrap, RepoError> {
+    if !stored.starts_with(AGE_MAGIC) {
+        return Ok(Rewrap::Plain);
+    }
+    let kept = header_len(key, stored)?
+        .filter(|len| stored.len() >= len + 16)
+        .ok_or_else(|| RepoError::invalid(key, "an age file cut short in its header"))?;
+    let text = String::from_utf8_lossy(&stored[..kept]);
+    let mark = format!("-> {REKEY_STANZA} {}", recipients.1);
+    if text.lines().any(|line| line == mark) {
+        return Ok(Rewrap::Done);
+    }
+    let capture = Capture {
+        identities,
+        file_key: Default::default(),
+    };
+    let decryptor = age::Decryptor::new(&stored[..kept + 16]).map_err(|e| unmatched(key, e))?;
+    match decryptor.decrypt(std::iter::once(&capture as &dyn age::Identity)) {
+        Ok(_) => {}
+        Err(age::DecryptError::NoMatchingKeys) => return Ok(Rewrap::Foreign),
+        Err(e) => return Err(unmatched(key, e)),
+    }
+    let file_key = capture
+        .file_key
+        .into_inner()
+        .ok_or_else(|| RepoError::invalid(key, "rekey: the file key was not captured"))?;
+    let mut stanzas = Vec::new();
+    for recipient in &recipients.0 {
+        let (wrapped, _labels) = recipient
+            .wrap_file_key(&file_key)
+            .map_err(|e| sealing(key, e.to_string()))?;
+        stanzas.extend(wrapped);
+    }
+    stanzas.push(Stanza {
+        tag: REKEY_STANZA.into(),
+        args: vec![recipients.1.clone()],
+        body: Vec::new(),
+    });
+    let mut header = AGE_MAGIC.to_vec();
+    for stanza in &stanzas {
+        header.extend_from_slice(b"-> ");
+        header.extend_from_slice(stanza.tag.as_bytes());
+        for arg in &stanza.args {
+            header.push(b' ');
+            header.extend_from_slice(arg.as_bytes());
+        }
+        header.push(b'\n');
+        let body = BASE64_STANDARD_NO_PAD.encode(&stanza.body);
+        let mut lines = body.as_bytes().chunks(64).peekable();
+        // Full 64-column lines, then a shorter (possibly empty) last one.
+        while let Some(line) = lines.next() {
+            header.extend_from_slice(line);
+            header.push(b'\n');
+            if lines.peek().is_none() && line.len() == 64 {
+                header.push(b'\n');
+            }
+        }
+        if body.is_empty() {
+            header.push(b'\n');
+        }
+    }
+    header.extend_from_slice(b"---");
+    let mac_key = age_core::primitives::hkdf(&[], b"header", file_key.expose_secret());
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&mac_key).expect("any key length");
+    mac.update(&header);
+    header.push(b' ');
+    header.extend_from_slice(
+        BASE64_STANDARD_NO_PAD
+            .encode(mac.finalize().into_bytes())
+            .as_bytes(),
+    );
+    header.push(b'\n');
+    Ok(Rewrap::Header { header, kept })
 }
 
 fn sealing(key: &str, reason: String) -> RepoError {

@@ -426,6 +426,14 @@ mod tests {
         ) -> Result<PutReceipt, StoreError> {
             self.inner.put_stream(key, body, metadata).await
         }
+        async fn replace_stream(
+            &self,
+            key: &str,
+            body: ByteStream,
+            metadata: &ObjectMetadata,
+        ) -> Result<PutReceipt, StoreError> {
+            self.inner.replace_stream(key, body, metadata).await
+        }
         async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
             self.inner.put(key, body).await
         }

@@ -39,6 +39,8 @@ pub async fn store_contract(store: &dyn Store, large: usize) {
     listing(store).await;
     streaming(store, 1000).await;
     streaming(store, large).await;
+    replacing(store, 1000).await;
+    replacing(store, large).await;
     aborted_streams_store_nothing(store).await;
     invalid_keys(store).await;
     capped_reads(store, large).await;
@@ -153,6 +155,47 @@ async fn streaming(store: &dyn Store, len: usize) {
     assert!(matches!(again, StoreError::AlreadyExists { .. }), "{again}");
     let info = store.head(&key).await.unwrap().unwrap();
     assert_eq!(info.metadata[meta::SHA256], receipt.sha256);
+}
+
+/// `replace_stream` writes a free key like `put_stream` and replaces a taken one
+/// whole, body and digest; a failed replacement leaves the old object as it was.
+async fn replacing(store: &dyn Store, len: usize) {
+    let key = format!("contract/replace/{len}.bin");
+    let (old, new) = (body(len), body(len + 7));
+    let metadata = ObjectMetadata::new();
+    let first = store
+        .replace_stream(&key, stream_of(vec![Ok(old.clone())]), &metadata)
+        .await
+        .unwrap();
+    let aborted = store
+        .replace_stream(
+            &key,
+            stream_of(vec![Ok(new.clone()), Err(io::Error::other("died"))]),
+            &metadata,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(aborted, StoreError::Aborted { .. }), "{aborted}");
+    assert_eq!(store.get(&key).await.unwrap().unwrap(), old);
+    assert_eq!(
+        store.head(&key).await.unwrap().unwrap().metadata[meta::SHA256],
+        first.sha256
+    );
+    let chunks = new
+        .chunks(256 << 10)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let second = store
+        .replace_stream(&key, stream_of(chunks), &metadata)
+        .await
+        .unwrap();
+    let mut expected = ObjectDigest::default();
+    expected.update(&new);
+    assert_eq!(second, expected.finish());
+    assert!(store.get(&key).await.unwrap().unwrap() == new, "replaced");
+    let info = store.head(&key).await.unwrap().unwrap();
+    assert_eq!(info.size, new.len() as u64);
+    assert_eq!(info.metadata[meta::SHA256], second.sha256);
 }
 
 async fn aborted_streams_store_nothing(store: &dyn Store) {

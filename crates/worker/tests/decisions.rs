@@ -526,6 +526,15 @@ impl Store for Faulty {
         }
         self.0.put_stream(key, body, metadata).await
     }
+    async fn replace_stream(
+        &self,
+        key: &str,
+        body: repovault_core::ports::store::ByteStream,
+        metadata: &repovault_core::ports::store::ObjectMetadata,
+    ) -> Result<repovault_core::ports::store::PutReceipt, repovault_core::ports::store::StoreError>
+    {
+        self.0.replace_stream(key, body, metadata).await
+    }
     async fn put(
         &self,
         key: &str,

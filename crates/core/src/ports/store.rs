@@ -140,6 +140,17 @@ pub trait Store: Send + Sync {
         metadata: &ObjectMetadata,
     ) -> Result<PutReceipt, StoreError>;
 
+    /// [`Store::put_stream`] that replaces the object at `key` if there is one (a
+    /// rekey rewrites objects in place): a reader sees the old object or the new one
+    /// whole, never neither and never a part. Until the new digest is attached, `head`
+    /// may show the object without [`meta::SHA256`], never with the old one.
+    async fn replace_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError>;
+
     /// Writes a small object, replacing any existing one.
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
 
@@ -208,18 +219,19 @@ impl Store for DryRun<'_> {
     async fn put_stream(
         &self,
         key: &str,
-        mut body: ByteStream,
+        body: ByteStream,
         _metadata: &ObjectMetadata,
     ) -> Result<PutReceipt, StoreError> {
-        let mut digest = ObjectDigest::default();
-        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
-            let chunk = chunk.map_err(|source| StoreError::Aborted {
-                key: key.to_owned(),
-                source,
-            })?;
-            digest.update(&chunk);
-        }
-        Ok(digest.finish())
+        drain(key, body).await
+    }
+
+    async fn replace_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        _metadata: &ObjectMetadata,
+    ) -> Result<PutReceipt, StoreError> {
+        drain(key, body).await
     }
 
     async fn put(&self, _key: &str, _body: Bytes) -> Result<(), StoreError> {
@@ -260,6 +272,19 @@ impl Store for DryRun<'_> {
     ) -> Result<usize, StoreError> {
         Ok(0)
     }
+}
+
+/// What `body` would store, read to its end and stored nowhere.
+async fn drain(key: &str, mut body: ByteStream) -> Result<PutReceipt, StoreError> {
+    let mut digest = ObjectDigest::default();
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        let chunk = chunk.map_err(|source| StoreError::Aborted {
+            key: key.to_owned(),
+            source,
+        })?;
+        digest.update(&chunk);
+    }
+    Ok(digest.finish())
 }
 
 /// The most of a JSON object (a manifest, record, plan, index) read into memory: a
