@@ -102,6 +102,38 @@ async fn restore(work: &Path, identity: Option<&Path>, to: &Path) -> std::proces
     repovault(work, &args, &[]).await
 }
 
+/// Restores `acme/app`'s data beyond git into `to` with `identity`; checks its issues
+/// came back opened and returns the files written.
+async fn restore_data(work: &Path, identity: &Path, to: &Path) -> Vec<PathBuf> {
+    let to = to.to_str().unwrap();
+    let args = [
+        "restore",
+        "acme/app",
+        "--metadata",
+        "--to",
+        to,
+        "--identity",
+    ];
+    let out = repovault(
+        work,
+        &[&args[..], &[identity.to_str().unwrap()]].concat(),
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let restored = walk(Path::new(to));
+    let issues = restored
+        .iter()
+        .find(|p| p.ends_with("issues.jsonl"))
+        .expect("issues");
+    assert!(
+        std::fs::read_to_string(issues)
+            .unwrap()
+            .contains("\"title\"")
+    );
+    restored
+}
+
 #[tokio::test]
 async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_only() {
     let gh = github().await;
@@ -167,31 +199,7 @@ async fn encrypted_backups_hide_their_content_and_restore_with_either_identity_o
     }
     // The data beyond git too, opened: items as JSON Lines, the attachment as it was.
     let to = work.path().join("restored-data");
-    let identity = keys.path("key.txt");
-    let args = [
-        "restore",
-        "acme/app",
-        "--metadata",
-        "--to",
-        to.to_str().unwrap(),
-    ];
-    let out = repovault(
-        work.path(),
-        &[&args[..], &["--identity", identity.to_str().unwrap()]].concat(),
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
-    let restored = walk(&to);
-    let issues = restored
-        .iter()
-        .find(|p| p.ends_with("issues.jsonl"))
-        .expect("issues");
-    assert!(
-        std::fs::read_to_string(issues)
-            .unwrap()
-            .contains("\"title\"")
-    );
+    let restored = restore_data(work.path(), &keys.path("key.txt"), &to).await;
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&attachment));
     let file = restored
         .iter()
@@ -471,21 +479,7 @@ async fn rekey_moves_every_object_to_the_new_keys_and_a_killed_rekey_rerun_loses
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(refs_of(&to.join("app.git")), source);
     fsck(&to.join("app.git"));
-    let to = work.path().join("restored-data");
-    let args = [
-        "restore",
-        "acme/app",
-        "--metadata",
-        "--to",
-        to.to_str().unwrap(),
-    ];
-    let out = repovault(
-        work.path(),
-        &[&args[..], &["--identity", new.to_str().unwrap()]].concat(),
-        &[],
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    restore_data(work.path(), &new, &work.path().join("restored-data")).await;
     let to = work.path().join("refused");
     let out = restore(work.path(), Some(&old_identity), &to).await;
     assert!(

@@ -3,7 +3,7 @@
 //! How they work: each test starts its own [`FakeGitHub`](repovault_testkit::FakeGitHub)
 //! on a free loopback port, builds real git repositories under a temp dir with the
 //! testkit's fixture builders, and drives repovault against it, in-process or as real
-//! child processes (the binaries built by `cargo build --workspace --bins`, found
+//! child processes (the binaries built by `cargo build --workspace --all-targets`, found
 //! beside this test binary). Backups are checked with standard tools only: `tar`,
 //! `git clone`, `git fsck`. Nothing is shared between tests, so they run in parallel.
 //!

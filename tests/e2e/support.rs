@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const TOKEN: &str = "ghp_e2eSecretToken0123456789";
 
-/// A binary built by `cargo build --workspace --bins`, which the test command runs
+/// A binary built by `cargo build --workspace --all-targets`, which the test command runs
 /// first; they sit one directory above this test binary.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -21,7 +21,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        "{} is missing: run `cargo build --workspace --all-targets` first (scripts/test does)",
         path.display()
     );
     path
