@@ -42,8 +42,8 @@ pub use job::{
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{
     ArchiveDigest, Attachment, BackupFormat, BackupRef, BundleRef, ChainHead, DataFile, DataIndex,
-    DataSummary, GoneMarker, KindFailure, LatestPointer, LfsObject, LfsSummary, Manifest, Outcome,
-    Plan, PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
+    DataSummary, GoneMarker, KindFailure, LatestPointer, LatestRun, LfsObject, LfsSummary,
+    Manifest, Outcome, Plan, PlannedRepo, RECORD_SCHEMA, ResultRecord, WikiOutcome,
 };
 pub use refs::{RefSet, check_ref_name, is_object_id};
 pub use run_id::RunId;

@@ -434,6 +434,19 @@ pub struct Plan {
     pub created_at: Timestamp,
     pub target: Target,
     pub repos: Vec<PlannedRepo>,
+    /// The run planned into the target before this one (what `latest-run.json` named
+    /// then): runs are read newest first along these links, never by listing `runs/`,
+    /// which holds every run's records. Absent in plans written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<RunId>,
+}
+
+/// `latest-run.json`: the run planned last into a target (see [`Plan::previous`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestRun {
+    pub schema: u32,
+    pub run_id: RunId,
+    pub created_at: Timestamp,
 }
 
 /// One planned repository.

@@ -35,7 +35,7 @@ use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::source::{RepoData, Source, SourceError};
 use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
 use repovault_core::{
-    Clock, JobMessage, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
+    Clock, JobMessage, LatestRun, Owner, Plan, PlannedRepo, RECORD_SCHEMA, RepoRef, RunId, Target,
 };
 use repovault_repository::{Keys, Layout, RepoError, Repository};
 use serde::{Deserialize, Serialize};
@@ -320,6 +320,10 @@ async fn plan_target(
 ) -> Result<Planned, PlannerError> {
     let layout = Layout::new(&target.prefix);
     let plan_key = layout.plan(run_id);
+    let latest = store
+        .get_json::<LatestRun>(&layout.latest_run())
+        .await?
+        .filter(|latest| latest.run_id != *run_id);
     let fresh = Plan {
         schema: RECORD_SCHEMA,
         run_id: run_id.clone(),
@@ -333,11 +337,20 @@ async fn plan_target(
                 name: m.repo.name.clone(),
             })
             .collect(),
+        previous: latest.map(|latest| latest.run_id),
     };
     let (plan, resuming) = match store.get_json::<Plan>(&plan_key).await? {
         Some(plan) => (plan, true),
         None => match store.put_json_if_absent(&plan_key, &fresh).await? {
-            Created::Created => (fresh, false),
+            Created::Created => {
+                let latest = LatestRun {
+                    schema: RECORD_SCHEMA,
+                    run_id: run_id.clone(),
+                    created_at: fresh.created_at,
+                };
+                store.put_json(&layout.latest_run(), &latest).await?;
+                (fresh, false)
+            }
             Created::AlreadyExists => (store.get_json(&plan_key).await?.unwrap_or(fresh), true),
         },
     };

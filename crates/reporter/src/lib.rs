@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::store::{Store, StoreError};
-use repovault_core::{DataSummary, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target};
+use repovault_core::{
+    DataSummary, LatestRun, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target,
+};
 use repovault_repository::{Layout, RepoError, Repository};
 use repovault_telemetry::{kv, metrics};
 use serde::{Deserialize, Serialize};
@@ -195,21 +197,51 @@ pub async fn wait_for(
     }
 }
 
-/// The run whose plan was created last: run ids do not sort by time (`push-<sha>`
-/// after `nightly-…`), plans' `created_at` does.
+/// The run planned last into `target` (`latest-run.json`).
 pub async fn latest_run(store: &dyn Store, target: &Target) -> Result<RunId, ReporterError> {
-    plans(store, target)
+    recent_plans(store, target, 1)
         .await?
-        .into_iter()
-        .max_by_key(|plan| plan.created_at)
+        .pop()
         .map(|plan| plan.run_id)
         .ok_or_else(|| ReporterError::NoRuns {
             target: target.clone(),
         })
 }
 
-/// Every run's plan in `target`.
-pub async fn plans(store: &dyn Store, target: &Target) -> Result<Vec<Plan>, ReporterError> {
+/// The `n` plans of `target` planned last, newest first: `latest-run.json`'s, then
+/// each plan's `previous` (n reads, whatever the number of runs). A store without the
+/// pointer (written before it) is listed instead, every plan read: run ids do not
+/// sort by time (`push-<sha>` after `nightly-…`), plans' `created_at` does.
+pub async fn recent_plans(
+    store: &dyn Store,
+    target: &Target,
+    n: usize,
+) -> Result<Vec<Plan>, ReporterError> {
+    let layout = Layout::new(&target.prefix);
+    let Some(latest) = store.get_json::<LatestRun>(&layout.latest_run()).await? else {
+        let mut plans = every_plan(store, target).await?;
+        plans.sort_by_key(|plan| std::cmp::Reverse(plan.created_at));
+        plans.truncate(n);
+        return Ok(plans);
+    };
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut next = Some(latest.run_id);
+    while let Some(run) = next.take().filter(|_| plans.len() < n) {
+        let Some(plan) = store.get_json::<Plan>(&layout.plan(&run)).await? else {
+            break;
+        };
+        // A link back to a run already read would loop: the chain ends there.
+        next = plan
+            .previous
+            .clone()
+            .filter(|previous| plans.iter().all(|p| p.run_id != *previous) && *previous != run);
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// Every run's plan in `target`, read after listing `runs/`.
+async fn every_plan(store: &dyn Store, target: &Target) -> Result<Vec<Plan>, ReporterError> {
     let layout = Layout::new(&target.prefix);
     let keys: Vec<String> = store
         .list(&layout.runs_root())
@@ -478,6 +510,73 @@ mod tests {
             .put_json(&Layout::new("").result(run, "acme", name), &record)
             .await
             .unwrap();
+    }
+
+    /// Links `run`'s plan to `previous` and points `latest-run.json` at it, as the
+    /// planner does.
+    async fn link(store: &dyn Store, run: &str, previous: &str) {
+        let layout = Layout::new("");
+        let run: RunId = run.parse().unwrap();
+        let mut plan: Plan = store.get_json(&layout.plan(&run)).await.unwrap().unwrap();
+        plan.previous = Some(previous.parse().unwrap());
+        store.put_json(&layout.plan(&run), &plan).await.unwrap();
+        let latest = LatestRun {
+            schema: RECORD_SCHEMA,
+            run_id: run,
+            created_at: plan.created_at,
+        };
+        store.put_json(&layout.latest_run(), &latest).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn recent_runs_follow_the_pointer_and_read_only_the_plans_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FsStore::new(dir.path());
+        let store: &dyn Store = &fs;
+        let target = target(dir.path());
+        for (i, run) in ["r1", "r2", "r3", "r4", "r5"].iter().enumerate() {
+            plan(store, run, &format!("2026-11-2{i}T02:00:00Z"), &["api"]).await;
+            if i > 0 {
+                link(store, run, &format!("r{i}")).await;
+            }
+        }
+        // The oldest plan is not JSON: reading it (or listing every plan) would fail.
+        store
+            .put(&Layout::new("").plan(&"r1".parse().unwrap()), "{".into())
+            .await
+            .unwrap();
+        let runs = |plans: Vec<Plan>| {
+            plans
+                .into_iter()
+                .map(|p| p.run_id.to_string())
+                .collect::<Vec<_>>()
+        };
+        let recent = recent_plans(store, &target, 3).await.unwrap();
+        assert_eq!(runs(recent), ["r5", "r4", "r3"]);
+        assert_eq!(latest_run(store, &target).await.unwrap().as_str(), "r5");
+        // A link back to a newer run ends the walk instead of looping.
+        link(store, "r4", "r5").await;
+        link(store, "r5", "r4").await;
+        assert_eq!(
+            runs(recent_plans(store, &target, 10).await.unwrap()),
+            ["r5", "r4"]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_the_pointer_the_newest_plan_by_time_is_the_latest_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FsStore::new(dir.path());
+        let store: &dyn Store = &fs;
+        plan(store, "push-9f", "2026-11-22T03:00:00Z", &["api"]).await;
+        plan(store, "nightly-1", "2026-11-22T02:00:00Z", &["api"]).await;
+        let target = target(dir.path());
+        assert_eq!(
+            latest_run(store, &target).await.unwrap().as_str(),
+            "push-9f"
+        );
+        let recent = recent_plans(store, &target, 5).await.unwrap();
+        assert_eq!(recent.len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

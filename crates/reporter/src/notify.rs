@@ -15,6 +15,10 @@ use repovault_core::retry::RetryPolicy;
 use repovault_repository::Layout;
 use serde::{Deserialize, Serialize};
 
+/// How many runs back the run before a reported one is looked for (it is usually the
+/// next link: a run is reported soon after it is planned).
+const PREVIOUS_WITHIN: usize = 20;
+
 use crate::{RepoStatus, Report, ReporterError};
 
 /// How notifications are sent (`notify:` of the configuration, resolved).
@@ -83,7 +87,7 @@ pub async fn notification(
         .map(|r| format!("{}/{}", r.owner, r.name))
         .collect();
     let previous: Option<Plan> = match report.planned_at {
-        Some(planned_at) => crate::plans(store, &report.target)
+        Some(planned_at) => crate::recent_plans(store, &report.target, PREVIOUS_WITHIN)
             .await?
             .into_iter()
             .filter(|p| p.created_at < planned_at)

@@ -218,6 +218,11 @@ impl Layout {
         format!("{}latest.json", self.repo_dir(owner, repo))
     }
 
+    /// Names the run planned last into the target (`core::LatestRun`).
+    pub fn latest_run(&self) -> String {
+        format!("{}latest-run.json", self.prefix)
+    }
+
     pub fn runs_root(&self) -> String {
         format!("{}runs/", self.prefix)
     }

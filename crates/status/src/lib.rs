@@ -146,7 +146,8 @@ impl Status {
     pub async fn runs(&self, limit: usize) -> Vec<RunLine> {
         let mut lines = Vec::new();
         for (target, store) in &self.targets {
-            let Ok(plans) = repovault_reporter::plans(store.as_ref(), target).await else {
+            let Ok(plans) = repovault_reporter::recent_plans(store.as_ref(), target, limit).await
+            else {
                 continue;
             };
             let layout = Layout::new(&target.prefix);
