@@ -20,6 +20,7 @@ const BRANCH: &str = "zebra-branch";
 fn plaintext_by_design(key: &str) -> bool {
     key.starts_with(".repovault/")
         || key.starts_with("runs/")
+        || key == "latest-run.json"
         || key.ends_with("/latest.json")
         || key.ends_with("/gone.json")
         || key.ends_with("/index.json")
