@@ -60,3 +60,65 @@ async fn the_bench_smoke_run_produces_every_scenario() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_scale_run_counts_what_each_run_costs_per_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("scale.json");
+    let bench = bin("repovault-bench");
+    let out = tokio::process::Command::new(&bench)
+        .args([
+            "--scale",
+            "--scale-repos",
+            "20",
+            "--scale-workers",
+            "2",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--bin-dir")
+        .arg(bench.parent().unwrap())
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let runs: Vec<&serde_json::Value> = results["scenarios"].as_array().unwrap().iter().collect();
+    let names: Vec<&str> = runs.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(runs.len(), 4, "{names:?}");
+    let figure = |run: usize, what: &str| runs[run]["scale"][what].as_f64().unwrap();
+    // The first run fetched every repository and asked GitHub about each; the
+    // unchanged run listed refs only; pushes added fetches for the pushed 1 %.
+    assert!(figure(0, "git_requests") >= 2.0, "{}", runs[0]);
+    assert!(figure(0, "api_requests") >= 1.0, "{}", runs[0]);
+    assert!(
+        figure(1, "git_requests") < figure(0, "git_requests"),
+        "{}",
+        runs[1]
+    );
+    assert!(
+        figure(2, "git_requests") > figure(1, "git_requests"),
+        "{}",
+        runs[2]
+    );
+    for run in &runs {
+        assert!(
+            run["scale"]["store_requests"].as_f64().unwrap() > 0.0,
+            "{run}"
+        );
+        assert!(
+            run["scale"]["by_verb"]["S3 PUT"].as_f64().unwrap() > 0.0,
+            "{run}"
+        );
+        assert!(
+            run["scale"]["peak_rss_mb"]["worker"].as_f64().unwrap() > 0.0,
+            "{run}"
+        );
+    }
+}

@@ -5,9 +5,11 @@
 //!
 //!     scripts/bench                    # release build, LocalStack for the S3 parts
 //!     scripts/bench --smoke            # seconds: a tiny fixture, one run
+//!     scripts/bench --scale            # 10,000 repositories, planner + 4 workers
 
 mod fixture;
 mod measure;
+mod scale;
 mod scenarios;
 mod table;
 
@@ -52,6 +54,15 @@ pub struct Args {
         default_value = "http://127.0.0.1:4566"
     )]
     pub aws_endpoint: String,
+    /// Only the scale runs: `--scale-repos` small repositories, the planner and
+    /// `--scale-workers` worker processes on LocalStack; first, unchanged, 1 % pushed,
+    /// 1 % with issue activity; requests per repository by kind and verb.
+    #[arg(long)]
+    pub scale: bool,
+    #[arg(long, default_value_t = 10_000)]
+    pub scale_repos: usize,
+    #[arg(long, default_value_t = 4)]
+    pub scale_workers: usize,
     /// A tiny fixture and one run: checks the harness, measures nothing meaningful.
     #[arg(long)]
     pub smoke: bool,
@@ -75,7 +86,11 @@ async fn main() -> anyhow::Result<()> {
         args.data_repos = 10;
         args.days = 4;
     }
-    let results = scenarios::run_all(&args).await?;
+    let results = if args.scale {
+        scenarios::run_scale(&args).await?
+    } else {
+        scenarios::run_all(&args).await?
+    };
     println!("{}", table::render(&results));
     std::fs::write(&args.json, serde_json::to_vec_pretty(&results)?)?;
     println!("results written to {}", args.json.display());

@@ -58,13 +58,16 @@ pub struct Scenario {
     /// Bytes written to the store by one run.
     pub stored_bytes: Option<u64>,
     pub note: String,
+    /// `--scale`: what the run cost per repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<crate::scale::PerRepo>,
     /// Backs up the whole fixture, so it compares with the floor and the baseline.
     #[serde(skip)]
     whole_fixture: bool,
 }
 
 impl Scenario {
-    fn new(name: &str, runs: Vec<Duration>, note: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &str, runs: Vec<Duration>, note: impl Into<String>) -> Self {
         let median_secs = median(runs.clone()).as_secs_f64();
         Scenario {
             name: name.into(),
@@ -76,18 +79,19 @@ impl Scenario {
             peak_rss_mb: None,
             stored_bytes: None,
             note: note.into(),
+            scale: None,
             whole_fixture: true,
         }
     }
 
     /// A scenario that does not back up the whole fixture.
-    fn partial(mut self) -> Self {
+    pub(crate) fn partial(mut self) -> Self {
         self.whole_fixture = false;
         self
     }
 }
 
-fn mb(bytes: u64) -> f64 {
+pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
 
@@ -99,7 +103,8 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
+/// Where the repovault binaries are: `--bin-dir`, else beside this one.
+fn bin_dir(args: &Args) -> anyhow::Result<PathBuf> {
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?
@@ -113,6 +118,55 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
         "{} is missing: build with `cargo build --release --bins` (scripts/bench does)",
         repovault.display()
     );
+    Ok(bin_dir)
+}
+
+/// `--scale` alone: the scale runs (LocalStack required), nothing else.
+pub async fn run_scale(args: &Args) -> anyhow::Result<Results> {
+    let bin_dir = bin_dir(args)?;
+    let ls = LocalStack::try_connect(&args.aws_endpoint)
+        .await
+        .map_err(|e| anyhow::anyhow!("--scale needs LocalStack (scripts/bench starts it): {e}"))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("repovault-bench-")
+        .tempdir()?;
+    let scenarios = crate::scale::run(
+        &ls,
+        &bin_dir,
+        scratch.path(),
+        args.scale_repos,
+        args.scale_workers,
+    )
+    .await?;
+    Ok(Results {
+        at: jiff::Timestamp::now(),
+        commit: Some(command_output("git", &["rev-parse", "--short", "HEAD"]))
+            .filter(|c| !c.is_empty()),
+        machine: machine(),
+        fixture: FixtureInfo {
+            repos: args.scale_repos,
+            large_mb: Vec::new(),
+            commits_per_large_repo: 0,
+            tiny_repos: args.scale_repos,
+            bytes: 0,
+        },
+        concurrency: 4,
+        runs: 1,
+        scenarios,
+    })
+}
+
+fn machine() -> Machine {
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel: command_output("uname", &["-r"]),
+        git: command_output("git", &["--version"]),
+    }
+}
+
+pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
+    let bin_dir = bin_dir(args)?;
+    let repovault = bin_dir.join("repovault");
     eprintln!(
         "building the fixture: large {:?} MiB × {} commits, {} tiny repositories",
         args.large_mb, args.commits, args.tiny
@@ -164,11 +218,7 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
         at: jiff::Timestamp::now(),
         commit: Some(command_output("git", &["rev-parse", "--short", "HEAD"]))
             .filter(|c| !c.is_empty()),
-        machine: Machine {
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            kernel: command_output("uname", &["-r"]),
-            git: command_output("git", &["--version"]),
-        },
+        machine: machine(),
         fixture: FixtureInfo {
             repos: fixture.repos.len(),
             large_mb: args.large_mb.clone(),

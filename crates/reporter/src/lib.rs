@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use std::time::Duration;
 
 use repovault_core::ports::queue::{Queue, QueueError};
-use repovault_core::ports::store::{Store, StoreError};
+use repovault_core::ports::store::{ObjectInfo, Store, StoreError};
 use repovault_core::{
     DataSummary, LatestRun, Outcome, Plan, RECORD_SCHEMA, ResultRecord, RunId, Target,
 };
@@ -165,6 +165,9 @@ pub async fn wait_for(
 ) -> Result<Report, ReporterError> {
     let mut drained_before = false;
     let mut poll = FIRST_POLL;
+    // Records already read, kept between looks: each is read once, again only if it
+    // changed (a failed attempt's record replaced by a later one).
+    let mut read = ReadRecords::default();
     loop {
         let depth = match queue {
             Some(q) => Some(q.depth().await?),
@@ -175,7 +178,7 @@ pub async fn wait_for(
                 .queue_backlog
                 .record(depth.visible + depth.in_flight, &[]);
         }
-        let report = build(store, target, run, depth.map(|d| d.dead)).await?;
+        let report = build_reading(store, target, run, depth.map(|d| d.dead), &mut read).await?;
         // Approximate counts lag: believe "drained" when seen twice in a row, and only
         // once the planner has finished enqueueing (before, an empty queue means
         // nothing).
@@ -265,6 +268,29 @@ pub async fn build(
     run: &RunId,
     dead_letters: Option<u64>,
 ) -> Result<Report, ReporterError> {
+    build_reading(
+        store,
+        target,
+        run,
+        dead_letters,
+        &mut ReadRecords::default(),
+    )
+    .await
+}
+
+/// Records read by an earlier [`build_reading`] of the same run, by key, with the size
+/// and time the listing gave them then.
+#[derive(Default)]
+struct ReadRecords(std::collections::HashMap<String, (u64, Option<Timestamp>, ResultRecord)>);
+
+/// [`build`], reading only the records that are not in `read` as listed now.
+async fn build_reading(
+    store: &dyn Store,
+    target: &Target,
+    run: &RunId,
+    dead_letters: Option<u64>,
+    read: &mut ReadRecords,
+) -> Result<Report, ReporterError> {
     let layout = Layout::new(&target.prefix);
     let plan: Plan =
         store
@@ -277,7 +303,7 @@ pub async fn build(
     // Each record is named by its key and read through the repository crate, so it is
     // checked to be that repository's and that run's.
     let results_dir = layout.results_dir(run);
-    let names: Vec<(String, String)> = store
+    let listed: Vec<(String, String, ObjectInfo)> = store
         .list(&results_dir)
         .await?
         .into_iter()
@@ -287,21 +313,36 @@ pub async fn build(
                 .strip_prefix(&results_dir)?
                 .strip_suffix(".json")?
                 .split_once('/')?;
-            Some((owner.to_owned(), name.to_owned()))
+            Some((owner.to_owned(), name.to_owned(), o))
         })
         .collect();
     let repository = Repository::new(store, &target.prefix);
-    let read: Vec<_> = futures::stream::iter(names)
-        .map(|(owner, name)| {
+    let known = &read.0;
+    let fetched: Vec<_> = futures::stream::iter(listed)
+        .map(|(owner, name, info)| {
             let repository = &repository;
             async move {
-                let record = repository.record(run, &owner, &name).await;
-                (owner, name, record)
+                let record = match known.get(&info.key) {
+                    Some((size, at, record)) if *size == info.size && *at == info.last_modified => {
+                        Ok(Some(record.clone()))
+                    }
+                    _ => repository.record(run, &owner, &name).await,
+                };
+                (owner, name, info, record)
             }
         })
         .buffer_unordered(32)
         .collect()
         .await;
+    let mut records = Vec::with_capacity(fetched.len());
+    for (owner, name, info, record) in fetched {
+        if let Ok(Some(r)) = &record {
+            read.0
+                .insert(info.key, (info.size, info.last_modified, r.clone()));
+        }
+        records.push((owner, name, record));
+    }
+    let read = records;
     // A record that cannot be read is that repository's problem, not the report's:
     // it is reported failed with the reason, and every other repository is accounted.
     let mut by_repo: BTreeMap<String, RepoReport> = BTreeMap::new();
@@ -603,6 +644,35 @@ mod tests {
         let report = report.unwrap();
         assert!(report.is_complete(), "{report:?}");
         assert_eq!(report.totals.ok, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_reads_each_record_once_however_many_times_it_looks() {
+        let dir = tempfile::tempdir().unwrap();
+        let counted = repovault_testkit::CountingStore::new(FsStore::new(dir.path()));
+        let store: &dyn Store = &counted;
+        plan(store, "r1", "2026-11-22T02:00:00Z", &["api", "web"]).await;
+        let run: RunId = "r1".parse().unwrap();
+        record(store, &run, "api").await;
+        let target = target(dir.path());
+        let waiting = wait_for(
+            store,
+            &target,
+            &run,
+            None,
+            Instant::now() + Duration::from_secs(3600),
+        );
+        let late_record = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            record(store, &run, "web").await;
+        };
+        let (report, ()) = tokio::join!(waiting, late_record);
+        assert!(report.unwrap().is_complete());
+        let layout = Layout::new("");
+        let looks = counted.reads_of(&layout.results_dir(&run));
+        assert!(looks >= 5, "looked {looks} times");
+        assert_eq!(counted.reads_of(&layout.result(&run, "acme", "api")), 1);
+        assert_eq!(counted.reads_of(&layout.result(&run, "acme", "web")), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -104,7 +104,9 @@ impl Repository<'_> {
     /// The backup the next one of `latest`'s repository builds on, or `None` to start a
     /// chain: on `full`, without a previous chain, when the chain began `full_every`
     /// ago or longer, when LFS objects are wanted and the base has none listed, or when
-    /// one of its links is missing (never build on a chain that would not restore).
+    /// one of its links is missing or not the size recorded (never build on a chain that
+    /// would not restore). The links are checked with one listing of the repository's
+    /// links, not a request each.
     pub async fn chain_base(
         &self,
         latest: Option<&LatestPointer>,
@@ -132,9 +134,20 @@ impl Repository<'_> {
             );
             return Ok(None);
         }
+        let Some(backup) = self.layout().parse_backup(&latest.backup.key) else {
+            return Ok(None);
+        };
+        let packs = self.layout().packs_dir(&backup.owner, &backup.repo);
+        let stored: std::collections::HashMap<String, u64> = self
+            .store()
+            .list(&packs)
+            .await?
+            .into_iter()
+            .map(|o| (o.key, o.size))
+            .collect();
         for link in head.all_bundles() {
-            if self.store().head(&link.key).await?.is_none() {
-                tracing::warn!(link = %link.key, "a link of the latest backup's chain is missing; starting a new chain");
+            if stored.get(&link.key) != Some(&link.size) {
+                tracing::warn!(link = %link.key, "a link of the latest backup's chain is missing or not the size recorded; starting a new chain");
                 return Ok(None);
             }
         }
@@ -162,8 +175,9 @@ impl Repository<'_> {
     }
 
     /// Whether the `latest` backup still stands for a repository whose refs are now
-    /// `refs` (and its wiki's `wiki_refs`): same digests, the backup still there, and,
-    /// when LFS objects are wanted, made with them.
+    /// `refs` (and its wiki's `wiki_refs`): same digests and, when LFS objects are
+    /// wanted, made with them. Nothing is read: prune never deletes the backup
+    /// `latest.json` names, and `verify` is what finds one removed from outside.
     pub async fn still_current(
         &self,
         latest: &LatestPointer,
@@ -174,10 +188,6 @@ impl Repository<'_> {
         if latest.refs_digest != refs.digest()
             || latest.wiki_refs_digest != wiki_refs.map(RefSet::digest)
         {
-            return Ok(false);
-        }
-        if self.store().head(&latest.backup.key).await?.is_none() {
-            tracing::warn!(backup = %latest.backup.key, "latest.json names a backup that is gone; backing up again");
             return Ok(false);
         }
         if lfs {

@@ -9,7 +9,7 @@
 //! with the old identity or the new one. The records are written after the objects
 //! of their repository; a rekey stopped in between leaves records naming the old
 //! digests (`verify` reports them) until it is run again: a rerun skips what carries
-//! its stanza ([`crate::seal::REKEY_STANZA`]) and finishes the records.
+//! its stanza ([`REKEY_STANZA`](crate::REKEY_STANZA)) and finishes the records.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

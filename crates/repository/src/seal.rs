@@ -40,7 +40,8 @@ pub const IDENTITY_FLAG: &str = "--identity (REPOVAULT_AGE_IDENTITY_FILE)";
 type DynRecipient = Box<dyn age::Recipient + Send + Sync>;
 type DynIdentity = Box<dyn age::Identity + Send + Sync>;
 
-/// Public keys objects are encrypted to, and their fingerprint (see [`Rewrap`]).
+/// Public keys objects are encrypted to, and their fingerprint (what a rekey marks the
+/// headers it writes with).
 pub struct Recipients(Vec<DynRecipient>, String);
 
 impl Recipients {

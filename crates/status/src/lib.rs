@@ -398,76 +398,13 @@ async fn backups_api(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
     use axum::body::Body;
     use bytes::Bytes;
-    use repovault_core::ports::store::{
-        ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, StoreError,
-    };
     use repovault_local::FsStore;
+    use repovault_testkit::CountingStore;
     use tower::ServiceExt;
 
     use super::*;
-
-    /// A store that counts its reads.
-    struct Counting {
-        inner: FsStore,
-        reads: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl Store for Counting {
-        async fn put_stream(
-            &self,
-            key: &str,
-            body: ByteStream,
-            metadata: &ObjectMetadata,
-        ) -> Result<PutReceipt, StoreError> {
-            self.inner.put_stream(key, body, metadata).await
-        }
-        async fn replace_stream(
-            &self,
-            key: &str,
-            body: ByteStream,
-            metadata: &ObjectMetadata,
-        ) -> Result<PutReceipt, StoreError> {
-            self.inner.replace_stream(key, body, metadata).await
-        }
-        async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
-            self.inner.put(key, body).await
-        }
-        async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<Created, StoreError> {
-            self.inner.put_if_absent(key, body).await
-        }
-        async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get(key).await
-        }
-        async fn get_stream(&self, key: &str) -> Result<Option<ByteStream>, StoreError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.get_stream(key).await
-        }
-        async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.head(key).await
-        }
-        async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.list(prefix).await
-        }
-        async fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.inner.delete(key).await
-        }
-        async fn abort_stale_uploads(
-            &self,
-            prefix: &str,
-            stale: &repovault_core::ports::store::StaleKeys<'_>,
-        ) -> Result<usize, StoreError> {
-            self.inner.abort_stale_uploads(prefix, stale).await
-        }
-    }
 
     const TOKEN: &str = "a-token-of-thirty-two-characters";
 
@@ -476,12 +413,9 @@ mod tests {
     async fn status(
         token: Option<&str>,
         public_pages: bool,
-    ) -> (Router, Arc<Counting>, tempfile::TempDir) {
+    ) -> (Router, Arc<CountingStore<FsStore>>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Counting {
-            inner: FsStore::new(dir.path()),
-            reads: AtomicUsize::new(0),
-        });
+        let store = Arc::new(CountingStore::new(FsStore::new(dir.path())));
         let gone = br#"{"schema":1,"reason":"deleted","at":"2026-11-29T01:02:03Z"}"#;
         store
             .put(
@@ -605,23 +539,15 @@ mod tests {
         let (router, store, _dir) = status(None, false).await;
         let host = [("host", "localhost")];
         assert_eq!(get(&router, "/", &host).await.0, 200);
-        let once = store.reads.load(Ordering::SeqCst);
+        let once = store.reads();
         assert!(once > 0);
         let flood: Vec<_> = (0..50).map(|_| get(&router, "/", &host)).collect();
         for (code, _) in futures::future::join_all(flood).await {
             assert_eq!(code, 200);
         }
-        assert_eq!(
-            store.reads.load(Ordering::SeqCst),
-            once,
-            "read again within the TTL"
-        );
+        assert_eq!(store.reads(), once, "read again within the TTL");
         tokio::time::advance(PAGE_TTL + Duration::from_secs(1)).await;
         assert_eq!(get(&router, "/", &host).await.0, 200);
-        assert_eq!(
-            store.reads.load(Ordering::SeqCst),
-            2 * once,
-            "read again after the TTL"
-        );
+        assert_eq!(store.reads(), 2 * once, "read again after the TTL");
     }
 }

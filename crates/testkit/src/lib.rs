@@ -37,6 +37,7 @@
 
 mod clock;
 pub mod contract;
+mod counting_store;
 mod fake_ecs_agent;
 mod fake_github;
 pub mod first_format;
@@ -52,6 +53,7 @@ pub mod strict_s3;
 mod throttle;
 
 pub use clock::ManualClock;
+pub use counting_store::CountingStore;
 pub use fake_ecs_agent::FakeEcsAgent;
 pub use fake_github::{
     ContentLimit, FAKE_LEAKED_SECRET, FAKE_LEAKED_SECRETS, FakeApp, FakeGitHub, FakeGitHubOptions,

@@ -282,6 +282,7 @@ struct Shared {
     rules: StrictRules,
     client: Client<HttpConnector, Incoming>,
     rejected: Mutex<Vec<String>>,
+    served: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// The proxy, on `127.0.0.1:<port>`; stops accepting when dropped.
@@ -304,6 +305,7 @@ impl StrictS3 {
             rules,
             client: crate::http::forwarding_client(),
             rejected: Mutex::new(Vec::new()),
+            served: Mutex::new(Default::default()),
         });
         let serving = shared.clone();
         let stop = crate::http::serve(listener, move |req| {
@@ -322,9 +324,51 @@ impl StrictS3 {
     pub fn rejected(&self) -> Vec<String> {
         self.shared.rejected.lock().unwrap().clone()
     }
+
+    /// Every request forwarded so far, by [`verb`]: what a run costs in requests.
+    pub fn served(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.served.lock().unwrap().clone()
+    }
+}
+
+/// What a request is, as a bill counts it: `SQS <operation>` (JSON protocol), or
+/// `S3 <method>` with what distinguishes listing, tagging and multipart requests.
+pub fn verb(method: &Method, query: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let operation = target.rsplit('.').next().unwrap_or(target);
+        return format!("SQS {operation}");
+    }
+    let has = |name: &str| {
+        query
+            .unwrap_or_default()
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    };
+    let what = if has("list-type") || has("prefix") && *method == Method::GET {
+        " list"
+    } else if has("tagging") {
+        " tagging"
+    } else if has("uploads") {
+        " create-multipart"
+    } else if has("partNumber") {
+        " part"
+    } else if has("uploadId") {
+        " multipart"
+    } else if has("delete") {
+        " delete-objects"
+    } else {
+        ""
+    };
+    format!("S3 {method}{what}")
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
+    *shared
+        .served
+        .lock()
+        .unwrap()
+        .entry(verb(req.method(), req.uri().query(), req.headers()))
+        .or_default() += 1;
     let violation = check(
         &shared.rules,
         req.method(),
@@ -594,6 +638,26 @@ mod tests {
             None
         );
         assert_eq!(rule(&all(), Method::GET, Some("tagging"), &[]), None);
+    }
+
+    #[test]
+    fn requests_are_counted_as_a_bill_names_them() {
+        let none = HeaderMap::new();
+        let get = |q: &str| verb(&Method::GET, Some(q), &none);
+        assert_eq!(get("list-type=2&prefix=runs%2F"), "S3 GET list");
+        assert_eq!(get("tagging"), "S3 GET tagging");
+        assert_eq!(verb(&Method::GET, None, &none), "S3 GET");
+        assert_eq!(verb(&Method::HEAD, None, &none), "S3 HEAD");
+        assert_eq!(
+            verb(&Method::PUT, Some("partNumber=1&uploadId=u"), &none),
+            "S3 PUT part"
+        );
+        assert_eq!(
+            verb(&Method::POST, Some("uploadId=u"), &none),
+            "S3 POST multipart"
+        );
+        let sqs = headers(&[("x-amz-target", "AmazonSQS.ReceiveMessage")]);
+        assert_eq!(verb(&Method::POST, None, &sqs), "SQS ReceiveMessage");
     }
 
     #[test]

@@ -253,16 +253,17 @@ impl Attempt<'_> {
                 clock: self.job.clock.as_ref(),
             };
             let done = back_up(&ctx, self.msg, self.delivery.attempt(), started_at).await?;
+            let previous = done.previous_data.clone();
             let record = self.with_data(done.record, done.previous_data).await;
-            Ok::<_, BackupError>((record, done.chain))
+            Ok::<_, BackupError>((record, done.chain, previous))
         }
         .await;
         match result {
-            Ok((record, chain)) => {
+            Ok((record, chain, previous_data)) => {
                 if let Some(RepoEvent::Moved { from }) = &self.msg.event {
                     self.mark_moved(from).await;
                 }
-                self.succeed(record, chain).await
+                self.succeed(record, chain, previous_data).await
             }
             Err(e) => self.fail(e, started_at).await,
         }
@@ -317,8 +318,14 @@ impl Attempt<'_> {
     }
 
     /// Commits `record` (and `chain`, the chain of the backup it names, for
-    /// `latest.json`).
-    async fn succeed(&self, record: ResultRecord, chain: Option<ChainHead>) -> Disposition {
+    /// `latest.json`; `previous_data`, the data snapshot `latest.json` named when the
+    /// job began: when the record names it too, `latest.json` is left as it is).
+    async fn succeed(
+        &self,
+        record: ResultRecord,
+        chain: Option<ChainHead>,
+        previous_data: Option<String>,
+    ) -> Disposition {
         let outcome = record.outcome;
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
         match self.write_record(&record).await {
@@ -373,6 +380,7 @@ impl Attempt<'_> {
                 tracing::warn!(error = %e, "could not move latest.json");
             }
         } else if let Some(index) = record.data.as_ref().and_then(|d| d.index.as_deref())
+            && previous_data.as_deref() != Some(index)
             && let Err(e) = self.repo.set_latest_data(owner, name, index).await
         {
             tracing::warn!(error = %e, "could not move latest.json to the new data");
@@ -420,7 +428,7 @@ impl Attempt<'_> {
                 self.now(),
             )
         };
-        self.succeed(record, None).await
+        self.succeed(record, None, None).await
     }
 
     /// Whether GitHub no longer serves the repository at `url` (not found, or

@@ -466,6 +466,64 @@ async fn the_31st_daily_backup_starts_a_new_chain() {
     }
 }
 
+/// A chain whose link went missing, or was cut short, is never built on: the next
+/// backup starts a new chain (the links are checked against their recorded sizes with
+/// one listing of the repository's links).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_with_a_missing_or_short_link_is_not_built_on() {
+    let env = Env::new().await;
+    let repo = git2::Repository::open_bare(env.gh.repo_path("acme", "repo-000")).unwrap();
+    let store = env.store.as_ref() as &dyn Store;
+    let manifest_of = |run: &'static str| {
+        let env = &env;
+        async move {
+            let backup = env.record(run, "repo-000").await.unwrap().backup.unwrap();
+            store
+                .get_json::<Manifest>(&backup.manifest_key)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let (summary, _) = env
+        .work(vec![env.message("r1", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    let first = manifest_of("r1").await;
+    repovault_testkit::fixtures::commit(&repo, "main", &[("two.txt", b"two")], "two");
+    let (summary, _) = env
+        .work(vec![env.message("r2", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    assert_eq!(
+        manifest_of("r2").await.bundles.len(),
+        2,
+        "built on the first"
+    );
+
+    // The first link cut short: the next backup starts over.
+    let link = env.store.root().join(&first.bundles[0].key);
+    let bytes = std::fs::read(&link).unwrap();
+    std::fs::write(&link, &bytes[..bytes.len() - 1]).unwrap();
+    repovault_testkit::fixtures::commit(&repo, "main", &[("three.txt", b"3")], "three");
+    let (summary, _) = env
+        .work(vec![env.message("r3", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    let third = manifest_of("r3").await;
+    assert_eq!((third.bundles.len(), third.base.is_none()), (1, true));
+
+    // Its only link gone: the same.
+    std::fs::remove_file(env.store.root().join(&third.bundles[0].key)).unwrap();
+    repovault_testkit::fixtures::commit(&repo, "main", &[("four.txt", b"4")], "four");
+    let (summary, _) = env
+        .work(vec![env.message("r4", "repo-000").to_body()], 1)
+        .await;
+    assert_eq!(summary.ok, 1, "{summary:?}");
+    let fourth = manifest_of("r4").await;
+    assert_eq!((fourth.bundles.len(), fourth.base.is_none()), (1, true));
+}
+
 /// A job whose task panics is retried like any transient fault, and on its last
 /// delivery its repository is recorded `failed` with the panic's message: never
 /// "missing" from the report.
