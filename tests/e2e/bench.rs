@@ -73,6 +73,10 @@ async fn the_bench_scale_run_counts_what_each_run_costs_per_repository() {
             "20",
             "--scale-workers",
             "2",
+            "--planner-repos",
+            "150",
+            "--runs",
+            "1",
             "--json",
         ])
         .arg(&json)
@@ -89,8 +93,19 @@ async fn the_bench_scale_run_counts_what_each_run_costs_per_repository() {
     );
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let runs: Vec<&serde_json::Value> = results["scenarios"].as_array().unwrap().iter().collect();
-    let names: Vec<&str> = runs.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let scenarios = results["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names[0].contains("planner: list + enqueue 150"),
+        "{names:?}"
+    );
+    let runs: Vec<&serde_json::Value> = scenarios
+        .iter()
+        .filter(|s| s.get("scale").is_some())
+        .collect();
     assert_eq!(runs.len(), 4, "{names:?}");
     let figure = |run: usize, what: &str| runs[run]["scale"][what].as_f64().unwrap();
     // The first run fetched every repository and asked GitHub about each; the

@@ -130,14 +130,19 @@ pub async fn run_scale(args: &Args) -> anyhow::Result<Results> {
     let scratch = tempfile::Builder::new()
         .prefix("repovault-bench-")
         .tempdir()?;
-    let scenarios = crate::scale::run(
-        &ls,
-        &bin_dir,
-        scratch.path(),
-        args.scale_repos,
-        args.scale_workers,
-    )
-    .await?;
+    let mut scenarios = vec![
+        crate::scale::planner(&ls, &bin_dir, scratch.path(), args.planner_repos, args.runs).await?,
+    ];
+    scenarios.extend(
+        crate::scale::run(
+            &ls,
+            &bin_dir,
+            scratch.path(),
+            args.scale_repos,
+            args.scale_workers,
+        )
+        .await?,
+    );
     Ok(Results {
         at: jiff::Timestamp::now(),
         commit: Some(command_output("git", &["rev-parse", "--short", "HEAD"]))
@@ -151,7 +156,7 @@ pub async fn run_scale(args: &Args) -> anyhow::Result<Results> {
             bytes: 0,
         },
         concurrency: 4,
-        runs: 1,
+        runs: args.runs,
         scenarios,
     })
 }
@@ -203,7 +208,10 @@ pub async fn run_all(args: &Args) -> anyhow::Result<Results> {
         Ok(ls) => {
             scenarios.extend(ctx.distributed(&ls).await?);
             scenarios.push(ctx.push_latency(&ls).await?);
-            scenarios.push(ctx.planner_scale(&ls).await?);
+            scenarios.push(
+                crate::scale::planner(&ls, &bin_dir, ctx.scratch, args.planner_repos, args.runs)
+                    .await?,
+            );
         }
         Err(e) => eprintln!("skipping the S3/SQS scenarios: {e} (scripts/bench starts LocalStack)"),
     }
@@ -817,15 +825,7 @@ impl Ctx<'_> {
     }
 
     fn aws_env(&self, stack: &Stack) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", stack.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("REPOVAULT_QUEUE_URL", stack.queue_url.clone()),
-            ("GITHUB_TOKEN", TOKEN.into()),
-            ("RUST_LOG", "warn".into()),
-        ]
+        aws_env(stack)
     }
 
     /// A full and an unchanged `repovault run` over an organization whose repositories
@@ -1059,55 +1059,19 @@ impl Ctx<'_> {
         .partial();
         Ok(vec![stored_scenario, restore])
     }
+}
 
-    /// The planner listing and enqueueing a large organization (API only).
-    async fn planner_scale(&self, ls: &LocalStack) -> anyhow::Result<Scenario> {
-        let github = FakeGitHub::start(FakeGitHubOptions {
-            token: Some(TOKEN.into()),
-            ..Default::default()
-        })
-        .await?;
-        github.add_org("huge");
-        for i in 0..self.args.planner_repos {
-            github.add_repo(RepoSpec::new("huge", &format!("service-{i:05}")).has_wiki(false));
-        }
-        let api = github.api_url();
-        let mut runs = Vec::new();
-        for run in 0..self.args.runs {
-            let stack = ls.stack("scale", 5).await;
-            let env = self.aws_env(&stack);
-            let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let target = stack.target();
-            let args = [
-                "--org",
-                "huge",
-                "--api-url",
-                &api,
-                "--allow-insecure-http",
-                "--no-metadata",
-                "--dest",
-                &target,
-                "--run-id",
-                "scale",
-            ];
-            let (took, _) = run_sampled(&self.role("planner"), &args, &envs, self.scratch).await?;
-            runs.push(took);
-            eprintln!("planner scale run {}: {:.2}s", run + 1, took.as_secs_f64());
-        }
-        Ok(Scenario::new(
-            &format!(
-                "planner: list + enqueue {} repositories",
-                self.args.planner_repos
-            ),
-            runs,
-            format!(
-                "{} API pages, {} SQS batches",
-                self.args.planner_repos.div_ceil(100),
-                self.args.planner_repos.div_ceil(10)
-            ),
-        )
-        .partial())
-    }
+/// The environment of a planner or worker process on `stack`.
+pub(crate) fn aws_env(stack: &Stack) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", stack.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("REPOVAULT_QUEUE_URL", stack.queue_url.clone()),
+        ("GITHUB_TOKEN", TOKEN.into()),
+        ("RUST_LOG", "warn".into()),
+    ]
 }
 
 /// Every ref tip of a bare repository.
