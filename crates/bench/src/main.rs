@@ -54,9 +54,10 @@ pub struct Args {
         default_value = "http://127.0.0.1:4566"
     )]
     pub aws_endpoint: String,
-    /// Only the scale runs: `--scale-repos` small repositories, the planner and
-    /// `--scale-workers` worker processes on LocalStack; first, unchanged, 1 % pushed,
-    /// 1 % with issue activity; requests per repository by kind and verb.
+    /// Only the scale runs: the planner listing `--planner-repos`; `--scale-repos` small
+    /// repositories, the planner and `--scale-workers` worker processes on LocalStack;
+    /// first, unchanged, 1 % pushed, 1 % with issue activity; requests per repository
+    /// by kind and verb (the workers' warnings beside the `--json` file).
     #[arg(long)]
     pub scale: bool,
     #[arg(long, default_value_t = 10_000)]

@@ -49,6 +49,7 @@ pub async fn run(
     scratch: &Path,
     repos: usize,
     workers: usize,
+    logs: &Path,
 ) -> anyhow::Result<Vec<Scenario>> {
     // What a run costs, not a token's hourly budgets: neither runs out here (at 200
     // repositories, four runs spend GraphQL's 5,000 points and pacing stretched the
@@ -93,11 +94,11 @@ pub async fn run(
     let mut env = crate::scenarios::aws_env(&stack);
     env[0].1 = proxy.endpoint.clone();
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    // The workers' warnings (rate-limit waits, retries) are kept beside the results:
-    // what slowed a run down is then in `scale-worker-<n>.log`.
+    // The workers' warnings (rate-limit waits, retries) are kept in `logs`: what slowed
+    // a run down is then in `scale-worker-<n>.log`.
     let mut fleet: Vec<tokio::process::Child> = (0..workers)
         .map(|n| {
-            let log = std::fs::File::create(format!("scale-worker-{n}.log"))?;
+            let log = std::fs::File::create(logs.join(format!("scale-worker-{n}.log")))?;
             tokio::process::Command::new(bin_dir.join("worker"))
                 .args([
                     "--allow-target",

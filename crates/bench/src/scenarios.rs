@@ -140,6 +140,7 @@ pub async fn run_scale(args: &Args) -> anyhow::Result<Results> {
             scratch.path(),
             args.scale_repos,
             args.scale_workers,
+            args.json.parent().unwrap_or(Path::new(".")),
         )
         .await?,
     );
