@@ -1,15 +1,17 @@
-//! The benchmark harness itself still works (a smoke run: tiny fixture, one run). It
-//! measures nothing here; `scripts/bench` does, on release builds.
+//! The benchmark harness itself still works (a smoke run: tiny fixture, one run; a
+//! scale run of 20 repositories). It measures nothing here; `scripts/bench` does, on
+//! release builds.
 
 use crate::support::bin;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_bench_smoke_run_produces_every_scenario() {
+/// Runs `repovault-bench args` to success; returns its JSON and what it printed.
+async fn bench(args: &[&str]) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let bench = bin("repovault-bench");
     let out = tokio::process::Command::new(&bench)
-        .args(["--smoke", "--json"])
+        .args(args)
+        .arg("--json")
         .arg(&json)
         .arg("--bin-dir")
         .arg(bench.parent().unwrap())
@@ -22,8 +24,13 @@ async fn the_bench_smoke_run_produces_every_scenario() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (results, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_smoke_run_produces_every_scenario() {
+    let (results, table) = bench(&["--smoke"]).await;
     let names: Vec<&str> = results["scenarios"]
         .as_array()
         .unwrap()
@@ -54,7 +61,6 @@ async fn the_bench_smoke_run_produces_every_scenario() {
     for s in results["scenarios"].as_array().unwrap() {
         assert!(s["median_secs"].as_f64().unwrap() > 0.0, "{s}");
     }
-    let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("| scenario | wall (s) | × floor | × baseline |"),
         "{table}"
@@ -63,36 +69,9 @@ async fn the_bench_smoke_run_produces_every_scenario() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bench_scale_run_counts_what_each_run_costs_per_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("scale.json");
-    let bench = bin("repovault-bench");
-    let out = tokio::process::Command::new(&bench)
-        .args([
-            "--scale",
-            "--scale-repos",
-            "20",
-            "--scale-workers",
-            "2",
-            "--planner-repos",
-            "150",
-            "--runs",
-            "1",
-            "--json",
-        ])
-        .arg(&json)
-        .arg("--bin-dir")
-        .arg(bench.parent().unwrap())
-        .current_dir(dir.path())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let args = ["--scale", "--scale-repos", "20", "--scale-workers", "2"];
+    let (results, _) =
+        bench(&[&args[..], &["--planner-repos", "150", "--runs", "1"]].concat()).await;
     let scenarios = results["scenarios"].as_array().unwrap();
     let names: Vec<&str> = scenarios
         .iter()

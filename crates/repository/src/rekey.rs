@@ -126,15 +126,14 @@ impl Repository<'_> {
         };
         let (records, objects): (Vec<&ObjectInfo>, Vec<&ObjectInfo>) =
             group.listed.iter().partition(|o| o.key.ends_with(".json"));
-        let mut documents = Vec::new();
-        for info in records {
-            if let Some(doc) = self.read::<Value>(&info.key).await? {
-                documents.push((info.key.clone(), doc));
-            }
-        }
+        // The records are read twice (for what they say is stored, then to rewrite
+        // them), never held all at once: a repository may have thousands of backups.
         let mut recorded: HashMap<String, PutReceipt> = HashMap::new();
-        for (_, doc) in &mut documents {
-            digests(doc, &lfs_key, &mut |key, digest| {
+        for info in &records {
+            let Some(mut doc) = self.read::<Value>(&info.key).await? else {
+                continue;
+            };
+            digests(&mut doc, &lfs_key, &mut |key, digest| {
                 let size = digest.get("size").and_then(Value::as_u64);
                 let sha256 = digest.get("sha256").and_then(Value::as_str);
                 if let (Some(size), Some(sha256)) = (size, sha256) {
@@ -172,7 +171,11 @@ impl Repository<'_> {
                 Fate::Missing => {}
             }
         }
-        for (key, mut doc) in documents {
+        for info in records {
+            let key = &info.key;
+            let Some(mut doc) = self.read::<Value>(key).await? else {
+                continue;
+            };
             let mut changed = false;
             digests(&mut doc, &lfs_key, &mut |object, digest| {
                 if let Some(receipt) = now.get(object) {
@@ -184,13 +187,13 @@ impl Repository<'_> {
                     digest.insert("sha256".into(), sha256);
                 }
             });
-            match self.rewrap_sealed_field(&key, &mut doc)? {
+            match self.rewrap_sealed_field(key, &mut doc)? {
                 Some(Rewrap::Header { .. }) => changed = true,
                 Some(Rewrap::Foreign) => rekeyed.foreign.push(format!("{key}#sealed")),
                 _ => {}
             }
             if changed {
-                self.store().put_json(&key, &doc).await?;
+                self.store().put_json(key, &doc).await?;
                 rekeyed.records += 1;
             }
         }
