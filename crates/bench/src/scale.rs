@@ -92,7 +92,11 @@ pub async fn run(
     let api = github.api_url();
     // Every S3 and SQS request through the counting proxy.
     let mut env = crate::scenarios::aws_env(&stack);
-    env[0].1 = proxy.endpoint.clone();
+    for (name, value) in &mut env {
+        if *name == "AWS_ENDPOINT_URL" {
+            *value = proxy.endpoint.clone();
+        }
+    }
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // The workers' warnings (rate-limit waits, retries) are kept in `logs`: what slowed
     // a run down is then in `scale-worker-<n>.log`.

@@ -230,13 +230,16 @@ pub struct IdentityArg {
 impl IdentityArg {
     /// The keys readers open sealed objects with (none without `--identity`).
     pub fn keys(&self) -> Result<Keys, InvalidConfig> {
-        let identities = self
-            .identity
+        Ok(Keys::new(None, self.identities()?))
+    }
+
+    /// The identities in `--identity`'s file, if one was given.
+    pub fn identities(&self) -> Result<Option<Identities>, InvalidConfig> {
+        self.identity
             .as_deref()
             .map(Identities::from_file)
             .transpose()
-            .map_err(|e| InvalidConfig(format!("--identity: {e}")))?;
-        Ok(Keys::new(None, identities))
+            .map_err(|e| InvalidConfig(format!("--identity: {e}")))
     }
 }
 

@@ -233,12 +233,6 @@ impl Repository<'_> {
             return Ok(Fate::Missing);
         };
         let mut head = BytesMut::new();
-        let io = |source| {
-            RepoError::Store(repovault_core::ports::store::StoreError::Io {
-                key: key.to_owned(),
-                source,
-            })
-        };
         loop {
             let enough = head.len() >= crate::seal::AGE_MAGIC.len()
                 && (!head.starts_with(crate::seal::AGE_MAGIC)
@@ -246,7 +240,7 @@ impl Repository<'_> {
             if enough {
                 break;
             }
-            match stream.try_next().await.map_err(io)? {
+            match stream.try_next().await.map_err(read_error(key))? {
                 Some(chunk) => head.extend_from_slice(&chunk),
                 None => break,
             }
@@ -314,14 +308,19 @@ impl Repository<'_> {
             .await?
             .ok_or_else(|| RepoError::invalid(key, "missing"))?;
         while let Some(chunk) = stream.next().await {
-            chunk.map_err(|source| {
-                RepoError::Store(repovault_core::ports::store::StoreError::Io {
-                    key: key.to_owned(),
-                    source,
-                })
-            })?;
+            chunk.map_err(read_error(key))?;
         }
         Ok(tally.finish())
+    }
+}
+
+/// A failed read of the object at `key` as it streams.
+fn read_error(key: &str) -> impl Fn(std::io::Error) -> RepoError + '_ {
+    move |source| {
+        RepoError::Store(repovault_core::ports::store::StoreError::Io {
+            key: key.to_owned(),
+            source,
+        })
     }
 }
 

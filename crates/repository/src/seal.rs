@@ -425,17 +425,14 @@ fn rewrap(
             header.extend_from_slice(arg.as_bytes());
         }
         header.push(b'\n');
+        // The body in full 64-column lines, then always a shorter (possibly empty) one.
         let body = BASE64_STANDARD_NO_PAD.encode(&stanza.body);
-        let mut lines = body.as_bytes().chunks(64).peekable();
-        // Full 64-column lines, then a shorter (possibly empty) last one.
-        while let Some(line) = lines.next() {
+        let full = body.len() - body.len() % 64;
+        for line in body.as_bytes()[..full]
+            .chunks(64)
+            .chain([&body.as_bytes()[full..]])
+        {
             header.extend_from_slice(line);
-            header.push(b'\n');
-            if lines.peek().is_none() && line.len() == 64 {
-                header.push(b'\n');
-            }
-        }
-        if body.is_empty() {
             header.push(b'\n');
         }
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use repovault_core::config::recipient_lines;
-use repovault_repository::{Identities, Keys, Recipients, Scope};
+use repovault_repository::{Keys, Recipients, Scope};
 
 use crate::args::{FromArgs, owner_and_name};
 use crate::exit::InvalidConfig;
@@ -33,23 +33,17 @@ const NAMED: usize = 10;
 
 pub async fn rekey(args: RekeyArgs) -> anyhow::Result<ExitCode> {
     let repo = args.repo.as_deref().map(owner_and_name).transpose()?;
-    let identity = args.from.identity.identity.as_deref().ok_or_else(|| {
+    let identities = args.from.identity.identities()?.ok_or_else(|| {
         InvalidConfig("--identity (REPOVAULT_AGE_IDENTITY_FILE): rekey needs the key that opens the backups now".into())
     })?;
-    let identities =
-        Identities::from_file(identity).map_err(|e| InvalidConfig(format!("--identity: {e}")))?;
-    let text = std::fs::read_to_string(&args.to_recipients).map_err(|e| {
+    let named = |e: &dyn std::fmt::Display| {
         InvalidConfig(format!(
             "--to-recipients {}: {e}",
             args.to_recipients.display()
         ))
-    })?;
-    let recipients = Recipients::parse(&recipient_lines(&text)).map_err(|e| {
-        InvalidConfig(format!(
-            "--to-recipients {}: {e}",
-            args.to_recipients.display()
-        ))
-    })?;
+    };
+    let text = std::fs::read_to_string(&args.to_recipients).map_err(|e| named(&e))?;
+    let recipients = Recipients::parse(&recipient_lines(&text)).map_err(|e| named(&e))?;
     let keys = Keys::new(Some(recipients), Some(identities));
     let scope = match &repo {
         Some((owner, name)) => Scope::Repo(owner, name),
