@@ -23,6 +23,7 @@ fn plaintext_by_design(key: &str) -> bool {
         || key == "latest-run.json"
         || key.ends_with("/latest.json")
         || key.ends_with("/gone.json")
+        || key.ends_with("/activity.json")
         || key.ends_with("/index.json")
 }
 

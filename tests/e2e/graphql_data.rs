@@ -98,7 +98,7 @@ async fn discussions_are_kept_whole_and_read_again_only_when_updated() {
     // Nothing changed: a probe of the discussions and one of the projects, and one of
     // the organization's projects; nothing written.
     let before = gh.stats().graphql_requests;
-    let out = run_org(work.path(), &gh, "r2", &[]).await;
+    let out = run_org(work.path(), &gh, "r2", PROBE_EVERY_KIND).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(gh.stats().graphql_requests - before, 3);
     assert_eq!(latest_index(&backups).0, key);
@@ -109,7 +109,7 @@ async fn discussions_are_kept_whole_and_read_again_only_when_updated() {
     for _ in 0..50 {
         gh.touch_discussion("acme", "api", number);
     }
-    let out = run_org(work.path(), &gh, "r3", &[]).await;
+    let out = run_org(work.path(), &gh, "r3", PROBE_EVERY_KIND).await;
     assert!(out.status.success(), "{}", text(&out));
     let (newer, index) = latest_index(&backups);
     assert_ne!(newer, key);

@@ -19,6 +19,7 @@ mod contract;
 mod deployment;
 mod distributed;
 mod encryption;
+mod event_feed;
 mod fake_github_data;
 mod fake_github_graphql;
 mod fake_github_writes;

@@ -134,7 +134,7 @@ async fn actions_settings_environments_and_alerts_are_kept_without_any_secret() 
     assert!(everything.contains("tolerable_risk") && everything.contains("DEPLOY_REGION"));
 
     // Nothing changed: every kind asked conditionally (or not at all), nothing written.
-    let out = run_org(work.path(), &gh, "r2", &[]).await;
+    let out = run_org(work.path(), &gh, "r2", PROBE_EVERY_KIND).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         latest_index(&backups).0,
@@ -152,7 +152,7 @@ async fn actions_settings_environments_and_alerts_are_kept_without_any_secret() 
 
     // A variable changed: read anew.
     gh.set_variable("acme", "api", "LOG_LEVEL", "debug");
-    let out = run_org(work.path(), &gh, "r3", &[]).await;
+    let out = run_org(work.path(), &gh, "r3", PROBE_EVERY_KIND).await;
     assert!(out.status.success(), "{}", text(&out));
     let (newer, index) = latest_index(&backups);
     assert_ne!(newer, key);

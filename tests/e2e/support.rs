@@ -245,6 +245,11 @@ pub fn assert_archive_matches(
     extracted
 }
 
+/// [`run_org`]'s extra flags for a run that probes every kind of every repository's
+/// data, whatever the organization's event feed shows: for what the feed never
+/// shows (settings, discussions), or to test the probes themselves.
+pub const PROBE_EVERY_KIND: &[&str] = &["--probe-every", "0s"];
+
 /// `repovault run --org acme --api-url <fake> --run-id <run_id> <extra>` in `cwd`.
 pub async fn run_org(cwd: &Path, gh: &FakeGitHub, run_id: &str, extra: &[&str]) -> Output {
     let api = gh.api_url();

@@ -140,6 +140,7 @@ pub async fn run(
                 for name in pushed {
                     let repo = git2::Repository::open(github.repo_path(ORG, name))?;
                     fixtures::commit(&repo, "main", &[("new.txt", b"pushed")], "a push");
+                    github.touch(ORG, name);
                 }
             }
             "commented" => {

@@ -142,6 +142,11 @@ pub struct SelectArgs {
     /// latest backup's.
     #[arg(long)]
     pub full: bool,
+    /// Probe every kind of each repository's data beyond git this often, even when the
+    /// organization's event feed shows it quiet (`metadata.probe-every`; `0s`: every
+    /// run, the feed unused).
+    #[arg(long, value_name = "DURATION", env = "REPOVAULT_PROBE_EVERY")]
+    pub probe_every: Option<String>,
     /// Where backups go: a folder or s3://bucket/prefix.
     #[arg(
         long,
@@ -347,11 +352,14 @@ impl SelectArgs {
                     ..RawJob::default()
                 })
                 .collect();
-            let raw = RawConfig {
+            let mut raw = RawConfig {
                 token_file: self.token_file.clone(),
                 jobs,
                 ..RawConfig::default()
             };
+            if self.probe_every.is_some() {
+                raw.metadata.probe_every = self.probe_every.clone();
+            }
             return Ok((raw, ConfigOrigin::Flags));
         }
         let path = match &self.config {
@@ -370,6 +378,9 @@ impl SelectArgs {
         let mut raw = read_config_file(&path)?;
         if self.token_file.is_some() {
             raw.token_file = self.token_file.clone();
+        }
+        if self.probe_every.is_some() {
+            raw.metadata.probe_every = self.probe_every.clone();
         }
         if self.app.app_id.is_some() {
             return Err(single(

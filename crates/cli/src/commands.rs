@@ -71,7 +71,7 @@ pub(crate) async fn dry_run(
         run_id: repovault_core::RunId::generate(jiff::Timestamp::now()),
         jobs: config.jobs.clone(),
         only: vec![],
-        metadata_full_every: config.metadata.full_every,
+        metadata: config.metadata,
     };
     let previews =
         repovault_planner::preview(&cfg, &sources_of(&config.jobs, &githubs), targets, full)

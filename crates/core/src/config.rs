@@ -119,6 +119,9 @@ pub struct RawGit {
 pub struct RawMetadata {
     /// How often every kind is read whole (deletions show then), e.g. `7d`.
     pub full_every: Option<String>,
+    /// How often every kind is probed even when the organization's event feed shows
+    /// the repository quiet, e.g. `1d`; `0s`: every run (the feed is not used).
+    pub probe_every: Option<String>,
     /// API requests at once per process (GitHub's secondary limits punish more).
     pub requests_in_flight: Option<usize>,
 }
@@ -173,6 +176,8 @@ impl Default for GitSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataSettings {
     pub full_every: Duration,
+    /// How often every kind is probed whatever the event feed says (zero: every run).
+    pub probe_every: Duration,
     pub requests_in_flight: usize,
 }
 
@@ -180,6 +185,7 @@ impl Default for MetadataSettings {
     fn default() -> Self {
         MetadataSettings {
             full_every: defaults::METADATA_FULL_EVERY,
+            probe_every: defaults::METADATA_PROBE_EVERY,
             requests_in_flight: defaults::REQUESTS_IN_FLIGHT,
         }
     }
@@ -253,6 +259,12 @@ impl RawConfig {
             match parse_duration(text) {
                 Ok(d) => metadata.full_every = d,
                 Err(Invalid(reason)) => err("metadata.full-every".into(), reason),
+            }
+        }
+        if let Some(text) = &self.metadata.probe_every {
+            match parse_duration(text) {
+                Ok(d) => metadata.probe_every = d,
+                Err(Invalid(reason)) => err("metadata.probe-every".into(), reason),
             }
         }
         if let Some(n) = self.metadata.requests_in_flight {
@@ -713,17 +725,22 @@ jobs:
     fn metadata_settings_are_validated_per_key() {
         let job = "jobs:\n  - source: { org: a }\n    target: x\n";
         let c = validate(&format!(
-            "metadata: {{ full-every: 1d, requests-in-flight: 2 }}\n{job}"
+            "metadata: {{ full-every: 1d, probe-every: 0s, requests-in-flight: 2 }}\n{job}"
         ))
         .unwrap();
         assert_eq!(c.metadata.full_every, Duration::from_secs(86_400));
+        assert_eq!(c.metadata.probe_every, Duration::ZERO);
         assert_eq!(c.metadata.requests_in_flight, 2);
         assert_eq!(validate(job).unwrap().metadata, MetadataSettings::default());
         assert_eq!(
             keys(validate(&format!(
-                "metadata: {{ full-every: soon, requests-in-flight: 0 }}\n{job}"
+                "metadata: {{ full-every: soon, probe-every: x, requests-in-flight: 0 }}\n{job}"
             ))),
-            vec!["metadata.full-every", "metadata.requests-in-flight"]
+            vec![
+                "metadata.full-every",
+                "metadata.probe-every",
+                "metadata.requests-in-flight"
+            ]
         );
     }
 

@@ -7,6 +7,9 @@ pub const CONCURRENCY: usize = 4;
 pub const MAX_CONCURRENCY: usize = 256;
 /// How often a repository's data beyond git is read whole.
 pub const METADATA_FULL_EVERY: Duration = Duration::from_secs(7 * 86_400);
+/// How often every kind of a repository's data beyond git is probed even when the
+/// organization's event feed shows it quiet.
+pub const METADATA_PROBE_EVERY: Duration = Duration::from_secs(86_400);
 /// GitHub API requests at once per process.
 pub const REQUESTS_IN_FLIGHT: usize = 4;
 /// How long a bundle chain grows before a backup starts a new one in full.

@@ -305,6 +305,46 @@ pub struct JobMessage {
     /// up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<RepoEvent>,
+    /// Which kinds of the data beyond git may have changed, when the organization's
+    /// event feed says (`None`: probe every kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_hint: Option<DataHint>,
+}
+
+/// What the organization's event feed showed of a repository since the run the
+/// planner read it for before, whose backup of the repository completed its data:
+/// activity in `kinds` only (none: nothing to ask GitHub). Kinds the feed never shows
+/// (labels, settings, alerts…) are probed every `metadata.probe-every` instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataHint {
+    /// Kind names (`issues`, `pulls`, `releases`…), sorted.
+    pub kinds: Vec<String>,
+}
+
+impl DataHint {
+    /// At most this many kinds (more than any table has).
+    const MAX_KINDS: usize = 64;
+
+    /// Checks the kind names' shape (lowercase letters and hyphens); the worker
+    /// ignores names it does not know.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.kinds.len() > Self::MAX_KINDS {
+            return Err(Invalid(format!(
+                "data_hint.kinds: {} kinds, at most {} expected",
+                self.kinds.len(),
+                Self::MAX_KINDS
+            )));
+        }
+        match self.kinds.iter().find(|k| {
+            !(1..=64).contains(&k.len()) || !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        }) {
+            Some(bad) => Err(Invalid(format!(
+                "data_hint.kinds: {} is not a kind name",
+                quoted(bad)
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Something that happened to a repository on GitHub, from a `repository` webhook.
@@ -349,6 +389,7 @@ impl JobMessage {
             options,
             trace: Default::default(),
             event: None,
+            data_hint: None,
         }
     }
 
@@ -382,6 +423,9 @@ impl JobMessage {
             .map_err(|e| MessageError::Invalid(e.0))?;
         if let Some(event) = &self.event {
             event.validate().map_err(|e| MessageError::Invalid(e.0))?;
+        }
+        if let Some(hint) = &self.data_hint {
+            hint.validate().map_err(|e| MessageError::Invalid(e.0))?;
         }
         Ok(())
     }
@@ -502,6 +546,22 @@ pub(crate) mod tests {
             let why = invalid(&m);
             assert!(why.contains("event.from"), "{from:?}: {why}");
         }
+        for kinds in [
+            vec!["../x".to_owned()],
+            vec!["Issues".to_owned()],
+            vec![String::new()],
+            vec!["issues".to_owned(); 65],
+        ] {
+            let mut m = message();
+            m.data_hint = Some(DataHint { kinds });
+            let why = invalid(&m);
+            assert!(why.contains("data_hint.kinds"), "{why}");
+        }
+        let mut m = message();
+        m.data_hint = Some(DataHint {
+            kinds: vec!["issue-comments".into(), "issues".into()],
+        });
+        assert_eq!(JobMessage::parse(&m.to_body()).unwrap(), m);
         // GitHub's own names pass, Enterprise Managed Users' logins included.
         for (owner, name, from) in [
             ("acme", "api", "acme/old-name"),

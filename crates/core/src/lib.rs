@@ -36,8 +36,8 @@ pub use clock::{Clock, SystemClock};
 pub use error::{Classify, ErrorClass, FailureInfo, Invalid, error_chain};
 pub use github_host::GitHost;
 pub use job::{
-    JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation, Target,
-    check_login, check_repo_name, normalize_prefix,
+    DataHint, JOB_SCHEMA, JobMessage, JobOptions, MessageError, RepoEvent, RepoRef, StoreLocation,
+    Target, check_login, check_repo_name, normalize_prefix,
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use record::{

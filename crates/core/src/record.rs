@@ -112,7 +112,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// What a backup holds of a repository's data beyond git, for the record and report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataSummary {
     /// The snapshot's index (`repos/<o>/<r>/data/<stamp>/index.json`); `None` when
     /// no snapshot exists yet (the first one failed).
@@ -143,6 +143,11 @@ pub struct DataSummary {
     /// error: each kept the previous snapshot's file, if there was one.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub failed: std::collections::BTreeMap<String, String>,
+    /// Nothing was asked of GitHub: the organization's event feed showed no activity
+    /// since a complete snapshot (the job's [`crate::DataHint`] named no kind), so
+    /// `index` stands as it was and `items` is 0.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
 }
 
 /// A snapshot of a repository's data beyond git: every kind's JSON Lines file (zstd),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use repovault_core::ports::source::RepoData;
-use repovault_core::{DataIndex, DataSummary};
+use repovault_core::{DataHint, DataIndex, DataSummary};
 use repovault_repository::{RepoError, Repository};
 
 use crate::kinds::{Kind, ORG_KINDS, REPO_KINDS};
@@ -16,7 +16,9 @@ use crate::{DataError, attachments};
 
 /// Backs up `owner/name`'s data beyond git on top of `previous_key` (the snapshot
 /// `latest.json` names). Returns the summary for the record: its `index` is the new
-/// snapshot's when anything changed, else the previous one, which stands.
+/// snapshot's when anything changed, else the previous one, which stands. With a
+/// `hint` (from the organization's event feed), the kinds it does not name keep what
+/// the previous snapshot settled, unasked, unless a full read is due.
 ///
 /// What GitHub answers costs the kind concerned only (see the crate's docs). An error
 /// is a store that could not be read or written; no file this call wrote is then
@@ -24,9 +26,9 @@ use crate::{DataError, attachments};
 pub async fn back_up_data(
     repo: &Repository<'_>,
     source: &dyn RepoData,
-    owner: &str,
-    name: &str,
+    (owner, name): (&str, &str),
     previous_key: Option<&str>,
+    hint: Option<&DataHint>,
     full_every: Duration,
     now: Timestamp,
 ) -> Result<DataSummary, DataError> {
@@ -38,8 +40,12 @@ pub async fn back_up_data(
         None => None,
     };
     let subject = Subject::Repo { owner, name };
-    let (summary, _) =
-        back_up(repo, source, subject, REPO_KINDS, previous, full_every, now).await?;
+    let rules = Rules {
+        full_every,
+        now,
+        hint,
+    };
+    let (summary, _) = back_up(repo, source, subject, REPO_KINDS, previous, rules).await?;
     Ok(summary)
 }
 
@@ -61,12 +67,23 @@ pub async fn back_up_org_data(
         None => None,
     };
     let subject = Subject::Org(org);
-    let (summary, written) =
-        back_up(repo, source, subject, ORG_KINDS, previous, full_every, now).await?;
+    let rules = Rules {
+        full_every,
+        now,
+        hint: None,
+    };
+    let (summary, written) = back_up(repo, source, subject, ORG_KINDS, previous, rules).await?;
     if let (true, Some(index)) = (written, &summary.index) {
         repo.set_org_latest(org, index).await?;
     }
     Ok(summary)
+}
+
+/// When a snapshot is taken and what it may leave unasked.
+struct Rules<'a> {
+    full_every: Duration,
+    now: Timestamp,
+    hint: Option<&'a DataHint>,
 }
 
 /// Reads `kinds` of `subject` on top of `previous` (its index key and index) and
@@ -78,8 +95,11 @@ async fn back_up(
     subject: Subject<'_>,
     kinds: &[Kind],
     previous: Option<(String, DataIndex)>,
-    full_every: Duration,
-    now: Timestamp,
+    Rules {
+        full_every,
+        now,
+        hint,
+    }: Rules<'_>,
 ) -> Result<(DataSummary, bool), DataError> {
     let layout = repo.layout();
     // Two snapshots never share, and overwrite, a directory.
@@ -92,6 +112,9 @@ async fn back_up(
     let full = full_read_due(previous.as_ref(), now, full_every);
     let mut api = Api::new(source);
     let mut snapshot = Snapshot::new(previous, now, full);
+    if let Some(hint) = hint {
+        snapshot.hint(&hint.kinds);
+    }
     // Attachments are a repository's, on GitHub's web origin.
     let scope = match subject {
         Subject::Repo { owner, name } => source
@@ -159,9 +182,10 @@ async fn read_kinds(
     // Previous files this process may open (sealed ones need an identity).
     let readable = !repo.keys().seals() || repo.keys().opens();
     for kind in kinds {
-        let outcome = match snapshot.stopped() {
-            Some(why) => Outcome::Failed(format!("not read: {why}")),
-            None => {
+        let outcome = match (snapshot.stopped(), snapshot.quiet(kind.name)) {
+            (Some(why), _) => Outcome::Failed(format!("not read: {why}")),
+            (None, Some(quiet)) => quiet,
+            (None, None) => {
                 let plan = plan(
                     kind,
                     &base,

@@ -19,7 +19,7 @@
 //! let previous = Some("repos/acme/api/data/20261121T020000Z/index.json");
 //! let now = jiff::Timestamp::now();
 //! let summary = repovault_data::back_up_data(
-//!     repo, github, "acme", "api", previous, repovault_data::FULL_REFRESH, now,
+//!     repo, github, ("acme", "api"), previous, None, repovault_data::FULL_REFRESH, now,
 //! )
 //! .await?;
 //! // `summary.index` is the snapshot to name in `latest.json`; `summary.failed` the
@@ -82,11 +82,21 @@
 //!
 //! A snapshot where nothing was read anew, and the same kinds are not permitted and
 //! failed as before, is not written at all: the previous index stands.
+//!
+//! ## What the organization's event feed says
+//!
+//! A job may carry a hint from the planner ([`repovault_core::DataHint`]): the kinds
+//! the organization's event feed showed activity in since a complete snapshot
+//! ([`kinds_of_event`] maps events to kinds). The kinds it leaves out keep what the
+//! previous snapshot settled (its file, or "not permitted") without a request; kinds
+//! that failed there, kinds it never held, and every kind at a full read are asked as
+//! usual. The worker asks nothing at all for a hint naming no kind.
 
 mod attachments;
 mod backup;
 mod connection;
 mod discussions;
+mod events;
 mod items;
 mod kinds;
 mod plan;
@@ -100,6 +110,7 @@ use std::time::Duration;
 use repovault_repository::RepoError;
 
 pub use backup::{back_up_data, back_up_org_data};
+pub use events::kinds_of_event;
 
 /// The kinds of a repository's data snapshot, in the order they are read.
 pub fn repo_kinds() -> impl Iterator<Item = &'static str> {

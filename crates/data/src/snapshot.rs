@@ -156,6 +156,9 @@ pub(crate) struct Snapshot {
     failing_in_row: u32,
     /// Files this snapshot wrote: removed when it cannot be indexed.
     written: Vec<String>,
+    /// The only kinds that may have changed, when the organization's event feed says
+    /// (`None`: every kind may have).
+    hinted: Option<BTreeSet<String>>,
 }
 
 impl Snapshot {
@@ -181,6 +184,31 @@ impl Snapshot {
             stopped: None,
             failing_in_row: 0,
             written: Vec::new(),
+            hinted: None,
+        }
+    }
+
+    /// Only `kinds` may have changed since the previous snapshot (the job's hint);
+    /// ignored at a full read.
+    pub fn hint(&mut self, kinds: &[String]) {
+        if !self.full {
+            self.hinted = Some(kinds.iter().cloned().collect());
+        }
+    }
+
+    /// What `kind` is, without asking GitHub, when the hint leaves it out and the
+    /// previous snapshot settled it (read it, or was refused it); `None`: ask.
+    pub fn quiet(&self, kind: &str) -> Option<Outcome> {
+        let hinted = self.hinted.as_ref()?;
+        let previous = self.previous.as_ref()?;
+        if hinted.contains(kind) || previous.failed.contains_key(kind) {
+            None
+        } else if previous.kinds.contains_key(kind) {
+            Some(Outcome::Unchanged)
+        } else if previous.not_permitted.iter().any(|k| k == kind) {
+            Some(Outcome::NotPermitted)
+        } else {
+            None
         }
     }
 
@@ -390,6 +418,7 @@ impl Snapshot {
             rate_remaining,
             error,
             failed: self.failed,
+            quiet: false,
         }
     }
 }

@@ -15,7 +15,7 @@ use repovault_core::ports::source::{Page, RepoData, SourceError};
 use repovault_core::ports::store::{
     ByteStream, Created, ObjectInfo, ObjectMetadata, PutReceipt, Store, StoreError,
 };
-use repovault_core::{DataIndex, DataSummary};
+use repovault_core::{DataHint, DataIndex, DataSummary};
 use repovault_local::FsStore;
 use repovault_repository::Repository;
 use serde_json::{Value, json};
@@ -217,11 +217,30 @@ async fn back_up(
     previous: Option<&str>,
     now: &str,
 ) -> DataSummary {
+    hinted(store, github, previous, now, None).await
+}
+
+/// [`back_up`] with the job's hint.
+async fn hinted(
+    store: &dyn Store,
+    github: &Script,
+    previous: Option<&str>,
+    now: &str,
+    hint: Option<&DataHint>,
+) -> DataSummary {
     let repo = Repository::new(store, "");
     let week = Duration::from_secs(7 * 86_400);
-    repovault_data::back_up_data(&repo, github, "acme", "api", previous, week, at(now))
-        .await
-        .unwrap()
+    repovault_data::back_up_data(
+        &repo,
+        github,
+        ("acme", "api"),
+        previous,
+        hint,
+        week,
+        at(now),
+    )
+    .await
+    .unwrap()
 }
 
 async fn index(store: &dyn Store, key: &str) -> DataIndex {
@@ -333,8 +352,8 @@ async fn a_store_that_cannot_take_the_index_keeps_no_file_of_the_snapshot() {
     let error = repovault_data::back_up_data(
         &repo,
         &github,
-        "acme",
-        "api",
+        ("acme", "api"),
+        None,
         None,
         Duration::from_secs(86_400),
         at("2026-11-22T12:00:00Z"),
@@ -352,6 +371,87 @@ async fn a_store_that_cannot_take_the_index_keeps_no_file_of_the_snapshot() {
         left.is_empty(),
         "every kind's file was written, then removed: {left:?}"
     );
+}
+
+#[tokio::test]
+async fn with_a_hint_only_the_kinds_it_names_and_those_that_failed_before_are_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path());
+    let github = Script::repository();
+    github.fail("labels", || SourceError::Http {
+        status: 502,
+        url: "/repos/acme/api/labels".into(),
+        message: "Bad Gateway".into(),
+    });
+    github.fail("hooks", || SourceError::Forbidden {
+        message: "Must have admin rights".into(),
+    });
+    let first = back_up(&store, &github, None, "2026-11-22T12:00:00Z").await;
+    assert!(first.failed.contains_key("labels"), "{first:?}");
+    assert_eq!(first.not_permitted, ["hooks"]);
+    let first_index = index(&store, first.index.as_deref().unwrap()).await;
+    github.errors.lock().unwrap().remove("labels");
+    github.set(
+        "issues/comments",
+        vec![
+            json!({"id": 1}),
+            json!({"id": 2, "updated_at": "2026-11-23T00:00:00Z"}),
+        ],
+    );
+    github.set("releases", vec![json!({"id": 9, "assets": []})]);
+    github.asked();
+
+    let hint = DataHint {
+        kinds: vec!["issue-comments".into(), "issues".into(), "pulls".into()],
+    };
+    let second = hinted(
+        &store,
+        &github,
+        first.index.as_deref(),
+        "2026-11-23T12:00:00Z",
+        Some(&hint),
+    )
+    .await;
+    let endpoints: std::collections::BTreeSet<String> = github
+        .asked()
+        .iter()
+        .map(|p| {
+            p.strip_prefix(BASE)
+                .unwrap_or(p)
+                .split('?')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // The hinted kinds, and labels, which failed before; not the releases, which
+    // changed unseen (the feed would have shown a release).
+    assert_eq!(
+        endpoints.into_iter().collect::<Vec<_>>(),
+        ["issues", "issues/comments", "labels", "pulls"]
+    );
+    assert_eq!(second.changed, ["issue-comments", "labels"], "{second:?}");
+    assert_eq!(second.not_permitted, ["hooks"]);
+    assert!(
+        second.failed.is_empty() && second.error.is_none(),
+        "{second:?}"
+    );
+    let index = index_of(&store, &second).await;
+    assert_eq!(index.kinds["issue-comments"].items, 2);
+    for kept in ["releases", "reviews", "hooks", "issue-events"] {
+        assert_eq!(index.kinds.get(kept), first_index.kinds.get(kept), "{kept}");
+    }
+
+    // At a full read the hint counts for nothing.
+    let full = hinted(
+        &store,
+        &github,
+        second.index.as_deref(),
+        "2026-12-01T12:00:00Z",
+        Some(&DataHint { kinds: vec![] }),
+    )
+    .await;
+    assert!(full.changed.contains(&"releases".to_owned()), "{full:?}");
 }
 
 #[tokio::test]
@@ -465,7 +565,7 @@ async fn a_kind_that_failed_is_read_whole_not_since_the_snapshot_that_missed_it(
     )
     .await;
     assert!(github.asked().contains(
-        &"/repos/acme/api/issues?state=all&per_page=100&since=2026-11-24T11:55:00Z".to_owned()
+        &"/repos/acme/api/issues?state=all&per_page=100&since=2026-11-24T05:55:00Z".to_owned()
     ));
     assert_eq!(index_of(&store, &fourth).await.kinds["issues"].items, 2);
 }

@@ -6,6 +6,10 @@
 //! the run `enqueued.json`. On a full run it also backs up each organization's own data
 //! (settings, members, teams) once, through [`PlannerDeps::data`].
 //!
+//! With data beyond git, each job carries a hint from the organization's event feed
+//! (`activity`): which kinds of the repository's data may have changed since the
+//! previous run, so that a quiet repository costs its worker no API request.
+//!
 //! Planning the same run id again enqueues nothing once the run is marked; a planner
 //! that died between writing the plan and the mark resumes: it enqueues the planned
 //! repositories that have no result record yet.
@@ -19,7 +23,7 @@
 //!     run_id,
 //!     jobs,
 //!     only: vec![],
-//!     metadata_full_every: repovault_core::config::defaults::METADATA_FULL_EVERY,
+//!     metadata: Default::default(),
 //! };
 //! let planned = repovault_planner::run(cfg, &deps).await.unwrap();
 //! println!("{} repositories enqueued", planned.iter().map(|p| p.enqueued).sum::<usize>());
@@ -30,7 +34,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use repovault_core::config::JobSpec;
+use repovault_core::config::{JobSpec, MetadataSettings};
 use repovault_core::ports::queue::{Queue, QueueError};
 use repovault_core::ports::source::{RepoData, Source, SourceError};
 use repovault_core::ports::store::{Created, Store, StoreError, TargetStores};
@@ -40,6 +44,8 @@ use repovault_core::{
 use repovault_repository::{Keys, Layout, RepoError, Repository};
 use serde::{Deserialize, Serialize};
 
+mod activity;
+
 /// What to plan.
 #[derive(Debug, Clone)]
 pub struct PlannerConfig {
@@ -48,8 +54,9 @@ pub struct PlannerConfig {
     /// Plan just these `(owner, name)` repositories instead of listing (push-triggered
     /// backups); each is planned under the job for its owner.
     pub only: Vec<(String, String)>,
-    /// How often the organizations' own data is read whole.
-    pub metadata_full_every: std::time::Duration,
+    /// How the data beyond git is read: how often the organizations' own data is
+    /// read whole, how often each repository's is probed whatever the event feed says.
+    pub metadata: MetadataSettings,
 }
 
 /// The ports a planner runs on.
@@ -102,6 +109,14 @@ pub enum PlannerError {
 /// Plans the run; returns one plan per target.
 pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>, PlannerError> {
     let selected = select(&cfg, &deps.sources).await?;
+    let feeds = if cfg.only.is_empty() {
+        activity::Feeds::read(&cfg, deps).await
+    } else {
+        activity::Feeds::default()
+    };
+    let now = deps.clock.now();
+    // A due full read comes with a probe of every kind.
+    let probe_every = cfg.metadata.probe_every.min(cfg.metadata.full_every);
     let mut by_target: BTreeMap<String, (Target, Vec<JobMessage>)> = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for (job, repo) in selected {
@@ -119,6 +134,9 @@ pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>,
             job.options,
         );
         message.trace = repovault_telemetry::propagation::context_of(&span);
+        if job.options.metadata {
+            message.data_hint = feeds.hint(job, &message.repo, now, probe_every);
+        }
         by_target
             .entry(job.target.to_string())
             .or_insert_with(|| (job.target.clone(), Vec::new()))
@@ -134,17 +152,21 @@ pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>,
                 job: messages.first().map(|m| m.job.clone()).unwrap_or_default(),
                 what: "store for the target",
             })?;
-        planned.push(
-            plan_target(
-                &cfg.run_id,
-                &target,
-                messages,
-                store.as_ref(),
-                deps.queue.as_ref(),
-                deps.clock.as_ref(),
-            )
-            .await?,
-        );
+        let (target_planned, fresh) = plan_target(
+            &cfg.run_id,
+            &target,
+            messages,
+            store.as_ref(),
+            deps.queue.as_ref(),
+            deps.clock.as_ref(),
+        )
+        .await?;
+        // A resumed run's earlier jobs were hinted from the state before: the next
+        // run reads the feed from there again.
+        if fresh {
+            feeds.commit(&target, store.as_ref()).await;
+        }
+        planned.push(target_planned);
     }
     if cfg.only.is_empty() {
         back_up_orgs(&cfg, deps).await;
@@ -179,7 +201,7 @@ async fn back_up_orgs(cfg: &PlannerConfig, deps: &PlannerDeps) {
             &repo,
             source.as_ref(),
             org,
-            cfg.metadata_full_every,
+            cfg.metadata.full_every,
             deps.clock.now(),
         )
         .await
@@ -310,6 +332,8 @@ async fn select<'a>(
     Ok(selected)
 }
 
+/// Writes the plan and enqueues `messages`; `true` when this call planned the run
+/// from the start (not resumed, nor found enqueued).
 async fn plan_target(
     run_id: &RunId,
     target: &Target,
@@ -317,7 +341,7 @@ async fn plan_target(
     store: &dyn Store,
     queue: &dyn Queue,
     clock: &dyn Clock,
-) -> Result<Planned, PlannerError> {
+) -> Result<(Planned, bool), PlannerError> {
     let layout = Layout::new(&target.prefix);
     let plan_key = layout.plan(run_id);
     let latest = store
@@ -356,7 +380,7 @@ async fn plan_target(
     };
     if store.head(&layout.enqueued(run_id)).await?.is_some() {
         tracing::warn!(run = %run_id, store = %target, "this run was already planned and enqueued; nothing to do");
-        return Ok(Planned { plan, enqueued: 0 });
+        return Ok((Planned { plan, enqueued: 0 }, false));
     }
     let mut to_send = messages;
     if resuming {
@@ -389,8 +413,11 @@ async fn plan_target(
     };
     store.put_json(&layout.enqueued(run_id), &mark).await?;
     tracing::info!(run = %run_id, store = %target, planned = plan.repos.len(), enqueued = bodies.len(), "planned");
-    Ok(Planned {
-        plan,
-        enqueued: bodies.len(),
-    })
+    Ok((
+        Planned {
+            plan,
+            enqueued: bodies.len(),
+        },
+        !resuming,
+    ))
 }

@@ -719,7 +719,7 @@ mod tests {
                 not_permitted: vec![],
                 rate_remaining: Some(requests * 100),
                 error: error.map(str::to_owned),
-                failed: Default::default(),
+                ..Default::default()
             });
             store.put_json(&key, &r).await.unwrap();
         }

@@ -14,6 +14,7 @@
 //! <prefix>repos/<owner>/<repo>/attachments/<sha256>                     an attachment named in the data's text, stored once
 //! <prefix>orgs/<org>/data/<stamp>/{settings,members,teams}.jsonl.zst   an organization's data
 //! <prefix>orgs/<org>/data/<stamp>/index.json, orgs/<org>/latest.json
+//! <prefix>orgs/<org>/activity.json                                    how far the planner read the org's event feed
 //! <prefix>runs/<run-id>/plan.json                                       what the planner enqueued
 //! <prefix>runs/<run-id>/enqueued.json                                   written once all was enqueued
 //! <prefix>runs/<run-id>/results/<owner>/<repo>.json                     one record per repo
@@ -214,6 +215,11 @@ impl Layout {
         format!("{}orgs/{org}/latest.json", self.prefix)
     }
 
+    /// How far the planner has read the organization's event feed, and for which run.
+    pub fn org_activity(&self, org: &str) -> String {
+        format!("{}orgs/{org}/activity.json", self.prefix)
+    }
+
     pub fn latest(&self, owner: &str, repo: &str) -> String {
         format!("{}latest.json", self.repo_dir(owner, repo))
     }
@@ -408,6 +414,10 @@ mod tests {
         );
         assert_eq!(l.report_json(&run), "github/acme/runs/r1/report.json");
         assert_eq!(l.report_md(&run), "github/acme/runs/r1/report.md");
+        assert_eq!(
+            l.org_activity("acme"),
+            "github/acme/orgs/acme/activity.json"
+        );
     }
 
     #[test]

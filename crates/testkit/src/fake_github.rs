@@ -346,6 +346,7 @@ impl FakeGitHub {
         let repo = inner.repo_mut(owner, name).expect("known repository");
         let (o, n) = (repo.spec.owner.clone(), repo.spec.name.clone());
         repo.meta.comment(&api, &o, &n, number, body);
+        inner.publish(&o, &n, "IssueCommentEvent");
     }
 
     /// Whether the token has admin rights on `owner/name` (collaborators, teams,
@@ -507,6 +508,14 @@ impl FakeGitHub {
     pub fn touch(&self, owner: &str, name: &str) {
         let size_kb = crate::dir_size_kb(&self.repo_path(owner, name));
         self.shared.lock().touch(owner, name, size_kb);
+    }
+
+    /// An event of `event_type` (`PublicEvent`, `IssuesEvent`…) in `owner/name`'s
+    /// organization feed, now (a private repository's is not shown, as on GitHub).
+    /// Pushes ([`touch`](Self::touch)), comments, and issues, pull requests, releases
+    /// and collaborators written through the API publish theirs already.
+    pub fn publish_event(&self, owner: &str, name: &str, event_type: &str) {
+        self.shared.lock().publish(owner, name, event_type);
     }
 
     /// Deletes a repository: the API and git answer 404 from now on.

@@ -283,12 +283,29 @@ impl Attempt<'_> {
             return record;
         };
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
+        // The feed's word counts on top of a snapshot only.
+        let hint = self
+            .msg
+            .data_hint
+            .as_ref()
+            .filter(|_| previous.is_some() && !self.msg.options.full);
+        if hint.is_some_and(|hint| hint.kinds.is_empty()) {
+            tracing::info!(
+                "data beyond git: no activity in the organization's event feed since a complete snapshot; nothing asked"
+            );
+            record.data = Some(DataSummary {
+                index: previous,
+                quiet: true,
+                ..Default::default()
+            });
+            return record;
+        }
         let summary = back_up_data(
             &self.repo,
             source,
-            owner,
-            name,
+            (owner, name),
             previous.as_deref(),
+            hint,
             self.job.data_full_every,
             self.now(),
         )
@@ -302,15 +319,8 @@ impl Attempt<'_> {
                 tracing::warn!(error = %e, "data beyond git not backed up this time");
                 DataSummary {
                     index: previous,
-                    items: 0,
-                    changed: vec![],
-                    requests: 0,
-                    not_modified: 0,
-                    graphql_queries: 0,
-                    not_permitted: vec![],
-                    rate_remaining: None,
                     error: Some(e.to_string()),
-                    failed: Default::default(),
+                    ..Default::default()
                 }
             }
         });

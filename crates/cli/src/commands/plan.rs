@@ -91,7 +91,7 @@ pub async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             run_id: run_id.clone(),
             jobs: config.jobs,
             only,
-            metadata_full_every: config.metadata.full_every,
+            metadata: config.metadata,
         },
         &deps,
     )

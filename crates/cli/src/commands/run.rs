@@ -88,7 +88,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run_id: run_id.clone(),
         jobs: config.jobs.clone(),
         only: vec![],
-        metadata_full_every: config.metadata.full_every,
+        metadata: config.metadata,
     };
     let plans = repovault_planner::run(planner_cfg, &planner_deps).await?;
     progress.add_planned(plans.iter().map(|p| p.enqueued as u64).sum());

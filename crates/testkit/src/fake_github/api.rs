@@ -580,6 +580,8 @@ impl Ctx<'_> {
                 &link("teams"),
             ),
             ["teams"] => self.no_admin_rights(),
+            // Public events of the organization's public repositories, 300 at most.
+            ["events"] => self.page_of(self.inner.feed(login), &link("events")),
             _ => not_found(self.quota),
         }
     }

@@ -322,7 +322,21 @@ pub(crate) struct Inner {
     /// The GraphQL budget, its injected faults, and Projects v2.
     pub graphql: super::graphql::GraphqlState,
     pub stats: Stats,
+    /// What the organizations' event feeds serve, oldest first (public repositories'
+    /// activity only, as on GitHub).
+    pub events: Vec<OrgEvent>,
 }
+
+/// One event of an organization's feed (`GET /orgs/{org}/events`).
+#[derive(Debug, Clone)]
+pub(crate) struct OrgEvent {
+    /// Lowercase login of the organization.
+    pub org: String,
+    pub json: serde_json::Value,
+}
+
+/// How many events an organization's feed keeps, as GitHub does.
+pub(crate) const FEED_EVENTS: usize = 300;
 
 pub(crate) fn key(owner: &str, name: &str) -> String {
     format!("{}/{}", owner.to_lowercase(), name.to_lowercase())
@@ -433,6 +447,47 @@ impl Inner {
                 Timestamp::from_second(Timestamp::now().as_second()).expect("valid time");
             repo.size_kb = size_kb;
         }
+        self.publish(owner, name, "PushEvent");
+    }
+
+    /// An event of `event_type` in `owner/name`, now, in its organization's feed: only
+    /// a public repository's, as GitHub's organization feed shows.
+    pub fn publish(&mut self, owner: &str, name: &str, event_type: &str) {
+        let Some(repo) = self.repos.get(&key(owner, name)) else {
+            return;
+        };
+        if repo.owner_kind != OwnerKind::Org || repo.spec.private {
+            return;
+        }
+        let (org, org_id, repo_id) = (repo.spec.owner.clone(), repo.owner_id, repo.id);
+        let full_name = format!("{}/{}", repo.spec.owner, repo.spec.name);
+        // GitHub's event ids are large numbers, sent as strings.
+        let id = 40_000_000_000 + self.next_id();
+        let json = serde_json::json!({
+            "id": id.to_string(),
+            "type": event_type,
+            "actor": { "id": 583231, "login": "octocat", "display_login": "octocat", "gravatar_id": "", "url": "https://api.github.com/users/octocat", "avatar_url": "https://avatars.githubusercontent.com/u/583231?" },
+            "repo": { "id": repo_id, "name": full_name, "url": format!("https://api.github.com/repos/{full_name}") },
+            "payload": {},
+            "public": true,
+            "created_at": super::metadata::now(),
+            "org": { "id": org_id, "login": org, "gravatar_id": "", "url": format!("https://api.github.com/orgs/{org}"), "avatar_url": format!("https://avatars.githubusercontent.com/u/{org_id}?") },
+        });
+        self.events.push(OrgEvent {
+            org: org.to_lowercase(),
+            json,
+        });
+    }
+
+    /// Organization `org`'s feed, newest first, as many as GitHub keeps.
+    pub fn feed(&self, org: &str) -> Vec<serde_json::Value> {
+        self.events
+            .iter()
+            .rev()
+            .filter(|e| e.org == org.to_lowercase())
+            .take(FEED_EVENTS)
+            .map(|e| e.json.clone())
+            .collect()
     }
 
     pub fn delete(&mut self, owner: &str, name: &str) {

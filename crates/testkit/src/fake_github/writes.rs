@@ -317,6 +317,19 @@ pub(crate) fn handle(
         Ok(done) => {
             if let Some(kind) = done.created {
                 inner.stats.created(kind);
+                // What the organization's feed shows of it (labels, milestones,
+                // protection, teams: nothing, as on GitHub).
+                let event = match kind {
+                    "issues" | "issue-imports" => Some("IssuesEvent"),
+                    "issue-comments" => Some("IssueCommentEvent"),
+                    "pulls" => Some("PullRequestEvent"),
+                    "releases" => Some("ReleaseEvent"),
+                    "collaborators" => Some("MemberEvent"),
+                    _ => None,
+                };
+                if let (Some(event), ["repos", owner, name, ..]) = (event, segments) {
+                    inner.publish(owner, name, event);
+                }
             }
             match done.body {
                 Some(body) => json_response(done.status, &body, w.quota, &[]),

@@ -1,0 +1,567 @@
+//! What changed, from the organization's event feed: which planned repositories had
+//! activity in which kinds of their data beyond git since the previous run, so that a
+//! worker asks GitHub only about those (see ARCHITECTURE.md, "What changed, from the
+//! event feed").
+//!
+//! Per (target, organization), `orgs/<org>/activity.json` says for which run the feed
+//! was last read, when, its `ETag`, and the ids of the events read that GitHub may
+//! still be publishing others around ([`FEED_DELAY`]). This run reads the feed
+//! conditionally (a `304`: every repository quiet), back to [`FEED_DELAY`] before the
+//! previous read; an event whose id was not read before is new, whatever its time, so
+//! one published late is seen one run later, never lost. A repository gets a hint
+//! only when all of these hold: the previous state exists and is another run's; the
+//! feed was read to that point (not more than the feed's 300 events since); that run's
+//! report says its data beyond git was completed; it is public (the organization's
+//! feed shows public repositories' events only); and no probe of every kind is due
+//! ([`probe_due`]). Anything else gets no hint: every kind is probed, as always.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use repovault_core::config::JobSpec;
+use repovault_core::ports::source::{Page, RepoData, SourceError};
+use repovault_core::ports::store::Store;
+use repovault_core::{DataHint, Owner, RECORD_SCHEMA, RepoRef, RunId, Target};
+use repovault_repository::Layout;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{PlannerConfig, PlannerDeps};
+
+/// How late GitHub may publish an event in the feed ("30 s to 6 h").
+pub(crate) const FEED_DELAY: SignedDuration = SignedDuration::from_hours(6);
+/// Pages of 100 events the feed serves at most (GitHub keeps 300).
+const FEED_PAGES: usize = 3;
+/// Event ids `activity.json` keeps at most.
+const MAX_RECENT: usize = 1_000;
+
+/// `orgs/<org>/activity.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Activity {
+    schema: u32,
+    /// The run the feed was read for: its report says whose data was completed.
+    run_id: RunId,
+    read_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    /// The events read that happened after `read_at` − [`FEED_DELAY`]: id → when.
+    #[serde(default)]
+    recent: BTreeMap<String, Timestamp>,
+}
+
+/// One event of the feed, as far as it matters here.
+#[derive(Debug, Clone)]
+struct Event {
+    id: String,
+    repo_id: u64,
+    kind: String,
+    at: Timestamp,
+}
+
+/// What the feed says about one organization's repositories, for one target.
+#[derive(Debug)]
+struct OrgFeed {
+    /// What `activity.json` will say once the run is enqueued.
+    next: Activity,
+    /// `None`: no hints this run (every kind of every repository is probed).
+    hints: Option<Hints>,
+}
+
+#[derive(Debug)]
+struct Hints {
+    /// When the previous run read the feed.
+    since: Timestamp,
+    /// Repositories (lowercase `owner/name`) whose data the previous run completed.
+    complete: HashSet<String>,
+    /// Kinds with new activity by repository id; `None`: any kind.
+    active: HashMap<u64, Option<BTreeSet<&'static str>>>,
+}
+
+/// The feeds of every (target, organization) a run plans with data beyond git.
+#[derive(Debug, Default)]
+pub(crate) struct Feeds {
+    by_org: HashMap<(Target, String), OrgFeed>,
+}
+
+impl Feeds {
+    /// Reads each organization's state and feed. A failure costs that organization's
+    /// hints only (logged): its repositories are probed as always.
+    pub(crate) async fn read(cfg: &PlannerConfig, deps: &PlannerDeps) -> Feeds {
+        let mut feeds = Feeds::default();
+        let now = deps.clock.now();
+        let mut reports: HashMap<(Target, RunId), Option<HashSet<String>>> = HashMap::new();
+        for job in &cfg.jobs {
+            let Owner::Org(org) = &job.selector.owner else {
+                continue;
+            };
+            let key = (job.target.clone(), org.to_lowercase());
+            if !job.options.metadata || feeds.by_org.contains_key(&key) {
+                continue;
+            }
+            let (Some(source), Some(store)) =
+                (deps.data.get(&job.name), deps.targets.get(&job.target))
+            else {
+                continue;
+            };
+            let layout = Layout::new(&job.target.prefix);
+            let state = match store.get_json::<Activity>(&layout.org_activity(org)).await {
+                Ok(state) => state.filter(|s| s.run_id != cfg.run_id && valid(s)),
+                Err(e) => {
+                    tracing::warn!(org, error = %e, "activity.json unreadable: every repository's data is probed this run");
+                    None
+                }
+            };
+            let cutoff = state.as_ref().map(|s| s.read_at - FEED_DELAY);
+            let etag = state.as_ref().and_then(|s| s.etag.as_deref());
+            let read = match read_feed(source.as_ref(), org, etag, cutoff).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(org, error = %e, "the organization's event feed could not be read: every repository's data is probed this run");
+                    continue;
+                }
+            };
+            let complete = match &state {
+                Some(state) => reports
+                    .entry((job.target.clone(), state.run_id.clone()))
+                    .or_insert(completed(store.as_ref(), &layout, &state.run_id).await)
+                    .clone(),
+                None => None,
+            };
+            feeds.by_org.insert(
+                key,
+                OrgFeed::new(cfg.run_id.clone(), now, state, read, complete),
+            );
+        }
+        feeds
+    }
+
+    /// The hint for `repo`, planned by `job` now (see the module's docs).
+    pub(crate) fn hint(
+        &self,
+        job: &JobSpec,
+        repo: &RepoRef,
+        now: Timestamp,
+        probe_every: Duration,
+    ) -> Option<DataHint> {
+        let feed = self
+            .by_org
+            .get(&(job.target.clone(), repo.owner.to_lowercase()))?;
+        let hints = feed.hints.as_ref()?;
+        if repo.private
+            || !hints.complete.contains(&repo.full_name().to_lowercase())
+            || probe_due(repo.id, hints.since, now, probe_every)
+        {
+            return None;
+        }
+        let kinds = match hints.active.get(&repo.id) {
+            None => Vec::new(),
+            Some(None) => return None,
+            Some(Some(kinds)) => kinds.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        Some(DataHint { kinds })
+    }
+
+    /// Records how far the feeds of `target`'s organizations were read: called once
+    /// the run's jobs for `target` are enqueued. A failure is logged: the next run
+    /// reads from the previous state again (more hints than needed, none missed).
+    pub(crate) async fn commit(&self, target: &Target, store: &dyn Store) {
+        let layout = Layout::new(&target.prefix);
+        for ((at, org), feed) in &self.by_org {
+            if at != target {
+                continue;
+            }
+            if let Err(e) = store.put_json(&layout.org_activity(org), &feed.next).await {
+                tracing::warn!(org, error = %e, "could not write activity.json");
+            }
+        }
+    }
+}
+
+impl OrgFeed {
+    fn new(
+        run_id: RunId,
+        now: Timestamp,
+        state: Option<Activity>,
+        read: Option<Feed>,
+        complete: Option<HashSet<String>>,
+    ) -> OrgFeed {
+        let (mut recent, etag) = match &state {
+            Some(state) => (state.recent.clone(), state.etag.clone()),
+            None => (BTreeMap::new(), None),
+        };
+        let mut hints = state.zip(complete).map(|(state, complete)| Hints {
+            since: state.read_at,
+            complete,
+            active: HashMap::new(),
+        });
+        let etag = match read {
+            // `304`: nothing since the previous read.
+            None => etag,
+            Some(feed) => {
+                if !feed.whole {
+                    tracing::warn!(
+                        "more events since the previous run than the organization's feed keeps: every repository's data is probed this run"
+                    );
+                    hints = None;
+                }
+                for event in feed.events {
+                    if recent.contains_key(&event.id) {
+                        continue;
+                    }
+                    if let Some(hints) = &mut hints {
+                        let entry = hints
+                            .active
+                            .entry(event.repo_id)
+                            .or_insert(Some(BTreeSet::new()));
+                        match (repovault_data::kinds_of_event(&event.kind), entry.as_mut()) {
+                            (Some(kinds), Some(set)) => set.extend(kinds.iter().copied()),
+                            (None, _) => *entry = None,
+                            (Some(_), None) => {}
+                        }
+                    }
+                    recent.insert(event.id, event.at);
+                }
+                feed.etag
+            }
+        };
+        let keep_from = now - FEED_DELAY;
+        recent.retain(|_, at| *at >= keep_from);
+        while recent.len() > MAX_RECENT {
+            let oldest = recent
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(id, _)| id.clone())
+                .expect("not empty");
+            recent.remove(&oldest);
+        }
+        OrgFeed {
+            next: Activity {
+                schema: RECORD_SCHEMA,
+                run_id,
+                read_at: now,
+                etag,
+                recent,
+            },
+            hints,
+        }
+    }
+}
+
+/// The feed read back to `cutoff` (everything when `None`).
+struct Feed {
+    events: Vec<Event>,
+    etag: Option<String>,
+    /// Read back to `cutoff`, or to the feed's end: no event since is missing.
+    whole: bool,
+}
+
+/// `GET /orgs/{org}/events`, conditionally on its first page; `None`: `304`.
+async fn read_feed(
+    source: &dyn RepoData,
+    org: &str,
+    etag: Option<&str>,
+    cutoff: Option<Timestamp>,
+) -> Result<Option<Feed>, SourceError> {
+    let mut path = format!("/orgs/{org}/events?per_page=100");
+    let mut feed = Feed {
+        events: Vec::new(),
+        etag: None,
+        whole: false,
+    };
+    for page in 0..FEED_PAGES {
+        let if_none_match = if page == 0 { etag } else { None };
+        let (items, etag, next) = match source.page(&path, if_none_match).await? {
+            Page::NotModified if page == 0 => return Ok(None),
+            // A later page cannot be asked conditionally; treat it as ended.
+            Page::NotModified => break,
+            Page::Fetched { items, etag, next } => (items, etag, next),
+        };
+        if page == 0 {
+            feed.etag = etag;
+        }
+        for item in &items {
+            let event = parse_event(item).ok_or_else(|| SourceError::Invalid {
+                url: path.clone(),
+                message: "an event without a numeric id, a type, a repository id and a time".into(),
+            })?;
+            if cutoff.is_some_and(|cutoff| event.at < cutoff) {
+                feed.whole = true;
+                return Ok(Some(feed));
+            }
+            feed.events.push(event);
+        }
+        match next {
+            Some(next) => path = next,
+            None => {
+                feed.whole = true;
+                return Ok(Some(feed));
+            }
+        }
+    }
+    // Three full pages and still newer than the cutoff: the feed may have dropped
+    // events since (it keeps 300); with no cutoff (the first read) it is whole enough.
+    feed.whole = cutoff.is_none();
+    Ok(Some(feed))
+}
+
+fn parse_event(item: &Value) -> Option<Event> {
+    let id = match &item["id"] {
+        Value::String(id) => id.clone(),
+        Value::Number(id) => id.as_u64()?.to_string(),
+        _ => return None,
+    };
+    let kind = item["type"].as_str()?;
+    let ok = (1..=32).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && (1..=64).contains(&kind.len());
+    ok.then_some(Event {
+        id,
+        repo_id: item["repo"]["id"].as_u64()?,
+        kind: kind.to_owned(),
+        at: item["created_at"].as_str()?.parse().ok()?,
+    })
+}
+
+/// Whether a stored state is one this build wrote (ids it could have read).
+fn valid(state: &Activity) -> bool {
+    state.schema == RECORD_SCHEMA
+        && state.recent.len() <= MAX_RECENT
+        && state
+            .recent
+            .keys()
+            .all(|id| (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The repositories (lowercase `owner/name`) whose data beyond git run `run_id`
+/// completed, from its report; `None` without one (no hints then).
+async fn completed(store: &dyn Store, layout: &Layout, run_id: &RunId) -> Option<HashSet<String>> {
+    match store
+        .get_json::<repovault_reporter::Report>(&layout.report_json(run_id))
+        .await
+    {
+        Ok(Some(report)) => Some(
+            report
+                .repos
+                .into_iter()
+                .filter(|r| r.data.as_ref().is_some_and(|d| d.error.is_none()))
+                .map(|r| format!("{}/{}", r.owner, r.name).to_lowercase())
+                .collect(),
+        ),
+        Ok(None) => {
+            tracing::info!(run = %run_id, "no report of the previous run: every repository's data is probed this run");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(run = %run_id, error = %e, "the previous run's report is unreadable: every repository's data is probed this run");
+            None
+        }
+    }
+}
+
+/// Whether every kind of repository `id` is due a probe between the previous read
+/// (`since`) and `now`: once every `every`, at a moment spread by the id so that the
+/// organization's repositories do not all come due in one run. Zero: always.
+pub(crate) fn probe_due(id: u64, since: Timestamp, now: Timestamp, every: Duration) -> bool {
+    let every = every.as_secs() as i64;
+    if every == 0 {
+        return true;
+    }
+    let offset = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % every as u64) as i64;
+    let slot = |at: Timestamp| (at.as_second() + offset).div_euclid(every);
+    now.as_second() - since.as_second() >= every || slot(now) != slot(since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_repository_is_probed_once_an_interval_at_its_own_moment() {
+        let day = Duration::from_secs(86_400);
+        let start = at("2026-12-01T00:00:00Z");
+        for id in [1u64, 7, 1234, u64::MAX] {
+            // Hourly runs over three days: due exactly once a day.
+            let due: Vec<i64> = (1..=72)
+                .filter(|h| {
+                    let since = start + SignedDuration::from_hours(h - 1);
+                    probe_due(id, since, start + SignedDuration::from_hours(*h), day)
+                })
+                .collect();
+            assert_eq!(due.len(), 3, "id {id}: due at hours {due:?}");
+            assert!(due.windows(2).all(|w| w[1] - w[0] == 24), "{due:?}");
+        }
+        // Spread: not every repository in the same hour.
+        let hours: HashSet<i64> = (0..100u64)
+            .map(|id| {
+                (1..=24)
+                    .find(|h| {
+                        let since = start + SignedDuration::from_hours(h - 1);
+                        probe_due(id, since, start + SignedDuration::from_hours(*h), day)
+                    })
+                    .unwrap()
+            })
+            .collect();
+        assert!(hours.len() > 10, "{hours:?}");
+        // A gap as long as the interval, or a zero interval: due.
+        assert!(probe_due(
+            1,
+            start,
+            start + SignedDuration::from_hours(24),
+            day
+        ));
+        assert!(probe_due(1, start, start, Duration::ZERO));
+    }
+
+    fn event(id: &str, repo: u64, kind: &str, time: &str) -> Event {
+        Event {
+            id: id.into(),
+            repo_id: repo,
+            kind: kind.into(),
+            at: at(time),
+        }
+    }
+
+    fn state(recent: &[(&str, &str)]) -> Activity {
+        Activity {
+            schema: RECORD_SCHEMA,
+            run_id: "r1".parse().unwrap(),
+            read_at: at("2026-12-01T10:00:00Z"),
+            etag: Some("\"a\"".into()),
+            recent: recent
+                .iter()
+                .map(|(id, time)| ((*id).to_owned(), at(time)))
+                .collect(),
+        }
+    }
+
+    fn feed(events: Vec<Event>, whole: bool) -> Option<Feed> {
+        Some(Feed {
+            events,
+            etag: Some("\"b\"".into()),
+            whole,
+        })
+    }
+
+    fn complete() -> Option<HashSet<String>> {
+        Some(HashSet::from(["acme/api".to_owned()]))
+    }
+
+    const NOW: &str = "2026-12-01T11:00:00Z";
+
+    #[test]
+    fn only_events_not_read_before_make_hints_and_a_late_one_is_seen_next_time() {
+        let events = vec![
+            event("5", 1, "IssueCommentEvent", "2026-12-01T10:30:00Z"),
+            // Read by the previous run already.
+            event("4", 2, "ReleaseEvent", "2026-12-01T09:50:00Z"),
+            // Happened before the previous read, published after it.
+            event("3", 3, "ReleaseEvent", "2026-12-01T09:00:00Z"),
+            event("2", 4, "PublicEvent", "2026-12-01T10:40:00Z"),
+        ];
+        let org = OrgFeed::new(
+            "r2".parse().unwrap(),
+            at(NOW),
+            Some(state(&[("4", "2026-12-01T09:50:00Z")])),
+            feed(events, true),
+            complete(),
+        );
+        let hints = org.hints.unwrap();
+        assert_eq!(hints.since, at("2026-12-01T10:00:00Z"));
+        assert_eq!(
+            hints.active[&1]
+                .as_ref()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            [&"issue-comments", &"issues", &"pulls"]
+        );
+        assert!(!hints.active.contains_key(&2));
+        assert_eq!(
+            hints.active[&3]
+                .as_ref()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            [&"releases"]
+        );
+        assert_eq!(hints.active[&4], None);
+        assert_eq!(org.next.etag.as_deref(), Some("\"b\""));
+        assert_eq!(
+            org.next.recent.keys().collect::<Vec<_>>(),
+            ["2", "3", "4", "5"]
+        );
+    }
+
+    #[test]
+    fn no_hints_without_a_state_a_report_or_a_whole_feed() {
+        let events = || vec![event("5", 1, "IssuesEvent", "2026-12-01T10:30:00Z")];
+        let run: RunId = "r2".parse().unwrap();
+        let first = OrgFeed::new(run.clone(), at(NOW), None, feed(events(), true), complete());
+        assert!(first.hints.is_none());
+        assert_eq!(first.next.recent.len(), 1);
+        let unreported = OrgFeed::new(
+            run.clone(),
+            at(NOW),
+            Some(state(&[])),
+            feed(events(), true),
+            None,
+        );
+        assert!(unreported.hints.is_none());
+        let overflowed = OrgFeed::new(
+            run.clone(),
+            at(NOW),
+            Some(state(&[])),
+            feed(events(), false),
+            complete(),
+        );
+        assert!(overflowed.hints.is_none());
+        // A `304`: every repository quiet, the state's ETag kept.
+        let quiet = OrgFeed::new(run, at(NOW), Some(state(&[])), None, complete());
+        assert!(quiet.hints.unwrap().active.is_empty());
+        assert_eq!(quiet.next.etag.as_deref(), Some("\"a\""));
+    }
+
+    #[test]
+    fn ids_older_than_the_feed_delay_are_forgotten() {
+        let org = OrgFeed::new(
+            "r2".parse().unwrap(),
+            at("2026-12-01T20:00:00Z"),
+            Some(state(&[
+                ("4", "2026-12-01T09:50:00Z"),
+                ("9", "2026-12-01T19:00:00Z"),
+            ])),
+            None,
+            complete(),
+        );
+        assert_eq!(org.next.recent.keys().collect::<Vec<_>>(), ["9"]);
+    }
+
+    #[test]
+    fn events_are_read_with_github_s_shapes_and_anything_else_is_refused() {
+        let item = serde_json::json!({
+            "id": "22249084947", "type": "IssuesEvent",
+            "repo": { "id": 42, "name": "acme/api", "url": "https://api.github.com/repos/acme/api" },
+            "created_at": "2026-12-01T10:30:00Z", "public": true, "payload": {}
+        });
+        let event = parse_event(&item).unwrap();
+        assert_eq!(
+            (event.id.as_str(), event.repo_id, event.kind.as_str()),
+            ("22249084947", 42, "IssuesEvent")
+        );
+        for (field, value) in [
+            ("id", serde_json::json!("../x")),
+            ("id", serde_json::json!(null)),
+            ("type", serde_json::json!("")),
+            ("created_at", serde_json::json!("yesterday")),
+        ] {
+            let mut bad = item.clone();
+            bad[field] = value;
+            assert!(parse_event(&bad).is_none(), "{field}");
+        }
+    }
+}
