@@ -101,6 +101,10 @@ async fn the_bench_scale_run_counts_what_each_run_costs_per_repository() {
         "{}",
         runs[2]
     );
+    // Nothing changed: the organization's event feed says so, and no repository's data
+    // is asked for (the listing, the feed and the organization's own data remain).
+    assert!(figure(1, "api_requests") < 1.0, "{}", runs[1]);
+    assert!(figure(1, "reporter_store_requests") > 0.0, "{}", runs[1]);
     for run in &runs {
         assert!(
             run["scale"]["store_requests"].as_f64().unwrap() > 0.0,

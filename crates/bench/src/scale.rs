@@ -35,6 +35,9 @@ pub struct PerRepo {
     pub git_requests: f64,
     pub store_requests: f64,
     pub queue_requests: f64,
+    /// The reporter's store requests, run after the workers (not in `store_requests`):
+    /// its report is what the next run's hints rest on.
+    pub reporter_store_requests: f64,
     /// Every S3 and SQS request by verb, per repository.
     pub by_verb: BTreeMap<String, f64>,
     /// Peak RSS (MiB) of each role so far: the planner's in this run, the workers'
@@ -184,6 +187,26 @@ pub async fn run(
         }
         let took = start.elapsed();
         let (github_after, store_after) = (github.stats(), proxy.served());
+        // The report, which says whose data each run completed: the next run's
+        // hints rest on it.
+        let status = tokio::process::Command::new(bin_dir.join("reporter"))
+            .args(["--run-id", run_id, "--target", &target])
+            .envs(envs.iter().copied())
+            .current_dir(scratch)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await?;
+        anyhow::ensure!(
+            status.code().is_some_and(|c| c <= 1),
+            "the reporter failed ({status}) after the {what} run"
+        );
+        let reported = proxy.served();
+        let reporter_requests: u64 = reported
+            .iter()
+            .filter(|(verb, _)| !verb.starts_with("SQS"))
+            .map(|(verb, n)| n - store_after.get(verb).copied().unwrap_or(0))
+            .sum();
         let per = |n: u64| n as f64 / repos as f64;
         let mut by_verb: BTreeMap<String, f64> = BTreeMap::new();
         for (verb, n) in &store_after {
@@ -208,6 +231,7 @@ pub async fn run(
             git_requests: per(github_after.git_requests - github_before.git_requests),
             store_requests: sum(false),
             queue_requests: sum(true),
+            reporter_store_requests: per(reporter_requests),
             by_verb,
             peak_rss_mb: BTreeMap::from([
                 ("planner".to_owned(), crate::scenarios::mb(planner_rss)),
