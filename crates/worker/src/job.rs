@@ -184,7 +184,15 @@ impl Attempt<'_> {
 
     async fn run(self) -> Disposition {
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
-        match self.repo.record(&self.msg.run_id, owner, name).await {
+        // A redelivery may follow a recorded job whose acknowledgement was lost. A
+        // first delivery does not look (a store request a repository a run): a
+        // duplicate of a recorded job finds the record at its commit, which keeps
+        // the standing record and discards the copy.
+        let recorded = match self.delivery.attempt() {
+            1 => Ok(None),
+            _ => self.repo.record(&self.msg.run_id, owner, name).await,
+        };
+        match recorded {
             Ok(Some(record)) if record.outcome != Outcome::Failed => {
                 tracing::info!(
                     outcome = ?record.outcome,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use repovault_core::ports::queue::Queue;
+use repovault_core::ports::queue::{Lease, Queue, QueueDepth, QueueError};
 use repovault_core::ports::store::Store;
 use repovault_core::retry::RetryPolicy;
 use repovault_core::{
@@ -46,6 +46,47 @@ struct Env {
     clock: Option<Arc<dyn Clock>>,
     /// What the worker writes through instead of `store` (a fault injector over it).
     writes_through: Option<Arc<dyn Store>>,
+    /// The first acknowledgement is lost: the message comes back, its receive count
+    /// one higher, as SQS redelivers a message whose delete never arrived.
+    lose_first_ack: bool,
+}
+
+/// A queue whose first acknowledgement never arrives.
+struct LosesFirstAck {
+    queue: Arc<MemoryQueue>,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Queue for LosesFirstAck {
+    async fn send(&self, bodies: &[String]) -> Result<(), QueueError> {
+        self.queue.send(bodies).await
+    }
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.queue.send_delayed(body, delay).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Lease>, QueueError> {
+        self.queue.receive(max, wait).await
+    }
+    async fn extend(&self, lease: &Lease, by: Duration) -> Result<(), QueueError> {
+        self.queue.extend(lease, by).await
+    }
+    async fn retry_later(&self, lease: &Lease, delay: Duration) -> Result<(), QueueError> {
+        self.queue.retry_later(lease, delay).await
+    }
+    async fn ack(&self, lease: &Lease) -> Result<(), QueueError> {
+        if self.lost.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            // Visible again at once, as after the visibility timeout.
+            return self.queue.retry_later(lease, Duration::ZERO).await;
+        }
+        self.queue.ack(lease).await
+    }
+    async fn dead_letter(&self, lease: &Lease, reason: &str) -> Result<(), QueueError> {
+        self.queue.dead_letter(lease, reason).await
+    }
+    async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        self.queue.depth().await
+    }
 }
 
 impl Env {
@@ -73,6 +114,7 @@ impl Env {
             data_max_wait: Duration::from_secs(60),
             clock: None,
             writes_through: None,
+            lose_first_ack: false,
         }
     }
 
@@ -153,7 +195,15 @@ impl Env {
         if let Some(clock) = &self.clock {
             cfg.clock = clock.clone();
         }
-        let deps = WorkerDeps::new(queue.clone() as Arc<dyn Queue>, allow);
+        let port: Arc<dyn Queue> = if self.lose_first_ack {
+            Arc::new(LosesFirstAck {
+                queue: queue.clone(),
+                lost: true.into(),
+            })
+        } else {
+            queue.clone()
+        };
+        let deps = WorkerDeps::new(port, allow);
         let drained = queue.clone();
         let summary = repovault_worker::run(cfg, deps, async move {
             drained.drained().await;
@@ -378,15 +428,42 @@ async fn a_store_that_refuses_is_recorded_once_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_of_a_recorded_job_is_acked_and_not_redone() {
+    let mut env = Env::new().await;
+    env.lose_first_ack = true;
+    let body = env.message("r1", "repo-000").to_body();
+    let (summary, dead) = env.work(vec![body], 3).await;
+    assert_eq!(
+        (summary.ok, summary.skipped),
+        (1, 1),
+        "{summary:?} {dead:?}"
+    );
+    assert_eq!(env.gh.stats().total_fetches(), 1, "fetched again");
+    assert_eq!(env.backups().await, 1);
+    assert_eq!(env.record("r1", "repo-000").await.unwrap().attempt, 1);
+}
+
+/// A first delivery does not look for its record (one store request a repository a
+/// run): were it a duplicate of a recorded job, the record's commit finds the standing
+/// record, and the copy is discarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_first_delivery_is_found_at_the_commit_and_its_copy_discarded() {
     let env = Env::new().await;
     let body = env.message("r1", "repo-000").to_body();
     let (first, _) = env.work(vec![body.clone()], 3).await;
     assert_eq!(first.ok, 1, "{first:?}");
+    // New work, so the duplicate writes a backup of its own before it commits.
+    let repo = git2::Repository::open_bare(env.gh.repo_path("acme", "repo-000")).unwrap();
+    repovault_testkit::fixtures::commit(&repo, "main", &[("x.txt", b"x")], "more");
     let fetches = env.gh.stats().total_fetches();
     let (again, dead) = env.work(vec![body], 3).await;
     assert_eq!(again.skipped, 1, "{again:?} {dead:?}");
-    assert_eq!(env.gh.stats().total_fetches(), fetches, "fetched again");
-    assert_eq!(env.backups().await, 1);
+    assert!(
+        env.gh.stats().total_fetches() > fetches,
+        "the first delivery looked for its record"
+    );
+    assert_eq!(env.backups().await, 1, "the duplicate's copy is left");
+    let record = env.record("r1", "repo-000").await.unwrap();
+    assert_eq!(record.outcome, Outcome::Ok);
 }
 
 /// A `deleted` webhook is not taken on its word: while GitHub still serves the
