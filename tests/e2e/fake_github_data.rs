@@ -1,6 +1,6 @@
 //! The fake GitHub's repository data beyond git is faithful where a backup of it will
 //! depend on it: GitHub's shapes, `Link` pagination, `ETag` / `If-None-Match` → `304`
-//! (which costs no rate limit), `since=`, release assets as bytes, privacy.
+//! (which costs no rate limit), `since=`, release assets as bytes, privacy, the organization's event feed.
 
 use crate::support::{Reply, TOKEN, github, send};
 use repovault_testkit::{FakeGitHub, MetadataSpec, RepoSpec, fixtures};
@@ -683,4 +683,64 @@ async fn an_organizations_actions_variables_and_secrets_are_opt_in() {
         "Must have admin rights to Repository."
     );
     assert_eq!(get(&gh, "/orgs/acme/members", &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_org_feed_shows_public_activity_newest_first_300_at_most_with_etags() {
+    let gh = fake_with_data().await;
+    fixtures::standard_repo(&gh.repo_path("acme", "secret"), "secret");
+    gh.add_repo(RepoSpec::new("acme", "secret").private());
+    gh.add_metadata(
+        "acme",
+        "secret",
+        MetadataSpec {
+            issues: 1,
+            ..Default::default()
+        },
+    );
+    gh.touch("acme", "api");
+    gh.add_issue_comment("acme", "secret", 1, "private activity is not in the feed");
+    gh.add_issue_comment("acme", "api", 1, "public activity is");
+    let first = get(&gh, "/orgs/acme/events?per_page=100", &[]).await;
+    assert_eq!(first.status, 200);
+    let events = first.json().as_array().unwrap().clone();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["IssueCommentEvent", "PushEvent"]);
+    for event in &events {
+        let id = event["id"].as_str().expect("ids are strings");
+        assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
+        assert_eq!(event["repo"]["name"], "acme/api");
+        assert!(
+            event["repo"]["id"].is_u64() && event["public"] == true,
+            "{event}"
+        );
+        assert!(
+            event["created_at"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .is_ok()
+        );
+        assert_eq!(event["org"]["login"], "acme");
+    }
+    let etag = first.header("etag").to_owned();
+    let again = get(
+        &gh,
+        "/orgs/acme/events?per_page=100",
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status, 304);
+    // GitHub keeps the newest 300.
+    for _ in 0..320 {
+        gh.publish_event("acme", "api", "WatchEvent");
+    }
+    let changed = get(
+        &gh,
+        "/orgs/acme/events?per_page=100",
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(changed.status, 200);
+    assert_eq!(all(&gh, "/orgs/acme/events?per_page=100").await.len(), 300);
 }
