@@ -1,6 +1,7 @@
 //! The fake GitHub's repository data beyond git is faithful where a backup of it will
 //! depend on it: GitHub's shapes, `Link` pagination, `ETag` / `If-None-Match` → `304`
-//! (which costs no rate limit), `since=`, release assets as bytes, privacy, the organization's event feed.
+//! (which costs no rate limit), `since=`, release assets as bytes, privacy, the
+//! organization's event feed.
 
 use crate::support::{Reply, TOKEN, github, send};
 use repovault_testkit::{FakeGitHub, MetadataSpec, RepoSpec, fixtures};
