@@ -112,7 +112,8 @@ impl Feeds {
                     None
                 }
             };
-            let cutoff = state.as_ref().map(|s| s.read_at - FEED_DELAY);
+            // The first read needs the ids GitHub may still publish others around only.
+            let cutoff = state.as_ref().map_or(now, |s| s.read_at) - FEED_DELAY;
             let etag = state.as_ref().and_then(|s| s.etag.as_deref());
             let read = match read_feed(source.as_ref(), org, etag, cutoff).await {
                 Ok(read) => read,
@@ -122,10 +123,14 @@ impl Feeds {
                 }
             };
             let complete = match &state {
-                Some(state) => reports
-                    .entry((job.target.clone(), state.run_id.clone()))
-                    .or_insert(completed(store.as_ref(), &layout, &state.run_id).await)
-                    .clone(),
+                Some(state) => {
+                    let key = (job.target.clone(), state.run_id.clone());
+                    if !reports.contains_key(&key) {
+                        let complete = completed(store.as_ref(), &layout, &state.run_id).await;
+                        reports.insert(key.clone(), complete);
+                    }
+                    reports[&key].clone()
+                }
                 None => None,
             };
             feeds.by_org.insert(
@@ -199,7 +204,7 @@ impl OrgFeed {
             // `304`: nothing since the previous read.
             None => etag,
             Some(feed) => {
-                if !feed.whole {
+                if !feed.whole && hints.is_some() {
                     tracing::warn!(
                         "more events since the previous run than the organization's feed keeps: every repository's data is probed this run"
                     );
@@ -248,7 +253,7 @@ impl OrgFeed {
     }
 }
 
-/// The feed read back to `cutoff` (everything when `None`).
+/// The feed read back to a time.
 struct Feed {
     events: Vec<Event>,
     etag: Option<String>,
@@ -256,12 +261,13 @@ struct Feed {
     whole: bool,
 }
 
-/// `GET /orgs/{org}/events`, conditionally on its first page; `None`: `304`.
+/// `GET /orgs/{org}/events`, conditionally on its first page, back to `cutoff`;
+/// `None`: `304`.
 async fn read_feed(
     source: &dyn RepoData,
     org: &str,
     etag: Option<&str>,
-    cutoff: Option<Timestamp>,
+    cutoff: Timestamp,
 ) -> Result<Option<Feed>, SourceError> {
     let mut path = format!("/orgs/{org}/events?per_page=100");
     let mut feed = Feed {
@@ -285,7 +291,7 @@ async fn read_feed(
                 url: path.clone(),
                 message: "an event without a numeric id, a type, a repository id and a time".into(),
             })?;
-            if cutoff.is_some_and(|cutoff| event.at < cutoff) {
+            if event.at < cutoff {
                 feed.whole = true;
                 return Ok(Some(feed));
             }
@@ -300,8 +306,7 @@ async fn read_feed(
         }
     }
     // Three full pages and still newer than the cutoff: the feed may have dropped
-    // events since (it keeps 300); with no cutoff (the first read) it is whole enough.
-    feed.whole = cutoff.is_none();
+    // events since (it keeps 300).
     Ok(Some(feed))
 }
 
@@ -539,6 +544,100 @@ mod tests {
             complete(),
         );
         assert_eq!(org.next.recent.keys().collect::<Vec<_>>(), ["9"]);
+    }
+
+    /// The feed as pages of events, one a minute back from `newest`, 100 a page.
+    struct Pages {
+        events: usize,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    const NEWEST: &str = "2026-12-01T12:00:00Z";
+
+    #[async_trait::async_trait]
+    impl RepoData for Pages {
+        async fn page(&self, path: &str, etag: Option<&str>) -> Result<Page, SourceError> {
+            self.asked.lock().unwrap().push(path.to_owned());
+            if etag == Some("\"same\"") {
+                return Ok(Page::NotModified);
+            }
+            let page: usize = path.split("page=").nth(2).map_or(1, |p| p.parse().unwrap());
+            let items = (100 * (page - 1)..(100 * page).min(self.events))
+                .map(|i| {
+                    let at = at(NEWEST) - SignedDuration::from_mins(i as i64);
+                    serde_json::json!({"id": format!("{}", 1000 - i), "type": "PushEvent", "repo": {"id": 1}, "created_at": at.to_string()})
+                })
+                .collect();
+            let next = (100 * page < self.events)
+                .then(|| format!("/orgs/acme/events?per_page=100&page={}", page + 1));
+            Ok(Page::Fetched {
+                items,
+                etag: Some("\"new\"".into()),
+                next,
+            })
+        }
+        async fn object(&self, _: &str) -> Result<Value, SourceError> {
+            unreachable!()
+        }
+        async fn download(
+            &self,
+            _: &str,
+        ) -> Result<repovault_core::ports::store::ByteStream, SourceError> {
+            unreachable!()
+        }
+        async fn attachment(
+            &self,
+            _: &str,
+        ) -> Result<repovault_core::ports::store::ByteStream, SourceError> {
+            unreachable!()
+        }
+        async fn graphql(&self, _: &str, _: Value) -> Result<Value, SourceError> {
+            unreachable!()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_feed_is_read_back_to_the_cutoff_and_knows_when_it_kept_too_little() {
+        let feed = |events| Pages {
+            events,
+            asked: Default::default(),
+        };
+        // Two hours back: 120 events, two pages, the second cut at the cutoff.
+        let pages = feed(250);
+        let cutoff = at(NEWEST) - SignedDuration::from_mins(120);
+        let read = read_feed(&pages, "acme", None, cutoff)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(read.whole);
+        assert_eq!(read.events.len(), 121);
+        assert_eq!(pages.asked.lock().unwrap().len(), 2);
+        // The feed ends before the cutoff: whole.
+        let read = read_feed(&feed(50), "acme", None, cutoff)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(read.whole && read.events.len() == 50);
+        // 300 events all newer than the cutoff: some may be gone.
+        let pages = feed(400);
+        let long_ago = at(NEWEST) - SignedDuration::from_hours(24);
+        let read = read_feed(&pages, "acme", None, long_ago)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!read.whole);
+        assert_eq!(read.events.len(), 300);
+        assert_eq!(pages.asked.lock().unwrap().len(), 3);
+        // Unchanged: one conditional request.
+        let pages = feed(400);
+        let read = read_feed(&pages, "acme", Some("\"same\""), cutoff)
+            .await
+            .unwrap();
+        assert!(read.is_none());
+        assert_eq!(
+            *pages.asked.lock().unwrap(),
+            ["/orgs/acme/events?per_page=100"]
+        );
     }
 
     #[test]
