@@ -100,7 +100,9 @@ async fn a_quiet_repository_costs_no_api_request_and_an_active_one_only_its_kind
     );
     assert!(!data(&fourth, "api").0, "api probed too");
 
-    // A repository whose data the previous run did not complete gets no hint.
+    // A run that failed a kind leaves a snapshot the feed's word does not hold on: the
+    // next run probes every kind (as it does `web`, whose snapshot runs without the
+    // feed moved); once a run completes them, they are quiet again.
     gh.withhold("acme", "api", "labels", Some(502));
     let fifth = run(dir.path(), &gh, "r5", "probe-every: 0s").await;
     let failed = of(&fifth, "api").data.as_ref().unwrap();
@@ -112,5 +114,9 @@ async fn a_quiet_repository_costs_no_api_request_and_an_active_one_only_its_kind
         !quiet && requests > 10,
         "api probed after an incomplete run"
     );
-    assert_eq!(data(&sixth, "web"), (true, 0, vec![]));
+    let (quiet, requests, _) = data(&sixth, "web");
+    assert!(!quiet && requests > 10, "web probed: its snapshot moved");
+    let seventh = run(dir.path(), &gh, "r7", no_probe_due).await;
+    assert_eq!(data(&seventh, "api"), (true, 0, vec![]));
+    assert_eq!(data(&seventh, "web"), (true, 0, vec![]));
 }

@@ -319,6 +319,9 @@ pub struct JobMessage {
 pub struct DataHint {
     /// Kind names (`issues`, `pulls`, `releases`…), sorted.
     pub kinds: Vec<String>,
+    /// The data snapshot (its index key) that run completed: the hint holds on top of
+    /// it only (a later run, a webhook's, may have left another, failed kinds and all).
+    pub snapshot: String,
 }
 
 impl DataHint {
@@ -342,6 +345,9 @@ impl DataHint {
                 "data_hint.kinds: {} is not a kind name",
                 quoted(bad)
             ))),
+            None if self.snapshot.len() > 1024 || self.snapshot.chars().any(char::is_control) => {
+                Err(Invalid("data_hint.snapshot: not an index key".into()))
+            }
             None => Ok(()),
         }
     }
@@ -553,13 +559,17 @@ pub(crate) mod tests {
             vec!["issues".to_owned(); 65],
         ] {
             let mut m = message();
-            m.data_hint = Some(DataHint { kinds });
+            m.data_hint = Some(DataHint {
+                kinds,
+                snapshot: "repos/acme/api/data/20261201T100000Z/index.json".into(),
+            });
             let why = invalid(&m);
             assert!(why.contains("data_hint.kinds"), "{why}");
         }
         let mut m = message();
         m.data_hint = Some(DataHint {
             kinds: vec!["issue-comments".into(), "issues".into()],
+            snapshot: "repos/acme/api/data/20261201T100000Z/index.json".into(),
         });
         assert_eq!(JobMessage::parse(&m.to_body()).unwrap(), m);
         // GitHub's own names pass, Enterprise Managed Users' logins included.

@@ -158,6 +158,8 @@ pub struct DataIndex {
     pub schema: u32,
     /// `owner/name`.
     pub repository: String,
+    /// When every kind was last known current: the read's time, or, when kinds were
+    /// carried over on the event feed's word, that of the snapshot it built on.
     pub fetched_at: Timestamp,
     /// When every kind was last read whole (not `since=`): deletions show then.
     pub full_at: Timestamp,

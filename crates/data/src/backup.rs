@@ -182,7 +182,11 @@ async fn read_kinds(
     // Previous files this process may open (sealed ones need an identity).
     let readable = !repo.keys().seals() || repo.keys().opens();
     for kind in kinds {
-        let outcome = match (snapshot.stopped(), snapshot.quiet(kind.name)) {
+        let quiet = match snapshot.stopped() {
+            None => snapshot.quiet(kind.name),
+            Some(_) => None,
+        };
+        let outcome = match (snapshot.stopped(), quiet) {
             (Some(why), _) => Outcome::Failed(format!("not read: {why}")),
             (None, Some(quiet)) => quiet,
             (None, None) => {

@@ -3,13 +3,14 @@
 //!
 //! The feed publishes activity on issues, pull requests, reviews, comments, releases,
 //! collaborators and pushes; it never shows labels, milestones, settings (webhooks,
-//! deploy keys, rulesets, branch protection, Actions, environments), discussions'
-//! categories, projects or security alerts: those are probed every
-//! `metadata.probe-every` instead.
+//! deploy keys, rulesets, branch protection, Actions, environments), discussions,
+//! projects or security alerts: those are probed every `metadata.probe-every`
+//! instead.
 
 /// The kinds of a repository's data an event of type `event_type` may have changed;
-/// `None`: any kind (a type this table does not know, or a repository made public,
-/// whose earlier activity the feed never showed). Kinds another kind is read from
+/// `None`: any kind (a type this table does not know; a repository made public, whose
+/// earlier activity the feed never showed; a repository created, which may reuse a
+/// deleted one's name: the planner passes `CreateEvent:repository` for those). Kinds another kind is read from
 /// come with it (`pulls` with `reviews`).
 pub fn kinds_of_event(event_type: &str) -> Option<&'static [&'static str]> {
     const CONVERSATION: &[&str] = &["issues", "issue-events", "pulls", "reviews"];
@@ -33,7 +34,6 @@ pub fn kinds_of_event(event_type: &str) -> Option<&'static [&'static str]> {
             "pulls",
             "reviews",
         ],
-        "DiscussionEvent" | "DiscussionCommentEvent" => &["discussions", "discussion-categories"],
         // Wiki pages are git (backed up every run); stars, forks and sponsorships are
         // not kept.
         "GollumEvent" | "WatchEvent" | "ForkEvent" | "SponsorshipEvent" => &[],
@@ -59,8 +59,6 @@ mod tests {
         "MemberEvent",
         "CreateEvent",
         "DeleteEvent",
-        "DiscussionEvent",
-        "DiscussionCommentEvent",
         "GollumEvent",
         "WatchEvent",
     ];
@@ -82,6 +80,7 @@ mod tests {
     #[test]
     fn an_unknown_event_or_a_repository_made_public_may_have_changed_anything() {
         assert_eq!(kinds_of_event("PublicEvent"), None);
+        assert_eq!(kinds_of_event("CreateEvent:repository"), None);
         assert_eq!(kinds_of_event("SomeFutureEvent"), None);
         assert_eq!(
             kinds_of_event("IssuesEvent"),

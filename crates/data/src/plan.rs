@@ -7,11 +7,10 @@ use repovault_core::DataIndex;
 
 use crate::kinds::{Kind, Read};
 
-/// Overlap of `since=` with the previous read: clock skew between us and GitHub, and
-/// the organization event feed's publishing delay (GitHub publishes events 30 s to
-/// 6 h after they happen): a kind a snapshot carried over on the feed's word may have
-/// changed up to 6 h before that snapshot, unseen yet.
-pub(crate) const SINCE_OVERLAP: SignedDuration = SignedDuration::from_secs(6 * 3600 + 300);
+/// Overlap of `since=` with the previous read, for clock skew between us and GitHub.
+/// (A snapshot that carried kinds over on the event feed's word keeps the `fetched_at`
+/// of the read it builds on: `since=` never skips what the feed did not show yet.)
+pub(crate) const SINCE_OVERLAP: SignedDuration = SignedDuration::from_secs(300);
 
 /// How to read one kind this time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,9 +356,8 @@ mod tests {
         assert_eq!(
             then,
             Then::Merge {
-                // Six hours and five minutes before the previous snapshot: the event
-                // feed's delay and clock skew.
-                path: "/repos/acme/api/issues/comments?per_page=100&since=2026-11-22T05:55:00Z"
+                // Five minutes before the previous snapshot, for clock skew.
+                path: "/repos/acme/api/issues/comments?per_page=100&since=2026-11-22T11:55:00Z"
                     .into(),
                 into: "old/issue-comments.jsonl.zst".into(),
             }
@@ -378,7 +376,7 @@ mod tests {
             Plan::PerPullRequest {
                 of: "pulls",
                 base: BASE.into(),
-                since: Some(at("2026-11-22T05:55:00Z")),
+                since: Some(at("2026-11-22T11:55:00Z")),
                 retain: Some("old/reviews.jsonl.zst".into()),
             }
         );

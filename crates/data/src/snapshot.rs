@@ -159,6 +159,8 @@ pub(crate) struct Snapshot {
     /// The only kinds that may have changed, when the organization's event feed says
     /// (`None`: every kind may have).
     hinted: Option<BTreeSet<String>>,
+    /// A kind was carried over on the feed's word, not asked.
+    carried: bool,
 }
 
 impl Snapshot {
@@ -185,6 +187,7 @@ impl Snapshot {
             failing_in_row: 0,
             written: Vec::new(),
             hinted: None,
+            carried: false,
         }
     }
 
@@ -198,10 +201,10 @@ impl Snapshot {
 
     /// What `kind` is, without asking GitHub, when the hint leaves it out and the
     /// previous snapshot settled it (read it, or was refused it); `None`: ask.
-    pub fn quiet(&self, kind: &str) -> Option<Outcome> {
+    pub fn quiet(&mut self, kind: &str) -> Option<Outcome> {
         let hinted = self.hinted.as_ref()?;
         let previous = self.previous.as_ref()?;
-        if hinted.contains(kind) || previous.failed.contains_key(kind) {
+        let quiet = if hinted.contains(kind) || previous.failed.contains_key(kind) {
             None
         } else if previous.kinds.contains_key(kind) {
             Some(Outcome::Unchanged)
@@ -209,7 +212,9 @@ impl Snapshot {
             Some(Outcome::NotPermitted)
         } else {
             None
-        }
+        };
+        self.carried |= quiet.is_some();
+        quiet
     }
 
     /// Why reading stopped, if it did: the kinds not read yet are not read at all.
@@ -362,7 +367,13 @@ impl Snapshot {
         DataIndex {
             schema: RECORD_SCHEMA,
             repository: subject.to_owned(),
-            fetched_at: self.now,
+            // Carried over unasked, a kind is current as of the read this snapshot
+            // builds on only (the feed may show its activity later, GitHub publishing
+            // events up to 6 h late): `since=` reads go on from there.
+            fetched_at: match previous {
+                Some(p) if self.carried => p.fetched_at,
+                _ => self.now,
+            },
             full_at: match previous {
                 Some(p) if !self.full => p.full_at,
                 _ => self.now,

@@ -403,6 +403,7 @@ async fn with_a_hint_only_the_kinds_it_names_and_those_that_failed_before_are_as
 
     let hint = DataHint {
         kinds: vec!["issue-comments".into(), "issues".into(), "pulls".into()],
+        snapshot: first.index.clone().unwrap(),
     };
     let second = hinted(
         &store,
@@ -438,6 +439,9 @@ async fn with_a_hint_only_the_kinds_it_names_and_those_that_failed_before_are_as
     );
     let index = index_of(&store, &second).await;
     assert_eq!(index.kinds["issue-comments"].items, 2);
+    // The kinds carried over are current as of the first read only: the next
+    // `since=` goes on from there, whatever the feed shows later.
+    assert_eq!(index.fetched_at, first_index.fetched_at);
     for kept in ["releases", "reviews", "hooks", "issue-events"] {
         assert_eq!(index.kinds.get(kept), first_index.kinds.get(kept), "{kept}");
     }
@@ -448,7 +452,10 @@ async fn with_a_hint_only_the_kinds_it_names_and_those_that_failed_before_are_as
         &github,
         second.index.as_deref(),
         "2026-12-01T12:00:00Z",
-        Some(&DataHint { kinds: vec![] }),
+        Some(&DataHint {
+            kinds: vec![],
+            snapshot: second.index.clone().unwrap(),
+        }),
     )
     .await;
     assert!(full.changed.contains(&"releases".to_owned()), "{full:?}");
@@ -565,7 +572,7 @@ async fn a_kind_that_failed_is_read_whole_not_since_the_snapshot_that_missed_it(
     )
     .await;
     assert!(github.asked().contains(
-        &"/repos/acme/api/issues?state=all&per_page=100&since=2026-11-24T05:55:00Z".to_owned()
+        &"/repos/acme/api/issues?state=all&per_page=100&since=2026-11-24T11:55:00Z".to_owned()
     ));
     assert_eq!(index_of(&store, &fourth).await.kinds["issues"].items, 2);
 }

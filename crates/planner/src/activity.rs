@@ -15,7 +15,7 @@
 //! feed shows public repositories' events only); and no probe of every kind is due
 //! ([`probe_due`]). Anything else gets no hint: every kind is probed, as always.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -72,8 +72,8 @@ struct OrgFeed {
 struct Hints {
     /// When the previous run read the feed.
     since: Timestamp,
-    /// Repositories (lowercase `owner/name`) whose data the previous run completed.
-    complete: HashSet<String>,
+    /// Repositories whose data the previous run completed, and the snapshot it left.
+    complete: Completed,
     /// Kinds with new activity by repository id; `None`: any kind.
     active: HashMap<u64, Option<BTreeSet<&'static str>>>,
 }
@@ -90,7 +90,7 @@ impl Feeds {
     pub(crate) async fn read(cfg: &PlannerConfig, deps: &PlannerDeps) -> Feeds {
         let mut feeds = Feeds::default();
         let now = deps.clock.now();
-        let mut reports: HashMap<(Target, RunId), Option<HashSet<String>>> = HashMap::new();
+        let mut reports: HashMap<(Target, RunId), Option<Completed>> = HashMap::new();
         for job in &cfg.jobs {
             let Owner::Org(org) = &job.selector.owner else {
                 continue;
@@ -106,7 +106,7 @@ impl Feeds {
             };
             let layout = Layout::new(&job.target.prefix);
             let state = match store.get_json::<Activity>(&layout.org_activity(org)).await {
-                Ok(state) => state.filter(|s| s.run_id != cfg.run_id && valid(s)),
+                Ok(state) => state.filter(|s| s.run_id != cfg.run_id && valid(s, now)),
                 Err(e) => {
                     tracing::warn!(org, error = %e, "activity.json unreadable: every repository's data is probed this run");
                     None
@@ -153,10 +153,8 @@ impl Feeds {
             .by_org
             .get(&(job.target.clone(), repo.owner.to_lowercase()))?;
         let hints = feed.hints.as_ref()?;
-        if repo.private
-            || !hints.complete.contains(&repo.full_name().to_lowercase())
-            || probe_due(repo.id, hints.since, now, probe_every)
-        {
+        let snapshot = hints.complete.get(&repo.full_name().to_lowercase())?;
+        if repo.private || probe_due(repo.id, hints.since, now, probe_every) {
             return None;
         }
         let kinds = match hints.active.get(&repo.id) {
@@ -164,7 +162,10 @@ impl Feeds {
             Some(None) => return None,
             Some(Some(kinds)) => kinds.iter().map(|k| (*k).to_owned()).collect(),
         };
-        Some(DataHint { kinds })
+        Some(DataHint {
+            kinds,
+            snapshot: snapshot.clone(),
+        })
     }
 
     /// Records how far the feeds of `target`'s organizations were read: called once
@@ -189,7 +190,7 @@ impl OrgFeed {
         now: Timestamp,
         state: Option<Activity>,
         read: Option<Feed>,
-        complete: Option<HashSet<String>>,
+        complete: Option<Completed>,
     ) -> OrgFeed {
         let (mut recent, etag) = match &state {
             Some(state) => (state.recent.clone(), state.etag.clone()),
@@ -316,7 +317,11 @@ fn parse_event(item: &Value) -> Option<Event> {
         Value::Number(id) => id.as_u64()?.to_string(),
         _ => return None,
     };
-    let kind = item["type"].as_str()?;
+    let kind = match item["type"].as_str()? {
+        // A new repository may have a deleted one's name, and its backups.
+        "CreateEvent" if item["payload"]["ref_type"] == "repository" => "CreateEvent:repository",
+        kind => kind,
+    };
     let ok = (1..=32).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_digit())
         && (1..=64).contains(&kind.len());
@@ -328,9 +333,16 @@ fn parse_event(item: &Value) -> Option<Event> {
     })
 }
 
-/// Whether a stored state is one this build wrote (ids it could have read).
-fn valid(state: &Activity) -> bool {
+/// Whether a stored state is one this build could have written by `now`: ids it read,
+/// an `ETag` GitHub could send, a time not ahead of ours (which would move the cutoff
+/// past events not read yet).
+fn valid(state: &Activity, now: Timestamp) -> bool {
     state.schema == RECORD_SCHEMA
+        && state.read_at <= now + SignedDuration::from_mins(5)
+        && state
+            .etag
+            .as_ref()
+            .is_none_or(|e| (1..=256).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_graphic()))
         && state.recent.len() <= MAX_RECENT
         && state
             .recent
@@ -338,9 +350,12 @@ fn valid(state: &Activity) -> bool {
             .all(|id| (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The repositories (lowercase `owner/name`) whose data beyond git run `run_id`
-/// completed, from its report; `None` without one (no hints then).
-async fn completed(store: &dyn Store, layout: &Layout, run_id: &RunId) -> Option<HashSet<String>> {
+/// Lowercase `owner/name` → the data snapshot (index key) a run completed.
+type Completed = HashMap<String, String>;
+
+/// The repositories whose data beyond git run `run_id` completed, and the snapshot
+/// each was left with, from its report; `None` without one (no hints then).
+async fn completed(store: &dyn Store, layout: &Layout, run_id: &RunId) -> Option<Completed> {
     match store
         .get_json::<repovault_reporter::Report>(&layout.report_json(run_id))
         .await
@@ -349,8 +364,13 @@ async fn completed(store: &dyn Store, layout: &Layout, run_id: &RunId) -> Option
             report
                 .repos
                 .into_iter()
-                .filter(|r| r.data.as_ref().is_some_and(|d| d.error.is_none()))
-                .map(|r| format!("{}/{}", r.owner, r.name).to_lowercase())
+                .filter_map(|r| {
+                    let data = r.data.filter(|d| d.error.is_none())?;
+                    Some((
+                        format!("{}/{}", r.owner, r.name).to_lowercase(),
+                        data.index?,
+                    ))
+                })
                 .collect(),
         ),
         Ok(None) => {
@@ -401,7 +421,7 @@ mod tests {
             assert!(due.windows(2).all(|w| w[1] - w[0] == 24), "{due:?}");
         }
         // Spread: not every repository in the same hour.
-        let hours: HashSet<i64> = (0..100u64)
+        let hours: std::collections::HashSet<i64> = (0..100u64)
             .map(|id| {
                 (1..=24)
                     .find(|h| {
@@ -452,8 +472,11 @@ mod tests {
         })
     }
 
-    fn complete() -> Option<HashSet<String>> {
-        Some(HashSet::from(["acme/api".to_owned()]))
+    fn complete() -> Option<Completed> {
+        Some(HashMap::from([(
+            "acme/api".to_owned(),
+            "repos/acme/api/data/20261201T100000Z/index.json".to_owned(),
+        )]))
     }
 
     const NOW: &str = "2026-12-01T11:00:00Z";
@@ -642,6 +665,14 @@ mod tests {
 
     #[test]
     fn events_are_read_with_github_s_shapes_and_anything_else_is_refused() {
+        let created = serde_json::json!({
+            "id": "2", "type": "CreateEvent", "repo": { "id": 42 },
+            "created_at": "2026-12-01T10:30:00Z", "payload": { "ref_type": "repository" }
+        });
+        assert_eq!(
+            parse_event(&created).unwrap().kind,
+            "CreateEvent:repository"
+        );
         let item = serde_json::json!({
             "id": "22249084947", "type": "IssuesEvent",
             "repo": { "id": 42, "name": "acme/api", "url": "https://api.github.com/repos/acme/api" },

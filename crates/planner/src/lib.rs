@@ -109,14 +109,14 @@ pub enum PlannerError {
 /// Plans the run; returns one plan per target.
 pub async fn run(cfg: PlannerConfig, deps: &PlannerDeps) -> Result<Vec<Planned>, PlannerError> {
     let selected = select(&cfg, &deps.sources).await?;
-    let feeds = if cfg.only.is_empty() {
+    let now = deps.clock.now();
+    // A due full read comes with a probe of every kind; zero: every run, the feed unused.
+    let probe_every = cfg.metadata.probe_every.min(cfg.metadata.full_every);
+    let feeds = if cfg.only.is_empty() && !probe_every.is_zero() {
         activity::Feeds::read(&cfg, deps).await
     } else {
         activity::Feeds::default()
     };
-    let now = deps.clock.now();
-    // A due full read comes with a probe of every kind.
-    let probe_every = cfg.metadata.probe_every.min(cfg.metadata.full_every);
     let mut by_target: BTreeMap<String, (Target, Vec<JobMessage>)> = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for (job, repo) in selected {

@@ -291,12 +291,13 @@ impl Attempt<'_> {
             return record;
         };
         let (owner, name) = (&self.msg.repo.owner, &self.msg.repo.name);
-        // The feed's word counts on top of a snapshot only.
+        // The feed's word counts on top of the snapshot the hint was given for only.
         let hint = self
             .msg
             .data_hint
             .as_ref()
-            .filter(|_| previous.is_some() && !self.msg.options.full);
+            .filter(|hint| previous.as_deref() == Some(hint.snapshot.as_str()))
+            .filter(|_| !self.msg.options.full);
         if hint.is_some_and(|hint| hint.kinds.is_empty()) {
             tracing::info!(
                 "data beyond git: no activity in the organization's event feed since a complete snapshot; nothing asked"
