@@ -11,7 +11,8 @@
 //! one published late is seen one run later, never lost. A repository gets a hint
 //! only when all of these hold: the previous state exists and is another run's; the
 //! feed was read to that point (not more than the feed's 300 events since); that run's
-//! report says its data beyond git was completed; it is public (the organization's
+//! report says its data beyond git was completed (the hint names the snapshot it left:
+//! the worker follows the hint only on top of it); it is public (the organization's
 //! feed shows public repositories' events only); and no probe of every kind is due
 //! ([`probe_due`]). Anything else gets no hint: every kind is probed, as always.
 
