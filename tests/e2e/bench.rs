@@ -102,8 +102,10 @@ async fn the_bench_scale_run_counts_what_each_run_costs_per_repository() {
         runs[2]
     );
     // Nothing changed: the organization's event feed says so, and no repository's data
-    // is asked for (the listing, the feed and the organization's own data remain).
-    assert!(figure(1, "api_requests") < 1.0, "{}", runs[1]);
+    // is asked for (the listing, the feed and the organization's own data remain:
+    // ~0.35 a repository; a repository coming due its daily probe of every kind in
+    // these seconds, once in some 400 runs, adds ~1.05; every kind probed, 21).
+    assert!(figure(1, "api_requests") < 2.0, "{}", runs[1]);
     assert!(figure(1, "reporter_store_requests") > 0.0, "{}", runs[1]);
     for run in &runs {
         assert!(
