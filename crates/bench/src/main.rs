@@ -6,11 +6,13 @@
 //!     scripts/bench                    # release build, LocalStack for the S3 parts
 //!     scripts/bench --smoke            # seconds: a tiny fixture, one run
 //!     scripts/bench --scale            # 10,000 repositories, planner + 4 workers
+//!     scripts/soak                     # 30 minutes of the fleet under faults, checked
 
 mod fixture;
 mod measure;
 mod scale;
 mod scenarios;
+mod soak;
 mod table;
 
 use std::path::PathBuf;
@@ -64,6 +66,25 @@ pub struct Args {
     pub scale_repos: usize,
     #[arg(long, default_value_t = 4)]
     pub scale_workers: usize,
+    /// Only the soak (see `soak.rs`): `--soak-repos` repositories (and `--soak-large`
+    /// of 8 MiB) on LocalStack behind a fault-injecting proxy, the planner every
+    /// `--soak-plan-every-secs`, `--soak-workers` workers, one SIGKILLed every
+    /// `--soak-kill-every-secs`, for `--soak-secs`; then the end-of-run checks (a
+    /// failed one fails the command). Logs beside the `--json` file.
+    #[arg(long)]
+    pub soak: bool,
+    #[arg(long, default_value_t = 1000)]
+    pub soak_repos: usize,
+    #[arg(long, default_value_t = 2)]
+    pub soak_large: usize,
+    #[arg(long, default_value_t = 4)]
+    pub soak_workers: usize,
+    #[arg(long, default_value_t = 1800)]
+    pub soak_secs: u64,
+    #[arg(long, default_value_t = 300)]
+    pub soak_plan_every_secs: u64,
+    #[arg(long, default_value_t = 30)]
+    pub soak_kill_every_secs: u64,
     /// A tiny fixture and one run: checks the harness, measures nothing meaningful.
     #[arg(long)]
     pub smoke: bool,
@@ -87,6 +108,9 @@ async fn main() -> anyhow::Result<()> {
         args.data_repos = 10;
         args.days = 4;
     }
+    if args.soak {
+        return soak(&args).await;
+    }
     let results = if args.scale {
         scenarios::run_scale(&args).await?
     } else {
@@ -95,5 +119,31 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", table::render(&results));
     std::fs::write(&args.json, serde_json::to_vec_pretty(&results)?)?;
     println!("results written to {}", args.json.display());
+    Ok(())
+}
+
+/// `--soak`: runs it, prints and writes its report; fails if a check failed.
+async fn soak(args: &Args) -> anyhow::Result<()> {
+    let bin_dir = scenarios::bin_dir(args)?;
+    let ls = repovault_testkit::localstack::LocalStack::try_connect(&args.aws_endpoint)
+        .await
+        .map_err(|e| anyhow::anyhow!("--soak needs LocalStack (scripts/soak starts it): {e}"))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("repovault-soak-")
+        .tempdir()?;
+    let settings = soak::Settings {
+        repos: args.soak_repos,
+        large: args.soak_large,
+        workers: args.soak_workers,
+        duration: std::time::Duration::from_secs(args.soak_secs),
+        plan_every: std::time::Duration::from_secs(args.soak_plan_every_secs),
+        kill_every: std::time::Duration::from_secs(args.soak_kill_every_secs),
+    };
+    let logs = args.json.parent().unwrap_or(std::path::Path::new("."));
+    let report = soak::run(&ls, &bin_dir, scratch.path(), settings, logs).await?;
+    println!("{}", report.render());
+    std::fs::write(&args.json, serde_json::to_vec_pretty(&report)?)?;
+    println!("results written to {}", args.json.display());
+    anyhow::ensure!(report.passed(), "a soak check failed (above)");
     Ok(())
 }

@@ -95,7 +95,7 @@ pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
 
-fn command_output(program: &str, args: &[&str]) -> String {
+pub(crate) fn command_output(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
         .output()
@@ -104,7 +104,7 @@ fn command_output(program: &str, args: &[&str]) -> String {
 }
 
 /// Where the repovault binaries are: `--bin-dir`, else beside this one.
-fn bin_dir(args: &Args) -> anyhow::Result<PathBuf> {
+pub(crate) fn bin_dir(args: &Args) -> anyhow::Result<PathBuf> {
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?

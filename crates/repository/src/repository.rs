@@ -19,10 +19,12 @@ use crate::layout::{BackupKey, Layout};
 use crate::seal::Keys;
 use crate::validate;
 
-/// A manifest's part in the clear (all of it, unless sealed): its chain and LFS
-/// objects.
+/// A manifest's part in the clear (all of it, unless sealed): its run, its chain and
+/// LFS objects.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Outline {
+    #[serde(default)]
+    pub run_id: Option<RunId>,
     #[serde(default)]
     pub format: BackupFormat,
     #[serde(default)]
@@ -290,6 +292,54 @@ impl<'a> Repository<'a> {
         validate::outline(&self.layout, &backup.owner, &backup.repo, &outline)
             .map_err(|reason| RepoError::invalid(&key, reason))?;
         Ok(Some(outline))
+    }
+
+    /// Removes the backups of `owner/name` that `run` began at or after `since`: what
+    /// an attempt of a job left that died after writing its manifest and before its
+    /// record (the commit point), so that its redelivery's backup is the run's only
+    /// one. The caller knows no record of `run` names them, and that the attempt
+    /// that wrote them is over (its lease expired), so `latest.json` (moved after the
+    /// record) names none either. The links they began go with them; links begun
+    /// before `since` belong to the chain they extend. Returns how many it removed.
+    pub async fn discard_unrecorded(
+        &self,
+        owner: &str,
+        name: &str,
+        run: &RunId,
+        since: Timestamp,
+    ) -> Result<usize, RepoError> {
+        // Keys carry whole seconds.
+        let since = Timestamp::from_second(since.as_second()).expect("a second of a timestamp");
+        let mut removed = 0;
+        for key in self.backup_keys(Scope::Repo(owner, name)).await? {
+            let (backup, manifest_key) = self.manifest_key(&key)?;
+            if backup.at < since {
+                continue;
+            }
+            let Some(outline) = self.outline(&key).await? else {
+                continue;
+            };
+            if outline.run_id.as_ref() != Some(run) {
+                continue;
+            }
+            let begun = outline
+                .bundles
+                .iter()
+                .chain(&outline.wiki_bundles)
+                .map(|link| link.key.as_str())
+                .filter(|link| self.layout.parse_bundle(link).is_some_and(|b| b.at >= since));
+            // The manifest last: never one whose links are gone.
+            let mut objects: Vec<&str> = begun.collect();
+            if key != manifest_key {
+                objects.push(&key);
+            }
+            objects.push(&manifest_key);
+            for object in objects {
+                self.store.delete(object).await?;
+            }
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// `latest.json` of `owner/name`: the newest good backup (and data snapshot).

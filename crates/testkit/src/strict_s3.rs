@@ -16,6 +16,11 @@
 //!
 //! A rejected request's body is read to its end before the answer, as a server
 //! would, so the client sees the error rather than a broken pipe.
+//!
+//! It also injects transient faults ([`Faults`], for the soak): a share of S3
+//! requests answered `503 SlowDown` or `500 InternalError`, of SQS requests
+//! `400 ThrottlingException`, spread evenly over the requests (never two in a row of
+//! one kind, so a client's retry goes through), without reaching the upstream.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -277,9 +282,37 @@ pub fn check(
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
+/// Transient faults to inject, per thousand requests of each kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// S3 requests answered `503 SlowDown` and `500 InternalError`, alternately.
+    pub s3_per_mille: u64,
+    /// SQS requests answered `400 ThrottlingException`.
+    pub sqs_per_mille: u64,
+}
+
+impl Faults {
+    /// Whether the `n`th request (from 1) of a kind faulted `per_mille` times in a
+    /// thousand gets a fault: spread evenly, never twice in a row below 500‰.
+    fn hits(n: u64, per_mille: u64) -> bool {
+        n * per_mille / 1000 > (n - 1) * per_mille / 1000
+    }
+}
+
+/// Requests seen and faults injected, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FaultCounts {
+    pub s3_requests: u64,
+    pub s3_faults: u64,
+    pub sqs_requests: u64,
+    pub sqs_faults: u64,
+}
+
 struct Shared {
     upstream: String,
     rules: StrictRules,
+    faults: Faults,
+    fault_counts: Mutex<FaultCounts>,
     client: Client<HttpConnector, Incoming>,
     rejected: Mutex<Vec<String>>,
     served: Mutex<std::collections::BTreeMap<String, u64>>,
@@ -296,6 +329,11 @@ pub struct StrictS3 {
 impl StrictS3 {
     /// Starts the proxy in front of `upstream_endpoint` (`http://host:port`).
     pub async fn start(upstream_endpoint: &str, rules: StrictRules) -> StrictS3 {
+        StrictS3::with_faults(upstream_endpoint, rules, Faults::default()).await
+    }
+
+    /// [`start`](StrictS3::start), injecting `faults`.
+    pub async fn with_faults(upstream_endpoint: &str, rules: StrictRules, faults: Faults) -> StrictS3 {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the strict S3 proxy");
@@ -303,6 +341,8 @@ impl StrictS3 {
         let shared = Arc::new(Shared {
             upstream: upstream_endpoint.trim_end_matches('/').to_owned(),
             rules,
+            faults,
+            fault_counts: Mutex::new(FaultCounts::default()),
             client: crate::http::forwarding_client(),
             rejected: Mutex::new(Vec::new()),
             served: Mutex::new(Default::default()),
@@ -323,6 +363,11 @@ impl StrictS3 {
     /// `PUT /bucket/key conditional_writes (if-none-match)`.
     pub fn rejected(&self) -> Vec<String> {
         self.shared.rejected.lock().unwrap().clone()
+    }
+
+    /// Requests seen and faults injected so far.
+    pub fn fault_counts(&self) -> FaultCounts {
+        *self.shared.fault_counts.lock().unwrap()
     }
 
     /// Every request forwarded so far, by [`verb`]: what a run costs in requests.
@@ -363,12 +408,12 @@ pub fn verb(method: &Method, query: Option<&str>, headers: &HeaderMap) -> String
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
-    *shared
-        .served
-        .lock()
-        .unwrap()
-        .entry(verb(req.method(), req.uri().query(), req.headers()))
-        .or_default() += 1;
+    let verb = verb(req.method(), req.uri().query(), req.headers());
+    if let Some(fault) = shared.fault(verb.starts_with("SQS")) {
+        let _ = req.into_body().collect().await;
+        return fault;
+    }
+    *shared.served.lock().unwrap().entry(verb).or_default() += 1;
     let violation = check(
         &shared.rules,
         req.method(),
@@ -415,8 +460,59 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
     }
 }
 
-/// A connector that sends small writes at once (no Nagle delays between a request's
-/// head and body).
+impl Shared {
+    /// The answer of an injected fault, if this request gets one.
+    fn fault(&self, sqs: bool) -> Option<Response<ProxyBody>> {
+        let mut guard = self.fault_counts.lock().unwrap();
+        let counts = &mut *guard;
+        let (seen, injected, per_mille) = if sqs {
+            (&mut counts.sqs_requests, &mut counts.sqs_faults, self.faults.sqs_per_mille)
+        } else {
+            (&mut counts.s3_requests, &mut counts.s3_faults, self.faults.s3_per_mille)
+        };
+        *seen += 1;
+        if !Faults::hits(*seen, per_mille) {
+            return None;
+        }
+        *injected += 1;
+        let request_id = format!("fault-{}", *injected);
+        let (status, content_type, body) = if sqs {
+            (
+                StatusCode::BAD_REQUEST,
+                "application/x-amz-json-1.0",
+                r#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}"#
+                    .to_owned(),
+            )
+        } else {
+            let (status, code, message) = if *injected % 2 == 1 {
+                (StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.")
+            } else {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                )
+            };
+            (
+                status,
+                "application/xml",
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+                ),
+            )
+        };
+        Some(
+            Response::builder()
+                .status(status)
+                .header(CONTENT_TYPE, content_type)
+                .header("x-amz-request-id", &request_id)
+                .body(full(body))
+                .expect("a valid response"),
+        )
+    }
+}
+
+/// A whole body of `text`.
 fn full(text: String) -> ProxyBody {
     Full::new(Bytes::from(text))
         .map_err(|never| match never {})
@@ -730,6 +826,65 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
+    }
+
+    #[test]
+    fn faults_are_spread_evenly_and_never_twice_in_a_row() {
+        let hits: Vec<u64> = (1..=1000).filter(|&n| Faults::hits(n, 20)).collect();
+        assert_eq!(hits.len(), 20);
+        assert_eq!(hits[..3], [50, 100, 150]);
+        assert!((1..=1000).all(|n| !Faults::hits(n, 0)));
+        let ten: Vec<u64> = (1..=1000).filter(|&n| Faults::hits(n, 10)).collect();
+        assert!(ten.windows(2).all(|w| w[1] - w[0] == 100), "{ten:?}");
+    }
+
+    #[tokio::test]
+    async fn injected_faults_are_s3_and_sqs_errors_a_client_retries() {
+        let upstream = echo_upstream().await;
+        let faults = Faults {
+            s3_per_mille: 500,
+            sqs_per_mille: 500,
+        };
+        let proxy = StrictS3::with_faults(&upstream, none(), faults).await;
+        let get = |url: String| async move { crate::http::request("GET", &url, &[], vec![]).await };
+        let s3 = format!("{}/bucket/k", proxy.endpoint);
+        // Every second S3 request: 503 SlowDown, then 500 InternalError.
+        assert_eq!(get(s3.clone()).await.0, 200);
+        let (status, text) = get(s3.clone()).await;
+        assert_eq!(status, 503, "{text}");
+        assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+        assert_eq!(get(s3.clone()).await.0, 200);
+        let (status, text) = get(s3.clone()).await;
+        assert_eq!(status, 500, "{text}");
+        assert!(text.contains("<Code>InternalError</Code>"), "{text}");
+        // SQS (a JSON-protocol request) is counted apart.
+        let sqs = |body: &'static str| {
+            let url = proxy.endpoint.clone();
+            async move {
+                crate::http::request(
+                    "POST",
+                    &url,
+                    &[("x-amz-target", "AmazonSQS.SendMessage")],
+                    body.as_bytes().to_vec(),
+                )
+                .await
+            }
+        };
+        assert_eq!(sqs("{}").await.0, 200);
+        let (status, text) = sqs("{}").await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("ThrottlingException"), "{text}");
+        assert_eq!(
+            proxy.fault_counts(),
+            FaultCounts {
+                s3_requests: 4,
+                s3_faults: 2,
+                sqs_requests: 2,
+                sqs_faults: 1
+            }
+        );
+        // Only what went through is billed.
+        assert_eq!(proxy.served().values().sum::<u64>(), 3);
     }
 
     #[tokio::test]

@@ -250,6 +250,20 @@ impl Attempt<'_> {
                 ),
                 Err(e) => tracing::warn!(error = %e, "could not look for unfinished uploads"),
             }
+            // Or after its backup was written and before its record: that backup is
+            // removed, so the run keeps one backup of the repository, this attempt's.
+            match self
+                .repo
+                .discard_unrecorded(owner, name, &self.msg.run_id, first)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "removed a backup an earlier attempt wrote but never recorded"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not look for unrecorded backups"),
+            }
         }
         let result = async {
             let git = Git::start(self.github).await?;
