@@ -38,6 +38,7 @@ mod restore_github;
 mod run_local;
 mod s3_compat;
 mod settings_data;
+mod soak;
 mod status;
 mod support;
 mod telemetry;

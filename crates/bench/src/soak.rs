@@ -8,8 +8,7 @@
 //! - S3 answering `503`/`500` to 2 % of requests and SQS throttling 1 % (testkit's
 //!   proxy in front of LocalStack, which every role goes through), git answering
 //!   `502` to 1 % of fetches, GitHub App installation tokens living one minute;
-//! - with each run but the first, a burst of signed webhook deliveries into the
-//!   receiver (five for each of another 1 % of the repositories, each pushed to
+//! - with each run, a burst of signed webhook deliveries into the receiver (five for each of another 1 % of the repositories, each pushed to
 //!   first), so that every third of the soak sees the same work.
 //!
 //! Then, with the workers still running, the reporter waits for each run, and:
@@ -68,7 +67,10 @@ pub struct Settings {
 }
 
 mod secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -269,7 +271,14 @@ impl Fleet {
     async fn report(&self, run_id: &str, limit: Duration) -> anyhow::Result<Option<i32>> {
         let wait = format!("{}s", limit.as_secs());
         let status = Command::new(self.bin_dir.join("reporter"))
-            .args(["--run-id", run_id, "--target", &self.target, "--wait", &wait])
+            .args([
+                "--run-id",
+                run_id,
+                "--target",
+                &self.target,
+                "--wait",
+                &wait,
+            ])
             .envs(self.envs())
             .current_dir(&self.scratch)
             .stdout(Stdio::null())
@@ -410,23 +419,33 @@ pub async fn run(
                 Vec::new()
             } else {
                 let from = (runs.len() * one_percent) % settings.repos;
-                push(&github, &names[from..(from + one_percent).min(settings.repos)], &run_id)?
+                push(
+                    &github,
+                    &names[from..(from + one_percent).min(settings.repos)],
+                    &run_id,
+                )?
             };
             let count = pushed.len();
-            pushes.extend(pushed.into_iter().map(|(name, oid)| (run_id.clone(), name, oid)));
+            pushes.extend(
+                pushed
+                    .into_iter()
+                    .map(|(name, oid)| (run_id.clone(), name, oid)),
+            );
             eprintln!("soak {at:.0}s: planning {run_id} ({count} pushed)");
             runs.push((run_id.clone(), now, count));
             match fleet.plan(&run_id).await {
                 Ok(peak) => samples.0.push((at, "planner", peak)),
                 Err(e) => planner_failures.push(format!("{run_id}: {e:#}")),
             }
-            if count > 0 {
-                let from = (settings.repos / 2 + runs.len() * one_percent) % settings.repos;
-                let burst = &names[from..(from + one_percent).min(settings.repos)];
-                let pushed = push(&github, burst, "webhook")?;
-                webhook_deliveries += deliver_burst(&github, &listen, &pushed).await?;
-                pushes.extend(pushed.into_iter().map(|(name, oid)| ("event".to_owned(), name, oid)));
-            }
+            let from = (settings.repos / 2 + runs.len() * one_percent) % settings.repos;
+            let burst = &names[from..(from + one_percent).min(settings.repos)];
+            let pushed = push(&github, burst, "webhook")?;
+            webhook_deliveries += deliver_burst(&github, &listen, &pushed).await?;
+            pushes.extend(
+                pushed
+                    .into_iter()
+                    .map(|(name, oid)| ("event".to_owned(), name, oid)),
+            );
         }
         if now >= next_kill {
             next_kill += settings.kill_every;
@@ -465,7 +484,8 @@ pub async fn run(
             other => reporter_failures.push(format!("{run_id}: exit {other:?}")),
         }
         let key = format!("{}runs/{run_id}/report.json", stack.prefix);
-        let report: repovault_reporter::Report = serde_json::from_slice(&stack.get(ls, &key).await)?;
+        let report: repovault_reporter::Report =
+            serde_json::from_slice(&stack.get(ls, &key).await)?;
         let t = report.totals;
         outcomes.push(RunOutcome {
             run_id: run_id.clone(),
@@ -486,9 +506,9 @@ pub async fn run(
     let mut manifests = all_manifests(ls, &stack).await?;
     let mut event_records = all_event_records(ls, &stack).await?;
     while Instant::now() < deadline
-        && event_pushes.iter().any(|(_, name, oid)| {
-            !in_event_backup(&github, &manifests, &event_records, name, *oid)
-        })
+        && event_pushes
+            .iter()
+            .any(|(_, name, oid)| !in_event_backup(&github, &manifests, &event_records, name, *oid))
     {
         tokio::time::sleep(Duration::from_secs(2)).await;
         manifests = all_manifests(ls, &stack).await?;
@@ -514,7 +534,10 @@ pub async fn run(
     };
     check(
         "every planner run and report succeeded",
-        planner_failures.into_iter().chain(reporter_failures).collect(),
+        planner_failures
+            .into_iter()
+            .chain(reporter_failures)
+            .collect(),
         format!("{} runs planned and reported", runs.len()),
     );
     check(
@@ -538,7 +561,9 @@ pub async fn run(
     let open = stack.multipart_uploads(ls).await;
     check(
         "no orphan multipart upload",
-        open.iter().map(|key| format!("open upload of {key}")).collect(),
+        open.iter()
+            .map(|key| format!("open upload of {key}"))
+            .collect(),
         "0 open".into(),
     );
     let mut per_run: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -625,7 +650,11 @@ pub async fn run(
 
 /// Commits to `main` of each of `names` (and tells the fake GitHub, which publishes
 /// the push); the commits.
-fn push(github: &FakeGitHub, names: &[String], tag: &str) -> anyhow::Result<Vec<(String, git2::Oid)>> {
+fn push(
+    github: &FakeGitHub,
+    names: &[String],
+    tag: &str,
+) -> anyhow::Result<Vec<(String, git2::Oid)>> {
     names
         .iter()
         .map(|name| {
@@ -700,13 +729,19 @@ async fn deliver_burst(
     anyhow::ensure!(
         accepted == answers.len(),
         "the receiver refused deliveries: {:?}",
-        answers.iter().filter(|(status, _)| *status >= 300).collect::<Vec<_>>()
+        answers
+            .iter()
+            .filter(|(status, _)| *status >= 300)
+            .collect::<Vec<_>>()
     );
     Ok(accepted)
 }
 
 /// Every manifest in the store (read from LocalStack, not through the proxy), by key.
-async fn all_manifests(ls: &LocalStack, stack: &Stack) -> anyhow::Result<BTreeMap<String, Manifest>> {
+async fn all_manifests(
+    ls: &LocalStack,
+    stack: &Stack,
+) -> anyhow::Result<BTreeMap<String, Manifest>> {
     let mut out = BTreeMap::new();
     for key in stack.keys(ls, "repos/").await {
         if key.ends_with(".manifest.json") {
@@ -785,7 +820,14 @@ async fn in_run_backup(
     oid: git2::Oid,
 ) -> bool {
     let key = format!("{}runs/{run_id}/results/{ORG}/{name}.json", stack.prefix);
-    let Ok(object) = ls.s3.get_object().bucket(&stack.bucket).key(&key).send().await else {
+    let Ok(object) = ls
+        .s3
+        .get_object()
+        .bucket(&stack.bucket)
+        .key(&key)
+        .send()
+        .await
+    else {
         return false;
     };
     let Ok(body) = object.body.collect().await else {

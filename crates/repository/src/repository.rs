@@ -327,7 +327,11 @@ impl<'a> Repository<'a> {
                 .iter()
                 .chain(&outline.wiki_bundles)
                 .map(|link| link.key.as_str())
-                .filter(|link| self.layout.parse_bundle(link).is_some_and(|b| b.at >= since));
+                .filter(|link| {
+                    self.layout
+                        .parse_bundle(link)
+                        .is_some_and(|b| b.at >= since)
+                });
             // The manifest last: never one whose links are gone.
             let mut objects: Vec<&str> = begun.collect();
             if key != manifest_key {

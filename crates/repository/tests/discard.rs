@@ -20,8 +20,13 @@ async fn backup(store: &dyn Store, second: i64, run: &str, links: &[i64]) -> Str
     let mut bundles = Vec::new();
     for link in links {
         let key = layout.bundle("acme", "api", at(*link), false);
-        store.put(&key, Bytes::from_static(b"a bundle")).await.unwrap();
-        bundles.push(json!({"key": key, "size": 8, "sha256": "00", "objects": 1, "created_at": at(*link)}));
+        store
+            .put(&key, Bytes::from_static(b"a bundle"))
+            .await
+            .unwrap();
+        bundles.push(
+            json!({"key": key, "size": 8, "sha256": "00", "objects": 1, "created_at": at(*link)}),
+        );
     }
     let manifest: Manifest = serde_json::from_value(json!({
         "schema": 1, "repository": "acme/api", "created_at": at(second), "run_id": run,
@@ -61,11 +66,21 @@ async fn a_dead_attempts_backup_goes_and_other_runs_and_the_chain_stay() {
     // A backup of this run begun before the first delivery is not this job's.
     let before = backup(store, 99, "20261203T100000Z-a1b2", &[0, 99]).await;
 
-    let since = Timestamp::from_second(1_790_000_100).unwrap() + jiff::SignedDuration::from_millis(700);
-    assert_eq!(repo.discard_unrecorded("acme", "api", &run, since).await.unwrap(), 1);
+    let since =
+        Timestamp::from_second(1_790_000_100).unwrap() + jiff::SignedDuration::from_millis(700);
+    assert_eq!(
+        repo.discard_unrecorded("acme", "api", &run, since)
+            .await
+            .unwrap(),
+        1
+    );
 
     let left = repo.backup_keys(Scope::Repo("acme", "api")).await.unwrap();
-    assert_eq!(left, [base, before, other], "only the dead attempt's backup goes");
+    assert_eq!(
+        left,
+        [base, before, other],
+        "only the dead attempt's backup goes"
+    );
     assert!(
         store.head(&dead).await.unwrap().is_none(),
         "its manifest is gone"
@@ -75,5 +90,10 @@ async fn a_dead_attempts_backup_goes_and_other_runs_and_the_chain_stay() {
         assert_eq!(store.head(&key).await.unwrap().is_some(), kept, "{key}");
     }
     // Nothing more to remove.
-    assert_eq!(repo.discard_unrecorded("acme", "api", &run, since).await.unwrap(), 0);
+    assert_eq!(
+        repo.discard_unrecorded("acme", "api", &run, since)
+            .await
+            .unwrap(),
+        0
+    );
 }

@@ -333,7 +333,11 @@ impl StrictS3 {
     }
 
     /// [`start`](StrictS3::start), injecting `faults`.
-    pub async fn with_faults(upstream_endpoint: &str, rules: StrictRules, faults: Faults) -> StrictS3 {
+    pub async fn with_faults(
+        upstream_endpoint: &str,
+        rules: StrictRules,
+        faults: Faults,
+    ) -> StrictS3 {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the strict S3 proxy");
@@ -466,9 +470,17 @@ impl Shared {
         let mut guard = self.fault_counts.lock().unwrap();
         let counts = &mut *guard;
         let (seen, injected, per_mille) = if sqs {
-            (&mut counts.sqs_requests, &mut counts.sqs_faults, self.faults.sqs_per_mille)
+            (
+                &mut counts.sqs_requests,
+                &mut counts.sqs_faults,
+                self.faults.sqs_per_mille,
+            )
         } else {
-            (&mut counts.s3_requests, &mut counts.s3_faults, self.faults.s3_per_mille)
+            (
+                &mut counts.s3_requests,
+                &mut counts.s3_faults,
+                self.faults.s3_per_mille,
+            )
         };
         *seen += 1;
         if !Faults::hits(*seen, per_mille) {
@@ -485,7 +497,11 @@ impl Shared {
             )
         } else {
             let (status, code, message) = if *injected % 2 == 1 {
-                (StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.")
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    "Please reduce your request rate.",
+                )
             } else {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,

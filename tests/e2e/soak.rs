@@ -1,0 +1,73 @@
+//! The soak's short variant (`scripts/soak` runs the long one): 90 seconds of the
+//! planner, three workers SIGKILLed in turn, S3 and SQS faults, git faults, one-minute
+//! App tokens and webhook bursts, then every end-of-run check.
+
+use crate::support::bin;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_under_faults_passes_every_end_of_run_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let bench = bin("repovault-bench");
+    let out = tokio::process::Command::new(&bench)
+        .args([
+            "--soak",
+            "--soak-repos",
+            "20",
+            "--soak-large",
+            "1",
+            "--soak-workers",
+            "3",
+            "--soak-secs",
+            "90",
+            "--soak-plan-every-secs",
+            "30",
+            "--soak-kill-every-secs",
+            "10",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--bin-dir")
+        .arg(bench.parent().unwrap())
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let logs = || {
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".log") {
+                let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: String = log
+                    .chars()
+                    .rev()
+                    .take(2000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                text.push_str(&format!("\n--- {}\n{tail}", entry.path().display()));
+            }
+        }
+        text
+    };
+    assert!(out.status.success(), "{}", logs());
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 9, "{report:#}");
+    assert!(checks.iter().all(|c| c["passed"] == true), "{report:#}");
+    // The faults happened: a soak without them proves nothing.
+    let figure = |path: &[&str]| path.iter().fold(&report, |v, k| &v[*k]).as_u64().unwrap();
+    assert!(figure(&["store_faults", "s3_faults"]) > 0, "{report:#}");
+    assert!(figure(&["store_faults", "sqs_faults"]) > 0, "{report:#}");
+    assert!(figure(&["kills"]) >= 8, "{report:#}");
+    assert!(figure(&["app_tokens_minted"]) > 3, "{report:#}");
+    assert!(figure(&["webhook_deliveries"]) >= 30, "{report:#}");
+    let runs = report["runs"].as_array().unwrap();
+    assert!(runs.len() >= 3, "{report:#}");
+    assert!(
+        runs.iter().skip(1).all(|r| r["pushed"].as_u64() > Some(0)),
+        "{report:#}"
+    );
+}
