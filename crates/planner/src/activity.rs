@@ -82,7 +82,8 @@ struct Hints {
 /// The feeds of every (target, organization) a run plans with data beyond git.
 #[derive(Debug, Default)]
 pub(crate) struct Feeds {
-    by_org: HashMap<(Target, String), OrgFeed>,
+    /// By target, then organization (lowercase).
+    by_org: HashMap<Target, HashMap<String, OrgFeed>>,
 }
 
 impl Feeds {
@@ -96,8 +97,12 @@ impl Feeds {
             let Owner::Org(org) = &job.selector.owner else {
                 continue;
             };
-            let key = (job.target.clone(), org.to_lowercase());
-            if !job.options.metadata || feeds.by_org.contains_key(&key) {
+            let org_key = org.to_lowercase();
+            let seen = feeds
+                .by_org
+                .get(&job.target)
+                .is_some_and(|orgs| orgs.contains_key(&org_key));
+            if !job.options.metadata || seen {
                 continue;
             }
             let (Some(source), Some(store)) =
@@ -134,8 +139,8 @@ impl Feeds {
                 }
                 None => None,
             };
-            feeds.by_org.insert(
-                key,
+            feeds.by_org.entry(job.target.clone()).or_default().insert(
+                org_key,
                 OrgFeed::new(cfg.run_id.clone(), now, state, read, complete),
             );
         }
@@ -152,7 +157,8 @@ impl Feeds {
     ) -> Option<DataHint> {
         let feed = self
             .by_org
-            .get(&(job.target.clone(), repo.owner.to_lowercase()))?;
+            .get(&job.target)?
+            .get(&repo.owner.to_lowercase())?;
         let hints = feed.hints.as_ref()?;
         let snapshot = hints.complete.get(&repo.full_name().to_lowercase())?;
         if repo.private || probe_due(repo.id, hints.since, now, probe_every) {
@@ -174,10 +180,7 @@ impl Feeds {
     /// reads from the previous state again (more hints than needed, none missed).
     pub(crate) async fn commit(&self, target: &Target, store: &dyn Store) {
         let layout = Layout::new(&target.prefix);
-        for ((at, org), feed) in &self.by_org {
-            if at != target {
-                continue;
-            }
+        for (org, feed) in self.by_org.get(target).into_iter().flatten() {
             if let Err(e) = store.put_json(&layout.org_activity(org), &feed.next).await {
                 tracing::warn!(org, error = %e, "could not write activity.json");
             }
@@ -234,13 +237,21 @@ impl OrgFeed {
         };
         let keep_from = now - FEED_DELAY;
         recent.retain(|_, at| *at >= keep_from);
-        while recent.len() > MAX_RECENT {
-            let oldest = recent
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(id, _)| id.clone())
-                .expect("not empty");
-            recent.remove(&oldest);
+        if recent.len() > MAX_RECENT {
+            // The newest MAX_RECENT stay.
+            let mut times: Vec<Timestamp> = recent.values().copied().collect();
+            times.sort_unstable();
+            let over = recent.len() - MAX_RECENT;
+            let cut = times[over - 1];
+            // Every event older than `cut`, and as many at `cut` as make `over`.
+            let mut at_cut = over - times.partition_point(|t| *t < cut);
+            recent.retain(|_, at| {
+                if *at == cut && at_cut > 0 {
+                    at_cut -= 1;
+                    return false;
+                }
+                *at >= cut
+            });
         }
         OrgFeed {
             next: Activity {
@@ -481,6 +492,40 @@ mod tests {
     }
 
     const NOW: &str = "2026-12-01T11:00:00Z";
+
+    #[test]
+    fn the_recent_ids_kept_are_the_newest_thousand() {
+        // 1,000 kept from before, three of them at the oldest second, and 10 new ones.
+        let base = at("2026-12-01T10:00:00Z");
+        let mut old = state(&[]);
+        for i in 0..MAX_RECENT {
+            let time = base + SignedDuration::from_secs(i.saturating_sub(2) as i64);
+            old.recent.insert(format!("old-{i:04}"), time);
+        }
+        let new = (0..10)
+            .map(|i| Event {
+                id: format!("new-{i}"),
+                repo_id: 1,
+                kind: "WatchEvent".into(),
+                at: at("2026-12-01T10:50:00Z"),
+            })
+            .collect();
+        let org = OrgFeed::new(
+            "r2".parse().unwrap(),
+            at(NOW),
+            Some(old),
+            feed(new, true),
+            complete(),
+        );
+        let recent = org.next.recent;
+        assert_eq!(recent.len(), MAX_RECENT);
+        assert!((0..10).all(|i| recent.contains_key(&format!("new-{i}"))));
+        // The 10 dropped: the three at the oldest second and the next seven.
+        let dropped: Vec<usize> = (0..MAX_RECENT)
+            .filter(|i| !recent.contains_key(&format!("old-{i:04}")))
+            .collect();
+        assert_eq!(dropped, (0..10).collect::<Vec<_>>());
+    }
 
     #[test]
     fn only_events_not_read_before_make_hints_and_a_late_one_is_seen_next_time() {
