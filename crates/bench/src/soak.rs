@@ -105,7 +105,12 @@ pub struct RunOutcome {
     pub missing: usize,
     /// Repositories pushed to just before the run.
     pub pushed: usize,
-    /// From planning to the reporter seeing the last record.
+    /// GitHub API requests the run's jobs spent on the data beyond git.
+    pub data_requests: u64,
+    /// Repositories whose record is of a second or later delivery (a killed
+    /// worker's job, or a fault's retry through the queue).
+    pub redelivered: usize,
+    /// From planning to the run's last record (as the store dates it).
     pub secs: f64,
 }
 
@@ -147,7 +152,7 @@ impl SoakReport {
         ));
         for run in &self.runs {
             out.push_str(&format!(
-                "run {}: {} planned, {} ok, {} unchanged, {} failed, {} missing; {} pushed before; {:.0} s\n",
+                "run {}: {} planned, {} ok, {} unchanged, {} failed, {} missing; {} pushed before; {} redelivered; {} API requests for data; done in {:.0} s\n",
                 run.run_id,
                 run.planned,
                 run.ok,
@@ -155,6 +160,8 @@ impl SoakReport {
                 run.failed,
                 run.missing,
                 run.pushed,
+                run.redelivered,
+                run.data_requests,
                 run.secs
             ));
         }
@@ -266,11 +273,12 @@ impl Fleet {
         Ok(peak)
     }
 
-    /// Waits (up to `limit`) for `run_id` to finish and reports it; the reporter's
-    /// exit code.
-    async fn report(&self, run_id: &str, limit: Duration) -> anyhow::Result<Option<i32>> {
+    /// The reporter of `run_id`, started as a deployment's scheduled reporter is: it
+    /// waits (up to `limit`) for the run to finish and writes its report, which the
+    /// next runs' hints rest on.
+    fn reporter(&self, run_id: &str, limit: Duration) -> std::io::Result<Child> {
         let wait = format!("{}s", limit.as_secs());
-        let status = Command::new(self.bin_dir.join("reporter"))
+        Command::new(self.bin_dir.join("reporter"))
             .args([
                 "--run-id",
                 run_id,
@@ -283,9 +291,8 @@ impl Fleet {
             .current_dir(&self.scratch)
             .stdout(Stdio::null())
             .stderr(self.log(&format!("reporter-{run_id}"))?)
-            .status()
-            .await?;
-        Ok(status.code())
+            .kill_on_drop(true)
+            .spawn()
     }
 }
 
@@ -294,6 +301,14 @@ impl Fleet {
 struct Samples(Vec<(f64, &'static str, u64)>);
 
 impl Samples {
+    /// The RSS of `pid` now, if it is running.
+    fn add(&mut self, at: f64, role: &'static str, pid: u32) {
+        let bytes = rss(pid);
+        if bytes > 0 {
+            self.0.push((at, role, bytes));
+        }
+    }
+
     /// Mean MiB of each role over the first and the last third of `total` seconds.
     fn thirds(&self, total: f64) -> BTreeMap<String, [f64; 2]> {
         let mut sums: BTreeMap<&str, [(f64, u32); 2]> = BTreeMap::new();
@@ -396,7 +411,7 @@ pub async fn run(
 
     let started = Instant::now();
     let mut samples = Samples::default();
-    let mut runs: Vec<(String, Instant, usize)> = Vec::new();
+    let mut runs: Vec<(String, jiff::Timestamp, usize, Child)> = Vec::new();
     // (run id or `event`, repository, the commit pushed).
     let mut pushes: Vec<(String, String, git2::Oid)> = Vec::new();
     let mut planner_failures = Vec::new();
@@ -432,11 +447,13 @@ pub async fn run(
                     .map(|(name, oid)| (run_id.clone(), name, oid)),
             );
             eprintln!("soak {at:.0}s: planning {run_id} ({count} pushed)");
-            runs.push((run_id.clone(), now, count));
+            let planned_at = jiff::Timestamp::now();
             match fleet.plan(&run_id).await {
                 Ok(peak) => samples.0.push((at, "planner", peak)),
                 Err(e) => planner_failures.push(format!("{run_id}: {e:#}")),
             }
+            let reporter = fleet.reporter(&run_id, Duration::from_secs(1800))?;
+            runs.push((run_id.clone(), planned_at, count, reporter));
             let from = (settings.repos / 2 + runs.len() * one_percent) % settings.repos;
             let burst = &names[from..(from + one_percent).min(settings.repos)];
             let pushed = push(&github, burst, "webhook")?;
@@ -462,14 +479,19 @@ pub async fn run(
                 *worker = fleet.worker(spawned)?;
                 spawned += 1;
             } else if let Some(pid) = worker.id() {
-                samples.0.push((at, "worker", rss(pid)));
+                samples.add(at, "worker", pid);
             }
         }
         if let Some(status) = receiver.try_wait()? {
             exited.push(format!("receiver: {status}"));
             receiver = fleet.receiver(&listen)?;
         } else if let Some(pid) = receiver.id() {
-            samples.0.push((at, "receiver", rss(pid)));
+            samples.add(at, "receiver", pid);
+        }
+        for (_, _, _, reporter) in &runs {
+            if let Some(pid) = reporter.id() {
+                samples.add(at, "reporter", pid);
+            }
         }
     }
     let total = started.elapsed().as_secs_f64();
@@ -478,8 +500,8 @@ pub async fn run(
     // Every run finished, as the reporter sees it (the workers still running).
     let mut outcomes = Vec::new();
     let mut reporter_failures = Vec::new();
-    for (run_id, planned_at, pushed) in &runs {
-        match fleet.report(run_id, Duration::from_secs(900)).await? {
+    for (run_id, planned_at, pushed, reporter) in &mut runs {
+        match reporter.wait().await?.code() {
             Some(0 | 1) => {}
             other => reporter_failures.push(format!("{run_id}: exit {other:?}")),
         }
@@ -487,6 +509,7 @@ pub async fn run(
         let report: repovault_reporter::Report =
             serde_json::from_slice(&stack.get(ls, &key).await)?;
         let t = report.totals;
+        let last = last_record_at(ls, &stack, run_id).await?;
         outcomes.push(RunOutcome {
             run_id: run_id.clone(),
             planned: t.planned,
@@ -495,7 +518,13 @@ pub async fn run(
             failed: t.failed,
             missing: t.missing,
             pushed: *pushed,
-            secs: planned_at.elapsed().as_secs_f64(),
+            data_requests: t.data_requests,
+            redelivered: report
+                .repos
+                .iter()
+                .filter(|r| r.attempt.is_some_and(|n| n > 1))
+                .count(),
+            secs: last.map_or(0.0, |last| last.duration_since(*planned_at).as_secs_f64()),
         });
     }
     // The webhooks' jobs: each pushed repository has an event run's record naming a
@@ -735,6 +764,31 @@ async fn deliver_burst(
             .collect::<Vec<_>>()
     );
     Ok(accepted)
+}
+
+/// When the newest record of `run_id` was written, as the store dates it.
+async fn last_record_at(
+    ls: &LocalStack,
+    stack: &Stack,
+    run_id: &str,
+) -> anyhow::Result<Option<jiff::Timestamp>> {
+    let mut pages = ls
+        .s3
+        .list_objects_v2()
+        .bucket(&stack.bucket)
+        .prefix(format!("{}runs/{run_id}/results/", stack.prefix))
+        .into_paginator()
+        .send();
+    let mut last = None;
+    while let Some(page) = pages.next().await {
+        for object in page?.contents() {
+            if let Some(modified) = object.last_modified() {
+                let at = jiff::Timestamp::from_second(modified.secs())?;
+                last = last.max(Some(at));
+            }
+        }
+    }
+    Ok(last)
 }
 
 /// Every manifest in the store (read from LocalStack, not through the proxy), by key.
