@@ -4,8 +4,9 @@
 
 use crate::support::bin;
 
-/// Runs `repovault-bench args` to success; returns its JSON and what it printed.
-async fn bench(args: &[&str]) -> (serde_json::Value, String) {
+/// Runs `repovault-bench args` to success; returns its JSON and what it printed. A
+/// failure shows what it printed and the end of each log it left beside its JSON.
+pub(crate) async fn bench(args: &[&str]) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let bench = bin("repovault-bench");
@@ -19,11 +20,18 @@ async fn bench(args: &[&str]) -> (serde_json::Value, String) {
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if !out.status.success() {
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".log") {
+                let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail = &log[log.floor_char_boundary(log.len().saturating_sub(2000))..];
+                text.push_str(&format!("\n--- {}\n{tail}", entry.path().display()));
+            }
+        }
+        panic!("repovault-bench {args:?} failed ({}):\n{text}", out.status);
+    }
     let results = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     (results, String::from_utf8_lossy(&out.stdout).into_owned())
 }

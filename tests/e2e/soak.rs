@@ -2,58 +2,26 @@
 //! planner, three workers SIGKILLed in turn, S3 and SQS faults, git faults, one-minute
 //! App tokens and webhook bursts, then every end-of-run check.
 
-use crate::support::bin;
+use crate::bench::bench;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_under_faults_passes_every_end_of_run_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("soak.json");
-    let bench = bin("repovault-bench");
-    let out = tokio::process::Command::new(&bench)
-        .args([
-            "--soak",
-            "--soak-repos",
-            "20",
-            "--soak-large",
-            "1",
-            "--soak-workers",
-            "3",
-            "--soak-secs",
-            "90",
-            "--soak-plan-every-secs",
-            "30",
-            "--soak-kill-every-secs",
-            "10",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .arg("--bin-dir")
-        .arg(bench.parent().unwrap())
-        .current_dir(dir.path())
-        .output()
-        .await
-        .unwrap();
-    let logs = || {
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
-            if entry.file_name().to_string_lossy().ends_with(".log") {
-                let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                let tail: String = log
-                    .chars()
-                    .rev()
-                    .take(2000)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                text.push_str(&format!("\n--- {}\n{tail}", entry.path().display()));
-            }
-        }
-        text
-    };
-    assert!(out.status.success(), "{}", logs());
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (report, _) = bench(&[
+        "--soak",
+        "--soak-repos",
+        "20",
+        "--soak-large",
+        "1",
+        "--soak-workers",
+        "3",
+        "--soak-secs",
+        "90",
+        "--soak-plan-every-secs",
+        "30",
+        "--soak-kill-every-secs",
+        "10",
+    ])
+    .await;
     let checks = report["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 9, "{report:#}");
     assert!(checks.iter().all(|c| c["passed"] == true), "{report:#}");

@@ -193,15 +193,33 @@ impl Fleet {
         self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
-    fn log(&self, name: &str) -> std::io::Result<std::fs::File> {
-        std::fs::File::create(self.logs.join(format!("soak-{name}.log")))
+    /// `bin` with `args`, the fleet's environment and `env`, its stderr in
+    /// `soak-<log>.log`, spawned (killed if dropped).
+    fn spawn(
+        &self,
+        bin: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &str,
+    ) -> std::io::Result<Child> {
+        let stderr = std::fs::File::create(self.logs.join(format!("soak-{log}.log")))?;
+        Command::new(self.bin_dir.join(bin))
+            .args(args)
+            .envs(self.envs())
+            .envs(env.iter().copied())
+            .current_dir(&self.scratch)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
     }
 
     /// Worker number `n` (its log is `soak-worker-<n>.log`).
     fn worker(&self, n: usize) -> std::io::Result<Child> {
         let work = format!("work-{n}");
-        Command::new(self.bin_dir.join("worker"))
-            .args([
+        self.spawn(
+            "worker",
+            &[
                 "--allow-target",
                 &self.target,
                 "--api-url",
@@ -217,18 +235,16 @@ impl Fleet {
                 "5",
                 "--work-dir",
                 &work,
-            ])
-            .envs(self.envs())
-            .current_dir(&self.scratch)
-            .stdout(Stdio::null())
-            .stderr(self.log(&format!("worker-{n}"))?)
-            .kill_on_drop(true)
-            .spawn()
+            ],
+            &[],
+            &format!("worker-{n}"),
+        )
     }
 
     fn receiver(&self, listen: &str) -> std::io::Result<Child> {
-        Command::new(self.bin_dir.join("receiver"))
-            .args([
+        self.spawn(
+            "receiver",
+            &[
                 "--org",
                 ORG,
                 "--dest",
@@ -240,14 +256,10 @@ impl Fleet {
                 listen,
                 "--debounce",
                 "2s",
-            ])
-            .envs(self.envs())
-            .env("REPOVAULT_WEBHOOK_SECRET", SECRET)
-            .current_dir(&self.scratch)
-            .stdout(Stdio::null())
-            .stderr(self.log("receiver")?)
-            .kill_on_drop(true)
-            .spawn()
+            ],
+            &[("REPOVAULT_WEBHOOK_SECRET", SECRET)],
+            "receiver",
+        )
     }
 
     /// Plans `run_id`; its peak RSS.
@@ -278,21 +290,19 @@ impl Fleet {
     /// next runs' hints rest on.
     fn reporter(&self, run_id: &str, limit: Duration) -> std::io::Result<Child> {
         let wait = format!("{}s", limit.as_secs());
-        Command::new(self.bin_dir.join("reporter"))
-            .args([
+        self.spawn(
+            "reporter",
+            &[
                 "--run-id",
                 run_id,
                 "--target",
                 &self.target,
                 "--wait",
                 &wait,
-            ])
-            .envs(self.envs())
-            .current_dir(&self.scratch)
-            .stdout(Stdio::null())
-            .stderr(self.log(&format!("reporter-{run_id}"))?)
-            .kill_on_drop(true)
-            .spawn()
+            ],
+            &[],
+            &format!("reporter-{run_id}"),
+        )
     }
 }
 

@@ -63,7 +63,7 @@ pub use error::RepoError;
 pub use layout::{BackupKey, Layout, is_oid, valid_names};
 pub use prune::{PruneScope, Pruned};
 pub use rekey::Rekeyed;
-pub use repository::{Outline, Repository, Scope, Tally};
+pub use repository::{Leftovers, Outline, Repository, Scope, Tally};
 pub use restore::{RestoreError, RestoreRequest, Restored};
 pub use seal::{AGE_MAGIC, IDENTITY_FLAG, Identities, Keys, REKEY_STANZA, Recipients};
 pub use validate::is_kind;

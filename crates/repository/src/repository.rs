@@ -41,6 +41,15 @@ pub struct Outline {
     pub lfs_sealed: std::collections::BTreeMap<String, ArchiveDigest>,
 }
 
+/// What [`Repository::clean_up_attempt`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Unfinished uploads aborted.
+    pub uploads: usize,
+    /// Backups never recorded, removed.
+    pub backups: usize,
+}
+
 /// The size and SHA-256 of an object as stored, tallied while it is read
 /// ([`Repository::read_object`]).
 #[derive(Debug, Clone, Default)]
@@ -294,22 +303,51 @@ impl<'a> Repository<'a> {
         Ok(Some(outline))
     }
 
-    /// Removes the backups of `owner/name` that `run` began at or after `since`: what
-    /// an attempt of a job left that died after writing its manifest and before its
-    /// record (the commit point), so that its redelivery's backup is the run's only
-    /// one. The caller knows no record of `run` names them, and that the attempt
-    /// that wrote them is over (its lease expired), so `latest.json` (moved after the
-    /// record) names none either. The links they began go with them; links begun
-    /// before `since` belong to the chain they extend. Returns how many it removed.
-    pub async fn discard_unrecorded(
+    /// Removes what earlier attempts of `run`'s job of `owner/name`, first delivered
+    /// at `first_delivery`, left: the caller knows they are over (their lease
+    /// expired) and that no record of `run` names a backup of theirs.
+    ///
+    /// - Unfinished uploads of chain links whose key's time (the second their backup
+    ///   began) is not before the first delivery: another job's link of the same
+    ///   repository, begun earlier, is not touched (keys, not the store's upload
+    ///   times, which some stores keep to the second only, decide). LFS objects and
+    ///   assets, whose keys every job shares, are left to the bucket's lifecycle rule.
+    /// - Backups `run` began since (an attempt that died after its manifest and
+    ///   before its record, the commit point), so that the redelivery's backup is the
+    ///   run's only one. `latest.json`, moved after the record, names none of them.
+    ///   The links they began go with them; links begun before belong to the chain
+    ///   they extend; another run's backups (a webhook's job) are not touched.
+    pub async fn clean_up_attempt(
+        &self,
+        owner: &str,
+        name: &str,
+        run: &RunId,
+        first_delivery: Timestamp,
+    ) -> Result<Leftovers, RepoError> {
+        // Keys carry whole seconds.
+        let since =
+            Timestamp::from_second(first_delivery.as_second()).expect("a second of a timestamp");
+        let ours = |key: &str| {
+            self.layout
+                .parse_bundle(key)
+                .is_some_and(|link| link.at >= since)
+        };
+        let uploads = self
+            .store
+            .abort_stale_uploads(&self.layout.packs_dir(owner, name), &ours)
+            .await?;
+        let backups = self.discard_unrecorded(owner, name, run, since).await?;
+        Ok(Leftovers { uploads, backups })
+    }
+
+    /// The backups of `run` begun at or after `since` (a whole second), removed.
+    async fn discard_unrecorded(
         &self,
         owner: &str,
         name: &str,
         run: &RunId,
         since: Timestamp,
     ) -> Result<usize, RepoError> {
-        // Keys carry whole seconds.
-        let since = Timestamp::from_second(since.as_second()).expect("a second of a timestamp");
         let mut removed = 0;
         for key in self.backup_keys(Scope::Repo(owner, name)).await? {
             let (backup, manifest_key) = self.manifest_key(&key)?;

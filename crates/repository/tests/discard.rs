@@ -1,12 +1,12 @@
-//! `discard_unrecorded`: what a job's attempt left between its manifest and its
-//! record goes; other runs' backups and the chain it extended stay.
+//! `clean_up_attempt`: what a job's attempt left between its manifest and its record
+//! goes; other runs' backups and the chain it extended stay.
 
 use bytes::Bytes;
 use jiff::Timestamp;
 use repovault_core::Manifest;
 use repovault_core::ports::store::Store;
 use repovault_local::FsStore;
-use repovault_repository::{Layout, Repository, Scope};
+use repovault_repository::{Layout, Leftovers, Repository, Scope};
 use serde_json::json;
 
 fn at(second: i64) -> Timestamp {
@@ -68,11 +68,16 @@ async fn a_dead_attempts_backup_goes_and_other_runs_and_the_chain_stay() {
 
     let since =
         Timestamp::from_second(1_790_000_100).unwrap() + jiff::SignedDuration::from_millis(700);
+    let left = repo
+        .clean_up_attempt("acme", "api", &run, since)
+        .await
+        .unwrap();
     assert_eq!(
-        repo.discard_unrecorded("acme", "api", &run, since)
-            .await
-            .unwrap(),
-        1
+        left,
+        Leftovers {
+            uploads: 0,
+            backups: 1
+        }
     );
 
     let left = repo.backup_keys(Scope::Repo("acme", "api")).await.unwrap();
@@ -90,10 +95,9 @@ async fn a_dead_attempts_backup_goes_and_other_runs_and_the_chain_stay() {
         assert_eq!(store.head(&key).await.unwrap().is_some(), kept, "{key}");
     }
     // Nothing more to remove.
-    assert_eq!(
-        repo.discard_unrecorded("acme", "api", &run, since)
-            .await
-            .unwrap(),
-        0
-    );
+    let left = repo
+        .clean_up_attempt("acme", "api", &run, since)
+        .await
+        .unwrap();
+    assert_eq!(left, Leftovers::default());
 }

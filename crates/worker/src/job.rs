@@ -224,45 +224,27 @@ impl Attempt<'_> {
             .first_received
             .filter(|_| self.delivery.attempt() > 1)
         {
-            // An earlier delivery may have died mid-upload: its lease has expired, so
-            // the chain links it began are abandoned. A link's key carries the second
-            // its backup began, never before the message's first delivery; another
-            // job's link of the same repository, begun earlier, is not touched, nor are
-            // other repositories'. LFS objects and assets, whose keys every job
-            // shares, are left to the bucket's lifecycle rule.
-            let layout = self.repo.layout();
-            let since = first.as_second();
-            let ours = |key: &str| {
-                layout
-                    .parse_bundle(key)
-                    .is_some_and(|link| link.at.as_second() >= since)
-            };
+            // An earlier delivery died (its lease expired): what it left goes.
             match self
                 .repo
-                .store()
-                .abort_stale_uploads(&layout.packs_dir(owner, name), &ours)
+                .clean_up_attempt(owner, name, &self.msg.run_id, first)
                 .await
             {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    aborted = n,
-                    "cleaned up unfinished uploads of an earlier attempt"
-                ),
-                Err(e) => tracing::warn!(error = %e, "could not look for unfinished uploads"),
-            }
-            // Or after its backup was written and before its record: that backup is
-            // removed, so the run keeps one backup of the repository, this attempt's.
-            match self
-                .repo
-                .discard_unrecorded(owner, name, &self.msg.run_id, first)
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    removed = n,
-                    "removed a backup an earlier attempt wrote but never recorded"
-                ),
-                Err(e) => tracing::warn!(error = %e, "could not look for unrecorded backups"),
+                Ok(left) => {
+                    if left.uploads > 0 {
+                        tracing::info!(
+                            aborted = left.uploads,
+                            "cleaned up unfinished uploads of an earlier attempt"
+                        );
+                    }
+                    if left.backups > 0 {
+                        tracing::info!(
+                            removed = left.backups,
+                            "removed a backup an earlier attempt wrote but never recorded"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not clean up after an earlier attempt"),
             }
         }
         let result = async {
