@@ -13,8 +13,13 @@ use crate::support::{acme_repo, github, report, repovault, some_data_and_a_relea
 /// `repovault run --config` in `dir`: the organization `acme` into `./backups`, with
 /// `metadata` settings.
 async fn run(dir: &Path, gh: &FakeGitHub, run_id: &str, metadata: &str) -> Report {
+    run_org(dir, gh, "acme", run_id, metadata).await
+}
+
+/// [`run`], naming the organization `org` in the config.
+async fn run_org(dir: &Path, gh: &FakeGitHub, org: &str, run_id: &str, metadata: &str) -> Report {
     let config = format!(
-        "allow-insecure-http: true\nmetadata: {{ {metadata} }}\njobs:\n  - source: {{ org: acme, api-url: \"{}\" }}\n    target: ./backups\n",
+        "allow-insecure-http: true\nmetadata: {{ {metadata} }}\njobs:\n  - source: {{ org: {org}, api-url: \"{}\" }}\n    target: ./backups\n",
         gh.api_url()
     );
     std::fs::write(dir.join("repovault.yml"), config).unwrap();
@@ -37,6 +42,23 @@ fn data(report: &Report, name: &str) -> (bool, u64, Vec<String>) {
     let data = of(report, name).data.as_ref().expect("data backed up");
     assert_eq!(data.error, None, "{name}: {data:?}");
     (data.quiet, data.requests, data.changed.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_organization_named_with_capitals_finds_the_feed_state_it_wrote() {
+    let gh = github().await;
+    acme_repo(
+        &gh,
+        "api",
+        RepoSpec::new("acme", "api"),
+        some_data_and_a_release(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let no_probe_due = "probe-every: 3650d, full-every: 3650d";
+    run_org(dir.path(), &gh, "Acme", "r1", no_probe_due).await;
+    let second = run_org(dir.path(), &gh, "Acme", "r2", no_probe_due).await;
+    let (quiet, requests, _) = data(&second, "api");
+    assert!(quiet && requests == 0, "{:?}", of(&second, "api"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -131,6 +131,15 @@ async fn soak(args: &Args) -> anyhow::Result<()> {
     let scratch = tempfile::Builder::new()
         .prefix("repovault-soak-")
         .tempdir()?;
+    for (flag, value) in [
+        ("--soak-repos", args.soak_repos as u64),
+        ("--soak-workers", args.soak_workers as u64),
+        ("--soak-secs", args.soak_secs),
+        ("--soak-plan-every-secs", args.soak_plan_every_secs),
+        ("--soak-kill-every-secs", args.soak_kill_every_secs),
+    ] {
+        anyhow::ensure!(value > 0, "{flag} must be at least 1");
+    }
     let settings = soak::Settings {
         repos: args.soak_repos,
         large: args.soak_large,

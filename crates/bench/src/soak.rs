@@ -1,23 +1,26 @@
 //! `--soak`: the distributed deployment left running under faults, then checked as a
 //! user would check it. On the fake GitHub and LocalStack:
 //!
-//! - the planner every `--soak-plan-every`, each run after pushes to 1 % of the
-//!   repositories (the commit each got is remembered);
-//! - `--soak-workers` worker processes, one SIGKILLed every `--soak-kill-every` and
-//!   replaced at once;
+//! - the planner every `--soak-plan-every-secs`, each run after pushes to 1 % of the
+//!   repositories (the commit each got is remembered), and a reporter per run started
+//!   with it (it waits for the run and writes the report the next runs' hints rest on);
+//! - `--soak-workers` worker processes, one SIGKILLed every `--soak-kill-every-secs`
+//!   and replaced at once (in turn, but for worker 0, whose RSS thus spans the soak);
 //! - S3 answering `503`/`500` to 2 % of requests and SQS throttling 1 % (testkit's
 //!   proxy in front of LocalStack, which every role goes through), git answering
 //!   `502` to 1 % of fetches, GitHub App installation tokens living one minute;
-//! - with each run, a burst of signed webhook deliveries into the receiver (five for each of another 1 % of the repositories, each pushed to
-//!   first), so that every third of the soak sees the same work.
+//! - with each run, a burst of signed webhook deliveries into the receiver (five for
+//!   each of another 1 % of the repositories, each pushed to first), so that every
+//!   third of the soak sees the same work.
 //!
-//! Then, with the workers still running, the reporter waits for each run, and:
-//! every planned repository is accounted for in every run and none failed; no
-//! multipart upload is left open; no repository has two backups from one run; the
-//! commit pushed before each run (and before each webhook) is in the backup the run's
-//! record (an event run's record, for a webhook) names; no role's RSS grew (mean of the last third of the soak within 10 % of
-//! the first third's); the dead-letter queue is empty; no planner or worker exited on
-//! its own. A failed check fails the command (the JSON has every figure either way).
+//! Then, once the queue drained: every planner run and report succeeded; every
+//! planned repository is accounted for in every run and none failed; no multipart
+//! upload is left open; no repository has two backups from one run; the commit pushed
+//! before each run (and before each webhook) is in the backup the run's record (an
+//! event run's record, for a webhook) names; no role's RSS grew (median of the last
+//! third of the soak within 10 % of the first third's; a planner's or reporter's
+//! figure is its peak); the queue drained and the dead-letter queue is empty; no
+//! worker or receiver exited on its own. A failed check fails the command (the JSON has every figure either way).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +37,7 @@ use repovault_testkit::{
 use serde::Serialize;
 use tokio::process::{Child, Command};
 
-use crate::measure::{rss, run_sampled};
+use crate::measure::{peak_rss, rss, run_sampled};
 
 const ORG: &str = "soak";
 const SECRET: &str = "soak-webhook-secret-7f3a9c2e5b1d";
@@ -50,6 +53,8 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 const VISIBILITY: &str = "15s";
 /// How much a role's RSS may grow from the first third of the soak to the last.
 const RSS_GROWTH: f64 = 0.10;
+/// How long the runs may take to finish after the soak, and the queue to drain.
+const DRAIN: Duration = Duration::from_secs(300);
 
 /// What to run.
 #[derive(Debug, Clone, Serialize)]
@@ -89,7 +94,7 @@ pub struct SoakReport {
     pub git_faults: u64,
     pub app_tokens_minted: usize,
     pub webhook_deliveries: usize,
-    /// Mean RSS (MiB) of each role over the first and the last third of the soak.
+    /// Median RSS (MiB) of each role over the first and the last third of the soak.
     pub rss_mb: BTreeMap<String, [f64; 2]>,
     pub checks: Vec<Check>,
 }
@@ -319,9 +324,9 @@ impl Samples {
         }
     }
 
-    /// Mean MiB of each role over the first and the last third of `total` seconds.
+    /// Median MiB of each role over the first and the last third of `total` seconds.
     fn thirds(&self, total: f64) -> BTreeMap<String, [f64; 2]> {
-        let mut sums: BTreeMap<&str, [(f64, u32); 2]> = BTreeMap::new();
+        let mut windows: BTreeMap<&str, [Vec<f64>; 2]> = BTreeMap::new();
         for &(at, role, bytes) in &self.0 {
             let window = if at < total / 3.0 {
                 0
@@ -330,17 +335,20 @@ impl Samples {
             } else {
                 continue;
             };
-            let slot = &mut sums.entry(role).or_default()[window];
-            slot.0 += crate::scenarios::mb(bytes);
-            slot.1 += 1;
+            windows.entry(role).or_default()[window].push(crate::scenarios::mb(bytes));
         }
-        sums.into_iter()
-            .map(|(role, w)| {
-                let mean = |(sum, n): (f64, u32)| if n == 0 { 0.0 } else { sum / n as f64 };
-                (role.to_owned(), [mean(w[0]), mean(w[1])])
-            })
+        windows
+            .into_iter()
+            .map(|(role, [first, last])| (role.to_owned(), [median(first), median(last)]))
             .collect()
     }
+}
+
+/// The median of `values` (0 for none): a process's first seconds, before it has
+/// done any work, do not pull a window's figure down.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Runs the soak (LocalStack at `ls`, binaries in `bin_dir`, logs into `logs`).
@@ -421,6 +429,8 @@ pub async fn run(
 
     let started = Instant::now();
     let mut samples = Samples::default();
+    // (when its run was planned, peak RSS) of each reporter.
+    let mut reporter_peaks: Vec<(f64, u64)> = Vec::new();
     let mut runs: Vec<(String, jiff::Timestamp, usize, Child)> = Vec::new();
     // (run id or `event`, repository, the commit pushed).
     let mut pushes: Vec<(String, String, git2::Oid)> = Vec::new();
@@ -462,7 +472,8 @@ pub async fn run(
                 Ok(peak) => samples.0.push((at, "planner", peak)),
                 Err(e) => planner_failures.push(format!("{run_id}: {e:#}")),
             }
-            let reporter = fleet.reporter(&run_id, Duration::from_secs(1800))?;
+            let reporter = fleet.reporter(&run_id, settings.duration + DRAIN)?;
+            reporter_peaks.push((at, 0));
             runs.push((run_id.clone(), planned_at, count, reporter));
             let from = (settings.repos / 2 + runs.len() * one_percent) % settings.repos;
             let burst = &names[from..(from + one_percent).min(settings.repos)];
@@ -476,7 +487,12 @@ pub async fn run(
         }
         if now >= next_kill {
             next_kill += settings.kill_every;
-            let n = kills % workers.len();
+            // Worker 0 is never killed: its RSS over the whole soak is a leak's
+            // measure (the others live `workers - 1` kill intervals at most).
+            let n = match workers.len() {
+                1 => 0,
+                len => 1 + kills % (len - 1),
+            };
             workers[n].start_kill()?;
             workers[n].wait().await?;
             kills += 1;
@@ -489,7 +505,12 @@ pub async fn run(
                 *worker = fleet.worker(spawned)?;
                 spawned += 1;
             } else if let Some(pid) = worker.id() {
-                samples.add(at, "worker", pid);
+                let role = if n == 0 && settings.workers > 1 {
+                    "worker, never killed"
+                } else {
+                    "worker"
+                };
+                samples.add(at, role, pid);
             }
         }
         if let Some(status) = receiver.try_wait()? {
@@ -498,14 +519,21 @@ pub async fn run(
         } else if let Some(pid) = receiver.id() {
             samples.add(at, "receiver", pid);
         }
-        for (_, _, _, reporter) in &runs {
+        // A reporter's figure is its peak (it lives for its run), at its run's start.
+        for (peak, (_, _, _, reporter)) in reporter_peaks.iter_mut().zip(&runs) {
             if let Some(pid) = reporter.id() {
-                samples.add(at, "reporter", pid);
+                peak.1 = peak.1.max(peak_rss(pid));
             }
         }
     }
     let total = started.elapsed().as_secs_f64();
     eprintln!("soak {total:.0}s: waiting for the runs to finish");
+    samples.0.extend(
+        reporter_peaks
+            .iter()
+            .filter(|(_, peak)| *peak > 0)
+            .map(|&(at, peak)| (at, "reporter", peak)),
+    );
 
     // Every run finished, as the reporter sees it (the workers still running).
     let mut outcomes = Vec::new();
@@ -516,8 +544,10 @@ pub async fn run(
             other => reporter_failures.push(format!("{run_id}: exit {other:?}")),
         }
         let key = format!("{}runs/{run_id}/report.json", stack.prefix);
-        let report: repovault_reporter::Report =
-            serde_json::from_slice(&stack.get(ls, &key).await)?;
+        let Some(report) = read_json::<repovault_reporter::Report>(ls, &stack, &key).await else {
+            reporter_failures.push(format!("{run_id}: no readable report.json"));
+            continue;
+        };
         let t = report.totals;
         let last = last_record_at(ls, &stack, run_id).await?;
         outcomes.push(RunOutcome {
@@ -553,6 +583,13 @@ pub async fn run(
         manifests = all_manifests(ls, &stack).await?;
         event_records = all_event_records(ls, &stack).await?;
     }
+    // Nothing in flight when the workers go (a redelivery or a second event job
+    // could still be writing): the queue drained, visible and leased.
+    let deadline = Instant::now() + DRAIN;
+    while stack.queue_depth(ls).await > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let undrained = stack.queue_depth(ls).await;
     for worker in &mut workers {
         worker.start_kill()?;
         worker.wait().await?;
@@ -641,7 +678,8 @@ pub async fn run(
         "RSS of each role flat (last third within 10 % of the first)",
         rss_mb
             .iter()
-            .filter(|(_, [first, last])| *last > first * (1.0 + RSS_GROWTH))
+            // A role seen in one third only has nothing to compare.
+            .filter(|(_, [first, last])| *first > 0.0 && *last > first * (1.0 + RSS_GROWTH))
             .map(|(role, [first, last])| format!("{role}: {first:.1} → {last:.1} MiB"))
             .collect(),
         rss_mb
@@ -650,18 +688,15 @@ pub async fn run(
             .collect::<Vec<_>>()
             .join(", "),
     );
+    let none = |n: u64| match n {
+        0 => Vec::new(),
+        n => vec![format!("{n} messages")],
+    };
+    check("the queue drained", none(undrained), "0 messages".into());
     let dead = stack.dlq_depth(ls).await;
+    check("dead-letter queue empty", none(dead), "0 messages".into());
     check(
-        "dead-letter queue empty",
-        if dead == 0 {
-            Vec::new()
-        } else {
-            vec![format!("{dead} messages")]
-        },
-        "0 messages".into(),
-    );
-    check(
-        "no role exited on its own",
+        "no worker or receiver exited on its own",
         exited,
         format!("{spawned} workers started, {kills} of them killed"),
     );
@@ -884,21 +919,20 @@ async fn in_run_backup(
     oid: git2::Oid,
 ) -> bool {
     let key = format!("{}runs/{run_id}/results/{ORG}/{name}.json", stack.prefix);
-    let Ok(object) = ls
-        .s3
-        .get_object()
-        .bucket(&stack.bucket)
-        .key(&key)
-        .send()
+    read_json::<ResultRecord>(ls, stack, &key)
         .await
-    else {
-        return false;
-    };
-    let Ok(body) = object.body.collect().await else {
-        return false;
-    };
-    serde_json::from_slice::<ResultRecord>(&body.into_bytes())
-        .is_ok_and(|record| names_holding(github, manifests, &record, oid))
+        .is_some_and(|record| names_holding(github, manifests, &record, oid))
+}
+
+/// The JSON object at `key` (read from LocalStack directly); `None` if it is absent
+/// or not a `T`.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    ls: &LocalStack,
+    stack: &Stack,
+    key: &str,
+) -> Option<T> {
+    let body = stack.try_get(ls, key).await.ok()?;
+    serde_json::from_slice(&body).ok()
 }
 
 #[cfg(test)]
@@ -917,7 +951,8 @@ mod tests {
             (2.0, "receiver", 5 * mib),
         ]);
         let thirds = samples.thirds(9.0);
-        assert_eq!(thirds["worker"], [15.0, 35.0]);
+        // Medians: of 10 and 20 (the upper one), and of 30 and 40.
+        assert_eq!(thirds["worker"], [20.0, 40.0]);
         assert_eq!(thirds["receiver"], [5.0, 0.0]);
     }
 }

@@ -111,7 +111,10 @@ impl Feeds {
                 continue;
             };
             let layout = Layout::new(&job.target.prefix);
-            let state = match store.get_json::<Activity>(&layout.org_activity(org)).await {
+            let state = match store
+                .get_json::<Activity>(&layout.org_activity(&org_key))
+                .await
+            {
                 Ok(state) => state.filter(|s| s.run_id != cfg.run_id && valid(s, now)),
                 Err(e) => {
                     tracing::warn!(org, error = %e, "activity.json unreadable: every repository's data is probed this run");

@@ -304,19 +304,22 @@ impl<'a> Repository<'a> {
     }
 
     /// Removes what earlier attempts of `run`'s job of `owner/name`, first delivered
-    /// at `first_delivery`, left: the caller knows they are over (their lease
-    /// expired) and that no record of `run` names a backup of theirs.
+    /// at `first_delivery`, left. The caller knows they are over (a worker stops a
+    /// job whose lease it cannot extend before the lease ends) and that no record of
+    /// `run` names a backup of theirs.
     ///
     /// - Unfinished uploads of chain links whose key's time (the second their backup
-    ///   began) is not before the first delivery: another job's link of the same
-    ///   repository, begun earlier, is not touched (keys, not the store's upload
-    ///   times, which some stores keep to the second only, decide). LFS objects and
-    ///   assets, whose keys every job shares, are left to the bucket's lifecycle rule.
-    /// - Backups `run` began since (an attempt that died after its manifest and
+    ///   began) is not before the first delivery. Keys, not the store's upload times
+    ///   (some stores keep them to the second only), decide; so a link of another job
+    ///   of the repository begun earlier is untouched, but one begun since (a webhook's
+    ///   job) is aborted too, and that job's upload fails and is retried. LFS objects
+    ///   and assets, whose keys every job shares, are left to the bucket's lifecycle
+    ///   rule.
+    /// - Backups of `run` begun since (an attempt that died after its manifest and
     ///   before its record, the commit point), so that the redelivery's backup is the
-    ///   run's only one. `latest.json`, moved after the record, names none of them.
-    ///   The links they began go with them; links begun before belong to the chain
-    ///   they extend; another run's backups (a webhook's job) are not touched.
+    ///   run's only one: the manifest first, then the backup's own links (those of its
+    ///   second); the links of the chain it extended stay, whatever run wrote them.
+    ///   Never the backup `latest.json` names, nor another run's.
     pub async fn clean_up_attempt(
         &self,
         owner: &str,
@@ -336,22 +339,11 @@ impl<'a> Repository<'a> {
             .store
             .abort_stale_uploads(&self.layout.packs_dir(owner, name), &ours)
             .await?;
-        let backups = self.discard_unrecorded(owner, name, run, since).await?;
-        Ok(Leftovers { uploads, backups })
-    }
-
-    /// The backups of `run` begun at or after `since` (a whole second), removed.
-    async fn discard_unrecorded(
-        &self,
-        owner: &str,
-        name: &str,
-        run: &RunId,
-        since: Timestamp,
-    ) -> Result<usize, RepoError> {
-        let mut removed = 0;
+        let latest = self.latest(owner, name).await?.map(|l| l.backup.key);
+        let mut backups = 0;
         for key in self.backup_keys(Scope::Repo(owner, name)).await? {
             let (backup, manifest_key) = self.manifest_key(&key)?;
-            if backup.at < since {
+            if backup.at < since || latest.as_deref() == Some(key.as_str()) {
                 continue;
             }
             let Some(outline) = self.outline(&key).await? else {
@@ -360,28 +352,30 @@ impl<'a> Repository<'a> {
             if outline.run_id.as_ref() != Some(run) {
                 continue;
             }
-            let begun = outline
-                .bundles
-                .iter()
-                .chain(&outline.wiki_bundles)
-                .map(|link| link.key.as_str())
-                .filter(|link| {
-                    self.layout
-                        .parse_bundle(link)
-                        .is_some_and(|b| b.at >= since)
-                });
-            // The manifest last: never one whose links are gone.
-            let mut objects: Vec<&str> = begun.collect();
+            // The manifest first: a link left alone is no backup (`prune` removes it
+            // once it is a day old), a manifest without its links is a broken one.
+            let mut objects = vec![manifest_key.as_str()];
             if key != manifest_key {
                 objects.push(&key);
             }
-            objects.push(&manifest_key);
+            objects.extend(
+                outline
+                    .bundles
+                    .iter()
+                    .chain(&outline.wiki_bundles)
+                    .map(|link| link.key.as_str())
+                    .filter(|link| {
+                        self.layout
+                            .parse_bundle(link)
+                            .is_some_and(|b| b.at == backup.at)
+                    }),
+            );
             for object in objects {
                 self.store.delete(object).await?;
             }
-            removed += 1;
+            backups += 1;
         }
-        Ok(removed)
+        Ok(Leftovers { uploads, backups })
     }
 
     /// `latest.json` of `owner/name`: the newest good backup (and data snapshot).

@@ -57,14 +57,28 @@ async fn a_dead_attempts_backup_goes_and_other_runs_and_the_chain_stay() {
     let layout = Layout::new("");
     let run = "20261203T100000Z-a1b2".parse().unwrap();
 
-    // The chain's first link, from the previous run; then, after the job's first
-    // delivery (second 100), the dead attempt's link on top, and another run's
-    // backup of the same repository (a webhook's job) on the same first link.
+    // The chain's first link, from the previous run; after the job's first delivery
+    // (second 100.7), another run's backup (a webhook's job, recorded) on it, and the
+    // dead attempt's backup on top of that one.
     let base = backup(store, 0, "20261202T100000Z-c3d4", &[0]).await;
-    let dead = backup(store, 101, "20261203T100000Z-a1b2", &[0, 101]).await;
     let other = backup(store, 102, "event-20261203T100001Z-e5f6", &[0, 102]).await;
+    let dead = backup(store, 103, "20261203T100000Z-a1b2", &[0, 102, 103]).await;
     // A backup of this run begun before the first delivery is not this job's.
     let before = backup(store, 99, "20261203T100000Z-a1b2", &[0, 99]).await;
+    // Nor is one `latest.json` names (however it came to).
+    let named = backup(store, 104, "20261203T100000Z-a1b2", &[0, 104]).await;
+    let latest = serde_json::json!({
+        "schema": 1,
+        "backup": {"key": named, "manifest_key": named, "size": 1, "sha256": "00"},
+        "refs_digest": "d", "created_at": at(104), "run_id": "20261203T100000Z-a1b2",
+    });
+    store
+        .put(
+            &layout.latest("acme", "api"),
+            Bytes::from(serde_json::to_vec(&latest).unwrap()),
+        )
+        .await
+        .unwrap();
 
     let since =
         Timestamp::from_second(1_790_000_100).unwrap() + jiff::SignedDuration::from_millis(700);
@@ -83,14 +97,21 @@ async fn a_dead_attempts_backup_goes_and_other_runs_and_the_chain_stay() {
     let left = repo.backup_keys(Scope::Repo("acme", "api")).await.unwrap();
     assert_eq!(
         left,
-        [base, before, other],
+        [base, before, other, named],
         "only the dead attempt's backup goes"
     );
     assert!(
         store.head(&dead).await.unwrap().is_none(),
         "its manifest is gone"
     );
-    for (link, kept) in [(0, true), (99, true), (101, false), (102, true)] {
+    // Only the dead backup's own link goes: the other run's link it built on stays.
+    for (link, kept) in [
+        (0, true),
+        (99, true),
+        (102, true),
+        (103, false),
+        (104, true),
+    ] {
         let key = layout.bundle("acme", "api", at(link), false);
         assert_eq!(store.head(&key).await.unwrap().is_some(), kept, "{key}");
     }

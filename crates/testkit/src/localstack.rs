@@ -194,6 +194,13 @@ impl Stack {
     }
 
     pub async fn get(&self, ls: &LocalStack, key: &str) -> Vec<u8> {
+        self.try_get(ls, key)
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e}"))
+    }
+
+    /// The object at `key`, or why it could not be read (absent, or a fault).
+    pub async fn try_get(&self, ls: &LocalStack, key: &str) -> Result<Vec<u8>, String> {
         let object = ls
             .s3
             .get_object()
@@ -201,8 +208,9 @@ impl Stack {
             .key(key)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("get {key}: {e}"));
-        object.body.collect().await.unwrap().into_bytes().to_vec()
+            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+        let body = object.body.collect().await.map_err(|e| e.to_string())?;
+        Ok(body.into_bytes().to_vec())
     }
 
     /// Writes an object (as a store would; for fixtures).

@@ -19,8 +19,9 @@
 //!
 //! It also injects transient faults ([`Faults`], for the soak): a share of S3
 //! requests answered `503 SlowDown` or `500 InternalError`, of SQS requests
-//! `400 ThrottlingException`, spread evenly over the requests (never two in a row of
-//! one kind, so a client's retry goes through), without reaching the upstream.
+//! `400 ThrottlingException`, spread evenly over the requests of each kind (one in 50,
+//! one in 100: a client's retry is all but never faulted again), without reaching the
+//! upstream.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

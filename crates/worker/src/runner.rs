@@ -84,9 +84,13 @@ impl Delivery {
         self.retry.max_attempts
     }
 
-    /// Runs `work`, extending the message's visibility every third of it.
-    pub async fn heartbeat<F: Future>(&self, work: F) -> F::Output {
-        with_heartbeat(self.queue.as_ref(), &self.lease, self.visibility, work).await
+    /// Runs `work`, extending the message's visibility every third of it; if the
+    /// visibility cannot be extended, stops it before the lease ends: the message is
+    /// delivered again (`Retrying`).
+    pub async fn heartbeat(&self, work: impl Future<Output = Disposition>) -> Disposition {
+        with_heartbeat(self.queue.as_ref(), &self.lease, self.visibility, work)
+            .await
+            .unwrap_or(Disposition::Retrying)
     }
 
     /// Deletes the message: the work is done (or recorded as failed for good).
