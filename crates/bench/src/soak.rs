@@ -311,6 +311,19 @@ impl Fleet {
     }
 }
 
+/// A run the soak planned, and its reporter.
+struct Planned {
+    id: String,
+    /// When it was planned, and how far into the soak (seconds).
+    at: jiff::Timestamp,
+    offset: f64,
+    /// Repositories pushed to just before.
+    pushed: usize,
+    reporter: Child,
+    /// The reporter's peak RSS so far (it lives for its run).
+    reporter_peak: u64,
+}
+
 /// Memory samples: (seconds since the start, role, bytes).
 #[derive(Default)]
 struct Samples(Vec<(f64, &'static str, u64)>);
@@ -429,9 +442,7 @@ pub async fn run(
 
     let started = Instant::now();
     let mut samples = Samples::default();
-    // (when its run was planned, peak RSS) of each reporter.
-    let mut reporter_peaks: Vec<(f64, u64)> = Vec::new();
-    let mut runs: Vec<(String, jiff::Timestamp, usize, Child)> = Vec::new();
+    let mut runs: Vec<Planned> = Vec::new();
     // (run id or `event`, repository, the commit pushed).
     let mut pushes: Vec<(String, String, git2::Oid)> = Vec::new();
     let mut planner_failures = Vec::new();
@@ -472,9 +483,14 @@ pub async fn run(
                 Ok(peak) => samples.0.push((at, "planner", peak)),
                 Err(e) => planner_failures.push(format!("{run_id}: {e:#}")),
             }
-            let reporter = fleet.reporter(&run_id, settings.duration + DRAIN)?;
-            reporter_peaks.push((at, 0));
-            runs.push((run_id.clone(), planned_at, count, reporter));
+            runs.push(Planned {
+                reporter: fleet.reporter(&run_id, settings.duration + DRAIN)?,
+                id: run_id.clone(),
+                at: planned_at,
+                offset: at,
+                pushed: count,
+                reporter_peak: 0,
+            });
             let from = (settings.repos / 2 + runs.len() * one_percent) % settings.repos;
             let burst = &names[from..(from + one_percent).min(settings.repos)];
             let pushed = push(&github, burst, "webhook")?;
@@ -519,26 +535,32 @@ pub async fn run(
         } else if let Some(pid) = receiver.id() {
             samples.add(at, "receiver", pid);
         }
-        // A reporter's figure is its peak (it lives for its run), at its run's start.
-        for (peak, (_, _, _, reporter)) in reporter_peaks.iter_mut().zip(&runs) {
-            if let Some(pid) = reporter.id() {
-                peak.1 = peak.1.max(peak_rss(pid));
+        for run in &mut runs {
+            if let Some(pid) = run.reporter.id() {
+                run.reporter_peak = run.reporter_peak.max(peak_rss(pid));
             }
         }
     }
     let total = started.elapsed().as_secs_f64();
     eprintln!("soak {total:.0}s: waiting for the runs to finish");
+    // A reporter's figure is its peak, at its run's start.
     samples.0.extend(
-        reporter_peaks
-            .iter()
-            .filter(|(_, peak)| *peak > 0)
-            .map(|&(at, peak)| (at, "reporter", peak)),
+        runs.iter()
+            .filter(|run| run.reporter_peak > 0)
+            .map(|run| (run.offset, "reporter", run.reporter_peak)),
     );
 
     // Every run finished, as the reporter sees it (the workers still running).
     let mut outcomes = Vec::new();
     let mut reporter_failures = Vec::new();
-    for (run_id, planned_at, pushed, reporter) in &mut runs {
+    for Planned {
+        id: run_id,
+        at: planned_at,
+        pushed,
+        reporter,
+        ..
+    } in &mut runs
+    {
         match reporter.wait().await?.code() {
             Some(0 | 1) => {}
             other => reporter_failures.push(format!("{run_id}: exit {other:?}")),
